@@ -1,0 +1,71 @@
+import jwt from 'jsonwebtoken';
+import { Types } from 'mongoose';
+import type { Config } from '../config';
+import { UnauthenticatedError } from '../errors';
+import { Role } from './roles';
+
+/**
+ * Tokens are HS256 JWTs with iss, aud, exp and sub. `typ` tells a user token from an agent token,
+ * and their subjects differ in shape (an ObjectId vs "agent:<ObjectId>"), so neither passes as the other.
+ */
+export type TokenClaims =
+  | { typ: 'user'; sub: string; role: Role.USER | Role.ADMIN; iat: number; exp: number }
+  | { typ: 'agent'; sub: string; role: Role.AGENT; name: string; iat: number; exp: number };
+
+export interface SignedToken {
+  token: string;
+  expiresAt: Date;
+}
+
+type JwtConfig = Config['jwt'];
+const AGENT_SUBJECT = /^agent:([0-9a-f]{24})$/;
+
+export function signUserToken(jwtConfig: JwtConfig, userId: Types.ObjectId, role: Role.USER | Role.ADMIN): SignedToken {
+  return sign(jwtConfig, { typ: 'user', role }, userId.toHexString(), jwtConfig.expiresInSeconds);
+}
+
+export function signAgentToken(jwtConfig: JwtConfig, name: string, expiresInSeconds: number): SignedToken {
+  const agentId = new Types.ObjectId();
+  return sign(jwtConfig, { typ: 'agent', role: Role.AGENT, name }, `agent:${agentId.toHexString()}`, expiresInSeconds);
+}
+
+function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresInSeconds: number): SignedToken {
+  const now = Math.floor(Date.now() / 1000);
+  const token = jwt.sign({ ...payload, iat: now }, jwtConfig.secret, {
+    algorithm: 'HS256',
+    expiresIn: expiresInSeconds,
+    issuer: jwtConfig.issuer,
+    audience: jwtConfig.audience,
+    subject,
+  });
+  return { token, expiresAt: new Date((now + expiresInSeconds) * 1000) };
+}
+
+/** Verifies signature (HS256 only), iss, aud, exp and nbf, then the claims' shape. */
+export function verifyToken(jwtConfig: JwtConfig, token: string): TokenClaims {
+  let decoded: jwt.JwtPayload | string;
+  try {
+    decoded = jwt.verify(token, jwtConfig.secret, {
+      algorithms: ['HS256'],
+      issuer: jwtConfig.issuer,
+      audience: jwtConfig.audience,
+    });
+  } catch (error) {
+    throw new UnauthenticatedError(error instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token');
+  }
+  if (typeof decoded !== 'object' || typeof decoded.sub !== 'string' || typeof decoded.exp !== 'number') {
+    throw new UnauthenticatedError('invalid token');
+  }
+  const claims = decoded as Record<string, unknown>;
+  if (claims.typ === 'user' && (claims.role === Role.USER || claims.role === Role.ADMIN) && Types.ObjectId.isValid(decoded.sub) && /^[0-9a-f]{24}$/.test(decoded.sub)) {
+    return claims as TokenClaims;
+  }
+  if (claims.typ === 'agent' && claims.role === Role.AGENT && typeof claims.name === 'string' && AGENT_SUBJECT.test(decoded.sub)) {
+    return claims as TokenClaims;
+  }
+  throw new UnauthenticatedError('invalid token');
+}
+
+export function agentIdOf(subject: string): Types.ObjectId {
+  return new Types.ObjectId(AGENT_SUBJECT.exec(subject)![1]);
+}

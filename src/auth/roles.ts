@@ -1,0 +1,17 @@
+import { registerEnumType } from 'type-graphql';
+import type { Types } from 'mongoose';
+
+/** Stored lowercase (users.role), shown as the contract's Role enum. */
+export enum Role {
+  USER = 'user',
+  ADMIN = 'admin',
+  AGENT = 'agent',
+}
+registerEnumType(Role, { name: 'Role' });
+
+/** Who is calling: a platform user (USER or ADMIN) or an AI agent service. */
+export type Principal =
+  | { kind: 'user'; userId: Types.ObjectId; role: Role.USER | Role.ADMIN; email: string }
+  | { kind: 'agent'; agentId: Types.ObjectId; role: Role.AGENT; name: string; issuedAt: Date };
+
+export type UserPrincipal = Extract<Principal, { kind: 'user' }>;

@@ -1,0 +1,221 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse as parseDotenv } from 'dotenv';
+import { z } from 'zod';
+
+/** The one place that reads the environment. Everything else receives a Config. */
+
+export type NodeEnv = 'development' | 'test' | 'production';
+
+export interface Config {
+  nodeEnv: NodeEnv;
+  port: number;
+  host: string;
+  /** Unset: an embedded engine is started (src/db/embedded.ts). */
+  mongodbUri: string | undefined;
+  dataDir: string;
+  /** How the embedded engine finds a mongod; see src/db/embedded.ts. */
+  embedded: { mongodBinary: string | undefined; allowDownload: boolean; searchPath: string };
+  /** Fernet keys, newest first: the first encrypts, every one decrypts. */
+  encryptionKeys: string[];
+  jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
+  admin: { email: string; password: string } | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  shutdownGraceMs: number;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Said once at start-up by main.ts, after the logger exists. Never carries a secret value. */
+  warnings: string[];
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** A Fernet key is 32 random bytes in URL-safe base64 with its padding, as Python's Fernet.generate_key() makes. */
+const FERNET_KEY = /^[A-Za-z0-9_-]{43}=$/;
+const MIN_JWT_SECRET_BYTES = 32;
+const DEV_ADMIN_EMAIL = 'admin@example.com';
+
+const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+
+const schema = z.object({
+  NODE_ENV: z.preprocess(emptyAsUndefined, z.enum(['development', 'test', 'production']).default('development')),
+  PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(4000)),
+  HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+  MONGODB_URI: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^mongodb(\+srv)?:\/\//, 'must start with mongodb:// or mongodb+srv://')
+      .optional(),
+  ),
+  DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('.data')),
+  MONGOD_BINARY: optionalString,
+  MONGOD_DOWNLOAD: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  PATH: z.string().default(''),
+  ENCRYPTION_KEY: optionalString,
+  ENCRYPTION_KEYS: optionalString,
+  JWT_SECRET: optionalString,
+  JWT_ISSUER: z.preprocess(emptyAsUndefined, z.string().default('wallet-service')),
+  JWT_AUDIENCE: z.preprocess(emptyAsUndefined, z.string().default('wallet-platform')),
+  JWT_EXPIRES_IN: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+\s*(s|m|h|d)?$/, 'must be a number of seconds or a duration such as 15m, 12h, 7d')
+      .default('12h'),
+  ),
+  ADMIN_EMAIL: z.preprocess(emptyAsUndefined, z.email('must be an email address').optional()),
+  ADMIN_PASSWORD: optionalString,
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
+  ),
+  SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
+});
+
+/**
+ * Parses an environment into a Config. Pure apart from the secrets file: outside production,
+ * missing secrets are generated once and kept in DATA_DIR/secrets.json so a newcomer never has
+ * to edit a file, and a warning says so.
+ */
+export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    // zod's messages name the variable and the rule, never the value.
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const production = e.NODE_ENV === 'production';
+  const dataDir = resolve(cwd, e.DATA_DIR);
+
+  let jwtSecret = e.JWT_SECRET;
+  let keys = splitKeys(e.ENCRYPTION_KEYS ?? e.ENCRYPTION_KEY);
+  let adminEmail = e.ADMIN_EMAIL;
+  let adminPassword = e.ADMIN_PASSWORD;
+
+  if (!production) {
+    const wanted: Array<keyof GeneratedSecrets> = [];
+    if (!jwtSecret) wanted.push('JWT_SECRET');
+    if (keys.length === 0) wanted.push('ENCRYPTION_KEY');
+    const devAdmin = e.NODE_ENV === 'development' && !adminEmail;
+    if (devAdmin) wanted.push('ADMIN_PASSWORD');
+    if (wanted.length > 0) {
+      const file = join(dataDir, 'secrets.json');
+      const secrets = readOrCreateSecrets(file, wanted);
+      jwtSecret ??= secrets.JWT_SECRET;
+      if (keys.length === 0 && secrets.ENCRYPTION_KEY) keys = [secrets.ENCRYPTION_KEY];
+      if (devAdmin) {
+        adminEmail = DEV_ADMIN_EMAIL;
+        adminPassword = secrets.ADMIN_PASSWORD;
+        warnings.push(`ADMIN_EMAIL is not set: using ${DEV_ADMIN_EMAIL}, whose password is ADMIN_PASSWORD in ${file}`);
+      }
+      const generated = wanted.filter((w) => w !== 'ADMIN_PASSWORD');
+      if (generated.length > 0) {
+        warnings.push(`${generated.join(' and ')} not set: using generated values kept in ${file} (development only)`);
+      }
+    }
+  }
+
+  if (!jwtSecret) problems.push('JWT_SECRET: required in production');
+  else if (Buffer.byteLength(jwtSecret, 'utf8') < MIN_JWT_SECRET_BYTES) {
+    problems.push(`JWT_SECRET: too weak, must be at least ${MIN_JWT_SECRET_BYTES} bytes`);
+  }
+  if (keys.length === 0) problems.push('ENCRYPTION_KEY: required in production (a Fernet key)');
+  keys.forEach((k, i) => {
+    if (!FERNET_KEY.test(k)) {
+      const name = e.ENCRYPTION_KEYS ? `ENCRYPTION_KEYS[${i}]` : 'ENCRYPTION_KEY';
+      problems.push(`${name}: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)`);
+    }
+  });
+  if (adminEmail && !adminPassword) problems.push('ADMIN_PASSWORD: required when ADMIN_EMAIL is set');
+  if (!adminEmail && adminPassword) problems.push('ADMIN_EMAIL: required when ADMIN_PASSWORD is set');
+  if (adminPassword && adminPassword.length < 8) problems.push('ADMIN_PASSWORD: must be at least 8 characters');
+
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    warnings,
+    config: {
+      nodeEnv: e.NODE_ENV,
+      port: e.PORT,
+      host: e.HOST,
+      mongodbUri: e.MONGODB_URI,
+      dataDir,
+      embedded: { mongodBinary: e.MONGOD_BINARY, allowDownload: e.MONGOD_DOWNLOAD === 'true', searchPath: e.PATH },
+      encryptionKeys: keys,
+      jwt: {
+        secret: jwtSecret!,
+        issuer: e.JWT_ISSUER,
+        audience: e.JWT_AUDIENCE,
+        expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
+      },
+      admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
+      shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    },
+  };
+}
+
+/** process.env over .env (when present): the environment wins, as with dotenv. */
+export function loadConfig(cwd = process.cwd()): LoadedConfig {
+  const dotenvFile = join(cwd, '.env');
+  const fromFile = existsSync(dotenvFile) ? parseDotenv(readFileSync(dotenvFile)) : {};
+  return parseConfig({ ...fromFile, ...process.env }, cwd);
+}
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "900", "15m", "12h", "7d" -> seconds. (jsonwebtoken would read a bare "900" as milliseconds.) */
+function durationSeconds(value: string): number {
+  const [, amount, unit = 's'] = /^(\d+)\s*([smhd])?$/.exec(value)!;
+  return Number(amount) * UNIT_SECONDS[unit];
+}
+
+function splitKeys(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+}
+
+interface GeneratedSecrets {
+  JWT_SECRET?: string;
+  ENCRYPTION_KEY?: string;
+  ADMIN_PASSWORD?: string;
+}
+
+const generators: Record<keyof GeneratedSecrets, () => string> = {
+  JWT_SECRET: () => randomBytes(48).toString('base64url'),
+  ENCRYPTION_KEY: () => randomBytes(32).toString('base64url') + '=',
+  ADMIN_PASSWORD: () => randomBytes(18).toString('base64url'),
+};
+
+function readOrCreateSecrets(file: string, wanted: Array<keyof GeneratedSecrets>): GeneratedSecrets {
+  const secrets: GeneratedSecrets = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets) : {};
+  let changed = false;
+  for (const name of wanted) {
+    if (!secrets[name]) {
+      secrets[name] = generators[name]();
+      changed = true;
+    }
+  }
+  if (changed) {
+    mkdirSync(join(file, '..'), { recursive: true });
+    writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+  }
+  return secrets;
+}

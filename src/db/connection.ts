@@ -1,0 +1,47 @@
+import mongoose from 'mongoose';
+import type { Logger } from '../logger';
+
+/**
+ * One mongoose connection for the process. Typegoose models bind to mongoose's default
+ * connection, so this is the connection every model uses.
+ */
+export async function connectDatabase(uri: string, logger: Logger): Promise<typeof mongoose> {
+  mongoose.set('strictQuery', true);
+  // Indexes are created explicitly at start-up (ensureIndexes), where a failure stops the start.
+  mongoose.set('autoIndex', false);
+  mongoose.set('autoCreate', false);
+  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5_000, maxPoolSize: 20 });
+  logger.info({ database: mongoose.connection.name }, 'database connected');
+  return mongoose;
+}
+
+export async function disconnectDatabase(): Promise<void> {
+  await mongoose.disconnect();
+}
+
+/** True when the database answers a ping; used by GET /ready. */
+export async function pingDatabase(): Promise<boolean> {
+  const db = mongoose.connection.db;
+  if (!db || mongoose.connection.readyState !== mongoose.ConnectionStates.connected) return false;
+  try {
+    await db.command({ ping: 1 }, { timeoutMS: 2_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Creates every model's indexes; called once at start-up before the server accepts requests. */
+interface IndexedModel {
+  createCollection(): Promise<unknown>;
+  createIndexes(): Promise<unknown>;
+}
+
+export async function ensureIndexes(models: IndexedModel[]): Promise<void> {
+  for (const model of models) {
+    await model.createCollection().catch((error: { codeName?: string; code?: number }) => {
+      if (error.code !== 48 && error.codeName !== 'NamespaceExists') throw error;
+    });
+    await model.createIndexes();
+  }
+}

@@ -1,0 +1,87 @@
+import type { GraphQLFormattedError } from 'graphql';
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { ValidationError } from 'class-validator';
+import { ArgumentValidationError } from 'type-graphql';
+import { AppError } from './errors';
+
+/**
+ * What leaves the service: our coded errors as they are, GraphQL's own request errors as
+ * BAD_USER_INPUT with any echoed value removed, and everything else as a generic
+ * INTERNAL_SERVER_ERROR (logged with its request id by the error-logging plugin).
+ */
+
+const CLIENT_ERROR_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+export type ErrorKind = 'app' | 'validation' | 'client' | 'internal';
+
+export function classifyError(formatted: Pick<GraphQLFormattedError, 'extensions' | 'path'>, error: unknown): ErrorKind {
+  const original = unwrapResolverError(error);
+  if (original instanceof AppError) return 'app';
+  if (original instanceof ArgumentValidationError) return 'validation';
+  // GraphQL's own request errors (parse, validation, variable coercion) come before any
+  // resolver runs, so they have no path; anything with a path came out of a resolver.
+  const code = formatted.extensions?.code;
+  if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && formatted.path === undefined) return 'client';
+  return 'internal';
+}
+
+export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
+  const base = { locations: formatted.locations, path: formatted.path };
+  switch (classifyError(formatted, error)) {
+    case 'app': {
+      const original = unwrapResolverError(error) as AppError;
+      const { http: _http, ...extensions } = original.extensions as Record<string, unknown>;
+      return { ...base, message: original.message, extensions };
+    }
+    case 'validation': {
+      const original = unwrapResolverError(error) as ArgumentValidationError;
+      const { field, message } = firstViolation(original.extensions.validationErrors as ValidationError[]);
+      return { ...base, message: `${field}: ${message}`, extensions: { code: 'BAD_USER_INPUT', field } };
+    }
+    case 'client':
+      return { ...base, message: scrubValues(formatted.message), extensions: { code: 'BAD_USER_INPUT' } };
+    default:
+      return { ...base, message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  }
+}
+
+/** The first broken rule, with its path in the API's names: "authFields[1].key". */
+export function firstViolation(errors: ValidationError[], prefix = ''): { field: string; message: string } {
+  const error = errors[0];
+  if (!error) return { field: prefix || 'input', message: 'is invalid' };
+  const field = /^\d+$/.test(error.property) ? `${prefix}[${error.property}]` : prefix ? `${prefix}.${error.property}` : error.property;
+  if (error.constraints && Object.keys(error.constraints).length > 0) {
+    return { field, message: Object.values(error.constraints)[0] };
+  }
+  return firstViolation(error.children ?? [], field);
+}
+
+/**
+ * graphql-js echoes a rejected value in its messages ('Variable "$input" got invalid value {...}',
+ * 'found "..."', 'cannot represent ...: "..."'). The value may be a secret the user pasted, so it
+ * never goes back out or into a log: the message keeps the variable, the path and the reason.
+ */
+export function scrubValues(message: string): string {
+  const variable = /^Variable "(\$[^"]+)" got invalid value [\s\S]*?(?: at "([^"]+)")?; ([^;]*)$/.exec(message);
+  if (variable) {
+    const [, name, path, reason] = variable;
+    return `Variable "${name}" got an invalid value${path ? ` at "${path}"` : ''}; ${dropValue(reason)}`;
+  }
+  return message
+    .replace(/, found [\s\S]*?(?=;|$)/, '')
+    .split('; ')
+    .map(dropValue)
+    .join('; ');
+}
+
+function dropValue(reason: string): string {
+  return /cannot represent|not a valid|Value is not/i.test(reason) ? reason.replace(/:\s[\s\S]*$/, '.') : reason;
+}

@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import type { Express, Request, Response } from 'express';
+
+/**
+ * GraphiQL, served entirely by us from node_modules: no CDN, so it works offline. The page
+ * has no inline script, so a strict content security policy can hold.
+ */
+const ASSETS: Record<string, { module: string; type: string }> = {
+  'react.js': { module: 'react/umd/react.production.min.js', type: 'text/javascript' },
+  'react-dom.js': { module: 'react-dom/umd/react-dom.production.min.js', type: 'text/javascript' },
+  'graphiql.js': { module: 'graphiql/graphiql.min.js', type: 'text/javascript' },
+  'graphiql.css': { module: 'graphiql/graphiql.min.css', type: 'text/css' },
+};
+
+const INIT_SCRIPT = `
+(function () {
+  var fetcher = GraphiQL.createFetcher({ url: window.location.origin + '/graphql' });
+  var root = ReactDOM.createRoot(document.getElementById('graphiql'));
+  root.render(React.createElement(GraphiQL, {
+    fetcher: fetcher,
+    shouldPersistHeaders: true,
+    defaultQuery: '# The wallet service. Signed-in operations need a header:\\n# { "Authorization": "Bearer <token from login>" }\\n\\n{\\n  walletDefinitions {\\n    slug\\n    name\\n    type\\n  }\\n}\\n'
+  }));
+})();
+`;
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Wallet service · GraphiQL</title>
+  <link rel="stylesheet" href="/graphiql/assets/graphiql.css">
+  <style>body { margin: 0; height: 100vh; } #graphiql { height: 100vh; }</style>
+</head>
+<body>
+  <div id="graphiql">Loading GraphiQL…</div>
+  <script src="/graphiql/assets/react.js"></script>
+  <script src="/graphiql/assets/react-dom.js"></script>
+  <script src="/graphiql/assets/graphiql.js"></script>
+  <script src="/graphiql/assets/init.js"></script>
+</body>
+</html>
+`;
+
+export const GRAPHIQL_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  // GraphiQL's editor sets style attributes at run time.
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "font-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+function sendPage(_req: Request, res: Response): void {
+  res
+    .status(200)
+    .set({
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': GRAPHIQL_CSP,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'x-frame-options': 'DENY',
+    })
+    .send(PAGE);
+}
+
+/** A browser asking for /graphql gets the explorer; API clients get GraphQL. */
+export function wantsGraphiQL(req: Request): boolean {
+  return req.method === 'GET' && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html' && req.query.query === undefined;
+}
+
+export function mountGraphiQL(app: Express): void {
+  const cache = new Map<string, Buffer>();
+  app.get('/graphiql', sendPage);
+  app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? sendPage(req, res) : next()));
+  app.get('/graphiql/assets/:name', (req, res) => {
+    const name = req.params.name;
+    if (name === 'init.js') {
+      res.type('text/javascript').set('cache-control', 'no-cache').send(INIT_SCRIPT);
+      return;
+    }
+    const asset = Object.hasOwn(ASSETS, name) ? ASSETS[name] : undefined;
+    if (!asset) {
+      res.status(404).json({ error: 'not found' });
+      return;
+    }
+    let body = cache.get(name);
+    if (!body) {
+      body = readFileSync(require.resolve(asset.module));
+      cache.set(name, body);
+    }
+    res.type(asset.type).set({ 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' }).send(body);
+  });
+}

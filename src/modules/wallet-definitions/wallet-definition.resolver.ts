@@ -1,0 +1,60 @@
+import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Role } from '../../auth/roles';
+import type { Context } from '../../context';
+import {
+  CreateWalletDefinitionInput,
+  UpdateWalletDefinitionInput,
+  WalletDefinitionFilter,
+} from './wallet-definition.inputs';
+import { WalletDefinition } from './wallet-definition.model';
+import type { WalletDefinitionService } from './wallet-definition.service';
+
+@Resolver(() => WalletDefinition)
+export class WalletDefinitionResolver {
+  constructor(private readonly definitions: WalletDefinitionService) {}
+
+  @Query(() => [WalletDefinition], { description: 'Public. Sorted by order, then name.' })
+  walletDefinitions(
+    @Arg('filter', () => WalletDefinitionFilter, { nullable: true }) filter?: WalletDefinitionFilter | null,
+  ): Promise<WalletDefinition[]> {
+    return this.definitions.list(filter);
+  }
+
+  @Query(() => WalletDefinition, { description: 'Public. NOT_FOUND for an unknown slug.' })
+  walletDefinition(@Arg('slug', () => String) slug: string): Promise<WalletDefinition> {
+    return this.definitions.getBySlug(slug);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN. CONFLICT on a duplicate slug.' })
+  createWalletDefinition(
+    @Arg('input', () => CreateWalletDefinitionInput) input: CreateWalletDefinitionInput,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
+    return this.definitions.create(ctx.principal!, input);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN.' })
+  updateWalletDefinition(
+    @Arg('slug', () => String) slug: string,
+    @Arg('input', () => UpdateWalletDefinitionInput) input: UpdateWalletDefinitionInput,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
+    return this.definitions.update(ctx.principal!, slug, input);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN. Soft delete: isActive becomes false.' })
+  deleteWalletDefinition(@Arg('slug', () => String) slug: string, @Ctx() ctx: Context): Promise<WalletDefinition> {
+    return this.definitions.softDelete(ctx.principal!, slug);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => [WalletDefinition], {
+    description: 'ADMIN. Inserts or refreshes the built-in catalog (Binance, Hyperliquid); idempotent.',
+  })
+  seedWalletDefinitions(): Promise<WalletDefinition[]> {
+    return this.definitions.seed();
+  }
+}

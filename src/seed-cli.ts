@@ -1,0 +1,28 @@
+import 'reflect-metadata';
+import { loadConfig } from './config';
+import { connectDatabase, disconnectDatabase, ensureIndexes } from './db/connection';
+import { resolveDatabase } from './db/embedded';
+import { createLogger } from './logger';
+import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
+import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
+
+/** `npm run seed`: inserts or refreshes the built-in catalog in the configured database. */
+async function main(): Promise<void> {
+  const { config } = loadConfig();
+  const logger = createLogger({ logLevel: 'warn' });
+  const { uri, engine } = await resolveDatabase(config, logger);
+  try {
+    await connectDatabase(uri, logger);
+    await ensureIndexes([WalletDefinitionModel]);
+    const seeded = await new WalletDefinitionService(logger).seed();
+    process.stdout.write(`seeded: ${seeded.map((d) => d.slug).join(', ')}\n`);
+    await disconnectDatabase();
+  } finally {
+    await engine?.stop();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`seed failed: ${(error as Error).message}\n`);
+  process.exit(1);
+});
