@@ -1,0 +1,211 @@
+import { generateKeyPairSync } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import { AuthService } from '../src/auth/auth.service';
+import { UserModel } from '../src/auth/user.model';
+import { createLogger } from '../src/logger';
+import { IssueAgentTokenDocument, LoginDocument, MeDocument, RegisterDocument, CreateWalletDefinitionDocument } from './generated/graphql';
+import { ADMIN_EMAIL, codes, startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import { adminToken, agentToken, definitionInput, registerUser, uniqueEmail } from './helpers/factories';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.close());
+
+function base64url(value: object): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+/** A token with our issuer and audience, signed with our secret unless the test says otherwise. */
+function forge(claims: Record<string, unknown>, options: jwt.SignOptions = {}, secret: jwt.Secret = TEST_JWT_SECRET): string {
+  const signOptions: jwt.SignOptions = { algorithm: 'HS256', issuer: t.config.jwt.issuer, audience: t.config.jwt.audience };
+  if (claims.exp === undefined) signOptions.expiresIn = 3600;
+  return jwt.sign(claims, secret, { ...signOptions, ...options });
+}
+
+describe('register, login, me', () => {
+  it('registers a user, who can log in and read themselves', async () => {
+    const email = uniqueEmail('Alice');
+    const registered = await t.gql(RegisterDocument, { input: { email: email.toUpperCase(), password: 'a long enough password', name: 'Alice' } });
+    expect(registered.errors).toBeUndefined();
+    expect(registered.data!.register.user).toMatchObject({ email: email.toLowerCase(), name: 'Alice', role: 'USER' });
+    expect(new Date(registered.data!.register.expiresAt).getTime()).toBeGreaterThan(Date.now());
+
+    const login = await t.gql(LoginDocument, { email: email.toUpperCase(), password: 'a long enough password' });
+    expect(login.data!.login.user.id).toBe(registered.data!.register.user.id);
+
+    const me = await t.gql(MeDocument, {}, login.data!.login.token);
+    expect(me.data!.me).toMatchObject({ email: email.toLowerCase(), role: 'USER', name: 'Alice' });
+  });
+
+  it('stores an argon2id hash, never the password, and exposes no hash', async () => {
+    const user = await registerUser(t, { password: 'stored-as-a-hash-only' });
+    const stored = await UserModel.findById(user.id).lean();
+    expect(stored!.password_hash).toMatch(/^\$argon2id\$v=19\$/);
+    // OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
+    expect(stored!.password_hash.split('$')[3].split(',').sort()).toEqual(['m=19456', 'p=1', 't=2']);
+    expect(JSON.stringify(stored)).not.toContain('stored-as-a-hash-only');
+    const leak = await t.raw('{ me { id passwordHash } }', {}, user.token);
+    expect(codes(leak)).toEqual(['BAD_USER_INPUT']);
+  });
+
+  it('refuses a second account for one email, whatever its case', async () => {
+    const user = await registerUser(t);
+    const again = await t.gql(RegisterDocument, { input: { email: user.email.toUpperCase(), password: 'another password' } });
+    expect(codes(again)).toEqual(['CONFLICT']);
+  });
+
+  it('rejects a malformed email or a short password with the field named', async () => {
+    const badEmail = await t.gql(RegisterDocument, { input: { email: 'not-an-email', password: 'long enough password' } });
+    expect(badEmail.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'email' });
+    const shortPassword = await t.gql(RegisterDocument, { input: { email: uniqueEmail(), password: 'short' } });
+    expect(shortPassword.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'password' });
+    expect(JSON.stringify(shortPassword)).not.toContain('short"');
+  });
+
+  it('gives the same answer for a wrong password and an unknown email', async () => {
+    const user = await registerUser(t);
+    const wrong = await t.gql(LoginDocument, { email: user.email, password: 'not the password' });
+    const unknown = await t.gql(LoginDocument, { email: uniqueEmail('nobody'), password: 'not the password' });
+    expect(codes(wrong)).toEqual(['UNAUTHENTICATED']);
+    expect(wrong.errors![0].message).toBe(unknown.errors![0].message);
+    expect(codes(unknown)).toEqual(['UNAUTHENTICATED']);
+  });
+
+  it('asks for a token on me', async () => {
+    const me = await t.gql(MeDocument, {});
+    expect(codes(me)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
+describe('tokens', () => {
+  let user: Awaited<ReturnType<typeof registerUser>>;
+  beforeAll(async () => {
+    user = await registerUser(t);
+  });
+
+  const refused = async (token: string, message?: RegExp) => {
+    const me = await t.gql(MeDocument, {}, token);
+    expect(codes(me)).toEqual(['UNAUTHENTICATED']);
+    expect(me.status).toBe(401);
+    if (message) expect(me.errors![0].message).toMatch(message);
+  };
+
+  it('accepts a well-formed token', async () => {
+    const me = await t.gql(MeDocument, {}, forge({ typ: 'user', role: 'user' }, { subject: user.id }));
+    expect(me.data!.me.id).toBe(user.id);
+  });
+
+  it('refuses a malformed token and a malformed header', async () => {
+    await refused('not.a.token');
+    const response = await fetch(`${t.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Token ${user.token}` },
+      body: JSON.stringify({ query: '{ me { id } }' }),
+    });
+    const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
+    expect(body.errors[0].extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('refuses an expired token', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    await refused(forge({ typ: 'user', role: 'user', iat: now - 7200, exp: now - 60 }, { subject: user.id }), /expired/);
+  });
+
+  it('refuses a token that is not yet valid', async () => {
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, notBefore: 3600 }));
+  });
+
+  it('refuses alg "none"', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const payload = { typ: 'user', role: 'admin', sub: user.id, iss: t.config.jwt.issuer, aud: t.config.jwt.audience, iat: now, exp: now + 3600 };
+    await refused(`${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`);
+  });
+
+  it('refuses HS256 signed with another key', async () => {
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id }, 'another-secret-that-is-at-least-32-bytes!!'));
+  });
+
+  it('refuses an RS256 token', async () => {
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, algorithm: 'RS256' }, privateKey));
+  });
+
+  it('refuses a wrong audience or issuer', async () => {
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, audience: 'someone-else' }));
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, issuer: 'someone-else' }));
+  });
+
+  it("refuses a deleted user's token", async () => {
+    const doomed = await registerUser(t);
+    await UserModel.deleteOne({ _id: doomed.id });
+    await refused(doomed.token);
+  });
+
+  it('takes the role from the account, not from the token', async () => {
+    const sneaky = forge({ typ: 'user', role: 'admin' }, { subject: user.id });
+    const me = await t.gql(MeDocument, {}, sneaky);
+    expect(me.data!.me.role).toBe('USER');
+    const create = await t.gql(CreateWalletDefinitionDocument, { input: definitionInput() }, sneaky);
+    expect(codes(create)).toEqual(['FORBIDDEN']);
+  });
+
+  it('does not take a user token for an agent token or the reverse', async () => {
+    // An agent-shaped subject on a user token, and a user id on an agent token.
+    await refused(forge({ typ: 'user', role: 'user' }, { subject: 'agent:0123456789abcdef01234567' }));
+    await refused(forge({ typ: 'agent', role: 'agent', name: 'x' }, { subject: user.id }));
+    await refused(forge({ typ: 'agent', role: 'user', name: 'x' }, { subject: 'agent:0123456789abcdef01234567' }));
+  });
+});
+
+describe('admin and agents', () => {
+  it('creates the configured admin at start-up', async () => {
+    const admin = await UserModel.findOne({ email: ADMIN_EMAIL }).lean();
+    expect(admin!.role).toBe('admin');
+    const me = await t.gql(MeDocument, {}, await adminToken(t));
+    expect(me.data!.me.role).toBe('ADMIN');
+  });
+
+  it('promotes an existing user named as admin at the next start', async () => {
+    const email = uniqueEmail('promoted');
+    await registerUser(t, { email });
+    const before = await UserModel.findOne({ email }).lean();
+    const restarted = new AuthService({ ...t.config, admin: { email, password: 'ignored-for-an-existing-user' } }, createLogger({ logLevel: 'silent' }));
+    await restarted.ensureAdmin();
+    const promoted = await UserModel.findOne({ email }).lean();
+    expect(promoted!.role).toBe('admin');
+    // The password stays the user's own.
+    expect(promoted!.password_hash).toBe(before!.password_hash);
+  });
+
+  it('issues agent tokens to admins only', async () => {
+    const user = await registerUser(t);
+    const byUser = await t.gql(IssueAgentTokenDocument, { name: 'x' }, user.token);
+    expect(codes(byUser)).toEqual(['FORBIDDEN']);
+    const anonymous = await t.gql(IssueAgentTokenDocument, { name: 'x' });
+    expect(codes(anonymous)).toEqual(['UNAUTHENTICATED']);
+    const tooLong = await t.gql(IssueAgentTokenDocument, { name: 'x', expiresInDays: 366 }, await adminToken(t));
+    expect(tooLong.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'expiresInDays' });
+
+    const issued = await t.gql(IssueAgentTokenDocument, { name: 'rebalancer', expiresInDays: 7 }, await adminToken(t));
+    const { token, name, expiresAt } = issued.data!.issueAgentToken;
+    expect(name).toBe('rebalancer');
+    const days = (new Date(expiresAt).getTime() - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(6.9);
+    expect(days).toBeLessThanOrEqual(7);
+    const claims = jwt.decode(token) as Record<string, unknown>;
+    expect(claims).toMatchObject({ typ: 'agent', role: 'agent', name: 'rebalancer' });
+    expect(claims.sub).toMatch(/^agent:[0-9a-f]{24}$/);
+  });
+
+  it('lets an agent read itself but not act as a user or an admin', async () => {
+    const token = await agentToken(t, 'sentiment-agent');
+    const me = await t.gql(MeDocument, {}, token);
+    expect(me.data!.me).toMatchObject({ role: 'AGENT', name: 'sentiment-agent' });
+    const create = await t.gql(CreateWalletDefinitionDocument, { input: definitionInput() }, token);
+    expect(codes(create)).toEqual(['FORBIDDEN']);
+    const issue = await t.gql(IssueAgentTokenDocument, { name: 'child' }, token);
+    expect(codes(issue)).toEqual(['FORBIDDEN']);
+  });
+});

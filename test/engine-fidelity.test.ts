@@ -1,0 +1,95 @@
+import { MongoClient, type Collection, type Db } from 'mongodb';
+import { testDatabaseUri } from './helpers/app';
+
+/**
+ * What the service relies on from its database, proven on whatever engine the tests run
+ * (mongod, or the offline mongo-java-server). If one of these fails, the code that leans on it
+ * is wrong on that engine.
+ */
+describe('engine fidelity', () => {
+  let client: MongoClient;
+  let db: Db;
+
+  beforeAll(async () => {
+    client = await MongoClient.connect(testDatabaseUri());
+    db = client.db();
+  });
+
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+  });
+
+  it('lets exactly one of two concurrent conditional updates on one version match', async () => {
+    const col: Collection<{ _id: number; version: number; by: string | null }> = db.collection('versions');
+    await col.insertOne({ _id: 1, version: 0, by: null });
+    for (let round = 0; round < 25; round++) {
+      const [a, b] = await Promise.all(
+        ['a', 'b'].map((by) => col.updateOne({ _id: 1, version: round }, { $set: { by }, $inc: { version: 1 } })),
+      );
+      expect(a.matchedCount + b.matchedCount).toBe(1);
+    }
+    expect(await col.findOne({ _id: 1 })).toMatchObject({ version: 25 });
+  });
+
+  it('keeps one winner among many concurrent conditional updates', async () => {
+    const col: Collection<{ _id: number; version: number }> = db.collection('many');
+    await col.insertOne({ _id: 1, version: 0 });
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => col.updateOne({ _id: 1, version: 0 }, { $inc: { version: 1 } })),
+    );
+    expect(results.filter((r) => r.matchedCount === 1)).toHaveLength(1);
+  });
+
+  it('reports a unique-index violation as code 11000 on insert and on update', async () => {
+    const col: Collection<{ _id: number; slug: string }> = db.collection('unique');
+    await col.createIndex({ slug: 1 }, { unique: true });
+    await col.insertMany([
+      { _id: 1, slug: 'a' },
+      { _id: 2, slug: 'b' },
+    ]);
+    await expect(col.insertOne({ _id: 3, slug: 'a' })).rejects.toMatchObject({ code: 11000 });
+    await expect(col.updateOne({ _id: 2 }, { $set: { slug: 'a' } })).rejects.toMatchObject({ code: 11000 });
+    await expect(col.findOneAndUpdate({ _id: 2 }, { $set: { slug: 'a' } })).rejects.toMatchObject({ code: 11000 });
+    expect(await col.findOne({ _id: 2 })).toEqual({ _id: 2, slug: 'b' });
+  });
+
+  it('reports concurrent inserts of one unique key as one success and 11000 for the rest', async () => {
+    const col: Collection<{ slug: string }> = db.collection('unique-race');
+    await col.createIndex({ slug: 1 }, { unique: true });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => col.insertOne({ slug: 'same' })));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 11000 });
+  });
+
+  it('answers $in with sort', async () => {
+    const col: Collection<{ _id: number; order: number; name: string }> = db.collection('sorted');
+    await col.insertMany([
+      { _id: 1, order: 2, name: 'b' },
+      { _id: 2, order: 1, name: 'z' },
+      { _id: 3, order: 1, name: 'a' },
+      { _id: 4, order: 0, name: 'x' },
+    ]);
+    const found = await col
+      .find({ _id: { $in: [1, 2, 3] } })
+      .sort({ order: 1, name: 1 })
+      .toArray();
+    expect(found.map((d) => d._id)).toEqual([3, 2, 1]);
+  });
+
+  it('returns the updated document from findOneAndUpdate', async () => {
+    const col: Collection<{ _id: number; n: number }> = db.collection('fau');
+    await col.insertOne({ _id: 1, n: 1 });
+    const after = await col.findOneAndUpdate({ _id: 1 }, { $inc: { n: 41 } }, { returnDocument: 'after' });
+    expect(after).toEqual({ _id: 1, n: 42 });
+    const none = await col.findOneAndUpdate({ _id: 2 }, { $inc: { n: 1 } }, { returnDocument: 'after' });
+    expect(none).toBeNull();
+  });
+
+  it('upserts with $setOnInsert only on insert', async () => {
+    const col: Collection<{ slug: string; name: string; order: number }> = db.collection('upsert');
+    await col.updateOne({ slug: 'x' }, { $set: { name: 'one' }, $setOnInsert: { order: 1 } }, { upsert: true });
+    await col.updateOne({ slug: 'x' }, { $set: { name: 'two' }, $setOnInsert: { order: 9 } }, { upsert: true });
+    expect(await col.findOne({ slug: 'x' }, { projection: { _id: 0 } })).toEqual({ slug: 'x', name: 'two', order: 1 });
+  });
+});

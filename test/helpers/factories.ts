@@ -1,0 +1,66 @@
+import { randomBytes } from 'node:crypto';
+import {
+  IssueAgentTokenDocument,
+  LoginDocument,
+  RegisterDocument,
+  type CreateWalletDefinitionInput,
+} from '../generated/graphql';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestApp } from './app';
+
+export interface TestUser {
+  id: string;
+  email: string;
+  password: string;
+  token: string;
+}
+
+export function uniqueEmail(prefix = 'user'): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}@example.com`;
+}
+
+export async function registerUser(t: TestApp, overrides: { email?: string; password?: string; name?: string } = {}): Promise<TestUser> {
+  const email = overrides.email ?? uniqueEmail();
+  const password = overrides.password ?? 'correct horse battery staple';
+  const result = await t.gql(RegisterDocument, { input: { email, password, name: overrides.name ?? 'Test User' } });
+  if (!result.data) throw new Error(`register failed: ${JSON.stringify(result.errors)}`);
+  return { id: result.data.register.user.id, email, password, token: result.data.register.token };
+}
+
+export async function adminToken(t: TestApp): Promise<string> {
+  const result = await t.gql(LoginDocument, { email: ADMIN_EMAIL, password: ADMIN_PASSWORD });
+  if (!result.data) throw new Error(`admin login failed: ${JSON.stringify(result.errors)}`);
+  return result.data.login.token;
+}
+
+export async function agentToken(t: TestApp, name = 'risk-agent'): Promise<string> {
+  const result = await t.gql(IssueAgentTokenDocument, { name }, await adminToken(t));
+  if (!result.data) throw new Error(`issueAgentToken failed: ${JSON.stringify(result.errors)}`);
+  return result.data.issueAgentToken.token;
+}
+
+export function definitionInput(overrides: Partial<CreateWalletDefinitionInput> = {}): CreateWalletDefinitionInput {
+  return {
+    name: 'Kraken',
+    slug: `kraken-${randomBytes(3).toString('hex')}`,
+    type: 'CEX',
+    description: 'A test exchange',
+    authFields: [
+      { key: 'api_key', label: 'API Key', type: 'STRING', required: true, encrypted: false, placeholder: 'key', helpText: null },
+      { key: 'api_secret', label: 'API Secret', type: 'PASSWORD', required: true, encrypted: true },
+    ],
+    features: {
+      spot: true,
+      futures: false,
+      perpetuals: false,
+      leverage: { min: 1, max: 5 },
+      supportedAssets: ['BTC', 'ETH'],
+    },
+    apiConfig: {
+      baseUrl: 'https://api.kraken.example',
+      testnetUrl: 'https://testnet.kraken.example',
+      websocketUrl: 'wss://ws.kraken.example',
+      rateLimit: 600,
+    },
+    ...overrides,
+  };
+}
