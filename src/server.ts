@@ -72,6 +72,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     csrfPrevention: true,
     introspection: config.nodeEnv !== 'production',
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT and stops everything in order.
+    stopOnTerminationSignals: false,
     formatError,
     logger: {
       debug: (m) => logger.debug(m),

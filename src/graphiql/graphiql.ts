@@ -1,16 +1,22 @@
 import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Express, Request, Response } from 'express';
 
 /**
  * GraphiQL, served entirely by us from node_modules: no CDN, so it works offline. The page
  * has no inline script, so a strict content security policy can hold.
  */
-const ASSETS: Record<string, { module: string; type: string }> = {
-  'react.js': { module: 'react/umd/react.production.min.js', type: 'text/javascript' },
-  'react-dom.js': { module: 'react-dom/umd/react-dom.production.min.js', type: 'text/javascript' },
-  'graphiql.js': { module: 'graphiql/graphiql.min.js', type: 'text/javascript' },
-  'graphiql.css': { module: 'graphiql/graphiql.min.css', type: 'text/css' },
+const ASSETS: Record<string, { pkg: string; file: string; type: string }> = {
+  'react.js': { pkg: 'react', file: 'umd/react.production.min.js', type: 'text/javascript' },
+  'react-dom.js': { pkg: 'react-dom', file: 'umd/react-dom.production.min.js', type: 'text/javascript' },
+  'graphiql.js': { pkg: 'graphiql', file: 'graphiql.min.js', type: 'text/javascript' },
+  'graphiql.css': { pkg: 'graphiql', file: 'graphiql.min.css', type: 'text/css' },
 };
+
+/** The UMD builds are not in the packages' exports maps, so go through each package's folder. */
+function assetPath(asset: { pkg: string; file: string }): string {
+  return join(dirname(require.resolve(`${asset.pkg}/package.json`)), asset.file);
+}
 
 const INIT_SCRIPT = `
 (function () {
@@ -91,7 +97,7 @@ export function mountGraphiQL(app: Express): void {
     }
     let body = cache.get(name);
     if (!body) {
-      body = readFileSync(require.resolve(asset.module));
+      body = readFileSync(assetPath(asset));
       cache.set(name, body);
     }
     res.type(asset.type).set({ 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' }).send(body);

@@ -1,0 +1,102 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, parseConfig } from '../src/config';
+
+const GOOD_KEY = 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=';
+const GOOD_SECRET = 'a-production-jwt-secret-of-at-least-32-bytes';
+
+function problemsOf(env: Record<string, string | undefined>, cwd = mkdtempSync(join(tmpdir(), 'cfg-'))): string[] {
+  try {
+    parseConfig(env, cwd);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('has working defaults for a newcomer', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const { config, warnings } = parseConfig({}, cwd);
+    expect(config).toMatchObject({ nodeEnv: 'development', port: 4000, host: '127.0.0.1', mongodbUri: undefined, logLevel: 'info' });
+    expect(config.jwt).toMatchObject({ issuer: 'wallet-service', audience: 'wallet-platform', expiresInSeconds: 12 * 3600 });
+    expect(config.admin?.email).toBe('admin@example.com');
+    expect(warnings.join('\n')).toMatch(/JWT_SECRET and ENCRYPTION_KEY not set/);
+  });
+
+  it('generates missing development secrets once, keeps them private, and never prints them', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const first = parseConfig({ NODE_ENV: 'development' }, cwd);
+    const second = parseConfig({ NODE_ENV: 'development' }, cwd);
+    expect(second.config.jwt.secret).toBe(first.config.jwt.secret);
+    expect(second.config.encryptionKeys).toEqual(first.config.encryptionKeys);
+    expect(first.config.encryptionKeys[0]).toMatch(/^[A-Za-z0-9_-]{43}=$/);
+    const file = join(cwd, '.data', 'secrets.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    for (const value of Object.values(secrets)) expect(first.warnings.join('\n')).not.toContain(value);
+  });
+
+  it('uses given secrets instead of generating any', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const { config, warnings } = parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd);
+    expect(config.jwt.secret).toBe(GOOD_SECRET);
+    expect(config.encryptionKeys).toEqual([GOOD_KEY]);
+    expect(config.admin).toBeUndefined();
+    expect(warnings).toEqual([]);
+  });
+
+  it('in production, lists every problem at once and no secret value', () => {
+    const weak = 'short-secret';
+    const badKey = 'not-a-fernet-key';
+    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: weak, ENCRYPTION_KEY: badKey, ADMIN_EMAIL: 'admin@example.com' });
+    expect(problems).toEqual([
+      'JWT_SECRET: too weak, must be at least 32 bytes',
+      'ENCRYPTION_KEY: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)',
+      'ADMIN_PASSWORD: required when ADMIN_EMAIL is set',
+    ]);
+    const message = new ConfigError(problems).message;
+    expect(message).not.toContain(weak);
+    expect(message).not.toContain(badKey);
+  });
+
+  it('in production, requires both secrets', () => {
+    expect(problemsOf({ NODE_ENV: 'production' })).toEqual([
+      'JWT_SECRET: required in production',
+      'ENCRYPTION_KEY: required in production (a Fernet key)',
+    ]);
+  });
+
+  it('accepts a good production configuration', () => {
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY })).toEqual([]);
+  });
+
+  it('takes a key list, newest first, and names the malformed entry', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const other = randomBytes(32).toString('base64url');
+    const { config } = parseConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEYS: `${GOOD_KEY}, ${other}=` }, cwd);
+    expect(config.encryptionKeys).toEqual([GOOD_KEY, `${other}=`]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEYS: `${GOOD_KEY},nope` })).toEqual([
+      'ENCRYPTION_KEYS[1]: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)',
+    ]);
+  });
+
+  it('rejects malformed plain settings with the variable named', () => {
+    expect(problemsOf({ PORT: 'eighty' })[0]).toMatch(/^PORT: /);
+    expect(problemsOf({ MONGODB_URI: 'postgres://x' })[0]).toMatch(/^MONGODB_URI: must start with mongodb/);
+    expect(problemsOf({ JWT_EXPIRES_IN: 'forever' })[0]).toMatch(/^JWT_EXPIRES_IN: /);
+    expect(problemsOf({ NODE_ENV: 'staging' })[0]).toMatch(/^NODE_ENV: /);
+  });
+
+  it('reads token lifetimes as seconds, minutes, hours or days', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const lifetime = (value: string) => parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, JWT_EXPIRES_IN: value }, cwd).config.jwt.expiresInSeconds;
+    expect(lifetime('900')).toBe(900);
+    expect(lifetime('15m')).toBe(900);
+    expect(lifetime('2h')).toBe(7200);
+    expect(lifetime('7d')).toBe(604_800);
+  });
+});
