@@ -21,6 +21,8 @@ export interface Config {
   encryptionKeys: string[];
   jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
   admin: { email: string; password: string } | undefined;
+  /** Connection tests against exchanges. */
+  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownGraceMs: number;
 }
@@ -81,6 +83,8 @@ const schema = z.object({
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   ),
+  EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
+  ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
   SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
 });
 
@@ -163,6 +167,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
       },
       admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      exchanges: { timeoutMs: e.EXCHANGE_TIMEOUT_MS, allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true' },
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },

@@ -4,6 +4,11 @@ import { buildSchema, type ContainerType } from 'type-graphql';
 import { authChecker } from './auth/auth-checker';
 import { AuthResolver } from './auth/auth.resolver';
 import type { AuthService } from './auth/auth.service';
+import { CredentialResolver } from './modules/credentials/credential.resolver';
+import type { CredentialService } from './modules/credentials/credential.service';
+import type { AiStateService } from './modules/user-wallets/ai-state.service';
+import { UserWalletResolver } from './modules/user-wallets/user-wallet.resolver';
+import type { UserWalletService } from './modules/user-wallets/user-wallet.service';
 import { WalletDefinitionResolver } from './modules/wallet-definitions/wallet-definition.resolver';
 import type { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
 import { scalarsMap } from './shared/scalars';
@@ -11,9 +16,12 @@ import { scalarsMap } from './shared/scalars';
 export interface Services {
   auth: AuthService;
   definitions: WalletDefinitionService;
+  credentials: CredentialService;
+  wallets: UserWalletService;
+  ai: AiStateService;
 }
 
-const RESOLVERS = [AuthResolver, WalletDefinitionResolver] as const;
+const RESOLVERS = [AuthResolver, WalletDefinitionResolver, CredentialResolver, UserWalletResolver] as const;
 
 /** Resolvers get their services through their constructors; nothing else is in the container. */
 function containerFor(services: Services | undefined): ContainerType {
@@ -22,6 +30,8 @@ function containerFor(services: Services | undefined): ContainerType {
       ? [
           [AuthResolver, new AuthResolver(services.auth)],
           [WalletDefinitionResolver, new WalletDefinitionResolver(services.definitions)],
+          [CredentialResolver, new CredentialResolver(services.credentials)],
+          [UserWalletResolver, new UserWalletResolver(services.wallets, services.ai)],
         ]
       : [],
   );

@@ -14,6 +14,15 @@ import { AppError } from './errors';
 import { classifyError, formatError } from './format-error';
 import { mountGraphiQL } from './graphiql/graphiql';
 import type { Logger } from './logger';
+import { Keyring } from './crypto/keyring';
+import { checkConnection } from './exchanges/registry';
+import { CredentialModel } from './modules/credentials/credential.model';
+import { CredentialService } from './modules/credentials/credential.service';
+import { AiStateService } from './modules/user-wallets/ai-state.service';
+import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.model';
+import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
+import { UserWalletService } from './modules/user-wallets/user-wallet.service';
+import { RateLimitModel } from './shared/rate-limit';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
 import { buildAppSchema, type Services } from './schema';
@@ -52,11 +61,14 @@ function errorLogging(logger: Logger): ApolloServerPlugin<Context> {
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger);
-  await ensureIndexes([UserModel, WalletDefinitionModel]);
+  await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel]);
 
   const services: Services = {
     auth: new AuthService(config, logger),
     definitions: new WalletDefinitionService(logger),
+    credentials: new CredentialService(new Keyring(config.encryptionKeys), config.exchanges, checkConnection, logger),
+    wallets: new UserWalletService(logger),
+    ai: new AiStateService(logger),
   };
   await services.auth.ensureAdmin();
   await services.definitions.seedIfEmpty();

@@ -116,7 +116,7 @@ describe('npm run db (dist/db/db-cli.js)', () => {
     // The service started on the same data joins this engine instead of fighting over its file.
     const service = run('main.js', { NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' });
     await waitFor('the service', () => listeningUrl(service));
-    expect(service.stdout.join('\n')).toContain('using the embedded database already running');
+    expect(service.stdout.join('\n')).toContain('using the embedded database already running on this data directory');
     service.child.kill('SIGTERM');
     expect(await service.exited).toBe(0);
 

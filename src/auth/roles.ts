@@ -1,5 +1,6 @@
 import { registerEnumType } from 'type-graphql';
 import type { Types } from 'mongoose';
+import { ForbiddenError } from '../errors';
 
 /** Stored lowercase (users.role), shown as the contract's Role enum. */
 export enum Role {
@@ -15,3 +16,9 @@ export type Principal =
   | { kind: 'agent'; agentId: Types.ObjectId; role: Role.AGENT; name: string; issuedAt: Date };
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
+
+/** Services that act for a user take a UserPrincipal; the auth checker has already kept agents out. */
+export function requireUser(principal: Principal | null): UserPrincipal {
+  if (principal?.kind !== 'user') throw new ForbiddenError('this operation is for USER or ADMIN only');
+  return principal;
+}

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
-import { removeEngineNote, startEmbeddedEngine, writeEngineNote } from './embedded';
+import { startEmbeddedEngine } from './embedded';
 
 /** `npm run db`: the embedded engine alone. Prints its URI on a line by itself; runs until stopped. */
 async function main(): Promise<void> {
@@ -13,10 +13,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${engine.uri}\n`);
     return;
   }
-  writeEngineNote(config.dataDir, engine.uri);
   process.stdout.write(`${engine.uri}\n`);
   const stop = async () => {
-    removeEngineNote(config.dataDir);
     await engine.stop();
     process.exit(0);
   };

@@ -42,9 +42,25 @@ const DOWNLOAD_TIMEOUT_MS = 60_000;
 export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<EmbeddedEngine> {
   const shared = options.dataDir ? findRunningEngine(options.dataDir) : undefined;
   if (shared) {
-    options.logger?.info({ uri: shared }, 'using the embedded database already running (npm run db)');
+    options.logger?.info({ uri: shared }, 'using the embedded database already running on this data directory');
     return { uri: shared, kind: 'shared', stop: async () => undefined };
   }
+  const engine = await startOwnEngine(options);
+  if (!options.dataDir) return engine;
+  // Other processes on the same data (npm run seed, rotate-keys, a second npm start) join this
+  // engine through the note instead of fighting over its data file.
+  const dataDir = options.dataDir;
+  writeEngineNote(dataDir, engine.uri);
+  return {
+    ...engine,
+    stop: async () => {
+      removeEngineNote(dataDir);
+      await engine.stop();
+    },
+  };
+}
+
+async function startOwnEngine(options: EmbeddedOptions): Promise<EmbeddedEngine> {
   const mongod = options.mongodBinary ?? (await locateMongod(options.searchPath));
   if (mongod || options.allowDownload) {
     try {
@@ -56,7 +72,7 @@ export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<Emb
   return startJavaServer(options);
 }
 
-/** `npm run db` leaves a note with its URI so that `npm start` on the same data joins it. */
+/** A running engine leaves a note with its URI (and its owner's pid) beside its data. */
 export function engineNotePath(dataDir: string): string {
   return join(dataDir, 'mongo', 'engine.json');
 }

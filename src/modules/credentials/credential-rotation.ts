@@ -1,0 +1,75 @@
+import type { Types } from 'mongoose';
+import { InvalidToken } from '../../crypto/fernet';
+import type { Keyring } from '../../crypto/keyring';
+import type { Logger } from '../../logger';
+import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { CredentialModel, type Credential } from './credential.model';
+
+export interface RotationReport {
+  /** Credentials with at least one value moved to the first key. */
+  rotated: number;
+  /** Credentials already entirely under the first key (or with nothing encrypted). */
+  skipped: number;
+  /** Credentials with a value no key can read: reported, and those values left untouched. */
+  unreadable: number;
+  unreadableIds: string[];
+}
+
+const ATTEMPTS = 3;
+type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
+
+/**
+ * Re-encrypts every stored encrypted value under the keyring's first key. Each credential is
+ * one conditional update on its version and on the very tokens it replaces, so a user's
+ * concurrent edit always wins (its values are new, under the first key already) and a second run
+ * finds nothing to do.
+ */
+export async function rotateCredentialKeys(keyring: Keyring, logger: Logger): Promise<RotationReport> {
+  const report: RotationReport = { rotated: 0, skipped: 0, unreadable: 0, unreadableIds: [] };
+  const encryptedKeys = await encryptedKeysByDefinition();
+  const cursor = CredentialModel.find({}, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored[]>().cursor();
+  for await (const first of cursor as AsyncIterable<Stored>) {
+    let credential: Stored | null = first;
+    for (let attempt = 0; credential && attempt < ATTEMPTS; attempt++) {
+      const outcome = await rotateOne(credential, encryptedKeys.get(credential.wallet_id.toHexString()) ?? new Set(), keyring);
+      if (outcome !== 'conflict') {
+        report[outcome] += 1;
+        if (outcome === 'unreadable') report.unreadableIds.push(credential._id.toHexString());
+        break;
+      }
+      // Changed under us: look again at what is there now.
+      credential = await CredentialModel.findById(credential._id, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored>();
+    }
+  }
+  logger.info({ rotated: report.rotated, skipped: report.skipped, unreadable: report.unreadable }, 'credential keys rotated');
+  return report;
+}
+
+async function rotateOne(credential: Stored, encrypted: Set<string>, keyring: Keyring): Promise<'rotated' | 'skipped' | 'unreadable' | 'conflict'> {
+  const filter: Record<string, unknown> = { _id: credential._id, version: credential.version };
+  const set: Record<string, string> = {};
+  let unreadable = false;
+  for (const [key, token] of Object.entries(credential.credentials ?? {})) {
+    if (!encrypted.has(key)) continue;
+    try {
+      const rotated = keyring.rotate(token);
+      if (rotated === null) continue;
+      filter[`credentials.${key}`] = token;
+      set[`credentials.${key}`] = rotated;
+    } catch (error) {
+      if (!(error instanceof InvalidToken)) throw error;
+      unreadable = true;
+    }
+  }
+  if (Object.keys(set).length > 0) {
+    const result = await CredentialModel.updateOne(filter, { $set: set }, { timestamps: false });
+    if (result.matchedCount === 0) return 'conflict';
+  }
+  if (unreadable) return 'unreadable';
+  return Object.keys(set).length > 0 ? 'rotated' : 'skipped';
+}
+
+async function encryptedKeysByDefinition(): Promise<Map<string, Set<string>>> {
+  const definitions = await WalletDefinitionModel.find({}, { auth_fields: 1 }).lean<Array<Pick<WalletDefinition, 'auth_fields'> & { _id: Types.ObjectId }>>();
+  return new Map(definitions.map((d) => [d._id.toHexString(), new Set(d.auth_fields.filter((f) => f.encrypted).map((f) => f.key))]));
+}

@@ -1,0 +1,85 @@
+import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
+import { Schema, type Types } from 'mongoose';
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { ObjectIdScalar } from '../../shared/scalars';
+
+/**
+ * Collection `credentials` (spec §2). `credentials` holds each value under its auth-field key:
+ * a Fernet token for fields marked `encrypted`, the plain value otherwise. It has no @Field:
+ * no GraphQL type can return a stored value.
+ */
+
+export enum Environment {
+  MAINNET = 'mainnet',
+  TESTNET = 'testnet',
+}
+registerEnumType(Environment, { name: 'Environment' });
+
+@ObjectType('Credential')
+@modelOptions({
+  schemaOptions: { collection: 'credentials', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, minimize: false },
+  options: { customName: 'Credential', allowMixed: Severity.ALLOW },
+})
+@index({ user_id: 1, wallet_id: 1 })
+@index({ user_id: 1, is_active: 1 })
+export class Credential {
+  @Field(() => ObjectIdScalar, { name: 'id' })
+  readonly _id!: Types.ObjectId;
+
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  user_id!: Types.ObjectId;
+
+  /** The wallet definition (collection `wallets`). */
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  wallet_id!: Types.ObjectId;
+
+  @Field()
+  @prop({ required: true, type: String })
+  name!: string;
+
+  @prop({ required: true, type: Schema.Types.Mixed })
+  credentials!: Record<string, string>;
+
+  @Field(() => Environment)
+  @prop({ required: true, type: String, enum: Object.values(Environment), default: Environment.MAINNET })
+  environment!: Environment;
+
+  @Field({ name: 'isConnected' })
+  @prop({ required: true, type: Boolean, default: false })
+  is_connected!: boolean;
+
+  @Field(() => Date, { name: 'lastVerifiedAt', nullable: true })
+  @prop({ type: Date, default: null })
+  last_verified_at!: Date | null;
+
+  @Field(() => String, { name: 'connectionError', nullable: true })
+  @prop({ type: String, default: null })
+  connection_error!: string | null;
+
+  @Field({ name: 'isActive' })
+  @prop({ required: true, type: Boolean, default: true })
+  is_active!: boolean;
+
+  /**
+   * Grows when the values or the environment change. A connection outcome or a key rotation
+   * is written only if it is still the version it was computed from.
+   */
+  @prop({ required: true, type: Number, default: 0 })
+  version!: number;
+
+  /** Set while a delete checks for wallets that use the credential; see CredentialService.delete. */
+  @prop({ type: Date, default: null })
+  deleting_at!: Date | null;
+
+  /** When the last connection test started: one per credential per 10 s. */
+  @prop({ type: Date, default: null })
+  last_test_at!: Date | null;
+
+  @Field(() => Date, { name: 'createdAt' })
+  created_at!: Date;
+
+  @Field(() => Date, { name: 'updatedAt' })
+  updated_at!: Date;
+}
+
+export const CredentialModel = getModelForClass(Credential);

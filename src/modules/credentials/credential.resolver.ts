@@ -1,0 +1,67 @@
+import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Role } from '../../auth/roles';
+import type { Context } from '../../context';
+import { ObjectIdScalar } from '../../shared/scalars';
+import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { describeFields } from './credential-values';
+import { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
+import { Credential } from './credential.model';
+import type { CredentialService } from './credential.service';
+import { ConnectionTestResult, CredentialField, DeletePayload } from './credential.types';
+
+@Resolver(() => Credential)
+export class CredentialResolver {
+  constructor(private readonly service: CredentialService) {}
+
+  @Authorized(Role.USER)
+  @Query(() => [Credential], { description: "USER/ADMIN: the caller's own credentials." })
+  credentials(@Ctx() ctx: Context, @Arg('filter', () => CredentialFilter, { nullable: true }) filter?: CredentialFilter | null): Promise<Credential[]> {
+    return this.service.list(ctx.principal, filter);
+  }
+
+  @Authorized(Role.USER)
+  @Query(() => Credential, { description: "USER/ADMIN: FORBIDDEN for another user's credential." })
+  credential(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<Credential> {
+    return this.service.get(ctx.principal, id);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => Credential, { description: 'USER/ADMIN.' })
+  createCredential(@Arg('input', () => CreateCredentialInput) input: CreateCredentialInput, @Ctx() ctx: Context): Promise<Credential> {
+    return this.service.create(ctx.principal, input);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => Credential)
+  updateCredential(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @Arg('input', () => UpdateCredentialInput) input: UpdateCredentialInput,
+    @Ctx() ctx: Context,
+  ): Promise<Credential> {
+    return this.service.update(ctx.principal, id, input);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => DeletePayload, { description: 'CONFLICT while a user wallet still uses it.' })
+  deleteCredential(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<DeletePayload> {
+    return this.service.delete(ctx.principal, id);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => ConnectionTestResult, { description: 'Calls the exchange with the stored credential and records the outcome on it.' })
+  testCredentialConnection(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<ConnectionTestResult> {
+    return this.service.testConnection(ctx.principal, id);
+  }
+
+  @FieldResolver(() => WalletDefinition)
+  async definition(@Root() credential: Credential, @Ctx() ctx: Context): Promise<WalletDefinition> {
+    const definition = await ctx.loaders.definitionById.load(credential.wallet_id);
+    if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
+    return definition;
+  }
+
+  @FieldResolver(() => [CredentialField])
+  async fields(@Root() credential: Credential, @Ctx() ctx: Context): Promise<CredentialField[]> {
+    return describeFields(await this.definition(credential, ctx), credential.credentials);
+  }
+}

@@ -1,0 +1,176 @@
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../../config';
+import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
+import { InvalidToken } from '../../crypto/fernet';
+import type { Keyring } from '../../crypto/keyring';
+import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UserInputError } from '../../errors';
+import type { ConnectionCheckInput, ConnectionCheckResult } from '../../exchanges/types';
+import type { Logger } from '../../logger';
+import { consume } from '../../shared/rate-limit';
+import { toObjectId } from '../../shared/scalars';
+import { UserWalletModel } from '../user-wallets/user-wallet.model';
+import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { plainValues, storedValues } from './credential-values';
+import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
+import { CredentialModel, Environment, type Credential } from './credential.model';
+import type { ConnectionTestResult, DeletePayload } from './credential.types';
+
+export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
+const TEST_INTERVAL_MS = 10_000;
+const TESTS_PER_USER_PER_MINUTE = 20;
+
+export type ConnectionChecker = (input: ConnectionCheckInput) => Promise<ConnectionCheckResult>;
+
+export class CredentialService {
+  constructor(
+    private readonly keyring: Keyring,
+    private readonly exchanges: Config['exchanges'],
+    private readonly checkConnection: ConnectionChecker,
+    private readonly logger: Logger,
+  ) {}
+
+  list(principal: Principal | null, filter: CredentialFilter | null | undefined): Promise<Credential[]> {
+    const user = requireUser(principal);
+    const query: Record<string, unknown> = { user_id: user.userId };
+    if (filter?.walletId) query.wallet_id = toObjectId(filter.walletId);
+    if (filter?.isActive != null) query.is_active = filter.isActive;
+    return CredentialModel.find(query).sort({ created_at: 1, _id: 1 }).lean<Credential[]>().exec();
+  }
+
+  async get(principal: Principal | null, id: string): Promise<Credential> {
+    return this.loadOwned(requireUser(principal), id);
+  }
+
+  async create(principal: Principal | null, input: CreateCredentialInput): Promise<Credential> {
+    const user = requireUser(principal);
+    const definition = await WalletDefinitionModel.findById(toObjectId(input.walletId)).lean<WalletDefinition>();
+    if (!definition) throw new NotFoundError('no wallet definition with that id');
+    if (!definition.is_active) throw new UserInputError(`${definition.name} is not available for new credentials`, 'walletId');
+    const created = await CredentialModel.create({
+      user_id: user.userId,
+      wallet_id: definition._id,
+      name: input.name.trim(),
+      environment: input.environment ?? Environment.MAINNET,
+      credentials: storedValues(definition, input.values, this.keyring),
+    });
+    this.logger.info({ credentialId: created._id.toHexString(), exchange: definition.slug }, 'credential created');
+    return created.toObject();
+  }
+
+  /** New values or a new environment make the last connection test meaningless: it is reset. */
+  async update(principal: Principal | null, id: string, input: UpdateCredentialInput): Promise<Credential> {
+    const current = await this.loadOwned(requireUser(principal), id);
+    const set: Record<string, unknown> = {};
+    if (input.name != null) set.name = input.name.trim();
+    if (input.isActive != null) set.is_active = input.isActive;
+    let reconnect = false;
+    if (input.values != null) {
+      const definition = await this.definitionOf(current);
+      set.credentials = storedValues(definition, input.values, this.keyring);
+      reconnect = true;
+    }
+    if (input.environment != null && input.environment !== current.environment) {
+      set.environment = input.environment;
+      reconnect = true;
+    }
+    if (reconnect) Object.assign(set, { is_connected: false, last_verified_at: null, connection_error: null });
+    const updated = await CredentialModel.findOneAndUpdate(
+      { _id: current._id, user_id: current.user_id },
+      reconnect ? { $set: set, $inc: { version: 1 } } : { $set: set },
+      { returnDocument: 'after' },
+    ).lean<Credential>();
+    if (!updated) throw new NotFoundError('no credential with that id');
+    this.logger.info({ credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') }, 'credential updated');
+    return updated;
+  }
+
+  /**
+   * The document goes, and its secrets with it. Not while a wallet uses it: the credential is
+   * marked first, then checked, and a wallet created meanwhile looks for the mark after its own
+   * write (UserWalletService.create), so one of the two always sees the other.
+   */
+  async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
+    const current = await this.loadOwned(requireUser(principal), id);
+    await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: new Date() } }, { timestamps: false });
+    if (await UserWalletModel.exists({ credential_id: current._id })) {
+      await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: null } }, { timestamps: false });
+      throw new ConflictError('a wallet still uses this credential: delete the wallet first');
+    }
+    await CredentialModel.deleteOne({ _id: current._id, user_id: current.user_id });
+    this.logger.info({ credentialId: id }, 'credential deleted');
+    return { id, deleted: true };
+  }
+
+  async testConnection(principal: Principal | null, id: string): Promise<ConnectionTestResult> {
+    const user = requireUser(principal);
+    const current = await this.loadOwned(user, id);
+    await this.claimTestSlot(user, current);
+    const definition = await this.definitionOf(current);
+
+    let values: Record<string, string>;
+    try {
+      values = plainValues(definition, current.credentials, this.keyring);
+    } catch (error) {
+      if (!(error instanceof InvalidToken)) throw error;
+      this.logger.warn({ credentialId: id }, 'stored credential values could not be decrypted');
+      return this.recordOutcome(current, { ok: false, error: UNREADABLE_CREDENTIALS, warnings: [] }, null);
+    }
+
+    const environment = current.environment;
+    const started = performance.now();
+    const outcome = await this.checkConnection({
+      slug: definition.slug,
+      environment,
+      baseUrl: environment === Environment.TESTNET ? definition.api_config.testnet_url : definition.api_config.base_url,
+      values,
+      timeoutMs: this.exchanges.timeoutMs,
+      allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
+    });
+    const latencyMs = Math.round(performance.now() - started);
+    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, latencyMs }, 'connection tested');
+    return this.recordOutcome(current, outcome, latencyMs);
+  }
+
+  /** At most one test per credential per 10 s (a conditional write), and 20 per user per minute. */
+  private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
+    const now = new Date();
+    const claimed = await CredentialModel.updateOne(
+      { _id: credential._id, $or: [{ last_test_at: null }, { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } }] },
+      { $set: { last_test_at: now } },
+      { timestamps: false },
+    );
+    if (claimed.matchedCount === 0) {
+      throw new RateLimitedError('too many connection tests of this credential: at most one per 10 s', TEST_INTERVAL_MS / 1000);
+    }
+    await consume(`connection-test:user:${user.userId.toHexString()}`, TESTS_PER_USER_PER_MINUTE, 60_000, 'connection tests');
+  }
+
+  /** Written only if the values are still the ones tested; otherwise the outcome describes nothing stored. */
+  private async recordOutcome(credential: Credential, outcome: ConnectionCheckResult, latencyMs: number | null): Promise<ConnectionTestResult> {
+    const set = outcome.ok
+      ? { is_connected: true, last_verified_at: new Date(), connection_error: null }
+      : { is_connected: false, connection_error: outcome.error ?? 'the connection test failed' };
+    const updated = await CredentialModel.findOneAndUpdate({ _id: credential._id, version: credential.version }, { $set: set }, { returnDocument: 'after' }).lean<Credential>();
+    return {
+      ok: outcome.ok,
+      credential: updated ?? (await CredentialModel.findById(credential._id).lean<Credential>()) ?? credential,
+      latencyMs,
+      error: outcome.ok ? null : (outcome.error ?? 'the connection test failed'),
+      warnings: outcome.warnings,
+    };
+  }
+
+  private async loadOwned(user: UserPrincipal, id: string): Promise<Credential> {
+    const credential = await CredentialModel.findById(toObjectId(id)).lean<Credential>();
+    if (!credential) throw new NotFoundError('no credential with that id');
+    if (!credential.user_id.equals(user.userId)) throw new ForbiddenError("this credential belongs to another user");
+    return credential;
+  }
+
+  private async definitionOf(credential: Credential): Promise<WalletDefinition> {
+    const definition = await WalletDefinitionModel.findById(credential.wallet_id).lean<WalletDefinition>();
+    // Definitions are only ever soft-deleted, so this is a broken reference, not a user error.
+    if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
+    return definition;
+  }
+}

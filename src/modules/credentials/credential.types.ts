@@ -1,0 +1,51 @@
+import { Field, Int, ObjectType } from 'type-graphql';
+import { ObjectIdScalar } from '../../shared/scalars';
+import { Credential } from './credential.model';
+
+@ObjectType({ description: 'What the API shows of one stored credential value: never the value itself.' })
+export class CredentialField {
+  @Field()
+  key!: string;
+
+  @Field()
+  label!: string;
+
+  @Field()
+  encrypted!: boolean;
+
+  @Field()
+  isSet!: boolean;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'Last 4 characters of a non-encrypted value, masked (for example ****9f3a); null for encrypted fields.',
+  })
+  hint!: string | null;
+}
+
+@ObjectType()
+export class ConnectionTestResult {
+  @Field()
+  ok!: boolean;
+
+  @Field(() => Credential)
+  credential!: Credential;
+
+  @Field(() => Int, { nullable: true })
+  latencyMs!: number | null;
+
+  @Field(() => String, { nullable: true })
+  error!: string | null;
+
+  @Field(() => [String], { description: 'Safety findings that do not fail the test, e.g. an API key that may withdraw funds.' })
+  warnings!: string[];
+}
+
+@ObjectType()
+export class DeletePayload {
+  @Field(() => ObjectIdScalar)
+  id!: string;
+
+  @Field()
+  deleted!: boolean;
+}

@@ -1,0 +1,59 @@
+import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
+import { Schema, type Types } from 'mongoose';
+import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Role } from '../../auth/roles';
+import { JSONObjectScalar, ObjectIdScalar } from '../../shared/scalars';
+
+export enum WalletEventKind {
+  CREATED = 'created',
+  LIMITS_CHANGED = 'limits_changed',
+  AI_STATE_CHANGED = 'ai_state_changed',
+  STATUS_CHANGED = 'status_changed',
+}
+registerEnumType(WalletEventKind, { name: 'WalletEventKind' });
+
+/** Collection `user_wallet_events`: the audit trail, append-only. */
+@ObjectType('UserWalletEvent')
+@modelOptions({
+  schemaOptions: { collection: 'user_wallet_events', versionKey: false },
+  options: { customName: 'UserWalletEvent', allowMixed: Severity.ALLOW },
+})
+@index({ wallet_id: 1, at: -1 })
+export class UserWalletEvent {
+  @Field(() => ObjectIdScalar, { name: 'id' })
+  readonly _id!: Types.ObjectId;
+
+  /** The user wallet (collection `user_wallets`). */
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  wallet_id!: Types.ObjectId;
+
+  @Field(() => WalletEventKind)
+  @prop({ required: true, type: String, enum: Object.values(WalletEventKind) })
+  kind!: WalletEventKind;
+
+  @Field({ description: 'Who: a user by id, an agent by the name in its token.' })
+  @prop({ required: true, type: String })
+  actor!: string;
+
+  @Field(() => Role, { name: 'actorRole' })
+  @prop({ required: true, type: String, enum: Object.values(Role) })
+  actor_role!: Role;
+
+  @Field(() => JSONObjectScalar, { nullable: true, description: "The changed fields before and after, in the API's field names." })
+  @prop({ type: Schema.Types.Mixed, default: null })
+  before!: Record<string, unknown> | null;
+
+  @Field(() => JSONObjectScalar, { nullable: true })
+  @prop({ type: Schema.Types.Mixed, default: null })
+  after!: Record<string, unknown> | null;
+
+  /** The wallet's version this event produced. */
+  @prop({ required: true, type: Number })
+  version!: number;
+
+  @Field(() => Date)
+  @prop({ required: true, type: Date })
+  at!: Date;
+}
+
+export const UserWalletEventModel = getModelForClass(UserWalletEvent);

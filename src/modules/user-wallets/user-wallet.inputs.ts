@@ -1,0 +1,101 @@
+import { IsInt, IsOptional, Length, Max, Min, ValidateNested } from 'class-validator';
+import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
+import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
+import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
+
+/** Shape only; what needs the database (symbols vs. supported assets, leverage vs. the exchange) is in the services. */
+
+const MAX_RISK = 1e15;
+
+@InputType()
+export class UserLimitsInput {
+  @Field(() => NonNegativeFloatScalar)
+  @Min(Number.MIN_VALUE, { message: 'must be greater than 0' })
+  @Max(MAX_RISK, { message: `must be at most ${MAX_RISK}` })
+  maxTotalRisk!: number;
+
+  @Field(() => [String], { nullable: true, description: "null: every asset in the definition's supportedAssets." })
+  allowedSymbols?: string[] | null;
+
+  @Field(() => TradingMode)
+  tradingMode!: TradingMode;
+}
+
+@InputType()
+export class CreateUserWalletInput {
+  @Field(() => ObjectIdScalar)
+  credentialId!: string;
+
+  @Field()
+  @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  name!: string;
+
+  @Field(() => UserLimitsInput)
+  @ValidateNested()
+  userLimits!: UserLimitsInput;
+}
+
+@InputType()
+export class UpdateUserWalletInput {
+  @Field(() => String, { nullable: true })
+  @IsOptional()
+  @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  name?: string | null;
+
+  @Field(() => UserLimitsInput, { nullable: true })
+  @IsOptional()
+  @ValidateNested()
+  userLimits?: UserLimitsInput | null;
+}
+
+@InputType()
+export class UserWalletFilter {
+  @Field(() => WalletStatus, { nullable: true })
+  status?: WalletStatus | null;
+}
+
+@InputType({ description: 'A partial update: only the fields given change. lastAiDecision is set by the server.' })
+export class AiManagedStateInput {
+  @Field(() => NonNegativeFloatScalar, { nullable: true })
+  currentRisk?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  dailyPnl?: number | null;
+
+  @Field(() => NonNegativeIntScalar, { nullable: true })
+  openPositions?: number | null;
+
+  @Field(() => NonNegativeFloatScalar, { nullable: true })
+  currentMaxPositionSize?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  currentLeverage?: number | null;
+
+  @Field(() => Float, { nullable: true })
+  adaptiveStopLoss?: number | null;
+
+  @Field(() => Int, { nullable: true })
+  riskScore?: number | null;
+
+  @Field(() => MarketSentiment, { nullable: true })
+  marketSentiment?: MarketSentiment | null;
+
+  @Field(() => Int, { nullable: true })
+  confidenceLevel?: number | null;
+}
+
+@ArgsType()
+export class ManagedWalletsArgs {
+  @Field(() => WalletStatus, { nullable: true })
+  status?: WalletStatus | null;
+
+  @Field(() => Int, { nullable: true, description: 'Default 100, at most 500.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1, { message: 'must be at least 1' })
+  @Max(500, { message: 'must be at most 500' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page.' })
+  after?: string | null;
+}

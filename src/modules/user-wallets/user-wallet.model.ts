@@ -1,0 +1,155 @@
+import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
+import { Schema, type Types } from 'mongoose';
+import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
+
+/**
+ * Collection `user_wallets` (spec §3), stored under the spec's snake_case names, shown under the
+ * API's camelCase ones (the same two faces as the catalog).
+ */
+
+export enum TradingMode {
+  CONSERVATIVE = 'conservative',
+  MODERATE = 'moderate',
+  AGGRESSIVE = 'aggressive',
+}
+registerEnumType(TradingMode, { name: 'TradingMode' });
+
+export enum MarketSentiment {
+  BULLISH = 'bullish',
+  BEARISH = 'bearish',
+  NEUTRAL = 'neutral',
+  UNCERTAIN = 'uncertain',
+}
+registerEnumType(MarketSentiment, { name: 'MarketSentiment' });
+
+export enum WalletStatus {
+  ACTIVE = 'active',
+  AI_PAUSED = 'ai_paused',
+  USER_PAUSED = 'user_paused',
+}
+registerEnumType(WalletStatus, { name: 'WalletStatus' });
+
+/** Live wallets trade (or will, once the AI resumes): at most one per credential. */
+export const LIVE_STATUSES: readonly WalletStatus[] = [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED];
+
+@ObjectType()
+@modelOptions({ schemaOptions: { _id: false } })
+export class UserLimits {
+  @Field(() => NonNegativeFloatScalar, { name: 'maxTotalRisk' })
+  @prop({ required: true, type: Number })
+  max_total_risk!: number;
+
+  @Field(() => [String], { name: 'allowedSymbols', nullable: true, description: "null: every asset in the definition's supportedAssets." })
+  @prop({ type: () => [String], default: null })
+  allowed_symbols!: string[] | null;
+
+  @Field(() => TradingMode, { name: 'tradingMode' })
+  @prop({ required: true, type: String, enum: Object.values(TradingMode) })
+  trading_mode!: TradingMode;
+}
+
+@ObjectType()
+@modelOptions({ schemaOptions: { _id: false } })
+export class AiManagedState {
+  @Field(() => NonNegativeFloatScalar, { name: 'currentRisk' })
+  @prop({ required: true, type: Number })
+  current_risk!: number;
+
+  @Field(() => Float, { name: 'dailyPnl' })
+  @prop({ required: true, type: Number })
+  daily_pnl!: number;
+
+  @Field(() => NonNegativeIntScalar, { name: 'openPositions' })
+  @prop({ required: true, type: Number })
+  open_positions!: number;
+
+  @Field(() => NonNegativeFloatScalar, { name: 'currentMaxPositionSize' })
+  @prop({ required: true, type: Number })
+  current_max_position_size!: number;
+
+  @Field(() => Int, { name: 'currentLeverage' })
+  @prop({ required: true, type: Number })
+  current_leverage!: number;
+
+  @Field(() => Float, { name: 'adaptiveStopLoss' })
+  @prop({ required: true, type: Number })
+  adaptive_stop_loss!: number;
+
+  @Field(() => Int, { name: 'riskScore' })
+  @prop({ required: true, type: Number })
+  risk_score!: number;
+
+  @Field(() => MarketSentiment, { name: 'marketSentiment' })
+  @prop({ required: true, type: String, enum: Object.values(MarketSentiment) })
+  market_sentiment!: MarketSentiment;
+
+  @Field(() => Int, { name: 'confidenceLevel' })
+  @prop({ required: true, type: Number })
+  confidence_level!: number;
+
+  @Field(() => Date, { name: 'lastAiDecision', nullable: true })
+  @prop({ type: Date, default: null })
+  last_ai_decision!: Date | null;
+}
+
+@ObjectType('UserWallet')
+@modelOptions({
+  schemaOptions: { collection: 'user_wallets', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' } },
+  options: { customName: 'UserWallet' },
+})
+@index({ user_id: 1, status: 1 })
+@index({ credential_id: 1 })
+@index({ wallet_id: 1 })
+// One live wallet per credential, enforced by the database on every engine (partial indexes are
+// not everywhere): live_key is the credential's id while the wallet is live, its own id otherwise.
+@index({ live_key: 1 }, { unique: true })
+export class UserWallet {
+  @Field(() => ObjectIdScalar, { name: 'id' })
+  readonly _id!: Types.ObjectId;
+
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  user_id!: Types.ObjectId;
+
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  credential_id!: Types.ObjectId;
+
+  /** The wallet definition (collection `wallets`). */
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  wallet_id!: Types.ObjectId;
+
+  @Field()
+  @prop({ required: true, type: String })
+  name!: string;
+
+  @Field(() => UserLimits, { name: 'userLimits' })
+  @prop({ required: true, type: () => UserLimits })
+  user_limits!: UserLimits;
+
+  @Field(() => AiManagedState, { name: 'aiManagedState' })
+  @prop({ required: true, type: () => AiManagedState })
+  ai_managed_state!: AiManagedState;
+
+  @Field(() => WalletStatus)
+  @prop({ required: true, type: String, enum: Object.values(WalletStatus) })
+  status!: WalletStatus;
+
+  @Field(() => String, { name: 'pauseReason', nullable: true, description: 'Why the wallet is paused, when it is.' })
+  @prop({ type: String, default: null })
+  pause_reason!: string | null;
+
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  live_key!: Types.ObjectId;
+
+  @Field(() => Int, { description: 'Grows by one on every write; AI agents pass it back as expectedVersion.' })
+  @prop({ required: true, type: Number, default: 0 })
+  version!: number;
+
+  @Field(() => Date, { name: 'createdAt' })
+  created_at!: Date;
+
+  @Field(() => Date, { name: 'updatedAt' })
+  updated_at!: Date;
+}
+
+export const UserWalletModel = getModelForClass(UserWallet);

@@ -1,0 +1,119 @@
+import { Arg, Args, Authorized, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Role } from '../../auth/roles';
+import type { Context } from '../../context';
+import { UserInputError } from '../../errors';
+import { ObjectIdScalar } from '../../shared/scalars';
+import { Credential } from '../credentials/credential.model';
+import { DeletePayload } from '../credentials/credential.types';
+import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import type { AiStateService } from './ai-state.service';
+import { DEFAULT_EVENTS, MAX_EVENTS } from './user-wallet-events';
+import { UserWalletEvent } from './user-wallet-event.model';
+import { AiManagedStateInput, CreateUserWalletInput, ManagedWalletsArgs, UpdateUserWalletInput, UserWalletFilter } from './user-wallet.inputs';
+import { UserWallet } from './user-wallet.model';
+import type { UserWalletService } from './user-wallet.service';
+import { UserWalletConnection } from './user-wallet.types';
+
+@Resolver(() => UserWallet)
+export class UserWalletResolver {
+  constructor(
+    private readonly wallets: UserWalletService,
+    private readonly ai: AiStateService,
+  ) {}
+
+  @Authorized(Role.USER)
+  @Query(() => [UserWallet], { description: "USER/ADMIN: the caller's own wallets." })
+  userWallets(@Ctx() ctx: Context, @Arg('filter', () => UserWalletFilter, { nullable: true }) filter?: UserWalletFilter | null): Promise<UserWallet[]> {
+    return this.wallets.list(ctx.principal, filter);
+  }
+
+  @Authorized(Role.USER)
+  @Query(() => UserWallet, { description: "USER/ADMIN: FORBIDDEN for another user's wallet." })
+  userWallet(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.wallets.get(ctx.principal, id);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => UserWallet, { description: 'USER/ADMIN.' })
+  createUserWallet(@Arg('input', () => CreateUserWalletInput) input: CreateUserWalletInput, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.wallets.create(ctx.principal, input);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => UserWallet)
+  updateUserWallet(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @Arg('input', () => UpdateUserWalletInput) input: UpdateUserWalletInput,
+    @Ctx() ctx: Context,
+  ): Promise<UserWallet> {
+    return this.wallets.update(ctx.principal, id, input);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => DeletePayload)
+  deleteUserWallet(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<DeletePayload> {
+    return this.wallets.delete(ctx.principal, id);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => UserWallet)
+  pauseUserWallet(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.wallets.pause(ctx.principal, id);
+  }
+
+  @Authorized(Role.USER)
+  @Mutation(() => UserWallet)
+  resumeUserWallet(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.wallets.resume(ctx.principal, id);
+  }
+
+  @Authorized(Role.AGENT)
+  @Query(() => UserWalletConnection, { description: "AGENT: every user's wallets, oldest first, for the agents to manage." })
+  managedWallets(@Args(() => ManagedWalletsArgs) args: ManagedWalletsArgs): Promise<UserWalletConnection> {
+    return this.ai.managedWallets(args);
+  }
+
+  @Authorized(Role.AGENT)
+  @Mutation(() => UserWallet, { description: "AGENT. BAD_USER_INPUT when a value leaves the user's limits; CONFLICT on a stale expectedVersion." })
+  updateAiManagedState(
+    @Arg('walletId', () => ObjectIdScalar) walletId: string,
+    @Arg('input', () => AiManagedStateInput) input: AiManagedStateInput,
+    @Ctx() ctx: Context,
+    @Arg('expectedVersion', () => Int, { nullable: true }) expectedVersion?: number | null,
+  ): Promise<UserWallet> {
+    return this.ai.update(ctx.principal!, walletId, input, expectedVersion);
+  }
+
+  @Authorized(Role.AGENT)
+  @Mutation(() => UserWallet, { description: 'AGENT: ACTIVE -> AI_PAUSED.' })
+  aiPauseWallet(@Arg('walletId', () => ObjectIdScalar) walletId: string, @Arg('reason', () => String) reason: string, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.ai.pause(ctx.principal!, walletId, reason);
+  }
+
+  @Authorized(Role.AGENT)
+  @Mutation(() => UserWallet, { description: 'AGENT: AI_PAUSED -> ACTIVE.' })
+  aiResumeWallet(@Arg('walletId', () => ObjectIdScalar) walletId: string, @Ctx() ctx: Context): Promise<UserWallet> {
+    return this.ai.resume(ctx.principal!, walletId);
+  }
+
+  @FieldResolver(() => WalletDefinition)
+  async definition(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<WalletDefinition> {
+    const definition = await ctx.loaders.definitionById.load(wallet.wallet_id);
+    if (!definition) throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing wallet definition`);
+    return definition;
+  }
+
+  @FieldResolver(() => Credential)
+  async credential(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<Credential> {
+    const credential = await ctx.loaders.credentialById.load(wallet.credential_id);
+    if (!credential) throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing credential`);
+    return credential;
+  }
+
+  @FieldResolver(() => [UserWalletEvent], { description: 'The audit trail, newest first: to the owner and to agents.' })
+  events(@Root() wallet: UserWallet, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<UserWalletEvent[]> {
+    const count = first ?? DEFAULT_EVENTS;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_EVENTS) throw new UserInputError(`must be 1 to ${MAX_EVENTS}`, 'first');
+    return ctx.loaders.eventsOf(count).load(wallet._id);
+  }
+}

@@ -1,0 +1,184 @@
+import { Types } from 'mongoose';
+import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
+import { ConflictError, ForbiddenError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
+import type { Logger } from '../../logger';
+import { toObjectId } from '../../shared/scalars';
+import { CredentialModel, type Credential } from '../credentials/credential.model';
+import type { DeletePayload } from '../credentials/credential.types';
+import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange } from './ai-policy';
+import { normalizeAllowedSymbols } from './symbols';
+import { apiAiState, apiLimits, apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
+import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
+import { MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
+import { transition } from './wallet-status';
+
+/** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
+export const DELETION_GRACE_MS = 60_000;
+const WRITE_ATTEMPTS = 5;
+
+export class UserWalletService {
+  constructor(private readonly logger: Logger) {}
+
+  list(principal: Principal | null, filter: UserWalletFilter | null | undefined): Promise<UserWallet[]> {
+    const user = requireUser(principal);
+    const query: Record<string, unknown> = { user_id: user.userId };
+    if (filter?.status) query.status = filter.status;
+    return UserWalletModel.find(query).sort({ created_at: 1, _id: 1 }).lean<UserWallet[]>().exec();
+  }
+
+  get(principal: Principal | null, id: string): Promise<UserWallet> {
+    return this.loadOwned(requireUser(principal), id);
+  }
+
+  async create(principal: Principal | null, input: CreateUserWalletInput): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const credential = await CredentialModel.findById(toObjectId(input.credentialId)).lean<Credential>();
+    if (!credential) throw new NotFoundError('no credential with that id');
+    if (!credential.user_id.equals(user.userId)) throw new ForbiddenError('this credential belongs to another user');
+    if (!credential.is_active) throw new UserInputError('the credential is not active', 'credentialId');
+    const definition = await WalletDefinitionModel.findById(credential.wallet_id).lean<WalletDefinition>();
+    if (!definition?.is_active) throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
+
+    const limits = toLimits(definition, input.userLimits);
+    const _id = new Types.ObjectId();
+    const doc = {
+      _id,
+      user_id: user.userId,
+      credential_id: credential._id,
+      wallet_id: definition._id,
+      name: input.name.trim(),
+      user_limits: limits,
+      ai_managed_state: initialAiState(definition, limits),
+      status: WalletStatus.ACTIVE,
+      pause_reason: null,
+      live_key: credential._id,
+      version: 0,
+    };
+    try {
+      await UserWalletModel.create(doc);
+    } catch (error) {
+      if (isDuplicateKeyError(error)) throw new ConflictError('this credential already has a live wallet: pause or delete it first');
+      throw error;
+    }
+    await this.assertCredentialStays(credential._id, _id);
+    const created = (await UserWalletModel.findById(_id).lean<UserWallet>())!;
+    await recordEvent(this.logger, user, _id, 0, WalletEventKind.CREATED, null, {
+      name: created.name,
+      userLimits: apiLimits(created.user_limits),
+      aiManagedState: apiAiState(created.ai_managed_state),
+      ...apiStatus(created.status, null),
+    });
+    return created;
+  }
+
+  /**
+   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same
+   * conditional write: the user always wins.
+   */
+  async update(principal: Principal | null, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
+    const user = requireUser(principal);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const wallet = await this.loadOwned(user, id);
+      const set: Record<string, unknown> = {};
+      if (input.name != null) set.name = input.name.trim();
+      let before: Record<string, unknown> | null = null;
+      let after: Record<string, unknown> | null = null;
+      if (input.userLimits != null) {
+        const definition = await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>();
+        const limits = toLimits(definition!, input.userLimits);
+        const clamped = clampToLimits(definition!, wallet.ai_managed_state, limits);
+        set.user_limits = limits;
+        for (const [key, value] of Object.entries(clamped)) set[`ai_managed_state.${key}`] = value;
+        const previous = Object.fromEntries(Object.keys(clamped).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
+        before = { userLimits: apiLimits(wallet.user_limits), ...(Object.keys(clamped).length ? { aiManagedState: apiAiState(previous) } : {}) };
+        after = { userLimits: apiLimits(limits), ...(Object.keys(clamped).length ? { aiManagedState: apiAiState(clamped) } : {}) };
+      }
+      if (Object.keys(set).length === 0) return wallet;
+      const updated = await UserWalletModel.findOneAndUpdate(
+        { _id: wallet._id, version: wallet.version },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after' },
+      ).lean<UserWallet>();
+      if (!updated) continue; // An agent wrote in between: check the limits against what it wrote.
+      if (before && after) await recordEvent(this.logger, user, updated._id, updated.version, WalletEventKind.LIMITS_CHANGED, before, after);
+      return updated;
+    }
+    throw new ConflictError('the wallet kept changing while it was being updated; try again');
+  }
+
+  async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
+    const wallet = await this.loadOwned(requireUser(principal), id);
+    await UserWalletModel.deleteOne({ _id: wallet._id });
+    this.logger.info({ walletId: id }, 'user wallet deleted');
+    return { id, deleted: true };
+  }
+
+  async pause(principal: Principal | null, id: string): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const wallet = await this.loadOwned(user, id);
+    return transition(this.logger, user, wallet, [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED], WalletStatus.USER_PAUSED, 'paused by the user');
+  }
+
+  async resume(principal: Principal | null, id: string): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const wallet = await this.loadOwned(user, id);
+    return transition(this.logger, user, wallet, [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED], WalletStatus.ACTIVE, null);
+  }
+
+  private async loadOwned(user: UserPrincipal, id: string): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findById(toObjectId(id)).lean<UserWallet>();
+    if (!wallet) throw new NotFoundError('no wallet with that id');
+    if (!wallet.user_id.equals(user.userId)) throw new ForbiddenError('this wallet belongs to another user');
+    return wallet;
+  }
+
+  /**
+   * A credential being deleted may have checked for wallets just before this one was written.
+   * Looking again after the write closes that gap: one of the two requests always sees the other.
+   */
+  private async assertCredentialStays(credentialId: Types.ObjectId, walletId: Types.ObjectId): Promise<void> {
+    const stays = await CredentialModel.exists({
+      _id: credentialId,
+      $or: [{ deleting_at: null }, { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } }],
+    });
+    if (stays) return;
+    await UserWalletModel.deleteOne({ _id: walletId });
+    throw new ConflictError('the credential is being deleted');
+  }
+}
+
+function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
+  if (!(input.maxTotalRisk > 0)) throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
+  return {
+    max_total_risk: input.maxTotalRisk,
+    allowed_symbols: normalizeAllowedSymbols(definition, input.allowedSymbols, 'userLimits.allowedSymbols'),
+    trading_mode: input.tradingMode,
+  };
+}
+
+/** Safe until an agent decides: nothing trades (position size 0), leverage at its lowest. */
+function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
+  return {
+    current_risk: 0,
+    daily_pnl: 0,
+    open_positions: 0,
+    current_max_position_size: 0,
+    current_leverage: leverageRange(definition, limits.trading_mode).min,
+    adaptive_stop_loss: INITIAL_STOP_LOSS[limits.trading_mode],
+    risk_score: INITIAL_RISK_SCORE,
+    market_sentiment: MarketSentiment.NEUTRAL,
+    confidence_level: 0,
+    last_ai_decision: null,
+  };
+}
+
+/** The AI parameters that leave the new limits, pulled back to their edge. */
+function clampToLimits(definition: WalletDefinition, state: AiManagedState, limits: UserLimits): Partial<AiManagedState> {
+  const clamped: Partial<AiManagedState> = {};
+  if (state.current_max_position_size > limits.max_total_risk) clamped.current_max_position_size = limits.max_total_risk;
+  const { min, max } = leverageRange(definition, limits.trading_mode);
+  if (state.current_leverage > max) clamped.current_leverage = max;
+  if (state.current_leverage < min) clamped.current_leverage = min;
+  return clamped;
+}

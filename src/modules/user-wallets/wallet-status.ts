@@ -1,0 +1,61 @@
+import type { Principal } from '../../auth/roles';
+import { ConflictError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
+import type { Logger } from '../../logger';
+import { CredentialModel, type Credential } from '../credentials/credential.model';
+import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
+import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
+
+/**
+ * Status changes, for users and agents alike: one conditional update on the status it starts
+ * from, so two requests can't both make the same transition. Going live writes the credential's
+ * id into live_key, where the unique index lets one live wallet per credential through.
+ */
+export async function transition(
+  logger: Logger,
+  principal: Principal,
+  wallet: UserWallet,
+  from: readonly WalletStatus[],
+  to: WalletStatus,
+  pauseReason: string | null,
+): Promise<UserWallet> {
+  const goingLive = LIVE_STATUSES.includes(to) && !LIVE_STATUSES.includes(wallet.status);
+  if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
+  let updated: UserWallet | null;
+  try {
+    updated = await UserWalletModel.findOneAndUpdate(
+      { _id: wallet._id, status: { $in: from } },
+      {
+        $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id },
+        $inc: { version: 1 },
+      },
+      { returnDocument: 'after' },
+    ).lean<UserWallet>();
+  } catch (error) {
+    if (goingLive && isDuplicateKeyError(error)) throw new ConflictError('another live wallet already uses this credential: pause or delete it first');
+    throw error;
+  }
+  if (!updated) {
+    const now = await UserWalletModel.findById(wallet._id, { status: 1 }).lean<Pick<UserWallet, 'status'>>();
+    if (!now) throw new NotFoundError('no wallet with that id');
+    throw new ConflictError(transitionRefusal(now.status, to));
+  }
+  await recordEvent(logger, principal, updated._id, updated.version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), apiStatus(to, pauseReason));
+  return updated;
+}
+
+function transitionRefusal(current: WalletStatus, to: WalletStatus): string {
+  if (current === to) return `the wallet is already ${current.toUpperCase()}`;
+  if (current === WalletStatus.USER_PAUSED) return 'the user paused this wallet: only the user can change that';
+  return `a ${current.toUpperCase()} wallet can't become ${to.toUpperCase()} this way`;
+}
+
+/** A wallet trades only on an active credential of an active exchange. */
+export async function assertCanGoLive(wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>): Promise<void> {
+  const [credential, definition] = await Promise.all([
+    CredentialModel.findById(wallet.credential_id, { is_active: 1 }).lean<Pick<Credential, 'is_active'>>(),
+    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 }).lean<Pick<WalletDefinition, 'is_active' | 'name'>>(),
+  ]);
+  if (!credential?.is_active) throw new UserInputError("the wallet's credential is not active", 'credentialId');
+  if (!definition?.is_active) throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
+}

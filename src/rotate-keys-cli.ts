@@ -1,0 +1,33 @@
+import 'reflect-metadata';
+import { loadConfig } from './config';
+import { Keyring } from './crypto/keyring';
+import { connectDatabase, disconnectDatabase } from './db/connection';
+import { resolveDatabase } from './db/embedded';
+import { createLogger } from './logger';
+import { rotateCredentialKeys } from './modules/credentials/credential-rotation';
+
+/**
+ * `npm run rotate-keys`: with ENCRYPTION_KEYS=new,old[,...] re-encrypts every stored secret under
+ * the new key. Safe while the service runs; run it again until nothing is rotated, then drop the
+ * old key.
+ */
+async function main(): Promise<void> {
+  const { config } = loadConfig();
+  const logger = createLogger({ logLevel: 'warn' });
+  const keyring = new Keyring(config.encryptionKeys);
+  const { uri, engine } = await resolveDatabase(config, logger);
+  try {
+    await connectDatabase(uri, logger);
+    const report = await rotateCredentialKeys(keyring, logger);
+    process.stdout.write(`rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}\n`);
+    for (const id of report.unreadableIds) process.stdout.write(`  could not read credential ${id} with any key: left untouched\n`);
+    await disconnectDatabase();
+  } finally {
+    await engine?.stop();
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`rotate-keys failed: ${(error as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,39 @@
+import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
+import { RateLimitedError, isDuplicateKeyError } from '../errors';
+
+/**
+ * Fixed-window counters in the database, so that every instance behind a load balancer shares
+ * them. One document per key and window; the TTL index lets the database drop old windows.
+ */
+@modelOptions({ schemaOptions: { collection: 'rate_limits', versionKey: false }, options: { customName: 'RateLimit' } })
+@index({ expires_at: 1 }, { expireAfterSeconds: 0 })
+class RateLimit {
+  /** `<key>:<window start>` */
+  @prop({ required: true, type: String })
+  _id!: string;
+
+  @prop({ required: true, type: Number })
+  count!: number;
+
+  @prop({ required: true, type: Date })
+  expires_at!: Date;
+}
+
+export const RateLimitModel = getModelForClass(RateLimit);
+
+/** Counts one hit on `key`; RATE_LIMITED when it is over `limit` within the current window. */
+export async function consume(key: string, limit: number, windowMs: number, what: string, now = Date.now()): Promise<void> {
+  const start = now - (now % windowMs);
+  const id = `${key}:${start}`;
+  const hit = () =>
+    RateLimitModel.findOneAndUpdate(
+      { _id: id },
+      { $inc: { count: 1 }, $setOnInsert: { expires_at: new Date(start + windowMs) } },
+      { upsert: true, returnDocument: 'after' },
+    ).lean<RateLimit>();
+  // Two first hits at once: one inserts, the other meets the unique _id and counts on retry.
+  const counter = await hit().catch((error: unknown) => (isDuplicateKeyError(error) ? hit() : Promise.reject(error)));
+  if (counter!.count > limit) {
+    throw new RateLimitedError(`too many ${what}: at most ${limit} per ${windowMs / 1000} s`, Math.ceil((start + windowMs - now) / 1000));
+  }
+}
