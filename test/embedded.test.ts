@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
@@ -38,7 +38,7 @@ describe('the embedded engine', () => {
     expect(engine).toBeUndefined();
   });
 
-  it('ignores and removes a note left by an engine that is gone', async () => {
+  it('replaces a note left by an engine that is gone with its own, and removes it on stop', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-note-'));
     mkdirSync(join(dataDir, 'mongo'), { recursive: true });
     // A pid that no process has: 2^22 is above Linux's pid_max default.
@@ -47,9 +47,16 @@ describe('the embedded engine', () => {
     try {
       expect(engine!.kind).toBe('mongo-java-server');
       expect(uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/wallet_service$/);
-      expect(existsSync(engineNotePath(dataDir))).toBe(false);
+      const note = JSON.parse(readFileSync(engineNotePath(dataDir), 'utf8')) as { uri: string; pid: number };
+      expect(note).toEqual({ uri: engine!.uri, pid: process.pid });
+      // A second process on the same data joins the running engine instead of starting one.
+      const joined = await startEmbeddedEngine({ dataDir, searchPath: '', logger });
+      expect(joined).toMatchObject({ kind: 'shared', uri: engine!.uri });
+      await joined.stop();
+      expect(existsSync(engineNotePath(dataDir))).toBe(true);
     } finally {
       await engine!.stop();
     }
+    expect(existsSync(engineNotePath(dataDir))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { binanceConnector } from '../src/exchanges/binance.connector';
 import { describeExchangeError, scrubSecrets } from '../src/exchanges/errors';
 import { loadCcxt, pointAtBaseUrl, rebaseUrl, resolveBaseUrl } from '../src/exchanges/hosts';
 import { checkConnection } from '../src/exchanges/registry';
@@ -81,6 +82,18 @@ describe('checkConnection', () => {
     expect((await check(binanceInput('not a url', KEYS.good))).error).toBe('the configured base URL is not a valid URL');
     expect((await check(binanceInput('ftp://127.0.0.1/', KEYS.good))).error).toBe('the configured base URL must use https');
     expect((await check(binanceInput('https://user:pass@api.binance.com', KEYS.good))).error).toMatch(/must not contain a user name/);
+  });
+
+  it('throws only for a bug, and scrubs the input values from what it throws', async () => {
+    const bug = jest.spyOn(binanceConnector, 'check').mockRejectedValue(new TypeError(`cannot read ${KEYS.good.api_secret}`));
+    try {
+      const thrown: unknown = await checkConnection(binanceInput('https://api.binance.com', KEYS.good)).catch((error: unknown) => error);
+      expect(thrown).toBeInstanceOf(Error);
+      expect((thrown as Error).message).toBe('the binance connection check failed unexpectedly: cannot read [redacted]');
+      expect((thrown as Error).stack).not.toContain(KEYS.good.api_secret);
+    } finally {
+      bug.mockRestore();
+    }
   });
 });
 

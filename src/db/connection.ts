@@ -10,7 +10,8 @@ export async function connectDatabase(uri: string, logger: Logger): Promise<type
   // Indexes are created explicitly at start-up (ensureIndexes), where a failure stops the start.
   mongoose.set('autoIndex', false);
   mongoose.set('autoCreate', false);
-  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5_000, maxPoolSize: 20 });
+  // Command monitoring lets tests and the benchmark count database commands per request.
+  await mongoose.connect(uri, { serverSelectionTimeoutMS: 5_000, maxPoolSize: 20, monitorCommands: true });
   logger.info({ database: mongoose.connection.name }, 'database connected');
   return mongoose;
 }

@@ -54,7 +54,7 @@ export const hyperliquidConnector: ExchangeConnector = {
       }
       if (role.role === 'missing') return failure('no Hyperliquid account exists for this address');
       if (role.role === 'agent') {
-        return failure("this key is an API wallet's: set wallet_address to the address of the account it trades for");
+        return failure("this key belongs to an API wallet: set wallet_address to the address of the account it trades for");
       }
       return { ok: true, warnings: [] };
     } catch (error) {

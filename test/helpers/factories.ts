@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
+  CreateCredentialDocument,
+  CreateUserWalletDocument,
   IssueAgentTokenDocument,
+  WalletDefinitionDocument,
+  type UserLimitsInput,
   LoginDocument,
   RegisterDocument,
   type CreateWalletDefinitionInput,
@@ -63,4 +67,35 @@ export function definitionInput(overrides: Partial<CreateWalletDefinitionInput> 
     },
     ...overrides,
   };
+}
+
+/** A Binance credential of `user` (values that only need to pass validation). */
+export async function binanceCredential(t: TestApp, user: TestUser, name = 'Binance main'): Promise<string> {
+  const binance = await t.gql(WalletDefinitionDocument, { slug: 'binance' });
+  const result = await t.gql(
+    CreateCredentialDocument,
+    {
+      input: {
+        walletId: binance.data!.walletDefinition.id,
+        name,
+        values: [
+          { key: 'api_key', value: `key-${randomBytes(12).toString('hex')}` },
+          { key: 'api_secret', value: `secret-${randomBytes(16).toString('hex')}` },
+        ],
+      },
+    },
+    user.token,
+  );
+  if (!result.data) throw new Error(`createCredential failed: ${JSON.stringify(result.errors)}`);
+  return result.data.createCredential.id;
+}
+
+export function limits(overrides: Partial<UserLimitsInput> = {}): UserLimitsInput {
+  return { maxTotalRisk: 1000, allowedSymbols: null, tradingMode: 'MODERATE', ...overrides };
+}
+
+export async function userWallet(t: TestApp, user: TestUser, credentialId: string, overrides: Partial<UserLimitsInput> = {}): Promise<{ id: string; version: number }> {
+  const result = await t.gql(CreateUserWalletDocument, { input: { credentialId, name: 'Trading', userLimits: limits(overrides) } }, user.token);
+  if (!result.data) throw new Error(`createUserWallet failed: ${JSON.stringify(result.errors)}`);
+  return { id: result.data.createUserWallet.id, version: result.data.createUserWallet.version };
 }

@@ -4,7 +4,7 @@ import { ConflictError, NotFoundError, UserInputError } from '../../errors';
 import type { Logger } from '../../logger';
 import { toObjectId } from '../../shared/scalars';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { AI_POLICY, modesAllowing, type PolicyField } from './ai-policy';
+import { AI_POLICY, modesAllowing } from './ai-policy';
 import { apiAiState, apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
 import type { AiManagedStateInput, ManagedWalletsArgs } from './user-wallet.inputs';
 import { UserWalletModel, WalletStatus, type AiManagedState, type UserWallet } from './user-wallet.model';
@@ -49,8 +49,7 @@ export class AiStateService {
    * themselves, so a user tightening them meanwhile makes this write miss instead of slip through.
    */
   async update(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
-    const given = (Object.keys(STORED) as Array<keyof AiManagedStateInput>).filter((k) => input[k] != null);
-    if (given.length === 0) throw new UserInputError('give at least one field to change', 'input');
+    if (!Object.values(input).some((v) => v != null)) throw new UserInputError('give at least one field to change', 'input');
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const wallet = await UserWalletModel.findById(toObjectId(walletId)).lean<UserWallet>();
       if (!wallet) throw new NotFoundError('no wallet with that id');
@@ -58,40 +57,14 @@ export class AiStateService {
         throw new ConflictError(`stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`);
       }
       const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 }).lean<Pick<WalletDefinition, 'features'>>())!;
-      const context = { limits: wallet.user_limits, definition };
-      const set: Record<string, unknown> = {};
-      const changes: Partial<AiManagedState> = {};
-      for (const field of given) {
-        const value = input[field];
-        if (field !== 'marketSentiment') {
-          const broken = AI_POLICY[field as PolicyField](value as number, context);
-          if (broken) throw new UserInputError(`${field} ${broken}`, field);
-        }
-        set[`ai_managed_state.${STORED[field]}`] = value;
-        Object.assign(changes, { [STORED[field]]: value });
-      }
-      const now = new Date();
-      set['ai_managed_state.last_ai_decision'] = now;
-
-      const filter: Record<string, unknown> = { _id: wallet._id, version: wallet.version };
-      if (input.currentMaxPositionSize != null) filter['user_limits.max_total_risk'] = { $gte: input.currentMaxPositionSize };
-      if (input.currentLeverage != null) filter['user_limits.trading_mode'] = { $in: modesAllowing(definition, input.currentLeverage) };
-
-      const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
-      const overLimit = wallet.status === WalletStatus.ACTIVE && risk > wallet.user_limits.max_total_risk;
-      if (overLimit) {
-        filter.status = WalletStatus.ACTIVE;
-        set.status = WalletStatus.AI_PAUSED;
-        set.pause_reason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
-      }
-
+      const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, new Date());
       const updated = await UserWalletModel.findOneAndUpdate(filter, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }).lean<UserWallet>();
       if (!updated) {
         if (expectedVersion != null) throw new ConflictError(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
         continue; // Someone wrote first: check again against what is stored now.
       }
       const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
-      await recordEvent(this.logger, principal, updated._id, updated.version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState({ ...changes, last_ai_decision: now }));
+      await recordEvent(this.logger, principal, updated._id, updated.version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState(changes));
       if (overLimit) {
         await recordEvent(this.logger, principal, updated._id, updated.version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), apiStatus(updated.status, updated.pause_reason));
       }
@@ -115,6 +88,51 @@ export class AiStateService {
     if (!wallet) throw new NotFoundError('no wallet with that id');
     return wallet;
   }
+}
+
+export interface AiWrite {
+  filter: Record<string, unknown>;
+  set: Record<string, unknown>;
+  /** The changed fields as stored, lastAiDecision included. */
+  changes: Partial<AiManagedState>;
+  overLimit: boolean;
+}
+
+/**
+ * The one conditional update for an agent's input, checked against the wallet as read: on that
+ * version, and on the limits the values depend on, so the database refuses it if either moved.
+ * BAD_USER_INPUT, naming the field and the limit, for a value outside the policy.
+ */
+export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinition, 'features'>, input: AiManagedStateInput, now: Date): AiWrite {
+  const context = { limits: wallet.user_limits, definition };
+  const set: Record<string, unknown> = {};
+  const changes: Partial<AiManagedState> = {};
+  for (const field of Object.keys(STORED) as Array<keyof AiManagedStateInput>) {
+    const value = input[field];
+    if (value == null) continue;
+    if (field !== 'marketSentiment') {
+      const broken = AI_POLICY[field](value as number, context);
+      if (broken) throw new UserInputError(`${field} ${broken}`, field);
+    }
+    set[`ai_managed_state.${STORED[field]}`] = value;
+    Object.assign(changes, { [STORED[field]]: value });
+  }
+  set['ai_managed_state.last_ai_decision'] = now;
+  changes.last_ai_decision = now;
+
+  const filter: Record<string, unknown> = { _id: wallet._id, version: wallet.version };
+  if (input.currentMaxPositionSize != null) filter['user_limits.max_total_risk'] = { $gte: input.currentMaxPositionSize };
+  if (input.currentLeverage != null) filter['user_limits.trading_mode'] = { $in: modesAllowing(definition, input.currentLeverage) };
+
+  const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
+  const overLimit = wallet.status === WalletStatus.ACTIVE && risk > wallet.user_limits.max_total_risk;
+  if (overLimit) {
+    filter.status = WalletStatus.ACTIVE;
+    filter['user_limits.max_total_risk'] = { ...(filter['user_limits.max_total_risk'] as object), $lt: risk };
+    set.status = WalletStatus.AI_PAUSED;
+    set.pause_reason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
+  }
+  return { filter, set, changes, overLimit };
 }
 
 function encodeCursor(id: Types.ObjectId): string {

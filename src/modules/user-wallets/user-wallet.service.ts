@@ -15,7 +15,6 @@ import { transition } from './wallet-status';
 
 /** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
 export const DELETION_GRACE_MS = 60_000;
-const WRITE_ATTEMPTS = 5;
 
 export class UserWalletService {
   constructor(private readonly logger: Logger) {}
@@ -73,38 +72,48 @@ export class UserWalletService {
   }
 
   /**
-   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same
-   * conditional write: the user always wins.
+   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same single
+   * update ($min), with no condition to miss: the user always wins, however busy the agents are.
    */
   async update(principal: Principal | null, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
     const user = requireUser(principal);
-    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const wallet = await this.loadOwned(user, id);
-      const set: Record<string, unknown> = {};
-      if (input.name != null) set.name = input.name.trim();
-      let before: Record<string, unknown> | null = null;
-      let after: Record<string, unknown> | null = null;
-      if (input.userLimits != null) {
-        const definition = await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>();
-        const limits = toLimits(definition!, input.userLimits);
-        const clamped = clampToLimits(definition!, wallet.ai_managed_state, limits);
-        set.user_limits = limits;
-        for (const [key, value] of Object.entries(clamped)) set[`ai_managed_state.${key}`] = value;
-        const previous = Object.fromEntries(Object.keys(clamped).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
-        before = { userLimits: apiLimits(wallet.user_limits), ...(Object.keys(clamped).length ? { aiManagedState: apiAiState(previous) } : {}) };
-        after = { userLimits: apiLimits(limits), ...(Object.keys(clamped).length ? { aiManagedState: apiAiState(clamped) } : {}) };
-      }
-      if (Object.keys(set).length === 0) return wallet;
-      const updated = await UserWalletModel.findOneAndUpdate(
-        { _id: wallet._id, version: wallet.version },
-        { $set: set, $inc: { version: 1 } },
-        { returnDocument: 'after' },
-      ).lean<UserWallet>();
-      if (!updated) continue; // An agent wrote in between: check the limits against what it wrote.
-      if (before && after) await recordEvent(this.logger, user, updated._id, updated.version, WalletEventKind.LIMITS_CHANGED, before, after);
-      return updated;
+    const wallet = await this.loadOwned(user, id);
+    const set: Record<string, unknown> = {};
+    const min: Record<string, number> = {};
+    if (input.name != null) set.name = input.name.trim();
+    let limits: UserLimits | undefined;
+    if (input.userLimits != null) {
+      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>())!;
+      limits = toLimits(definition, input.userLimits);
+      set.user_limits = limits;
+      min['ai_managed_state.current_max_position_size'] = limits.max_total_risk;
+      min['ai_managed_state.current_leverage'] = leverageRange(definition, limits.trading_mode).max;
     }
-    throw new ConflictError('the wallet kept changing while it was being updated; try again');
+    if (Object.keys(set).length === 0) return wallet;
+    const before = await UserWalletModel.findOneAndUpdate(
+      { _id: wallet._id, user_id: user.userId },
+      { $set: set, ...(limits ? { $min: min } : {}), $inc: { version: 1 } },
+      { returnDocument: 'before' },
+    ).lean<UserWallet>();
+    if (!before) throw new NotFoundError('no wallet with that id');
+    const updated = (await UserWalletModel.findById(wallet._id).lean<UserWallet>())!;
+    if (limits) {
+      // What $min did, worked out from the state it found.
+      const bounds = Object.entries(min).map(([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const);
+      const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
+      const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
+      const next = Object.fromEntries(clamped);
+      await recordEvent(
+        this.logger,
+        user,
+        wallet._id,
+        before.version + 1,
+        WalletEventKind.LIMITS_CHANGED,
+        { userLimits: apiLimits(before.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
+        { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
+      );
+    }
+    return updated;
   }
 
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
@@ -171,14 +180,4 @@ function initialAiState(definition: WalletDefinition, limits: UserLimits): AiMan
     confidence_level: 0,
     last_ai_decision: null,
   };
-}
-
-/** The AI parameters that leave the new limits, pulled back to their edge. */
-function clampToLimits(definition: WalletDefinition, state: AiManagedState, limits: UserLimits): Partial<AiManagedState> {
-  const clamped: Partial<AiManagedState> = {};
-  if (state.current_max_position_size > limits.max_total_risk) clamped.current_max_position_size = limits.max_total_risk;
-  const { min, max } = leverageRange(definition, limits.trading_mode);
-  if (state.current_leverage > max) clamped.current_leverage = max;
-  if (state.current_leverage < min) clamped.current_leverage = min;
-  return clamped;
 }
