@@ -92,4 +92,19 @@ describe('engine fidelity', () => {
     await col.updateOne({ slug: 'x' }, { $set: { name: 'two' }, $setOnInsert: { order: 9 } }, { upsert: true });
     expect(await col.findOne({ slug: 'x' }, { projection: { _id: 0 } })).toEqual({ slug: 'x', name: 'two', order: 1 });
   });
+
+  it('applies $min together with $set and $inc in one update', async () => {
+    const col: Collection<{ _id: number; limit: number; size: number; leverage: number; version: number }> = db.collection('min');
+    await col.insertOne({ _id: 1, limit: 1000, size: 800, leverage: 5, version: 3 });
+    await col.updateOne({ _id: 1 }, { $set: { limit: 500 }, $min: { size: 500, leverage: 10 }, $inc: { version: 1 } });
+    expect(await col.findOne({ _id: 1 })).toEqual({ _id: 1, limit: 500, size: 500, leverage: 5, version: 4 });
+  });
+
+  it('matches null against a missing field, and ranges combined on one field', async () => {
+    const col: Collection<{ _id: number; at?: Date | null; n: number }> = db.collection('nulls');
+    await col.insertMany([{ _id: 1, n: 5 }, { _id: 2, at: null, n: 10 }, { _id: 3, at: new Date(0), n: 15 }]);
+    const open = await col.find({ $or: [{ at: null }, { at: { $lte: new Date(1000) } }] }).sort({ _id: 1 }).toArray();
+    expect(open.map((d) => d._id)).toEqual([1, 2, 3]);
+    expect((await col.find({ n: { $gte: 10, $lt: 15 } }).toArray()).map((d) => d._id)).toEqual([2]);
+  });
 });
