@@ -306,3 +306,30 @@ describe('deleteWalletDefinition', () => {
     expect(await wallets().findOne({ slug: 'binance' })).toMatchObject({ is_active: true });
   });
 });
+
+describe('the catalog cache', () => {
+  it('serves a write through this instance on the very next read', async () => {
+    const input = definitionInput({ name: 'Cached', type: 'DEX' });
+    const before = (await t.gql(WalletDefinitionsDocument, { filter: { type: 'DEX' } })).data!.walletDefinitions;
+    await create(input);
+    const afterCreate = (await t.gql(WalletDefinitionsDocument, { filter: { type: 'DEX' } })).data!.walletDefinitions;
+    expect(afterCreate.map((d) => d.slug)).toEqual([...before.map((d) => d.slug), input.slug]);
+    await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { name: 'Cached 2' } }, admin);
+    expect((await t.gql(WalletDefinitionsDocument, { filter: { type: 'DEX' } })).data!.walletDefinitions.find((d) => d.slug === input.slug)!.name).toBe('Cached 2');
+    await t.gql(DeleteWalletDefinitionDocument, { slug: input.slug }, admin);
+    expect((await t.gql(WalletDefinitionsDocument, { filter: { type: 'DEX' } })).data!.walletDefinitions.map((d) => d.slug)).not.toContain(input.slug);
+  });
+
+  it('answers repeated reads from memory, without a database command', async () => {
+    await t.gql(WalletDefinitionsDocument, {});
+    let commands = 0;
+    const count = () => (commands += 1);
+    mongoose.connection.getClient().on('commandStarted', count);
+    try {
+      for (let i = 0; i < 5; i++) expect((await t.gql(WalletDefinitionsDocument, {})).errors).toBeUndefined();
+    } finally {
+      mongoose.connection.getClient().off('commandStarted', count);
+    }
+    expect(commands).toBe(0);
+  });
+});

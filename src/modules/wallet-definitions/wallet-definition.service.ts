@@ -14,14 +14,40 @@ import { BUILT_IN_DEFINITIONS } from './wallet-definition.seed';
 
 type Stored = Omit<WalletDefinition, '_id' | 'created_at' | 'updated_at'>;
 
+/**
+ * How long another instance's catalog write can go unseen here. Writes through this instance
+ * drop the cache at once.
+ */
+export const CATALOG_CACHE_TTL_MS = 5_000;
+
 export class WalletDefinitionService {
+  /** The catalog changes rarely and is read on every page load: lists are cached per filter. */
+  private readonly lists = new Map<string, { expires: number; value: Promise<WalletDefinition[]> }>();
+
   constructor(private readonly logger: Logger) {}
 
   /** Sorted by order, then name. Left out, isActive means active only. */
   list(filter: WalletDefinitionFilter | null | undefined): Promise<WalletDefinition[]> {
-    const query: Record<string, unknown> = { is_active: filter?.isActive ?? true };
+    const isActive = filter?.isActive ?? true;
+    const key = `${isActive}:${filter?.type ?? '*'}`;
+    const now = Date.now();
+    const cached = this.lists.get(key);
+    if (cached && cached.expires > now) return cached.value;
+    const query: Record<string, unknown> = { is_active: isActive };
     if (filter?.type) query.type = filter.type;
-    return WalletDefinitionModel.find(query).sort({ order: 1, name: 1 }).lean<WalletDefinition[]>().exec();
+    const value = WalletDefinitionModel.find(query).sort({ order: 1, name: 1 }).lean<WalletDefinition[]>().exec();
+    const entry = { expires: now + CATALOG_CACHE_TTL_MS, value };
+    this.lists.set(key, entry);
+    // A failed read is not cached.
+    value.catch(() => {
+      if (this.lists.get(key) === entry) this.lists.delete(key);
+    });
+    return value;
+  }
+
+  /** After every catalog write: the next read goes to the database. */
+  private invalidate(): void {
+    this.lists.clear();
   }
 
   /** Any definition, active or not: isActive tells which. */
@@ -48,6 +74,7 @@ export class WalletDefinitionService {
     try {
       // The unique slug index decides between concurrent creates of one slug.
       const created = await WalletDefinitionModel.create(doc);
+      this.invalidate();
       this.logger.info({ slug: doc.slug, by: actorOf(principal) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
@@ -69,6 +96,7 @@ export class WalletDefinitionService {
     if (input.isActive != null) set.is_active = input.isActive;
     if (input.order != null) set.order = input.order;
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
+    this.invalidate();
     if (!updated) throw notFound(slug);
     this.logger.info({ slug, fields: Object.keys(set), by: actorOf(principal) }, 'wallet definition updated');
     return updated;
@@ -77,6 +105,7 @@ export class WalletDefinitionService {
   /** Soft delete: the definition stays for the credentials and wallets that reference it. */
   async softDelete(principal: Principal, slug: string): Promise<WalletDefinition> {
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: { is_active: false } }, { returnDocument: 'after' }).lean<WalletDefinition>();
+    this.invalidate();
     if (!updated) throw notFound(slug);
     this.logger.info({ slug, by: actorOf(principal) }, 'wallet definition deactivated');
     return updated;
@@ -99,6 +128,7 @@ export class WalletDefinitionService {
       const doc = await upsert().catch((error: unknown) => (isDuplicateKeyError(error) ? upsert() : Promise.reject(error)));
       seeded.push(doc!);
     }
+    this.invalidate();
     return seeded;
   }
 
