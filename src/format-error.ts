@@ -67,21 +67,39 @@ export function firstViolation(errors: ValidationError[], prefix = ''): { field:
 /**
  * graphql-js echoes a rejected value in its messages ('Variable "$input" got invalid value {...}',
  * 'found "..."', 'cannot represent ...: "..."'). The value may be a secret the user pasted, so it
- * never goes back out or into a log: the message keeps the variable, the path and the reason.
+ * never goes back out or into a log. Nothing is cut out of such a message: it is rebuilt from
+ * fixed words, the variable's name, the path and a known reason.
  */
 export function scrubValues(message: string): string {
-  const variable = /^Variable "(\$[^"]+)" got invalid value [\s\S]*?(?: at "([^"]+)")?; ([^;]*)$/.exec(message);
+  const variable = /^Variable "(\$[A-Za-z_][A-Za-z0-9_]*)" got invalid value /.exec(message);
   if (variable) {
-    const [, name, path, reason] = variable;
-    return `Variable "${name}" got an invalid value${path ? ` at "${path}"` : ''}; ${dropValue(reason)}`;
+    const name = variable[1].slice(1);
+    // Inside the echoed value every quote is escaped, so ` at "<path>"; ` can only be graphql's own.
+    const path = new RegExp(` at "(${name}(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[\\d+\\])*)"; `).exec(message)?.[1];
+    return `Variable "${variable[1]}" got an invalid value${path ? ` at "${path}"` : ''}: ${knownReason(message)}`;
   }
-  return message
-    .replace(/, found [\s\S]*?(?=;|$)/, '')
-    .split('; ')
-    .map(dropValue)
-    .join('; ');
+  const literal = /^Expected value of type "([^"]+)", found /.exec(message);
+  if (literal) return `Expected value of type "${literal[1]}": ${knownReason(message)}`;
+  const scalar = /^(String|Int|Float|Boolean|ID) cannot represent/.exec(message);
+  if (scalar) return `${scalar[1]} cannot represent this value`;
+  // Scalars of graphql-scalars put the value after a colon.
+  if (/^Value is not a valid [^:]*:/.test(message)) return message.replace(/:[\s\S]*$/, '');
+  return message;
 }
 
-function dropValue(reason: string): string {
-  return /cannot represent|not a valid|Value is not/i.test(reason) ? reason.replace(/:\s[\s\S]*$/, '.') : reason;
+const REASONS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
+  [/Field "([A-Za-z_][A-Za-z0-9_]*)" of required type "([^"]+)" was not provided/, (m) => `field "${m[1]}" of required type "${m[2]}" was not provided`],
+  [/is not defined by type "([A-Za-z_][A-Za-z0-9_]*)"/, (m) => `a field is not defined by type "${m[1]}"`],
+  [/Expected non-nullable type "([^"]+)" not to be null/, (m) => `expected non-nullable type "${m[1]}" not to be null`],
+  [/Expected type "([^"]+)"/, (m) => `expected type "${m[1]}"`],
+  [/\b(String|Int|Float|Boolean|ID) cannot represent/, (m) => `${m[1]} cannot represent this value`],
+  [/does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum/, (m) => `not a value of the enum "${m[1]}"`],
+];
+
+function knownReason(message: string): string {
+  for (const [pattern, say] of REASONS) {
+    const match = pattern.exec(message);
+    if (match) return say(match);
+  }
+  return 'not a valid value of its type';
 }

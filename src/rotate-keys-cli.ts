@@ -19,8 +19,10 @@ async function main(): Promise<void> {
   try {
     await connectDatabase(uri, logger);
     const report = await rotateCredentialKeys(keyring, logger);
-    process.stdout.write(`rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}\n`);
+    const busy = report.busy > 0 ? `, changing meanwhile ${report.busy} (run again)` : '';
+    process.stdout.write(`rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}${busy}\n`);
     for (const id of report.unreadableIds) process.stdout.write(`  could not read credential ${id} with any key: left untouched\n`);
+    for (const id of report.busyIds) process.stdout.write(`  credential ${id} kept changing: not rotated yet\n`);
     await disconnectDatabase();
   } finally {
     await engine?.stop();

@@ -287,6 +287,10 @@ describe('the audit trail', () => {
     expect(events.map((e) => e.kind)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'AI_STATE_CHANGED', 'CREATED']);
     const leverage = events[2];
     expect(leverage).toMatchObject({ actor: 'risk-agent', actorRole: 'AGENT', before: { currentLeverage: 1 }, after: expect.objectContaining({ currentLeverage: 20 }) });
+    // Agent names are not unique: the stored event also keeps the token's own id.
+    const stored = await mongoose.connection.db!.collection('user_wallet_events').findOne({ _id: new Types.ObjectId(leverage.id) });
+    const agentId = (JSON.parse(Buffer.from(agent.split('.')[1], 'base64url').toString()) as { sub: string }).sub.slice('agent:'.length);
+    expect(stored!.actor_id.toHexString()).toBe(agentId);
     expect(Date.parse(leverage.at)).not.toBeNaN();
     expect(events[1]).toMatchObject({
       actor: alice.id,

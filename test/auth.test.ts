@@ -185,6 +185,8 @@ describe('admin and agents', () => {
     expect(codes(byUser)).toEqual(['FORBIDDEN']);
     const anonymous = await t.gql(IssueAgentTokenDocument, { name: 'x' });
     expect(codes(anonymous)).toEqual(['UNAUTHENTICATED']);
+    const blank = await t.gql(IssueAgentTokenDocument, { name: '   ' }, await adminToken(t));
+    expect(blank.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'name' });
     const tooLong = await t.gql(IssueAgentTokenDocument, { name: 'x', expiresInDays: 366 }, await adminToken(t));
     expect(tooLong.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'expiresInDays' });
 

@@ -23,6 +23,7 @@ const SECRETS = {
   otherBinanceKey: 'Lq0Ij4qJ5rHnW8pX2vT6yB9mC3eF7gK1sD4aZ8xN0uR5tY2wQ6pO9iU3hJ7kM1lV',
   otherBinanceSecret: 'wT5rY8uI1oP4aS7dF0gH3jK6lZ9xC2vB5nM8qW1eR4tY7uI0oP3aS6dF9gH2jK5l',
   wrongSecret: 'zX9cV6bN3mQ0wE7rT4yU1iO8pA5sD2fG9hJ6kL3zX0cV7bN4mQ1wE8rT5yU2iO9p',
+  hexSecret: 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789',
   // The well-known test key of the Ethereum docs; its address is 0x2c7536E3605D9C16a7a3D7b1898e529396a65c23.
   hyperliquidKey: '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318',
 };
@@ -137,11 +138,13 @@ describe('createCredential', () => {
   const invalid: Array<[string, () => CredentialValueInput[], string, RegExp]> = [
     ['a missing required key', () => [{ key: 'api_key', value: SECRETS.binanceKey }], 'values', /"api_secret" is required/],
     ['a required value that is blank', () => binanceValues(SECRETS.binanceKey, '   '), 'values[1].value', /"api_secret" is required/],
-    ['an unknown key', () => [...binanceValues(), { key: 'passphrase', value: SECRETS.wrongSecret }], 'values[2].key', /unknown key "passphrase"/],
+    ['an unknown key', () => [...binanceValues(), { key: 'passphrase', value: SECRETS.wrongSecret }], 'values[2].key', /not an auth field of Binance \(expected: api_key, api_secret\)/],
     ['a key given twice', () => [...binanceValues(), { key: 'api_secret', value: SECRETS.wrongSecret }], 'values[2].key', /more than once/],
     ['a value over 8 KiB', () => binanceValues(SECRETS.binanceKey, 'x'.repeat(8 * 1024 + 1)), 'values[1].value', /over 8 KiB/],
     ['a control character in a one-line value', () => binanceValues(SECRETS.binanceKey, `${SECRETS.wrongSecret}\u0000`), 'values[1].value', /control characters/],
     ['a key that is no auth field key', () => [...binanceValues(), { key: 'Api Secret', value: SECRETS.wrongSecret }], 'values[2].key', /snake_case/],
+    // Key and value swapped: the secret sits in the key's slot and must not come back.
+    ['a secret in the key slot', () => [{ key: 'api_key', value: SECRETS.binanceKey }, { key: SECRETS.hexSecret, value: 'api_secret' }], 'values[1].key', /not an auth field/],
   ];
 
   it.each(invalid)('rejects %s, naming the key and never the value, and stores nothing', async (_what, values, field, message) => {
@@ -149,8 +152,7 @@ describe('createCredential', () => {
     const result = await createBinance(alice, values());
     expect(result.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
     expect(result.errors![0].message).toMatch(message);
-    expect(JSON.stringify(result)).not.toContain(SECRETS.wrongSecret);
-    expect(JSON.stringify(result)).not.toContain(SECRETS.binanceSecret);
+    for (const secret of [SECRETS.wrongSecret, SECRETS.binanceSecret, SECRETS.hexSecret]) expect(JSON.stringify(result)).not.toContain(secret);
     expect(await collection('credentials').countDocuments()).toBe(before);
   });
 

@@ -107,4 +107,19 @@ describe('engine fidelity', () => {
     expect(open.map((d) => d._id)).toEqual([1, 2, 3]);
     expect((await col.find({ n: { $gte: 10, $lt: 15 } }).toArray()).map((d) => d._id)).toEqual([2]);
   });
+
+  it('aggregates the newest n per group ($sort, $group with $push, $slice)', async () => {
+    const col: Collection<{ wallet: number; at: Date }> = db.collection('trail');
+    for (const wallet of [1, 2, 3]) for (let i = 0; i < 4; i++) await col.insertOne({ wallet, at: new Date(i * 1000) });
+    const groups = await col
+      .aggregate<{ _id: number; events: Array<{ at: Date }> }>([
+        { $match: { wallet: { $in: [1, 2] } } },
+        { $sort: { at: -1 } },
+        { $group: { _id: '$wallet', events: { $push: '$$ROOT' } } },
+        { $project: { events: { $slice: ['$events', 2] } } },
+      ])
+      .toArray();
+    expect(groups.map((g) => g._id).sort()).toEqual([1, 2]);
+    for (const g of groups) expect(g.events.map((e) => e.at.getTime())).toEqual([3000, 2000]);
+  });
 });

@@ -139,3 +139,27 @@ describe('request errors', () => {
   });
 });
 
+
+describe('error messages never echo values', () => {
+  const cases: Array<[string, string, Record<string, unknown>]> = [
+    ['a value with ; in it', 'mutation ($i: RegisterInput!) { register(input: $i) { token } }', { i: { email: 'a@b.co', password: ['SECRETPART1;SECRETPART2'] } }],
+    ['a value quoting a path', 'mutation ($i: RegisterInput!) { register(input: $i) { token } }', { i: { email: 'a@b.co', password: { x: 'SECRETPART1 at "i.password"; SECRETPART2' } } }],
+    ['a secret as an unknown field name', 'mutation ($i: RegisterInput!) { register(input: $i) { token } }', { i: { email: 'a@b.co', password: 'long enough', SECRETPART1: 1 } }],
+    ['a secret where an enum goes', '{ walletDefinitions(filter: $f) { slug } }'.replace('{ walletDefinitions', 'query ($f: WalletDefinitionFilter) { walletDefinitions'), { f: { type: 'SECRETPART1' } }],
+    ['a secret where a number goes', 'mutation ($d: Int) { issueAgentToken(name: "x", expiresInDays: $d) { token } }', { d: 'SECRETPART1' }],
+  ];
+
+  it.each(cases)('%s', async (_what, query, variables) => {
+    const result = await t.raw(query, variables);
+    expect(codes(result)[0]).toBe('BAD_USER_INPUT');
+    expect(JSON.stringify(result)).not.toContain('SECRETPART');
+    expect(result.errors![0].message).toMatch(/^Variable "\$\w+" got an invalid value/);
+  });
+
+  it('keeps the path and the reason', async () => {
+    const result = await t.raw('mutation ($i: RegisterInput!) { register(input: $i) { token } }', { i: { email: 'a@b.co' } });
+    expect(result.errors![0].message).toBe('Variable "$i" got an invalid value: field "password" of required type "String!" was not provided');
+    const typed = await t.raw('mutation ($i: RegisterInput!) { register(input: $i) { token } }', { i: { email: 'a@b.co', password: 5 } });
+    expect(typed.errors![0].message).toBe('Variable "$i" got an invalid value at "i.password": String cannot represent this value');
+  });
+});

@@ -1,7 +1,10 @@
 import mongoose, { Types } from 'mongoose';
 import {
   AiPauseWalletDocument,
+  CreateCredentialDocument,
   CreateUserWalletDocument,
+  CreateWalletDefinitionDocument,
+  UserWalletEventsDocument,
   DeleteCredentialDocument,
   DeleteUserWalletDocument,
   PauseUserWalletDocument,
@@ -15,7 +18,7 @@ import {
   type UserLimitsInput,
 } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
-import { adminToken, agentToken, binanceCredential, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
 
 let t: TestApp;
 let alice: TestUser;
@@ -326,5 +329,72 @@ describe('deleteUserWallet', () => {
     const { id } = await userWallet(t, alice, await binanceCredential(t, alice));
     expect(codes(await t.gql(DeleteUserWalletDocument, { id }, bob.token))).toEqual(['FORBIDDEN']);
     expect(await wallets().countDocuments({ _id: new Types.ObjectId(id) })).toBe(1);
+  });
+});
+
+describe('keeping wallets inside what changes around them', () => {
+  it('refuses a trading mode whose leverage cap is below the exchange\'s minimum', async () => {
+    const admin = await adminToken(t);
+    const futures = await t.gql(
+      CreateWalletDefinitionDocument,
+      { input: definitionInput({ features: { spot: false, futures: true, perpetuals: true, leverage: { min: 5, max: 20 }, supportedAssets: ['BTC'] } }) },
+      admin,
+    );
+    const credential = await t.gql(
+      CreateCredentialDocument,
+      { input: { walletId: futures.data!.createWalletDefinition.id, name: 'futures', values: [{ key: 'api_key', value: 'k'.repeat(20) }, { key: 'api_secret', value: 's'.repeat(20) }] } },
+      alice.token,
+    );
+    const credentialId = credential.data!.createCredential.id;
+    const conservative = await create(alice, credentialId, limits({ tradingMode: 'CONSERVATIVE' }));
+    expect(conservative.errors![0]).toMatchObject({ message: expect.stringMatching(/CONSERVATIVE caps leverage at 3, below Kraken's minimum of 5/), extensions: { code: 'BAD_USER_INPUT', field: 'userLimits.tradingMode' } });
+    const moderate = await create(alice, credentialId, limits({ tradingMode: 'MODERATE' }));
+    expect(moderate.data!.createUserWallet.aiManagedState.currentLeverage).toBe(5);
+  });
+
+  it('pauses an ACTIVE wallet whose new limit is below the risk already taken', async () => {
+    const { id } = await userWallet(t, alice, await binanceCredential(t, alice), { maxTotalRisk: 1000 });
+    await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { currentRisk: 800 } }, agent);
+    const result = await t.gql(UpdateUserWalletDocument, { id, input: { userLimits: limits({ maxTotalRisk: 500 }) } }, alice.token);
+    expect(result.data!.updateUserWallet).toMatchObject({ status: 'AI_PAUSED', pauseReason: 'risk limit exceeded: currentRisk 800 > maxTotalRisk 500' });
+  });
+
+  it('pauses the live wallet of a credential the user deactivates', async () => {
+    const credentialId = await binanceCredential(t, alice);
+    const { id } = await userWallet(t, alice, credentialId);
+    await t.gql(UpdateCredentialDocument, { id: credentialId, input: { isActive: false } }, alice.token);
+    expect(await wallets().findOne({ _id: new Types.ObjectId(id) })).toMatchObject({ status: 'user_paused', pause_reason: 'the credential was deactivated' });
+  });
+
+  it("brings the AI's leverage inside an exchange's lowered maximum, on the audit trail", async () => {
+    const admin = await adminToken(t);
+    const perps = await t.gql(
+      CreateWalletDefinitionDocument,
+      { input: definitionInput({ features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supportedAssets: ['ETH'] } }) },
+      admin,
+    );
+    const definition = perps.data!.createWalletDefinition;
+    const credential = await t.gql(
+      CreateCredentialDocument,
+      { input: { walletId: definition.id, name: 'perps', values: [{ key: 'api_key', value: 'k'.repeat(20) }, { key: 'api_secret', value: 's'.repeat(20) }] } },
+      alice.token,
+    );
+    const { id } = await userWallet(t, alice, credential.data!.createCredential.id, { tradingMode: 'AGGRESSIVE' });
+    await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { currentLeverage: 40 } }, agent);
+    await t.gql(
+      UpdateWalletDefinitionDocument,
+      { slug: definition.slug, input: { features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 20 }, supportedAssets: ['ETH'] } } },
+      admin,
+    );
+    expect(await wallets().findOne({ _id: new Types.ObjectId(id) })).toMatchObject({ ai_managed_state: expect.objectContaining({ current_leverage: 20 }) });
+    const events = await t.gql(UserWalletEventsDocument, { id, first: 1 }, alice.token);
+    expect(events.data!.userWallet.events[0]).toMatchObject({ kind: 'AI_STATE_CHANGED', actorRole: 'ADMIN', before: { currentLeverage: 40 }, after: { currentLeverage: 20 } });
+  });
+
+  it('refuses names that are blank once trimmed', async () => {
+    const credentialId = await binanceCredential(t, alice);
+    expect((await create(alice, credentialId, limits(), '   ')).errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'name' });
+    const { id } = await userWallet(t, alice, credentialId);
+    expect((await t.gql(UpdateUserWalletDocument, { id, input: { name: ' \t ' } }, alice.token)).errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'name' });
   });
 });

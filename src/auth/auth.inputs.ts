@@ -1,4 +1,5 @@
 import { IsEmail, IsInt, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
+import { NotBlank } from '../shared/validators';
 import { ArgsType, Field, InputType, Int } from 'type-graphql';
 
 export const PASSWORD_MIN = 8;
@@ -36,6 +37,7 @@ export class LoginArgs {
 export class IssueAgentTokenArgs {
   @Field()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name!: string;
 
   @Field(() => Int, { nullable: true, description: 'Default 30, at most 365.' })

@@ -13,6 +13,9 @@ export interface RotationReport {
   /** Credentials with a value no key can read: reported, and those values left untouched. */
   unreadable: number;
   unreadableIds: string[];
+  /** Credentials that kept changing under the rotation: run it again. */
+  busy: number;
+  busyIds: string[];
 }
 
 const ATTEMPTS = 3;
@@ -25,23 +28,30 @@ type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
  * finds nothing to do.
  */
 export async function rotateCredentialKeys(keyring: Keyring, logger: Logger): Promise<RotationReport> {
-  const report: RotationReport = { rotated: 0, skipped: 0, unreadable: 0, unreadableIds: [] };
+  const report: RotationReport = { rotated: 0, skipped: 0, unreadable: 0, unreadableIds: [], busy: 0, busyIds: [] };
   const encryptedKeys = await encryptedKeysByDefinition();
   const cursor = CredentialModel.find({}, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored[]>().cursor();
   for await (const first of cursor as AsyncIterable<Stored>) {
     let credential: Stored | null = first;
+    let settled = false;
     for (let attempt = 0; credential && attempt < ATTEMPTS; attempt++) {
       const outcome = await rotateOne(credential, encryptedKeys.get(credential.wallet_id.toHexString()) ?? new Set(), keyring);
       if (outcome !== 'conflict') {
         report[outcome] += 1;
         if (outcome === 'unreadable') report.unreadableIds.push(credential._id.toHexString());
+        settled = true;
         break;
       }
       // Changed under us: look again at what is there now.
       credential = await CredentialModel.findById(credential._id, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored>();
     }
+    // Deleted meanwhile: nothing left to rotate. Still changing: say so, never count it as done.
+    if (!settled && credential) {
+      report.busy += 1;
+      report.busyIds.push(credential._id.toHexString());
+    }
   }
-  logger.info({ rotated: report.rotated, skipped: report.skipped, unreadable: report.unreadable }, 'credential keys rotated');
+  logger.info({ rotated: report.rotated, skipped: report.skipped, unreadable: report.unreadable, busy: report.busy }, 'credential keys rotated');
   return report;
 }
 

@@ -20,8 +20,11 @@ export function storedValues(definition: WalletDefinition, values: CredentialVal
   const seen = new Set<string>();
   values.forEach(({ key, value }, i) => {
     const field = fields.get(key);
-    if (!field) throw new UserInputError(`unknown key "${key}" for ${definition.name}`, `values[${i}].key`);
-    if (seen.has(key)) throw new UserInputError(`key "${key}" is given more than once`, `values[${i}].key`);
+    // The key is never quoted: a value pasted into the key's slot would come straight back.
+    if (!field) {
+      throw new UserInputError(`not an auth field of ${definition.name} (expected: ${[...fields.keys()].join(', ')})`, `values[${i}].key`);
+    }
+    if (seen.has(key)) throw new UserInputError(`the ${field.key} field is given more than once`, `values[${i}].key`);
     seen.add(key);
     const trimmed = value.trim();
     if (Buffer.byteLength(trimmed, 'utf8') > MAX_VALUE_BYTES) {

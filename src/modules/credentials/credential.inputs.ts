@@ -1,4 +1,5 @@
 import { ArrayMaxSize, IsOptional, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { NotBlank } from '../../shared/validators';
 import { Field, InputType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { Environment } from './credential.model';
@@ -26,6 +27,7 @@ export class CreateCredentialInput {
 
   @Field()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name!: string;
 
   @Field(() => Environment, { nullable: true, description: 'Left out: MAINNET.' })
@@ -42,6 +44,7 @@ export class UpdateCredentialInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name?: string | null;
 
   @Field(() => Environment, { nullable: true })

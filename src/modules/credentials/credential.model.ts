@@ -71,6 +71,9 @@ export class Credential {
   @prop({ type: Date, default: null })
   deleting_at!: Date | null;
 
+  @prop({ type: Schema.Types.ObjectId, default: null })
+  deleting_token!: Types.ObjectId | null;
+
   /** When the last connection test started: one per credential per 10 s. */
   @prop({ type: Date, default: null })
   last_test_at!: Date | null;

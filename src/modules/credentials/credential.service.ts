@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
 import { InvalidToken } from '../../crypto/fernet';
@@ -8,7 +9,8 @@ import type { ConnectionCheckInput, ConnectionCheckResult } from '../../exchange
 import type { Logger } from '../../logger';
 import { consume } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
-import { UserWalletModel } from '../user-wallets/user-wallet.model';
+import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from '../user-wallets/user-wallet.model';
+import { transition } from '../user-wallets/wallet-status';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { plainValues, storedValues } from './credential-values';
 import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
@@ -81,7 +83,20 @@ export class CredentialService {
     ).lean<Credential>();
     if (!updated) throw new NotFoundError('no credential with that id');
     this.logger.info({ credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') }, 'credential updated');
+    if (input.isActive === false) await this.pauseLiveWallet(requireUser(principal), updated);
     return updated;
+  }
+
+  /** A deactivated credential trades no more: its live wallet (at most one) is paused as by its user. */
+  private async pauseLiveWallet(user: UserPrincipal, credential: Credential): Promise<void> {
+    const live = await UserWalletModel.findOne({ credential_id: credential._id, status: { $in: LIVE_STATUSES } }).lean<UserWallet>();
+    if (!live) return;
+    try {
+      await transition(this.logger, user, live, LIVE_STATUSES, WalletStatus.USER_PAUSED, 'the credential was deactivated');
+    } catch (error) {
+      // Paused or deleted by someone else meanwhile: it no longer trades either way.
+      if (!(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
+    }
   }
 
   /**
@@ -91,12 +106,18 @@ export class CredentialService {
    */
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
     const current = await this.loadOwned(requireUser(principal), id);
-    await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: new Date() } }, { timestamps: false });
+    // Each delete marks with a token of its own, so one request never clears or uses another's mark.
+    const token = new Types.ObjectId();
+    await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: new Date(), deleting_token: token } }, { timestamps: false });
     if (await UserWalletModel.exists({ credential_id: current._id })) {
-      await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: null } }, { timestamps: false });
+      await CredentialModel.updateOne({ _id: current._id, deleting_token: token }, { $set: { deleting_at: null, deleting_token: null } }, { timestamps: false });
       throw new ConflictError('a wallet still uses this credential: delete the wallet first');
     }
-    await CredentialModel.deleteOne({ _id: current._id, user_id: current.user_id });
+    const { deletedCount } = await CredentialModel.deleteOne({ _id: current._id, user_id: current.user_id, deleting_token: token });
+    if (deletedCount === 0) {
+      if (await CredentialModel.exists({ _id: current._id })) throw new ConflictError('the credential is being changed by another request; try again');
+      throw new NotFoundError('no credential with that id');
+    }
     this.logger.info({ credentialId: id }, 'credential deleted');
     return { id, deleted: true };
   }
@@ -131,8 +152,12 @@ export class CredentialService {
     return this.recordOutcome(current, outcome, latencyMs);
   }
 
-  /** At most one test per credential per 10 s (a conditional write), and 20 per user per minute. */
+  /**
+   * At most 20 tests per user per minute, then one per credential per 10 s (a conditional
+   * write). The user's budget comes first, so a refused request does not use the credential's slot.
+   */
   private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
+    await consume(`connection-test:user:${user.userId.toHexString()}`, TESTS_PER_USER_PER_MINUTE, 60_000, 'connection tests');
     const now = new Date();
     const claimed = await CredentialModel.updateOne(
       { _id: credential._id, $or: [{ last_test_at: null }, { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } }] },
@@ -142,7 +167,6 @@ export class CredentialService {
     if (claimed.matchedCount === 0) {
       throw new RateLimitedError('too many connection tests of this credential: at most one per 10 s', TEST_INTERVAL_MS / 1000);
     }
-    await consume(`connection-test:user:${user.userId.toHexString()}`, TESTS_PER_USER_PER_MINUTE, 60_000, 'connection tests');
   }
 
   /** Written only if the values are still the ones tested; otherwise the outcome describes nothing stored. */

@@ -24,11 +24,20 @@ export const INITIAL_RISK_SCORE = 50;
 
 type Definition = Pick<WalletDefinition, 'features'>;
 
-/** The leverage an agent may set: the exchange's range under the mode's cap; exactly 1 without derivatives. */
+/**
+ * The leverage an agent may set: the exchange's range under the mode's cap; exactly 1 without
+ * derivatives. Empty (max < min) when the mode's cap is below the exchange's minimum.
+ */
 export function leverageRange(definition: Definition, mode: TradingMode): { min: number; max: number } {
   const { futures, perpetuals, leverage } = definition.features;
   if (!futures && !perpetuals) return { min: 1, max: 1 };
-  return { min: leverage.min, max: Math.max(leverage.min, Math.min(leverage.max, MODE_LEVERAGE_CAP[mode])) };
+  return { min: leverage.min, max: Math.min(leverage.max, MODE_LEVERAGE_CAP[mode]) };
+}
+
+/** Whether a wallet on this exchange can run in this mode at all. */
+export function modeFits(definition: Definition, mode: TradingMode): boolean {
+  const { min, max } = leverageRange(definition, mode);
+  return max >= min;
 }
 
 /** The trading modes under which `leverage` is allowed: the database re-checks the stored mode against them. */

@@ -35,6 +35,10 @@ export class UserWalletEvent {
   @prop({ required: true, type: String })
   actor!: string;
 
+  /** The user's id, or the id in the agent token's subject. */
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  actor_id!: Types.ObjectId;
+
   @Field(() => Role, { name: 'actorRole' })
   @prop({ required: true, type: String, enum: Object.values(Role) })
   actor_role!: Role;

@@ -11,8 +11,11 @@ export const DEFAULT_EVENTS = 20;
 export const MAX_EVENTS = 100;
 
 /** Who did it, as the audit trail names them: a user by id, an agent by its token's name. */
-export function actorOf(principal: Principal): { actor: string; actor_role: Principal['role'] } {
-  return { actor: principal.kind === 'user' ? principal.userId.toHexString() : principal.name, actor_role: principal.role };
+export function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
+  return principal.kind === 'user'
+    ? { actor: principal.userId.toHexString(), actor_role: principal.role, actor_id: principal.userId }
+    : // Agent names are not unique: the token's own id is kept beside the name.
+      { actor: principal.name, actor_role: principal.role, actor_id: principal.agentId };
 }
 
 /**
@@ -70,19 +73,20 @@ export function apiStatus(status: WalletStatus, pauseReason: string | null): Rec
   return { status: status.toUpperCase(), pauseReason };
 }
 
-/** Newest first, per wallet: one query for every wallet of the request that asks for `first` events. */
+/**
+ * Newest first, per wallet: one aggregation for every wallet of the request that asks for `first`
+ * events, cut to `first` per wallet in the database, so a long trail is never shipped whole.
+ */
 export function createEventsLoader(first: number): DataLoader<Types.ObjectId, UserWalletEvent[], string> {
   return new DataLoader(
     async (walletIds) => {
-      const events = await UserWalletEventModel.find({ wallet_id: { $in: walletIds } })
-        .sort({ at: -1, _id: -1 })
-        .lean<UserWalletEvent[]>();
-      const byWallet = new Map<string, UserWalletEvent[]>();
-      for (const event of events) {
-        const list = byWallet.get(event.wallet_id.toHexString()) ?? [];
-        if (list.length < first) list.push(event);
-        byWallet.set(event.wallet_id.toHexString(), list);
-      }
+      const groups = await UserWalletEventModel.aggregate<{ _id: Types.ObjectId; events: UserWalletEvent[] }>([
+        { $match: { wallet_id: { $in: walletIds } } },
+        { $sort: { at: -1, _id: -1 } },
+        { $group: { _id: '$wallet_id', events: { $push: '$$ROOT' } } },
+        { $project: { events: { $slice: ['$events', first] } } },
+      ]);
+      const byWallet = new Map(groups.map((g) => [g._id.toHexString(), g.events]));
       return walletIds.map((id) => byWallet.get(id.toHexString()) ?? []);
     },
     { cacheKeyFn: (id) => id.toHexString() },

@@ -1,4 +1,5 @@
 import { IsInt, IsOptional, Length, Max, Min, ValidateNested } from 'class-validator';
+import { NotBlank } from '../../shared/validators';
 import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
 import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
@@ -28,6 +29,7 @@ export class CreateUserWalletInput {
 
   @Field()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name!: string;
 
   @Field(() => UserLimitsInput)
@@ -40,6 +42,7 @@ export class UpdateUserWalletInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name?: string | null;
 
   @Field(() => UserLimitsInput, { nullable: true })

@@ -6,7 +6,7 @@ import { toObjectId } from '../../shared/scalars';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange } from './ai-policy';
+import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import { apiAiState, apiLimits, apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
@@ -112,8 +112,25 @@ export class UserWalletService {
         { userLimits: apiLimits(before.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
         { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
       );
+      if (updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
+        return this.pauseOverLimit(user, updated, limits.max_total_risk);
+      }
     }
     return updated;
+  }
+
+  /** The risk already taken is over the new limit: the wallet stops, as an agent's write would stop it. */
+  private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
+    const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
+    const paused = await UserWalletModel.findOneAndUpdate(
+      { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
+      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason }, $inc: { version: 1 } },
+      { returnDocument: 'after' },
+    ).lean<UserWallet>();
+    // Something else changed the wallet first (an agent's write pauses it by the same rule).
+    if (!paused) return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
+    await recordEvent(this.logger, user, paused._id, paused.version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), apiStatus(paused.status, reason));
+    return paused;
   }
 
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
@@ -159,6 +176,13 @@ export class UserWalletService {
 
 function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
   if (!(input.maxTotalRisk > 0)) throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
+  if (!modeFits(definition, input.tradingMode)) {
+    const { min, max } = leverageRange(definition, input.tradingMode);
+    throw new UserInputError(
+      `${input.tradingMode.toUpperCase()} caps leverage at ${max}, below ${definition.name}'s minimum of ${min}`,
+      'userLimits.tradingMode',
+    );
+  }
   return {
     max_total_risk: input.maxTotalRisk,
     allowed_symbols: normalizeAllowedSymbols(definition, input.allowedSymbols, 'userLimits.allowedSymbols'),

@@ -16,6 +16,7 @@ import {
   type ValidationArguments,
   type ValidatorConstraintInterface,
 } from 'class-validator';
+import { NotBlank } from '../../shared/validators';
 import { Field, InputType, Int } from 'type-graphql';
 import { AuthFieldType, WalletType } from './wallet-definition.model';
 
@@ -48,6 +49,7 @@ export class AuthFieldInput {
 
   @Field()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   label!: string;
 
   @Field(() => AuthFieldType)
@@ -137,6 +139,7 @@ export class ApiConfigInput {
 export class CreateWalletDefinitionInput {
   @Field()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name!: string;
 
   @Field()
@@ -188,6 +191,7 @@ export class UpdateWalletDefinitionInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @NotBlank()
   name?: string | null;
 
   @Field(() => WalletType, { nullable: true })

@@ -1,6 +1,7 @@
 import type { Principal } from '../../auth/roles';
 import { ConflictError, isDuplicateKeyError, NotFoundError } from '../../errors';
 import type { Logger } from '../../logger';
+import { clampWalletsToDefinition } from '../user-wallets/definition-changes';
 import type {
   ApiConfigInput,
   AuthFieldInput,
@@ -99,6 +100,7 @@ export class WalletDefinitionService {
     this.invalidate();
     if (!updated) throw notFound(slug);
     this.logger.info({ slug, fields: Object.keys(set), by: actorOf(principal) }, 'wallet definition updated');
+    if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
     return updated;
   }
 
