@@ -1,5 +1,5 @@
 import { IsEmail, IsInt, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
-import { NotBlank } from '../shared/validators';
+import { Name } from '../shared/validators';
 import { ArgsType, Field, InputType, Int } from 'type-graphql';
 
 export const PASSWORD_MIN = 8;
@@ -36,8 +36,7 @@ export class LoginArgs {
 @ArgsType()
 export class IssueAgentTokenArgs {
   @Field()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name!: string;
 
   @Field(() => Int, { nullable: true, description: 'Default 30, at most 365.' })

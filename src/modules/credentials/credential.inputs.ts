@@ -1,5 +1,5 @@
-import { ArrayMaxSize, IsOptional, Length, Matches, MaxLength, ValidateNested } from 'class-validator';
-import { NotBlank } from '../../shared/validators';
+import { ArrayMaxSize, IsOptional, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { Name } from '../../shared/validators';
 import { Field, InputType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { Environment } from './credential.model';
@@ -26,8 +26,7 @@ export class CreateCredentialInput {
   walletId!: string;
 
   @Field()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name!: string;
 
   @Field(() => Environment, { nullable: true, description: 'Left out: MAINNET.' })
@@ -43,8 +42,7 @@ export class CreateCredentialInput {
 export class UpdateCredentialInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name?: string | null;
 
   @Field(() => Environment, { nullable: true })

@@ -1,5 +1,5 @@
-import { IsInt, IsOptional, Length, Max, Min, ValidateNested } from 'class-validator';
-import { NotBlank } from '../../shared/validators';
+import { IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { Name } from '../../shared/validators';
 import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
 import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
@@ -28,8 +28,7 @@ export class CreateUserWalletInput {
   credentialId!: string;
 
   @Field()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name!: string;
 
   @Field(() => UserLimitsInput)
@@ -41,8 +40,7 @@ export class CreateUserWalletInput {
 export class UpdateUserWalletInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name?: string | null;
 
   @Field(() => UserLimitsInput, { nullable: true })

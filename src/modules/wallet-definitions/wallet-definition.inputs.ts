@@ -5,7 +5,6 @@ import {
   IsInt,
   IsOptional,
   IsUrl,
-  Length,
   Matches,
   Max,
   MaxLength,
@@ -16,7 +15,7 @@ import {
   type ValidationArguments,
   type ValidatorConstraintInterface,
 } from 'class-validator';
-import { NotBlank } from '../../shared/validators';
+import { Name } from '../../shared/validators';
 import { Field, InputType, Int } from 'type-graphql';
 import { AuthFieldType, WalletType } from './wallet-definition.model';
 
@@ -48,8 +47,7 @@ export class AuthFieldInput {
   key!: string;
 
   @Field()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   label!: string;
 
   @Field(() => AuthFieldType)
@@ -138,8 +136,7 @@ export class ApiConfigInput {
 @InputType()
 export class CreateWalletDefinitionInput {
   @Field()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name!: string;
 
   @Field()
@@ -190,8 +187,7 @@ export class CreateWalletDefinitionInput {
 export class UpdateWalletDefinitionInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
-  @Length(1, 100, { message: 'must be 1 to 100 characters' })
-  @NotBlank()
+  @Name()
   name?: string | null;
 
   @Field(() => WalletType, { nullable: true })
