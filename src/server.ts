@@ -17,6 +17,7 @@ import { buildContext, requestIdOf, type Context } from './context';
 import { connectDatabase, disconnectDatabase, ensureIndexes, pingDatabase } from './db/connection';
 import { AppError } from './errors';
 import { classifyError, formatError } from './format-error';
+import { graphqlLimits } from './graphql-limits';
 import { mountGraphiQL } from './graphiql/graphiql';
 import type { Logger } from './logger';
 import { Keyring } from './crypto/keyring';
@@ -84,8 +85,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const httpServer = http.createServer(app);
   httpServer.keepAliveTimeout = 65_000;
 
+  const limits = graphqlLimits(config);
   const apollo = new ApolloServer<Context>({
     schema: await buildAppSchema(services),
+    validationRules: limits.validationRules,
+    allowBatchedHttpRequests: false,
     csrfPrevention: true,
     introspection: config.nodeEnv !== 'production',
     includeStacktraceInErrorResponses: false,
@@ -106,6 +110,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
       errorLogging(logger),
+      ...limits.plugins,
     ],
   });
   await apollo.start();

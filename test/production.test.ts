@@ -18,4 +18,10 @@ describe('in production', () => {
     const result = await prod.raw('{ walletDefinitions { slug } }');
     expect(result.errors).toBeUndefined();
   });
+
+  it('gives no "Did you mean" suggestions', async () => {
+    const result = await prod.raw('{ walletDefinitons { slug } }');
+    expect(codes(result)).toEqual(['BAD_USER_INPUT']);
+    expect(result.errors![0].message).not.toMatch(/Did you mean/);
+  });
 });
