@@ -21,6 +21,17 @@ export interface Config {
   encryptionKeys: string[];
   jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
   admin: { email: string; password: string } | undefined;
+  /** Whether X-Forwarded-For names the client (behind a load balancer we run). */
+  trustProxy: boolean;
+  rateLimits: {
+    /** Requests per minute per token, kept in memory per instance. */
+    userPerMinute: number;
+    agentPerMinute: number;
+    /** Failed logins per email and per client address in 15 minutes, counted in the database. */
+    loginFailures: number;
+    /** Registrations per client address per hour, counted in the database. */
+    registrationsPerHour: number;
+  };
   /** Connection tests against exchanges. */
   exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -85,6 +96,11 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  TRUST_PROXY: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  RATE_LIMIT_USER_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(1_200)),
+  RATE_LIMIT_AGENT_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(60_000)),
+  RATE_LIMIT_LOGIN_FAILURES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(10)),
+  RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(20)),
   SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
 });
 
@@ -167,6 +183,13 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
       },
       admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      trustProxy: e.TRUST_PROXY === 'true',
+      rateLimits: {
+        userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
+        agentPerMinute: e.RATE_LIMIT_AGENT_PER_MINUTE,
+        loginFailures: e.RATE_LIMIT_LOGIN_FAILURES,
+        registrationsPerHour: e.RATE_LIMIT_REGISTRATIONS_PER_HOUR,
+      },
       exchanges: { timeoutMs: e.EXCHANGE_TIMEOUT_MS, allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true' },
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,

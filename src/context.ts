@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Principal } from './auth/roles';
 import type { AuthService } from './auth/auth.service';
 import type { Logger } from './logger';
+import type { TokenBudget } from './shared/token-budget';
 import { createCredentialLoader } from './modules/credentials/credential.loader';
 import { createEventsLoader } from './modules/user-wallets/user-wallet-events';
 import { createDefinitionLoader } from './modules/wallet-definitions/wallet-definition.loader';
@@ -26,6 +27,8 @@ export type Loaders = ReturnType<typeof createLoaders>;
 /** Built once per request: the verified principal, a request id and a child logger. */
 export interface Context {
   requestId: string;
+  /** The client's address: the peer's, or X-Forwarded-For's first entry behind a trusted proxy. */
+  clientAddress: string;
   principal: Principal | null;
   logger: Logger;
   loaders: Loaders;
@@ -38,13 +41,22 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
+export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
+  const forwarded = req.headers['x-forwarded-for'];
+  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '') return forwarded.split(',')[0].trim();
+  return req.socket.remoteAddress ?? 'unknown';
+}
+
 export async function buildContext(
   req: IncomingMessage,
   requestId: string,
   auth: AuthService,
+  budget: TokenBudget,
+  trustProxy: boolean,
   logger: Logger,
 ): Promise<Context> {
   const child = logger.child({ requestId });
   const principal = await auth.authenticate(req.headers.authorization);
-  return { requestId, principal, logger: child, loaders: createLoaders() };
+  if (principal) budget.take(principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`);
+  return { requestId, clientAddress: clientAddressOf(req, trustProxy), principal, logger: child, loaders: createLoaders() };
 }

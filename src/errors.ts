@@ -63,7 +63,7 @@ export class ConflictError extends AppError {
 export class RateLimitedError extends AppError {
   readonly code = 'RATE_LIMITED' as const;
   constructor(message = 'too many requests', retryAfterSeconds?: number) {
-    super(message, 'RATE_LIMITED', retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
+    super(message, 'RATE_LIMITED', { http: { status: 429 }, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
   }
 }
 

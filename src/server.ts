@@ -29,6 +29,7 @@ import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.m
 import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
 import { UserWalletService } from './modules/user-wallets/user-wallet.service';
 import { RateLimitModel } from './shared/rate-limit';
+import { TokenBudget } from './shared/token-budget';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
 import { buildAppSchema, type Services } from './schema';
@@ -86,6 +87,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   httpServer.keepAliveTimeout = 65_000;
 
   const limits = graphqlLimits(config);
+  const budget = new TokenBudget((key) => (key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute));
   const apollo = new ApolloServer<Context>({
     schema: await buildAppSchema(services),
     validationRules: limits.validationRules,
@@ -132,7 +134,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     express.json({ limit: BODY_LIMIT }),
     expressMiddleware(apollo, {
-      context: ({ req, res }) => buildContext(req, res.locals.requestId as string, services.auth, logger),
+      context: ({ req, res }) => buildContext(req, res.locals.requestId as string, services.auth, budget, config.trustProxy, logger),
     }),
   );
   app.use((_req: express.Request, res: express.Response) => {
@@ -168,6 +170,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     stop: () =>
       (stopping ??= (async () => {
         await apollo.stop();
+        budget.stop();
         await disconnectDatabase();
       })()),
   };

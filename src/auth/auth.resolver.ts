@@ -17,13 +17,13 @@ export class AuthResolver {
   }
 
   @Mutation(() => AuthPayload)
-  register(@Arg('input', () => RegisterInput) input: RegisterInput): Promise<AuthPayload> {
-    return this.auth.register(input);
+  register(@Arg('input', () => RegisterInput) input: RegisterInput, @Ctx() ctx: Context): Promise<AuthPayload> {
+    return this.auth.register(input, ctx.clientAddress);
   }
 
   @Mutation(() => AuthPayload)
-  login(@Args(() => LoginArgs) { email, password }: LoginArgs): Promise<AuthPayload> {
-    return this.auth.login(email, password);
+  login(@Args(() => LoginArgs) { email, password }: LoginArgs, @Ctx() ctx: Context): Promise<AuthPayload> {
+    return this.auth.login(email, password, ctx.clientAddress);
   }
 
   @Authorized(Role.ADMIN)

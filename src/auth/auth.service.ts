@@ -1,6 +1,7 @@
 import type { Config } from '../config';
 import { ConflictError, ForbiddenError, isDuplicateKeyError, NotFoundError, UnauthenticatedError } from '../errors';
 import type { Logger } from '../logger';
+import { assertUnder, consume, record } from '../shared/rate-limit';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
 import { Role, type Principal } from './roles';
@@ -9,6 +10,8 @@ import type { RegisterInput } from './auth.inputs';
 import { UserModel, type User } from './user.model';
 
 const DEFAULT_AGENT_TOKEN_DAYS = 30;
+const LOGIN_WINDOW_MS = 15 * 60_000;
+const HOUR_MS = 60 * 60_000;
 const DAY_SECONDS = 86_400;
 
 export function normalizeEmail(email: string): string {
@@ -21,7 +24,8 @@ export class AuthService {
     private readonly logger: Logger,
   ) {}
 
-  async register(input: RegisterInput): Promise<AuthPayload> {
+  async register(input: RegisterInput, clientAddress: string): Promise<AuthPayload> {
+    await consume(`register:address:${clientAddress}`, this.config.rateLimits.registrationsPerHour, HOUR_MS, 'registrations from this address');
     const passwordHash = await hashPassword(input.password);
     try {
       const user = await UserModel.create({
@@ -37,11 +41,21 @@ export class AuthService {
     }
   }
 
-  /** One answer for an unknown email and a wrong password, in the same time. */
-  async login(email: string, password: string): Promise<AuthPayload> {
-    const user = await UserModel.findOne({ email: normalizeEmail(email) }).lean<User>();
+  /**
+   * One answer for an unknown email and a wrong password, in the same time. Failures are counted
+   * per email and per client address in the database (shared by every instance); past the limit,
+   * no password is even checked.
+   */
+  async login(email: string, password: string, clientAddress: string): Promise<AuthPayload> {
+    const normalized = normalizeEmail(email);
+    const keys = [`login-failures:email:${normalized}`, `login-failures:address:${clientAddress}`];
+    await assertUnder(keys, this.config.rateLimits.loginFailures, LOGIN_WINDOW_MS, 'failed logins');
+    const user = await UserModel.findOne({ email: normalized }).lean<User>();
     const ok = user ? await verifyPassword(user.password_hash, password) : await burnPasswordCheck(password);
-    if (!user || !ok) throw new UnauthenticatedError('invalid email or password');
+    if (!user || !ok) {
+      await Promise.all(keys.map((key) => record(key, LOGIN_WINDOW_MS)));
+      throw new UnauthenticatedError('invalid email or password');
+    }
     return this.payloadFor(user);
   }
 

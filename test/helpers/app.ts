@@ -26,7 +26,7 @@ export interface TestApp {
   /** Every log line the service wrote, as text. */
   logs: string[];
   gql<T, V>(document: TypedDocumentNode<T, V>, variables?: V, token?: string): Promise<GqlResult<T>>;
-  raw<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string): Promise<GqlResult<T>>;
+  raw<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string, headers?: Record<string, string>): Promise<GqlResult<T>>;
   close(): Promise<void>;
 }
 
@@ -51,6 +51,8 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
     ADMIN_PASSWORD,
     LOG_LEVEL: 'info',
     SHUTDOWN_GRACE_MS: '2000',
+    // Every test registers its users from 127.0.0.1; test/rate-limits.test.ts sets its own limits.
+    RATE_LIMIT_REGISTRATIONS_PER_HOUR: '100000',
     ...overrides,
   };
 }
@@ -67,10 +69,10 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const app = await startApp(config, createLogger(config, sink));
   const url = app.url;
 
-  async function post<T>(body: unknown, token?: string): Promise<GqlResult<T>> {
+  async function post<T>(body: unknown, token?: string, headers: Record<string, string> = {}): Promise<GqlResult<T>> {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
       body: JSON.stringify(body),
     });
     const json = (await response.json()) as { data?: T | null; errors?: GqlResult<T>['errors'] };
@@ -83,7 +85,7 @@ export async function startTestApp(overrides: Record<string, string | undefined>
     url,
     logs,
     gql: (document, variables, token) => post({ query: print(document), variables }, token),
-    raw: (query, variables, token) => post({ query, variables }, token),
+    raw: (query, variables, token, headers) => post({ query, variables }, token, headers),
     close: async () => {
       await mongoose.connection.db?.dropDatabase().catch(() => undefined);
       await app.stop();
