@@ -21,6 +21,8 @@ export interface Config {
   encryptionKeys: string[];
   jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
   admin: { email: string; password: string } | undefined;
+  /** Browser origins allowed to call the API cross-origin; none by default. */
+  corsOrigins: string[];
   /** Whether X-Forwarded-For names the client (behind a load balancer we run). */
   trustProxy: boolean;
   rateLimits: {
@@ -96,6 +98,13 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  CORS_ORIGINS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*$/, 'must be a comma-separated list of origins such as https://app.example.com')
+      .optional(),
+  ),
   TRUST_PROXY: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
   RATE_LIMIT_USER_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(1_200)),
   RATE_LIMIT_AGENT_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(60_000)),
@@ -183,6 +192,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
       },
       admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
       trustProxy: e.TRUST_PROXY === 'true',
       rateLimits: {
         userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,

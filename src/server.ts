@@ -9,6 +9,7 @@ import {
   ApolloServerPluginUsageReportingDisabled,
 } from '@apollo/server/plugin/disabled';
 import { expressMiddleware } from '@as-integrations/express5';
+import cors from 'cors';
 import express from 'express';
 import { AuthService } from './auth/auth.service';
 import { UserModel } from './auth/user.model';
@@ -127,6 +128,14 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   mountGraphiQL(app);
   app.use(
     '/graphql',
+    // Only the listed browser origins may read responses cross-origin; none when the list is empty.
+    cors({
+      origin: config.corsOrigins,
+      methods: ['GET', 'POST'],
+      allowedHeaders: ['content-type', 'authorization', 'apollo-require-preflight', 'x-request-id'],
+      exposedHeaders: ['x-request-id'],
+      maxAge: 600,
+    }),
     (req, res, next) => {
       res.locals.requestId = requestIdOf(req);
       res.set('x-request-id', res.locals.requestId as string);

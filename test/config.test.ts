@@ -89,6 +89,8 @@ describe('configuration', () => {
     expect(problemsOf({ MONGODB_URI: 'postgres://x' })[0]).toMatch(/^MONGODB_URI: must start with mongodb/);
     expect(problemsOf({ JWT_EXPIRES_IN: 'forever' })[0]).toMatch(/^JWT_EXPIRES_IN: /);
     expect(problemsOf({ NODE_ENV: 'staging' })[0]).toMatch(/^NODE_ENV: /);
+    expect(problemsOf({ CORS_ORIGINS: '*' })[0]).toMatch(/^CORS_ORIGINS: /);
+    expect(problemsOf({ CORS_ORIGINS: 'https://app.example.com/path' })[0]).toMatch(/^CORS_ORIGINS: /);
   });
 
   it('reads token lifetimes as seconds, minutes, hours or days', () => {

@@ -163,3 +163,13 @@ describe('error messages never echo values', () => {
     expect(typed.errors![0].message).toBe('Variable "$i" got an invalid value at "i.password": String cannot represent this value');
   });
 });
+
+describe('CORS', () => {
+  it('answers no cross-origin reads by default', async () => {
+    const preflight = await fetch(`${t.url}/graphql`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+  });
+});
