@@ -46,8 +46,12 @@ describe('HTTP endpoints', () => {
       const response = await fetch(`${t.url}${path}`, { headers: { accept: 'text/html,application/xhtml+xml' } });
       expect(response.status).toBe(200);
       expect(response.headers.get('content-type')).toMatch(/text\/html/);
+      expect(response.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self'/);
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
       const html = await response.text();
       expect(html).toContain('/graphiql/assets/graphiql.js');
+      expect(html).not.toMatch(/<script>/);
       expect(html).not.toMatch(/https?:\/\//);
     }
   });
