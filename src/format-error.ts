@@ -20,12 +20,24 @@ const CLIENT_ERROR_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-export type ErrorKind = 'app' | 'validation' | 'client' | 'internal';
+export type ErrorKind = 'app' | 'validation' | 'client' | 'unavailable' | 'internal';
+
+/** The driver's and mongoose's ways of saying the database can't be reached right now. */
+const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NetworkTimeout|NotConnected|PoolCleared|Topology\w*)Error$/;
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    if (UNAVAILABLE.test((e as { name?: string }).name ?? '')) return true;
+    e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
 
 export function classifyError(formatted: Pick<GraphQLFormattedError, 'extensions' | 'path'>, error: unknown): ErrorKind {
   const original = unwrapResolverError(error);
   if (original instanceof AppError) return 'app';
   if (original instanceof ArgumentValidationError) return 'validation';
+  if (isDatabaseUnavailable(error)) return 'unavailable';
   // GraphQL's own request errors (parse, validation, variable coercion) come before any
   // resolver runs, so they have no path; anything with a path came out of a resolver.
   const code = formatted.extensions?.code;
@@ -48,6 +60,8 @@ export function formatError(formatted: GraphQLFormattedError, error: unknown): G
     }
     case 'client':
       return { ...base, message: scrubValues(formatted.message), extensions: { code: 'BAD_USER_INPUT' } };
+    case 'unavailable':
+      return { ...base, message: 'database unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     default:
       return { ...base, message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
   }

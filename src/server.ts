@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -45,20 +46,28 @@ export interface App {
 
 const BODY_LIMIT = '100kb';
 
-/** Logs what the client can't see: every error that leaves as INTERNAL_SERVER_ERROR, with its request id. */
-function errorLogging(logger: Logger): ApolloServerPlugin<Context> {
+/**
+ * Logs what the client can't see: every error that leaves as INTERNAL_SERVER_ERROR, with its
+ * request id; and, at debug level, each request's arrival and duration (never its variables).
+ */
+function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
   return {
     async contextCreationDidFail({ error }) {
       // A bad token is the client's error; anything else (the database down, say) is ours.
       if (!(error instanceof AppError)) logger.error({ err: error }, 'request context failed');
     },
-    async requestDidStart({ contextValue }) {
+    async requestDidStart({ contextValue, request }) {
+      const started = performance.now();
+      contextValue.logger.debug({ operation: request.operationName ?? null }, 'request received');
       return {
+        async willSendResponse() {
+          contextValue.logger.debug({ ms: Math.round(performance.now() - started) }, 'request finished');
+        },
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
-            if (classifyError({ extensions: error.extensions, path: error.path }, error) === 'internal') {
-              contextValue.logger.error({ err: error.originalError ?? error, path: error.path }, 'request failed');
-            }
+            const kind = classifyError({ extensions: error.extensions, path: error.path }, error);
+            if (kind === 'internal') contextValue.logger.error({ err: error.originalError ?? error, path: error.path }, 'request failed');
+            if (kind === 'unavailable') contextValue.logger.warn({ path: error.path }, 'database unavailable');
           }
         },
       };
@@ -112,7 +121,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
-      errorLogging(logger),
+      requestLogging(logger),
       ...limits.plugins,
     ],
   });
