@@ -21,6 +21,8 @@ export interface Config {
   encryptionKeys: string[];
   jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
   admin: { email: string; password: string } | undefined;
+  /** Execution time limit of one request. */
+  requestTimeoutMs: number;
   /** Browser origins allowed to call the API cross-origin; none by default. */
   corsOrigins: string[];
   /** Whether X-Forwarded-For names the client (behind a load balancer we run). */
@@ -98,6 +100,7 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  REQUEST_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(300_000).default(15_000)),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
     z
@@ -192,6 +195,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
       },
       admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
       corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
       trustProxy: e.TRUST_PROXY === 'true',
       rateLimits: {

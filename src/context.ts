@@ -32,6 +32,8 @@ export interface Context {
   principal: Principal | null;
   logger: Logger;
   loaders: Loaders;
+  /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
+  deadline: number;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -52,11 +54,12 @@ export async function buildContext(
   requestId: string,
   auth: AuthService,
   budget: TokenBudget,
-  trustProxy: boolean,
+  settings: { trustProxy: boolean; requestTimeoutMs: number },
   logger: Logger,
 ): Promise<Context> {
+  const deadline = Date.now() + settings.requestTimeoutMs;
   const child = logger.child({ requestId });
   const principal = await auth.authenticate(req.headers.authorization);
   if (principal) budget.take(principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`);
-  return { requestId, clientAddress: clientAddressOf(req, trustProxy), principal, logger: child, loaders: createLoaders() };
+  return { requestId, clientAddress: clientAddressOf(req, settings.trustProxy), principal, logger: child, loaders: createLoaders(), deadline };
 }

@@ -152,7 +152,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     express.json({ limit: BODY_LIMIT }),
     expressMiddleware(apollo, {
-      context: ({ req, res }) => buildContext(req, res.locals.requestId as string, services.auth, budget, config.trustProxy, logger),
+      context: ({ req, res }) => buildContext(req, res.locals.requestId as string, services.auth, budget, config, logger),
     }),
   );
   app.use((_req: express.Request, res: express.Response) => {

@@ -1,4 +1,5 @@
-import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
+import { Deadline } from '../shared/deadline';
 import type { Context } from '../context';
 import { IssueAgentTokenArgs, LoginArgs, RegisterInput } from './auth.inputs';
 import type { AuthService } from './auth.service';
@@ -6,6 +7,7 @@ import { AgentToken, AuthPayload } from './auth.types';
 import { Role } from './roles';
 import { User } from './user.model';
 
+@UseMiddleware(Deadline)
 @Resolver()
 export class AuthResolver {
   constructor(private readonly auth: AuthService) {}

@@ -1,5 +1,6 @@
-import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
 import { Role } from '../../auth/roles';
+import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
@@ -9,6 +10,7 @@ import { Credential } from './credential.model';
 import type { CredentialService } from './credential.service';
 import { ConnectionTestResult, CredentialField, DeletePayload } from './credential.types';
 
+@UseMiddleware(Deadline)
 @Resolver(() => Credential)
 export class CredentialResolver {
   constructor(private readonly service: CredentialService) {}

@@ -1,5 +1,6 @@
-import { Arg, Args, Authorized, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root } from 'type-graphql';
+import { Arg, Args, Authorized, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
 import { Role } from '../../auth/roles';
+import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
 import { UserInputError } from '../../errors';
 import { ObjectIdScalar } from '../../shared/scalars';
@@ -14,6 +15,7 @@ import { UserWallet } from './user-wallet.model';
 import type { UserWalletService } from './user-wallet.service';
 import { UserWalletConnection } from './user-wallet.types';
 
+@UseMiddleware(Deadline)
 @Resolver(() => UserWallet)
 export class UserWalletResolver {
   constructor(

@@ -1,5 +1,6 @@
-import { Arg, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Arg, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
 import { Role } from '../../auth/roles';
+import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
 import {
   CreateWalletDefinitionInput,
@@ -9,6 +10,7 @@ import {
 import { WalletDefinition } from './wallet-definition.model';
 import type { WalletDefinitionService } from './wallet-definition.service';
 
+@UseMiddleware(Deadline)
 @Resolver(() => WalletDefinition)
 export class WalletDefinitionResolver {
   constructor(private readonly definitions: WalletDefinitionService) {}

@@ -1,0 +1,27 @@
+import type { MiddlewareFn } from 'type-graphql';
+import type { Context } from '../context';
+import { InternalError } from '../errors';
+
+export const TIMED_OUT = 'the operation took too long and was cut off';
+
+/**
+ * The per-request execution time limit, on every resolver that does work (operations and field
+ * resolvers; plain fields are not wrapped, so the hot path stays cheap). An operation still running
+ * at the deadline is answered with an error; field resolvers past it do not start at all.
+ */
+export const Deadline: MiddlewareFn<Context> = async ({ context, info }, next) => {
+  const left = context.deadline - Date.now();
+  if (left <= 0) throw new InternalError(TIMED_OUT);
+  if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation') return next();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      next(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new InternalError(TIMED_OUT)), left);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+};
