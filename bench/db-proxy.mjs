@@ -5,12 +5,14 @@
 // name) and passes every byte through unchanged. Replies are piped back untouched.
 //
 // Two levels: always, a cheap count by command name (the first key, read in place); on demand
-// (`detail(true)`), each command is also labelled with its collection ("find users") and the
-// last few commands are kept whole, decoded, so the caller can look at a filter.
+// (`detail(true)`), each command is also labelled with its collection ("find users"), timed from
+// the moment the proxy forwards it to the end of the database's reply (matched by responseTo),
+// and the first few commands are kept whole, decoded, so the caller can look at a filter.
 //
 // Handshake and monitoring traffic is not counted: see NOT_COUNTED.
 
 import net from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { BSON } from 'mongodb';
 
 const OP_MSG = 2013;
@@ -76,6 +78,10 @@ export class CommandCounter {
     this.name = name;
     this.byCommand = new Map();
     this.byLabel = new Map();
+    this.msByLabel = new Map();
+    this.inFlight = new Map();
+    this.window = 0;
+    this.lastActivity = 0;
     this.total = 0;
     this.ignored = 0;
     this.detailed = false;
@@ -84,8 +90,10 @@ export class CommandCounter {
   }
 
   reset() {
+    this.window++;
     this.byCommand.clear();
     this.byLabel.clear();
+    this.msByLabel.clear();
     this.total = 0;
     this.ignored = 0;
     this.captured = [];
@@ -102,6 +110,7 @@ export class CommandCounter {
       ignored: this.ignored,
       byCommand: Object.fromEntries(this.byCommand),
       byLabel: Object.fromEntries(this.byLabel),
+      msByLabel: Object.fromEntries([...this.msByLabel].map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
     };
   }
 
@@ -121,16 +130,51 @@ export class CommandCounter {
       return;
     }
     this.total++;
+    this.lastActivity = performance.now();
     this.byCommand.set(command, (this.byCommand.get(command) ?? 0) + 1);
+    let label = null;
     if (this.detailed) {
       const body = BSON.deserialize(msg.subarray(doc.start, doc.start + doc.size), { promoteValues: true });
       const target = body[command];
       const collection = typeof target === 'string' ? target : typeof body.collection === 'string' ? body.collection : '';
-      const label = collection ? `${command} ${collection}` : command;
+      label = collection ? `${command} ${collection}` : command;
       this.byLabel.set(label, (this.byLabel.get(label) ?? 0) + 1);
       if (this.captured.length < this.captureLimit) this.captured.push(body);
     }
+    // Always tracked (cheaply), so the caller can wait until nothing is in flight.
+    this.inFlight.set(msg.readInt32LE(4), { label, window: this.window, started: this.lastActivity });
   }
+
+  /** The database's reply to `responseTo` has been read whole. */
+  replied(responseTo) {
+    if (this.inFlight.size === 0) return;
+    const sent = this.inFlight.get(responseTo);
+    if (!sent) return;
+    this.inFlight.delete(responseTo);
+    const now = performance.now();
+    this.lastActivity = now;
+    if (sent.label && sent.window === this.window) this.msByLabel.set(sent.label, (this.msByLabel.get(sent.label) ?? 0) + (now - sent.started));
+  }
+
+  /** True when no command is waiting for its reply and none was sent or answered for `ms`. */
+  isQuiet(ms) {
+    const now = performance.now();
+    for (const [id, sent] of this.inFlight) {
+      // A reply lost with its connection must not keep us waiting forever.
+      if (now - sent.started > 30_000) this.inFlight.delete(id);
+    }
+    return this.inFlight.size === 0 && now - this.lastActivity >= ms;
+  }
+}
+
+/** Waits until every counter has been quiet for `ms` (at most `maxMs`); false on a timeout. */
+export async function waitQuiet(counters, ms = 300, maxMs = 15_000) {
+  const started = performance.now();
+  while (!counters.every((c) => c.isQuiet(ms))) {
+    if (performance.now() - started > maxMs) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
 }
 
 /**
@@ -177,7 +221,38 @@ export async function startDbProxy({ host, port, name = 'proxy' }) {
         upstream.once('drain', () => client.resume());
       }
     });
-    upstream.pipe(client);
+    // Server -> client: only the 16-byte headers are read (in place, nothing is copied but a
+    // header split across chunks), to see where each reply ends.
+    const header = Buffer.alloc(16);
+    let headerFill = 0;
+    let remaining = 0;
+    let replyTo = 0;
+    upstream.on('data', (chunk) => {
+      let offset = 0;
+      while (offset < chunk.length) {
+        if (remaining > 0) {
+          const take = Math.min(remaining, chunk.length - offset);
+          remaining -= take;
+          offset += take;
+          if (remaining === 0) counter.replied(replyTo);
+          continue;
+        }
+        const take = Math.min(16 - headerFill, chunk.length - offset);
+        chunk.copy(header, headerFill, offset, offset + take);
+        headerFill += take;
+        offset += take;
+        if (headerFill === 16) {
+          headerFill = 0;
+          replyTo = header.readInt32LE(8);
+          remaining = header.readInt32LE(0) - 16;
+          if (remaining <= 0) counter.replied(replyTo);
+        }
+      }
+      if (!client.write(chunk)) {
+        upstream.pause();
+        client.once('drain', () => upstream.resume());
+      }
+    });
 
     const closeBoth = () => {
       client.destroy();

@@ -2,7 +2,9 @@
 // loop with the process that supervises the run. One autocannon run per message:
 //   parent -> { id, spec }    child -> { id, result } | { id, error }
 //
-// spec: { url, connections, duration (s) | amount, token, kind, ...kind options, label }
+// spec: { url, connections, duration (s) | amount, token, kind, ...kind options, label, series? }
+//   series: runs with the same series name are merged (pooled latencies, summed requests and time)
+//   and the answer describes all of them: one scenario on one server measured in several rounds.
 //   kind 'static'  { body }                       the same request every time
 //   kind 'cycle'   { bodies }                     round robin over bodies (managedWallets pages)
 //   kind 'write'   { query, pool: [{id, version}] } updateAiManagedState: every request takes the
@@ -200,36 +202,63 @@ async function run(spec) {
     instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
   });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  latencies.sort((a, b) => a - b);
-  const mean = latencies.reduce((s, v) => s + v, 0) / (latencies.length || 1);
-  // autocannon's `errors` counts socket errors and timeouts alike.
-  const errors = stats.non2xx + stats.graphqlErrors + stats.invalid + result.errors;
+  const raw = {
+    latencies,
+    elapsed,
+    responses: stats.responses,
+    non2xx: stats.non2xx,
+    graphqlErrors: stats.graphqlErrors,
+    invalid: stats.invalid,
+    validated: stats.validated,
+    // autocannon's `errors` counts socket errors and timeouts alike.
+    socketErrors: result.errors - result.timeouts,
+    timeouts: result.timeouts,
+    errorSamples: stats.errorSamples,
+    rounds: [{ durationS: round3(elapsed), requests: stats.responses, rps: Math.round((stats.responses / elapsed) * 10) / 10 }],
+  };
+  // Runs of one series (one scenario on one server, measured in several rounds) are merged:
+  // their latencies pooled, their requests over their summed time.
+  let merged = raw;
+  if (spec.series) {
+    const before = series.get(spec.series);
+    if (before) {
+      merged = {
+        latencies: before.latencies.concat(raw.latencies),
+        elapsed: before.elapsed + raw.elapsed,
+        errorSamples: before.errorSamples.concat(raw.errorSamples).slice(0, MAX_ERROR_SAMPLES),
+        rounds: before.rounds.concat(raw.rounds),
+        ...Object.fromEntries(['responses', 'non2xx', 'graphqlErrors', 'invalid', 'validated', 'socketErrors', 'timeouts'].map((k) => [k, before[k] + raw[k]])),
+      };
+    }
+    series.set(spec.series, merged);
+  }
+  return { ...summarize(spec, merged), autocannon: { rpsAverage: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }, ...(source.remaining ? { pool: source.remaining() } : {}) };
+}
+
+const series = new Map();
+
+function summarize(spec, raw) {
+  const sorted = [...raw.latencies].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, v) => sum + v, 0) / (sorted.length || 1);
   return {
     label: spec.label,
     connections: spec.connections,
-    durationS: Math.round(elapsed * 100) / 100,
-    requests: stats.responses,
-    rps: Math.round((stats.responses / elapsed) * 10) / 10,
+    durationS: Math.round(raw.elapsed * 100) / 100,
+    requests: raw.responses,
+    rps: Math.round((raw.responses / raw.elapsed) * 10) / 10,
     latencyMs: {
-      p50: round3(percentile(latencies, 50)),
-      p90: round3(percentile(latencies, 90)),
-      p97_5: round3(percentile(latencies, 97.5)),
-      p99: round3(percentile(latencies, 99)),
-      max: round3(latencies.at(-1) ?? null),
+      p50: round3(percentile(sorted, 50)),
+      p90: round3(percentile(sorted, 90)),
+      p97_5: round3(percentile(sorted, 97.5)),
+      p99: round3(percentile(sorted, 99)),
+      max: round3(sorted.at(-1) ?? null),
       mean: round3(mean),
     },
-    errors,
-    errorDetail: {
-      non2xx: stats.non2xx,
-      graphqlErrors: stats.graphqlErrors,
-      invalidAnswers: stats.invalid,
-      socketErrors: result.errors - result.timeouts,
-      timeouts: result.timeouts,
-    },
-    validatedAnswers: stats.validated,
-    errorSamples: stats.errorSamples,
-    autocannon: { rpsAverage: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 },
-    ...(source.remaining ? { pool: source.remaining() } : {}),
+    errors: raw.non2xx + raw.graphqlErrors + raw.invalid + raw.socketErrors + raw.timeouts,
+    errorDetail: { non2xx: raw.non2xx, graphqlErrors: raw.graphqlErrors, invalidAnswers: raw.invalid, socketErrors: raw.socketErrors, timeouts: raw.timeouts },
+    validatedAnswers: raw.validated,
+    errorSamples: raw.errorSamples,
+    rounds: raw.rounds,
   };
 }
 

@@ -249,8 +249,15 @@ async function updateAiManagedState(principal, walletId, rawInput, expectedVersi
       throw conflict(`stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`);
     }
     const definition = await definitions.findOne({ _id: wallet.wallet_id }, { projection: { features: 1 } });
-    const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, new Date());
-    const updated = await userWallets.findOneAndUpdate(filter, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' });
+    const now = new Date();
+    const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, now);
+    // The update document mongoose sends for the service (its timestamps option adds updated_at
+    // and a $setOnInsert of created_at), so both write the same fields.
+    const updated = await userWallets.findOneAndUpdate(
+      filter,
+      { $setOnInsert: { created_at: now }, $inc: { version: 1 }, $set: { ...set, updated_at: now } },
+      { returnDocument: 'after' },
+    );
     if (!updated) {
       if (expectedVersion != null) throw conflict(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
       continue;

@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
 import { Types } from 'mongoose';
 import type { Config } from '../config';
@@ -20,6 +21,17 @@ export interface SignedToken {
 type JwtConfig = Config['jwt'];
 const AGENT_SUBJECT = /^agent:([0-9a-f]{24})$/;
 
+/**
+ * The secret as a KeyObject, made once: handed a string, jsonwebtoken first tries it as a public
+ * key on every call, which costs more than the HMAC itself.
+ */
+const keys = new Map<string, KeyObject>();
+function keyOf(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = createSecretKey(Buffer.from(secret, 'utf8'))));
+  return key;
+}
+
 export function signUserToken(jwtConfig: JwtConfig, userId: Types.ObjectId, role: Role.USER | Role.ADMIN): SignedToken {
   return sign(jwtConfig, { typ: 'user', role }, userId.toHexString(), jwtConfig.expiresInSeconds);
 }
@@ -31,7 +43,7 @@ export function signAgentToken(jwtConfig: JwtConfig, name: string, expiresInSeco
 
 function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresInSeconds: number): SignedToken {
   const now = Math.floor(Date.now() / 1000);
-  const token = jwt.sign({ ...payload, iat: now }, jwtConfig.secret, {
+  const token = jwt.sign({ ...payload, iat: now }, keyOf(jwtConfig.secret), {
     algorithm: 'HS256',
     expiresIn: expiresInSeconds,
     issuer: jwtConfig.issuer,
@@ -45,7 +57,7 @@ function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresInS
 export function verifyToken(jwtConfig: JwtConfig, token: string): TokenClaims {
   let decoded: jwt.JwtPayload | string;
   try {
-    decoded = jwt.verify(token, jwtConfig.secret, {
+    decoded = jwt.verify(token, keyOf(jwtConfig.secret), {
       algorithms: ['HS256'],
       issuer: jwtConfig.issuer,
       audience: jwtConfig.audience,
