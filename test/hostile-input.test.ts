@@ -150,6 +150,28 @@ describe('hostile input', () => {
     );
   });
 
+  it('refuses NaN and Infinity, which JSON can only carry as 1e400 or as a malformed body', async () => {
+    const write = 'mutation ($id: ObjectID!, $n: Float, $i: Int) { updateAiManagedState(walletId: $id, input: { dailyPnl: $n, adaptiveStopLoss: $n, riskScore: $i }) { id } }';
+    for (const number of ['1e400', '-1e400']) {
+      const response = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
+        body: `{"query": ${JSON.stringify(write)}, "variables": {"id": "${walletId}", "n": ${number}, "i": ${number}}}`,
+      });
+      const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
+      expect(body.errors.map((e) => e.extensions.code).every((c) => c === 'BAD_USER_INPUT')).toBe(true);
+    }
+    for (const raw of ['NaN', 'Infinity', '-Infinity']) {
+      const response = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
+        body: `{"query": ${JSON.stringify(write)}, "variables": {"id": "${walletId}", "n": ${raw}}}`,
+      });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    }
+  });
+
   it('leaves no invalid document stored', async () => {
     const db = mongoose.connection.db!;
     const noOperatorKeys = (doc: unknown): boolean =>
