@@ -84,7 +84,7 @@ describe('Keyring (MultiFernet)', () => {
     const ring = new Keyring([newKey, oldKey]);
     const rotated = ring.rotate(made)!;
     expect(new Keyring([newKey]).decrypt(rotated)).toBe('secret-3');
-    expect(new Fernet(newKey).timestampOf(rotated)).toBe(1_700_000_000);
+    expect(new Fernet(newKey).open(rotated).timestamp).toBe(1_700_000_000);
     expect(ring.rotate(rotated)).toBeNull();
   });
 

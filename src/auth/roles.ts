@@ -22,3 +22,8 @@ export function requireUser(principal: Principal | null): UserPrincipal {
   if (principal?.kind !== 'user') throw new ForbiddenError('this operation is for USER or ADMIN only');
   return principal;
 }
+
+/** How logs and the audit trail name who acted: a user by id, an agent by its token's name. */
+export function actorName(principal: Principal): string {
+  return principal.kind === 'user' ? principal.userId.toHexString() : principal.name;
+}

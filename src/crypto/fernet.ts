@@ -90,6 +90,11 @@ export class Fernet {
   }
 
   decrypt(token: string, options: DecryptOptions = {}): Buffer {
+    return this.open(token, options).plaintext;
+  }
+
+  /** The plaintext and the token's creation time (seconds), once the token proved authentic. */
+  open(token: string, options: DecryptOptions = {}): { plaintext: Buffer; timestamp: number } {
     const data = decodeBase64Url(token);
     if (!data || data.length < HEADER + BLOCK + HMAC_LENGTH || data[0] !== VERSION) throw new InvalidToken();
     const timestamp = Number(data.readBigUInt64BE(1));
@@ -103,18 +108,13 @@ export class Fernet {
     if (ciphertext.length % BLOCK !== 0) throw new InvalidToken();
     try {
       const decipher = createDecipheriv('aes-128-cbc', this.encryptionKey, signed.subarray(9, HEADER));
-      return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+      return { plaintext: Buffer.concat([decipher.update(ciphertext), decipher.final()]), timestamp };
     } catch {
       // Bad padding: the one error, like every other failure.
       throw new InvalidToken();
     }
   }
 
-  /** The token's creation time, in seconds; only after the token proved authentic. */
-  timestampOf(token: string): number {
-    this.decrypt(token);
-    return Number(decodeBase64Url(token)!.readBigUInt64BE(1));
-  }
 
   private mac(signed: Buffer): Buffer {
     return createHmac('sha256', this.signingKey).update(signed).digest();

@@ -43,13 +43,13 @@ export class Keyring {
       // Not under the primary key: look for the key that made it.
     }
     for (const fernet of older) {
-      let plaintext: Buffer;
+      let opened: { plaintext: Buffer; timestamp: number };
       try {
-        plaintext = fernet.decrypt(token);
+        opened = fernet.open(token);
       } catch {
         continue;
       }
-      return primary.encrypt(plaintext, { now: fernet.timestampOf(token) });
+      return primary.encrypt(opened.plaintext, { now: opened.timestamp });
     }
     throw new InvalidToken();
   }

@@ -61,7 +61,8 @@ export class CredentialService {
 
   /** New values or a new environment make the last connection test meaningless: it is reset. */
   async update(principal: Principal | null, id: string, input: UpdateCredentialInput): Promise<Credential> {
-    const current = await this.loadOwned(requireUser(principal), id);
+    const user = requireUser(principal);
+    const current = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = input.name.trim();
     if (input.isActive != null) set.is_active = input.isActive;
@@ -83,7 +84,7 @@ export class CredentialService {
     ).lean<Credential>();
     if (!updated) throw new NotFoundError('no credential with that id');
     this.logger.info({ credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') }, 'credential updated');
-    if (input.isActive === false) await this.pauseLiveWallet(requireUser(principal), updated);
+    if (input.isActive === false) await this.pauseLiveWallet(user, updated);
     return updated;
   }
 

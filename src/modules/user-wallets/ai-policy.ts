@@ -66,8 +66,9 @@ export const AI_POLICY = {
   dailyPnl: finite,
   openPositions: count,
   // Decisions: inside the user's limits and the exchange's range.
-  currentMaxPositionSize: (v, { limits }) =>
-    nonNegative(v, { limits } as PolicyContext) ?? (v <= limits.max_total_risk ? null : `must be at most maxTotalRisk (${limits.max_total_risk})`),
+  currentMaxPositionSize: (v, context) =>
+    nonNegative(v, context) ??
+    (v <= context.limits.max_total_risk ? null : `must be at most maxTotalRisk (${context.limits.max_total_risk})`),
   currentLeverage: (v, { limits, definition }) => {
     const { min, max } = leverageRange(definition, limits.trading_mode);
     return Number.isInteger(v) && v >= min && v <= max

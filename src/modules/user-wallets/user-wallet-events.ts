@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Types } from 'mongoose';
-import type { Principal } from '../../auth/roles';
+import { actorName, type Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent } from './user-wallet-event.model';
 import type { AiManagedState, UserLimits, WalletStatus } from './user-wallet.model';
@@ -11,11 +11,9 @@ export const DEFAULT_EVENTS = 20;
 export const MAX_EVENTS = 100;
 
 /** Who did it, as the audit trail names them: a user by id, an agent by its token's name. */
-export function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
-  return principal.kind === 'user'
-    ? { actor: principal.userId.toHexString(), actor_role: principal.role, actor_id: principal.userId }
-    : // Agent names are not unique: the token's own id is kept beside the name.
-      { actor: principal.name, actor_role: principal.role, actor_id: principal.agentId };
+function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
+  // Agent names are not unique: the token's own id is kept beside the name.
+  return { actor: actorName(principal), actor_role: principal.role, actor_id: principal.kind === 'user' ? principal.userId : principal.agentId };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Principal } from '../../auth/roles';
+import { actorName, type Principal } from '../../auth/roles';
 import { ConflictError, isDuplicateKeyError, NotFoundError } from '../../errors';
 import type { Logger } from '../../logger';
 import { clampWalletsToDefinition } from '../user-wallets/definition-changes';
@@ -76,7 +76,7 @@ export class WalletDefinitionService {
       // The unique slug index decides between concurrent creates of one slug.
       const created = await WalletDefinitionModel.create(doc);
       this.invalidate();
-      this.logger.info({ slug: doc.slug, by: actorOf(principal) }, 'wallet definition created');
+      this.logger.info({ slug: doc.slug, by: actorName(principal) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
       if (isDuplicateKeyError(error)) throw new ConflictError(`a wallet definition with slug "${input.slug}" already exists`);
@@ -99,7 +99,7 @@ export class WalletDefinitionService {
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
     if (!updated) throw notFound(slug);
-    this.logger.info({ slug, fields: Object.keys(set), by: actorOf(principal) }, 'wallet definition updated');
+    this.logger.info({ slug, fields: Object.keys(set), by: actorName(principal) }, 'wallet definition updated');
     if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
     return updated;
   }
@@ -109,7 +109,7 @@ export class WalletDefinitionService {
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: { is_active: false } }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
     if (!updated) throw notFound(slug);
-    this.logger.info({ slug, by: actorOf(principal) }, 'wallet definition deactivated');
+    this.logger.info({ slug, by: actorName(principal) }, 'wallet definition deactivated');
     return updated;
   }
 
@@ -152,9 +152,6 @@ function notFound(slug: string): NotFoundError {
   return new NotFoundError(`no wallet definition with slug "${slug}"`);
 }
 
-function actorOf(principal: Principal): string {
-  return principal.kind === 'user' ? principal.userId.toHexString() : `agent:${principal.name}`;
-}
 
 function toAuthField(input: AuthFieldInput): AuthField {
   return {
