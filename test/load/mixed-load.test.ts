@@ -12,7 +12,14 @@ import { startBinanceSimulator, type BinanceSimulator } from '../simulators/bina
  * 60 s of mixed load at 32 connections against the built service as a process: catalog and wallet
  * reads, agent writes, connection tests against the exchange simulator. No 5xx, no error outside
  * the expected codes, RSS growth under 10 %.
+ *
+ * The 60 s are measured after 60 s of the same load. A cold process's RSS climbs for its first
+ * 40-60 s while V8 sizes its heap for the allocation rate (measured: live heap flat at ~85 MB, RSS
+ * from ~310 to ~375 MB, then within a few MB for minutes after): growth counted from a cold start
+ * measures that sizing, not a leak. The service runs with --trace-gc so the test also sees the heap
+ * that survives each full collection, which is what a leak would make grow.
  */
+const WARMUP_SECONDS = 60;
 const SECONDS = 60;
 const CONNECTIONS = 32;
 const EXPECTED = new Set(['CONFLICT', 'RATE_LIMITED']);
@@ -59,7 +66,7 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
   await mongoose.connection.close().catch(() => undefined);
   await setup.app.stop();
 
-  const service = spawn(process.execPath, [join(__dirname, '..', '..', 'dist', 'main.js')], {
+  const service = spawn(process.execPath, ['--trace-gc', join(__dirname, '..', '..', 'dist', 'main.js')], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'production',
@@ -76,9 +83,11 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
   let out = '';
   service.stdout!.pipe(new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) }));
   try {
-    while (!out.includes('wallet service listening')) await new Promise((resolve) => setTimeout(resolve, 50));
-    const line = out.split('\n').find((l) => l.includes('wallet service listening'))!;
-    const url = (JSON.parse(line) as { url: string }).url;
+    // stdout carries both the JSON log and V8's block-buffered GC trace, so a log line may share a
+    // line of the output with a piece of the trace: match the field, not the line.
+    const listening = /"url":"(http:[^"]+)","msg":"wallet service listening"/;
+    while (!listening.test(out)) await new Promise((resolve) => setTimeout(resolve, 50));
+    const url = listening.exec(out)![1];
 
     type Operation = { query: string; token?: string; variables?: Record<string, unknown> };
     const operations: Array<() => Operation> = [
@@ -99,9 +108,10 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
     const counts = { requests: 0, ok: 0, expected: 0, fiveHundreds: 0, unexpected: [] as string[] };
     const samples: Array<{ t: number; mb: number }> = [];
     const started = Date.now();
+    const total = WARMUP_SECONDS + SECONDS;
     const sampler = setInterval(() => samples.push({ t: (Date.now() - started) / 1000, mb: rssMB(service.pid!) }), 500);
     const worker = async () => {
-      while (Date.now() - started < SECONDS * 1000) {
+      while (Date.now() - started < total * 1000) {
         const op = operations[Math.floor(Math.random() * operations.length)]();
         const response = await fetch(url, {
           method: 'POST',
@@ -124,11 +134,24 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
     expect(counts.fiveHundreds).toBe(0);
     expect(counts.unexpected).toEqual([]);
     expect(counts.ok).toBeGreaterThan(counts.requests / 2);
-    // Past warm-up: the median of 10-15 s against the median of the last 5 s.
-    const early = median(samples.filter((s) => s.t >= 10 && s.t < 15).map((s) => s.mb));
-    const late = median(samples.filter((s) => s.t >= SECONDS - 5).map((s) => s.mb));
-    process.stdout.write(`mixed load: ${counts.requests} requests (${Math.round(counts.requests / SECONDS)}/s), ${counts.expected} expected errors; RSS ${early.toFixed(1)} -> ${late.toFixed(1)} MB\n`);
+    // RSS: the median of the first 10 s of the measured minute against the median of its last 10 s
+    // (a full collection every ~5 s makes RSS a saw; a 10 s median sits on its floor).
+    const windowMedian = (from: number, to: number) => median(samples.filter((s) => s.t >= from && s.t < to).map((s) => s.mb));
+    const early = windowMedian(WARMUP_SECONDS, WARMUP_SECONDS + 10);
+    const late = windowMedian(total - 10, total);
+    // Live heap: what each full collection kept ("Mark-Compact 330.1 (353.5) -> 90.4 (278.2) MB").
+    const marks = [...out.matchAll(/\s(\d+) ms: Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((m) => ({ t: Number(m[1]) / 1000, mb: Number(m[2]) }));
+    const lastMark = marks[marks.length - 1].t;
+    const measured = marks.filter((m) => m.t >= lastMark - SECONDS);
+    const heapEarly = median(measured.slice(0, 3).map((m) => m.mb));
+    const heapLate = median(measured.slice(-3).map((m) => m.mb));
+    process.stdout.write(
+      `mixed load: ${counts.requests} requests (${Math.round(counts.requests / total)}/s), ${counts.expected} expected errors; ` +
+        `RSS ${early.toFixed(1)} -> ${late.toFixed(1)} MB over the last ${SECONDS} s; heap after full GC ${heapEarly} -> ${heapLate} MB (${measured.length} collections)\n`,
+    );
     expect(late / early - 1).toBeLessThan(0.1);
+    expect(measured.length).toBeGreaterThanOrEqual(6);
+    expect(heapLate / heapEarly - 1).toBeLessThan(0.1);
   } finally {
     service.kill('SIGTERM');
     await new Promise((resolve) => service.once('exit', resolve));
