@@ -1,22 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from './config';
+import type { LoadedConfig } from './config';
 import { resolveDatabase } from './db/embedded';
+import { runEntryPoint } from './entry-point';
 import { createLogger } from './logger';
 import { startApp, type App } from './server';
 
 /** Process entry: config -> database -> HTTP server -> graceful shutdown. */
-async function main(): Promise<void> {
-  let loaded;
-  try {
-    loaded = loadConfig();
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`wallet-service: ${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
-  const { config, warnings } = loaded;
+async function main({ config, warnings }: LoadedConfig): Promise<void> {
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
 
@@ -56,7 +46,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
-main().catch((error) => {
-  process.stderr.write(`wallet-service: start-up failed: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+runEntryPoint('wallet-service start-up', main);

@@ -1,8 +1,9 @@
 import 'reflect-metadata';
-import { loadConfig } from './config';
+import type { LoadedConfig } from './config';
 import { Keyring } from './crypto/keyring';
 import { connectDatabase, disconnectDatabase } from './db/connection';
 import { resolveDatabase } from './db/embedded';
+import { runEntryPoint } from './entry-point';
 import { createLogger } from './logger';
 import { rotateCredentialKeys } from './modules/credentials/credential-rotation';
 
@@ -11,9 +12,8 @@ import { rotateCredentialKeys } from './modules/credentials/credential-rotation'
  * the new key. Safe while the service runs; run it again until nothing is rotated, then drop the
  * old key.
  */
-async function main(): Promise<void> {
-  const { config } = loadConfig();
-  const logger = createLogger({ logLevel: 'warn' });
+async function main({ config }: LoadedConfig): Promise<void> {
+  const logger = createLogger({ ...config, logLevel: 'warn' });
   const keyring = new Keyring(config.encryptionKeys);
   const { uri, engine } = await resolveDatabase(config, logger);
   try {
@@ -29,7 +29,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`rotate-keys failed: ${(error as Error).message}\n`);
-  process.exit(1);
-});
+runEntryPoint('rotate-keys', main);

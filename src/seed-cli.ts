@@ -1,15 +1,15 @@
 import 'reflect-metadata';
-import { loadConfig } from './config';
+import type { LoadedConfig } from './config';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from './db/connection';
 import { resolveDatabase } from './db/embedded';
+import { runEntryPoint } from './entry-point';
 import { createLogger } from './logger';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
 
 /** `npm run seed`: inserts or refreshes the built-in catalog in the configured database. */
-async function main(): Promise<void> {
-  const { config } = loadConfig();
-  const logger = createLogger({ logLevel: 'warn' });
+async function main({ config }: LoadedConfig): Promise<void> {
+  const logger = createLogger({ ...config, logLevel: 'warn' });
   const { uri, engine } = await resolveDatabase(config, logger);
   try {
     await connectDatabase(uri, logger);
@@ -22,7 +22,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error) => {
-  process.stderr.write(`seed failed: ${(error as Error).message}\n`);
-  process.exit(1);
-});
+runEntryPoint('seed', main);

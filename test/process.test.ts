@@ -104,6 +104,31 @@ describe('npm start (dist/main.js)', () => {
   });
 });
 
+describe('start-up failures', () => {
+  // The test engine has no authentication, so a URI with a password fails in the handshake.
+  const password = 'Db-Pa55w0rd/with:odd@chars';
+  const uriWithPassword = () => testDatabaseUri().replace('mongodb://', `mongodb://wallet:${encodeURIComponent(password)}@`);
+  const forms = [password, encodeURIComponent(password)];
+
+  it('the service logs why it could not start, without the database password', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
+    const running = run('main.js', { NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', MONGODB_URI: uriWithPassword() });
+    expect(await running.exited).toBe(1);
+    const output = [...running.stdout, ...running.stderr].join('\n');
+    expect(output).toContain('start-up failed');
+    for (const form of forms) expect(output).not.toContain(form);
+  });
+
+  it('seed says it failed, without the database password', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
+    const running = run('seed-cli.js', { NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uriWithPassword() });
+    expect(await running.exited).toBe(1);
+    const output = [...running.stdout, ...running.stderr].join('\n');
+    expect(output).toMatch(/^seed failed: /m);
+    for (const form of forms) expect(output).not.toContain(form);
+  });
+});
+
 describe('npm run db (dist/db/db-cli.js)', () => {
   it('prints the URI of a working engine on a line by itself and stops on SIGTERM', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-db-'));

@@ -114,6 +114,33 @@ describe('secrets', () => {
     }
   });
 
+  it('of the configuration are scrubbed from log lines wherever they land', () => {
+    const dbPassword = 'db-pa"ss\\word/üñí and more';
+    const adminPassword = 'the admin pass phrase';
+    const uri = `mongodb://wallet:${encodeURIComponent(dbPassword)}@127.0.0.1:1/wallets`;
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, callback) => (lines.push(...chunk.toString().split('\n').filter(Boolean)), callback()) });
+    const logger = createLogger(
+      { logLevel: 'info', mongodbUri: uri, encryptionKeys: [NEW_KEY, OLD_KEY], jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 }, admin: { email: 'a@b.c', password: adminPassword } },
+      sink,
+    );
+    // Places no redaction path names: an error message quoting the URI, free text, nested arrays.
+    logger.error({ err: new Error(`could not reach ${uri}`) }, 'start-up failed');
+    logger.info({ detail: `the password was ${dbPassword}` }, 'decoded');
+    logger.warn(`keys ${OLD_KEY} and ${NEW_KEY}, secret ${TEST_JWT_SECRET}`);
+    logger.info({ nested: { deep: [adminPassword] } }, 'nested');
+
+    expect(lines).toHaveLength(4);
+    const everything = lines.join('\n');
+    for (const secret of [dbPassword, encodeURIComponent(dbPassword), JSON.stringify(dbPassword).slice(1, -1), 'db-pa', adminPassword, OLD_KEY, NEW_KEY, TEST_JWT_SECRET]) {
+      expect({ secret, found: everything.includes(secret) }).toEqual({ secret, found: false });
+    }
+    // Still one JSON object per line, with the rest of each message intact.
+    const parsed = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } });
+    expect(parsed[0].err!.message).toBe('could not reach mongodb://wallet:[redacted]@127.0.0.1:1/wallets');
+    expect(parsed[2].msg).toBe('keys [redacted] and [redacted], secret [redacted]');
+  });
+
   it('can be returned by no GraphQL field', async () => {
     const schema = await keep(
       t.raw<{ __schema: { types: Array<{ name: string; fields: Array<{ name: string }> | null }> } }>('{ __schema { types { name fields { name } } } }'),

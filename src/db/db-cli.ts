@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { ConfigError, loadConfig } from '../config';
+import type { LoadedConfig } from '../config';
+import { runEntryPoint } from '../entry-point';
 import { createLogger } from '../logger';
 import { startEmbeddedEngine } from './embedded';
 
 /** `npm run db`: the embedded engine alone. Prints its URI on a line by itself; runs until stopped. */
-async function main(): Promise<void> {
-  const { config } = loadConfig();
-  const logger = createLogger({ logLevel: 'warn' });
+async function main({ config }: LoadedConfig): Promise<void> {
+  const logger = createLogger({ ...config, logLevel: 'warn' });
   const engine = await startEmbeddedEngine({ dataDir: config.dataDir, ...config.embedded, logger });
   if (engine.kind === 'shared') {
     process.stderr.write('an embedded database on this data directory is already running:\n');
@@ -22,7 +22,4 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop());
 }
 
-main().catch((error) => {
-  process.stderr.write(`${error instanceof ConfigError ? error.message : `database failed to start: ${(error as Error).message}`}\n`);
-  process.exit(1);
-});
+runEntryPoint('database start-up', main);
