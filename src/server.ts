@@ -28,6 +28,7 @@ import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
 import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.model';
+import { startEventSweep } from './modules/user-wallets/user-wallet-events';
 import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
 import { UserWalletService } from './modules/user-wallets/user-wallet.service';
 import { RateLimitModel } from './shared/rate-limit';
@@ -89,6 +90,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
   await services.auth.ensureAdmin();
   await services.definitions.seedIfEmpty();
+  const stopEventSweep = startEventSweep(logger);
 
   const app = express();
   app.disable('x-powered-by');
@@ -189,6 +191,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       (stopping ??= (async () => {
         await apollo.stop();
         budget.stop();
+        stopEventSweep();
         await disconnectDatabase();
       })()),
   };

@@ -12,7 +12,9 @@ import {
   UserWalletEventsDocument,
   type AiManagedStateInput,
 } from './generated/graphql';
+import { createLogger } from '../src/logger';
 import { planAiWrite } from '../src/modules/user-wallets/ai-state.service';
+import { deliverPendingEvents } from '../src/modules/user-wallets/user-wallet-events';
 import { UserWalletModel, type UserWallet } from '../src/modules/user-wallets/user-wallet.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../src/modules/wallet-definitions/wallet-definition.model';
 import { codes, startTestApp, type TestApp } from './helpers/app';
@@ -234,6 +236,85 @@ describe('updateAiManagedState: under concurrency', () => {
       expect(doc.ai_managed_state.current_max_position_size).toBeLessThanOrEqual(500);
       expect(doc.ai_managed_state.current_leverage).toBeLessThanOrEqual(3);
     }
+  });
+});
+
+describe('the audit trail', () => {
+  const events = () => mongoose.connection.db!.collection('user_wallet_events');
+  /** Every event of a wallet, delivered or still in its outbox. */
+  const trail = async (id: string) => {
+    const walletId = new Types.ObjectId(id);
+    const pending = ((await stored(id)).pending_events ?? []) as Array<{ kind: string; version: number }>;
+    return [...(await events().find({ wallet_id: walletId }).toArray()), ...pending] as Array<{ kind: string; version: number }>;
+  };
+
+  it('has an event for every version of a wallet written by agents and its user at once', async () => {
+    const { id } = await wallet({ maxTotalRisk: 1000, tradingMode: 'AGGRESSIVE' });
+    const results = await Promise.all([
+      ...Array.from({ length: 12 }, (_, i) => write(id, { riskScore: i, currentLeverage: 10 + i })),
+      ...[800, 700, 600].map((maxTotalRisk) => t.gql(UpdateUserWalletDocument, { id, input: { userLimits: limits({ maxTotalRisk, tradingMode: 'AGGRESSIVE' }) } }, alice.token)),
+      t.gql(PauseUserWalletDocument, { id }, alice.token),
+    ]);
+    // The user's writes all land, however busy the agents are; agents' writes on a version taken meanwhile retry.
+    expect(results.slice(12).flatMap(codes)).toEqual([]);
+    const { version, pending_events } = await stored(id);
+    const all = await trail(id);
+    expect([...new Set(all.map((e) => e.version))].sort((a, b) => a - b)).toEqual(Array.from({ length: version + 1 }, (_, v) => v));
+    expect(all.filter((e) => e.kind === 'limits_changed')).toHaveLength(3);
+    expect(all.filter((e) => e.kind === 'ai_state_changed')).toHaveLength(results.slice(0, 12).filter((r) => !r.errors).length);
+    expect(all.filter((e) => e.kind === 'status_changed')).toHaveLength(1);
+    // Delivered as they were written: nothing is left in the outbox.
+    expect(pending_events).toEqual([]);
+  });
+
+  it('keeps an event the trail could not take in its wallet, shows it, and delivers it once later', async () => {
+    const { id } = await wallet();
+    const walletId = new Types.ObjectId(id);
+    // The trail refuses this wallet's next event for real: a unique index and an event in the way
+    // (dated 1970, so it sorts last).
+    await events().createIndex({ wallet_id: 1, version: 1, kind: 1 }, { unique: true, name: 'test_blocker' });
+    const blocker = await events().insertOne({
+      wallet_id: walletId, version: 1, kind: 'ai_state_changed', actor: 'blocker', actor_role: 'agent', actor_id: new Types.ObjectId(), before: null, after: null, at: new Date(0),
+    });
+    try {
+      const written = await write(id, { riskScore: 42 });
+      expect(written.errors).toBeUndefined();
+      const kept = await stored(id);
+      expect(kept).toMatchObject({ version: 1, ai_managed_state: expect.objectContaining({ risk_score: 42 }) });
+      expect(kept.pending_events).toHaveLength(1);
+      expect(kept.pending_events[0]).toMatchObject({ kind: 'ai_state_changed', version: 1, after: expect.objectContaining({ riskScore: 42 }) });
+      expect(t.logs.join('')).toContain('audit events stay in their wallet until the next sweep');
+
+      // The API shows it in the trail meanwhile.
+      const shown = await t.gql(UserWalletEventsDocument, { id, first: 5 }, alice.token);
+      expect(shown.data!.userWallet.events.map((e) => e.actor)).toEqual(['risk-agent', alice.id, 'blocker']);
+      expect(shown.data!.userWallet.events[0]).toMatchObject({ id: kept.pending_events[0]._id.toHexString(), actor: 'risk-agent' });
+
+      // While the trail still refuses it, the sweep leaves it where it is.
+      const logger = createLogger({ logLevel: 'silent' });
+      const later = new Date(Date.now() + 60_000);
+      expect(await deliverPendingEvents(logger, later)).toBe(0);
+      expect((await stored(id)).pending_events).toHaveLength(1);
+    } finally {
+      await events().deleteOne({ _id: blocker.insertedId });
+      await events().dropIndex('test_blocker');
+    }
+    const logger = createLogger({ logLevel: 'silent' });
+    const later = new Date(Date.now() + 60_000);
+    expect(await deliverPendingEvents(logger, later)).toBeGreaterThanOrEqual(1);
+    expect(await deliverPendingEvents(logger, later)).toBe(0);
+    expect((await stored(id)).pending_events).toEqual([]);
+    expect(await events().countDocuments({ wallet_id: walletId, kind: 'ai_state_changed', version: 1 })).toBe(1);
+    const shown = await t.gql(UserWalletEventsDocument, { id, first: 5 }, alice.token);
+    expect(shown.data!.userWallet.events.map((e) => e.kind)).toEqual(['AI_STATE_CHANGED', 'CREATED']);
+  });
+
+  it('leaves a younger pending event to the request that wrote it', async () => {
+    const { id } = await wallet();
+    const at = new Date();
+    await wallets().updateOne({ _id: new Types.ObjectId(id) }, { $push: { pending_events: { _id: new Types.ObjectId(), wallet_id: new Types.ObjectId(id), kind: 'ai_state_changed', actor: 'x', actor_id: new Types.ObjectId(), actor_role: 'agent', before: {}, after: {}, version: 1, at } } as never });
+    expect(await deliverPendingEvents(createLogger({ logLevel: 'silent' }), new Date(at.getTime() + 1_000))).toBe(0);
+    expect((await stored(id)).pending_events).toHaveLength(1);
   });
 });
 

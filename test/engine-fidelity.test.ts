@@ -122,4 +122,36 @@ describe('engine fidelity', () => {
     expect(groups.map((g) => g._id).sort()).toEqual([1, 2]);
     for (const g of groups) expect(g.events.map((e) => e.at.getTime())).toEqual([3000, 2000]);
   });
+
+  it('keeps an outbox in a document: $push $each with a conditional update, $pull by ids, a range on an array of subdocuments', async () => {
+    type Pending = { _id: number; at: Date };
+    const col: Collection<{ _id: number; version: number; pending: Pending[] }> = db.collection('outbox');
+    await col.createIndex({ 'pending.at': 1 });
+    await col.insertMany([
+      { _id: 1, version: 0, pending: [] },
+      { _id: 2, version: 0, pending: [] },
+    ]);
+    const pushed = await col.findOneAndUpdate(
+      { _id: 1, version: 0 },
+      { $set: { version: 1 }, $push: { pending: { $each: [{ _id: 10, at: new Date(1000) }, { _id: 11, at: new Date(5000) }] } } },
+      { returnDocument: 'after' },
+    );
+    expect(pushed!.pending.map((p) => p._id)).toEqual([10, 11]);
+    expect(await col.findOneAndUpdate({ _id: 1, version: 0 }, { $push: { pending: { $each: [{ _id: 12, at: new Date(0) }] } } })).toBeNull();
+
+    // Only documents with an entry older than the cutoff; empty arrays never match.
+    expect((await col.find({ 'pending.at': { $lt: new Date(2000) } }).toArray()).map((d) => d._id)).toEqual([1]);
+    expect(await col.countDocuments({ 'pending.at': { $lt: new Date(500) } })).toBe(0);
+
+    await col.updateOne({ _id: 1 }, { $pull: { pending: { _id: { $in: [10, 99] } } } });
+    expect((await col.findOne({ _id: 1 }))!).toMatchObject({ version: 1, pending: [{ _id: 11 }] });
+  });
+
+  it('inserts the rest of an unordered batch past duplicate ids, reporting each as 11000', async () => {
+    const col: Collection<{ _id: number }> = db.collection('delivered');
+    await col.insertOne({ _id: 1 });
+    const error = await col.insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }], { ordered: false }).catch((e: unknown) => e);
+    expect((error as { writeErrors?: Array<{ code: number }> }).writeErrors?.map((w) => w.code)).toEqual([11000]);
+    expect(await col.countDocuments()).toBe(3);
+  });
 });

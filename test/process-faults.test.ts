@@ -136,7 +136,16 @@ describe('process faults', () => {
           ['adaptive_stop_loss', 'confidence_level', 'current_leverage', 'current_max_position_size', 'current_risk', 'daily_pnl', 'last_ai_decision', 'market_sentiment', 'open_positions', 'risk_score'].sort(),
         );
         expect(await db.collection('credentials').countDocuments({ _id: w.credential_id })).toBe(1);
+        // Its one CREATED event was written with it: in the trail, in its outbox, or (killed between
+        // the copy and the pull) the same event in both, which the sweep settles.
+        const delivered = await db.collection('user_wallet_events').find({ wallet_id: w._id, kind: 'created' }).toArray();
+        const pending = ((w.pending_events ?? []) as Array<{ _id: { toHexString(): string }; kind: string }>).filter((e) => e.kind === 'created');
+        expect(new Set([...delivered, ...pending].map((e) => e._id.toHexString())).size).toBe(1);
       }
+      // And no event of a wallet that is not there.
+      const walletsWithEvents: Array<{ toHexString(): string }> = await db.collection('user_wallet_events').distinct('wallet_id');
+      const storedIds = new Set(stored.map((w) => w._id.toHexString()));
+      expect(walletsWithEvents.map((id) => id.toHexString()).filter((id) => !storedIds.has(id))).toEqual([]);
     } finally {
       await client.close();
       second.child.kill('SIGTERM');

@@ -5,7 +5,7 @@ import type { Logger } from '../../logger';
 import { toObjectId } from '../../shared/scalars';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { AI_POLICY, modesAllowing } from './ai-policy';
-import { apiAiState, apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
+import { apiAiState, apiStatus, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
 import type { AiManagedStateInput, ManagedWalletsArgs } from './user-wallet.inputs';
 import { UserWalletModel, WalletStatus, type AiManagedState, type UserWallet } from './user-wallet.model';
 import type { UserWalletConnection } from './user-wallet.types';
@@ -58,16 +58,20 @@ export class AiStateService {
       }
       const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 }).lean<Pick<WalletDefinition, 'features'>>())!;
       const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, new Date());
-      const updated = await UserWalletModel.findOneAndUpdate(filter, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }).lean<UserWallet>();
+      // The events go in the same update: the version it produces is known, as it is conditional on the one read.
+      const version = wallet.version + 1;
+      const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
+      const events = [walletEvent(principal, wallet._id, version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState(changes))];
+      if (overLimit) {
+        const after = apiStatus(set.status as WalletStatus, set.pause_reason as string);
+        events.push(walletEvent(principal, wallet._id, version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), after));
+      }
+      const updated = await UserWalletModel.findOneAndUpdate(filter, { $set: set, $inc: { version: 1 }, ...pushEvents(events) }, { returnDocument: 'after' }).lean<UserWallet>();
       if (!updated) {
         if (expectedVersion != null) throw new ConflictError(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
         continue; // Someone wrote first: check again against what is stored now.
       }
-      const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
-      await recordEvent(this.logger, principal, updated._id, updated.version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState(changes));
-      if (overLimit) {
-        await recordEvent(this.logger, principal, updated._id, updated.version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), apiStatus(updated.status, updated.pause_reason));
-      }
+      await deliverEvents(this.logger, updated._id, events);
       return updated;
     }
     throw new ConflictError('the wallet kept changing while the agent wrote; try again');

@@ -2,7 +2,7 @@ import type { Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
 import type { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { leverageRange } from './ai-policy';
-import { apiAiState, recordEvent, WalletEventKind } from './user-wallet-events';
+import { apiAiState, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
 import { UserWalletModel, type UserWallet } from './user-wallet.model';
 
 const ATTEMPTS = 3;
@@ -22,14 +22,15 @@ export async function clampWalletsToDefinition(logger: Logger, principal: Princi
       const current = wallet.ai_managed_state.current_leverage;
       const target = Math.max(min, Math.min(current, max));
       if (target === current) break;
+      const event = walletEvent(principal, wallet._id, wallet.version + 1, WalletEventKind.AI_STATE_CHANGED, apiAiState({ current_leverage: current }), apiAiState({ current_leverage: target }));
       const updated = await UserWalletModel.findOneAndUpdate(
         { _id: wallet._id, version: wallet.version },
-        { $set: { 'ai_managed_state.current_leverage': target }, $inc: { version: 1 } },
-        { returnDocument: 'after' },
-      ).lean<UserWallet>();
+        { $set: { 'ai_managed_state.current_leverage': target }, $inc: { version: 1 }, ...pushEvents([event]) },
+        { returnDocument: 'after', projection: { _id: 1 } },
+      ).lean<Pick<UserWallet, '_id'>>();
       if (updated) {
         clamped += 1;
-        await recordEvent(logger, principal, updated._id, updated.version, WalletEventKind.AI_STATE_CHANGED, apiAiState({ current_leverage: current }), apiAiState({ current_leverage: target }));
+        await deliverEvents(logger, wallet._id, [event]);
         break;
       }
       wallet = await UserWalletModel.findById(wallet._id, { version: 1, user_limits: 1, ai_managed_state: 1 }).lean<Seen>();

@@ -61,3 +61,6 @@ export class UserWalletEvent {
 }
 
 export const UserWalletEventModel = getModelForClass(UserWalletEvent);
+
+/** An event as stored: in the trail, or still in its wallet's outbox (`user_wallets.pending_events`). */
+export type WalletEventRecord = Pick<UserWalletEvent, '_id' | 'wallet_id' | 'kind' | 'actor' | 'actor_id' | 'actor_role' | 'before' | 'after' | 'version' | 'at'>;

@@ -1,14 +1,28 @@
 import DataLoader from 'dataloader';
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import { actorName, type Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
-import { UserWalletEventModel, WalletEventKind, type UserWalletEvent } from './user-wallet-event.model';
-import type { AiManagedState, UserLimits, WalletStatus } from './user-wallet.model';
+import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
+import { UserWalletModel, type AiManagedState, type UserLimits, type WalletStatus } from './user-wallet.model';
 
 export { WalletEventKind };
 
 export const DEFAULT_EVENTS = 20;
 export const MAX_EVENTS = 100;
+
+/*
+ * The audit trail without transactions. Every wallet write carries its events in the same update
+ * ($push to the wallet's `pending_events`), so a change and its events are stored together or not
+ * at all. Right after, they are copied to `user_wallet_events` and pulled from the wallet. Should
+ * that fail, or the process die in between, the sweep (`deliverPendingEvents`: at start-up and
+ * every 30 s) copies them later, and `UserWallet.events` shows them meanwhile. Copies go by `_id`,
+ * so delivering one twice is harmless.
+ */
+
+/** Pending events younger than this are left to the request that wrote them. */
+const SWEEP_AFTER_MS = 5_000;
+const SWEEP_BATCH = 500;
+export const SWEEP_INTERVAL_MS = 30_000;
 
 /** Who did it, as the audit trail names them: a user by id, an agent by its token's name. */
 function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
@@ -16,24 +30,74 @@ function actorOf(principal: Principal): { actor: string; actor_role: Principal['
   return { actor: actorName(principal), actor_role: principal.role, actor_id: principal.kind === 'user' ? principal.userId : principal.agentId };
 }
 
-/**
- * Appends one event. It follows the wallet write it describes (this engine has no transactions):
- * should it fail, the change stands and the failure is logged loudly with what was lost.
- */
-export async function recordEvent(
-  logger: Logger,
+/** One event, ready to go into the update that makes the change; `version` is the one it produces. */
+export function walletEvent(
   principal: Principal,
   walletId: Types.ObjectId,
   version: number,
   kind: WalletEventKind,
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
-): Promise<void> {
+): WalletEventRecord {
+  return { _id: new Types.ObjectId(), wallet_id: walletId, kind, ...actorOf(principal), before, after, version, at: new Date() };
+}
+
+/** The part of a wallet update that stores its events with it. */
+export function pushEvents(events: WalletEventRecord[]): { $push: { pending_events: { $each: WalletEventRecord[] } } } {
+  return { $push: { pending_events: { $each: events } } };
+}
+
+/**
+ * Copies a wallet's pending events into the trail and pulls them from the wallet. A failure is
+ * logged and left to the sweep: the events are safe in the wallet. True when they were delivered.
+ */
+export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<boolean> {
+  if (events.length === 0) return true;
   try {
-    await UserWalletEventModel.create({ wallet_id: walletId, kind, ...actorOf(principal), before, after, version, at: new Date() });
+    const ids = events.map((e) => e._id);
+    // The events are stored as they are (already typed). An id already in the trail was delivered
+    // before (by the sweep, say); only an event still missing afterwards is a failure.
+    await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
+      if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
+    });
+    // No change to the wallet: updated_at stays.
+    await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false });
+    return true;
   } catch (error) {
-    logger.error({ err: error, walletId: walletId.toHexString(), version, kind }, 'audit event could not be written');
+    logger.warn({ err: error, walletId: walletId.toHexString(), events: events.length }, 'audit events stay in their wallet until the next sweep');
+    return false;
   }
+}
+
+/** The sweep: delivers events left pending for longer than a request takes. Returns how many. */
+export async function deliverPendingEvents(logger: Logger, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - SWEEP_AFTER_MS);
+  const wallets = await UserWalletModel.find({ 'pending_events.at': { $lt: cutoff } }, { pending_events: 1 })
+    .limit(SWEEP_BATCH)
+    .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
+  let delivered = 0;
+  for (const wallet of wallets) {
+    if (await deliverEvents(logger, wallet._id, wallet.pending_events)) delivered += wallet.pending_events.length;
+  }
+  if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
+  return delivered;
+}
+
+/** Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it. */
+export function startEventSweep(logger: Logger): () => void {
+  const sweep = () => void deliverPendingEvents(logger).catch((error: unknown) => logger.warn({ err: error }, 'audit event sweep failed; next try in 30 s'));
+  sweep();
+  const timer = setInterval(sweep, SWEEP_INTERVAL_MS).unref();
+  return () => clearInterval(timer);
+}
+
+/** A wallet's trail as the API shows it: delivered events and any still pending, newest first. */
+export function withPending(delivered: UserWalletEvent[], pending: readonly WalletEventRecord[] | undefined, first: number): UserWalletEvent[] {
+  if (!pending?.length) return delivered;
+  const seen = new Set(delivered.map((e) => e._id.toHexString()));
+  const merged = [...delivered, ...pending.filter((e) => !seen.has(e._id.toHexString()))];
+  merged.sort((a, b) => b.at.getTime() - a.at.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()));
+  return merged.slice(0, first);
 }
 
 /** The API's names for what the events record. */

@@ -1,7 +1,8 @@
-import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
+import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
 import { Schema, type Types } from 'mongoose';
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
+import type { WalletEventRecord } from './user-wallet-event.model';
 
 /**
  * Collection `user_wallets` (spec §3), stored under the spec's snake_case names, shown under the
@@ -104,6 +105,8 @@ export class AiManagedState {
 // One live wallet per credential, enforced by the database on every engine (partial indexes are
 // not everywhere): live_key is the credential's id while the wallet is live, its own id otherwise.
 @index({ live_key: 1 }, { unique: true })
+// The outbox sweep's query: only wallets with an undelivered event have keys here.
+@index({ 'pending_events.at': 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -144,6 +147,13 @@ export class UserWallet {
   @Field(() => Int, { description: 'Grows by one on every write; AI agents pass it back as expectedVersion.' })
   @prop({ required: true, type: Number, default: 0 })
   version!: number;
+
+  /**
+   * Audit events written in the same update as the change they describe, until they are copied to
+   * `user_wallet_events` (see user-wallet-events.ts): the change and its event stand or fall together.
+   */
+  @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })
+  pending_events?: WalletEventRecord[];
 
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;

@@ -8,7 +8,7 @@ import { Credential } from '../credentials/credential.model';
 import { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import type { AiStateService } from './ai-state.service';
-import { DEFAULT_EVENTS, MAX_EVENTS } from './user-wallet-events';
+import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from './user-wallet-events';
 import { UserWalletEvent } from './user-wallet-event.model';
 import { AiManagedStateInput, CreateUserWalletInput, ManagedWalletsArgs, UpdateUserWalletInput, UserWalletFilter } from './user-wallet.inputs';
 import { UserWallet } from './user-wallet.model';
@@ -113,9 +113,9 @@ export class UserWalletResolver {
   }
 
   @FieldResolver(() => [UserWalletEvent], { description: 'The audit trail, newest first: to the owner and to agents.' })
-  events(@Root() wallet: UserWallet, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<UserWalletEvent[]> {
+  async events(@Root() wallet: UserWallet, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<UserWalletEvent[]> {
     const count = first ?? DEFAULT_EVENTS;
     if (!Number.isInteger(count) || count < 1 || count > MAX_EVENTS) throw new UserInputError(`must be 1 to ${MAX_EVENTS}`, 'first');
-    return ctx.loaders.eventsOf(count).load(wallet._id);
+    return withPending(await ctx.loaders.eventsOf(count).load(wallet._id), wallet.pending_events, count);
   }
 }

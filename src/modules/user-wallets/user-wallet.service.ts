@@ -8,13 +8,17 @@ import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
-import { apiAiState, apiLimits, apiStatus, recordEvent, WalletEventKind } from './user-wallet-events';
+import type { WalletEventRecord } from './user-wallet-event.model';
+import { apiAiState, apiLimits, apiStatus, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
 import { MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { transition } from './wallet-status';
 
 /** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
 export const DELETION_GRACE_MS = 60_000;
+
+/** A user's write retries when an agent wrote the wallet between its read and its write. */
+const USER_WRITE_ATTEMPTS = 10;
 
 export class UserWalletService {
   constructor(private readonly logger: Logger) {}
@@ -41,18 +45,27 @@ export class UserWalletService {
 
     const limits = toLimits(definition, input.userLimits);
     const _id = new Types.ObjectId();
+    const name = input.name.trim();
+    const aiState = initialAiState(definition, limits);
+    const created = walletEvent(user, _id, 0, WalletEventKind.CREATED, null, {
+      name,
+      userLimits: apiLimits(limits),
+      aiManagedState: apiAiState(aiState),
+      ...apiStatus(WalletStatus.ACTIVE, null),
+    });
     const doc = {
       _id,
       user_id: user.userId,
       credential_id: credential._id,
       wallet_id: definition._id,
-      name: input.name.trim(),
+      name,
       user_limits: limits,
-      ai_managed_state: initialAiState(definition, limits),
+      ai_managed_state: aiState,
       status: WalletStatus.ACTIVE,
       pause_reason: null,
       live_key: credential._id,
       version: 0,
+      pending_events: [created],
     };
     try {
       await UserWalletModel.create(doc);
@@ -61,23 +74,19 @@ export class UserWalletService {
       throw error;
     }
     await this.assertCredentialStays(credential._id, _id);
-    const created = (await UserWalletModel.findById(_id).lean<UserWallet>())!;
-    await recordEvent(this.logger, user, _id, 0, WalletEventKind.CREATED, null, {
-      name: created.name,
-      userLimits: apiLimits(created.user_limits),
-      aiManagedState: apiAiState(created.ai_managed_state),
-      ...apiStatus(created.status, null),
-    });
-    return created;
+    await deliverEvents(this.logger, _id, [created]);
+    return (await UserWalletModel.findById(_id).lean<UserWallet>())!;
   }
 
   /**
-   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same single
-   * update ($min), with no condition to miss: the user always wins, however busy the agents are.
+   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same update
+   * ($min). The update is conditional on the version read, because its audit event records what
+   * the AI's parameters were; an agent's write in between makes it read again and retry, so the
+   * user still wins however busy the agents are (an agent's read-check-write is no faster).
    */
   async update(principal: Principal | null, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
     const user = requireUser(principal);
-    const wallet = await this.loadOwned(user, id);
+    let wallet = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
     const min: Record<string, number> = {};
     if (input.name != null) set.name = input.name.trim();
@@ -90,47 +99,47 @@ export class UserWalletService {
       min['ai_managed_state.current_leverage'] = leverageRange(definition, limits.trading_mode).max;
     }
     if (Object.keys(set).length === 0) return wallet;
-    const before = await UserWalletModel.findOneAndUpdate(
-      { _id: wallet._id, user_id: user.userId },
-      { $set: set, ...(limits ? { $min: min } : {}), $inc: { version: 1 } },
-      { returnDocument: 'before' },
-    ).lean<UserWallet>();
-    if (!before) throw new NotFoundError('no wallet with that id');
-    const updated = (await UserWalletModel.findById(wallet._id).lean<UserWallet>())!;
-    if (limits) {
-      // What $min did, worked out from the state it found.
-      const bounds = Object.entries(min).map(([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const);
-      const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
-      const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
-      const next = Object.fromEntries(clamped);
-      await recordEvent(
-        this.logger,
-        user,
-        wallet._id,
-        before.version + 1,
-        WalletEventKind.LIMITS_CHANGED,
-        { userLimits: apiLimits(before.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
-        { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
-      );
-      if (updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
+    for (let attempt = 0; attempt < USER_WRITE_ATTEMPTS; attempt++) {
+      const events = limits ? [limitsEvent(user, wallet, limits, min)] : [];
+      const updated = await UserWalletModel.findOneAndUpdate(
+        { _id: wallet._id, user_id: user.userId, version: wallet.version },
+        { $set: set, ...(limits ? { $min: min } : {}), $inc: { version: 1 }, ...(events.length ? pushEvents(events) : {}) },
+        { returnDocument: 'after' },
+      ).lean<UserWallet>();
+      if (!updated) {
+        wallet = await this.loadOwned(user, id);
+        continue;
+      }
+      await deliverEvents(this.logger, updated._id, events);
+      if (limits && updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
         return this.pauseOverLimit(user, updated, limits.max_total_risk);
       }
+      return updated;
     }
-    return updated;
+    throw new ConflictError('the wallet kept changing; try again');
   }
 
   /** The risk already taken is over the new limit: the wallet stops, as an agent's write would stop it. */
   private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
-    const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-    const paused = await UserWalletModel.findOneAndUpdate(
-      { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
-      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason }, $inc: { version: 1 } },
-      { returnDocument: 'after' },
-    ).lean<UserWallet>();
-    // Something else changed the wallet first (an agent's write pauses it by the same rule).
-    if (!paused) return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
-    await recordEvent(this.logger, user, paused._id, paused.version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), apiStatus(paused.status, reason));
-    return paused;
+    let seen: UserWallet | null = wallet;
+    for (let attempt = 0; seen && attempt < USER_WRITE_ATTEMPTS; attempt++) {
+      // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do here.
+      if (seen.status !== WalletStatus.ACTIVE || seen.user_limits.max_total_risk !== maxTotalRisk || !(seen.ai_managed_state.current_risk > maxTotalRisk)) return seen;
+      const reason = `risk limit exceeded: currentRisk ${seen.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
+      const event = walletEvent(user, seen._id, seen.version + 1, WalletEventKind.STATUS_CHANGED, apiStatus(seen.status, seen.pause_reason), apiStatus(WalletStatus.AI_PAUSED, reason));
+      const paused = await UserWalletModel.findOneAndUpdate(
+        { _id: seen._id, version: seen.version },
+        { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason }, $inc: { version: 1 }, ...pushEvents([event]) },
+        { returnDocument: 'after' },
+      ).lean<UserWallet>();
+      if (paused) {
+        await deliverEvents(this.logger, paused._id, [event]);
+        return paused;
+      }
+      seen = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    }
+    if (!seen) throw new NotFoundError('no wallet with that id');
+    throw new ConflictError('the wallet kept changing; try again');
   }
 
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
@@ -172,6 +181,25 @@ export class UserWalletService {
     await UserWalletModel.deleteOne({ _id: walletId });
     throw new ConflictError('the credential is being deleted');
   }
+}
+
+/**
+ * The LIMITS_CHANGED event of an update on `wallet` as read: the limits before and after, and the
+ * AI parameters the update's $min bounds will pull down, if any.
+ */
+function limitsEvent(user: UserPrincipal, wallet: UserWallet, limits: UserLimits, min: Record<string, number>): WalletEventRecord {
+  const bounds = Object.entries(min).map(([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const);
+  const clamped = bounds.filter(([key, bound]) => (wallet.ai_managed_state[key] as number) > bound);
+  const previous = Object.fromEntries(clamped.map(([key]) => [key, wallet.ai_managed_state[key]]));
+  const next = Object.fromEntries(clamped);
+  return walletEvent(
+    user,
+    wallet._id,
+    wallet.version + 1,
+    WalletEventKind.LIMITS_CHANGED,
+    { userLimits: apiLimits(wallet.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
+    { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
+  );
 }
 
 function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
