@@ -86,7 +86,7 @@ async function authenticate(header) {
   }
   if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.exp !== 'number') throw unauthenticated('invalid token');
   if (claims.typ === 'agent' && claims.role === 'agent' && typeof claims.name === 'string' && AGENT_SUBJECT.test(claims.sub)) {
-    return { kind: 'agent', role: 'agent', name: claims.name };
+    return { kind: 'agent', role: 'agent', name: claims.name, id: new ObjectId(AGENT_SUBJECT.exec(claims.sub)[1]) };
   }
   if (claims.typ === 'user' && (claims.role === 'user' || claims.role === 'admin') && /^[0-9a-f]{24}$/.test(claims.sub)) {
     const user = await users.findOne({ _id: new ObjectId(claims.sub) }, { projection: { role: 1, email: 1 } });
@@ -229,11 +229,30 @@ function apiAiState(state) {
 
 const apiStatus = (status, pauseReason) => ({ status: status.toUpperCase(), pauseReason });
 
-async function recordEvent(principal, walletId, version, kind, before, after) {
+// The service's audit outbox: events go into the wallet's own update, then are copied to the
+// trail and pulled from the wallet.
+const walletEvent = (principal, walletId, version, kind, before, after) => ({
+  _id: new ObjectId(),
+  wallet_id: walletId,
+  kind,
+  actor: principal.name,
+  actor_role: principal.role,
+  actor_id: principal.id,
+  before,
+  after,
+  version,
+  at: new Date(),
+});
+
+async function deliverEvents(walletId, pending) {
+  const ids = pending.map((e) => e._id);
   try {
-    await events.insertOne({ wallet_id: walletId, kind, actor: principal.name, actor_role: principal.role, before, after, version, at: new Date() });
+    await events.insertMany(pending, { ordered: false }).catch(async (error) => {
+      if ((await events.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
+    });
+    await userWallets.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } });
   } catch (error) {
-    process.stderr.write(`floor: audit event could not be written: ${error.message}\n`);
+    process.stderr.write(`floor: audit events left in the wallet: ${error.message}\n`);
   }
 }
 
@@ -251,22 +270,24 @@ async function updateAiManagedState(principal, walletId, rawInput, expectedVersi
     const definition = await definitions.findOne({ _id: wallet.wallet_id }, { projection: { features: 1 } });
     const now = new Date();
     const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, now);
+    const version = wallet.version + 1;
+    const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k]]));
+    const pending = [walletEvent(principal, wallet._id, version, 'ai_state_changed', apiAiState(before), apiAiState(changes))];
+    if (overLimit) {
+      pending.push(walletEvent(principal, wallet._id, version, 'status_changed', apiStatus(wallet.status, wallet.pause_reason), apiStatus(set.status, set.pause_reason)));
+    }
     // The update document mongoose sends for the service (its timestamps option adds updated_at
     // and a $setOnInsert of created_at), so both write the same fields.
     const updated = await userWallets.findOneAndUpdate(
       filter,
-      { $setOnInsert: { created_at: now }, $inc: { version: 1 }, $set: { ...set, updated_at: now } },
+      { $setOnInsert: { created_at: now }, $inc: { version: 1 }, $set: { ...set, updated_at: now }, $push: { pending_events: { $each: pending } } },
       { returnDocument: 'after' },
     );
     if (!updated) {
       if (expectedVersion != null) throw conflict(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
       continue;
     }
-    const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k]]));
-    await recordEvent(principal, updated._id, updated.version, 'ai_state_changed', apiAiState(before), apiAiState(changes));
-    if (overLimit) {
-      await recordEvent(principal, updated._id, updated.version, 'status_changed', apiStatus(wallet.status, wallet.pause_reason), apiStatus(updated.status, updated.pause_reason));
-    }
+    await deliverEvents(updated._id, pending);
     return updated;
   }
   throw conflict('the wallet kept changing while the agent wrote; try again');
