@@ -325,6 +325,18 @@ describe('deleteUserWallet', () => {
     }
   });
 
+  it('keeps the audit trail of a deleted wallet, with the events its outbox still held', async () => {
+    const { id } = await userWallet(t, alice, await binanceCredential(t, alice));
+    const walletId = new Types.ObjectId(id);
+    // An event a write could not copy to the trail (see test/agents.test.ts for one made for real).
+    const undelivered = { _id: new Types.ObjectId(), wallet_id: walletId, kind: 'status_changed', actor: alice.id, actor_id: new Types.ObjectId(alice.id), actor_role: 'user', before: null, after: null, version: 0, at: new Date() };
+    await wallets().updateOne({ _id: walletId }, { $push: { pending_events: undelivered } } as never);
+    expect((await t.gql(DeleteUserWalletDocument, { id }, alice.token)).data!.deleteUserWallet.deleted).toBe(true);
+    const trail = await mongoose.connection.db!.collection('user_wallet_events').find({ wallet_id: walletId }).toArray();
+    expect(trail.map((e) => e.kind).sort()).toEqual(['created', 'status_changed']);
+    expect(trail.find((e) => e.kind === 'status_changed')!._id).toEqual(undelivered._id);
+  });
+
   it("is FORBIDDEN on another user's wallet", async () => {
     const { id } = await userWallet(t, alice, await binanceCredential(t, alice));
     expect(codes(await t.gql(DeleteUserWalletDocument, { id }, bob.token))).toEqual(['FORBIDDEN']);

@@ -22,7 +22,7 @@ export const MAX_EVENTS = 100;
 /** Pending events younger than this are left to the request that wrote them. */
 const SWEEP_AFTER_MS = 5_000;
 const SWEEP_BATCH = 500;
-export const SWEEP_INTERVAL_MS = 30_000;
+const SWEEP_INTERVAL_MS = 30_000;
 
 /** Who did it, as the audit trail names them: a user by id, an agent by its token's name. */
 function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
@@ -47,21 +47,26 @@ export function pushEvents(events: WalletEventRecord[]): { $push: { pending_even
   return { $push: { pending_events: { $each: events } } };
 }
 
+/** Copies a wallet's pending events into the trail and pulls them from the wallet; throws on failure. */
+export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<void> {
+  if (events.length === 0) return;
+  const ids = events.map((e) => e._id);
+  // The events are stored as they are (already typed). An id already in the trail was delivered
+  // before (by the sweep, say); only an event still missing afterwards is a failure.
+  await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
+    if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
+  });
+  // No change to the wallet: updated_at stays.
+  await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false });
+}
+
 /**
- * Copies a wallet's pending events into the trail and pulls them from the wallet. A failure is
- * logged and left to the sweep: the events are safe in the wallet. True when they were delivered.
+ * copyEvents after a write: a failure is logged and left to the sweep, since the events are safe
+ * in the wallet. True when they were delivered.
  */
 export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<boolean> {
-  if (events.length === 0) return true;
   try {
-    const ids = events.map((e) => e._id);
-    // The events are stored as they are (already typed). An id already in the trail was delivered
-    // before (by the sweep, say); only an event still missing afterwards is a failure.
-    await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
-      if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
-    });
-    // No change to the wallet: updated_at stays.
-    await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false });
+    await copyEvents(walletId, events);
     return true;
   } catch (error) {
     logger.warn({ err: error, walletId: walletId.toHexString(), events: events.length }, 'audit events stay in their wallet until the next sweep');
@@ -85,7 +90,7 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
 
 /** Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it. */
 export function startEventSweep(logger: Logger): () => void {
-  const sweep = () => void deliverPendingEvents(logger).catch((error: unknown) => logger.warn({ err: error }, 'audit event sweep failed; next try in 30 s'));
+  const sweep = () => void deliverPendingEvents(logger).catch((error: unknown) => logger.warn({ err: error }, `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`));
   sweep();
   const timer = setInterval(sweep, SWEEP_INTERVAL_MS).unref();
   return () => clearInterval(timer);

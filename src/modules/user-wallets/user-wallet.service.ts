@@ -9,7 +9,7 @@ import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definiti
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
-import { apiAiState, apiLimits, apiStatus, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
+import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
 import { MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { transition } from './wallet-status';
@@ -142,11 +142,23 @@ export class UserWalletService {
     throw new ConflictError('the wallet kept changing; try again');
   }
 
+  /**
+   * The wallet goes; its audit trail stays. Events still in its outbox are delivered first, and the
+   * delete is conditional on the version read: a write in between (which would bring events of its
+   * own) makes it read and deliver again.
+   */
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
-    const wallet = await this.loadOwned(requireUser(principal), id);
-    await UserWalletModel.deleteOne({ _id: wallet._id });
-    this.logger.info({ walletId: id }, 'user wallet deleted');
-    return { id, deleted: true };
+    const user = requireUser(principal);
+    for (let attempt = 0; attempt < USER_WRITE_ATTEMPTS; attempt++) {
+      const wallet = await this.loadOwned(user, id);
+      await copyEvents(wallet._id, wallet.pending_events ?? []);
+      const { deletedCount } = await UserWalletModel.deleteOne({ _id: wallet._id, version: wallet.version });
+      if (deletedCount === 1) {
+        this.logger.info({ walletId: id }, 'user wallet deleted');
+        return { id, deleted: true };
+      }
+    }
+    throw new ConflictError('the wallet kept changing; try again');
   }
 
   async pause(principal: Principal | null, id: string): Promise<UserWallet> {
