@@ -245,8 +245,17 @@ const generators: Record<keyof GeneratedSecrets, () => string> = {
   ADMIN_PASSWORD: () => randomBytes(18).toString('base64url'),
 };
 
+/** JSON.parse's own message quotes the text around a bad token: part of a secret, here. */
+function parseSecrets(file: string): GeneratedSecrets {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
+  } catch {
+    throw new ConfigError([`${file} is not valid JSON: fix or delete it (deleting it generates new secrets, and data encrypted with the old key can no longer be read)`]);
+  }
+}
+
 function readOrCreateSecrets(file: string, wanted: Array<keyof GeneratedSecrets>): GeneratedSecrets {
-  const secrets: GeneratedSecrets = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets) : {};
+  const secrets = existsSync(file) ? parseSecrets(file) : {};
   let changed = false;
   for (const name of wanted) {
     if (!secrets[name]) {

@@ -191,7 +191,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       (stopping ??= (async () => {
         await apollo.stop();
         budget.stop();
-        stopEventSweep();
+        await stopEventSweep();
         await disconnectDatabase();
       })()),
   };

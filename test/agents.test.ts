@@ -8,6 +8,7 @@ import {
   PauseUserWalletDocument,
   ResumeUserWalletDocument,
   UpdateAiManagedStateDocument,
+  UpdateCredentialDocument,
   UpdateUserWalletDocument,
   UserWalletEventsDocument,
   type AiManagedStateInput,
@@ -307,6 +308,48 @@ describe('the audit trail', () => {
     expect(await events().countDocuments({ wallet_id: walletId, kind: 'ai_state_changed', version: 1 })).toBe(1);
     const shown = await t.gql(UserWalletEventsDocument, { id, first: 5 }, alice.token);
     expect(shown.data!.userWallet.events.map((e) => e.kind)).toEqual(['AI_STATE_CHANGED', 'CREATED']);
+  });
+
+  it("completes a user's event the trail refused in the wallet, so the sweep delivers it whole", async () => {
+    const { id } = await wallet({ maxTotalRisk: 1000, tradingMode: 'AGGRESSIVE' });
+    const walletId = new Types.ObjectId(id);
+    await write(id, { currentMaxPositionSize: 900 });
+    // The user's limits update (version 2) meets a refusing trail.
+    await events().createIndex({ wallet_id: 1, version: 1, kind: 1 }, { unique: true, name: 'test_blocker' });
+    const blocker = await events().insertOne({
+      wallet_id: walletId, version: 2, kind: 'limits_changed', actor: 'blocker', actor_role: 'user', actor_id: new Types.ObjectId(), before: null, after: null, at: new Date(0),
+    });
+    try {
+      const updated = await t.gql(UpdateUserWalletDocument, { id, input: { userLimits: limits({ maxTotalRisk: 500, tradingMode: 'AGGRESSIVE' }) } }, alice.token);
+      expect(updated.errors).toBeUndefined();
+      // Kept in the wallet, and complete: the version it made and what it replaced, clamp included.
+      const [kept] = (await stored(id)).pending_events;
+      expect(kept).toMatchObject({
+        kind: 'limits_changed',
+        version: 2,
+        before: { userLimits: expect.objectContaining({ maxTotalRisk: 1000 }), aiManagedState: { currentMaxPositionSize: 900 } },
+        after: { userLimits: expect.objectContaining({ maxTotalRisk: 500 }), aiManagedState: { currentMaxPositionSize: 500 } },
+      });
+    } finally {
+      await events().deleteOne({ _id: blocker.insertedId });
+      await events().dropIndex('test_blocker');
+    }
+    expect(await deliverPendingEvents(createLogger({ logLevel: 'silent' }), new Date(Date.now() + 60_000))).toBeGreaterThanOrEqual(1);
+    expect(await events().findOne({ wallet_id: walletId, kind: 'limits_changed' })).toMatchObject({ version: 2, before: { aiManagedState: { currentMaxPositionSize: 900 } } });
+  });
+
+  it('pauses the wallet of a credential its user deactivates, however busy the agents are', async () => {
+    for (let round = 0; round < 5; round++) {
+      const credentialId = await binanceCredential(t, alice);
+      const { id } = await userWallet(t, alice, credentialId);
+      const [deactivated] = await Promise.all([
+        t.gql(UpdateCredentialDocument, { id: credentialId, input: { isActive: false } }, alice.token),
+        ...Array.from({ length: 12 }, (_, i) => write(id, { riskScore: i })),
+      ]);
+      expect(deactivated.errors).toBeUndefined();
+      expect(await stored(id)).toMatchObject({ status: 'user_paused', pause_reason: 'the credential was deactivated' });
+      expect((await trail(id)).filter((e) => e.kind === 'status_changed')).toHaveLength(1);
+    }
   });
 
   it('leaves a younger pending event to the request that wrote it', async () => {

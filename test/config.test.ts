@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig } from '../src/config';
@@ -38,6 +38,17 @@ describe('configuration', () => {
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
     for (const value of Object.values(secrets)) expect(first.warnings.join('\n')).not.toContain(value);
+  });
+
+  it('refuses a damaged secrets file without quoting it', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const secret = 'Pq9xJsecretMaterialThatMustNotLeak';
+    mkdirSync(join(cwd, '.data'));
+    // Cut off mid-value: JSON.parse's own message would quote the text around where it stopped.
+    writeFileSync(join(cwd, '.data', 'secrets.json'), `{"JWT_SECRET": "${secret}", "ENCRYPTION_KEY": ${secret}`);
+    const problems = problemsOf({ NODE_ENV: 'development' }, cwd);
+    expect(problems).toEqual([expect.stringMatching(/secrets\.json is not valid JSON: fix or delete it/)]);
+    expect(problems.join('\n')).not.toContain('Pq9xJ');
   });
 
   it('uses given secrets instead of generating any', () => {

@@ -145,6 +145,13 @@ describe('engine fidelity', () => {
 
     await col.updateOne({ _id: 1 }, { $pull: { pending: { _id: { $in: [10, 99] } } } });
     expect((await col.findOne({ _id: 1 }))!).toMatchObject({ version: 1, pending: [{ _id: 11 }] });
+
+    // A provisional entry replaced in place; the update's pre-image, and the deleted document, returned whole.
+    await col.updateOne({ _id: 1, 'pending._id': 11 }, { $set: { 'pending.$': { _id: 11, at: new Date(6000) } } });
+    expect((await col.findOne({ _id: 1 }))!.pending).toEqual([{ _id: 11, at: new Date(6000) }]);
+    const replaced = await col.findOneAndUpdate({ _id: 2 }, { $inc: { version: 1 }, $push: { pending: { $each: [{ _id: 20, at: new Date(0) }] } } }, { returnDocument: 'before' });
+    expect(replaced).toEqual({ _id: 2, version: 0, pending: [] });
+    expect(await col.findOneAndDelete({ _id: 2 })).toEqual({ _id: 2, version: 1, pending: [{ _id: 20, at: new Date(0) }] });
   });
 
   it('inserts the rest of an unordered batch past duplicate ids, reporting each as 11000', async () => {

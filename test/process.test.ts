@@ -119,6 +119,22 @@ describe('start-up failures', () => {
     for (const form of forms) expect(output).not.toContain(form);
   });
 
+  it("an entry point's failure message never carries a configured secret, whatever the error quotes", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
+    const uri = uriWithPassword();
+    // An error that quotes its URI, as a driver's could: the frame removes the password from it.
+    const child = spawn(
+      process.execPath,
+      ['-e', "require('./dist/entry-point').runEntryPoint('probe', async () => { throw new Error('could not reach ' + process.env.MONGODB_URI); })"],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uri }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(1);
+    expect(stderr).toBe(`probe failed: could not reach ${uri.replace(encodeURIComponent(password), '[redacted]')}\n`);
+    for (const form of forms) expect(stderr).not.toContain(form);
+  });
+
   it('seed says it failed, without the database password', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
     const running = run('seed-cli.js', { NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uriWithPassword() });

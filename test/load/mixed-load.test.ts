@@ -141,6 +141,7 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
     const late = windowMedian(total - 10, total);
     // Live heap: what each full collection kept ("Mark-Compact 330.1 (353.5) -> 90.4 (278.2) MB").
     const marks = [...out.matchAll(/\s(\d+) ms: Mark-Compact [\d.]+ \([\d.]+\) -> ([\d.]+) \(/g)].map((m) => ({ t: Number(m[1]) / 1000, mb: Number(m[2]) }));
+    expect(marks.length).toBeGreaterThan(0);
     const lastMark = marks[marks.length - 1].t;
     const measured = marks.filter((m) => m.t >= lastMark - SECONDS);
     const heapEarly = median(measured.slice(0, 3).map((m) => m.mb));

@@ -51,9 +51,12 @@ export class UserWalletEvent {
   @prop({ type: Schema.Types.Mixed, default: null })
   after!: Record<string, unknown> | null;
 
-  /** The wallet's version this event produced. */
-  @prop({ required: true, type: Number })
-  version!: number;
+  /**
+   * The wallet's version this event produced. Null only on a provisional event (see
+   * writeWithEvent) whose request stopped before it could complete it.
+   */
+  @prop({ type: Number, default: null })
+  version!: number | null;
 
   @Field(() => Date)
   @prop({ required: true, type: Date })

@@ -3,7 +3,7 @@ import { Types } from 'mongoose';
 import { actorName, type Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
-import { UserWalletModel, type AiManagedState, type UserLimits, type WalletStatus } from './user-wallet.model';
+import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
 
 export { WalletEventKind };
 
@@ -17,6 +17,10 @@ export const MAX_EVENTS = 100;
  * that fail, or the process die in between, the sweep (`deliverPendingEvents`: at start-up and
  * every 30 s) copies them later, and `UserWallet.events` shows them meanwhile. Copies go by `_id`,
  * so delivering one twice is harmless.
+ *
+ * Agents' writes are conditional on the version they read, so their events are complete when
+ * written. Users' writes and the pauses that keep a wallet safe must land however busy the agents
+ * are, so they are not conditional on the version: see writeWithEvent.
  */
 
 /** Pending events younger than this are left to the request that wrote them. */
@@ -34,7 +38,7 @@ function actorOf(principal: Principal): { actor: string; actor_role: Principal['
 export function walletEvent(
   principal: Principal,
   walletId: Types.ObjectId,
-  version: number,
+  version: number | null,
   kind: WalletEventKind,
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
@@ -74,12 +78,49 @@ export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, ev
   }
 }
 
-/** The sweep: delivers events left pending for longer than a request takes. Returns how many. */
+/**
+ * A wallet write that must land whatever agents do meanwhile: not conditional on the version. Its
+ * event can't be complete before the write (the version and the state it replaces are known only
+ * after it), so the update stores `provisional` (kind, actor, time, what is known of `after`) and
+ * returns the document it replaced; `complete` turns that into the full event, under the same id,
+ * which goes to the trail in the provisional one's place. Only if the process stops in between
+ * does the trail keep the provisional event. Returns the replaced document, or null when `filter`
+ * matched nothing.
+ */
+export async function writeWithEvent(
+  logger: Logger,
+  filter: Record<string, unknown>,
+  update: Record<string, unknown>,
+  provisional: WalletEventRecord,
+  complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
+): Promise<UserWallet | null> {
+  const replaced = await UserWalletModel.findOneAndUpdate(filter, { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) }, { returnDocument: 'before' }).lean<UserWallet>();
+  if (!replaced) return null;
+  const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
+  if (!(await deliverEvents(logger, replaced._id, [event]))) {
+    // Left to the sweep: let it find the complete event.
+    await UserWalletModel.updateOne({ _id: replaced._id, 'pending_events._id': event._id }, { $set: { 'pending_events.$': event } }, { timestamps: false }).catch((error: unknown) =>
+      logger.warn({ err: error, walletId: replaced._id.toHexString() }, 'a provisional audit event could not be completed'),
+    );
+  }
+  return replaced;
+}
+
+/** Where the last sweep stopped, when it had more than one batch to do. */
+let sweptUpTo: Types.ObjectId | null = null;
+
+/**
+ * The sweep: delivers events left pending for longer than a request takes, a batch of wallets at a
+ * time in id order (so wallets whose events keep failing can't hold the others back). Returns how
+ * many it delivered.
+ */
 export async function deliverPendingEvents(logger: Logger, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - SWEEP_AFTER_MS);
-  const wallets = await UserWalletModel.find({ 'pending_events.at': { $lt: cutoff } }, { pending_events: 1 })
+  const wallets = await UserWalletModel.find({ 'pending_events.at': { $lt: cutoff }, ...(sweptUpTo ? { _id: { $gt: sweptUpTo } } : {}) }, { pending_events: 1 })
+    .sort({ _id: 1 })
     .limit(SWEEP_BATCH)
     .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
+  sweptUpTo = wallets.length === SWEEP_BATCH ? wallets[wallets.length - 1]._id : null;
   let delivered = 0;
   for (const wallet of wallets) {
     if (await deliverEvents(logger, wallet._id, wallet.pending_events)) delivered += wallet.pending_events.length;
@@ -88,12 +129,21 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
   return delivered;
 }
 
-/** Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it. */
-export function startEventSweep(logger: Logger): () => void {
-  const sweep = () => void deliverPendingEvents(logger).catch((error: unknown) => logger.warn({ err: error }, `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`));
+/** Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it and waits for a sweep under way. */
+export function startEventSweep(logger: Logger): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  const sweep = () => {
+    running = deliverPendingEvents(logger).then(
+      () => undefined,
+      (error: unknown) => logger.warn({ err: error }, `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`),
+    );
+  };
   sweep();
   const timer = setInterval(sweep, SWEEP_INTERVAL_MS).unref();
-  return () => clearInterval(timer);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }
 
 /** A wallet's trail as the API shows it: delivered events and any still pending, newest first. */

@@ -105,7 +105,7 @@ export class AiManagedState {
 // One live wallet per credential, enforced by the database on every engine (partial indexes are
 // not everywhere): live_key is the credential's id while the wallet is live, its own id otherwise.
 @index({ live_key: 1 }, { unique: true })
-// The outbox sweep's query: only wallets with an undelivered event have keys here.
+// The outbox sweep's query: a range on the pending events' times, which only wallets holding one match.
 @index({ 'pending_events.at': 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })

@@ -9,16 +9,13 @@ import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definiti
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
-import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
+import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
 import { MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { transition } from './wallet-status';
 
 /** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
 export const DELETION_GRACE_MS = 60_000;
-
-/** A user's write retries when an agent wrote the wallet between its read and its write. */
-const USER_WRITE_ATTEMPTS = 10;
 
 export class UserWalletService {
   constructor(private readonly logger: Logger) {}
@@ -80,85 +77,77 @@ export class UserWalletService {
 
   /**
    * Name and limits only. Tighter limits pull the AI's parameters inside them in the same update
-   * ($min). The update is conditional on the version read, because its audit event records what
-   * the AI's parameters were; an agent's write in between makes it read again and retry, so the
-   * user still wins however busy the agents are (an agent's read-check-write is no faster).
+   * ($min), with no condition on the version to miss: the user always wins, however busy the agents
+   * are. The audit event is completed from the document the update replaced (writeWithEvent).
    */
   async update(principal: Principal | null, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
     const user = requireUser(principal);
-    let wallet = await this.loadOwned(user, id);
+    const wallet = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
-    const min: Record<string, number> = {};
     if (input.name != null) set.name = input.name.trim();
-    let limits: UserLimits | undefined;
-    if (input.userLimits != null) {
-      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>())!;
-      limits = toLimits(definition, input.userLimits);
-      set.user_limits = limits;
-      min['ai_managed_state.current_max_position_size'] = limits.max_total_risk;
-      min['ai_managed_state.current_leverage'] = leverageRange(definition, limits.trading_mode).max;
+    if (input.userLimits == null) {
+      if (Object.keys(set).length === 0) return wallet;
+      // A new name is not in the audit trail (status, limits and AI state are).
+      const renamed = await UserWalletModel.findOneAndUpdate({ _id: wallet._id, user_id: user.userId }, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }).lean<UserWallet>();
+      if (!renamed) throw new NotFoundError('no wallet with that id');
+      return renamed;
     }
-    if (Object.keys(set).length === 0) return wallet;
-    for (let attempt = 0; attempt < USER_WRITE_ATTEMPTS; attempt++) {
-      const events = limits ? [limitsEvent(user, wallet, limits, min)] : [];
-      const updated = await UserWalletModel.findOneAndUpdate(
-        { _id: wallet._id, user_id: user.userId, version: wallet.version },
-        { $set: set, ...(limits ? { $min: min } : {}), $inc: { version: 1 }, ...(events.length ? pushEvents(events) : {}) },
-        { returnDocument: 'after' },
-      ).lean<UserWallet>();
-      if (!updated) {
-        wallet = await this.loadOwned(user, id);
-        continue;
-      }
-      await deliverEvents(this.logger, updated._id, events);
-      if (limits && updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
-        return this.pauseOverLimit(user, updated, limits.max_total_risk);
-      }
-      return updated;
+    const definition = (await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>())!;
+    const limits = toLimits(definition, input.userLimits);
+    set.user_limits = limits;
+    const min = {
+      'ai_managed_state.current_max_position_size': limits.max_total_risk,
+      'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
+    };
+    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, { userLimits: apiLimits(limits) });
+    const replaced = await writeWithEvent(this.logger, { _id: wallet._id, user_id: user.userId }, { $set: set, $min: min }, provisional, (before) =>
+      limitsEvent(user, before, limits, min),
+    );
+    if (!replaced) throw new NotFoundError('no wallet with that id');
+    const updated = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    if (!updated) throw new NotFoundError('no wallet with that id');
+    if (updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
+      return this.pauseOverLimit(user, updated, limits.max_total_risk);
     }
-    throw new ConflictError('the wallet kept changing; try again');
-  }
-
-  /** The risk already taken is over the new limit: the wallet stops, as an agent's write would stop it. */
-  private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
-    let seen: UserWallet | null = wallet;
-    for (let attempt = 0; seen && attempt < USER_WRITE_ATTEMPTS; attempt++) {
-      // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do here.
-      if (seen.status !== WalletStatus.ACTIVE || seen.user_limits.max_total_risk !== maxTotalRisk || !(seen.ai_managed_state.current_risk > maxTotalRisk)) return seen;
-      const reason = `risk limit exceeded: currentRisk ${seen.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-      const event = walletEvent(user, seen._id, seen.version + 1, WalletEventKind.STATUS_CHANGED, apiStatus(seen.status, seen.pause_reason), apiStatus(WalletStatus.AI_PAUSED, reason));
-      const paused = await UserWalletModel.findOneAndUpdate(
-        { _id: seen._id, version: seen.version },
-        { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason }, $inc: { version: 1 }, ...pushEvents([event]) },
-        { returnDocument: 'after' },
-      ).lean<UserWallet>();
-      if (paused) {
-        await deliverEvents(this.logger, paused._id, [event]);
-        return paused;
-      }
-      seen = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
-    }
-    if (!seen) throw new NotFoundError('no wallet with that id');
-    throw new ConflictError('the wallet kept changing; try again');
+    return updated;
   }
 
   /**
-   * The wallet goes; its audit trail stays. Events still in its outbox are delivered first, and the
-   * delete is conditional on the version read: a write in between (which would bring events of its
-   * own) makes it read and deliver again.
+   * The risk already taken is over the new limit: the wallet stops, as an agent's write would stop
+   * it. The limits are stored already, so whatever happens here the answer is the wallet as it is.
+   */
+  private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
+    const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
+    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.STATUS_CHANGED, null, apiStatus(WalletStatus.AI_PAUSED, reason));
+    await writeWithEvent(
+      this.logger,
+      // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
+      { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
+      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason } },
+      provisional,
+      (before) => ({ ...provisional, version: before.version + 1, before: apiStatus(before.status, before.pause_reason) }),
+    );
+    return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
+  }
+
+  /**
+   * The wallet goes; its audit trail stays. Events still in its outbox are copied first (a failure
+   * stops the delete), and any that a write added in between leave with the deleted document,
+   * from which they are copied too.
    */
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
-    const user = requireUser(principal);
-    for (let attempt = 0; attempt < USER_WRITE_ATTEMPTS; attempt++) {
-      const wallet = await this.loadOwned(user, id);
-      await copyEvents(wallet._id, wallet.pending_events ?? []);
-      const { deletedCount } = await UserWalletModel.deleteOne({ _id: wallet._id, version: wallet.version });
-      if (deletedCount === 1) {
-        this.logger.info({ walletId: id }, 'user wallet deleted');
-        return { id, deleted: true };
-      }
-    }
-    throw new ConflictError('the wallet kept changing; try again');
+    const wallet = await this.loadOwned(requireUser(principal), id);
+    const pending = wallet.pending_events ?? [];
+    await copyEvents(wallet._id, pending);
+    const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id }).lean<UserWallet>();
+    if (!deleted) throw new NotFoundError('no wallet with that id');
+    const copied = new Set(pending.map((e) => e._id.toHexString()));
+    const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
+    await copyEvents(wallet._id, late).catch((error: unknown) =>
+      this.logger.error({ err: error, walletId: id, events: late.map((e) => e._id.toHexString()) }, 'audit events of a deleted wallet could not be saved'),
+    );
+    this.logger.info({ walletId: id }, 'user wallet deleted');
+    return { id, deleted: true };
   }
 
   async pause(principal: Principal | null, id: string): Promise<UserWallet> {
@@ -196,20 +185,20 @@ export class UserWalletService {
 }
 
 /**
- * The LIMITS_CHANGED event of an update on `wallet` as read: the limits before and after, and the
- * AI parameters the update's $min bounds will pull down, if any.
+ * The LIMITS_CHANGED event of a limits update, from the document it replaced: the limits before
+ * and after, and the AI parameters its $min bounds pulled down, if any.
  */
-function limitsEvent(user: UserPrincipal, wallet: UserWallet, limits: UserLimits, min: Record<string, number>): WalletEventRecord {
+function limitsEvent(user: UserPrincipal, before: UserWallet, limits: UserLimits, min: Record<string, number>): WalletEventRecord {
   const bounds = Object.entries(min).map(([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const);
-  const clamped = bounds.filter(([key, bound]) => (wallet.ai_managed_state[key] as number) > bound);
-  const previous = Object.fromEntries(clamped.map(([key]) => [key, wallet.ai_managed_state[key]]));
+  const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
+  const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
   const next = Object.fromEntries(clamped);
   return walletEvent(
     user,
-    wallet._id,
-    wallet.version + 1,
+    before._id,
+    before.version + 1,
     WalletEventKind.LIMITS_CHANGED,
-    { userLimits: apiLimits(wallet.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
+    { userLimits: apiLimits(before.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
     { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
   );
 }

@@ -3,18 +3,14 @@ import { ConflictError, NotFoundError, UserInputError, isDuplicateKeyError } fro
 import type { Logger } from '../../logger';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { apiStatus, deliverEvents, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
+import { apiStatus, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
 import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
 
-/** Agents may write a wallet many times a second; a status change reads again and retries. */
-const ATTEMPTS = 10;
-
 /**
- * Status changes, for users and agents alike: one conditional update on the status it starts
- * from and on the version read (the update carries its audit event, which names that version), so
- * two requests can't both make the same transition. A write in between only makes it read again.
- * Going live writes the credential's id into live_key, where the unique index lets one live
- * wallet per credential through.
+ * Status changes, for users and agents alike: one update conditional on the status it starts from
+ * (not on the version: a user's pause must land however busy the agents are), so two requests
+ * can't both make the same transition. Going live writes the credential's id into live_key, where
+ * the unique index lets one live wallet per credential through.
  */
 export async function transition(
   logger: Logger,
@@ -25,34 +21,26 @@ export async function transition(
   pauseReason: string | null,
 ): Promise<UserWallet> {
   if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
-  let seen: UserWallet | null = wallet;
-  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    if (!seen) throw new NotFoundError('no wallet with that id');
-    if (!from.includes(seen.status)) throw new ConflictError(transitionRefusal(seen.status, to));
-    const goingLive = LIVE_STATUSES.includes(to) && !LIVE_STATUSES.includes(seen.status);
-    const event = walletEvent(principal, seen._id, seen.version + 1, WalletEventKind.STATUS_CHANGED, apiStatus(seen.status, seen.pause_reason), apiStatus(to, pauseReason));
-    let updated: UserWallet | null;
-    try {
-      updated = await UserWalletModel.findOneAndUpdate(
-        { _id: seen._id, status: seen.status, version: seen.version },
-        {
-          $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? seen.credential_id : seen._id },
-          $inc: { version: 1 },
-          ...pushEvents([event]),
-        },
-        { returnDocument: 'after' },
-      ).lean<UserWallet>();
-    } catch (error) {
-      if (goingLive && isDuplicateKeyError(error)) throw new ConflictError('another live wallet already uses this credential: pause or delete it first');
-      throw error;
-    }
-    if (updated) {
-      await deliverEvents(logger, updated._id, [event]);
-      return updated;
-    }
-    seen = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+  const after = apiStatus(to, pauseReason);
+  const provisional = walletEvent(principal, wallet._id, null, WalletEventKind.STATUS_CHANGED, null, after);
+  let replaced: UserWallet | null;
+  try {
+    replaced = await writeWithEvent(
+      logger,
+      { _id: wallet._id, status: { $in: from } },
+      { $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id } },
+      provisional,
+      (before) => ({ ...provisional, version: before.version + 1, before: apiStatus(before.status, before.pause_reason) }),
+    );
+  } catch (error) {
+    // Only a wallet going live can collide on live_key (a live one already holds its credential's id).
+    if (LIVE_STATUSES.includes(to) && isDuplicateKeyError(error)) throw new ConflictError('another live wallet already uses this credential: pause or delete it first');
+    throw error;
   }
-  throw new ConflictError('the wallet kept changing; try again');
+  const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+  if (!now) throw new NotFoundError('no wallet with that id');
+  if (!replaced) throw new ConflictError(transitionRefusal(now.status, to));
+  return now;
 }
 
 function transitionRefusal(current: WalletStatus, to: WalletStatus): string {
