@@ -401,6 +401,25 @@ describe('keeping wallets inside what changes around them', () => {
     expect(await wallets().findOne({ _id: new Types.ObjectId(id) })).toMatchObject({ ai_managed_state: expect.objectContaining({ current_leverage: 20 }) });
     const events = await t.gql(UserWalletEventsDocument, { id, first: 1 }, alice.token);
     expect(events.data!.userWallet.events[0]).toMatchObject({ kind: 'AI_STATE_CHANGED', actorRole: 'ADMIN', before: { currentLeverage: 40 }, after: { currentLeverage: 20 } });
+
+    // Again while an agent keeps writing other fields of the wallet: the clamp still lands.
+    await t.gql(
+      UpdateWalletDefinitionDocument,
+      { slug: definition.slug, input: { features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supportedAssets: ['ETH'] } } },
+      admin,
+    );
+    await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { currentLeverage: 45 } }, agent);
+    await Promise.all([
+      t.gql(
+        UpdateWalletDefinitionDocument,
+        { slug: definition.slug, input: { features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 10 }, supportedAssets: ['ETH'] } } },
+        admin,
+      ),
+      ...Array.from({ length: 12 }, (_, i) => t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: i } }, agent)),
+    ]);
+    expect(await wallets().findOne({ _id: new Types.ObjectId(id) })).toMatchObject({ ai_managed_state: expect.objectContaining({ current_leverage: 10 }) });
+    const trail = await mongoose.connection.db!.collection('user_wallet_events').find({ wallet_id: new Types.ObjectId(id), actor_role: 'admin' }).sort({ at: -1 }).toArray();
+    expect(trail[0]).toMatchObject({ before: { currentLeverage: 45 }, after: { currentLeverage: 10 }, version: expect.any(Number) });
   });
 
   it('refuses names that are blank once trimmed', async () => {
