@@ -57,13 +57,13 @@ export class AiStateService {
         throw new ConflictError(`stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`);
       }
       const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 }).lean<Pick<WalletDefinition, 'features'>>())!;
-      const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, new Date());
+      const { filter, set, changes, pauseReason } = planAiWrite(wallet, definition, input, new Date());
       // The events go in the same update: the version it produces is known, as it is conditional on the one read.
       const version = wallet.version + 1;
       const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
       const events = [walletEvent(principal, wallet._id, version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState(changes))];
-      if (overLimit) {
-        const after = apiStatus(set.status as WalletStatus, set.pause_reason as string);
+      if (pauseReason !== null) {
+        const after = apiStatus(WalletStatus.AI_PAUSED, pauseReason);
         events.push(walletEvent(principal, wallet._id, version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), after));
       }
       const updated = await UserWalletModel.findOneAndUpdate(filter, { $set: set, $inc: { version: 1 }, ...pushEvents(events) }, { returnDocument: 'after' }).lean<UserWallet>();
@@ -99,7 +99,8 @@ export interface AiWrite {
   set: Record<string, unknown>;
   /** The changed fields as stored, lastAiDecision included. */
   changes: Partial<AiManagedState>;
-  overLimit: boolean;
+  /** Set when the write also pauses the wallet (its risk passes the limit), with why. */
+  pauseReason: string | null;
 }
 
 /**
@@ -129,14 +130,15 @@ export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinitio
   if (input.currentLeverage != null) filter['user_limits.trading_mode'] = { $in: modesAllowing(definition, input.currentLeverage) };
 
   const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
-  const overLimit = wallet.status === WalletStatus.ACTIVE && risk > wallet.user_limits.max_total_risk;
-  if (overLimit) {
+  let pauseReason: string | null = null;
+  if (wallet.status === WalletStatus.ACTIVE && risk > wallet.user_limits.max_total_risk) {
+    pauseReason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
     filter.status = WalletStatus.ACTIVE;
     filter['user_limits.max_total_risk'] = { ...(filter['user_limits.max_total_risk'] as object), $lt: risk };
     set.status = WalletStatus.AI_PAUSED;
-    set.pause_reason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
+    set.pause_reason = pauseReason;
   }
-  return { filter, set, changes, overLimit };
+  return { filter, set, changes, pauseReason };
 }
 
 function encodeCursor(id: Types.ObjectId): string {

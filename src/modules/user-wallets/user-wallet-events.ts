@@ -46,6 +46,17 @@ export function walletEvent(
   return { _id: new Types.ObjectId(), wallet_id: walletId, kind, ...actorOf(principal), before, after, version, at: new Date() };
 }
 
+/** A status change's provisional event, and how writeWithEvent completes it from the document it replaced. */
+export function statusChangeEvent(
+  principal: Principal,
+  walletId: Types.ObjectId,
+  to: WalletStatus,
+  pauseReason: string | null,
+): { provisional: WalletEventRecord; complete: (replaced: UserWallet) => WalletEventRecord } {
+  const provisional = walletEvent(principal, walletId, null, WalletEventKind.STATUS_CHANGED, null, apiStatus(to, pauseReason));
+  return { provisional, complete: (replaced) => ({ ...provisional, version: replaced.version + 1, before: apiStatus(replaced.status, replaced.pause_reason) }) };
+}
+
 /** The part of a wallet update that stores its events with it. */
 export function pushEvents(events: WalletEventRecord[]): { $push: { pending_events: { $each: WalletEventRecord[] } } } {
   return { $push: { pending_events: { $each: events } } };

@@ -9,7 +9,7 @@ import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definiti
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
-import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
+import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, statusChangeEvent, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
 import { MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { transition } from './wallet-status';
@@ -118,14 +118,14 @@ export class UserWalletService {
    */
   private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.STATUS_CHANGED, null, apiStatus(WalletStatus.AI_PAUSED, reason));
+    const { provisional, complete } = statusChangeEvent(user, wallet._id, WalletStatus.AI_PAUSED, reason);
     await writeWithEvent(
       this.logger,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
       { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason } },
       provisional,
-      (before) => ({ ...provisional, version: before.version + 1, before: apiStatus(before.status, before.pause_reason) }),
+      complete,
     );
     return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
   }

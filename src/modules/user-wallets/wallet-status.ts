@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, UserInputError, isDuplicateKeyError } fro
 import type { Logger } from '../../logger';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { apiStatus, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
+import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
 import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
 
 /**
@@ -21,8 +21,7 @@ export async function transition(
   pauseReason: string | null,
 ): Promise<UserWallet> {
   if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
-  const after = apiStatus(to, pauseReason);
-  const provisional = walletEvent(principal, wallet._id, null, WalletEventKind.STATUS_CHANGED, null, after);
+  const { provisional, complete } = statusChangeEvent(principal, wallet._id, to, pauseReason);
   let replaced: UserWallet | null;
   try {
     replaced = await writeWithEvent(
@@ -30,7 +29,7 @@ export async function transition(
       { _id: wallet._id, status: { $in: from } },
       { $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id } },
       provisional,
-      (before) => ({ ...provisional, version: before.version + 1, before: apiStatus(before.status, before.pause_reason) }),
+      complete,
     );
   } catch (error) {
     // Only a wallet going live can collide on live_key (a live one already holds its credential's id).
