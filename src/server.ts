@@ -28,6 +28,7 @@ import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
 import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.model';
+import { backfillUserChangedAt } from './modules/user-wallets/migrations';
 import { startEventSweep } from './modules/user-wallets/user-wallet-events';
 import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
 import { UserWalletService } from './modules/user-wallets/user-wallet.service';
@@ -80,6 +81,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger);
   await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel]);
+  await backfillUserChangedAt(logger);
 
   const services: Services = {
     auth: new AuthService(config, logger),

@@ -17,6 +17,13 @@ describe('the emitted schema', () => {
     expect(run.status).toBe(0);
   });
 
+  it("keeps the agents' additions (../shared/api/additions/agents.graphql)", () => {
+    const addition = join(ROOT, '..', 'shared', 'api', 'additions', 'agents.graphql');
+    const run = spawnSync('node', [join(ROOT, '..', 'shared', 'tools', 'check-contract.mjs'), COMMITTED, addition], { cwd: ROOT, encoding: 'utf8' });
+    expect(run.stdout.trim()).toBe('contract: 0 breaking difference(s) against ' + COMMITTED);
+    expect(run.status).toBe(0);
+  });
+
   it('is the file codegen types the test operations from', () => {
     const codegen = readFileSync(join(ROOT, 'codegen.yml'), 'utf8');
     expect(codegen).toMatch(/^schema: schema\/schema\.graphql$/m);

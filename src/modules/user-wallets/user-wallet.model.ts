@@ -107,6 +107,8 @@ export class AiManagedState {
 @index({ live_key: 1 }, { unique: true })
 // The outbox sweep's query: a range on the pending events' times, which only wallets holding one match.
 @index({ 'pending_events.at': 1 })
+// The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at, _id) order.
+@index({ user_changed_at: 1, _id: 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -155,6 +157,15 @@ export class UserWallet {
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })
   pending_events?: WalletEventRecord[];
 
+  /**
+   * When a user (or the service, pausing it) last changed the limits or the status: what agents
+   * watch through managedWalletChanges. Agents' own writes leave it (see userChanged). Shown as
+   * userChangedAt by the resolver, which falls back to updated_at for a document written before
+   * the field existed (backfillUserChangedAt fills it in at start-up).
+   */
+  @prop({ type: Date })
+  user_changed_at?: Date;
+
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
 
@@ -163,3 +174,11 @@ export class UserWallet {
 }
 
 export const UserWalletModel = getModelForClass(UserWallet);
+
+/**
+ * The part of a wallet update's $set that marks a change agents must see: every user's write of
+ * limits or status, and the service's own pauses. Agents' writes of the AI state never carry it.
+ */
+export function userChanged(at: Date = new Date()): { user_changed_at: Date } {
+  return { user_changed_at: at };
+}
