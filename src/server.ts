@@ -96,6 +96,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETag: it would hash every answer (a megabyte for a long wallet list) for a cache that POST never uses.
+  app.set('etag', false);
   app.set('trust proxy', false);
   const httpServer = http.createServer(app);
   httpServer.keepAliveTimeout = 65_000;
