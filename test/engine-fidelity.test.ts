@@ -189,6 +189,27 @@ describe('engine fidelity', () => {
     expect((await col.find({ _id: { $in: [0, 2] } }).toArray()).map((d) => d.pending)).toEqual([[], []]);
   });
 
+  it('matches conditional updates on exactly the keys of a unique compound index with nested paths', async () => {
+    type Wallet = { _id: number; version: number; limits: { max: number; mode: string }; status: string; n: number };
+    const col: Collection<Wallet> = db.collection('keyed');
+    await col.createIndex({ _id: 1, version: 1, 'limits.max': 1, 'limits.mode': 1, status: 1 }, { unique: true });
+    await col.insertMany(Array.from({ length: 4 }, (_, i) => ({ _id: i, version: 2, limits: { max: 100, mode: 'moderate' }, status: 'active', n: 0 })));
+    await col.updateOne({ _id: 1 }, { $set: { 'limits.max': 50 } });
+    await col.updateOne({ _id: 2 }, { $set: { status: 'user_paused' } });
+    const on = (_id: number) => ({ _id, version: 2, 'limits.max': 100, 'limits.mode': 'moderate', status: 'active' });
+    const result = await col.bulkWrite([0, 1, 2, 3].map((_id) => ({ updateOne: { filter: on(_id), update: { $inc: { version: 1, n: 1 } } } })), { ordered: false });
+    // Only the wallets still in the state the filter names: not 1 (its limit moved), not 2 (paused).
+    expect(result.matchedCount).toBe(2);
+    expect((await col.find().sort({ _id: 1 }).toArray()).map((d) => [d._id, d.version, d.n])).toEqual([
+      [0, 3, 1],
+      [1, 2, 0],
+      [2, 2, 0],
+      [3, 3, 1],
+    ]);
+    expect(await col.findOneAndUpdate(on(0), { $inc: { n: 1 } })).toBeNull();
+    expect(await col.findOneAndUpdate({ ...on(0), version: 3 }, { $inc: { n: 1 } }, { returnDocument: 'after' })).toMatchObject({ _id: 0, n: 2 });
+  });
+
   it('pages on (a date, _id) with an $or cursor, ascending in find and descending in an aggregation', async () => {
     const col: Collection<{ _id: number; at: Date; w: number }> = db.collection('paged');
     // Ties on the date, so the _id decides.

@@ -40,14 +40,6 @@ export function modeFits(definition: Definition, mode: TradingMode): boolean {
   return max >= min;
 }
 
-/** The trading modes under which `leverage` is allowed: the database re-checks the stored mode against them. */
-export function modesAllowing(definition: Definition, leverage: number): TradingMode[] {
-  return Object.values(TradingMode).filter((mode) => {
-    const { min, max } = leverageRange(definition, mode);
-    return leverage >= min && leverage <= max;
-  });
-}
-
 export interface PolicyContext {
   limits: UserLimits;
   definition: Definition;

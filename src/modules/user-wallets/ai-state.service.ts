@@ -5,7 +5,7 @@ import { AppError, ConflictError, InternalError, NotFoundError, UserInputError }
 import type { Logger } from '../../logger';
 import { toObjectId } from '../../shared/scalars';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { AI_POLICY, aiBounds, modesAllowing, riskPasses } from './ai-policy';
+import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
 import { afterAscending, decodeIdCursor, decodeTimeCursor, encodeIdCursor, encodeTimeCursor } from './cursors';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 import { apiAiState, apiStatus, deliverEvents, deliverEventsOfMany, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
@@ -249,8 +249,8 @@ export interface AiWrite {
 
 /**
  * The one conditional update for an agent's input, checked against the wallet as read: on that
- * version, and on the limits the values depend on, so the database refuses it if either moved.
- * BAD_USER_INPUT, naming the field and the limit, for a value outside the policy.
+ * version, and on the limits and status the values depend on, so the database refuses it if any
+ * moved. BAD_USER_INPUT, naming the field and the limit, for a value outside the policy.
  */
 export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinition, 'features'>, input: AiManagedStateInput, now: Date): AiWrite {
   const context = { limits: wallet.user_limits, definition };
@@ -269,16 +269,23 @@ export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinitio
   set['ai_managed_state.last_ai_decision'] = now;
   changes.last_ai_decision = now;
 
-  const filter: Record<string, unknown> = { _id: wallet._id, version: wallet.version };
-  if (input.currentMaxPositionSize != null) filter['user_limits.max_total_risk'] = { $gte: input.currentMaxPositionSize };
-  if (input.currentLeverage != null) filter['user_limits.trading_mode'] = { $in: modesAllowing(definition, input.currentLeverage) };
+  // Exactly the state the values were checked against: its version, the limits and the status the
+  // policy and the pause depend on. Every change of those grows the version too; the limits are in
+  // the filter as well so that the database itself refuses a write checked against other limits.
+  // Always the same keys, all equalities: the embedded engine answers the query from the unique
+  // index on exactly these keys (UserWallet's `ai_write`) instead of scanning the collection.
+  const filter: Record<string, unknown> = {
+    _id: wallet._id,
+    version: wallet.version,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+    'user_limits.trading_mode': wallet.user_limits.trading_mode,
+    status: wallet.status,
+  };
 
   const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
   let pauseReason: string | null = null;
   if (wallet.status === WalletStatus.ACTIVE && riskPasses(risk, aiBounds(context))) {
     pauseReason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
-    filter.status = WalletStatus.ACTIVE;
-    filter['user_limits.max_total_risk'] = { ...(filter['user_limits.max_total_risk'] as object), $lt: risk };
     set.status = WalletStatus.AI_PAUSED;
     set.pause_reason = pauseReason;
     // The service's own pause, though an agent's write set it off: agents watching the change
