@@ -79,7 +79,7 @@ function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
-  await connectDatabase(config.mongodbUri, logger);
+  await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel]);
   await backfillUserChangedAt(logger);
 
