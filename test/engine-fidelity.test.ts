@@ -218,7 +218,7 @@ describe('engine fidelity', () => {
     await col.createIndex({ at: 1, _id: 1 });
     const page = (cursor: { at: Date; id: number }) =>
       col
-        .find({ at: { $gte: new Date(1000) }, $or: [{ at: { $gt: cursor.at } }, { at: cursor.at, _id: { $gt: cursor.id } }] })
+        .find({ at: { $gte: cursor.at }, $or: [{ at: { $gt: cursor.at } }, { _id: { $gt: cursor.id } }] })
         .sort({ at: 1, _id: 1 })
         .limit(2)
         .toArray();

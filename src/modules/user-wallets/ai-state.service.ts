@@ -6,7 +6,7 @@ import type { Logger } from '../../logger';
 import { toObjectId } from '../../shared/scalars';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
-import { afterAscending, decodeIdCursor, decodeTimeCursor, encodeIdCursor, encodeTimeCursor } from './cursors';
+import { decodeIdCursor, decodeTimeCursor, encodeIdCursor, encodeTimeCursor, fromAscending } from './cursors';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 import { apiAiState, apiStatus, deliverEvents, deliverEventsOfMany, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
 import { MAX_BATCH, type AiManagedStateInput, type AiStateUpdateInput, type ManagedWalletChangesArgs, type ManagedWalletsArgs } from './user-wallet.inputs';
@@ -57,8 +57,7 @@ export class AiStateService {
    */
   async changes(args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
     const first = args.first ?? DEFAULT_PAGE;
-    const query: Record<string, unknown> = { user_changed_at: { $gte: args.since } };
-    if (args.after != null) Object.assign(query, afterAscending('user_changed_at', decodeTimeCursor(args.after)));
+    const query = fromAscending('user_changed_at', args.since, args.after != null ? decodeTimeCursor(args.after) : null);
     const found = await UserWalletModel.find(query).sort({ user_changed_at: 1, _id: 1 }).limit(first + 1).lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) => encodeTimeCursor(node.user_changed_at!, node._id));
   }

@@ -40,9 +40,16 @@ export function decodeTimeCursor(cursor: string, field = 'after'): TimeCursor {
   return { at, id };
 }
 
-/** The filter for what comes after `cursor` in ascending (field, _id) order. */
-export function afterAscending(field: string, cursor: TimeCursor): Record<string, unknown> {
-  return { $or: [{ [field]: { $gt: cursor.at } }, { [field]: cursor.at, _id: { $gt: cursor.id } }] };
+/**
+ * The filter for `field >= since` and after `cursor` in ascending (field, _id) order. Written as
+ * `field >= max(since, cursor.at)` and then `field > cursor.at or _id > cursor.id`: the same set,
+ * with the range doing most of the work (an engine without range indexes tests it first on every
+ * document).
+ */
+export function fromAscending(field: string, since: Date, cursor: TimeCursor | null): Record<string, unknown> {
+  if (!cursor) return { [field]: { $gte: since } };
+  const from = cursor.at > since ? cursor.at : since;
+  return { [field]: { $gte: from }, $or: [{ [field]: { $gt: cursor.at } }, { _id: { $gt: cursor.id } }] };
 }
 
 /** The filter for what comes after `cursor` in descending (field, _id) order. */
