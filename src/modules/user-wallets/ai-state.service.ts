@@ -63,8 +63,8 @@ export class AiStateService {
   }
 
   /**
-   * One conditional update: on the version the limits were checked against, and on the limits
-   * themselves, so a user tightening them meanwhile makes this write miss instead of slip through.
+   * One conditional update: on the version the limits were checked against, and on the limits and
+   * status themselves, so a user tightening them meanwhile makes this write miss instead of slip through.
    */
   async update(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
     assertSomeField(input);
@@ -113,15 +113,21 @@ export class AiStateService {
       const planned: Array<{ i: number; wallet: UserWallet; write: PreparedAiWrite }> = [];
       for (const i of open) {
         const wallet = wallets.get(walletKey(i));
+        const definition = wallet && definitions.get(wallet.wallet_id.toHexString());
+        if (wallet && !definition) {
+          // A broken reference is this write's failure alone, as it would be the one request's.
+          this.logger.error({ walletId: updates[i].walletId }, 'a wallet refers to a missing wallet definition');
+          fail(i, new InternalError());
+          continue;
+        }
         try {
-          if (!wallet) throw new NotFoundError('no wallet with that id');
+          if (!wallet || !definition) throw new NotFoundError('no wallet with that id');
           assertVersion(wallet, updates[i].expectedVersion);
-          const definition = definitions.get(wallet.wallet_id.toHexString());
-          if (!definition) throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing wallet definition`);
           planned.push({ i, wallet, write: prepareAiWrite(principal, wallet, definition, updates[i].input, now) });
         } catch (error) {
-          if (!(error instanceof AppError)) this.logger.error({ err: error, walletId: updates[i].walletId }, 'a batched AI write failed');
-          fail(i, error instanceof AppError ? error : new InternalError());
+          // The refusals updateAiManagedState would answer with; anything else fails the request.
+          if (!(error instanceof AppError)) throw error;
+          fail(i, error);
         }
       }
       open = [];
