@@ -566,6 +566,10 @@ async function seed(db, keyring) {
   await db.collection('users').insertMany(users);
   for (let i = 0; i < credentials.length; i += 1_000) await db.collection('credentials').insertMany(credentials.slice(i, i + 1_000));
   for (let i = 0; i < wallets.length; i += 1_000) await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
+  // The service honours an agent token only while its record is here (src/auth/agent-token.model.ts).
+  const agentTokenId = new ObjectId();
+  const issued = at();
+  await db.collection('agent_tokens').insertOne({ _id: agentTokenId, name: 'bench-risk-agent', issued_by: admin._id, created_at: issued, expires_at: new Date(issued.getTime() + 86_400_000), revoked_at: null });
 
   const counts = {
     definitions: await db.collection('wallets').countDocuments(),
@@ -579,6 +583,7 @@ async function seed(db, keyring) {
     seconds: Math.round((performance.now() - started) / 100) / 10,
     admin,
     listUsers,
+    agentTokenId,
     writePool: writePool.map((id) => id.toHexString()),
   };
 }
@@ -596,13 +601,13 @@ function userToken(secret, user) {
   });
 }
 
-function agentToken(secret, name) {
-  return jwt.sign({ typ: 'agent', role: 'agent', name, iat: Math.floor(Date.now() / 1000) }, secret, {
+function agentToken(secret, name, id) {
+  return jwt.sign({ typ: 'agent', role: 'agent', name, jti: id.toHexString(), iat: Math.floor(Date.now() / 1000) }, secret, {
     algorithm: 'HS256',
     expiresIn: 3_600,
     issuer: JWT_ISSUER,
     audience: JWT_AUDIENCE,
-    subject: `agent:${new ObjectId().toHexString()}`,
+    subject: `agent:${id.toHexString()}`,
   });
 }
 
@@ -891,7 +896,7 @@ async function main() {
   const tokens = {
     admin: userToken(keys.jwtSecret, fixtures.admin),
     list: Object.fromEntries(Object.entries(fixtures.listUsers).map(([size, user]) => [size, userToken(keys.jwtSecret, user)])),
-    agent: agentToken(keys.jwtSecret, 'bench-risk-agent'),
+    agent: agentToken(keys.jwtSecret, 'bench-risk-agent', fixtures.agentTokenId),
   };
 
   // 5. Correctness, once, on both. A scenario whose answers are wrong is reported and not
