@@ -12,6 +12,7 @@ import type {
 } from './wallet-definition.inputs';
 import { WalletDefinitionModel, type ApiConfig, type AuthField, type WalletDefinition, type WalletFeatures } from './wallet-definition.model';
 import { BUILT_IN_DEFINITIONS } from './wallet-definition.seed';
+import { cleanName } from '../../shared/validators';
 
 type Stored = Omit<WalletDefinition, '_id' | 'created_at' | 'updated_at'>;
 
@@ -54,14 +55,14 @@ export class WalletDefinitionService {
   /** Any definition, active or not: isActive tells which. */
   async getBySlug(slug: string): Promise<WalletDefinition> {
     const definition = await WalletDefinitionModel.findOne({ slug }).lean<WalletDefinition>();
-    if (!definition) throw notFound(slug);
+    if (!definition) throw notFound();
     return definition;
   }
 
   async create(principal: Principal, input: CreateWalletDefinitionInput): Promise<WalletDefinition> {
     const order = input.order ?? (await this.nextOrder());
     const doc: Stored = {
-      name: input.name.trim(),
+      name: cleanName(input.name),
       slug: input.slug,
       type: input.type,
       description: input.description ?? null,
@@ -79,7 +80,7 @@ export class WalletDefinitionService {
       this.logger.info({ slug: doc.slug, by: actorName(principal) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictError(`a wallet definition with slug "${input.slug}" already exists`);
+      if (isDuplicateKeyError(error)) throw new ConflictError('a wallet definition with this slug already exists');
       throw error;
     }
   }
@@ -87,7 +88,7 @@ export class WalletDefinitionService {
   /** Only the fields given change; lists and nested objects are replaced whole. The slug never changes. */
   async update(principal: Principal, slug: string, input: UpdateWalletDefinitionInput): Promise<WalletDefinition> {
     const set: Partial<Stored> = {};
-    if (input.name != null) set.name = input.name.trim();
+    if (input.name != null) set.name = cleanName(input.name);
     if (input.type != null) set.type = input.type;
     if (input.description !== undefined) set.description = input.description;
     if (input.logo !== undefined) set.logo = input.logo;
@@ -98,7 +99,7 @@ export class WalletDefinitionService {
     if (input.order != null) set.order = input.order;
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
-    if (!updated) throw notFound(slug);
+    if (!updated) throw notFound();
     this.logger.info({ slug, fields: Object.keys(set), by: actorName(principal) }, 'wallet definition updated');
     if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
     return updated;
@@ -108,7 +109,7 @@ export class WalletDefinitionService {
   async softDelete(principal: Principal, slug: string): Promise<WalletDefinition> {
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: { is_active: false } }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
-    if (!updated) throw notFound(slug);
+    if (!updated) throw notFound();
     this.logger.info({ slug, by: actorName(principal) }, 'wallet definition deactivated');
     return updated;
   }
@@ -148,15 +149,16 @@ export class WalletDefinitionService {
   }
 }
 
-function notFound(slug: string): NotFoundError {
-  return new NotFoundError(`no wallet definition with slug "${slug}"`);
+/** The slug is the client's text: it is not repeated. */
+function notFound(): NotFoundError {
+  return new NotFoundError('no wallet definition with that slug');
 }
 
 
 function toAuthField(input: AuthFieldInput): AuthField {
   return {
     key: input.key,
-    label: input.label.trim(),
+    label: cleanName(input.label),
     type: input.type,
     required: input.required,
     encrypted: input.encrypted,
