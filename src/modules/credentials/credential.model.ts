@@ -22,6 +22,8 @@ registerEnumType(Environment, { name: 'Environment' });
 })
 @index({ user_id: 1, wallet_id: 1 })
 @index({ user_id: 1, is_active: 1 })
+// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
+@index({ cap_slot: 1 }, { unique: true, sparse: true })
 export class Credential {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -73,6 +75,10 @@ export class Credential {
 
   @prop({ type: Schema.Types.ObjectId, default: null })
   deleting_token!: Types.ObjectId | null;
+
+  /** The credential's slot under its user's cap (see shared/user-caps.ts). */
+  @prop({ type: String })
+  cap_slot?: string;
 
   /** When the last connection test started: one per credential per 10 s. */
   @prop({ type: Date, default: null })

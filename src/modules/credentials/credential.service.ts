@@ -7,7 +7,7 @@ import type { Keyring } from '../../crypto/keyring';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UserInputError } from '../../errors';
 import type { ConnectionCheckInput, ConnectionCheckResult } from '../../exchanges/types';
 import type { Logger } from '../../logger';
-import { consume } from '../../shared/rate-limit';
+import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from '../user-wallets/user-wallet.model';
 import { transition } from '../user-wallets/wallet-status';
@@ -16,6 +16,8 @@ import { plainValues, storedValues } from './credential-values';
 import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
 import { CredentialModel, Environment, type Credential } from './credential.model';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
+import { insertWithinCap } from '../../shared/user-caps';
+import { cleanName } from '../../shared/validators';
 
 export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 const TEST_INTERVAL_MS = 10_000;
@@ -29,6 +31,8 @@ export class CredentialService {
     private readonly exchanges: Config['exchanges'],
     private readonly checkConnection: ConnectionChecker,
     private readonly logger: Logger,
+    /** MAX_CREDENTIALS_PER_USER */
+    private readonly cap: number,
   ) {}
 
   list(principal: Principal | null, filter: CredentialFilter | null | undefined): Promise<Credential[]> {
@@ -48,13 +52,14 @@ export class CredentialService {
     const definition = await WalletDefinitionModel.findById(toObjectId(input.walletId)).lean<WalletDefinition>();
     if (!definition) throw new NotFoundError('no wallet definition with that id');
     if (!definition.is_active) throw new UserInputError(`${definition.name} is not available for new credentials`, 'walletId');
-    const created = await CredentialModel.create({
+    const doc = {
       user_id: user.userId,
       wallet_id: definition._id,
-      name: input.name.trim(),
+      name: cleanName(input.name),
       environment: input.environment ?? Environment.MAINNET,
       credentials: storedValues(definition, input.values, this.keyring),
-    });
+    };
+    const created = await insertWithinCap(CredentialModel, user.userId, this.cap, 'credentials', (cap_slot) => CredentialModel.create({ ...doc, cap_slot }));
     this.logger.info({ credentialId: created._id.toHexString(), exchange: definition.slug }, 'credential created');
     return created.toObject();
   }
@@ -64,7 +69,7 @@ export class CredentialService {
     const user = requireUser(principal);
     const current = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
-    if (input.name != null) set.name = input.name.trim();
+    if (input.name != null) set.name = cleanName(input.name);
     if (input.isActive != null) set.is_active = input.isActive;
     let reconnect = false;
     if (input.values != null) {
@@ -158,7 +163,8 @@ export class CredentialService {
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
    */
   private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
-    await consume(`connection-test:user:${user.userId.toHexString()}`, TESTS_PER_USER_PER_MINUTE, 60_000, 'connection tests');
+    // Counted before the test, in a window that opens with the first: at most 20 a minute, however many arrive at once.
+    await take({ key: `connection-test:user:${user.userId.toHexString()}`, limit: TESTS_PER_USER_PER_MINUTE, windowMs: 60_000, what: 'connection tests' });
     const now = new Date();
     const claimed = await CredentialModel.updateOne(
       { _id: credential._id, $or: [{ last_test_at: null }, { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } }] },
