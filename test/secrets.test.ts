@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
-import { createLogger } from '../src/logger';
+import { createLogger, logFormatFor } from '../src/logger';
 import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,
@@ -139,6 +139,32 @@ describe('secrets', () => {
     const parsed = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } });
     expect(parsed[0].err!.message).toBe('could not reach mongodb://wallet:[redacted]@127.0.0.1:1/wallets');
     expect(parsed[2].msg).toBe('keys [redacted] and [redacted], secret [redacted]');
+  });
+
+  it('are scrubbed and redacted on the pretty lines of a developer terminal too', () => {
+    const adminPassword = 'the admin pass phrase';
+    const chunks: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, callback) => (chunks.push(chunk.toString()), callback()) });
+    const logger = createLogger(
+      { logLevel: 'info', encryptionKeys: [NEW_KEY], jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 }, admin: { email: 'a@b.c', password: adminPassword } },
+      sink,
+      'pretty',
+    );
+    logger.warn(`key ${NEW_KEY}, secret ${TEST_JWT_SECRET}`);
+    logger.info({ password: 'a typed password', detail: `admin ${adminPassword}` }, 'login');
+    const text = chunks.join('');
+    // Not JSON: a line a person reads, with the level and the message.
+    expect(text).toMatch(/WARN.*key \[redacted\], secret \[redacted\]/);
+    expect(text).toMatch(/INFO.*login/);
+    expect(() => JSON.parse(text.split('\n')[0])).toThrow();
+    for (const secret of [NEW_KEY, TEST_JWT_SECRET, adminPassword, 'a typed password']) expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
+  });
+
+  it('go to pretty lines only for a developer watching a terminal', () => {
+    expect(logFormatFor('development', true)).toBe('pretty');
+    expect(logFormatFor('development', false)).toBe('json');
+    expect(logFormatFor('production', true)).toBe('json');
+    expect(logFormatFor('test', true)).toBe('json');
   });
 
   it('can be returned by no GraphQL field', async () => {
