@@ -36,8 +36,11 @@ export interface Config {
     /** Registrations per client address per hour, counted in the database. */
     registrationsPerHour: number;
   };
-  /** Connection tests against exchanges. */
-  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean };
+  /**
+   * Connection tests against exchanges. allowLoopback: whether a test may reach 127.0.0.0/8 and
+   * ::1 (private, link-local and metadata addresses never).
+   */
+  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownGraceMs: number;
 }
@@ -100,6 +103,7 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  EXCHANGE_ALLOW_LOOPBACK: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   REQUEST_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(300_000).default(15_000)),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
@@ -204,7 +208,12 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         loginFailures: e.RATE_LIMIT_LOGIN_FAILURES,
         registrationsPerHour: e.RATE_LIMIT_REGISTRATIONS_PER_HOUR,
       },
-      exchanges: { timeoutMs: e.EXCHANGE_TIMEOUT_MS, allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true' },
+      exchanges: {
+        timeoutMs: e.EXCHANGE_TIMEOUT_MS,
+        allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true',
+        // Outside production the exchange simulators and local gateways run on loopback.
+        allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
+      },
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },

@@ -90,6 +90,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
   await services.auth.ensureAdmin();
   await services.definitions.seedIfEmpty();
+  await services.definitions.migrateToCcxt();
   const stopEventSweep = startEventSweep(logger);
 
   const app = express();
