@@ -51,6 +51,8 @@ export function describeExchangeError(ccxt: Ccxt, error: unknown, context: Error
   if (error instanceof ccxt.BaseError) {
     const matched = context.matchers?.find((matcher) => matcher.pattern.test(error.message));
     if (matched) return { kind: matched.kind, message: matched.message };
+    // AccountNotEnabled is a PermissionDenied to ccxt, but the account, not a permission, is what is missing.
+    if (error instanceof ccxt.AccountNotEnabled) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
     if (error instanceof ccxt.PermissionDenied) return { kind: 'rejected', message: 'the API key lacks a permission the check needs' };
     if (error instanceof ccxt.AuthenticationError) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
     if (error instanceof ccxt.RequestTimeout) return { kind: 'unreachable', message: `the exchange did not answer within ${seconds(context.timeoutMs)} s` };
