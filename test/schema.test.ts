@@ -17,6 +17,13 @@ describe('the emitted schema', () => {
     expect(run.status).toBe(0);
   });
 
+  it.each(['exchanges'])('keeps the %s additions to the contract', (addition) => {
+    const file = join(ROOT, '..', 'shared', 'api', 'additions', `${addition}.graphql`);
+    const run = spawnSync('node', [join(ROOT, '..', 'shared', 'tools', 'check-contract.mjs'), COMMITTED, file], { cwd: ROOT, encoding: 'utf8' });
+    expect(run.stdout.trim()).toBe('contract: 0 breaking difference(s) against ' + COMMITTED);
+    expect(run.status).toBe(0);
+  });
+
   it('is the file codegen types the test operations from', () => {
     const codegen = readFileSync(join(ROOT, 'codegen.yml'), 'utf8');
     expect(codegen).toMatch(/^schema: schema\/schema\.graphql$/m);
