@@ -13,6 +13,7 @@ import { checkConnection } from '../src/exchanges/registry';
 import type { ConnectionCheckInput, ConnectionCheckResult } from '../src/exchanges/types';
 import { startBinanceSimulator, type BinanceSimulator } from './simulators/binance.simulator';
 import { startBybitSimulator, type BybitSimulator } from './simulators/bybit.simulator';
+import { startCoinbaseSimulator } from './simulators/coinbase.simulator';
 import { startHyperliquidSimulator, type HyperliquidSimulator } from './simulators/hyperliquid.simulator';
 import { startKrakenSimulator, type KrakenSimulator } from './simulators/kraken.simulator';
 import { startOkxSimulator } from './simulators/okx.simulator';
@@ -746,5 +747,39 @@ describe('balances', () => {
     expect(balances.map((b) => b.asset)).not.toContain('ZERO');
     expect(nonZeroBalances({ total: { X: 'not a number' } })).toEqual([]);
     expect(nonZeroBalances(null)).toEqual([]);
+  });
+});
+
+describe('Coinbase', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const pem = privateKey.export({ type: 'sec1', format: 'pem' }).toString().trim();
+  const name = 'organizations/1f4c7ad0-0000-4000-8000-000000000001/apiKeys/7e2b9c10-0000-4000-8000-000000000002';
+  const transferring = 'organizations/1f4c7ad0-0000-4000-8000-000000000001/apiKeys/7e2b9c10-0000-4000-8000-000000000003';
+  let coinbase: Simulator;
+  beforeAll(async () => {
+    const spki = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    coinbase = await startCoinbaseSimulator({ accounts: [{ apiKey: name, publicKey: spki }, { apiKey: transferring, publicKey: spki, canTransfer: true }] });
+  });
+  afterAll(() => coinbase.close());
+
+  it("passes a CDP key (a JWT signed with its EC key) with its balances and permissions", async () => {
+    const seen = coinbase.requests.length;
+    expect(await check(input('coinbase', coinbase.url, { api_key: name, api_secret: pem }))).toEqual({
+      ok: true,
+      kind: 'ok',
+      warnings: [],
+      balances: [
+        { asset: 'BTC', free: 0.4, used: 0, total: 0.4 },
+        { asset: 'USD', free: 250, used: 0, total: 250 },
+      ],
+      permissions: { read: true, trade: true, withdraw: false, ipRestricted: null },
+    });
+    expect(paths(coinbase, seen)).toEqual(['/v2/accounts', '/api/v3/brokerage/key_permissions']);
+  });
+
+  it("fails a key whose JWT Coinbase refuses (HTTP 401), and one that can transfer funds out", async () => {
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString().trim();
+    expect(await check(input('coinbase', coinbase.url, { api_key: name, api_secret: other }))).toEqual(failed('rejected', 'the exchange rejected the credentials'));
+    expect(await check(input('coinbase', coinbase.url, { api_key: transferring, api_secret: pem }))).toMatchObject({ ok: false, kind: 'rejected', permissions: { withdraw: true } });
   });
 });

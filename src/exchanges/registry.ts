@@ -1,6 +1,7 @@
 import { binanceFamilyProfile, binanceProfile } from './binance.connector';
 import { bybitProfile } from './bybit.connector';
 import { ccxtConnector, type ExchangeProfile } from './ccxt.connector';
+import { coinbaseProfile } from './coinbase.connector';
 import { PUBLIC_BALANCE_EXCHANGES } from './credentials';
 import { failure, scrubResult, scrubSecrets } from './errors';
 import { hyperliquidConnector } from './hyperliquid.connector';
@@ -21,6 +22,7 @@ export const PROFILES: Readonly<Record<string, ExchangeProfile>> = {
   bybit: bybitProfile,
   bybiteu: bybitProfile,
   bybitid: bybitProfile,
+  coinbase: coinbaseProfile,
 };
 
 /** Exchanges whose test is not the generic one. */
