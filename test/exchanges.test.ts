@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { binanceProfile } from '../src/exchanges/binance.connector';
-import { prepareCheck } from '../src/exchanges/ccxt.connector';
+import { prepareCheck, unexpectedStatus } from '../src/exchanges/ccxt.connector';
 import { defaultCcxtCredential } from '../src/exchanges/credentials';
 import { describeExchangeError, scrubSecrets } from '../src/exchanges/errors';
 import { KRAKEN_MATCHERS } from '../src/exchanges/kraken.connector';
@@ -375,6 +375,19 @@ describe('Binance', () => {
     }
   });
 
+  it('tests any other exchange of the family by its signed balance alone, with a warning that it does not say whether the key can withdraw', async () => {
+    // Binance US speaks Binance's API; no permission endpoint is read for it.
+    const seen = mainnet.requests.length;
+    expect(await check(input('binanceus', mainnet.url, KEYS.good))).toMatchObject({
+      ok: true,
+      kind: 'ok',
+      warnings: ['this exchange does not say whether the key can withdraw'],
+      permissions: null,
+      balances: [{ asset: 'BTC' }, { asset: 'USDT' }],
+    });
+    expect(paths(mainnet, seen)).toEqual(['/api/v3/account']);
+  });
+
   it("keeps the base URL's path", async () => {
     const proxied = await startBinanceSimulator({ accounts: [{ apiKey: KEYS.good.api_key, secret: KEYS.good.api_secret }], pathPrefix: '/proxy' });
     try {
@@ -734,6 +747,14 @@ describe('error messages', () => {
     expect(scrubSecrets('x a+b/c=d&e a%2Bb%2Fc%3Dd%26e 0xabcdef0123456789 ABCDEF0123456789 abc', values)).toBe(
       'x [redacted] [redacted] [redacted] [redacted] abc',
     );
+  });
+});
+
+describe('answers ccxt let through', () => {
+  it('fail the test: a 401 refuses the key, any other failing status says nothing about it', () => {
+    expect(unexpectedStatus([200, 200])).toBeNull();
+    expect(unexpectedStatus([200, 401])).toEqual(failed('rejected', 'the exchange rejected the credentials'));
+    expect(unexpectedStatus([418])).toEqual(failed('unreachable', 'the exchange returned an unexpected answer'));
   });
 });
 

@@ -191,8 +191,8 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
         return;
       }
       // Whatever resolved it, this is where the socket went; nothing has been written to it yet.
-      const remote = (socket as Socket).remoteAddress;
-      const why = remote === undefined ? addressRefusal('', policy) : addressRefusal(remote, policy);
+      // A socket without a remote address (already closed) is refused like a non-address.
+      const why = addressRefusal((socket as Socket).remoteAddress ?? '', policy);
       if (why !== null) {
         socket.destroy();
         callback(refuse(why), null);
