@@ -107,13 +107,13 @@ export class WalletDefinitionService {
       const authFields = input.authFields != null ? input.authFields.map(toAuthField) : current.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
       checkCredentialCoverage(ccxtId, authFields);
       if (input.ccxtId !== undefined) set.ccxt_id = ccxtId;
+      if (input.authFields != null) set.auth_fields = authFields;
       filter.updated_at = current.updated_at;
     }
     if (input.name != null) set.name = input.name.trim();
     if (input.type != null) set.type = input.type;
     if (input.description !== undefined) set.description = input.description;
     if (input.logo !== undefined) set.logo = input.logo;
-    if (input.authFields != null) set.auth_fields = input.authFields.map(toAuthField);
     if (input.features != null) set.features = toFeatures(input.features);
     if (input.apiConfig != null) set.api_config = toApiConfig(input.apiConfig);
     if (input.isActive != null) set.is_active = input.isActive;
