@@ -7,7 +7,7 @@ import { defaultCcxtCredential } from '../src/exchanges/credentials';
 import { describeExchangeError, scrubSecrets } from '../src/exchanges/errors';
 import { KRAKEN_MATCHERS } from '../src/exchanges/kraken.connector';
 import { nonZeroBalances } from '../src/exchanges/findings';
-import { classifyAddress, createOutboundGuard, ORIGIN_REFUSED, type Resolver } from '../src/exchanges/guard';
+import { classifyAddress, createOutboundGuard, ORIGIN_REFUSED, REDIRECT_REFUSED, type Resolver } from '../src/exchanges/guard';
 import { loadCcxt, pointAtBaseUrl, rebaseUrl, resolveBaseUrl } from '../src/exchanges/hosts';
 import { checkConnection } from '../src/exchanges/registry';
 import type { ConnectionCheckInput, ConnectionCheckResult } from '../src/exchanges/types';
@@ -253,7 +253,8 @@ describe('the outbound guard', () => {
     await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
     const guard = createOutboundGuard(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}`, { allowLoopback: true });
     try {
-      await expect(guard.fetch(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/x`, { method: 'GET' })).rejects.toThrow();
+      await expect(guard.fetch(`http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/x`, { method: 'GET' })).rejects.toThrow(REDIRECT_REFUSED);
+      expect(guard.refusal).toBe(REDIRECT_REFUSED);
     } finally {
       await guard.close();
       await new Promise<void>((resolve) => redirecting.close(() => resolve()));
