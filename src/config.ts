@@ -38,8 +38,11 @@ export interface Config {
     /** Registrations per client address per hour, counted in the database. */
     registrationsPerHour: number;
   };
-  /** Connection tests against exchanges. */
-  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean };
+  /**
+   * Connection tests against exchanges. allowLoopback: whether a test may reach 127.0.0.0/8 and
+   * ::1 (private, link-local and metadata addresses never).
+   */
+  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
   /** Per-user caps on what a user can create. */
   caps: { credentialsPerUser: number; walletsPerUser: number };
   /** Whether /graphiql (and GET /graphql for a browser) serves the explorer. */
@@ -108,6 +111,7 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  EXCHANGE_ALLOW_LOOPBACK: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   REQUEST_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(300_000).default(15_000)),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
@@ -222,7 +226,12 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         loginFailuresPerEmail: e.RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL,
         registrationsPerHour: e.RATE_LIMIT_REGISTRATIONS_PER_HOUR,
       },
-      exchanges: { timeoutMs: e.EXCHANGE_TIMEOUT_MS, allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true' },
+      exchanges: {
+        timeoutMs: e.EXCHANGE_TIMEOUT_MS,
+        allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true',
+        // Outside production the exchange simulators and local gateways run on loopback.
+        allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
+      },
       caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
       // In production introspection is off, so the explorer's docs come from the committed schema file.
       graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,

@@ -64,6 +64,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     };
     await services.auth.ensureAdmin();
     await services.definitions.seedIfEmpty();
+    await services.definitions.migrateToCcxt();
     await agentTokens.start();
   } catch (error) {
     // A refused start (an admin account that isn't the configured admin's, say) leaves nothing open.

@@ -70,6 +70,16 @@ describe('configuration', () => {
     expect(parseConfig({ ...base, NODE_ENV: 'test', MAX_CREDENTIALS_PER_USER: '3', MAX_WALLETS_PER_USER: '2' }, cwd).config.caps).toEqual({ credentialsPerUser: 3, walletsPerUser: 2 });
   });
 
+  it('lets connection tests reach loopback outside production only, unless EXCHANGE_ALLOW_LOOPBACK says otherwise', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const production = { NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    expect(parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd).config.exchanges.allowLoopback).toBe(true);
+    expect(parseConfig(production, cwd).config.exchanges.allowLoopback).toBe(false);
+    expect(parseConfig({ ...production, EXCHANGE_ALLOW_LOOPBACK: 'true' }, cwd).config.exchanges.allowLoopback).toBe(true);
+    expect(parseConfig({ NODE_ENV: 'development', EXCHANGE_ALLOW_LOOPBACK: 'false' }, cwd).config.exchanges.allowLoopback).toBe(false);
+    expect(problemsOf({ EXCHANGE_ALLOW_LOOPBACK: 'yes' }, cwd)).toEqual([expect.stringMatching(/^EXCHANGE_ALLOW_LOOPBACK: /)]);
+  });
+
   it('uses given secrets instead of generating any', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const { config, warnings } = parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd);

@@ -1,6 +1,6 @@
 import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
 import { Schema, type Types } from 'mongoose';
-import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
 
 /**
@@ -14,6 +14,47 @@ export enum Environment {
   TESTNET = 'testnet',
 }
 registerEnumType(Environment, { name: 'Environment' });
+
+@ObjectType({ description: 'What the exchange says a key may do; null where the exchange does not tell.' })
+@modelOptions({ schemaOptions: { _id: false } })
+export class KeyPermissions {
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  read!: boolean | null;
+
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  trade!: boolean | null;
+
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  withdraw!: boolean | null;
+
+  @Field(() => Boolean, { name: 'ipRestricted', nullable: true, description: 'Whether the key works only from listed IP addresses.' })
+  @prop({ type: Boolean, default: null })
+  ip_restricted!: boolean | null;
+}
+
+/** Not a secret, but private: only the credential's owner and agents see it, never the logs. */
+@ObjectType()
+@modelOptions({ schemaOptions: { _id: false } })
+export class AssetBalance {
+  @Field()
+  @prop({ required: true, type: String })
+  asset!: string;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  free!: number;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  used!: number;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  total!: number;
+}
 
 @ObjectType('Credential')
 @modelOptions({
@@ -61,6 +102,19 @@ export class Credential {
   @Field({ name: 'isActive' })
   @prop({ required: true, type: Boolean, default: true })
   is_active!: boolean;
+
+  /** What the last passing connection test found; cleared with the connection state when the values change. */
+  @Field(() => KeyPermissions, { nullable: true, description: 'What the last passing test found.' })
+  @prop({ type: () => KeyPermissions, default: null })
+  permissions!: KeyPermissions | null;
+
+  @Field(() => [AssetBalance], { nullable: true })
+  @prop({ type: () => [AssetBalance], default: undefined })
+  balances!: AssetBalance[] | null;
+
+  @Field(() => Date, { name: 'balancesAt', nullable: true })
+  @prop({ type: Date, default: null })
+  balances_at!: Date | null;
 
   /**
    * Grows when the values or the environment change. A connection outcome or a key rotation
