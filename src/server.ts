@@ -36,6 +36,9 @@ import { TokenBudget } from './shared/token-budget';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
 import { requestErrorStatus, requestLogging } from './request-plugins';
+import { LiveEventsService } from './subscriptions/live-events.service';
+import { WalletEventFeed } from './subscriptions/wallet-event-feed';
+import { startLiveServer } from './subscriptions/ws-server';
 import { buildAppSchema, type Services } from './schema';
 
 export interface App {
@@ -82,6 +85,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const limits = graphqlLimits();
   const schema = await buildAppSchema(services);
   const budget = new TokenBudget((key) => (key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute));
+  const formatError = createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) });
+  const feed = new WalletEventFeed(logger);
+  const live = startLiveServer({
+    httpServer,
+    schema,
+    auth: services.auth,
+    service: new LiveEventsService(feed),
+    validationRules: limits.validationRules,
+    formatError,
+    trustProxy: config.trustProxy,
+    production: config.nodeEnv === 'production',
+    recheckMs: config.subscriptions.recheckSeconds * 1000,
+    logger,
+  });
   const apollo = new ApolloServer<Context>({
     schema,
     parseOptions: PARSE_OPTIONS,
@@ -92,7 +109,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     includeStacktraceInErrorResponses: false,
     // main.ts owns SIGTERM/SIGINT and stops everything in order.
     stopOnTerminationSignals: false,
-    formatError: createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) }),
+    formatError,
     logger: {
       debug: (m) => logger.debug(m),
       info: (m) => logger.info(m),
@@ -101,6 +118,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going away).
+      { serverWillStart: async () => ({ drainServer: () => live.dispose() }) },
       ApolloServerPluginLandingPageDisabled(),
       // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment says.
       ApolloServerPluginCacheControlDisabled(),
@@ -182,6 +201,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       (stopping ??= (async () => {
         await apollo.stop();
         budget.stop();
+        await feed.stop();
         await agentTokens.stop();
         await stopEventSweep();
         await disconnectDatabase();

@@ -62,13 +62,21 @@ export function pushEvents(events: WalletEventRecord[]): { $push: { pending_even
   return { $push: { pending_events: { $each: events } } };
 }
 
+/**
+ * Events as they go into the trail: stamped with when they got there (`recorded_at`), which is what
+ * the live feed reads by (an event the sweep delivers late has an old `at` but a new `recorded_at`).
+ */
+export function trailRecords(events: readonly WalletEventRecord[], now = new Date()): Array<WalletEventRecord & { recorded_at: Date }> {
+  return events.map((event) => ({ ...event, recorded_at: now }));
+}
+
 /** Copies a wallet's pending events into the trail and pulls them from the wallet; throws on failure. */
 export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<void> {
   if (events.length === 0) return;
   const ids = events.map((e) => e._id);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
+  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
     if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
   });
   // No change to the wallet: updated_at stays.
