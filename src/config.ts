@@ -43,6 +43,8 @@ export interface Config {
    * ::1 (private, link-local and metadata addresses never).
    */
   exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
+  /** The bearer token GET /metrics wants from anywhere but loopback; unset: loopback only. */
+  metricsToken: string | undefined;
   /** Subscriptions over WebSocket: how often a connection's token is checked again. */
   subscriptions: { recheckSeconds: number };
   /** Per-user caps on what a user can create. */
@@ -128,6 +130,7 @@ const schema = z.object({
   RATE_LIMIT_LOGIN_FAILURES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(10)),
   RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(100)),
   RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(20)),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
   SUBSCRIPTION_AUTH_RECHECK: z.preprocess(
     emptyAsUndefined,
     z
@@ -242,6 +245,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         // Outside production the exchange simulators and local gateways run on loopback.
         allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
       },
+      metricsToken: e.METRICS_TOKEN,
       subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
       caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
       // In production introspection is off, so the explorer's docs come from the committed schema file.

@@ -35,7 +35,8 @@ import { RateLimitModel } from './shared/rate-limit';
 import { TokenBudget } from './shared/token-budget';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
-import { requestErrorStatus, requestLogging } from './request-plugins';
+import { requestErrorStatus, requestLogging, requestMetrics } from './request-plugins';
+import { mountMetrics, rootFieldsOf } from './metrics-endpoint';
 import { LiveEventsService } from './subscriptions/live-events.service';
 import { WalletEventFeed } from './subscriptions/wallet-event-feed';
 import { startLiveServer } from './subscriptions/ws-server';
@@ -127,6 +128,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ApolloServerPluginSchemaReportingDisabled(),
       requestLogging(logger),
       requestErrorStatus(),
+      requestMetrics(rootFieldsOf(schema)),
       ...limits.plugins,
     ],
   });
@@ -139,6 +141,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const ok = await pingDatabase();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok ? 'up' : 'down' });
   });
+  mountMetrics(app, { token: config.metricsToken, trustProxy: config.trustProxy });
   if (config.graphiql) mountGraphiQL(app, { introspection: config.nodeEnv !== 'production' });
   // Without the explorer, a browser asking for /graphql gets no page either.
   else app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? res.status(404).json({ error: 'not found' }) : next()));

@@ -11,6 +11,7 @@ import { clientAddressOf, createLoaders, type Context } from '../context';
 import { RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
+import { metrics } from '../metrics';
 import type { LiveEventsService } from './live-events.service';
 
 /**
@@ -93,6 +94,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const key = principalKey(principal);
         if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
           logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', { message: 'too many connections for this token', transport: 'websocket' });
+          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
           extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`);
           return false;
         }
@@ -123,6 +125,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const extra = ctx.extra as SocketExtra;
         const state = extra.state!;
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
+          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
           return [new RateLimitedError(`too many subscriptions on this connection: at most ${LIVE_LIMITS.subscriptionsPerConnection}`)];
         }
         let document;

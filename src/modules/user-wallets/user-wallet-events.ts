@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { actorName, type Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
 import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
 
@@ -145,6 +146,7 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
     if (await deliverEvents(logger, wallet._id, wallet.pending_events)) delivered += wallet.pending_events.length;
   }
   if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
+  metrics.sweepDelivered.inc(delivered);
   return delivered;
 }
 
