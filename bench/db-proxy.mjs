@@ -19,6 +19,12 @@ const OP_MSG = 2013;
 const OP_QUERY = 2004;
 const OP_COMPRESSED = 2012;
 
+/**
+ * The service's own background queries carry this comment (src/auth/agent-token-registry.ts): they
+ * run every few seconds whatever the load, so they are not counted against any request.
+ */
+const BACKGROUND_COMMENT = Buffer.from('background: agent tokens');
+
 /** Connection handshakes, heartbeats, authentication and session clean-up: not the application's commands. */
 export const NOT_COUNTED = new Set([
   'hello',
@@ -125,7 +131,7 @@ export class CommandCounter {
     const doc = commandDocument(msg);
     if (!doc) return;
     const command = firstKey(msg, doc.start);
-    if (NOT_COUNTED.has(command.toLowerCase())) {
+    if (NOT_COUNTED.has(command.toLowerCase()) || msg.includes(BACKGROUND_COMMENT)) {
       this.ignored++;
       return;
     }

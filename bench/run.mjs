@@ -345,12 +345,13 @@ const DEFINITIONS = [
   {
     name: 'Binance',
     slug: 'binance',
+    ccxt_id: 'binance',
     type: 'cex',
     description: 'Leading cryptocurrency exchange with spot and futures trading',
     logo: null,
     auth_fields: [
-      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your Binance API key', help_text: 'Find this in your Binance account settings' },
-      { key: 'api_secret', label: 'API Secret', type: 'password', required: true, encrypted: true, placeholder: 'Enter your API secret', help_text: 'Keep this secret and never share it' },
+      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your Binance API key', help_text: 'Find this in your Binance account settings', ccxt_credential: 'apiKey' },
+      { key: 'api_secret', label: 'API Secret', type: 'password', required: true, encrypted: true, placeholder: 'Enter your API secret', help_text: 'Keep this secret and never share it', ccxt_credential: 'secret' },
     ],
     features: { spot: true, futures: true, perpetuals: true, leverage: { min: 1, max: 125 }, supported_assets: ['BTC', 'ETH', 'BNB', 'SOL', 'USDT'] },
     api_config: { base_url: 'https://api.binance.com', testnet_url: 'https://testnet.binance.vision', websocket_url: 'wss://stream.binance.com:9443', rate_limit: 1200 },
@@ -360,12 +361,13 @@ const DEFINITIONS = [
   {
     name: 'Hyperliquid',
     slug: 'hyperliquid',
+    ccxt_id: 'hyperliquid',
     type: 'perpetuals',
     description: 'Decentralized perpetuals exchange',
     logo: null,
     auth_fields: [
-      { key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: 'Enter your wallet private key', help_text: 'Your Ethereum private key for signing transactions' },
-      { key: 'wallet_address', label: 'Wallet Address', type: 'string', required: false, encrypted: false, placeholder: '0x...', help_text: 'The address of your main account; needed when the private key belongs to an API wallet' },
+      { key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: 'Enter your wallet private key', help_text: 'Your Ethereum private key for signing transactions', ccxt_credential: 'privateKey' },
+      { key: 'wallet_address', label: 'Wallet Address', type: 'string', required: false, encrypted: false, placeholder: '0x...', help_text: 'The address of your main account; needed when the private key belongs to an API wallet', ccxt_credential: 'walletAddress' },
     ],
     features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supported_assets: ['BTC', 'ETH', 'SOL'] },
     api_config: { base_url: 'https://api.hyperliquid.xyz', testnet_url: 'https://api.hyperliquid-testnet.xyz', websocket_url: 'wss://api.hyperliquid.xyz/ws', rate_limit: 300 },
@@ -375,13 +377,14 @@ const DEFINITIONS = [
   {
     name: 'OKX',
     slug: 'okx',
+    ccxt_id: 'okx',
     type: 'cex',
     description: 'Spot, futures and perpetual swaps',
     logo: 'https://static.okx.example/logo.svg',
     auth_fields: [
-      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your OKX API key', help_text: null },
-      { key: 'api_secret', label: 'Secret Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'Shown once when the key is created' },
-      { key: 'passphrase', label: 'Passphrase', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'The passphrase chosen for this API key' },
+      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your OKX API key', help_text: null, ccxt_credential: 'apiKey' },
+      { key: 'api_secret', label: 'Secret Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'Shown once when the key is created', ccxt_credential: 'secret' },
+      { key: 'passphrase', label: 'Passphrase', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'The passphrase chosen for this API key', ccxt_credential: 'password' },
     ],
     features: { spot: true, futures: true, perpetuals: true, leverage: { min: 1, max: 100 }, supported_assets: ['BTC', 'ETH', 'SOL', 'XRP', 'USDT'] },
     api_config: { base_url: 'https://www.okx.com', testnet_url: null, websocket_url: 'wss://ws.okx.com:8443/ws/v5/public', rate_limit: 600 },
@@ -391,11 +394,12 @@ const DEFINITIONS = [
   {
     name: 'dYdX',
     slug: 'dydx',
+    ccxt_id: 'dydx',
     type: 'perpetuals',
     description: 'Decentralized perpetuals on its own chain',
     logo: null,
     auth_fields: [
-      { key: 'mnemonic', label: 'Mnemonic', type: 'password', required: true, encrypted: true, placeholder: 'twelve or twenty-four words', help_text: 'The seed phrase of the trading account' },
+      { key: 'mnemonic', label: 'Mnemonic', type: 'password', required: true, encrypted: true, placeholder: 'twelve or twenty-four words', help_text: 'The seed phrase of the trading account', ccxt_credential: null },
     ],
     features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 20 }, supported_assets: ['BTC', 'ETH'] },
     api_config: { base_url: 'https://indexer.dydx.trade', testnet_url: 'https://indexer.v4testnet.dydx.exchange', websocket_url: null, rate_limit: 300 },
@@ -405,10 +409,11 @@ const DEFINITIONS = [
   {
     name: 'Legacy DEX',
     slug: 'legacy-dex',
+    ccxt_id: null,
     type: 'dex',
     description: 'No longer offered',
     logo: null,
-    auth_fields: [{ key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: null }],
+    auth_fields: [{ key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: null, ccxt_credential: 'privateKey' }],
     features: { spot: true, futures: false, perpetuals: false, leverage: { min: 1, max: 1 }, supported_assets: ['ETH'] },
     api_config: { base_url: 'https://legacy.example', testnet_url: null, websocket_url: null, rate_limit: 60 },
     is_active: false,
@@ -582,6 +587,10 @@ async function seed(db, keyring) {
   await db.collection('users').insertMany(users);
   for (let i = 0; i < credentials.length; i += 1_000) await db.collection('credentials').insertMany(credentials.slice(i, i + 1_000));
   for (let i = 0; i < wallets.length; i += 1_000) await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
+  // The service honours an agent token only while its record is here (src/auth/agent-token.model.ts).
+  const agentTokenId = new ObjectId();
+  const issued = at();
+  await db.collection('agent_tokens').insertOne({ _id: agentTokenId, name: 'bench-risk-agent', issued_by: admin._id, created_at: issued, expires_at: new Date(issued.getTime() + 86_400_000), revoked_at: null });
 
   const counts = {
     definitions: await db.collection('wallets').countDocuments(),
@@ -595,6 +604,7 @@ async function seed(db, keyring) {
     seconds: Math.round((performance.now() - started) / 100) / 10,
     admin,
     listUsers,
+    agentTokenId,
     writePool: writePool.map((id) => id.toHexString()),
     changedSince,
   };
@@ -613,13 +623,13 @@ function userToken(secret, user) {
   });
 }
 
-function agentToken(secret, name) {
-  return jwt.sign({ typ: 'agent', role: 'agent', name, iat: Math.floor(Date.now() / 1000) }, secret, {
+function agentToken(secret, name, id) {
+  return jwt.sign({ typ: 'agent', role: 'agent', name, jti: id.toHexString(), iat: Math.floor(Date.now() / 1000) }, secret, {
     algorithm: 'HS256',
     expiresIn: 3_600,
     issuer: JWT_ISSUER,
     audience: JWT_AUDIENCE,
-    subject: `agent:${new ObjectId().toHexString()}`,
+    subject: `agent:${id.toHexString()}`,
   });
 }
 
@@ -909,7 +919,7 @@ async function main() {
   const tokens = {
     admin: userToken(keys.jwtSecret, fixtures.admin),
     list: Object.fromEntries(Object.entries(fixtures.listUsers).map(([size, user]) => [size, userToken(keys.jwtSecret, user)])),
-    agent: agentToken(keys.jwtSecret, 'bench-risk-agent'),
+    agent: agentToken(keys.jwtSecret, 'bench-risk-agent', fixtures.agentTokenId),
   };
 
   // 5. Correctness, once, on both. A scenario whose answers are wrong is reported and not

@@ -31,13 +31,26 @@ export interface Config {
     /** Requests per minute per token, kept in memory per instance. */
     userPerMinute: number;
     agentPerMinute: number;
-    /** Failed logins per email and per client address in 15 minutes, counted in the database. */
+    /** Failed logins per (email, client address) and per client address in 15 minutes, counted in the database. */
     loginFailures: number;
+    /** Failed logins per email from every address, in an hour: high, so a stranger can't lock a user out. */
+    loginFailuresPerEmail: number;
     /** Registrations per client address per hour, counted in the database. */
     registrationsPerHour: number;
   };
-  /** Connection tests against exchanges. */
-  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean };
+  /**
+   * Connection tests against exchanges. allowLoopback: whether a test may reach 127.0.0.0/8 and
+   * ::1 (private, link-local and metadata addresses never).
+   */
+  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
+  /** The bearer token GET /metrics wants from anywhere but loopback; unset: loopback only. */
+  metricsToken: string | undefined;
+  /** Subscriptions over WebSocket: how often a connection's token is checked again. */
+  subscriptions: { recheckSeconds: number };
+  /** Per-user caps on what a user can create. */
+  caps: { credentialsPerUser: number; walletsPerUser: number };
+  /** Whether /graphiql (and GET /graphql for a browser) serves the explorer. */
+  graphiql: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownGraceMs: number;
 }
@@ -60,6 +73,8 @@ type Env = Record<string, string | undefined>;
 /** A Fernet key is 32 random bytes in URL-safe base64 with its padding, as Python's Fernet.generate_key() makes. */
 const FERNET_KEY = /^[A-Za-z0-9_-]{43}=$/;
 const MIN_JWT_SECRET_BYTES = 32;
+const MIN_JWT_SECRET_DISTINCT = 16;
+const MIN_PRODUCTION_ADMIN_PASSWORD = 12;
 const DEV_ADMIN_EMAIL = 'admin@example.com';
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -100,6 +115,7 @@ const schema = z.object({
   ),
   EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  EXCHANGE_ALLOW_LOOPBACK: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   REQUEST_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(300_000).default(15_000)),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
@@ -112,7 +128,20 @@ const schema = z.object({
   RATE_LIMIT_USER_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(1_200)),
   RATE_LIMIT_AGENT_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(60_000)),
   RATE_LIMIT_LOGIN_FAILURES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(10)),
+  RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(100)),
   RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(20)),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  SUBSCRIPTION_AUTH_RECHECK: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+\s*(s|m|h|d)?$/, 'must be a number of seconds or a duration such as 30s, 1m')
+      .refine((v) => durationSeconds(v) >= 1 && durationSeconds(v) <= 60, 'must be 1 s to 60 s (a token is checked at least every minute)')
+      .default('60s'),
+  ),
+  MAX_CREDENTIALS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
+  MAX_WALLETS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
+  GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
 });
 
@@ -164,6 +193,8 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
   if (!jwtSecret) problems.push('JWT_SECRET: required in production');
   else if (Buffer.byteLength(jwtSecret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     problems.push(`JWT_SECRET: too weak, must be at least ${MIN_JWT_SECRET_BYTES} bytes`);
+  } else if (production && new Set(jwtSecret).size < MIN_JWT_SECRET_DISTINCT) {
+    problems.push(`JWT_SECRET: too weak, must have at least ${MIN_JWT_SECRET_DISTINCT} distinct characters`);
   }
   if (keys.length === 0) problems.push('ENCRYPTION_KEY: required in production (a Fernet key)');
   keys.forEach((k, i) => {
@@ -175,6 +206,9 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
   if (adminEmail && !adminPassword) problems.push('ADMIN_PASSWORD: required when ADMIN_EMAIL is set');
   if (!adminEmail && adminPassword) problems.push('ADMIN_EMAIL: required when ADMIN_PASSWORD is set');
   if (adminPassword && adminPassword.length < 8) problems.push('ADMIN_PASSWORD: must be at least 8 characters');
+  else if (production && adminPassword && adminPassword.length < MIN_PRODUCTION_ADMIN_PASSWORD) {
+    problems.push(`ADMIN_PASSWORD: must be at least ${MIN_PRODUCTION_ADMIN_PASSWORD} characters in production`);
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -202,9 +236,20 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
         agentPerMinute: e.RATE_LIMIT_AGENT_PER_MINUTE,
         loginFailures: e.RATE_LIMIT_LOGIN_FAILURES,
+        loginFailuresPerEmail: e.RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL,
         registrationsPerHour: e.RATE_LIMIT_REGISTRATIONS_PER_HOUR,
       },
-      exchanges: { timeoutMs: e.EXCHANGE_TIMEOUT_MS, allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true' },
+      exchanges: {
+        timeoutMs: e.EXCHANGE_TIMEOUT_MS,
+        allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true',
+        // Outside production the exchange simulators and local gateways run on loopback.
+        allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
+      },
+      metricsToken: e.METRICS_TOKEN,
+      subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
+      caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
+      // In production introspection is off, so the explorer's docs come from the committed schema file.
+      graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     },

@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Principal } from './auth/roles';
 import type { AuthService } from './auth/auth.service';
+import { logSecurityEvent } from './auth/security-log';
+import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
+import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
 import { createCredentialLoader } from './modules/credentials/credential.loader';
 import { createTrailLoader, trailQueryKey, type TrailQuery } from './modules/user-wallets/user-wallet-events';
@@ -35,6 +38,8 @@ export interface Context {
   loaders: Loaders;
   /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
   deadline: number;
+  /** On a subscription (over WebSocket): the live events and the connection they go to. */
+  live?: { service: LiveEventsService; connection: LiveConnection };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
@@ -60,7 +65,15 @@ export async function buildContext(
 ): Promise<Context> {
   const deadline = Date.now() + settings.requestTimeoutMs;
   const child = logger.child({ requestId });
-  const principal = await auth.authenticate(req.headers.authorization);
-  if (principal) budget.take(principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`);
-  return { requestId, clientAddress: clientAddressOf(req, settings.trustProxy), principal, logger: child, loaders: createLoaders(), deadline };
+  const clientAddress = clientAddressOf(req, settings.trustProxy);
+  let principal: Principal | null = null;
+  try {
+    principal = await auth.authenticate(req.headers.authorization);
+    if (principal) budget.take(principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`);
+  } catch (error) {
+    if (error instanceof UnauthenticatedError) logSecurityEvent({ logger: child, clientAddress, principal }, 'token refused', { reason: error.message });
+    if (error instanceof RateLimitedError) logSecurityEvent({ logger: child, clientAddress, principal }, 'rate limited', { message: error.message });
+    throw error;
+  }
+  return { requestId, clientAddress, principal, logger: child, loaders: createLoaders(), deadline };
 }

@@ -1,4 +1,4 @@
-import type { GraphQLFormattedError } from 'graphql';
+import { isEnumType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError } from 'class-validator';
 import { ArgumentValidationError } from 'type-graphql';
@@ -45,26 +45,87 @@ export function classifyError(formatted: Pick<GraphQLFormattedError, 'extensions
   return 'internal';
 }
 
-export function formatError(formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError {
-  const base = { locations: formatted.locations, path: formatted.path };
-  switch (classifyError(formatted, error)) {
-    case 'app': {
-      const original = unwrapResolverError(error) as AppError;
-      const { http: _http, ...extensions } = original.extensions as Record<string, unknown>;
-      return { ...base, message: original.message, extensions };
+export interface ErrorFormatting {
+  /** Production masks what a client wrote in a name's place, and every suggestion. */
+  production: boolean;
+  /** Every name the schema defines (types, fields, arguments, enum values, directives): safe to repeat. */
+  schemaNames: ReadonlySet<string>;
+}
+
+/** Apollo's formatError for this service. */
+export function createFormatError(options: ErrorFormatting): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+  return (formatted, error) => {
+    const base = { locations: formatted.locations, path: formatted.path };
+    switch (classifyError(formatted, error)) {
+      case 'app': {
+        const original = unwrapResolverError(error) as AppError;
+        const { http: _http, ...extensions } = original.extensions as Record<string, unknown>;
+        return { ...base, message: original.message, extensions };
+      }
+      case 'validation': {
+        const original = unwrapResolverError(error) as ArgumentValidationError;
+        const { field, message } = firstViolation(original.extensions.validationErrors as ValidationError[]);
+        return { ...base, message: `${field}: ${message}`, extensions: { code: 'BAD_USER_INPUT', field } };
+      }
+      case 'client':
+        return { ...base, message: clientMessage(formatted, options), extensions: { code: 'BAD_USER_INPUT' } };
+      case 'unavailable':
+        return { ...base, message: 'database unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+      default:
+        return { ...base, message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
     }
-    case 'validation': {
-      const original = unwrapResolverError(error) as ArgumentValidationError;
-      const { field, message } = firstViolation(original.extensions.validationErrors as ValidationError[]);
-      return { ...base, message: `${field}: ${message}`, extensions: { code: 'BAD_USER_INPUT', field } };
-    }
-    case 'client':
-      return { ...base, message: scrubValues(formatted.message), extensions: { code: 'BAD_USER_INPUT' } };
-    case 'unavailable':
-      return { ...base, message: 'database unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
-    default:
-      return { ...base, message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+  };
+}
+
+/**
+ * GraphQL's own request errors, without anything the client sent: no value in any environment (a
+ * secret can be written inline), and in production no name the client wrote either (an API key
+ * pasted where a name goes is a valid name) and no suggestions. The place is said instead: the
+ * variable's path, and the line and column.
+ */
+export function clientMessage(formatted: Pick<GraphQLFormattedError, 'message' | 'locations' | 'extensions'>, options: ErrorFormatting): string {
+  const at = formatted.locations?.[0];
+  const where = at ? ` at line ${at.line}, column ${at.column}` : '';
+  if (formatted.extensions?.code === 'GRAPHQL_PARSE_FAILED') {
+    const tokens = /Document contains more th[ae][nt] (\d+) tokens/.exec(formatted.message);
+    // The parser names the token it found, which can be a value (a string literal, say).
+    return tokens ? `Token limit of ${tokens[1]} exceeded${where}.` : `Syntax Error${where}: the document is not valid GraphQL.`;
   }
+  // graphql-armor's limits are validation errors that call themselves "Syntax Error".
+  const message = scrubValues(formatted.message.replace(/^Syntax Error: (?=.* limit of \d+ exceeded)/, ''));
+  if (!options.production) return message;
+  const masked = message
+    .replace(/\s*Did you mean[\s\S]*$/, '')
+    .replace(/"([^"\\]*(?:\\.[^"\\]*)*)"/g, (_quoted, inside: string) => `"${maskNames(inside, options.schemaNames)}"`);
+  return masked === message || !where ? masked : `${masked.replace(/\.$/, '')}${where}.`;
+}
+
+/**
+ * One quoted part of a message, with every name the schema doesn't define replaced by "…": a
+ * type reference ("[Foo!]!"), a coordinate ("Query.me"), a variable's path ("$input" or
+ * "input.values[0].value") keep their schema's names, their indexes and their punctuation.
+ */
+function maskNames(quoted: string, schemaNames: ReadonlySet<string>): string {
+  if (schemaNames.has(quoted)) return quoted;
+  return quoted.replace(/[^.[\]!@$\s]+/g, (part) => (/^\d+$/.test(part) || schemaNames.has(part) ? part : '…'));
+}
+
+/** The names a schema defines, for clientMessage: the only ones a production error repeats. */
+export function schemaNamesOf(schema: GraphQLSchema): Set<string> {
+  const names = new Set<string>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    names.add(type.name);
+    if (isObjectType(type) || isInterfaceType(type) || isInputObjectType(type)) {
+      for (const field of Object.values(type.getFields())) {
+        names.add(field.name);
+        names.add(`${type.name}.${field.name}`);
+        for (const arg of 'args' in field ? field.args : []) names.add(arg.name);
+      }
+    }
+    if (isEnumType(type)) for (const value of type.getValues()) names.add(value.name);
+  }
+  for (const directive of schema.getDirectives()) names.add(directive.name);
+  return names;
 }
 
 /** The first broken rule, with its path in the API's names: "authFields[1].key". */
@@ -94,10 +155,13 @@ export function scrubValues(message: string): string {
   }
   const literal = /^Expected value of type "([^"]+)", found /.exec(message);
   if (literal) return `Expected value of type "${literal[1]}": ${knownReason(message)}`;
-  const scalar = /^(String|Int|Float|Boolean|ID) cannot represent/.exec(message);
+  // Built-in scalars, enums ('Enum "X" cannot represent non-enum value: …') and graphql-scalars' own.
+  const scalar = /^((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/.exec(message);
   if (scalar) return `${scalar[1]} cannot represent this value`;
+  const enumValue = /^Value "(?:[^"\\]|\\.)*" does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum\.([\s\S]*)$/.exec(message);
+  if (enumValue) return `Not a value of the enum "${enumValue[1]}".${enumValue[2]}`;
   // Scalars of graphql-scalars put the value after a colon.
-  if (/^Value is not a valid [^:]*:/.test(message)) return message.replace(/:[\s\S]*$/, '');
+  if (/^Value is not /.test(message) || /^Can only validate /.test(message)) return message.replace(/:[\s\S]*$/, '');
   return message;
 }
 
@@ -106,8 +170,9 @@ const REASONS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
   [/is not defined by type "([A-Za-z_][A-Za-z0-9_]*)"/, (m) => `a field is not defined by type "${m[1]}"`],
   [/Expected non-nullable type "([^"]+)" not to be null/, (m) => `expected non-nullable type "${m[1]}" not to be null`],
   [/Expected type "([^"]+)"/, (m) => `expected type "${m[1]}"`],
-  [/\b(String|Int|Float|Boolean|ID) cannot represent/, (m) => `${m[1]} cannot represent this value`],
+  [/\b((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/, (m) => `${m[1]} cannot represent this value`],
   [/does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum/, (m) => `not a value of the enum "${m[1]}"`],
+  [/Value is not ([^:;]*)/, (m) => `not ${m[1]}`],
 ];
 
 function knownReason(message: string): string {

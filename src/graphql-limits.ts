@@ -1,5 +1,4 @@
 import { ApolloArmor } from '@escape.tech/graphql-armor';
-import type { Config } from './config';
 
 /**
  * Limits on the shape of an operation, checked at parse and validation time, before any resolver
@@ -19,14 +18,21 @@ export const GRAPHQL_LIMITS = {
   cost: 100_000,
 } as const;
 
-export function graphqlLimits(config: Pick<Config, 'nodeEnv'>): ReturnType<ApolloArmor['protect']> {
+/**
+ * The token limit is graphql-js's own parse option, so a document over it fails parsing like any
+ * syntax error (HTTP 400, BAD_USER_INPUT). graphql-armor's token plugin parses the document again
+ * in a hook Apollo can't report from (HTTP 500, with the parser's message quoting the source).
+ */
+export const PARSE_OPTIONS = { maxTokens: GRAPHQL_LIMITS.tokens } as const;
+
+export function graphqlLimits(): ReturnType<ApolloArmor['protect']> {
   return new ApolloArmor({
     maxDepth: { n: GRAPHQL_LIMITS.depth, exposeLimits: true, propagateOnRejection: true },
     maxAliases: { n: GRAPHQL_LIMITS.aliases, exposeLimits: true, propagateOnRejection: true },
-    maxTokens: { n: GRAPHQL_LIMITS.tokens, exposeLimits: true, propagateOnRejection: true },
+    maxTokens: { enabled: false },
     maxDirectives: { n: GRAPHQL_LIMITS.directives, exposeLimits: true, propagateOnRejection: true },
     costLimit: { maxCost: GRAPHQL_LIMITS.cost, objectCost: 2, scalarCost: 1, depthCostFactor: 1, exposeLimits: true, propagateOnRejection: true },
-    // "Did you mean …" maps the schema for a prober; in production it is masked.
-    blockFieldSuggestion: { enabled: config.nodeEnv === 'production' },
+    // Suggestions ("Did you mean …", enum values too) are masked by formatError in production.
+    blockFieldSuggestion: { enabled: false },
   }).protect();
 }

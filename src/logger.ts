@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 import type { Config } from './config';
 
 export type { Logger };
@@ -79,15 +80,27 @@ function uriPasswords(uri: string | undefined): string[] {
   }
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'> & ConfiguredSecrets, destination?: pino.DestinationStream): Logger {
-  return pino(
-    {
-      level: config.logLevel,
-      base: { service: 'wallet-service' },
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-      hooks: { streamWrite: secretScrubber(config) },
-      timestamp: pino.stdTimeFunctions.isoTime,
-    },
-    destination,
-  );
+/**
+ * `json`: one JSON line per entry (production, and whenever stdout is not a terminal). `pretty`:
+ * lines a person can read, through pino-pretty (development on a terminal). Both get the same
+ * redaction and the same scrubber: pino-pretty formats the line the scrubber has already cleaned.
+ */
+export type LogFormat = 'json' | 'pretty';
+
+/** What main.ts picks: pretty only for a developer watching a terminal. */
+export function logFormatFor(nodeEnv: Config['nodeEnv'], stdoutIsTerminal: boolean): LogFormat {
+  return nodeEnv === 'development' && stdoutIsTerminal ? 'pretty' : 'json';
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'> & ConfiguredSecrets, destination?: pino.DestinationStream, format: LogFormat = 'json'): Logger {
+  const options = {
+    level: config.logLevel,
+    base: { service: 'wallet-service' },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    hooks: { streamWrite: secretScrubber(config) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (format === 'json') return pino(options, destination);
+  // Synchronous, like pino's own stdout: nothing is lost when the process exits right after a line.
+  return pino(options, pretty({ destination: destination ?? 1, sync: true, colorize: destination === undefined, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }));
 }

@@ -2,12 +2,12 @@ import 'reflect-metadata';
 import type { LoadedConfig } from './config';
 import { resolveDatabase } from './db/embedded';
 import { runEntryPoint } from './entry-point';
-import { createLogger } from './logger';
+import { createLogger, logFormatFor } from './logger';
 import { startApp, type App } from './server';
 
 /** Process entry: config -> database -> HTTP server -> graceful shutdown. */
 async function main({ config, warnings }: LoadedConfig): Promise<void> {
-  const logger = createLogger(config);
+  const logger = createLogger(config, undefined, logFormatFor(config.nodeEnv, process.stdout.isTTY === true));
   for (const warning of warnings) logger.warn(warning);
 
   const { uri, engine } = await resolveDatabase(config, logger);

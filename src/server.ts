@@ -1,7 +1,6 @@
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
-import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -12,15 +11,16 @@ import {
 import { expressMiddleware } from '@as-integrations/express5';
 import cors from 'cors';
 import express from 'express';
+import { AgentTokenRegistry } from './auth/agent-token-registry';
+import { AgentTokenModel } from './auth/agent-token.model';
 import { AuthService } from './auth/auth.service';
 import { UserModel } from './auth/user.model';
 import type { Config } from './config';
 import { buildContext, requestIdOf, type Context } from './context';
 import { connectDatabase, disconnectDatabase, ensureIndexes, pingDatabase } from './db/connection';
-import { AppError } from './errors';
-import { classifyError, formatError } from './format-error';
-import { graphqlLimits } from './graphql-limits';
-import { mountGraphiQL } from './graphiql/graphiql';
+import { createFormatError, schemaNamesOf } from './format-error';
+import { graphqlLimits, PARSE_OPTIONS } from './graphql-limits';
+import { mountGraphiQL, wantsGraphiQL } from './graphiql/graphiql';
 import type { Logger } from './logger';
 import { Keyring } from './crypto/keyring';
 import { checkConnection } from './exchanges/registry';
@@ -36,6 +36,11 @@ import { RateLimitModel } from './shared/rate-limit';
 import { TokenBudget } from './shared/token-budget';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
+import { requestErrorStatus, requestLogging, requestMetrics } from './request-plugins';
+import { mountMetrics, rootFieldsOf } from './metrics-endpoint';
+import { LiveEventsService } from './subscriptions/live-events.service';
+import { WalletEventFeed } from './subscriptions/wallet-event-feed';
+import { startLiveServer } from './subscriptions/ws-server';
 import { buildAppSchema, type Services } from './schema';
 
 export interface App {
@@ -48,50 +53,30 @@ export interface App {
 
 const BODY_LIMIT = '100kb';
 
-/**
- * Logs what the client can't see: every error that leaves as INTERNAL_SERVER_ERROR, with its
- * request id; and, at debug level, each request's arrival and duration (never its variables).
- */
-function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
-  return {
-    async contextCreationDidFail({ error }) {
-      // A bad token is the client's error; anything else (the database down, say) is ours.
-      if (!(error instanceof AppError)) logger.error({ err: error }, 'request context failed');
-    },
-    async requestDidStart({ contextValue, request }) {
-      const started = performance.now();
-      contextValue.logger.debug({ operation: request.operationName ?? null }, 'request received');
-      return {
-        async willSendResponse() {
-          contextValue.logger.debug({ ms: Math.round(performance.now() - started) }, 'request finished');
-        },
-        async didEncounterErrors({ errors }) {
-          for (const error of errors) {
-            const kind = classifyError({ extensions: error.extensions, path: error.path }, error);
-            if (kind === 'internal') contextValue.logger.error({ err: error.originalError ?? error, path: error.path }, 'request failed');
-            if (kind === 'unavailable') contextValue.logger.warn({ path: error.path }, 'database unavailable');
-          }
-        },
-      };
-    },
-  };
-}
-
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
-  await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel]);
-  await backfillUserChangedAt(logger);
-
-  const services: Services = {
-    auth: new AuthService(config, logger),
-    definitions: new WalletDefinitionService(logger),
-    credentials: new CredentialService(new Keyring(config.encryptionKeys), config.exchanges, checkConnection, logger),
-    wallets: new UserWalletService(logger),
-    ai: new AiStateService(logger),
-  };
-  await services.auth.ensureAdmin();
-  await services.definitions.seedIfEmpty();
+  const agentTokens = new AgentTokenRegistry(logger);
+  let services: Services;
+  try {
+    await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel, AgentTokenModel]);
+    await backfillUserChangedAt(logger);
+    services = {
+      auth: new AuthService(config, logger, agentTokens),
+      definitions: new WalletDefinitionService(logger),
+      credentials: new CredentialService(new Keyring(config.encryptionKeys), config.exchanges, checkConnection, logger, config.caps.credentialsPerUser),
+      wallets: new UserWalletService(logger, config.caps.walletsPerUser),
+      ai: new AiStateService(logger),
+    };
+    await services.auth.ensureAdmin();
+    await services.definitions.seedIfEmpty();
+    await services.definitions.migrateToCcxt();
+    await agentTokens.start();
+  } catch (error) {
+    // A refused start (an admin account that isn't the configured admin's, say) leaves nothing open.
+    await disconnectDatabase();
+    throw error;
+  }
   const stopEventSweep = startEventSweep(logger);
 
   const app = express();
@@ -102,10 +87,26 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const httpServer = http.createServer(app);
   httpServer.keepAliveTimeout = 65_000;
 
-  const limits = graphqlLimits(config);
+  const limits = graphqlLimits();
+  const schema = await buildAppSchema(services);
   const budget = new TokenBudget((key) => (key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute));
+  const formatError = createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) });
+  const feed = new WalletEventFeed(logger);
+  const live = startLiveServer({
+    httpServer,
+    schema,
+    auth: services.auth,
+    service: new LiveEventsService(feed),
+    validationRules: limits.validationRules,
+    formatError,
+    trustProxy: config.trustProxy,
+    production: config.nodeEnv === 'production',
+    recheckMs: config.subscriptions.recheckSeconds * 1000,
+    logger,
+  });
   const apollo = new ApolloServer<Context>({
-    schema: await buildAppSchema(services),
+    schema,
+    parseOptions: PARSE_OPTIONS,
     validationRules: limits.validationRules,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
@@ -122,12 +123,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going away).
+      { serverWillStart: async () => ({ drainServer: () => live.dispose() }) },
       ApolloServerPluginLandingPageDisabled(),
       // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment says.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
       requestLogging(logger),
+      requestErrorStatus(),
+      requestMetrics(rootFieldsOf(schema)),
       ...limits.plugins,
     ],
   });
@@ -140,9 +145,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const ok = await pingDatabase();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok ? 'up' : 'down' });
   });
-  mountGraphiQL(app);
+  mountMetrics(app, { token: config.metricsToken, trustProxy: config.trustProxy });
+  if (config.graphiql) mountGraphiQL(app, { introspection: config.nodeEnv !== 'production' });
+  // Without the explorer, a browser asking for /graphql gets no page either.
+  else app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? res.status(404).json({ error: 'not found' }) : next()));
   app.use(
     '/graphql',
+    (_req, res, next) => {
+      // Answers carry private data: no cache may keep them, and no browser may sniff them into HTML.
+      res.set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+      next();
+    },
     // Only the listed browser origins may read responses cross-origin; none when the list is empty.
     cors({
       origin: config.corsOrigins,
@@ -195,6 +208,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       (stopping ??= (async () => {
         await apollo.stop();
         budget.stop();
+        await feed.stop();
+        await agentTokens.stop();
         await stopEventSweep();
         await disconnectDatabase();
       })()),

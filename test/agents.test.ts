@@ -37,7 +37,8 @@ const stored = async (id: string) => (await wallets().findOne({ _id: new Types.O
 const wallet = async (overrides: Parameters<typeof limits>[0] = {}) => userWallet(t, alice, await binanceCredential(t, alice), overrides);
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // Alice holds many wallets, each on its own credential.
+  t = await startTestApp({ MAX_CREDENTIALS_PER_USER: '1000', MAX_WALLETS_PER_USER: '1000' });
   alice = await registerUser(t);
   agent = await agentToken(t, 'risk-agent');
 });

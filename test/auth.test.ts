@@ -1,15 +1,19 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { print } from 'graphql';
 import jwt from 'jsonwebtoken';
+import { AgentTokenRegistry } from '../src/auth/agent-token-registry';
 import { AuthService } from '../src/auth/auth.service';
 import { UserModel } from '../src/auth/user.model';
 import { createLogger } from '../src/logger';
-import { IssueAgentTokenDocument, LoginDocument, MeDocument, RegisterDocument, CreateWalletDefinitionDocument } from './generated/graphql';
-import { ADMIN_EMAIL, codes, startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import { Writable } from 'node:stream';
+import { ChangePasswordDocument, IssueAgentTokenDocument, LoginDocument, MeDocument, RegisterDocument, CreateWalletDefinitionDocument } from './generated/graphql';
+import { ADMIN_EMAIL, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import { run } from './helpers/processes';
 import { adminToken, agentToken, definitionInput, registerUser, uniqueEmail } from './helpers/factories';
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({ TRUST_PROXY: 'true' });
 });
 afterAll(() => t.close());
 
@@ -167,16 +171,54 @@ describe('admin and agents', () => {
     expect(me.data!.me.role).toBe('ADMIN');
   });
 
-  it('promotes an existing user named as admin at the next start', async () => {
+  it('promotes an existing account named as admin only when its password is ADMIN_PASSWORD', async () => {
     const email = uniqueEmail('promoted');
-    await registerUser(t, { email });
+    await registerUser(t, { email, password: 'the configured admin password' });
     const before = await UserModel.findOne({ email }).lean();
-    const restarted = new AuthService({ ...t.config, admin: { email, password: 'ignored-for-an-existing-user' } }, createLogger({ logLevel: 'silent' }));
+    const restarted = new AuthService({ ...t.config, admin: { email, password: 'the configured admin password' } }, createLogger({ logLevel: 'silent' }), new AgentTokenRegistry(createLogger({ logLevel: 'silent' })));
     await restarted.ensureAdmin();
     const promoted = await UserModel.findOne({ email }).lean();
     expect(promoted!.role).toBe('admin');
-    // The password stays the user's own.
     expect(promoted!.password_hash).toBe(before!.password_hash);
+  });
+
+  it('does not promote an account registered in advance with another password, and says so by email only', async () => {
+    const email = uniqueEmail('squatter');
+    await registerUser(t, { email, password: 'the squatter own password' });
+    const lines: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) });
+    const logger = createLogger({ logLevel: 'info' }, sink);
+    const adminPassword = 'the configured admin password';
+    await new AuthService({ ...t.config, admin: { email, password: adminPassword } }, logger, new AgentTokenRegistry(logger)).ensureAdmin();
+    expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
+    const said = lines.join('');
+    expect(said).toContain(email);
+    expect(said).toMatch(/"level":50/);
+    expect(said).not.toContain(adminPassword);
+    expect(said).not.toContain('the squatter own password');
+    // In production the start stops there.
+    const production = new AuthService({ ...t.config, nodeEnv: 'production', admin: { email, password: adminPassword } }, logger, new AgentTokenRegistry(logger));
+    await expect(production.ensureAdmin()).rejects.toThrow(`ADMIN_EMAIL ${email} belongs to an existing account`);
+    expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
+  });
+
+  it('refuses to start in production when ADMIN_EMAIL names an account registered in advance', async () => {
+    const email = uniqueEmail('squatted');
+    await registerUser(t, { email, password: 'registered before the deployment' });
+    const running = run('main.js', {
+      NODE_ENV: 'production',
+      PORT: '0',
+      MONGODB_URI: t.config.mongodbUri!,
+      JWT_SECRET: TEST_JWT_SECRET,
+      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+      ADMIN_EMAIL: email,
+      ADMIN_PASSWORD: 'a strong admin password',
+    });
+    expect(await running.exited).toBe(1);
+    const output = [...running.stdout, ...running.stderr].join('\n');
+    expect(output).toContain(`ADMIN_EMAIL ${email} belongs to an existing account whose password is not ADMIN_PASSWORD`);
+    expect(output).not.toContain('a strong admin password');
+    expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
   });
 
   it('issues agent tokens to admins only', async () => {
@@ -209,5 +251,41 @@ describe('admin and agents', () => {
     expect(codes(create)).toEqual(['FORBIDDEN']);
     const issue = await t.gql(IssueAgentTokenDocument, { name: 'child' }, token);
     expect(codes(issue)).toEqual(['FORBIDDEN']);
+  });
+});
+
+describe('changePassword', () => {
+  it('checks the current password, refuses every token issued before, and answers with a new one', async () => {
+    const user = await registerUser(t, { password: 'the first password' });
+    const second = (await t.gql(LoginDocument, { email: user.email, password: 'the first password' })).data!.login.token;
+    const wrong = await t.gql(ChangePasswordDocument, { currentPassword: 'not it', newPassword: 'the second password' }, user.token);
+    expect(codes(wrong)).toEqual(['UNAUTHENTICATED']);
+    expect((await t.gql(MeDocument, {}, user.token)).errors).toBeUndefined();
+
+    const changed = await t.gql(ChangePasswordDocument, { currentPassword: 'the first password', newPassword: 'the second password' }, user.token);
+    expect(changed.errors).toBeUndefined();
+    expect(changed.data!.changePassword.user.id).toBe(user.id);
+    for (const old of [user.token, second]) expect(codes(await t.gql(MeDocument, {}, old))).toEqual(['UNAUTHENTICATED']);
+    expect((await t.gql(MeDocument, {}, changed.data!.changePassword.token)).errors).toBeUndefined();
+    expect(codes(await t.gql(LoginDocument, { email: user.email, password: 'the first password' }))).toEqual(['UNAUTHENTICATED']);
+    expect((await t.gql(LoginDocument, { email: user.email, password: 'the second password' })).errors).toBeUndefined();
+    expect(t.logs.join('\n')).toMatch(/"security":"password changed"/);
+    expect(t.logs.join('\n')).not.toContain('the second password');
+  });
+
+  it('checks the current password under the login limit', async () => {
+    const user = await registerUser(t, { password: 'guarded password' });
+    // From an address of its own (behind the trusted proxy): the other tests' logins come from 127.0.0.1.
+    const change = (currentPassword: string) =>
+      t.raw(print(ChangePasswordDocument), { currentPassword, newPassword: 'taken over!' }, user.token, { 'x-forwarded-for': '198.51.100.200' });
+    for (let i = 0; i < 10; i++) expect(codes(await change(`guess ${i}`))).toEqual(['UNAUTHENTICATED']);
+    expect(codes(await change('guarded password'))).toEqual(['RATE_LIMITED']);
+  });
+
+  it('refuses a short new password and agents', async () => {
+    const user = await registerUser(t, { password: 'long enough password' });
+    const short = await t.gql(ChangePasswordDocument, { currentPassword: 'long enough password', newPassword: 'short' }, user.token);
+    expect(short.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'newPassword' });
+    expect(codes(await t.gql(ChangePasswordDocument, { currentPassword: 'x', newPassword: 'long enough password' }, await agentToken(t)))).toEqual(['FORBIDDEN']);
   });
 });

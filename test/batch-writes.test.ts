@@ -28,7 +28,8 @@ async function walletsOf(n: number, overrides: Parameters<typeof limits>[0] = {}
 }
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // Alice holds many wallets, each on its own credential.
+  t = await startTestApp({ MAX_CREDENTIALS_PER_USER: '1000', MAX_WALLETS_PER_USER: '1000' });
   alice = await registerUser(t);
   agent = await agentToken(t, 'batch-agent');
 });

@@ -51,6 +51,35 @@ describe('configuration', () => {
     expect(problems.join('\n')).not.toContain('Pq9xJ');
   });
 
+  it('refuses in production a short admin password and a JWT secret of too few distinct characters', () => {
+    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'ab'.repeat(24), ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'elevenchars' });
+    expect(problems).toEqual(['JWT_SECRET: too weak, must have at least 16 distinct characters', 'ADMIN_PASSWORD: must be at least 12 characters in production']);
+    expect(problems.join('\n')).not.toContain('elevenchars');
+    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'twelve chars' })).toEqual([]);
+    // Outside production the same values start (a developer's machine).
+    expect(problemsOf({ NODE_ENV: 'test', JWT_SECRET: 'ab'.repeat(24), ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'elevenchars' })).toEqual([]);
+  });
+
+  it('serves GraphiQL by default outside production only, and caps what a user creates', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.graphiql).toBe(true);
+    expect(parseConfig({ ...base, NODE_ENV: 'production' }, cwd).config.graphiql).toBe(false);
+    expect(parseConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true' }, cwd).config.graphiql).toBe(true);
+    expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.caps).toEqual({ credentialsPerUser: 50, walletsPerUser: 50 });
+    expect(parseConfig({ ...base, NODE_ENV: 'test', MAX_CREDENTIALS_PER_USER: '3', MAX_WALLETS_PER_USER: '2' }, cwd).config.caps).toEqual({ credentialsPerUser: 3, walletsPerUser: 2 });
+  });
+
+  it('lets connection tests reach loopback outside production only, unless EXCHANGE_ALLOW_LOOPBACK says otherwise', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const production = { NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    expect(parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd).config.exchanges.allowLoopback).toBe(true);
+    expect(parseConfig(production, cwd).config.exchanges.allowLoopback).toBe(false);
+    expect(parseConfig({ ...production, EXCHANGE_ALLOW_LOOPBACK: 'true' }, cwd).config.exchanges.allowLoopback).toBe(true);
+    expect(parseConfig({ NODE_ENV: 'development', EXCHANGE_ALLOW_LOOPBACK: 'false' }, cwd).config.exchanges.allowLoopback).toBe(false);
+    expect(problemsOf({ EXCHANGE_ALLOW_LOOPBACK: 'yes' }, cwd)).toEqual([expect.stringMatching(/^EXCHANGE_ALLOW_LOOPBACK: /)]);
+  });
+
   it('uses given secrets instead of generating any', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const { config, warnings } = parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd);

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import mongoose, { Types } from 'mongoose';
 import { Fernet } from '../src/crypto/fernet';
 import {
@@ -12,7 +14,7 @@ import {
   type CredentialValueInput,
 } from './generated/graphql';
 import { codes, startTestApp, TEST_ENCRYPTION_KEY, type TestApp } from './helpers/app';
-import { adminToken, agentToken, definitionInput, registerUser, type TestUser } from './helpers/factories';
+import { adminToken, agentToken, definitionInput, registerUser, userWallet, type TestUser } from './helpers/factories';
 import { startBinanceSimulator, type BinanceSimulator } from './simulators/binance.simulator';
 import { startHyperliquidSimulator, type HyperliquidSimulator } from './simulators/hyperliquid.simulator';
 
@@ -26,8 +28,12 @@ const SECRETS = {
   hexSecret: 'abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789',
   // The well-known test key of the Ethereum docs; its address is 0x2c7536E3605D9C16a7a3D7b1898e529396a65c23.
   hyperliquidKey: '0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318',
+  // A Hyperliquid account's own key; its address is 0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf.
+  hyperliquidOwnKey: `0x${'0'.repeat(63)}1`,
 };
 const HL_ADDRESS = '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23';
+/** The Hyperliquid account whose approved agent (API wallet) the test key is. */
+const HL_ACCOUNT = `0x${'ab'.repeat(20)}`;
 
 let t: TestApp;
 let admin: string;
@@ -47,6 +53,14 @@ const binanceValues = (key = SECRETS.binanceKey, secret = SECRETS.binanceSecret)
 const createBinance = (user: TestUser, values = binanceValues(), extra: { name?: string; environment?: 'MAINNET' | 'TESTNET' } = {}) =>
   t.gql(CreateCredentialDocument, { input: { walletId: binanceId, name: extra.name ?? 'My Binance', environment: extra.environment, values } }, user.token);
 
+async function closedPort(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
+
 /** The connection tests allow one per credential per 10 s: tests that test twice reset the clock. */
 const allowAnotherTest = (id: string) => collection('credentials').updateOne({ _id: new Types.ObjectId(id) }, { $set: { last_test_at: null } });
 
@@ -58,7 +72,7 @@ beforeAll(async () => {
     ],
   });
   testnet = await startBinanceSimulator({ accounts: [{ apiKey: SECRETS.binanceKey, secret: SECRETS.binanceSecret }] });
-  hyperliquid = await startHyperliquidSimulator({ accounts: [{ address: HL_ADDRESS }] });
+  hyperliquid = await startHyperliquidSimulator({ accounts: [{ address: HL_ACCOUNT, agents: [HL_ADDRESS] }, { address: '0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf' }] });
   t = await startTestApp({ EXCHANGE_TIMEOUT_MS: '2000' });
   admin = await adminToken(t);
   alice = await registerUser(t);
@@ -347,11 +361,63 @@ describe('testCredentialConnection', () => {
     expect(testnet.requests.length).toBeGreaterThan(seen);
   });
 
-  it('succeeds with a Hyperliquid key whose address the exchange knows', async () => {
-    const created = await t.gql(CreateCredentialDocument, { input: { walletId: hyperliquidId, name: 'HL', values: [{ key: 'private_key', value: SECRETS.hyperliquidKey }] } }, alice.token);
+  it("succeeds with an API wallet's Hyperliquid key, proven by the noop it signs", async () => {
+    const values = [{ key: 'private_key', value: SECRETS.hyperliquidKey }, { key: 'wallet_address', value: HL_ACCOUNT }];
+    const created = await t.gql(CreateCredentialDocument, { input: { walletId: hyperliquidId, name: 'HL', values } }, alice.token);
     const outcome = (await t.gql(TestCredentialConnectionDocument, { id: created.data!.createCredential.id }, alice.token)).data!.testCredentialConnection;
-    expect(outcome).toMatchObject({ ok: true, error: null });
-    expect(hyperliquid.requests.some((r) => JSON.stringify(r.body).toLowerCase().includes(HL_ADDRESS.toLowerCase()))).toBe(true);
+    expect(outcome).toMatchObject({ ok: true, error: null, permissions: { withdraw: false }, balances: [{ asset: 'USDC', total: 1000 }] });
+    expect(hyperliquid.signers.at(-1)).toBe(HL_ADDRESS.toLowerCase());
+  });
+
+  it("fails the account's own Hyperliquid key: it can withdraw (the platform's policy)", async () => {
+    const created = await t.gql(CreateCredentialDocument, { input: { walletId: hyperliquidId, name: 'HL own', values: [{ key: 'private_key', value: SECRETS.hyperliquidOwnKey }] } }, alice.token);
+    const outcome = (await t.gql(TestCredentialConnectionDocument, { id: created.data!.createCredential.id }, alice.token)).data!.testCredentialConnection;
+    expect(outcome).toMatchObject({ ok: false, balances: [], permissions: { withdraw: true }, credential: { isConnected: false, permissions: null, balances: null } });
+    expect(outcome.error).toMatch(/can withdraw funds/);
+  });
+
+  it('keeps what the last passing test found (permissions, balances), through a failing one, and drops it with new values', async () => {
+    const id = (await createBinance(alice)).data!.createCredential.id;
+    const passed = (await t.gql(TestCredentialConnectionDocument, { id }, alice.token)).data!.testCredentialConnection;
+    const found = {
+      permissions: { read: true, trade: true, withdraw: false, ipRestricted: true },
+      balances: [
+        { asset: 'BTC', free: 0.5, used: 0, total: 0.5 },
+        { asset: 'USDT', free: 1000, used: 25, total: 1025 },
+      ],
+    };
+    expect(passed).toMatchObject({ ok: true, ...found, credential: { ...found, balancesAt: passed.testedAt } });
+    const raw = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    expect(raw).toMatchObject({ permissions: { read: true, trade: true, withdraw: false, ip_restricted: true }, balances: found.balances, balances_at: new Date(passed.testedAt) });
+
+    // The exchange goes away: the test fails, what the last one found stays, dated.
+    await collection('wallets').updateOne({ slug: 'binance' }, { $set: { 'api_config.base_url': await closedPort() } });
+    try {
+      await allowAnotherTest(id);
+      const unreachable = (await t.gql(TestCredentialConnectionDocument, { id }, alice.token)).data!.testCredentialConnection;
+      expect(unreachable).toMatchObject({ ok: false, error: 'the exchange could not be reached', balances: [], permissions: null });
+      expect(unreachable.credential).toMatchObject({ isConnected: false, ...found, balancesAt: passed.testedAt });
+    } finally {
+      await collection('wallets').updateOne({ slug: 'binance' }, { $set: { 'api_config.base_url': mainnet.url } });
+    }
+
+    const updated = await t.gql(UpdateCredentialDocument, { id, input: { values: binanceValues(SECRETS.otherBinanceKey, SECRETS.otherBinanceSecret) } }, alice.token);
+    expect(updated.data!.updateCredential).toMatchObject({ isConnected: false, permissions: null, balances: null, balancesAt: null });
+  });
+
+  it('shows the balances to agents through managedWallets { credential }, and never to another user', async () => {
+    const id = (await createBinance(alice, binanceValues(), { name: 'Managed' })).data!.createCredential.id;
+    await t.gql(TestCredentialConnectionDocument, { id }, alice.token);
+    await userWallet(t, alice, id);
+    const agent = await agentToken(t);
+    const managed = await t.raw<{ managedWallets: { edges: Array<{ node: { credential: { id: string; balances: Array<{ asset: string }> | null; permissions: { withdraw: boolean | null } | null } } }> } }>(
+      '{ managedWallets(first: 500) { edges { node { credential { id balances { asset } permissions { withdraw } } } } } }',
+      {},
+      agent,
+    );
+    const credential = managed.data!.managedWallets.edges.map((e) => e.node.credential).find((c) => c.id === id);
+    expect(credential).toEqual({ id, balances: [{ asset: 'BTC' }, { asset: 'USDT' }], permissions: { withdraw: false } });
+    expect(codes(await t.gql(CredentialDocument, { id }, bob.token))).toEqual(['FORBIDDEN']);
   });
 
   it('says when the stored values cannot be decrypted', async () => {

@@ -5,7 +5,8 @@ import { binanceCredential, registerUser, userWallet, type TestUser } from './he
 
 let t: TestApp;
 beforeAll(async () => {
-  t = await startTestApp();
+  // One user with 100 wallets, each on its own credential: above the default caps.
+  t = await startTestApp({ MAX_CREDENTIALS_PER_USER: '200', MAX_WALLETS_PER_USER: '200' });
 });
 afterAll(() => t.close());
 

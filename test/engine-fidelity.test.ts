@@ -54,6 +54,16 @@ describe('engine fidelity', () => {
     expect(await col.findOne({ _id: 2 })).toEqual({ _id: 2, slug: 'b' });
   });
 
+  it('keeps a sparse unique index unique among documents that have the field, and leaves out those that lack it', async () => {
+    const col: Collection<{ _id: number; slot?: string }> = db.collection('sparse-unique');
+    await col.createIndex({ slot: 1 }, { unique: true, sparse: true });
+    await col.insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3, slot: 'u:0' }]);
+    await expect(col.insertOne({ _id: 4, slot: 'u:0' })).rejects.toMatchObject({ code: 11000 });
+    const race = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => col.insertOne({ _id: 10 + i, slot: 'u:1' })));
+    expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect(await col.countDocuments()).toBe(4);
+  });
+
   it('reports concurrent inserts of one unique key as one success and 11000 for the rest', async () => {
     const col: Collection<{ slug: string }> = db.collection('unique-race');
     await col.createIndex({ slug: 1 }, { unique: true });

@@ -1,20 +1,14 @@
-import { existsSync } from 'node:fs';
-import puppeteer, { type Browser } from 'puppeteer-core';
+import type { Browser } from 'puppeteer-core';
 import { startTestApp, type TestApp } from './helpers/app';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { launchChromium, offlinePage } from './helpers/browser';
+import { registerUser } from './helpers/factories';
 
 let t: TestApp;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   t = await startTestApp();
-  browser = await puppeteer.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -24,22 +18,7 @@ afterAll(async () => {
 
 describe('GraphiQL in a browser', () => {
   it('runs a query through the UI, offline, and shows the result', async () => {
-    const page = await browser.newPage();
-    const offHost: string[] = [];
-    const pageErrors: string[] = [];
-    await page.setRequestInterception(true);
-    page.on('request', (request) => {
-      const url = new URL(request.url());
-      // Everything the page needs must come from us; anything else is refused and recorded.
-      if (url.origin !== new URL(t.url).origin && url.protocol !== 'data:') {
-        offHost.push(request.url());
-        void request.abort();
-      } else {
-        void request.continue();
-      }
-    });
-    page.on('pageerror', (error) => pageErrors.push(String(error)));
-
+    const { page, offHost, pageErrors } = await offlinePage(browser, t.url);
     await page.goto(`${t.url}/graphql`, { waitUntil: 'networkidle0' });
     await page.waitForSelector('.graphiql-query-editor .CodeMirror', { timeout: 20_000 });
     await page.evaluate(() => {
@@ -52,6 +31,31 @@ describe('GraphiQL in a browser', () => {
     expect(result).toContain('"slug": "binance"');
     expect(result).toContain('"slug": "hyperliquid"');
     expect(offHost).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('GraphiQL and the bearer token', () => {
+  it('keeps the headers in sessionStorage, never in localStorage', async () => {
+    const user = await registerUser(t);
+    const { page, pageErrors } = await offlinePage(browser, t.url);
+    await page.goto(`${t.url}/graphiql`, { waitUntil: 'networkidle0' });
+    await page.waitForSelector('.graphiql-query-editor .CodeMirror', { timeout: 20_000 });
+    await page.evaluate((token: string) => {
+      type Editor = { CodeMirror: { setValue(v: string): void } };
+      (document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as Editor).CodeMirror.setValue('{ me { email } }');
+      // The editor tools hold the variables editor, then the headers editor.
+      const [, headers] = Array.from(document.querySelectorAll('.graphiql-editor-tool .CodeMirror')) as unknown as Editor[];
+      headers.CodeMirror.setValue(JSON.stringify({ Authorization: `Bearer ${token}` }));
+    }, user.token);
+    await page.click('.graphiql-execute-button');
+    await page.waitForFunction((email: string) => document.querySelector('.result-window')?.textContent?.includes(email), { timeout: 20_000 }, user.email);
+    const stored = await page.evaluate(() => {
+      const all = (s: Storage) => Array.from({ length: s.length }, (_, i) => `${s.key(i)}=${s.getItem(s.key(i)!)}`).join('\n');
+      return { local: all(localStorage), session: all(sessionStorage) };
+    });
+    expect(stored.local).not.toContain(user.token);
+    expect(stored.session).toContain(user.token);
     expect(pageErrors).toEqual([]);
   });
 });

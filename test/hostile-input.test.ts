@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import mongoose from 'mongoose';
+import { isSafeText } from '../src/shared/validators';
 import { startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
 
@@ -113,7 +114,9 @@ const token = { admin: () => admin, agent: () => agent, user: () => user.token, 
 const operations: Array<[string, string, () => Record<string, Json>, keyof typeof token]> = [
   ['register', 'mutation ($input: RegisterInput!) { register(input: $input) { token } }', () => ({ input: { email: 'fuzz@example.com', password: 'long enough password', name: 'F' } }), 'none'],
   ['login', 'mutation ($email: String!, $password: String!) { login(email: $email, password: $password) { token } }', () => ({ email: user.email, password: 'nope' }), 'none'],
+  ['changePassword', 'mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { token } }', () => ({ c: 'not the password', n: 'a new long password' }), 'user'],
   ['issueAgentToken', 'mutation ($name: String!, $days: Int) { issueAgentToken(name: $name, expiresInDays: $days) { name } }', () => ({ name: 'fuzz', days: 3 }), 'admin'],
+  ['revokeAgentToken', 'mutation ($id: ObjectID!) { revokeAgentToken(id: $id) { id } }', () => ({ id: '0123456789abcdef01234567' }), 'admin'],
   ['createWalletDefinition', 'mutation ($input: CreateWalletDefinitionInput!) { createWalletDefinition(input: $input) { slug } }', () => ({ input: definitionInput() as unknown as Json }), 'admin'],
   ['updateWalletDefinition', 'mutation ($slug: String!, $input: UpdateWalletDefinitionInput!) { updateWalletDefinition(slug: $slug, input: $input) { slug } }', () => ({ slug: 'hyperliquid', input: { name: 'Hyperliquid', order: 2, features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supportedAssets: ['BTC', 'ETH', 'SOL'] } } }), 'admin'],
   ['deleteWalletDefinition', 'mutation ($slug: String!) { deleteWalletDefinition(slug: $slug) { slug } }', () => ({ slug: 'no-such-thing' }), 'admin'],
@@ -223,6 +226,13 @@ describe('hostile input', () => {
       expect(d.api_config.rate_limit).toBeGreaterThan(0);
       expect(d.auth_fields.length).toBeGreaterThan(0);
       expect(d.name.trim().length).toBeGreaterThan(0);
+    }
+    // Every stored name is safe to show and in one (NFC) form.
+    for (const collection of ['users', 'credentials', 'user_wallets', 'wallets', 'agent_tokens']) {
+      for (const doc of await db.collection(collection).find({}, { projection: { name: 1 } }).toArray()) {
+        if (doc.name === null || doc.name === undefined) continue;
+        expect({ collection, safe: isSafeText(doc.name as string), nfc: doc.name === (doc.name as string).normalize('NFC') }).toEqual({ collection, safe: true, nfc: true });
+      }
     }
     for (const u of await db.collection('users').find().toArray()) {
       expect(noOperatorKeys(u)).toBe(true);

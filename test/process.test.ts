@@ -1,57 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { testDatabaseUri } from './helpers/app';
+import { listeningUrl, ROOT, run, waitFor } from './helpers/processes';
 
 /**
  * The service as a newcomer runs it: the built entry points as processes, with the embedded
  * database on a data directory of their own.
  */
-const ROOT = join(__dirname, '..');
-const DIST = join(ROOT, 'dist');
-
-interface Running {
-  child: ChildProcess;
-  stdout: string[];
-  stderr: string[];
-  exited: Promise<number | null>;
-}
-
-function run(script: string, env: Record<string, string>): Running {
-  if (!existsSync(join(DIST, script))) throw new Error(`dist/${script} is missing: npm test builds it first (npm run build)`);
-  const child = spawn(process.execPath, [join(DIST, script)], {
-    cwd: ROOT,
-    // Only what the service needs: nothing of the test run's own MONGODB_URI leaks in.
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const stdout: string[] = [];
-  const stderr: string[] = [];
-  child.stdout!.on('data', (chunk: Buffer) => stdout.push(...chunk.toString().split('\n').filter(Boolean)));
-  child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, stdout, stderr, exited };
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 90_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-function listeningUrl(running: Running): string | undefined {
-  for (const line of running.stdout) {
-    if (line.includes('wallet service listening')) return (JSON.parse(line) as { url: string }).url.replace(/\/graphql$/, '');
-  }
-  return undefined;
-}
-
 async function graphql(url: string, query: string, token?: string): Promise<{ data?: Record<string, any>; errors?: unknown[] }> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',

@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import { codes, startTestApp, type TestApp } from './helpers/app';
+import { PASSWORD_CHECKS_IN_FLIGHT, passwordChecksInFlight } from '../src/auth/password';
 import { uniqueEmail } from './helpers/factories';
 
 let t: TestApp;
@@ -7,6 +8,7 @@ beforeAll(async () => {
   t = await startTestApp({
     TRUST_PROXY: 'true',
     RATE_LIMIT_LOGIN_FAILURES: '3',
+    RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: '6',
     RATE_LIMIT_REGISTRATIONS_PER_HOUR: '3',
     RATE_LIMIT_USER_PER_MINUTE: '5',
     RATE_LIMIT_AGENT_PER_MINUTE: '5',
@@ -18,19 +20,14 @@ const REGISTER = 'mutation ($i: RegisterInput!) { register(input: $i) { token } 
 const LOGIN = 'mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }';
 const from = (address: string) => ({ 'x-forwarded-for': address });
 
-/** Counters use fixed windows: a test starts well inside one, so its hits land in the same window. */
-async function awayFromWindowEdge(windowMs: number, needMs = 10_000): Promise<void> {
-  const left = windowMs - (Date.now() % windowMs);
-  if (left < needMs) await new Promise((resolve) => setTimeout(resolve, left + 100));
-}
-
 async function register(address: string, email = uniqueEmail()) {
   return t.raw<{ register: { token: string } }>(REGISTER, { i: { email, password: 'correct horse battery' } }, undefined, from(address));
 }
 
+const login = (email: string, password: string, address: string) => t.raw(LOGIN, { e: email, p: password }, undefined, from(address));
+
 describe('rate limits', () => {
   it('limits registrations per client address', async () => {
-    await awayFromWindowEdge(60 * 60_000);
     for (let i = 0; i < 3; i++) expect((await register('203.0.113.1')).errors).toBeUndefined();
     const fourth = await register('203.0.113.1');
     expect(codes(fourth)).toEqual(['RATE_LIMITED']);
@@ -38,31 +35,92 @@ describe('rate limits', () => {
     expect((await register('203.0.113.2')).errors).toBeUndefined();
   });
 
-  it('limits failed logins per email, even from fresh addresses, before checking any password', async () => {
-    await awayFromWindowEdge(15 * 60_000);
+  it('lets no more registrations through than the limit when they arrive at once', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => register('203.0.113.3')));
+    expect(results.filter((r) => r.errors === undefined)).toHaveLength(3);
+    expect(results.filter((r) => codes(r)[0] === 'RATE_LIMITED')).toHaveLength(17);
+  });
+
+  it('limits failed logins per email and address: the right password is refused from there, not from elsewhere', async () => {
     const email = uniqueEmail('target');
     await register('198.51.100.1', email);
-    for (let i = 0; i < 3; i++) {
-      expect(codes(await t.raw(LOGIN, { e: email, p: 'wrong password' }, undefined, from(`198.51.100.${10 + i}`)))).toEqual(['UNAUTHENTICATED']);
-    }
-    const right = await t.raw(LOGIN, { e: email, p: 'correct horse battery' }, undefined, from('198.51.100.99'));
-    expect(codes(right)).toEqual(['RATE_LIMITED']);
+    for (let i = 0; i < 3; i++) expect(codes(await login(email, 'wrong password', '198.51.100.10'))).toEqual(['UNAUTHENTICATED']);
+    expect(codes(await login(email, 'correct horse battery', '198.51.100.10'))).toEqual(['RATE_LIMITED']);
+    // A stranger's guesses don't lock the user out where they sign in from.
+    expect((await login(email, 'correct horse battery', '198.51.100.11')).errors).toBeUndefined();
   });
 
   it('limits failed logins per client address, across emails', async () => {
-    await awayFromWindowEdge(15 * 60_000);
-    for (let i = 0; i < 3; i++) await t.raw(LOGIN, { e: uniqueEmail('spray'), p: 'guess' }, undefined, from('192.0.2.7'));
+    for (let i = 0; i < 3; i++) await login(uniqueEmail('spray'), 'guess', '192.0.2.7');
     const email = uniqueEmail('victim');
     await register('192.0.2.8', email);
-    expect(codes(await t.raw(LOGIN, { e: email, p: 'correct horse battery' }, undefined, from('192.0.2.7')))).toEqual(['RATE_LIMITED']);
-    expect((await t.raw(LOGIN, { e: email, p: 'correct horse battery' }, undefined, from('192.0.2.9'))).errors).toBeUndefined();
+    expect(codes(await login(email, 'correct horse battery', '192.0.2.7'))).toEqual(['RATE_LIMITED']);
+    expect((await login(email, 'correct horse battery', '192.0.2.9')).errors).toBeUndefined();
   });
 
-  it('keeps the login and registration counters in the database, shared by every instance', async () => {
+  it('limits failed logins per email from every address, at its own (higher) limit', async () => {
+    const email = uniqueEmail('spread');
+    await register('192.0.2.20', email);
+    for (let i = 0; i < 6; i++) expect(codes(await login(email, 'wrong password', `192.0.2.${30 + i}`))).toEqual(['UNAUTHENTICATED']);
+    expect(codes(await login(email, 'correct horse battery', '192.0.2.99'))).toEqual(['RATE_LIMITED']);
+  });
+
+  it('checks at most the limit of passwords when hundreds of guesses arrive at once, and then refuses the right one', async () => {
+    const email = uniqueEmail('burst');
+    await register('198.51.100.40', email);
+    const guesses = await Promise.all(Array.from({ length: 300 }, (_, i) => login(email, `wrong guess ${i}`, '198.51.100.41')));
+    const checked = guesses.filter((g) => codes(g)[0] === 'UNAUTHENTICATED').length;
+    expect(checked).toBeLessThanOrEqual(3);
+    expect(guesses.every((g) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(g)[0] ?? ''))).toBe(true);
+    expect(codes(await login(email, 'correct horse battery', '198.51.100.41'))).toEqual(['RATE_LIMITED']);
+    const counters = (await mongoose.connection.db!.collection('rate_limits').find({}).toArray()).filter((c) => String(c._id).startsWith('login:pair:'));
+    expect(Math.max(...counters.map((c) => c.count as number))).toBe(3);
+  });
+
+  it('bounds the password checks in flight, whatever arrives', async () => {
+    let most = 0;
+    let burst = true;
+    const watch = (async () => {
+      while (burst) {
+        most = Math.max(most, passwordChecksInFlight());
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => login(uniqueEmail('cpu'), 'guess', `10.9.${i}.1`)));
+    burst = false;
+    await watch;
+    expect(most).toBeGreaterThan(0);
+    expect(most).toBeLessThanOrEqual(PASSWORD_CHECKS_IN_FLIGHT);
+    expect(results.every((r) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(r)[0] ?? ''))).toBe(true);
+  });
+
+  it('gives a successful login its count back', async () => {
+    const email = uniqueEmail('regular');
+    await register('198.51.100.50', email);
+    for (let i = 0; i < 6; i++) expect((await login(email, 'correct horse battery', '198.51.100.51')).errors).toBeUndefined();
+  });
+
+  it('opens a window with the first failure, not at a fixed boundary', async () => {
+    const before = Date.now();
+    await login(uniqueEmail('window'), 'guess', '198.51.100.60');
+    const after = Date.now();
+    const pairs = await mongoose.connection.db!.collection('rate_limits').find({ expires_at: { $gte: new Date(before + 15 * 60_000), $lte: new Date(after + 15 * 60_000) } }).toArray();
+    // The pair and the address counters opened here (the email's has its own hour).
+    expect(pairs.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('keeps the counters in the database under keys that never hold what was typed', async () => {
+    const typed = 'my-password-in-the-email-field';
+    await login(typed, 'guess', '198.51.100.70');
     const ids = (await mongoose.connection.db!.collection('rate_limits').find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
-    expect(ids.some((id) => id.startsWith('login-failures:email:'))).toBe(true);
-    expect(ids.some((id) => id.startsWith('login-failures:address:192.0.2.7:'))).toBe(true);
-    expect(ids.some((id) => id.startsWith('register:address:203.0.113.1:'))).toBe(true);
+    expect(ids.some((id) => id.startsWith('login:pair:'))).toBe(true);
+    expect(ids.some((id) => id.startsWith('login:address:'))).toBe(true);
+    expect(ids.some((id) => id.startsWith('login:email:'))).toBe(true);
+    expect(ids.some((id) => id.startsWith('register:address:'))).toBe(true);
+    for (const id of ids) {
+      expect(id).not.toContain(typed);
+      expect(id).not.toMatch(/@|198\.51|203\.0/);
+    }
   });
 
   it('gives each token a budget of requests, without a database command', async () => {

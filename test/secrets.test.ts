@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
-import { createLogger } from '../src/logger';
+import { createLogger, logFormatFor } from '../src/logger';
 import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,
@@ -33,6 +33,9 @@ const SECRETS = {
   password: 'the users password, never to be seen again',
 };
 const KEYS = { OLD_KEY, NEW_KEY, TEST_JWT_SECRET };
+const HL_ACCOUNT = `0x${'ab'.repeat(20)}`;
+/** Not secrets, but the owner's: in the owner's answers, never in a log line. */
+const BALANCES = { btc: '0.73196451', usdc: '4321.98765' };
 
 let t: TestApp;
 let admin: string;
@@ -49,8 +52,12 @@ async function keep<T>(result: Promise<GqlResult<T>>): Promise<GqlResult<T>> {
 }
 
 beforeAll(async () => {
-  binance = await startBinanceSimulator({ accounts: [{ apiKey: SECRETS.apiKey, secret: SECRETS.apiSecret }], echoSecretInErrors: true });
-  hyperliquid = await startHyperliquidSimulator({ accounts: [{ address: '0x2c7536E3605D9C16a7a3D7b1898e529396a65c23' }] });
+  binance = await startBinanceSimulator({
+    accounts: [{ apiKey: SECRETS.apiKey, secret: SECRETS.apiSecret, balances: [{ asset: 'BTC', free: BALANCES.btc, locked: '0.00000000' }] }],
+    echoSecretInErrors: true,
+  });
+  // The key is an approved agent (API wallet) of the account: the proof is its signed noop.
+  hyperliquid = await startHyperliquidSimulator({ accounts: [{ address: HL_ACCOUNT, agents: ['0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'], accountValue: BALANCES.usdc }] });
   t = await startTestApp({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `${NEW_KEY},${OLD_KEY}`, LOG_LEVEL: 'debug' });
   admin = await adminToken(t);
   user = await registerUser(t, { password: SECRETS.password });
@@ -74,14 +81,19 @@ describe('secrets', () => {
 
     const good = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('binance'), name: 'good', values: values(SECRETS.apiSecret) } }, user.token))).data!.createCredential.id;
     const bad = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('binance'), name: 'bad', values: values(SECRETS.wrongSecret) } }, user.token))).data!.createCredential.id;
-    const hl = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('hyperliquid'), name: 'hl', values: [{ key: 'private_key', value: SECRETS.privateKey }] } }, user.token))).data!.createCredential.id;
+    const hl = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('hyperliquid'), name: 'hl', values: [{ key: 'private_key', value: SECRETS.privateKey }, { key: 'wallet_address', value: HL_ACCOUNT }] } }, user.token))).data!.createCredential.id;
 
     await keep(t.gql(CredentialsDocument, {}, user.token));
     await keep(t.gql(CredentialDocument, { id: good }, user.token));
-    expect((await keep(t.gql(TestCredentialConnectionDocument, { id: good }, user.token))).data!.testCredentialConnection.ok).toBe(true);
+    const tested = (await keep(t.gql(TestCredentialConnectionDocument, { id: good }, user.token))).data!.testCredentialConnection;
+    expect(tested).toMatchObject({ ok: true, balances: [{ asset: 'BTC', total: Number(BALANCES.btc) }] });
     // The simulator echoes the secret it expected in its error body.
     expect((await keep(t.gql(TestCredentialConnectionDocument, { id: bad }, user.token))).data!.testCredentialConnection.ok).toBe(false);
-    expect((await keep(t.gql(TestCredentialConnectionDocument, { id: hl }, user.token))).data!.testCredentialConnection.ok).toBe(true);
+    expect((await keep(t.gql(TestCredentialConnectionDocument, { id: hl }, user.token))).data!.testCredentialConnection).toMatchObject({
+      ok: true,
+      balances: [{ asset: 'USDC', total: Number(BALANCES.usdc) }],
+    });
+    expect((await keep(t.gql(CredentialDocument, { id: hl }, user.token))).data!.credential.balances).toEqual([{ asset: 'USDC', free: Number(BALANCES.usdc), used: 0, total: Number(BALANCES.usdc) }]);
     await keep(t.gql(UpdateCredentialDocument, { id: good, input: { values: values(SECRETS.newSecret) } }, user.token));
 
     // Secrets in the wrong places.
@@ -112,6 +124,10 @@ describe('secrets', () => {
     for (const [name, secret] of Object.entries({ ...SECRETS, hexKey: SECRETS.privateKey.slice(2), ...KEYS })) {
       expect({ name, found: everything.includes(secret) }).toEqual({ name, found: false });
     }
+    const logs = t.logs.join('\n');
+    for (const [name, amount] of Object.entries(BALANCES)) {
+      expect({ name, logged: logs.includes(amount) || logs.includes(String(Number(amount))) }).toEqual({ name, logged: false });
+    }
   });
 
   it('of the configuration are scrubbed from log lines wherever they land', () => {
@@ -141,12 +157,42 @@ describe('secrets', () => {
     expect(parsed[2].msg).toBe('keys [redacted] and [redacted], secret [redacted]');
   });
 
+  it('are scrubbed and redacted on the pretty lines of a developer terminal too', () => {
+    const adminPassword = 'the admin pass phrase';
+    const chunks: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _e, callback) => (chunks.push(chunk.toString()), callback()) });
+    const logger = createLogger(
+      { logLevel: 'info', encryptionKeys: [NEW_KEY], jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 }, admin: { email: 'a@b.c', password: adminPassword } },
+      sink,
+      'pretty',
+    );
+    logger.warn(`key ${NEW_KEY}, secret ${TEST_JWT_SECRET}`);
+    logger.info({ password: 'a typed password', detail: `admin ${adminPassword}` }, 'login');
+    const text = chunks.join('');
+    // Not JSON: a line a person reads, with the level and the message.
+    expect(text).toMatch(/WARN.*key \[redacted\], secret \[redacted\]/);
+    expect(text).toMatch(/INFO.*login/);
+    expect(() => JSON.parse(text.split('\n')[0])).toThrow();
+    for (const secret of [NEW_KEY, TEST_JWT_SECRET, adminPassword, 'a typed password']) expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
+  });
+
+  it('go to pretty lines only for a developer watching a terminal', () => {
+    expect(logFormatFor('development', true)).toBe('pretty');
+    expect(logFormatFor('development', false)).toBe('json');
+    expect(logFormatFor('production', true)).toBe('json');
+    expect(logFormatFor('test', true)).toBe('json');
+  });
+
   it('can be returned by no GraphQL field', async () => {
     const schema = await keep(
       t.raw<{ __schema: { types: Array<{ name: string; fields: Array<{ name: string }> | null }> } }>('{ __schema { types { name fields { name } } } }'),
     );
     const fields = (type: string) => schema.data!.__schema.types.find((x) => x.name === type)!.fields!.map((f) => f.name).sort();
-    expect(fields('Credential')).toEqual(['connectionError', 'createdAt', 'definition', 'environment', 'fields', 'id', 'isActive', 'isConnected', 'lastVerifiedAt', 'name', 'updatedAt']);
+    expect(fields('Credential')).toEqual([
+      'balances', 'balancesAt', 'connectionError', 'createdAt', 'definition', 'environment', 'fields', 'id', 'isActive', 'isConnected', 'lastVerifiedAt', 'name', 'permissions', 'updatedAt',
+    ]);
+    expect(fields('AssetBalance')).toEqual(['asset', 'free', 'total', 'used']);
+    expect(fields('KeyPermissions')).toEqual(['ipRestricted', 'read', 'trade', 'withdraw']);
     expect(fields('CredentialField')).toEqual(['encrypted', 'hint', 'isSet', 'key', 'label']);
     expect(fields('User')).toEqual(['createdAt', 'email', 'id', 'name', 'role']);
     // Operations are named after what they return (Query.credentials is the list); every field of a data type is checked.

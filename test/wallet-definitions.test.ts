@@ -333,3 +333,153 @@ describe('the catalog cache', () => {
     expect(commands).toBe(0);
   });
 });
+
+describe('the ccxt mapping', () => {
+  const okxFields = (withPassphrase = true): CreateWalletDefinitionInput['authFields'] => [
+    { key: 'api_key', label: 'API Key', type: 'STRING', required: true, encrypted: false },
+    { key: 'api_secret', label: 'API Secret', type: 'PASSWORD', required: true, encrypted: true },
+    ...(withPassphrase ? [{ key: 'passphrase', label: 'Passphrase', type: 'PASSWORD' as const, required: true, encrypted: true }] : []),
+  ];
+
+  it('names the seeded entries\' ccxt ids and credentials, stored snake_case as ccxt spells them', async () => {
+    const binance = (await t.gql(WalletDefinitionDocument, { slug: 'binance' })).data!.walletDefinition;
+    expect(binance).toMatchObject({ ccxtId: 'binance', connectionTestable: true });
+    expect(binance.authFields.map((f) => f.ccxtCredential)).toEqual(['API_KEY', 'SECRET']);
+    const hl = (await t.gql(WalletDefinitionDocument, { slug: 'hyperliquid' })).data!.walletDefinition;
+    expect(hl).toMatchObject({ ccxtId: 'hyperliquid', connectionTestable: true });
+    expect(hl.authFields.map((f) => f.ccxtCredential)).toEqual(['PRIVATE_KEY', 'WALLET_ADDRESS']);
+    expect(await wallets().findOne({ slug: 'hyperliquid' })).toMatchObject({
+      ccxt_id: 'hyperliquid',
+      auth_fields: [expect.objectContaining({ ccxt_credential: 'privateKey' }), expect.objectContaining({ ccxt_credential: 'walletAddress' })],
+    });
+  });
+
+  it('takes the slug as ccxt id when ccxt has that exchange, and none otherwise', async () => {
+    await wallets().deleteOne({ slug: 'bybit' });
+    const bybit = await create(definitionInput({ slug: 'bybit', name: 'Bybit' }));
+    expect(bybit.data!.createWalletDefinition).toMatchObject({ ccxtId: 'bybit', connectionTestable: true });
+    const other = await create(definitionInput());
+    expect(other.data!.createWalletDefinition).toMatchObject({ ccxtId: null, connectionTestable: false });
+    const named = await create(definitionInput({ ccxtId: 'kraken' }));
+    expect(named.data!.createWalletDefinition.ccxtId).toBe('kraken');
+    const none = await create(definitionInput({ slug: 'bitget', ccxtId: null, authFields: definitionInput().authFields }));
+    expect(none.data!.createWalletDefinition.ccxtId).toBeNull();
+    const dydx = await create(definitionInput({ ccxtId: 'dydx', authFields: [{ key: 'wallet_address', label: 'Address', type: 'STRING', required: true, encrypted: false }] }));
+    expect(dydx.data!.createWalletDefinition).toMatchObject({ ccxtId: 'dydx', connectionTestable: false });
+  });
+
+  it('takes each field\'s ccxt credential from its key unless given', async () => {
+    const result = await create(
+      definitionInput({
+        ccxtId: 'okx',
+        authFields: [
+          ...okxFields(),
+          { key: 'memo', label: 'Memo', type: 'STRING', required: false, encrypted: false },
+          { key: 'trading_password', label: 'Trading password', type: 'PASSWORD', required: false, encrypted: true, ccxtCredential: 'TWOFA' },
+        ],
+      }),
+    );
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.createWalletDefinition.authFields.map((f) => [f.key, f.ccxtCredential])).toEqual([
+      ['api_key', 'API_KEY'],
+      ['api_secret', 'SECRET'],
+      ['passphrase', 'PASSWORD'],
+      ['memo', null],
+      ['trading_password', 'TWOFA'],
+    ]);
+  });
+
+  const refused: Array<[string, Partial<CreateWalletDefinitionInput>, string, string]> = [
+    ['an id ccxt does not know', { ccxtId: 'nosuchexchange' }, 'ccxtId', 'ccxt has no exchange "nosuchexchange"'],
+    ['an id that is no ccxt id', { ccxtId: 'Not An Id' }, 'ccxtId', 'ccxtId: must be a ccxt exchange id (lower-case letters and digits, such as okx)'],
+    ['OKX without a field for the passphrase', { ccxtId: 'okx', authFields: okxFields(false) }, 'authFields', "okx needs a field for ccxt's password (the API passphrase)"],
+    [
+      'a credential given by two fields',
+      { ccxtId: 'okx', authFields: [...okxFields(), { key: 'secret', label: 'Secret again', type: 'PASSWORD', required: false, encrypted: true }] },
+      'authFields[3].ccxtCredential',
+      "api_secret and secret are both ccxt's secret (the API secret): one field per credential",
+    ],
+    [
+      'a required credential by an optional field',
+      { ccxtId: 'okx', authFields: okxFields().map((f) => (f.key === 'passphrase' ? { ...f, required: false } : f)) },
+      'authFields[2].required',
+      "okx needs ccxt's password (the API passphrase): the passphrase field must be required",
+    ],
+  ];
+
+  it.each(refused)('refuses %s with BAD_USER_INPUT naming it, and stores nothing', async (_what, change, field, message) => {
+    const input = definitionInput(change);
+    const result = await create(input);
+    expect(result.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+    expect(result.errors![0].message).toBe(message);
+    expect(await wallets().countDocuments({ slug: input.slug })).toBe(0);
+  });
+
+  it("lets a credential the exchange's own check derives be optional (Hyperliquid's wallet address)", async () => {
+    const result = await create(
+      definitionInput({
+        ccxtId: 'hyperliquid',
+        authFields: [
+          { key: 'private_key', label: 'Private Key', type: 'PASSWORD', required: true, encrypted: true },
+          { key: 'wallet_address', label: 'Wallet Address', type: 'STRING', required: false, encrypted: false },
+        ],
+      }),
+    );
+    expect(result.errors).toBeUndefined();
+    expect(codes(await create(definitionInput({ ccxtId: 'hyperliquid', authFields: [{ key: 'wallet_address', label: 'Address', type: 'STRING', required: false, encrypted: false }] })))).toEqual([
+      'BAD_USER_INPUT',
+    ]);
+  });
+
+  it('checks an update against what is stored of the rest, and changes nothing when it fails', async () => {
+    const input = definitionInput();
+    await create(input);
+    const toOkx = await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { ccxtId: 'okx', name: 'Changed' } }, admin);
+    expect(toOkx.errors![0]).toMatchObject({ message: "okx needs a field for ccxt's password (the API passphrase)", extensions: { code: 'BAD_USER_INPUT', field: 'authFields' } });
+    expect(await wallets().findOne({ slug: input.slug })).toMatchObject({ ccxt_id: null, name: 'Kraken' });
+
+    const both = await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { ccxtId: 'okx', authFields: okxFields() } }, admin);
+    expect(both.data!.updateWalletDefinition).toMatchObject({ ccxtId: 'okx', connectionTestable: true });
+    const fewer = await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { authFields: okxFields(false) } }, admin);
+    expect(fewer.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'authFields' });
+    expect(codes(await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { ccxtId: 'nosuchexchange' } }, admin))).toEqual(['BAD_USER_INPUT']);
+    const cleared = await t.gql(UpdateWalletDefinitionDocument, { slug: input.slug, input: { ccxtId: null } }, admin);
+    expect(cleared.data!.updateWalletDefinition).toMatchObject({ ccxtId: null, connectionTestable: false });
+    expect(codes(await t.gql(UpdateWalletDefinitionDocument, { slug: 'no-such-exchange', input: { ccxtId: 'okx' } }, admin))).toEqual(['NOT_FOUND']);
+  });
+
+  it('gives definitions stored before it their defaults at start-up, once', async () => {
+    const old = (slug: string) => ({
+      name: slug,
+      slug,
+      type: 'cex',
+      description: null,
+      logo: null,
+      auth_fields: [
+        { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: null, help_text: null },
+        { key: 'api_secret', label: 'API Secret', type: 'password', required: true, encrypted: true, placeholder: null, help_text: null },
+        { key: 'memo', label: 'Memo', type: 'string', required: false, encrypted: false, placeholder: null, help_text: null },
+      ],
+      features: { spot: true, futures: false, perpetuals: false, leverage: { min: 1, max: 1 }, supported_assets: [] },
+      api_config: { base_url: 'https://api.example.com', testnet_url: null, websocket_url: null, rate_limit: 60 },
+      is_active: true,
+      order: 50,
+      created_at: new Date('2026-01-01'),
+      updated_at: new Date('2026-01-01'),
+    });
+    await wallets().deleteMany({ slug: { $in: ['gate', 'legacy-exchange'] } });
+    await wallets().insertMany([old('gate'), old('legacy-exchange')]);
+    // Read as they are: no ccxt id, no credentials.
+    const before = (await t.gql(WalletDefinitionDocument, { slug: 'gate' })).data!.walletDefinition;
+    expect([before.ccxtId, ...before.authFields.map((f) => f.ccxtCredential)]).toEqual([null, null, null, null]);
+
+    expect(await t.app.services.definitions.migrateToCcxt()).toBe(2);
+    expect(await wallets().findOne({ slug: 'gate' })).toMatchObject({
+      ccxt_id: 'gate',
+      updated_at: new Date('2026-01-01'),
+      auth_fields: [expect.objectContaining({ ccxt_credential: 'apiKey' }), expect.objectContaining({ ccxt_credential: 'secret' }), expect.objectContaining({ ccxt_credential: null })],
+    });
+    expect(await wallets().findOne({ slug: 'legacy-exchange' })).toMatchObject({ ccxt_id: null });
+    expect(await t.app.services.definitions.migrateToCcxt()).toBe(0);
+  });
+});

@@ -1,5 +1,5 @@
-import { IsEmail, IsInt, IsOptional, Length, Max, MaxLength, Min } from 'class-validator';
-import { Name } from '../shared/validators';
+import { IsEmail, IsInt, IsOptional, Length, Matches, Max, MaxLength, Min } from 'class-validator';
+import { Name, SafeText } from '../shared/validators';
 import { ArgsType, Field, InputType, Int } from 'type-graphql';
 
 export const PASSWORD_MIN = 8;
@@ -19,7 +19,19 @@ export class RegisterInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @Length(1, 100, { message: 'must be 1 to 100 characters' })
+  @SafeText()
   name?: string | null;
+}
+
+@ArgsType()
+export class ChangePasswordArgs {
+  @Field()
+  @MaxLength(PASSWORD_MAX, { message: `must be at most ${PASSWORD_MAX} characters` })
+  currentPassword!: string;
+
+  @Field()
+  @Length(PASSWORD_MIN, PASSWORD_MAX, { message: `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters` })
+  newPassword!: string;
 }
 
 @ArgsType()
@@ -37,6 +49,8 @@ export class LoginArgs {
 export class IssueAgentTokenArgs {
   @Field()
   @Name()
+  // The audit trail names users by their id: an agent named like one could pass for a user.
+  @Matches(/^(?!\s*[0-9a-fA-F]{24}\s*$)/, { message: 'must not look like a user id (24 hexadecimal characters)' })
   name!: string;
 
   @Field(() => Int, { nullable: true, description: 'Default 30, at most 365.' })

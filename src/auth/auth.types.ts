@@ -1,4 +1,6 @@
+import type { Types } from 'mongoose';
 import { Field, ObjectType } from 'type-graphql';
+import { ObjectIdScalar } from '../shared/scalars';
 import { User } from './user.model';
 
 @ObjectType()
@@ -15,6 +17,9 @@ export class AuthPayload {
 
 @ObjectType()
 export class AgentToken {
+  @Field(() => ObjectIdScalar, { description: 'The id revokeAgentToken takes.' })
+  id!: Types.ObjectId;
+
   @Field()
   token!: string;
 

@@ -10,8 +10,10 @@ import { Role } from './roles';
  * and their subjects differ in shape (an ObjectId vs "agent:<ObjectId>"), so neither passes as the other.
  */
 export type TokenClaims =
-  | { typ: 'user'; sub: string; role: Role.USER | Role.ADMIN; iat: number; exp: number }
-  | { typ: 'agent'; sub: string; role: Role.AGENT; name: string; iat: number; exp: number };
+  /** `tv`: the account's token_version when issued (missing on tokens older than it: 0). */
+  | { typ: 'user'; sub: string; role: Role.USER | Role.ADMIN; tv?: number; iat: number; exp: number }
+  /** `jti`: the id of the token's record in agent_tokens (the same id as in its subject). */
+  | { typ: 'agent'; sub: string; role: Role.AGENT; name: string; jti?: string; iat: number; exp: number };
 
 export interface SignedToken {
   token: string;
@@ -32,25 +34,24 @@ function keyOf(secret: string): KeyObject {
   return key;
 }
 
-export function signUserToken(jwtConfig: JwtConfig, userId: Types.ObjectId, role: Role.USER | Role.ADMIN): SignedToken {
-  return sign(jwtConfig, { typ: 'user', role }, userId.toHexString(), jwtConfig.expiresInSeconds);
+export function signUserToken(jwtConfig: JwtConfig, userId: Types.ObjectId, role: Role.USER | Role.ADMIN, tokenVersion: number): SignedToken {
+  return sign(jwtConfig, { typ: 'user', role, tv: tokenVersion }, userId.toHexString(), Math.floor(Date.now() / 1000) + jwtConfig.expiresInSeconds);
 }
 
-export function signAgentToken(jwtConfig: JwtConfig, name: string, expiresInSeconds: number): SignedToken {
-  const agentId = new Types.ObjectId();
-  return sign(jwtConfig, { typ: 'agent', role: Role.AGENT, name }, `agent:${agentId.toHexString()}`, expiresInSeconds);
+/** The token of the agent_tokens record `id`, expiring when it does. */
+export function signAgentToken(jwtConfig: JwtConfig, id: Types.ObjectId, name: string, expiresAt: Date): SignedToken {
+  return sign(jwtConfig, { typ: 'agent', role: Role.AGENT, name, jti: id.toHexString() }, `agent:${id.toHexString()}`, Math.floor(expiresAt.getTime() / 1000));
 }
 
-function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresInSeconds: number): SignedToken {
+function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresAtSeconds: number): SignedToken {
   const now = Math.floor(Date.now() / 1000);
-  const token = jwt.sign({ ...payload, iat: now }, keyOf(jwtConfig.secret), {
+  const token = jwt.sign({ ...payload, iat: now, exp: expiresAtSeconds }, keyOf(jwtConfig.secret), {
     algorithm: 'HS256',
-    expiresIn: expiresInSeconds,
     issuer: jwtConfig.issuer,
     audience: jwtConfig.audience,
     subject,
   });
-  return { token, expiresAt: new Date((now + expiresInSeconds) * 1000) };
+  return { token, expiresAt: new Date(expiresAtSeconds * 1000) };
 }
 
 /** Verifies signature (HS256 only), iss, aud, exp and nbf, then the claims' shape. */
@@ -69,10 +70,21 @@ export function verifyToken(jwtConfig: JwtConfig, token: string): TokenClaims {
     throw new UnauthenticatedError('invalid token');
   }
   const claims = decoded as Record<string, unknown>;
-  if (claims.typ === 'user' && (claims.role === Role.USER || claims.role === Role.ADMIN) && Types.ObjectId.isValid(decoded.sub) && /^[0-9a-f]{24}$/.test(decoded.sub)) {
+  if (
+    claims.typ === 'user' &&
+    (claims.role === Role.USER || claims.role === Role.ADMIN) &&
+    /^[0-9a-f]{24}$/.test(decoded.sub) &&
+    (claims.tv === undefined || Number.isSafeInteger(claims.tv))
+  ) {
     return claims as TokenClaims;
   }
-  if (claims.typ === 'agent' && claims.role === Role.AGENT && typeof claims.name === 'string' && AGENT_SUBJECT.test(decoded.sub)) {
+  if (
+    claims.typ === 'agent' &&
+    claims.role === Role.AGENT &&
+    typeof claims.name === 'string' &&
+    AGENT_SUBJECT.test(decoded.sub) &&
+    (claims.jti === undefined || claims.jti === decoded.sub.slice('agent:'.length))
+  ) {
     return claims as TokenClaims;
   }
   throw new UnauthenticatedError('invalid token');

@@ -4,6 +4,15 @@ import { Field, ObjectType } from 'type-graphql';
 import { ObjectIdScalar } from '../shared/scalars';
 import { Role } from './roles';
 
+@modelOptions({ schemaOptions: { _id: false } })
+export class Quota {
+  @prop({ type: Number })
+  credentials?: number;
+
+  @prop({ type: Number })
+  wallets?: number;
+}
+
 @ObjectType('User')
 @modelOptions({
   schemaOptions: { collection: 'users', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' } },
@@ -30,6 +39,20 @@ export class User {
   /** argon2id; never a GraphQL field. */
   @prop({ required: true, type: String })
   password_hash!: string;
+
+  /**
+   * Grows when the password changes; a user token carries the value it was issued under (`tv`)
+   * and is refused once they differ. Missing on accounts older than it: 0.
+   */
+  @prop({ type: Number, default: 0 })
+  token_version?: number;
+
+  /**
+   * What the per-user caps count (credentials, wallets), kept by conditional updates; see
+   * shared/quota.ts. Missing: not counted yet.
+   */
+  @prop({ type: () => Quota, default: undefined })
+  quota?: Quota;
 
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;

@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../logger';
+import { watchConnectionPool } from '../metrics';
 
 /**
  * One mongoose connection for the process. Typegoose models bind to mongoose's default
@@ -17,6 +18,7 @@ export async function connectDatabase(uri: string, logger: Logger, options: { mo
   // of every reply (for the event), so it is on only when asked; the benchmark counts through a
   // proxy on the wire instead.
   await mongoose.connect(uri, { serverSelectionTimeoutMS: 3_000, maxPoolSize: 20, monitorCommands: options.monitorCommands ?? false });
+  watchConnectionPool(mongoose.connection.getClient());
   logger.info({ database: mongoose.connection.name }, 'database connected');
   return mongoose;
 }

@@ -1,49 +1,86 @@
 import type { Ccxt } from './hosts';
-import type { ConnectionCheckResult } from './types';
+import type { ConnectionCheckResult, FailureKind, KeyPermissions } from './types';
 
 export const CREDENTIALS_REJECTED = 'the exchange rejected the credentials';
+export const KEY_UNKNOWN = 'the exchange does not know this key';
+export const IP_NOT_ALLOWED = "this server's IP address is not on the key's allow-list";
+export const UNEXPECTED_ANSWER = 'the exchange returned an unexpected answer';
+export const CLOCK_REJECTED = "the exchange rejected the request's timestamp; check this server's clock";
+
+/**
+ * Where ccxt maps an exchange's answer to a class that says the wrong thing (Kraken's invalid
+ * signature arrives as a plain ExchangeError), a matcher on ccxt's message (which embeds the
+ * exchange's body) says what it is. Only the match is used, never the text.
+ */
+export interface ErrorMatcher {
+  pattern: RegExp;
+  kind: FailureKind;
+  message: string;
+}
+
+/** Thrown by a check that got an answer of a shape it does not know. */
+export class UnexpectedAnswerError extends Error {
+  constructor() {
+    super(UNEXPECTED_ANSWER);
+  }
+}
+
+export interface Failure {
+  kind: FailureKind;
+  message: string;
+}
 
 export interface ErrorContext {
   timeoutMs: number;
-  /** Exchange error codes that mean "bad credentials" whatever class ccxt picked for them. */
-  credentialCodes?: ReadonlySet<number>;
+  matchers?: readonly ErrorMatcher[];
 }
 
-export function failure(error: string, warnings: string[] = []): ConnectionCheckResult {
-  return { ok: false, error, warnings };
+export function failure(kind: FailureKind, error: string, extra: { warnings?: string[]; permissions?: KeyPermissions | null } = {}): ConnectionCheckResult {
+  return { ok: false, kind, error, warnings: extra.warnings ?? [], balances: [], permissions: extra.permissions ?? null };
 }
 
 /**
  * A fixed message for a ccxt error or a transport error; null for anything else (a bug, not an
  * exchange or network problem). Never passes on text from the exchange: ccxt's messages embed
- * response bodies and URLs. Subclasses are tested before their parents: PermissionDenied is an
- * AuthenticationError; RequestTimeout, the rate limits and InvalidNonce are NetworkErrors.
+ * response bodies and URLs. Subclasses are tested before their parents: PermissionDenied,
+ * AccountSuspended and AccountNotEnabled are AuthenticationErrors; RequestTimeout, the rate
+ * limits, ExchangeNotAvailable, OnMaintenance and InvalidNonce are NetworkErrors.
  */
-export function describeExchangeError(ccxt: Ccxt, error: unknown, context: ErrorContext): string | null {
+export function describeExchangeError(ccxt: Ccxt, error: unknown, context: ErrorContext): Failure | null {
+  if (error instanceof UnexpectedAnswerError) return { kind: 'unreachable', message: UNEXPECTED_ANSWER };
   if (error instanceof ccxt.BaseError) {
-    const code = exchangeErrorCode(error.message);
-    if (code !== undefined && context.credentialCodes?.has(code)) return CREDENTIALS_REJECTED;
-    if (error instanceof ccxt.PermissionDenied) return 'the API key lacks a permission the check needs';
-    if (error instanceof ccxt.AuthenticationError) return CREDENTIALS_REJECTED;
-    if (error instanceof ccxt.RequestTimeout) return `the exchange did not answer within ${seconds(context.timeoutMs)} s`;
+    const matched = context.matchers?.find((matcher) => matcher.pattern.test(error.message));
+    if (matched) return { kind: matched.kind, message: matched.message };
+    // AccountNotEnabled is a PermissionDenied to ccxt, but the account, not a permission, is what is missing.
+    if (error instanceof ccxt.AccountNotEnabled) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
+    if (error instanceof ccxt.PermissionDenied) return { kind: 'rejected', message: 'the API key lacks a permission the check needs' };
+    if (error instanceof ccxt.AuthenticationError) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
+    if (error instanceof ccxt.RequestTimeout) return { kind: 'unreachable', message: `the exchange did not answer within ${seconds(context.timeoutMs)} s` };
     if (error instanceof ccxt.RateLimitExceeded || error instanceof ccxt.DDoSProtection) {
-      return 'the exchange is rate limiting us; try again later';
+      return { kind: 'unreachable', message: 'the exchange is rate limiting us; try again later' };
     }
     // Binance -1021: a NetworkError to ccxt, but retrying from the same clock will not help.
-    if (error instanceof ccxt.InvalidNonce) return "the exchange rejected the request's timestamp; check this server's clock";
-    // Includes ExchangeNotAvailable (HTTP 5xx, 403, 451 ...) and OnMaintenance.
-    if (error instanceof ccxt.NetworkError) return 'the exchange could not be reached';
-    return code === undefined ? 'the exchange returned an error' : `the exchange returned an error (code ${code})`;
+    if (error instanceof ccxt.InvalidNonce) return { kind: 'unreachable', message: CLOCK_REJECTED };
+    // Includes ExchangeNotAvailable (HTTP 5xx, and 400/403 that ccxt could not read) and OnMaintenance.
+    if (error instanceof ccxt.NetworkError) return { kind: 'unreachable', message: 'the exchange could not be reached' };
+    // Nothing here says the key is bad: an answer we do not understand.
+    const code = exchangeErrorCode(error.message);
+    return { kind: 'unreachable', message: code === undefined ? 'the exchange returned an error' : `the exchange returned an error (code ${code})` };
   }
   // ccxt rethrows transport errors it does not recognise as they are (EHOSTUNREACH, TLS certificate errors ...).
-  if (isTransportError(error)) return 'the exchange could not be reached';
+  if (isTransportError(error)) return { kind: 'unreachable', message: 'the exchange could not be reached' };
   return null;
 }
 
 /** The numeric `code` of an exchange's JSON error body embedded in a ccxt message; only digits are taken from it. */
 export function exchangeErrorCode(message: string): number | undefined {
-  const match = /"code"\s*:\s*"?(-?\d{1,9})\b/.exec(message);
+  const match = /"(?:code|retCode)"\s*:\s*"?(-?\d{1,9})\b/.exec(message);
   return match ? Number(match[1]) : undefined;
+}
+
+/** A matcher for a JSON error body's numeric code: `"code": -2015`, `"code":"50111"`, `"retCode":10003`. */
+export function codeIs(code: number, field = 'code'): RegExp {
+  return new RegExp(`"${field}"\\s*:\\s*"?${code}(?![0-9])`);
 }
 
 // Duck-typed rather than `instanceof Error`: under jest, ccxt and its errors live in another realm (see loadCcxt).
@@ -89,7 +126,7 @@ function escapeRegExp(text: string): string {
 
 export function scrubResult(result: ConnectionCheckResult, values: Record<string, string>): ConnectionCheckResult {
   return {
-    ok: result.ok,
+    ...result,
     ...(result.error === undefined ? {} : { error: scrubSecrets(result.error, values) }),
     warnings: result.warnings.map((warning) => scrubSecrets(warning, values)),
   };

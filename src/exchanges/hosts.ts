@@ -1,25 +1,37 @@
+import { isIP } from 'node:net';
 import type { Exchange } from 'ccxt';
-import type { ConnectionCheckInput } from './types';
+import { addressRefusal } from './guard';
+import { nodeRequire } from './node-require';
+import type { ConnectionCheckInput, OutboundPolicy } from './types';
 
 export type Ccxt = typeof import('ccxt');
 
 let ccxt: Ccxt | undefined;
 
-/**
- * ccxt weighs ~100 MB once loaded: the service pays for it only when a first check needs it.
- * It is loaded through Node's own loader, fetched with getBuiltinModule because jest replaces both
- * `require` and `node:module`: ccxt's crypto dependencies (@noble/*) are ES modules, which Node
- * 20.19+ can require but jest's module registry cannot. Outside jest this is a plain require.
- */
+/** ccxt weighs ~100 MB once loaded: the service pays for it only when a first check (or template) needs it. */
 export function loadCcxt(): Ccxt {
-  ccxt ??= process.getBuiltinModule('node:module').createRequire(__filename)('ccxt') as Ccxt;
+  ccxt ??= nodeRequire('ccxt') as Ccxt;
   return ccxt;
+}
+
+let exchangeIds: ReadonlySet<string> | undefined;
+
+/** The ids of every exchange ccxt supports (its `exchanges`, a list at run time). */
+export function ccxtExchangeIds(): ReadonlySet<string> {
+  if (exchangeIds === undefined) {
+    const listed: unknown = loadCcxt().exchanges;
+    exchangeIds = new Set(Array.isArray(listed) ? listed.filter((id): id is string => typeof id === 'string') : Object.keys(listed as object));
+  }
+  return exchangeIds;
 }
 
 export type BaseUrlResolution = { url: URL } | { error: string };
 
-/** The configured base URL for the input's environment, or why it cannot be used. */
-export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'environment'>): BaseUrlResolution {
+/**
+ * The configured base URL for the input's environment, or why it cannot be used. A host that is
+ * an IP address is checked here already; names are checked when they are resolved (guard.ts).
+ */
+export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'environment'>, policy: Pick<OutboundPolicy, 'allowLoopback'>): BaseUrlResolution {
   if (input.baseUrl === null || input.baseUrl.trim() === '') {
     return { error: `no ${input.environment} URL is configured for this exchange` };
   }
@@ -39,6 +51,9 @@ export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'en
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
     return { error: 'the configured base URL must not contain a user name, password, query or fragment' };
   }
+  const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const refusal = isIP(literal) === 0 ? null : addressRefusal(literal, policy);
+  if (refusal !== null) return { error: refusal };
   return { url };
 }
 
@@ -73,39 +88,6 @@ function rebaseTree(tree: Record<string, unknown>, rebase: (apiUrl: string) => s
     if (typeof value === 'string') tree[key] = rebase(value);
     else if (isRecord(value)) rebaseTree(value, rebase);
   }
-}
-
-/**
- * ccxt's own timer stops once response headers arrive; a body that never ends would then wait for
- * undici's five-minute body timeout. This bounds the whole call.
- */
-export async function withDeadline<T>(ccxt: Ccxt, work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-interface Destroyable {
-  destroy(): Promise<void>;
-}
-
-/**
- * Each instance keeps its own undici agent with 60 s keep-alive sockets; a one-off check must not
- * leave them (or a request still hanging) behind. `close()` only handles websockets.
- */
-export async function releaseExchange(exchange: Exchange): Promise<void> {
-  const dispatcher: unknown = exchange.fetchDispatcher;
-  if (isDestroyable(dispatcher)) await dispatcher.destroy();
-}
-
-function isDestroyable(value: unknown): value is Destroyable {
-  return isRecord(value) && typeof value.destroy === 'function';
 }
 
 export function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,16 +1,70 @@
+import type { CcxtCredential } from './credentials';
+import type { Resolver } from './guard';
+
+export interface ConnectionCheckField {
+  key: string;
+  ccxtCredential: CcxtCredential | null;
+}
+
+/** Where outgoing requests of a check may go; see guard.ts. */
+export interface OutboundPolicy {
+  /** Loopback addresses (127.0.0.0/8, ::1) are refused unless this is true. */
+  allowLoopback: boolean;
+  /** Resolves host names at connect time; tests inject their own. Default: the system resolver. */
+  resolve?: Resolver;
+}
+
 export interface ConnectionCheckInput {
-  slug: string; // the wallet definition's slug: 'binance', 'hyperliquid', ...
+  /** The ccxt exchange the definition names ('binance', 'okx', ...); null: none, so nothing can be tested. */
+  ccxtId: string | null;
   environment: 'mainnet' | 'testnet';
-  baseUrl: string | null; // the definition's api_config.base_url (mainnet) or testnet_url (testnet); null when not configured
-  values: Record<string, string>; // the credential's decrypted values, keyed by auth-field key (binance: api_key, api_secret; hyperliquid: private_key, optional wallet_address)
-  timeoutMs: number; // default 10_000 at the caller
-  allowWithdrawalKeys: boolean; // platform policy switch, default false at the caller
+  /** The definition's api_config.base_url (mainnet) or testnet_url (testnet); null when not configured. */
+  baseUrl: string | null;
+  /** The credential's decrypted values, by auth-field key. */
+  values: Record<string, string>;
+  /** The definition's auth fields: which ccxt credential each key is. */
+  fields: readonly ConnectionCheckField[];
+  /** Default 10_000 at the caller. */
+  timeoutMs: number;
+  /** Platform policy switch, default false at the caller. */
+  allowWithdrawalKeys: boolean;
+  network: OutboundPolicy;
+}
+
+/**
+ * - ok: the exchange accepted a signed request of the key;
+ * - rejected: the key is refused (by the exchange, by its shape, or by the platform's policy): testing again without changing it will not help;
+ * - unreachable: the exchange could not be asked, or its answer says nothing about the key (network, timeout, rate limit, clock, unknown errors): testing again later may pass;
+ * - untestable: no test can prove this key here (no ccxt exchange, a public look-up, no or a refused URL): an admin must change the definition.
+ */
+export type CheckKind = 'ok' | 'rejected' | 'unreachable' | 'untestable';
+export type FailureKind = Exclude<CheckKind, 'ok'>;
+
+export interface AssetBalance {
+  asset: string;
+  free: number;
+  used: number;
+  total: number;
+}
+
+/** What the exchange says a key may do; null where it does not tell. */
+export interface KeyPermissions {
+  read: boolean | null;
+  trade: boolean | null;
+  withdraw: boolean | null;
+  ipRestricted: boolean | null;
 }
 
 export interface ConnectionCheckResult {
   ok: boolean;
-  error?: string; // a clear message for the user; NEVER contains any of input.values' values
-  warnings: string[]; // safety findings that do not fail the test
+  kind: CheckKind;
+  /** A clear message for the user; NEVER contains any of input.values' values, nor the exchange's text. */
+  error?: string;
+  /** Safety findings that do not fail the test. */
+  warnings: string[];
+  /** Non-zero balances by asset, at most 100; empty unless ok. */
+  balances: AssetBalance[];
+  permissions: KeyPermissions | null;
 }
 
 export interface ExchangeConnector {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Express, Request, Response } from 'express';
+import { buildSchema, introspectionFromSchema } from 'graphql';
 
 /**
  * GraphiQL, served entirely by us from node_modules: no CDN, so it works offline. The page
@@ -18,20 +19,36 @@ function assetPath(asset: { pkg: string; file: string }): string {
   return join(dirname(require.resolve(`${asset.pkg}/package.json`)), asset.file);
 }
 
+/** The schema file the service emits and commits (`npm run schema`), from src/graphiql or dist/graphiql alike. */
+export const COMMITTED_SCHEMA = join(__dirname, '..', '..', 'schema', 'schema.graphql');
+
+/*
+ * Headers (the bearer token) are kept in sessionStorage, never localStorage: they go when the tab
+ * does. Where introspection is off (production), the explorer's docs come from the committed schema
+ * file, served beside the page as an introspection result.
+ */
 const INIT_SCRIPT = `
 (function () {
-  var fetcher = GraphiQL.createFetcher({ url: window.location.origin + '/graphql' });
+  var fromFile = document.documentElement.getAttribute('data-schema') === 'file';
+  var post = GraphiQL.createFetcher({ url: window.location.origin + '/graphql' });
+  var fetcher = function (params, options) {
+    if (fromFile && params.operationName === 'IntrospectionQuery') {
+      return fetch('/graphiql/schema.json').then(function (r) { return r.json(); });
+    }
+    return post(params, options);
+  };
   var root = ReactDOM.createRoot(document.getElementById('graphiql'));
   root.render(React.createElement(GraphiQL, {
     fetcher: fetcher,
+    storage: window.sessionStorage,
     shouldPersistHeaders: true,
     defaultQuery: '# The wallet service. Signed-in operations need a header:\\n# { "Authorization": "Bearer <token from login>" }\\n\\n{\\n  walletDefinitions {\\n    slug\\n    name\\n    type\\n  }\\n}\\n'
   }));
 })();
 `;
 
-const PAGE = `<!doctype html>
-<html lang="en">
+const page = (schemaFrom: 'introspection' | 'file') => `<!doctype html>
+<html lang="en" data-schema="${schemaFrom}">
 <head>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -62,7 +79,7 @@ export const GRAPHIQL_CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-function sendPage(_req: Request, res: Response): void {
+function sendPage(res: Response, body: string): void {
   res
     .status(200)
     .set({
@@ -71,8 +88,9 @@ function sendPage(_req: Request, res: Response): void {
       'x-content-type-options': 'nosniff',
       'referrer-policy': 'no-referrer',
       'x-frame-options': 'DENY',
+      'cache-control': 'no-cache',
     })
-    .send(PAGE);
+    .send(body);
 }
 
 /** A browser asking for /graphql gets the explorer; API clients get GraphQL. */
@@ -80,10 +98,19 @@ export function wantsGraphiQL(req: Request): boolean {
   return req.method === 'GET' && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html' && req.query.query === undefined;
 }
 
-export function mountGraphiQL(app: Express): void {
+/** Mounted only when GRAPHIQL is on (the default outside production). */
+export function mountGraphiQL(app: Express, options: { introspection: boolean }): void {
   const cache = new Map<string, Buffer>();
-  app.get('/graphiql', sendPage);
-  app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? sendPage(req, res) : next()));
+  const body = page(options.introspection ? 'introspection' : 'file');
+  let introspected: string | undefined;
+  app.get('/graphiql', (_req, res) => sendPage(res, body));
+  app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? sendPage(res, body) : next()));
+  if (!options.introspection) {
+    app.get('/graphiql/schema.json', (_req, res) => {
+      introspected ??= JSON.stringify({ data: introspectionFromSchema(buildSchema(readFileSync(COMMITTED_SCHEMA, 'utf8'))) });
+      res.type('application/json').set({ 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(introspected);
+    });
+  }
   app.get('/graphiql/assets/:name', (req, res) => {
     const name = req.params.name;
     if (name === 'init.js') {

@@ -70,6 +70,8 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'production',
+      // The exchange simulator runs on 127.0.0.1, which production refuses by default.
+      EXCHANGE_ALLOW_LOOPBACK: 'true',
       MONGODB_URI: uri,
       JWT_SECRET: TEST_JWT_SECRET,
       ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,

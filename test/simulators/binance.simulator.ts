@@ -1,86 +1,19 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createHmac, createPublicKey, timingSafeEqual, verify } from 'node:crypto';
+import { startRecordingServer, type RecordedRequest, type Simulator, type SimulatorReply } from './recording-server';
 
-// The recording server is shared by the exchange simulators (Hyperliquid's imports it from here).
-
-export interface RecordedRequest {
-  method: string;
-  /** Path and query as sent, e.g. `/api/v3/account?timestamp=...&signature=...`. */
-  path: string;
-  headers: IncomingHttpHeaders;
-  /** Parsed JSON when the body is JSON, else the raw text ('' when empty). */
-  body: unknown;
-}
-
-export interface Simulator {
-  /** `http://127.0.0.1:<port>`, no trailing slash. */
-  url: string;
-  requests: RecordedRequest[];
-  close(): Promise<void>;
-}
-
-export interface SimulatorReply {
-  status: number;
-  json?: unknown;
-  text?: string;
-}
-
-/**
- * A node:http server on 127.0.0.1 and a free port that records every request and answers what
- * `answer` returns. With `hang`, it accepts connections and requests and never answers.
- */
-export async function startRecordingServer(
-  options: { hang?: boolean },
-  answer: (request: RecordedRequest, rawBody: string) => SimulatorReply,
-): Promise<Simulator> {
-  const requests: RecordedRequest[] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const rawBody = Buffer.concat(chunks).toString('utf8');
-      const request: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: parseBody(rawBody) };
-      requests.push(request);
-      if (options.hang) return;
-      const reply = answer(request, rawBody);
-      const body = reply.json === undefined ? (reply.text ?? '') : JSON.stringify(reply.json);
-      const contentType = reply.json === undefined ? 'text/plain; charset=utf-8' : 'application/json;charset=UTF-8';
-      res.writeHead(reply.status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
-      res.end(body);
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        // Hanging requests and keep-alive sockets would otherwise hold close() open.
-        server.closeAllConnections();
-      }),
-  };
-}
-
-function parseBody(raw: string): unknown {
-  if (raw === '') return '';
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return raw;
-  }
-}
+export type { RecordedRequest, Simulator, SimulatorReply } from './recording-server';
+export { startRecordingServer } from './recording-server';
 
 // ---- Binance ----
 
 export interface BinanceAccount {
   apiKey: string;
+  /** The HMAC secret; for an RSA or Ed25519 key, its private key PEM (the simulator checks with the public key). */
   secret: string;
+  /** RSA or Ed25519 keys: the public key PEM the exchange was given; signatures are checked with it. */
+  publicKey?: string;
+  /** Default: BTC 0.5, USDT 1000 (25 locked). */
+  balances?: Array<{ asset: string; free: string; locked: string }>;
   /** Default false. */
   enableWithdrawals?: boolean;
   /** Default true: a well-configured key passes without warnings. */
@@ -97,6 +30,8 @@ export interface BinanceSimulatorOptions {
   testnet?: boolean;
   /** Serve under this path (e.g. '/proxy'), as a base URL with a path would. */
   pathPrefix?: string;
+  /** The exchange's clock minus ours, in ms: a request stamped by our clock falls outside its window. */
+  clockOffsetMs?: number;
 }
 
 export type BinanceSimulator = Simulator;
@@ -109,13 +44,14 @@ export function startBinanceSimulator(options: BinanceSimulatorOptions): Promise
   return startRecordingServer(options, (request) => {
     const url = new URL(request.path, 'http://simulator');
     const route = url.pathname.startsWith(prefix) ? url.pathname.slice(prefix.length) : null;
+    if (request.method === 'GET' && route === '/api/v3/time') return { status: 200, json: { serverTime: Date.now() + (options.clockOffsetMs ?? 0) } };
     const served = route === '/api/v3/account' || (route === '/sapi/v1/account/apiRestrictions' && !options.testnet);
     if (request.method !== 'GET' || !served) {
       return { status: 404, text: '<html><body><h1>404 Not Found</h1></body></html>' };
     }
     const signed = verifySigned(request, url.search.slice(1), options);
     if ('error' in signed) return signed.error;
-    const json = route === '/api/v3/account' ? accountJson(options.accounts.indexOf(signed.account)) : apiRestrictionsJson(signed.account);
+    const json = route === '/api/v3/account' ? accountJson(signed.account, options.accounts.indexOf(signed.account)) : apiRestrictionsJson(signed.account);
     return { status: 200, json };
   });
 }
@@ -144,22 +80,35 @@ function verifySigned(
   }
   const timestamp = Number(params.get('timestamp'));
   const recvWindow = Number(params.get('recvWindow') ?? RECV_WINDOW_DEFAULT_MS);
-  const now = Date.now();
+  const now = Date.now() + (options.clockOffsetMs ?? 0);
   if (!Number.isFinite(timestamp) || timestamp > now + 1_000 || now - timestamp > recvWindow) {
     return { error: binanceError(400, -1021, 'Timestamp for this request is outside of the recvWindow.') };
   }
   const signatureAt = query.indexOf('&signature=');
   const payload = signatureAt === -1 ? '' : query.slice(0, signatureAt);
-  const expected = createHmac('sha256', account.secret).update(payload).digest('hex');
   const given = params.get('signature') ?? '';
-  if (signatureAt === -1 || given.length !== expected.length || !timingSafeEqual(Buffer.from(given), Buffer.from(expected))) {
+  if (signatureAt === -1 || !signatureValid(account, payload, given)) {
     return { error: binanceError(400, -1022, echo('Signature for this request is not valid.', account.secret)) };
   }
   return { account };
 }
 
+/**
+ * HMAC keys: hex HMAC-SHA256 of the payload. RSA keys: Base64 RSASSA-PKCS1-v1_5 with SHA-256;
+ * Ed25519 keys: Base64 Ed25519 (both URL-encoded in the query, as Binance documents).
+ */
+function signatureValid(account: BinanceAccount, payload: string, given: string): boolean {
+  if (account.publicKey === undefined) {
+    const expected = createHmac('sha256', account.secret).update(payload).digest('hex');
+    return given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+  }
+  const key = createPublicKey(account.publicKey);
+  const signature = Buffer.from(given, 'base64');
+  return verify(key.asymmetricKeyType === 'ed25519' ? null : 'sha256', Buffer.from(payload), key, signature);
+}
+
 /** GET /api/v3/account as documented (spot, with commissionRates and uid). */
-function accountJson(index: number): unknown {
+function accountJson(account: BinanceAccount, index: number): unknown {
   return {
     makerCommission: 10,
     takerCommission: 10,
@@ -174,8 +123,9 @@ function accountJson(index: number): unknown {
     preventSor: false,
     updateTime: Date.now() - 60_000,
     accountType: 'SPOT',
-    balances: [
+    balances: account.balances ?? [
       { asset: 'BTC', free: '0.50000000', locked: '0.00000000' },
+      { asset: 'ETH', free: '0.00000000', locked: '0.00000000' },
       { asset: 'USDT', free: '1000.00000000', locked: '25.00000000' },
     ],
     permissions: ['SPOT'],

@@ -1,6 +1,6 @@
 import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
 import { Schema, type Types } from 'mongoose';
-import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
 
 /**
@@ -15,6 +15,47 @@ export enum Environment {
 }
 registerEnumType(Environment, { name: 'Environment' });
 
+@ObjectType({ description: 'What the exchange says a key may do; null where the exchange does not tell.' })
+@modelOptions({ schemaOptions: { _id: false } })
+export class KeyPermissions {
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  read!: boolean | null;
+
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  trade!: boolean | null;
+
+  @Field(() => Boolean, { nullable: true })
+  @prop({ type: Boolean, default: null })
+  withdraw!: boolean | null;
+
+  @Field(() => Boolean, { name: 'ipRestricted', nullable: true, description: 'Whether the key works only from listed IP addresses.' })
+  @prop({ type: Boolean, default: null })
+  ip_restricted!: boolean | null;
+}
+
+/** Not a secret, but private: only the credential's owner and agents see it, never the logs. */
+@ObjectType()
+@modelOptions({ schemaOptions: { _id: false } })
+export class AssetBalance {
+  @Field()
+  @prop({ required: true, type: String })
+  asset!: string;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  free!: number;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  used!: number;
+
+  @Field(() => Float)
+  @prop({ required: true, type: Number })
+  total!: number;
+}
+
 @ObjectType('Credential')
 @modelOptions({
   schemaOptions: { collection: 'credentials', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, minimize: false },
@@ -22,6 +63,8 @@ registerEnumType(Environment, { name: 'Environment' });
 })
 @index({ user_id: 1, wallet_id: 1 })
 @index({ user_id: 1, is_active: 1 })
+// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
+@index({ cap_slot: 1 }, { unique: true, sparse: true })
 export class Credential {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -60,6 +103,19 @@ export class Credential {
   @prop({ required: true, type: Boolean, default: true })
   is_active!: boolean;
 
+  /** What the last passing connection test found; cleared with the connection state when the values change. */
+  @Field(() => KeyPermissions, { nullable: true, description: 'What the last passing test found.' })
+  @prop({ type: () => KeyPermissions, default: null })
+  permissions!: KeyPermissions | null;
+
+  @Field(() => [AssetBalance], { nullable: true })
+  @prop({ type: () => [AssetBalance], default: undefined })
+  balances!: AssetBalance[] | null;
+
+  @Field(() => Date, { name: 'balancesAt', nullable: true })
+  @prop({ type: Date, default: null })
+  balances_at!: Date | null;
+
   /**
    * Grows when the values or the environment change. A connection outcome or a key rotation
    * is written only if it is still the version it was computed from.
@@ -73,6 +129,10 @@ export class Credential {
 
   @prop({ type: Schema.Types.ObjectId, default: null })
   deleting_token!: Types.ObjectId | null;
+
+  /** The credential's slot under its user's cap (see shared/user-caps.ts). */
+  @prop({ type: String })
+  cap_slot?: string;
 
   /** When the last connection test started: one per credential per 10 s. */
   @prop({ type: Date, default: null })

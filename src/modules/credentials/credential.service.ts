@@ -5,17 +5,20 @@ import { requireUser, type Principal, type UserPrincipal } from '../../auth/role
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UserInputError } from '../../errors';
-import type { ConnectionCheckInput, ConnectionCheckResult } from '../../exchanges/types';
+import type { ConnectionCheckInput, ConnectionCheckResult, KeyPermissions as FoundPermissions } from '../../exchanges/types';
 import type { Logger } from '../../logger';
-import { consume } from '../../shared/rate-limit';
+import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from '../user-wallets/user-wallet.model';
 import { transition } from '../user-wallets/wallet-status';
+import { ccxtCredentialOf } from '../wallet-definitions/ccxt-mapping';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { plainValues, storedValues } from './credential-values';
 import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
-import { CredentialModel, Environment, type Credential } from './credential.model';
+import { CredentialModel, Environment, type Credential, type KeyPermissions } from './credential.model';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
+import { insertWithinCap } from '../../shared/user-caps';
+import { cleanName } from '../../shared/validators';
 
 export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 const TEST_INTERVAL_MS = 10_000;
@@ -29,6 +32,8 @@ export class CredentialService {
     private readonly exchanges: Config['exchanges'],
     private readonly checkConnection: ConnectionChecker,
     private readonly logger: Logger,
+    /** MAX_CREDENTIALS_PER_USER */
+    private readonly cap: number,
   ) {}
 
   list(principal: Principal | null, filter: CredentialFilter | null | undefined): Promise<Credential[]> {
@@ -48,13 +53,14 @@ export class CredentialService {
     const definition = await WalletDefinitionModel.findById(toObjectId(input.walletId)).lean<WalletDefinition>();
     if (!definition) throw new NotFoundError('no wallet definition with that id');
     if (!definition.is_active) throw new UserInputError(`${definition.name} is not available for new credentials`, 'walletId');
-    const created = await CredentialModel.create({
+    const doc = {
       user_id: user.userId,
       wallet_id: definition._id,
-      name: input.name.trim(),
+      name: cleanName(input.name),
       environment: input.environment ?? Environment.MAINNET,
       credentials: storedValues(definition, input.values, this.keyring),
-    });
+    };
+    const created = await insertWithinCap(CredentialModel, user.userId, this.cap, 'credentials', (cap_slot) => CredentialModel.create({ ...doc, cap_slot }));
     this.logger.info({ credentialId: created._id.toHexString(), exchange: definition.slug }, 'credential created');
     return created.toObject();
   }
@@ -64,7 +70,7 @@ export class CredentialService {
     const user = requireUser(principal);
     const current = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
-    if (input.name != null) set.name = input.name.trim();
+    if (input.name != null) set.name = cleanName(input.name);
     if (input.isActive != null) set.is_active = input.isActive;
     let reconnect = false;
     if (input.values != null) {
@@ -76,7 +82,7 @@ export class CredentialService {
       set.environment = input.environment;
       reconnect = true;
     }
-    if (reconnect) Object.assign(set, { is_connected: false, last_verified_at: null, connection_error: null });
+    if (reconnect) Object.assign(set, { is_connected: false, last_verified_at: null, connection_error: null, permissions: null, balances: null, balances_at: null });
     const updated = await CredentialModel.findOneAndUpdate(
       { _id: current._id, user_id: current.user_id },
       reconnect ? { $set: set, $inc: { version: 1 } } : { $set: set },
@@ -135,21 +141,24 @@ export class CredentialService {
     } catch (error) {
       if (!(error instanceof InvalidToken)) throw error;
       this.logger.warn({ credentialId: id }, 'stored credential values could not be decrypted');
-      return this.recordOutcome(current, { ok: false, error: UNREADABLE_CREDENTIALS, warnings: [] }, null);
+      return this.recordOutcome(current, { ok: false, kind: 'rejected', error: UNREADABLE_CREDENTIALS, warnings: [], balances: [], permissions: null }, null);
     }
 
     const environment = current.environment;
     const started = performance.now();
     const outcome = await this.checkConnection({
-      slug: definition.slug,
+      ccxtId: definition.ccxt_id ?? null,
       environment,
       baseUrl: environment === Environment.TESTNET ? definition.api_config.testnet_url : definition.api_config.base_url,
       values,
+      fields: definition.auth_fields.map((field) => ({ key: field.key, ccxtCredential: ccxtCredentialOf(field) })),
       timeoutMs: this.exchanges.timeoutMs,
       allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
+      network: { allowLoopback: this.exchanges.allowLoopback },
     });
     const latencyMs = Math.round(performance.now() - started);
-    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, latencyMs }, 'connection tested');
+    // Never the balances: they are the owner's.
+    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, kind: outcome.kind, latencyMs }, 'connection tested');
     return this.recordOutcome(current, outcome, latencyMs);
   }
 
@@ -158,7 +167,8 @@ export class CredentialService {
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
    */
   private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
-    await consume(`connection-test:user:${user.userId.toHexString()}`, TESTS_PER_USER_PER_MINUTE, 60_000, 'connection tests');
+    // Counted before the test, in a window that opens with the first: at most 20 a minute, however many arrive at once.
+    await take({ key: `connection-test:user:${user.userId.toHexString()}`, limit: TESTS_PER_USER_PER_MINUTE, windowMs: 60_000, what: 'connection tests' });
     const now = new Date();
     const claimed = await CredentialModel.updateOne(
       { _id: credential._id, $or: [{ last_test_at: null }, { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } }] },
@@ -170,10 +180,17 @@ export class CredentialService {
     }
   }
 
-  /** Written only if the values are still the ones tested; otherwise the outcome describes nothing stored. */
+  /**
+   * Written only if the values are still the ones tested; otherwise the outcome describes nothing
+   * stored. A passing test also keeps what it found (permissions, balances); a failing one leaves
+   * the last passing test's findings, dated by balancesAt.
+   */
   private async recordOutcome(credential: Credential, outcome: ConnectionCheckResult, latencyMs: number | null): Promise<ConnectionTestResult> {
+    const testedAt = new Date();
+    const permissions = storedPermissions(outcome.permissions);
+    const balances = outcome.ok ? outcome.balances : [];
     const set = outcome.ok
-      ? { is_connected: true, last_verified_at: new Date(), connection_error: null }
+      ? { is_connected: true, last_verified_at: testedAt, connection_error: null, permissions, balances, balances_at: testedAt }
       : { is_connected: false, connection_error: outcome.error ?? 'the connection test failed' };
     const updated = await CredentialModel.findOneAndUpdate({ _id: credential._id, version: credential.version }, { $set: set }, { returnDocument: 'after' }).lean<Credential>();
     return {
@@ -182,6 +199,9 @@ export class CredentialService {
       latencyMs,
       error: outcome.ok ? null : (outcome.error ?? 'the connection test failed'),
       warnings: outcome.warnings,
+      balances,
+      permissions,
+      testedAt,
     };
   }
 
@@ -198,4 +218,8 @@ export class CredentialService {
     if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
     return definition;
   }
+}
+
+function storedPermissions(found: FoundPermissions | null): KeyPermissions | null {
+  return found === null ? null : { read: found.read, trade: found.trade, withdraw: found.withdraw, ip_restricted: found.ipRestricted };
 }

@@ -1,6 +1,6 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
-import { Credential } from './credential.model';
+import { AssetBalance, Credential, KeyPermissions } from './credential.model';
 
 @ObjectType({ description: 'What the API shows of one stored credential value: never the value itself.' })
 export class CredentialField {
@@ -39,6 +39,15 @@ export class ConnectionTestResult {
 
   @Field(() => [String], { description: 'Safety findings that do not fail the test, e.g. an API key that may withdraw funds.' })
   warnings!: string[];
+
+  @Field(() => [AssetBalance], { description: "The account's non-zero balances, by asset (at most 100); empty when the test failed." })
+  balances!: AssetBalance[];
+
+  @Field(() => KeyPermissions, { nullable: true })
+  permissions!: KeyPermissions | null;
+
+  @Field(() => Date)
+  testedAt!: Date;
 }
 
 @ObjectType()

@@ -3,6 +3,7 @@ import type { Principal } from '../../auth/roles';
 import type { Loaders } from '../../context';
 import { AppError, ConflictError, InternalError, NotFoundError, UserInputError } from '../../errors';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
@@ -67,6 +68,15 @@ export class AiStateService {
    * status themselves, so a user tightening them meanwhile makes this write miss instead of slip through.
    */
   async update(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
+    try {
+      return await this.writeOne(principal, walletId, input, expectedVersion);
+    } catch (error) {
+      if (error instanceof AppError) countRefusal(error);
+      throw error;
+    }
+  }
+
+  private async writeOne(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
     assertSomeField(input);
     const id = toObjectId(walletId);
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
@@ -80,6 +90,7 @@ export class AiStateService {
       // the version now (every change the filter depends on grows the version); without, the
       // write is checked again against what is stored now.
       if (!updated) continue;
+      countWritten(write);
       await deliverEvents(this.logger, updated._id, write.events);
       return updated;
     }
@@ -98,7 +109,10 @@ export class AiStateService {
   async updateMany(principal: Principal, updates: readonly AiStateUpdateInput[], loaders: Pick<Loaders, 'definitionById'>): Promise<AiStateUpdateOutcome[]> {
     if (updates.length > MAX_BATCH) throw new UserInputError(`must have at most ${MAX_BATCH} writes`, 'updates');
     const outcomes: AiStateUpdateOutcome[] = updates.map((u) => ({ walletId: u.walletId, wallet: null, error: null }));
-    const fail = (i: number, error: AppError) => (outcomes[i].error = operationError(error));
+    const fail = (i: number, error: AppError) => {
+      countRefusal(error);
+      outcomes[i].error = operationError(error);
+    };
     let open: number[] = [];
     updates.forEach((u, i) => {
       if (Object.values(u.input).some((v) => v != null)) open.push(i);
@@ -155,6 +169,7 @@ export class AiStateService {
       }
       for (const p of planned) {
         if (landed.has(eventKey(p.write))) {
+          countWritten(p.write);
           outcomes[p.i].wallet = applied(p.wallet, p.write, now);
           events.push(...p.write.events);
         } else {
@@ -188,6 +203,16 @@ export class AiStateService {
     if (!wallet) throw new NotFoundError('no wallet with that id');
     return wallet;
   }
+}
+
+function countWritten(write: AiWrite): void {
+  metrics.aiWrites.inc({ outcome: write.pauseReason === null ? 'written' : 'paused' });
+  if (write.pauseReason !== null) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
+}
+
+function countRefusal(error: AppError): void {
+  if (error.code === 'BAD_USER_INPUT') metrics.aiWrites.inc({ outcome: 'refused' });
+  if (error.code === 'CONFLICT') metrics.aiWrites.inc({ outcome: 'conflict' });
 }
 
 function noField(): UserInputError {

@@ -19,9 +19,10 @@ export function normalizeAllowedSymbols(definition: Pick<WalletDefinition, 'name
   symbols.forEach((raw, i) => {
     const symbol = raw.trim().toUpperCase();
     const match = SYMBOL.exec(symbol);
-    if (!match) throw new UserInputError(`"${symbol.slice(0, 50)}" is not a symbol like BTC, BTC/USDT or BTC/USDT:USDT`, `${field}[${i}]`);
+    // The messages name the entry by its index: what was sent is never repeated.
+    if (!match) throw new UserInputError('must be a symbol like BTC, BTC/USDT or BTC/USDT:USDT', `${field}[${i}]`);
     if (!supported.has(match[1])) {
-      throw new UserInputError(`${match[1]} is not an asset ${definition.name} supports (${[...supported].join(', ')})`, `${field}[${i}]`);
+      throw new UserInputError(`its base asset is not one ${definition.name} supports (${[...supported].join(', ')})`, `${field}[${i}]`);
     }
     if (!normalized.includes(symbol)) normalized.push(symbol);
   });

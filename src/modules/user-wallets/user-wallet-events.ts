@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { actorName, type Principal } from '../../auth/roles';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { afterDescending, encodeTimeCursor, type TimeCursor } from './cursors';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
 import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
@@ -63,13 +64,21 @@ export function pushEvents(events: WalletEventRecord[]): { $push: { pending_even
   return { $push: { pending_events: { $each: events } } };
 }
 
+/**
+ * Events as they go into the trail: stamped with when they got there (`recorded_at`), which is what
+ * the live feed reads by (an event the sweep delivers late has an old `at` but a new `recorded_at`).
+ */
+export function trailRecords(events: readonly WalletEventRecord[], now = new Date()): Array<WalletEventRecord & { recorded_at: Date }> {
+  return events.map((event) => ({ ...event, recorded_at: now }));
+}
+
 /** Copies a wallet's pending events into the trail and pulls them from the wallet; throws on failure. */
 export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<void> {
   if (events.length === 0) return;
   const ids = events.map((e) => e._id);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
+  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
     if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
   });
   // No change to the wallet: updated_at stays.
@@ -100,7 +109,7 @@ export async function deliverEventsOfMany(logger: Logger, events: readonly Walle
   const ids = events.map((e) => e._id);
   try {
     let delivered = ids;
-    await UserWalletEventModel.collection.insertMany([...events], { ordered: false }).catch(async (error: unknown) => {
+    await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
       // As in copyEvents: an id already in the trail was delivered before; only the missing ones failed.
       delivered = (await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 }).lean<Array<{ _id: Types.ObjectId }>>()).map((e) => e._id);
       if (delivered.length < ids.length) logger.warn({ err: error, events: ids.length - delivered.length }, 'audit events stay in their wallet until the next sweep');
@@ -164,6 +173,7 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
     if (await deliverEvents(logger, wallet._id, wallet.pending_events)) delivered += wallet.pending_events.length;
   }
   if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
+  metrics.sweepDelivered.inc(delivered);
   return delivered;
 }
 

@@ -105,6 +105,8 @@ export class AiManagedState {
 // One live wallet per credential, enforced by the database on every engine (partial indexes are
 // not everywhere): live_key is the credential's id while the wallet is live, its own id otherwise.
 @index({ live_key: 1 }, { unique: true })
+// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
+@index({ cap_slot: 1 }, { unique: true, sparse: true })
 // The outbox sweep's query: a range on the pending events' times, which only wallets holding one match.
 @index({ 'pending_events.at': 1 })
 // The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at, _id) order.
@@ -149,6 +151,10 @@ export class UserWallet {
 
   @prop({ required: true, type: Schema.Types.ObjectId })
   live_key!: Types.ObjectId;
+
+  /** The wallet's slot under its user's cap (see shared/user-caps.ts). */
+  @prop({ type: String })
+  cap_slot?: string;
 
   @Field(() => Int, { description: 'Grows by one on every write; AI agents pass it back as expectedVersion.' })
   @prop({ required: true, type: Number, default: 0 })

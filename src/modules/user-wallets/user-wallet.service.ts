@@ -13,12 +13,18 @@ import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, statusChan
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
 import { MarketSentiment, userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { transition } from './wallet-status';
+import { insertWithinCap } from '../../shared/user-caps';
+import { cleanName } from '../../shared/validators';
 
 /** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
 export const DELETION_GRACE_MS = 60_000;
 
 export class UserWalletService {
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** MAX_WALLETS_PER_USER */
+    private readonly cap: number,
+  ) {}
 
   list(principal: Principal | null, filter: UserWalletFilter | null | undefined): Promise<UserWallet[]> {
     const user = requireUser(principal);
@@ -42,7 +48,7 @@ export class UserWalletService {
 
     const limits = toLimits(definition, input.userLimits);
     const _id = new Types.ObjectId();
-    const name = input.name.trim();
+    const name = cleanName(input.name);
     const aiState = initialAiState(definition, limits);
     const created = walletEvent(user, _id, 0, WalletEventKind.CREATED, null, {
       name,
@@ -66,7 +72,7 @@ export class UserWalletService {
       ...userChanged(created.at),
     };
     try {
-      await UserWalletModel.create(doc);
+      await insertWithinCap(UserWalletModel, user.userId, this.cap, 'wallets', (cap_slot) => UserWalletModel.create({ ...doc, cap_slot }));
     } catch (error) {
       if (isDuplicateKeyError(error)) throw new ConflictError('this credential already has a live wallet: pause or delete it first');
       throw error;
@@ -85,7 +91,7 @@ export class UserWalletService {
     const user = requireUser(principal);
     const wallet = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
-    if (input.name != null) set.name = input.name.trim();
+    if (input.name != null) set.name = cleanName(input.name);
     if (input.userLimits == null) {
       if (Object.keys(set).length === 0) return wallet;
       // A new name is not in the audit trail (status, limits and AI state are).

@@ -1,6 +1,7 @@
 import type { Principal } from '../../auth/roles';
 import { ConflictError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
@@ -48,6 +49,7 @@ export async function transition(
   const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
   if (!now) throw new NotFoundError('no wallet with that id');
   if (!replaced) throw new ConflictError(transitionRefusal(now.status, to));
+  metrics.statusChanges.inc({ to });
   return now;
 }
 

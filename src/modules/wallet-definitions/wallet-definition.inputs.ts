@@ -17,6 +17,7 @@ import {
 } from 'class-validator';
 import { Name } from '../../shared/validators';
 import { Field, InputType, Int } from 'type-graphql';
+import { CcxtCredential } from '../../exchanges/credentials';
 import { AuthFieldType, WalletType } from './wallet-definition.model';
 
 /** Shape rules of the catalog, checked on the input before any resolver runs. */
@@ -27,6 +28,9 @@ const ASSET = /^[A-Z0-9]{1,20}$/;
 const HTTP_URL = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
 const WS_URL = { protocols: ['ws', 'wss'], require_protocol: true, require_tld: false };
 const MAX_LEVERAGE = 1000;
+/** ccxt's exchange ids: lower-case letters and digits. */
+const CCXT_ID = /^[a-z0-9]{2,40}$/;
+const CCXT_ID_MESSAGE = 'must be a ccxt exchange id (lower-case letters and digits, such as okx)';
 
 @ValidatorConstraint({ name: 'notBelowMin' })
 class NotBelowMin implements ValidatorConstraintInterface {
@@ -68,6 +72,12 @@ export class AuthFieldInput {
   @IsOptional()
   @MaxLength(1000, { message: 'must be at most 1000 characters' })
   helpText?: string | null;
+
+  @Field(() => CcxtCredential, {
+    nullable: true,
+    description: 'Left out: from the key (api_key, api_secret or secret, passphrase or password, uid, private_key, wallet_address).',
+  })
+  ccxtCredential?: CcxtCredential | null;
 }
 
 @InputType()
@@ -146,6 +156,11 @@ export class CreateWalletDefinitionInput {
   @Field(() => WalletType)
   type!: WalletType;
 
+  @Field(() => String, { nullable: true, description: 'Left out: the slug, when ccxt has an exchange of that id.' })
+  @IsOptional()
+  @Matches(CCXT_ID, { message: CCXT_ID_MESSAGE })
+  ccxtId?: string | null;
+
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
@@ -192,6 +207,11 @@ export class UpdateWalletDefinitionInput {
 
   @Field(() => WalletType, { nullable: true })
   type?: WalletType | null;
+
+  @Field(() => String, { nullable: true, description: 'null: no ccxt exchange (no connection test).' })
+  @IsOptional()
+  @Matches(CCXT_ID, { message: CCXT_ID_MESSAGE })
+  ccxtId?: string | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()

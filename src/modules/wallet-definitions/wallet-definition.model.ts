@@ -2,6 +2,7 @@ import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoos
 import type { Types } from 'mongoose';
 import { Authorized, Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Role } from '../../auth/roles';
+import { CcxtCredential } from '../../exchanges/credentials';
 import { ObjectIdScalar } from '../../shared/scalars';
 
 /**
@@ -23,6 +24,9 @@ export enum AuthFieldType {
   FILE = 'file',
 }
 registerEnumType(AuthFieldType, { name: 'AuthFieldType' });
+
+/** Stored as ccxt spells it (apiKey, secret, password, ...), shown as the enum's names. */
+registerEnumType(CcxtCredential, { name: 'CcxtCredential', description: "The credential names ccxt gives an exchange's requiredCredentials." });
 
 @ObjectType()
 @modelOptions({ schemaOptions: { _id: false } })
@@ -54,6 +58,10 @@ export class AuthField {
   @Field(() => String, { name: 'helpText', nullable: true })
   @prop({ type: String, default: null })
   help_text!: string | null;
+
+  @Field(() => CcxtCredential, { name: 'ccxtCredential', nullable: true, description: "Which ccxt credential this field's value is passed as." })
+  @prop({ type: String, default: null, validate: (value: unknown) => value === null || Object.values(CcxtCredential).includes(value as CcxtCredential) })
+  ccxt_credential!: CcxtCredential | null;
 }
 
 @ObjectType()
@@ -142,6 +150,14 @@ export class WalletDefinition {
   @Field(() => String, { nullable: true })
   @prop({ type: String, default: null })
   logo!: string | null;
+
+  @Field(() => String, {
+    name: 'ccxtId',
+    nullable: true,
+    description: 'The ccxt exchange id the connection test uses (binance, okx, kraken, bybit, ...); null: none.',
+  })
+  @prop({ type: String, default: null })
+  ccxt_id!: string | null;
 
   @Field(() => [AuthField], { name: 'authFields' })
   @prop({ required: true, type: () => [AuthField] })

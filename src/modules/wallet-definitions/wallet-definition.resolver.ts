@@ -1,4 +1,4 @@
-import { Arg, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
+import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
 import { Role } from '../../auth/roles';
 import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
@@ -7,8 +7,9 @@ import {
   UpdateWalletDefinitionInput,
   WalletDefinitionFilter,
 } from './wallet-definition.inputs';
+import { ExchangeTemplate } from './exchange-template.types';
 import { WalletDefinition } from './wallet-definition.model';
-import type { WalletDefinitionService } from './wallet-definition.service';
+import { isConnectionTestable, type WalletDefinitionService } from './wallet-definition.service';
 
 @UseMiddleware(Deadline)
 @Resolver(() => WalletDefinition)
@@ -58,5 +59,24 @@ export class WalletDefinitionResolver {
   })
   seedWalletDefinitions(): Promise<WalletDefinition[]> {
     return this.definitions.seed();
+  }
+
+  @Authorized(Role.ADMIN)
+  @Query(() => [ExchangeTemplate], {
+    description: 'ADMIN: the exchanges ccxt supports whose id or name contains search (case-insensitive), by id.',
+  })
+  exchangeTemplates(@Arg('search', () => String, { nullable: true }) search?: string | null): ExchangeTemplate[] {
+    return this.definitions.templates(search);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Query(() => ExchangeTemplate, { description: 'ADMIN: NOT_FOUND for an id ccxt does not know.' })
+  exchangeTemplate(@Arg('ccxtId', () => String) ccxtId: string): ExchangeTemplate {
+    return this.definitions.template(ccxtId);
+  }
+
+  @FieldResolver(() => Boolean, { description: 'Whether a connection test can prove a key of this exchange with a signed request.' })
+  connectionTestable(@Root() definition: WalletDefinition): boolean {
+    return isConnectionTestable(definition);
   }
 }

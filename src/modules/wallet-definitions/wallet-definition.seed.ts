@@ -1,3 +1,4 @@
+import { CcxtCredential } from '../../exchanges/credentials';
 import { AuthFieldType, WalletType, type WalletDefinition } from './wallet-definition.model';
 
 /** The built-in catalog (spec §1 seed data), as stored. */
@@ -7,6 +8,7 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
   {
     name: 'Binance',
     slug: 'binance',
+    ccxt_id: 'binance',
     type: WalletType.CEX,
     description: 'Leading cryptocurrency exchange with spot and futures trading',
     logo: null,
@@ -19,6 +21,7 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         encrypted: false,
         placeholder: 'Enter your Binance API key',
         help_text: 'Find this in your Binance account settings',
+        ccxt_credential: CcxtCredential.API_KEY,
       },
       {
         key: 'api_secret',
@@ -28,6 +31,7 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         encrypted: true,
         placeholder: 'Enter your API secret',
         help_text: 'Keep this secret and never share it',
+        ccxt_credential: CcxtCredential.SECRET,
       },
     ],
     features: {
@@ -49,6 +53,7 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
   {
     name: 'Hyperliquid',
     slug: 'hyperliquid',
+    ccxt_id: 'hyperliquid',
     type: WalletType.PERPETUALS,
     description: 'Decentralized perpetuals exchange',
     logo: null,
@@ -59,8 +64,9 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         type: AuthFieldType.PASSWORD,
         required: true,
         encrypted: true,
-        placeholder: 'Enter your wallet private key',
-        help_text: 'Your Ethereum private key for signing transactions',
+        placeholder: 'Enter your API wallet private key',
+        help_text: "The private key of an API wallet approved for your account (your account's own key can withdraw funds, and is refused)",
+        ccxt_credential: CcxtCredential.PRIVATE_KEY,
       },
       {
         // ccxt signs with the key but addresses the account by its address, which an API
@@ -72,6 +78,7 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         encrypted: false,
         placeholder: '0x...',
         help_text: 'The address of your main account; needed when the private key belongs to an API wallet',
+        ccxt_credential: CcxtCredential.WALLET_ADDRESS,
       },
     ],
     features: {

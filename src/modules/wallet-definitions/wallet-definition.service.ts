@@ -1,7 +1,11 @@
 import { actorName, type Principal } from '../../auth/roles';
 import { ConflictError, isDuplicateKeyError, NotFoundError } from '../../errors';
+import { hasSignedProof } from '../../exchanges/credentials';
+import { exchangeTemplate, exchangeTemplates, type DefinitionDraft, type ExchangeTemplate as TemplateData } from '../../exchanges/templates';
 import type { Logger } from '../../logger';
 import { clampWalletsToDefinition } from '../user-wallets/definition-changes';
+import { ccxtCredentialOf, ccxtIdForCreate, checkCredentialCoverage, knownCcxtId } from './ccxt-mapping';
+import type { ExchangeTemplate, WalletDefinitionDraft } from './exchange-template.types';
 import type {
   ApiConfigInput,
   AuthFieldInput,
@@ -10,8 +14,9 @@ import type {
   WalletDefinitionFilter,
   WalletFeaturesInput,
 } from './wallet-definition.inputs';
-import { WalletDefinitionModel, type ApiConfig, type AuthField, type WalletDefinition, type WalletFeatures } from './wallet-definition.model';
+import { AuthFieldType, WalletDefinitionModel, WalletType, type ApiConfig, type AuthField, type WalletDefinition, type WalletFeatures } from './wallet-definition.model';
 import { BUILT_IN_DEFINITIONS } from './wallet-definition.seed';
+import { cleanName } from '../../shared/validators';
 
 type Stored = Omit<WalletDefinition, '_id' | 'created_at' | 'updated_at'>;
 
@@ -54,19 +59,23 @@ export class WalletDefinitionService {
   /** Any definition, active or not: isActive tells which. */
   async getBySlug(slug: string): Promise<WalletDefinition> {
     const definition = await WalletDefinitionModel.findOne({ slug }).lean<WalletDefinition>();
-    if (!definition) throw notFound(slug);
+    if (!definition) throw notFound();
     return definition;
   }
 
   async create(principal: Principal, input: CreateWalletDefinitionInput): Promise<WalletDefinition> {
+    const ccxtId = ccxtIdForCreate(input.ccxtId, input.slug);
+    const authFields = input.authFields.map(toAuthField);
+    checkCredentialCoverage(ccxtId, authFields);
     const order = input.order ?? (await this.nextOrder());
     const doc: Stored = {
-      name: input.name.trim(),
+      name: cleanName(input.name),
       slug: input.slug,
+      ccxt_id: ccxtId,
       type: input.type,
       description: input.description ?? null,
       logo: input.logo ?? null,
-      auth_fields: input.authFields.map(toAuthField),
+      auth_fields: authFields,
       features: toFeatures(input.features),
       api_config: toApiConfig(input.apiConfig),
       is_active: input.isActive ?? true,
@@ -79,26 +88,45 @@ export class WalletDefinitionService {
       this.logger.info({ slug: doc.slug, by: actorName(principal) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictError(`a wallet definition with slug "${input.slug}" already exists`);
+      if (isDuplicateKeyError(error)) throw new ConflictError('a wallet definition with this slug already exists');
       throw error;
     }
   }
 
-  /** Only the fields given change; lists and nested objects are replaced whole. The slug never changes. */
+  /**
+   * Only the fields given change; lists and nested objects are replaced whole. The slug never
+   * changes. A new ccxt id or new auth fields are checked together with what is stored of the
+   * other, and written only if that is still what is stored (CONFLICT otherwise).
+   */
   async update(principal: Principal, slug: string, input: UpdateWalletDefinitionInput): Promise<WalletDefinition> {
     const set: Partial<Stored> = {};
-    if (input.name != null) set.name = input.name.trim();
+    const filter: Record<string, unknown> = { slug };
+    if (input.ccxtId !== undefined || input.authFields != null) {
+      const current = await WalletDefinitionModel.findOne({ slug }).lean<WalletDefinition>();
+      if (!current) throw notFound();
+      const ccxtId = input.ccxtId === undefined ? (current.ccxt_id ?? null) : input.ccxtId === null ? null : knownCcxtId(input.ccxtId);
+      const authFields = input.authFields != null ? input.authFields.map(toAuthField) : current.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
+      checkCredentialCoverage(ccxtId, authFields);
+      if (input.ccxtId !== undefined) set.ccxt_id = ccxtId;
+      if (input.authFields != null) set.auth_fields = authFields;
+      filter.updated_at = current.updated_at;
+    }
+    if (input.name != null) set.name = cleanName(input.name);
     if (input.type != null) set.type = input.type;
     if (input.description !== undefined) set.description = input.description;
     if (input.logo !== undefined) set.logo = input.logo;
-    if (input.authFields != null) set.auth_fields = input.authFields.map(toAuthField);
     if (input.features != null) set.features = toFeatures(input.features);
     if (input.apiConfig != null) set.api_config = toApiConfig(input.apiConfig);
     if (input.isActive != null) set.is_active = input.isActive;
     if (input.order != null) set.order = input.order;
-    const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
+    const updated = await WalletDefinitionModel.findOneAndUpdate(filter, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
-    if (!updated) throw notFound(slug);
+    if (!updated) {
+      if (filter.updated_at !== undefined && (await WalletDefinitionModel.exists({ slug }))) {
+        throw new ConflictError('the definition was changed by another request meanwhile; try again');
+      }
+      throw notFound();
+    }
     this.logger.info({ slug, fields: Object.keys(set), by: actorName(principal) }, 'wallet definition updated');
     if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
     return updated;
@@ -108,7 +136,7 @@ export class WalletDefinitionService {
   async softDelete(principal: Principal, slug: string): Promise<WalletDefinition> {
     const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: { is_active: false } }, { returnDocument: 'after' }).lean<WalletDefinition>();
     this.invalidate();
-    if (!updated) throw notFound(slug);
+    if (!updated) throw notFound();
     this.logger.info({ slug, by: actorName(principal) }, 'wallet definition deactivated');
     return updated;
   }
@@ -142,27 +170,116 @@ export class WalletDefinitionService {
     return true;
   }
 
+  /**
+   * At start-up, once: definitions stored before the catalog knew ccxt get the defaults of
+   * create (the slug as ccxt id when ccxt has it, each field's credential from its key).
+   * Idempotent; loads ccxt only when a definition outside the built-in catalog needs it.
+   */
+  async migrateToCcxt(): Promise<number> {
+    type Old = Pick<WalletDefinition, '_id' | 'slug' | 'auth_fields' | 'updated_at'> & { ccxt_id?: string | null };
+    const definitions = await WalletDefinitionModel.find({}, { slug: 1, ccxt_id: 1, auth_fields: 1, updated_at: 1 }).lean<Old[]>();
+    let migrated = 0;
+    for (const definition of definitions) {
+      const set: Record<string, unknown> = {};
+      if (definition.ccxt_id === undefined) {
+        const builtIn = BUILT_IN_DEFINITIONS.find((d) => d.slug === definition.slug);
+        set.ccxt_id = builtIn ? builtIn.ccxt_id : ccxtIdForCreate(undefined, definition.slug);
+      }
+      if (definition.auth_fields.some((f) => f.ccxt_credential === undefined)) {
+        set.auth_fields = definition.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
+      }
+      if (Object.keys(set).length === 0) continue;
+      // An admin's write in between wins: its fields carry their credentials already.
+      const result = await WalletDefinitionModel.updateOne({ _id: definition._id, updated_at: definition.updated_at }, { $set: set }, { timestamps: false });
+      migrated += result.modifiedCount;
+    }
+    if (migrated > 0) {
+      this.invalidate();
+      this.logger.info({ migrated }, 'wallet definitions given their ccxt ids and credentials');
+    }
+    return migrated;
+  }
+
+  /** ADMIN: what ccxt knows, whose id or name contains `search` (case-insensitive), by id. Loads ccxt. */
+  templates(search: string | null | undefined): ExchangeTemplate[] {
+    const needle = search?.trim().toLowerCase() ?? '';
+    return exchangeTemplates()
+      .filter((t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle))
+      .map(toTemplate);
+  }
+
+  template(ccxtId: string): ExchangeTemplate {
+    const template = exchangeTemplate(ccxtId);
+    if (template === undefined) throw new NotFoundError(`ccxt has no exchange "${ccxtId}"`);
+    return toTemplate(template);
+  }
+
   private async nextOrder(): Promise<number> {
     const last = await WalletDefinitionModel.findOne({}, { order: 1 }).sort({ order: -1 }).lean<Pick<WalletDefinition, 'order'>>();
     return last ? last.order + 1 : 1;
   }
 }
 
-function notFound(slug: string): NotFoundError {
-  return new NotFoundError(`no wallet definition with slug "${slug}"`);
+/** The slug is the client's text: it is not repeated. */
+function notFound(): NotFoundError {
+  return new NotFoundError('no wallet definition with that slug');
 }
 
+
+/** Whether a connection test can prove a key of the definition's exchange with a signed request. */
+export function isConnectionTestable(definition: Pick<WalletDefinition, 'ccxt_id'>): boolean {
+  return definition.ccxt_id != null && hasSignedProof(definition.ccxt_id);
+}
 
 function toAuthField(input: AuthFieldInput): AuthField {
   return {
     key: input.key,
-    label: input.label.trim(),
+    label: cleanName(input.label),
     type: input.type,
     required: input.required,
     encrypted: input.encrypted,
     placeholder: input.placeholder ?? null,
     help_text: input.helpText ?? null,
+    ccxt_credential: ccxtCredentialOf({ key: input.key, ccxt_credential: input.ccxtCredential }),
   };
+}
+
+const WALLET_TYPES: Record<DefinitionDraft['type'], WalletType> = { cex: WalletType.CEX, dex: WalletType.DEX, perpetuals: WalletType.PERPETUALS };
+const FIELD_TYPES: Record<DefinitionDraft['authFields'][number]['type'], AuthFieldType> = {
+  string: AuthFieldType.STRING,
+  password: AuthFieldType.PASSWORD,
+  file: AuthFieldType.FILE,
+};
+
+function toTemplate(template: TemplateData): ExchangeTemplate {
+  const { draft } = template;
+  const shaped: WalletDefinitionDraft = {
+    name: draft.name,
+    slug: draft.slug,
+    type: WALLET_TYPES[draft.type],
+    description: draft.description,
+    logo: draft.logo,
+    ccxt_id: draft.ccxtId,
+    auth_fields: draft.authFields.map((f) => ({
+      key: f.key,
+      label: f.label,
+      type: FIELD_TYPES[f.type],
+      required: f.required,
+      encrypted: f.encrypted,
+      placeholder: f.placeholder,
+      help_text: f.helpText,
+      ccxt_credential: f.ccxtCredential,
+    })),
+    // The admin chooses the assets.
+    features: { ...draft.features, supported_assets: [] },
+    api_config: {
+      base_url: draft.apiConfig.baseUrl,
+      testnet_url: draft.apiConfig.testnetUrl,
+      websocket_url: draft.apiConfig.websocketUrl,
+      rate_limit: draft.apiConfig.rateLimit,
+    },
+  };
+  return { ccxtId: template.ccxtId, name: template.name, requiredCredentials: template.requiredCredentials, hasTestnet: template.hasTestnet, signedProof: template.signedProof, draft: shaped };
 }
 
 function toFeatures(input: WalletFeaturesInput): WalletFeatures {

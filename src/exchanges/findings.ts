@@ -1,0 +1,72 @@
+import { isRecord } from './hosts';
+import type { AssetBalance, ConnectionCheckInput, KeyPermissions } from './types';
+
+export const MAX_BALANCES = 100;
+const ASSET = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$/;
+
+export const WITHDRAW_UNKNOWN = 'this exchange does not say whether the key can withdraw';
+export const NOT_IP_RESTRICTED = 'this API key is not restricted to trusted IP addresses';
+
+/**
+ * The non-zero balances of a ccxt balance structure (`total`, `free`, `used` by currency code),
+ * by asset, at most MAX_BALANCES of them (the first by asset code). Codes that are not plain
+ * asset symbols are left out: they come from the exchange.
+ */
+export function nonZeroBalances(balance: unknown, assetCode: (code: string) => string = (code) => code): AssetBalance[] {
+  if (!isRecord(balance)) return [];
+  const totals = isRecord(balance.total) ? balance.total : {};
+  const frees = isRecord(balance.free) ? balance.free : {};
+  const useds = isRecord(balance.used) ? balance.used : {};
+  const merged = new Map<string, AssetBalance>();
+  for (const code of new Set([...Object.keys(totals), ...Object.keys(frees), ...Object.keys(useds)])) {
+    const free = finite(frees[code]);
+    const used = finite(useds[code]);
+    const total = finite(totals[code]) ?? (free ?? 0) + (used ?? 0);
+    const asset = assetCode(code);
+    if ((total === 0 && !free && !used) || !ASSET.test(asset)) continue;
+    const known = merged.get(asset);
+    merged.set(asset, {
+      asset,
+      free: (known?.free ?? 0) + (free ?? 0),
+      used: (known?.used ?? 0) + (used ?? 0),
+      total: (known?.total ?? 0) + total,
+    });
+  }
+  return [...merged.values()].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0)).slice(0, MAX_BALANCES);
+}
+
+function finite(value: unknown): number | undefined {
+  const number = typeof value === 'string' ? Number(value) : value;
+  return typeof number === 'number' && Number.isFinite(number) ? number : undefined;
+}
+
+const WITHDRAWING_API_KEY = {
+  error: 'this API key can withdraw funds and must not: create a key with withdrawals disabled',
+  warning: 'this API key can withdraw funds',
+};
+
+export interface PolicyOutcome {
+  /** Set when the key must fail the test. */
+  error?: string;
+  warnings: string[];
+}
+
+/**
+ * The platform's policy, the same on every exchange: a key that can withdraw fails (only warns
+ * with ALLOW_WITHDRAWAL_KEYS=true); where the exchange does not tell, the test passes with a
+ * warning. Testnet funds are not real, so a testnet key is never held to it.
+ */
+export function withdrawalPolicy(
+  permissions: KeyPermissions | null,
+  input: Pick<ConnectionCheckInput, 'environment' | 'allowWithdrawalKeys'>,
+  wording: { error: string; warning: string } = WITHDRAWING_API_KEY,
+): PolicyOutcome {
+  const warnings: string[] = [];
+  if (input.environment === 'testnet') return { warnings };
+  if (permissions?.ipRestricted === false) warnings.push(NOT_IP_RESTRICTED);
+  const withdraw = permissions?.withdraw ?? null;
+  if (withdraw === null) return { warnings: [...warnings, WITHDRAW_UNKNOWN] };
+  if (!withdraw) return { warnings };
+  if (!input.allowWithdrawalKeys) return { error: wording.error, warnings };
+  return { warnings: [...warnings, wording.warning] };
+}

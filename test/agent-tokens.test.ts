@@ -1,0 +1,161 @@
+import jwt from 'jsonwebtoken';
+import mongoose, { Types } from 'mongoose';
+import type { CommandStartedEvent } from 'mongodb';
+import { AGENT_TOKEN_REFRESH_MS, BACKGROUND_COMMENT } from '../src/auth/agent-token-registry';
+import { AgentTokensDocument, IssueAgentTokenDocument, RevokeAgentTokenDocument } from './generated/graphql';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import { adminToken, registerUser } from './helpers/factories';
+import { startInstance, waitFor } from './helpers/processes';
+
+let t: TestApp;
+let admin: string;
+beforeAll(async () => {
+  t = await startTestApp();
+  admin = await adminToken(t);
+});
+afterAll(() => t.close());
+
+const ME = '{ me { id name role } }';
+
+async function issue(name = 'risk-agent', by = admin): Promise<{ id: string; token: string }> {
+  const result = await t.gql(IssueAgentTokenDocument, { name, expiresInDays: 30 }, by);
+  if (!result.data) throw new Error(JSON.stringify(result.errors));
+  return result.data.issueAgentToken;
+}
+
+/** How long until `token` is refused at `url` (polling every 100 ms), in ms. */
+async function refusedWithin(url: string, token: string, started: number): Promise<number> {
+  return waitFor(
+    'the token to be refused',
+    async () => {
+      const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: ME }) });
+      const body = (await response.json()) as { errors?: Array<{ extensions: { code: string } }> };
+      return body.errors?.[0]?.extensions.code === 'UNAUTHENTICATED' ? Date.now() - started : undefined;
+    },
+    10_000,
+  );
+}
+
+describe('agent tokens', () => {
+  it('keeps a record of each token issued, never the token itself', async () => {
+    const { id, token } = await issue('ledger-agent');
+    const listed = await t.gql(AgentTokensDocument, {}, admin);
+    const record = listed.data!.agentTokens.find((r) => r.id === id)!;
+    expect(record).toMatchObject({ name: 'ledger-agent', revokedAt: null });
+    expect(record.issuedBy).toBe((await mongoose.connection.db!.collection('users').findOne({ email: ADMIN_EMAIL }))!._id.toHexString());
+    expect(new Date(record.expiresAt).getTime() - new Date(record.createdAt).getTime()).toBeGreaterThan(29.9 * 86_400_000);
+    const stored = await mongoose.connection.db!.collection('agent_tokens').findOne({ _id: new Types.ObjectId(id) });
+    expect(JSON.stringify(stored)).not.toContain(token);
+    expect(JSON.stringify(stored)).not.toContain(token.split('.')[2]);
+    // The token names the record: its jti and subject are the id revokeAgentToken takes.
+    expect(jwt.decode(token)).toMatchObject({ jti: id, sub: `agent:${id}` });
+    expect((await t.raw(ME, {}, token)).data).toEqual({ me: { id, name: 'ledger-agent', role: 'AGENT' } });
+  });
+
+  it('lists newest first, revoked ones only when asked, to admins only', async () => {
+    const older = await issue('older');
+    const newer = await issue('newer');
+    await t.gql(RevokeAgentTokenDocument, { id: older.id }, admin);
+    const active = (await t.gql(AgentTokensDocument, {}, admin)).data!.agentTokens.map((r) => r.id);
+    expect(active).toContain(newer.id);
+    expect(active).not.toContain(older.id);
+    const all = (await t.gql(AgentTokensDocument, { includeRevoked: true }, admin)).data!.agentTokens.map((r) => r.id);
+    expect(all.indexOf(newer.id)).toBeLessThan(all.indexOf(older.id));
+    const user = await registerUser(t);
+    expect(codes(await t.gql(AgentTokensDocument, {}, user.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await t.gql(AgentTokensDocument, {}, newer.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await t.gql(RevokeAgentTokenDocument, { id: newer.id }, user.token))).toEqual(['FORBIDDEN']);
+    expect((await t.raw(ME, {}, newer.token)).errors).toBeUndefined();
+  });
+
+  it('refuses a revoked token at once on the instance that revoked it; revoking again changes nothing', async () => {
+    const { id, token } = await issue();
+    expect((await t.raw(ME, {}, token)).errors).toBeUndefined();
+    const first = await t.gql(RevokeAgentTokenDocument, { id }, admin);
+    expect(first.data!.revokeAgentToken.revokedAt).not.toBeNull();
+    expect(codes(await t.raw(ME, {}, token))).toEqual(['UNAUTHENTICATED']);
+    const again = await t.gql(RevokeAgentTokenDocument, { id }, admin);
+    expect(again.data!.revokeAgentToken.revokedAt).toBe(first.data!.revokeAgentToken.revokedAt);
+    expect(codes(await t.gql(RevokeAgentTokenDocument, { id: new Types.ObjectId().toHexString() }, admin))).toEqual(['NOT_FOUND']);
+    expect(t.logs.join('\n')).toMatch(/"security":"agent token revoked"/);
+    expect(t.logs.join('\n')).not.toContain(token);
+  });
+
+  it('refuses a token on every instance within 5 s of its revocation, and honours a new one on every instance at once', async () => {
+    const other = await startInstance({
+      NODE_ENV: 'test',
+      MONGODB_URI: t.config.mongodbUri,
+      JWT_SECRET: TEST_JWT_SECRET,
+      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+      ADMIN_EMAIL,
+      ADMIN_PASSWORD,
+    });
+    try {
+      const { id, token } = await issue('two-instances');
+      const onOther = await fetch(`${other.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: ME }) });
+      expect(((await onOther.json()) as { data: unknown }).data).toEqual({ me: { id, name: 'two-instances', role: 'AGENT' } });
+      const revokedAt = Date.now();
+      await t.gql(RevokeAgentTokenDocument, { id }, admin);
+      expect(await refusedWithin(other.url, token, revokedAt)).toBeLessThan(5_000);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("refuses a token whose issuer is no longer an admin, within 5 s", async () => {
+    const user = await registerUser(t);
+    const users = mongoose.connection.db!.collection('users');
+    await users.updateOne({ _id: new Types.ObjectId(user.id) }, { $set: { role: 'admin' } });
+    const { token } = await issue('demoted-issuer', user.token);
+    expect((await t.raw(ME, {}, token)).errors).toBeUndefined();
+    const demotedAt = Date.now();
+    await users.updateOne({ _id: new Types.ObjectId(user.id) }, { $set: { role: 'user' } });
+    expect(await refusedWithin(t.url, token, demotedAt)).toBeLessThan(5_000);
+  });
+
+  it('refuses a token whose issuer was deleted, within 5 s', async () => {
+    const user = await registerUser(t);
+    const users = mongoose.connection.db!.collection('users');
+    await users.updateOne({ _id: new Types.ObjectId(user.id) }, { $set: { role: 'admin' } });
+    const { token } = await issue('orphan', user.token);
+    const deletedAt = Date.now();
+    await users.deleteOne({ _id: new Types.ObjectId(user.id) });
+    expect(await refusedWithin(t.url, token, deletedAt)).toBeLessThan(5_000);
+  });
+
+  it('refuses agent tokens issued before tokens had records', async () => {
+    const id = new Types.ObjectId().toHexString();
+    const old = jwt.sign({ typ: 'agent', role: 'agent', name: 'legacy' }, TEST_JWT_SECRET, {
+      algorithm: 'HS256',
+      issuer: t.config.jwt.issuer,
+      audience: t.config.jwt.audience,
+      subject: `agent:${id}`,
+      expiresIn: 3600,
+    });
+    expect(codes(await t.raw(ME, {}, old))).toEqual(['UNAUTHENTICATED']);
+    expect(t.logs.join('\n')).toMatch(/"security":"token refused"/);
+  });
+
+  it('checks agent tokens without a database command per request', async () => {
+    const { token } = await issue('hot-path');
+    const seen: string[] = [];
+    let background = 0;
+    const listener = (event: CommandStartedEvent) => {
+      seen.push(`${event.commandName} ${String(event.command[event.commandName])}`);
+      if (event.command.comment === BACKGROUND_COMMENT) background++;
+    };
+    const client = mongoose.connection.getClient();
+    const started = Date.now();
+    client.on('commandStarted', listener);
+    try {
+      for (let i = 0; i < 50; i++) expect((await t.raw(ME, {}, token)).errors).toBeUndefined();
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    // Only the registry's own refreshes read the database: two queries per interval, whatever the traffic.
+    const refreshes = Math.ceil((Date.now() - started) / AGENT_TOKEN_REFRESH_MS) + 1;
+    expect(seen.filter((c) => c === 'find agent_tokens').length).toBeLessThanOrEqual(refreshes);
+    expect(seen.length).toBeLessThanOrEqual(2 * refreshes);
+    expect(background).toBe(seen.length);
+  });
+});
