@@ -589,7 +589,8 @@ async function seed(db, keyring) {
   for (let i = 0; i < wallets.length; i += 1_000) await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
   // The service honours an agent token only while its record is here (src/auth/agent-token.model.ts).
   const agentTokenId = new ObjectId();
-  const issued = at();
+  // Now, not on the seed's clock (30 days back): the record must not have expired.
+  const issued = new Date();
   await db.collection('agent_tokens').insertOne({ _id: agentTokenId, name: 'bench-risk-agent', issued_by: admin._id, created_at: issued, expires_at: new Date(issued.getTime() + 86_400_000), revoked_at: null });
 
   const counts = {
