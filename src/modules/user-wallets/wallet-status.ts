@@ -5,7 +5,7 @@ import { metrics } from '../../metrics';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
-import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
+import { LIVE_STATUSES, userChanged, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
 
 /**
  * Status changes, for users and agents alike: one update conditional on the status it starts from
@@ -28,7 +28,16 @@ export async function transition(
     replaced = await writeWithEvent(
       logger,
       { _id: wallet._id, status: { $in: from } },
-      { $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id } },
+      {
+        $set: {
+          status: to,
+          pause_reason: pauseReason,
+          live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id,
+          // A user's change (their own pause or resume, or a credential they deactivated) is in the
+          // agents' change feed; an agent's own pause or resume is not.
+          ...(principal.kind === 'user' ? userChanged() : {}),
+        },
+      },
       provisional,
       complete,
     );
