@@ -2,6 +2,7 @@ import { Types } from 'mongoose';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
 import { ConflictError, ForbiddenError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
 import { CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
@@ -126,7 +127,7 @@ export class UserWalletService {
   private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
     const { provisional, complete } = statusChangeEvent(user, wallet._id, WalletStatus.AI_PAUSED, reason);
-    await writeWithEvent(
+    const paused = await writeWithEvent(
       this.logger,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
@@ -134,6 +135,7 @@ export class UserWalletService {
       provisional,
       complete,
     );
+    if (paused) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
     return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
   }
 
