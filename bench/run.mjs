@@ -56,6 +56,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import jwt from 'jsonwebtoken';
 import { MongoClient, ObjectId } from 'mongodb';
 import { startDbProxy, waitQuiet } from './db-proxy.mjs';
+import { connectSubscribers, disconnectSubscribers, measureDelivery } from './live.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -73,6 +74,9 @@ const SETTINGS = {
   /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
   changedWallets: 1_000,
   batchSize: 100,
+  /** The live events scenario (issue 13): agents' subscriptions, and the paced writes they follow. */
+  liveSubscribers: 50,
+  liveWritesPerSecond: 100,
 };
 const TARGETS = {
   maxCommandsPerList: 4,
@@ -86,6 +90,8 @@ const TARGETS = {
   idleRssMB: 150,
   rssGrowth: 0.1,
   startupMs: 3_000,
+  liveP99Ms: 2_000,
+  liveWriteShare: 0.9,
 };
 const DB_NAME = env.MONGODB_URI ? `wallet_bench_${Date.now().toString(36)}` : 'wallet_bench';
 const JWT_ISSUER = 'wallet-service';
@@ -1079,6 +1085,30 @@ async function main() {
   await pair(batchLabel, SETTINGS.phaseSeconds, [service]);
   await pair('managedWalletChanges (first: 100)', SETTINGS.phaseSeconds, [service]);
 
+  // 6b. Live events (issue 13): 50 agents' subscriptions over graphql-ws. First the delivery of
+  // events to all of them while agents write at a steady 100 writes/s (write to first sight, every
+  // write and subscriber counted); then the write path's throughput with them connected, against
+  // the same write scenario without them, ABBA (without, with, without).
+  if (verified.updateAiManagedState) {
+    log(`live events: ${SETTINGS.liveSubscribers} subscribers, ${SETTINGS.liveWritesPerSecond} writes/s for ${SETTINGS.phaseSeconds} s`);
+    const label = 'updateAiManagedState';
+    const halfWithout = SETTINGS.phaseSeconds / 2;
+    const before = await phase(service, label, S[label], halfWithout);
+    const subscribers = await connectSubscribers(service.url, tokens.agent, SETTINGS.liveSubscribers);
+    let delivery;
+    let withSubscribers;
+    try {
+      delivery = await measureDelivery({ baseUrl: service.url, token: tokens.agent, walletIds: writePoolIds, subscribers, perSecond: SETTINGS.liveWritesPerSecond, seconds: SETTINGS.phaseSeconds });
+      withSubscribers = await phase(service, `${label} (with ${SETTINGS.liveSubscribers} subscribers)`, S[label], SETTINGS.phaseSeconds, { warmup: false });
+    } finally {
+      await disconnectSubscribers(subscribers);
+    }
+    const after = await phase(service, label, S[label], halfWithout, { warmup: false });
+    const withoutRps = Math.round(((before.rps + after.rps) / 2) * 10) / 10;
+    results.live = { delivery, withoutSubscribers: { rps: withoutRps, errors: before.errors + after.errors }, withSubscribers, ratio: Math.round((withSubscribers.rps / withoutRps) * 1000) / 1000 };
+    log(`live events: p50 ${delivery.p50Ms} ms, p99 ${delivery.p99Ms} ms, ${delivery.missed} missed of ${delivery.writes * delivery.subscribers}; writes ${withSubscribers.rps} req/s with subscribers vs ${withoutRps} without`);
+  }
+
   // 7. RSS over a constant mixed load (the four operations, round robin) on the service. RSS
   // saw-tooths with garbage collection, so the start and the end are the medians of 10 s windows:
   // the first after a settling time, and the last.
@@ -1263,6 +1293,17 @@ async function main() {
       return [ratio <= TARGETS.listCpuFactor && errorsIn(s, f) === 0, `${s.cpu.serverMsPerRequest} vs ${f.cpu.serverMsPerRequest} CPU ms/req = ${Math.round(ratio * 100) / 100} x`];
     });
   }
+  const live = results.live;
+  t(
+    `live events: ${SETTINGS.liveSubscribers} subscribers, ${SETTINGS.liveWritesPerSecond} writes/s: p99 write to delivery under 2 s, none missed`,
+    live && live.delivery.p99Ms !== null && live.delivery.p99Ms < TARGETS.liveP99Ms && live.delivery.missed === 0 && live.delivery.writeErrors === 0 && live.delivery.subscriberErrors === 0,
+    live ? `p50 ${live.delivery.p50Ms} ms, p99 ${live.delivery.p99Ms} ms, max ${live.delivery.maxMs} ms; ${live.delivery.deliveries} deliveries of ${live.delivery.writes} writes, ${live.delivery.missed} missed; ${live.delivery.writesPerSecond} writes/s` : 'not measured',
+  );
+  t(
+    `live events: updateAiManagedState with ${SETTINGS.liveSubscribers} subscribers at least 90 % of its throughput without`,
+    live && live.ratio >= TARGETS.liveWriteShare && live.withSubscribers.errors === 0 && live.withoutSubscribers.errors === 0,
+    live ? `${live.withSubscribers.rps} vs ${live.withoutSubscribers.rps} req/s = ${pct(live.ratio)}` : 'not measured',
+  );
   t('idle RSS after start-up at most 150 MB', results.rss.idleMB <= TARGETS.idleRssMB, `${results.rss.idleMB} MB`);
   const rl = results.rss.constantLoad;
   t(
