@@ -6,13 +6,14 @@ import { logSecurityEvent } from './auth/security-log';
 import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
 import type { TokenBudget } from './shared/token-budget';
-import { createCredentialLoader } from './modules/credentials/credential.loader';
+import { createBalanceHistoryLoader, createCredentialLoader } from './modules/credentials/credential.loader';
 import { createEventsLoader } from './modules/user-wallets/user-wallet-events';
 import { createDefinitionLoader } from './modules/wallet-definitions/wallet-definition.loader';
 
 /** Fresh per request, so no cache outlives it. */
 export function createLoaders() {
   const eventsByFirst = new Map<number, ReturnType<typeof createEventsLoader>>();
+  const balancesByFirst = new Map<number, ReturnType<typeof createBalanceHistoryLoader>>();
   return {
     definitionById: createDefinitionLoader(),
     credentialById: createCredentialLoader(),
@@ -20,6 +21,12 @@ export function createLoaders() {
     eventsOf(first: number) {
       let loader = eventsByFirst.get(first);
       if (!loader) eventsByFirst.set(first, (loader = createEventsLoader(first)));
+      return loader;
+    },
+    /** Likewise for Credential.balanceHistory. */
+    balanceHistoryOf(first: number) {
+      let loader = balancesByFirst.get(first);
+      if (!loader) balancesByFirst.set(first, (loader = createBalanceHistoryLoader(first)));
       return loader;
     },
   };

@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
-import { BACKGROUND_COMMENT } from '../src/auth/agent-token-registry';
+import { isBackgroundComment } from '../src/shared/background';
 import { UserWalletsWithLinksDocument } from './generated/graphql';
 import { startTestApp, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
@@ -27,8 +27,8 @@ async function userWith(n: number): Promise<TestUser> {
 async function commandsFor(run: () => Promise<unknown>): Promise<string[]> {
   const seen: string[] = [];
   const listener = (event: CommandStartedEvent) => {
-    // The agent-token registry's refresh runs every 2 s, whatever the requests.
-    if (event.command.comment === BACKGROUND_COMMENT) return;
+    // The service's own work (the agent-token refresh, its connection tests, ...) runs whatever the requests.
+    if (isBackgroundComment(event.command.comment)) return;
     if (!['hello', 'isMaster', 'ping', 'endSessions'].includes(event.commandName)) seen.push(`${event.commandName} ${String(event.command[event.commandName])}`);
   };
   const client = mongoose.connection.getClient();
