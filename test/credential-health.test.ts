@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import type { CommandStartedEvent } from 'mongodb';
+import { MongoClient, type CommandStartedEvent } from 'mongodb';
 import mongoose, { Types } from 'mongoose';
 import {
   AiResumeWalletDocument,
@@ -20,6 +20,7 @@ import {
   UserWalletDocument,
   UserWalletEventsDocument,
 } from './generated/graphql';
+import { isBackgroundComment } from '../src/shared/background';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
 import { adminToken, agentToken, definitionInput, limits, registerUser, type TestUser } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
@@ -254,6 +255,41 @@ describe('connection states and the re-test schedule', () => {
     expect(ms(updated.data!.updateCredential.nextCheckAt)).toBeLessThanOrEqual(Date.now());
     const retested = await healthWhen(credentialId, 'the new values tested', (c) => c.connectionState === 'CONNECTED');
     expect(ms(retested.lastCheckedAt)).toBeGreaterThan(ms(tested.lastCheckedAt));
+    await t.gql(DeleteUserWalletDocument, { id: walletId }, user.token);
+  });
+});
+
+describe('background work', () => {
+  it('tags every database command of its own tests and pauses as background work', async () => {
+    const account = newAccount();
+    const { simulator, options } = await exchange([account]);
+    const credentialId = await credentialOf(await binanceAt(simulator.url), account);
+    const walletId = await walletOn(credentialId);
+    await healthWhen(credentialId, 'a first passing test', (c) => c.connectionState === 'CONNECTED');
+
+    // Watched through a client of its own, so the watching adds nothing to what the service's sends.
+    const watcher = await MongoClient.connect(t.config.mongodbUri!);
+    const untagged: string[] = [];
+    const listener = (event: CommandStartedEvent) => {
+      if (!['hello', 'isMaster', 'ping', 'endSessions'].includes(event.commandName) && !isBackgroundComment(event.command.comment)) {
+        untagged.push(`${event.commandName} ${String(event.command[event.commandName])}`);
+      }
+    };
+    const client = mongoose.connection.getClient();
+    client.on('commandStarted', listener);
+    try {
+      options.accounts = [];
+      await waitFor('the wallet paused by the service', async () => {
+        const wallet = await watcher.db().collection('user_wallets').findOne({ _id: oid(walletId) });
+        return wallet?.status === 'ai_paused' && (wallet.pending_events ?? []).length === 0 ? true : undefined;
+      }, SOON_MS, 50);
+      // And another round of tests while it is paused.
+      await new Promise((resolve) => setTimeout(resolve, INTERVAL_MS + 500));
+    } finally {
+      client.off('commandStarted', listener);
+      await watcher.close();
+    }
+    expect(untagged).toEqual([]);
     await t.gql(DeleteUserWalletDocument, { id: walletId }, user.token);
   });
 });

@@ -48,23 +48,29 @@ export async function ensureRetentionIndexes(settings: RetentionSettings, logger
   for (const { collection, field, seconds } of expiring(settings)) {
     const col = collectionNamed(collection);
     const key = { [field]: 1 };
+    const name = `${field}_1`;
     const existing = (await col.indexes()).find((index) => sameKey(index.key, key));
     if (existing?.expireAfterSeconds === seconds) continue;
     if (!existing) {
-      await col.createIndex(key, { name: `${field}_1`, expireAfterSeconds: seconds });
-      continue;
+      try {
+        await col.createIndex(key, { name, expireAfterSeconds: seconds });
+        continue;
+      } catch (error) {
+        // It exists after all (created meanwhile, or not listed), with other options.
+        if (!isIndexConflict(error)) throw error;
+      }
     }
     try {
       await database().command({ collMod: col.collectionName, index: { keyPattern: key, expireAfterSeconds: seconds } });
     } catch (error) {
       if (!isCommandNotFound(error)) throw error;
-      await col.dropIndex(existing.name!).catch((dropError: unknown) => {
+      await col.dropIndex(existing?.name ?? name).catch((dropError: unknown) => {
         // Another instance starting at the same time dropped it first.
         if (!isIndexNotFound(dropError)) throw dropError;
       });
-      await col.createIndex(key, { name: `${field}_1`, expireAfterSeconds: seconds });
+      await col.createIndex(key, { name, expireAfterSeconds: seconds });
     }
-    logger.info({ collection: col.collectionName, field, from: existing.expireAfterSeconds ?? null, to: seconds }, 'retention changed');
+    logger.info({ collection: col.collectionName, field, from: existing?.expireAfterSeconds ?? null, to: seconds }, 'retention changed');
   }
 }
 
@@ -115,6 +121,11 @@ function sameKey(a: Record<string, unknown>, b: Record<string, unknown>): boolea
 
 function isCommandNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && 'code' in error && error.code === 59;
+}
+
+/** IndexOptionsConflict, IndexKeySpecsConflict. */
+function isIndexConflict(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && 'code' in error && (error.code === 85 || error.code === 86);
 }
 
 function isIndexNotFound(error: unknown): boolean {
