@@ -43,6 +43,10 @@ export interface Config {
    * ::1 (private, link-local and metadata addresses never).
    */
   exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
+  /** The bearer token GET /metrics wants from anywhere but loopback; unset: loopback only. */
+  metricsToken: string | undefined;
+  /** Subscriptions over WebSocket: how often a connection's token is checked again. */
+  subscriptions: { recheckSeconds: number };
   /** Per-user caps on what a user can create. */
   caps: { credentialsPerUser: number; walletsPerUser: number };
   /**
@@ -133,6 +137,15 @@ const schema = z.object({
   RATE_LIMIT_LOGIN_FAILURES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(10)),
   RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(100)),
   RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(20)),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  SUBSCRIPTION_AUTH_RECHECK: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+\s*(s|m|h|d)?$/, 'must be a number of seconds or a duration such as 30s, 1m')
+      .refine((v) => durationSeconds(v) >= 1 && durationSeconds(v) <= 60, 'must be 1 s to 60 s (a token is checked at least every minute)')
+      .default('60s'),
+  ),
   MAX_CREDENTIALS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
   MAX_WALLETS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
   GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
@@ -249,6 +262,8 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         // Outside production the exchange simulators and local gateways run on loopback.
         allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
       },
+      metricsToken: e.METRICS_TOKEN,
+      subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
       caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
       credentialChecks: { intervalMs: durationSeconds(e.CREDENTIAL_CHECK_INTERVAL) * 1000, concurrency: e.CREDENTIAL_CHECK_CONCURRENCY },
       retention: { balanceHistoryDays: e.BALANCE_HISTORY_DAYS, auditDays: e.AUDIT_RETENTION_DAYS },

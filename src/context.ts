@@ -5,6 +5,7 @@ import type { AuthService } from './auth/auth.service';
 import { logSecurityEvent } from './auth/security-log';
 import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
+import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
 import { createBalanceHistoryLoader, createCredentialLoader } from './modules/credentials/credential.loader';
 import { createEventsLoader } from './modules/user-wallets/user-wallet-events';
@@ -43,6 +44,8 @@ export interface Context {
   loaders: Loaders;
   /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
   deadline: number;
+  /** On a subscription (over WebSocket): the live events and the connection they go to. */
+  live?: { service: LiveEventsService; connection: LiveConnection };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

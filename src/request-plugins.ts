@@ -6,6 +6,7 @@ import type { Context } from './context';
 import { AppError } from './errors';
 import { classifyError } from './format-error';
 import type { Logger } from './logger';
+import { metrics } from './metrics';
 
 /** Apollo plugins of every request: what is logged of it, and the HTTP status of a refused one. */
 
@@ -70,6 +71,37 @@ export function requestErrorStatus(): ApolloServerPlugin<Context> {
           const accept = request.http?.headers.get('accept') ?? '';
           const onlyJson = /\bapplication\/json\b/.test(accept) && !/application\/graphql-response\+json/.test(accept);
           response.http.status = onlyJson ? 200 : 400;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * graphql_requests_total, graphql_request_duration_seconds and graphql_errors_total. A request is
+ * labelled by its first root field's schema name when the schema has it, else `other` (an
+ * operation's own name is the client's text, and so is a field the schema doesn't have).
+ */
+export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlugin<Context> {
+  const labelOf = (operation: OperationDefinitionNode | undefined) => {
+    const first = operation?.selectionSet.selections[0];
+    return first?.kind === Kind.FIELD && rootFields.has(first.name.value) ? first.name.value : 'other';
+  };
+  return {
+    async contextCreationDidFail({ error }) {
+      const code = error instanceof AppError ? error.code : 'INTERNAL_SERVER_ERROR';
+      metrics.graphqlRequests.inc({ operation: 'other', outcome: 'error' });
+      metrics.graphqlErrors.inc({ code });
+    },
+    async requestDidStart() {
+      const started = performance.now();
+      return {
+        async willSendResponse({ operation, response }) {
+          const label = labelOf(operation);
+          const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
+          metrics.graphqlRequests.inc({ operation: label, outcome: errors.length > 0 ? 'error' : 'ok' });
+          metrics.graphqlDuration.observe({ operation: label }, (performance.now() - started) / 1000);
+          for (const error of errors) metrics.graphqlErrors.inc({ code: String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
         },
       };
     },

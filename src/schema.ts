@@ -1,6 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { createPubSub } from '@graphql-yoga/subscription';
 import { buildSchema, type ContainerType } from 'type-graphql';
+import { LiveEventsResolver } from './subscriptions/live-events.resolver';
 import { authChecker } from './auth/auth-checker';
 import { AuthResolver } from './auth/auth.resolver';
 import type { AuthService } from './auth/auth.service';
@@ -21,7 +23,7 @@ export interface Services {
   ai: AiStateService;
 }
 
-const RESOLVERS = [AuthResolver, WalletDefinitionResolver, CredentialResolver, UserWalletResolver] as const;
+const RESOLVERS = [AuthResolver, WalletDefinitionResolver, CredentialResolver, UserWalletResolver, LiveEventsResolver] as const;
 
 /** Resolvers get their services through their constructors; nothing else is in the container. */
 function containerFor(services: Services | undefined): ContainerType {
@@ -32,6 +34,7 @@ function containerFor(services: Services | undefined): ContainerType {
           [WalletDefinitionResolver, new WalletDefinitionResolver(services.definitions)],
           [CredentialResolver, new CredentialResolver(services.credentials)],
           [UserWalletResolver, new UserWalletResolver(services.wallets, services.ai)],
+          [LiveEventsResolver, new LiveEventsResolver()],
         ]
       : [],
   );
@@ -53,6 +56,9 @@ export function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
     authMode: 'error',
     scalarsMap,
     validate: { forbidUnknownValues: false },
+    // type-graphql insists on a pub/sub once there are subscriptions; ours give their own `subscribe`
+    // (src/subscriptions/), so this one never carries an event.
+    pubSub: createPubSub(),
   });
 }
 

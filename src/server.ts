@@ -39,7 +39,11 @@ import { RateLimitModel } from './shared/rate-limit';
 import { TokenBudget } from './shared/token-budget';
 import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
 import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
-import { requestErrorStatus, requestLogging } from './request-plugins';
+import { requestErrorStatus, requestLogging, requestMetrics } from './request-plugins';
+import { mountMetrics, rootFieldsOf } from './metrics-endpoint';
+import { LiveEventsService } from './subscriptions/live-events.service';
+import { WalletEventFeed } from './subscriptions/wallet-event-feed';
+import { startLiveServer } from './subscriptions/ws-server';
 import { buildAppSchema, type Services } from './schema';
 
 export interface App {
@@ -98,6 +102,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const limits = graphqlLimits();
   const schema = await buildAppSchema(services);
   const budget = new TokenBudget((key) => (key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute));
+  const formatError = createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) });
+  const feed = new WalletEventFeed(logger);
+  const live = startLiveServer({
+    httpServer,
+    schema,
+    auth: services.auth,
+    service: new LiveEventsService(feed),
+    validationRules: limits.validationRules,
+    formatError,
+    trustProxy: config.trustProxy,
+    production: config.nodeEnv === 'production',
+    recheckMs: config.subscriptions.recheckSeconds * 1000,
+    logger,
+  });
   const apollo = new ApolloServer<Context>({
     schema,
     parseOptions: PARSE_OPTIONS,
@@ -108,7 +126,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     includeStacktraceInErrorResponses: false,
     // main.ts owns SIGTERM/SIGINT and stops everything in order.
     stopOnTerminationSignals: false,
-    formatError: createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) }),
+    formatError,
     logger: {
       debug: (m) => logger.debug(m),
       info: (m) => logger.info(m),
@@ -117,6 +135,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
+      // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going away).
+      { serverWillStart: async () => ({ drainServer: () => live.dispose() }) },
       ApolloServerPluginLandingPageDisabled(),
       // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment says.
       ApolloServerPluginCacheControlDisabled(),
@@ -124,6 +144,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ApolloServerPluginSchemaReportingDisabled(),
       requestLogging(logger),
       requestErrorStatus(),
+      requestMetrics(rootFieldsOf(schema)),
       ...limits.plugins,
     ],
   });
@@ -136,6 +157,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     const ok = await pingDatabase();
     res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok ? 'up' : 'down' });
   });
+  mountMetrics(app, { token: config.metricsToken, trustProxy: config.trustProxy });
   if (config.graphiql) mountGraphiQL(app, { introspection: config.nodeEnv !== 'production' });
   // Without the explorer, a browser asking for /graphql gets no page either.
   else app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? res.status(404).json({ error: 'not found' }) : next()));
@@ -202,6 +224,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await checksStopped;
         await stopExpirySweep();
         budget.stop();
+        await feed.stop();
         await agentTokens.stop();
         await stopEventSweep();
         await disconnectDatabase();

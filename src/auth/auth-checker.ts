@@ -11,7 +11,7 @@ import { Role } from './roles';
  */
 export const authChecker: AuthChecker<Context, Role> = ({ context, info }, roles) => {
   const principal = context.principal;
-  const isOperation = info.parentType.name === 'Query' || info.parentType.name === 'Mutation';
+  const isOperation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name);
   if (!principal) {
     if (isOperation) throw new UnauthenticatedError();
     throw new ForbiddenError(`${info.parentType.name}.${info.fieldName} is for ${roles.map((r) => r.toUpperCase()).join(' or ')} only`);

@@ -1,5 +1,6 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../logger';
+import { watchConnectionPool } from '../metrics';
 
 /**
  * One mongoose connection for the process. Typegoose models bind to mongoose's default
@@ -15,6 +16,7 @@ export async function connectDatabase(uri: string, logger: Logger): Promise<type
   // unavailable") instead of waiting in mongoose's buffer; the driver reconnects by itself.
   mongoose.set('bufferCommands', false);
   await mongoose.connect(uri, { serverSelectionTimeoutMS: 3_000, maxPoolSize: 20, monitorCommands: true });
+  watchConnectionPool(mongoose.connection.getClient());
   logger.info({ database: mongoose.connection.name }, 'database connected');
   return mongoose;
 }

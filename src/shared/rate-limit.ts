@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
 import { RateLimitedError, isDuplicateKeyError } from '../errors';
+import { metrics } from '../metrics';
 
 /**
  * Counters in the database, so that every instance behind a load balancer shares them. A counter's
@@ -74,9 +75,15 @@ export async function take({ key, limit, windowMs, what }: Limit, now = new Date
     }
     // It exists and is open: at the limit, unless a race moved it meanwhile.
     const current = await RateLimitModel.findById(key, { count: 1, expires_at: 1 }).lean<RateLimit>();
-    if (current && current.expires_at > now && current.count >= limit) throw refusal(what, limit, windowMs, current.expires_at, now);
+    if (current && current.expires_at > now && current.count >= limit) throw refusal(what, limit, windowMs, current.expires_at, now, key);
   }
+  metrics.rateLimitRefusals.inc({ kind: kindOf(key) });
   throw new RateLimitedError(`too many ${what}: try again in a moment`, 1);
+}
+
+/** The metric's kind of a counter: its key's first part (login, register, connection-test), never what it counts. */
+function kindOf(key: string): string {
+  return key.slice(0, key.indexOf(':'));
 }
 
 /**
@@ -106,6 +113,7 @@ function hitOn(key: string, expiresAt: Date): Hit {
   };
 }
 
-function refusal(what: string, limit: number, windowMs: number, expiresAt: Date, now: Date): RateLimitedError {
+function refusal(what: string, limit: number, windowMs: number, expiresAt: Date, now: Date, key: string): RateLimitedError {
+  metrics.rateLimitRefusals.inc({ kind: kindOf(key) });
   return new RateLimitedError(`too many ${what}: at most ${limit} per ${windowMs / 1000} s`, Math.max(1, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)));
 }

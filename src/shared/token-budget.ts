@@ -1,4 +1,5 @@
 import { RateLimitedError } from '../errors';
+import { metrics } from '../metrics';
 
 /**
  * A per-token request budget, in memory: a token bucket per principal that refills continuously.
@@ -22,6 +23,7 @@ export class TokenBudget {
     bucket.at = now;
     if (bucket.tokens < 1) {
       this.buckets.set(key, bucket);
+      metrics.rateLimitRefusals.inc({ kind: 'token_budget' });
       throw new RateLimitedError(`too many requests for this token: at most ${capacity} per minute`, Math.ceil(((1 - bucket.tokens) * 60) / capacity));
     }
     bucket.tokens -= 1;

@@ -19,6 +19,8 @@ registerEnumType(WalletEventKind, { name: 'WalletEventKind' });
   options: { customName: 'UserWalletEvent', allowMixed: Severity.ALLOW },
 })
 @index({ wallet_id: 1, at: -1 })
+// The live feed's query (src/subscriptions/wallet-event-feed.ts): what reached the trail since.
+@index({ recorded_at: 1 })
 export class UserWalletEvent {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -61,6 +63,10 @@ export class UserWalletEvent {
   @Field(() => Date)
   @prop({ required: true, type: Date })
   at!: Date;
+
+  /** When the event reached the trail (see trailRecords); missing on events older than the feed. */
+  @prop({ type: Date })
+  recorded_at?: Date;
 }
 
 export const UserWalletEventModel = getModelForClass(UserWalletEvent);

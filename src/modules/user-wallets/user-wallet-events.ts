@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
 import { actorName, type Actor } from '../../auth/roles';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { backgroundComment, commentOption } from '../../shared/background';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
 import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
@@ -66,6 +67,14 @@ export function pushEvents(events: WalletEventRecord[]): { $push: { pending_even
 }
 
 /**
+ * Events as they go into the trail: stamped with when they got there (`recorded_at`), which is what
+ * the live feed reads by (an event the sweep delivers late has an old `at` but a new `recorded_at`).
+ */
+export function trailRecords(events: readonly WalletEventRecord[], now = new Date()): Array<WalletEventRecord & { recorded_at: Date }> {
+  return events.map((event) => ({ ...event, recorded_at: now }));
+}
+
+/**
  * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
  * failure. `comment` tags the commands of the service's own work (shared/background.ts).
  */
@@ -75,7 +84,7 @@ export async function copyEvents(walletId: Types.ObjectId, events: readonly Wall
   const tagged = commentOption(comment);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection.insertMany([...events], { ordered: false, ...tagged }).catch(async (error: unknown) => {
+  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false, ...tagged }).catch(async (error: unknown) => {
     if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length) throw error;
   });
   // No change to the wallet: updated_at stays.
@@ -147,6 +156,7 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
     if (await deliverEvents(logger, wallet._id, wallet.pending_events, SWEEP_COMMENT)) delivered += wallet.pending_events.length;
   }
   if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
+  metrics.sweepDelivered.inc(delivered);
   return delivered;
 }
 

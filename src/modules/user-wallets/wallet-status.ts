@@ -1,6 +1,7 @@
 import { SYSTEM_ACTOR, type Actor } from '../../auth/roles';
 import { ConflictError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { commentOption } from '../../shared/background';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
@@ -53,6 +54,7 @@ export async function transition(
   const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
   if (!now) throw new NotFoundError('no wallet with that id');
   if (!replaced) throw new ConflictError(transitionRefusal(now.status, to));
+  metrics.statusChanges.inc({ to });
   return now;
 }
 
@@ -89,7 +91,10 @@ export async function pauseWalletsOfRefusedCredential(logger: Logger, credential
     const { provisional, complete } = statusChangeEvent(SYSTEM_ACTOR, wallet._id, WalletStatus.AI_PAUSED, reason);
     // Still live (an AI_PAUSED wallet stays live): live_key is unchanged.
     const replaced = await writeWithEvent(logger, { ...filter, _id: wallet._id }, { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason } }, provisional, complete, comment);
-    if (replaced) paused += 1;
+    if (replaced) {
+      paused += 1;
+      metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
+    }
   }
   if (paused > 0) logger.warn({ credentialId: credential._id.toHexString(), paused }, 'wallets paused: the exchange refused their credential');
   return paused;

@@ -1,0 +1,189 @@
+import { randomUUID } from 'node:crypto';
+import type http from 'node:http';
+import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { CloseCode } from 'graphql-ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { AuthService } from '../auth/auth.service';
+import type { Principal } from '../auth/roles';
+import { logSecurityEvent } from '../auth/security-log';
+import { clientAddressOf, createLoaders, type Context } from '../context';
+import { RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
+import { PARSE_OPTIONS } from '../graphql-limits';
+import type { Logger } from '../logger';
+import { metrics } from '../metrics';
+import type { LiveEventsService } from './live-events.service';
+
+/**
+ * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
+ * in connection_init's payload ({ authorization: "Bearer ..." }) and is checked as an HTTP request's
+ * is, then again every `recheckMs` while the connection lasts: a token that stops being good (revoked,
+ * expired, its user gone or their password changed) closes the connection with 4403. Each operation
+ * gets the same shape limits as over HTTP.
+ */
+
+export const LIVE_LIMITS = {
+  subscriptionsPerConnection: 20,
+  connectionsPerToken: 100,
+  /** Events that may wait for one subscription's consumer; past it the connection is closed. */
+  maxWaiting: 1_000,
+  /** Bytes the socket may hold unsent before its consumer counts as too slow. */
+  maxBuffered: 4 * 1024 * 1024,
+  maxPayloadBytes: 100 * 1024,
+} as const;
+
+export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
+
+export interface LiveServerOptions {
+  httpServer: http.Server;
+  schema: GraphQLSchema;
+  auth: AuthService;
+  service: LiveEventsService;
+  validationRules: readonly ValidationRule[];
+  formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
+  trustProxy: boolean;
+  production: boolean;
+  recheckMs: number;
+  logger: Logger;
+}
+
+/** What each connection keeps between graphql-ws's callbacks. */
+interface ConnectionState {
+  principal: Principal;
+  header: string;
+  key: string;
+  clientAddress: string;
+  recheck: NodeJS.Timeout;
+}
+
+type SocketExtra = Extra & { state?: ConnectionState };
+
+export interface LiveServer {
+  /** Closes every socket (1001) and the WebSocket server. */
+  dispose(): Promise<void>;
+  connections(): number;
+}
+
+function principalKey(principal: Principal): string {
+  return principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`;
+}
+
+export function startLiveServer(options: LiveServerOptions): LiveServer {
+  const { auth, logger } = options;
+  const wss = new WebSocketServer({ server: options.httpServer, path: '/graphql', maxPayload: LIVE_LIMITS.maxPayloadBytes });
+  const perToken = new Map<string, number>();
+  const format = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
+
+  const cleanup = useServer<Record<string, unknown>, { state?: ConnectionState }>(
+    {
+      schema: options.schema,
+      connectionInitWaitTimeout: 5_000,
+      onConnect: async (ctx) => {
+        const extra = ctx.extra as SocketExtra;
+        const clientAddress = clientAddressOf(extra.request, options.trustProxy);
+        const header = typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : '';
+        let principal: Principal | null = null;
+        try {
+          principal = await auth.authenticate(header);
+        } catch (error) {
+          if (!(error instanceof UnauthenticatedError)) throw error;
+          logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', { reason: error.message, transport: 'websocket' });
+        }
+        // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
+        if (!principal) return false;
+        const key = principalKey(principal);
+        if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
+          logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', { message: 'too many connections for this token', transport: 'websocket' });
+          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
+          extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`);
+          return false;
+        }
+        perToken.set(key, (perToken.get(key) ?? 0) + 1);
+        const recheck = setInterval(() => {
+          auth.authenticate(header).then(
+            () => undefined,
+            (error: unknown) => {
+              if (!(error instanceof UnauthenticatedError)) return; // the database away: try again next time
+              logSecurityEvent({ logger, clientAddress, principal }, 'token refused', { reason: error.message, transport: 'websocket' });
+              extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
+            },
+          );
+        }, options.recheckMs);
+        recheck.unref();
+        extra.state = { principal, header, key, clientAddress, recheck };
+        return true;
+      },
+      onClose: (ctx) => {
+        const state = (ctx.extra as SocketExtra).state;
+        if (!state) return;
+        clearInterval(state.recheck);
+        const left = (perToken.get(state.key) ?? 1) - 1;
+        if (left > 0) perToken.set(state.key, left);
+        else perToken.delete(state.key);
+      },
+      onSubscribe: (ctx, _id, payload) => {
+        const extra = ctx.extra as SocketExtra;
+        const state = extra.state!;
+        if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
+          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
+          return [new RateLimitedError(`too many subscriptions on this connection: at most ${LIVE_LIMITS.subscriptionsPerConnection}`)];
+        }
+        let document;
+        try {
+          document = parse(payload.query, PARSE_OPTIONS);
+        } catch (error) {
+          if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
+          throw error;
+        }
+        const errors = validate(options.schema, document, [...specifiedRules, ...options.validationRules]);
+        if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        const operations = document.definitions.filter((d) => d.kind === 'OperationDefinition');
+        const operation = payload.operationName ? operations.find((o) => o.name?.value === payload.operationName) : operations.length === 1 ? operations[0] : undefined;
+        if (!operation || operation.operation !== 'subscription') {
+          return [new UserInputError('only subscriptions run over WebSocket: send queries and mutations to POST /graphql')];
+        }
+        const requestId = randomUUID();
+        const contextValue: Context = {
+          requestId,
+          clientAddress: state.clientAddress,
+          principal: state.principal,
+          logger: logger.child({ requestId, transport: 'websocket' }),
+          loaders: createLoaders(),
+          // A subscription lasts as long as its connection.
+          deadline: Number.MAX_SAFE_INTEGER,
+          live: {
+            service: options.service,
+            connection: { maxWaiting: LIVE_LIMITS.maxWaiting, close: (code, reason) => extra.socket.close(code, reason) },
+          },
+        };
+        return { schema: options.schema, document, variableValues: payload.variables ?? undefined, operationName: payload.operationName ?? undefined, contextValue };
+      },
+      onNext: (ctx, _id, _payload, _args, result) => {
+        const socket = (ctx.extra as SocketExtra).socket;
+        if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
+          socket.close(4008, `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`);
+        }
+        if (!result.errors) return undefined;
+        const errors = result.errors.map((error) => (error instanceof GraphQLError ? error : new GraphQLError(String(error))));
+        return { ...result, errors: format(errors) };
+      },
+      // Errors of onSubscribe (limits, syntax, validation): formatted as over HTTP.
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+      // Never an internal error's message in a close reason, in any environment.
+      isProd: true,
+    },
+    wss,
+  );
+
+  return {
+    dispose: async () => {
+      await cleanup.dispose();
+    },
+    connections: () => wss.clients.size,
+  };
+}
+
+/** graphql-js's errors carry no code: the one Apollo gives them over HTTP, so they are formatted alike. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } });
+}

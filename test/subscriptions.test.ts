@@ -1,0 +1,236 @@
+import { Types } from 'mongoose';
+import { AiPauseWalletDocument, PauseUserWalletDocument, ResumeUserWalletDocument, RevokeAgentTokenDocument, UpdateAiManagedStateDocument, UpdateUserWalletDocument, UserWalletEventsDocument } from './generated/graphql';
+import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import { startInstance } from './helpers/processes';
+import { adminToken, binanceCredential, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import { subscribe, until } from './helpers/live';
+import { WalletEventFeed } from '../src/subscriptions/wallet-event-feed';
+import { UserWalletEventModel } from '../src/modules/user-wallets/user-wallet-event.model';
+import { createLogger } from '../src/logger';
+
+let t: TestApp;
+let admin: string;
+beforeAll(async () => {
+  t = await startTestApp({ SUBSCRIPTION_AUTH_RECHECK: '1s' });
+  admin = await adminToken(t);
+});
+afterAll(() => t.close());
+
+const EVENT = 'id kind actor actorRole before after at';
+const MINE = `subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { ${EVENT} } }`;
+const MANAGED = `subscription ($k: [WalletEventKind!]) { managedWalletEvents(kinds: $k) { ${EVENT} } }`;
+
+async function issueAgent(name: string): Promise<{ id: string; token: string }> {
+  const result = await t.raw<{ issueAgentToken: { id: string; token: string } }>('mutation ($n: String!) { issueAgentToken(name: $n) { id token } }', { n: name }, admin);
+  return result.data!.issueAgentToken;
+}
+
+async function walletOf(user: TestUser): Promise<string> {
+  return (await userWallet(t, user, await binanceCredential(t, user))).id;
+}
+
+/** The wallet's trail as `events` shows it, oldest first. */
+async function trail(user: TestUser, walletId: string): Promise<Array<Record<string, unknown>>> {
+  const result = await t.gql(UserWalletEventsDocument, { id: walletId, first: 100 }, user.token);
+  return [...(result.data!.userWallet.events as Array<Record<string, unknown>>)].reverse();
+}
+
+describe('live wallet events over graphql-ws', () => {
+  it("streams the caller's own wallets' events, as the trail shows them, in order", async () => {
+    const user = await registerUser(t);
+    const walletId = await walletOf(user);
+    const other = await registerUser(t);
+    const otherWallet = await walletOf(other);
+    const live = subscribe(t.url, user.token, MINE);
+    await live.connected;
+    const agent = (await issueAgent('live-writer')).token;
+    for (let i = 1; i <= 3; i++) {
+      expect((await t.gql(UpdateAiManagedStateDocument, { walletId, input: { riskScore: 10 * i } }, agent)).errors).toBeUndefined();
+    }
+    await t.gql(UpdateUserWalletDocument, { id: walletId, input: { userLimits: limits({ maxTotalRisk: 500 }) } }, user.token);
+    await t.gql(PauseUserWalletDocument, { id: walletId }, user.token);
+    await t.gql(PauseUserWalletDocument, { id: otherWallet }, other.token);
+    await until('five events', () => live.events.length >= 5);
+    const expected = (await trail(user, walletId)).slice(-5);
+    // At least once: a repeat is allowed, a gap or a reordering is not.
+    const unique = live.events.filter((e, i) => live.events.findIndex((f) => f.id === e.id) === i);
+    // Events recorded just before the subscription started may come too (never a gap).
+    expect(unique.slice(unique.findIndex((e) => e.id === expected[0].id))).toEqual(expected);
+    expect(unique.every((e) => e.actor !== other.id)).toBe(true);
+    expect(expected.map((e) => e.kind)).toEqual(['AI_STATE_CHANGED', 'AI_STATE_CHANGED', 'AI_STATE_CHANGED', 'LIMITS_CHANGED', 'STATUS_CHANGED']);
+    await live.dispose();
+  });
+
+  it("follows one wallet when asked, and refuses another user's wallet", async () => {
+    const user = await registerUser(t);
+    const [a, b] = [await walletOf(user), await walletOf(user)];
+    const one = subscribe(t.url, user.token, MINE, { w: b });
+    await one.connected;
+    await t.gql(PauseUserWalletDocument, { id: a }, user.token);
+    await t.gql(PauseUserWalletDocument, { id: b }, user.token);
+    await until('the pause of b', () => one.events.some((e) => e.kind === 'STATUS_CHANGED'));
+    await new Promise((resolve) => setTimeout(resolve, 800));
+    const ofA = new Set((await trail(user, a)).map((e) => e.id));
+    expect(one.events.some((e) => ofA.has(e.id))).toBe(false);
+    expect(one.events.at(-1)!.id).toBe((await trail(user, b)).at(-1)!.id);
+    await one.dispose();
+
+    const stranger = await registerUser(t);
+    const refused = subscribe(t.url, stranger.token, MINE, { w: a });
+    await refused.completed;
+    expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+    const unknown = subscribe(t.url, stranger.token, MINE, { w: new Types.ObjectId().toHexString() });
+    await unknown.completed;
+    expect(unknown.errors).toEqual([expect.objectContaining({ extensions: { code: 'NOT_FOUND' } })]);
+    await refused.dispose();
+    await unknown.dispose();
+  });
+
+  it("gives agents every wallet's events, filtered by kind, and keeps users out of them", async () => {
+    const agent = (await issueAgent('status-watcher')).token;
+    const statuses = subscribe(t.url, agent, MANAGED, { k: ['STATUS_CHANGED'] });
+    await statuses.connected;
+    const user = await registerUser(t);
+    const walletId = await walletOf(user);
+    await t.gql(UpdateAiManagedStateDocument, { walletId, input: { riskScore: 11 } }, agent);
+    await t.gql(AiPauseWalletDocument, { walletId, reason: 'watching' }, agent);
+    await until('the pause', () => statuses.events.some((e) => e.kind === 'STATUS_CHANGED' && (e.after as { pauseReason?: string }).pauseReason === 'watching'));
+    expect(statuses.events.every((e) => e.kind === 'STATUS_CHANGED')).toBe(true);
+    await statuses.dispose();
+
+    const asUser = subscribe(t.url, user.token, MANAGED);
+    await asUser.completed;
+    expect(asUser.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
+    await asUser.dispose();
+  });
+
+  it('refuses a connection without a good token (4403) and closes one whose token is revoked', async () => {
+    const anonymous = subscribe(t.url, undefined, MINE);
+    expect((await anonymous.closed).code).toBe(4403);
+    const forged = subscribe(t.url, 'not.a.token', MINE);
+    expect((await forged.closed).code).toBe(4403);
+
+    const { id, token } = await issueAgent('to-be-revoked');
+    const live = subscribe(t.url, token, MANAGED);
+    await live.connected;
+    await t.gql(RevokeAgentTokenDocument, { id }, admin);
+    const closed = await live.closed;
+    expect(closed.code).toBe(4403);
+    expect(t.logs.join('\n')).not.toContain(token);
+  });
+
+  it('applies the same limits as HTTP, at most 20 subscriptions a connection, and only subscriptions', async () => {
+    const user = await registerUser(t);
+    const deep = subscribe(t.url, user.token, `subscription { myWalletEvents { ${'before '.repeat(1)} id ${'a: id '.repeat(16)} } }`);
+    await deep.completed;
+    expect(deep.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/Aliases limit of 15/), extensions: { code: 'BAD_USER_INPUT' } })]);
+    const query = subscribe(t.url, user.token, '{ me { id } }');
+    await query.completed;
+    expect(query.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    const broken = subscribe(t.url, user.token, 'subscription { myWalletEvents { id ');
+    await broken.completed;
+    expect(broken.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Syntax Error at line 1/), extensions: { code: 'BAD_USER_INPUT' } })]);
+
+    const { createClient } = await import('graphql-ws');
+    const WebSocket = (await import('ws')).default;
+    const client = createClient({ url: t.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${user.token}` }, retryAttempts: 0 });
+    const outcomes: unknown[] = [];
+    const subscriptions = Array.from({ length: 21 }, () => client.subscribe({ query: MINE }, { next: () => undefined, error: (e) => outcomes.push(e), complete: () => undefined }));
+    await until('the 21st refused', () => outcomes.length > 0);
+    expect(outcomes).toEqual([[expect.objectContaining({ message: 'too many subscriptions on this connection: at most 20', extensions: { code: 'RATE_LIMITED' } })]]);
+    for (const unsubscribe of subscriptions) unsubscribe();
+    await client.dispose();
+    await Promise.all([deep, query, broken].map((s) => s.dispose()));
+  });
+
+  it('lets a resumed wallet be followed after it was paused (status round trip)', async () => {
+    const user = await registerUser(t);
+    const walletId = await walletOf(user);
+    const live = subscribe(t.url, user.token, MINE, { w: walletId });
+    await live.connected;
+    await t.gql(PauseUserWalletDocument, { id: walletId }, user.token);
+    await t.gql(ResumeUserWalletDocument, { id: walletId }, user.token);
+    await until('pause and resume', () => live.events.filter((e) => e.kind === 'STATUS_CHANGED').length >= 2);
+    expect(live.events.filter((e) => e.kind === 'STATUS_CHANGED').map((e) => (e.after as { status: string }).status)).toEqual(['USER_PAUSED', 'ACTIVE']);
+    expect(codes(await t.gql(ResumeUserWalletDocument, { id: walletId }, user.token))).toEqual(['CONFLICT']);
+    await live.dispose();
+  });
+});
+
+describe('two instances on one database', () => {
+  it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
+    const other = await startInstance({ NODE_ENV: 'test', MONGODB_URI: t.config.mongodbUri, JWT_SECRET: TEST_JWT_SECRET, ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ADMIN_EMAIL, ADMIN_PASSWORD });
+    let stopped = false;
+    try {
+      const user = await registerUser(t);
+      const wallets = [await walletOf(user), await walletOf(user), await walletOf(user)];
+      const agent = (await issueAgent('two-instance-writer')).token;
+      const here = subscribe(t.url, user.token, MINE);
+      const there = subscribe(other.url, user.token, MINE);
+      await Promise.all([here.connected, there.connected]);
+      const write = (url: string, walletId: string, riskScore: number) =>
+        fetch(`${url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
+          body: JSON.stringify({ query: 'mutation ($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { version } }', variables: { w: walletId, r: riskScore } }),
+        }).then((r) => r.json());
+      for (let round = 0; round < 6; round++) {
+        // Each round writes every wallet at once, through one instance or the other.
+        await Promise.all(wallets.map((w, i) => write((round + i) % 2 === 0 ? t.url : other.url, w, round + 1)));
+      }
+      const trails = await Promise.all(wallets.map((w) => trail(user, w)));
+      const written = trails.flatMap((events) => events.filter((e) => e.kind === 'AI_STATE_CHANGED').map((e) => e.id as string));
+      expect(written).toHaveLength(18);
+      for (const subscriber of [here, there]) {
+        await until('every write on every instance', () => written.every((id) => subscriber.events.some((e) => e.id === id)), 15_000);
+        trails.forEach((events) => {
+          const ids = events.map((e) => e.id);
+          const received = subscriber.events.map((e) => e.id).filter((id) => ids.includes(id));
+          const firstSeen = received.filter((id, i) => received.indexOf(id) === i);
+          expect(firstSeen).toEqual(ids.slice(ids.indexOf(firstSeen[0])));
+        });
+      }
+      await here.dispose();
+      await other.stop();
+      stopped = true;
+      expect(await other.running.exited).toBe(0);
+      expect((await there.closed).code).toBe(1001);
+    } finally {
+      if (!stopped) await other.stop();
+    }
+  });
+});
+
+describe('the event feed', () => {
+  it('stops a subscription whose consumer falls too far behind', async () => {
+    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), { pollMs: 20, settleMs: 0, overlapMs: 500 });
+    let overflowed = false;
+    const subscription = feed.subscribe(() => true, 3, () => (overflowed = true));
+    // Nobody reads: the first event waits to be pulled, the next ones queue behind it.
+    const pending = subscription.next();
+    const walletId = new Types.ObjectId();
+    await UserWalletEventModel.collection.insertMany(
+      Array.from({ length: 10 }, (_, i) => ({ _id: new Types.ObjectId(), wallet_id: walletId, kind: 'ai_state_changed', actor: 'a', actor_id: walletId, actor_role: 'agent', before: null, after: null, version: i + 1, at: new Date(), recorded_at: new Date() })),
+    );
+    await until('the overflow', () => overflowed);
+    await pending;
+    await feed.stop();
+  });
+
+  it('delivers an event the sweep records late, whose write time is long past', async () => {
+    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), { pollMs: 20, settleMs: 0, overlapMs: 500 });
+    const seen: string[] = [];
+    const subscription = feed.subscribe(() => true, 100, () => undefined);
+    const reading = (async () => {
+      for await (const event of subscription) seen.push(event._id.toHexString());
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const id = new Types.ObjectId();
+    const walletId = new Types.ObjectId();
+    await UserWalletEventModel.collection.insertOne({ _id: id, wallet_id: walletId, kind: 'status_changed', actor: 'a', actor_id: walletId, actor_role: 'user', before: null, after: null, version: 3, at: new Date(Date.now() - 3_600_000), recorded_at: new Date() });
+    await until('the late event', () => seen.includes(id.toHexString()));
+    await subscription.return();
+    await reading;
+    await feed.stop();
+  });
+});
