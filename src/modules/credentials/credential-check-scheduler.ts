@@ -196,7 +196,7 @@ const MIGRATION_BATCH = 1_000;
 export async function migrateConnectionStates(intervalMs: number, logger: Logger): Promise<number> {
   const old = await CredentialModel.find({ connection_state: { $exists: false } }, { _id: 1 }).lean<Array<Pick<Credential, '_id'>>>();
   if (old.length === 0) return 0;
-  const base = { check_failures: 0, check_due_at: null, last_checked_at: null };
+  const base = { check_failures: 0, check_due_at: null, last_checked_at: null, next_check_at: null };
   await CredentialModel.updateMany({ connection_state: { $exists: false }, is_connected: true }, { $set: { ...base, connection_state: ConnectionState.CONNECTED } }, { timestamps: false });
   await CredentialModel.updateMany({ connection_state: { $exists: false } }, { $set: { ...base, connection_state: ConnectionState.UNTESTED } }, { timestamps: false });
   let queued = 0;
