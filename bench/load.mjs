@@ -11,8 +11,11 @@
 //                  wallet at the head of a FIFO with the version it last saw and puts it back at the
 //                  tail with the version the server answered, so a wallet is in flight at most once
 //                  and its expectedVersion is always current (pool >> connections)
+//   kind 'batch'   { query, pool, size }          updateAiManagedStates: like 'write', `size` wallets
+//                  from the head of the FIFO per request, each back at the tail with the version
+//                  its outcome answered (a wallet whose write failed is left out)
 //   kind 'mix'     { parts: [spec...] }           round robin over the parts' requests
-//   check: { type: 'definitions'|'userWallets'|'write'|'managed', count } validates sampled bodies
+//   check: { type: 'definitions'|'userWallets'|'write'|'batch'|'managed'|'changes', count } validates sampled bodies
 //
 // Every response is checked: non-2xx, or a body with a top-level "errors" key, is an error. The
 // first responses and then every 50th are parsed and validated against the expected data.
@@ -55,9 +58,22 @@ function validator(check) {
         }
         return w.aiManagedState?.currentRisk === context.input?.currentRisk ? null : 'the written state is not in the answer';
       };
+    case 'batch':
+      return (json, context) => {
+        const outcomes = json?.data?.updateAiManagedStates;
+        if (!Array.isArray(outcomes) || outcomes.length !== context.wallets.length) return `expected ${context.wallets.length} outcomes, got ${outcomes?.length}`;
+        for (let i = 0; i < outcomes.length; i++) {
+          const { wallet, error } = outcomes[i];
+          if (error) return `write ${i} failed: ${error.code} ${error.message}`;
+          if (wallet?.id !== context.wallets[i].id || wallet.version !== context.sentVersions[i] + 1) return `write ${i}: wallet ${wallet?.id} answered version ${wallet?.version}, expected ${context.sentVersions[i] + 1}`;
+          if (wallet.aiManagedState?.currentRisk !== context.inputs[i].currentRisk) return `write ${i}: the written state is not in the answer`;
+        }
+        return null;
+      };
     case 'managed':
+    case 'changes':
       return (json) => {
-        const page = json?.data?.managedWallets;
+        const page = check.type === 'managed' ? json?.data?.managedWallets : json?.data?.managedWalletChanges;
         if (!page || !Array.isArray(page.edges)) return 'no managedWallets page';
         if (page.edges.length === 0 || page.edges.length > check.count) return `page of ${page.edges.length} wallets`;
         return page.edges.every((e) => e.node?.id && e.cursor) ? null : 'an edge is incomplete';
@@ -65,6 +81,18 @@ function validator(check) {
     default:
       throw new Error(`unknown check ${check.type}`);
   }
+}
+
+/** The n-th agent write: inside every write-pool wallet's limits (no automatic pause). */
+function writeInput(n) {
+  return {
+    currentRisk: 100 + (n % 997) * 10,
+    currentMaxPositionSize: 200 + (n % 89) * 50,
+    currentLeverage: 1 + (n % 3),
+    riskScore: n % 101,
+    marketSentiment: ['BULLISH', 'BEARISH', 'NEUTRAL', 'UNCERTAIN'][n % 4],
+    confidenceLevel: (n * 7) % 101,
+  };
 }
 
 /** A request source: next(context) -> body, and done(context, status, body) after its response. */
@@ -82,7 +110,7 @@ function sourceFor(spec, stats) {
     } else if (body.startsWith('{"errors"') || body.includes(',"errors":')) {
       stats.graphqlErrors++;
       error = 'GraphQL errors';
-    } else if (seen <= SAMPLE_FIRST || seen % SAMPLE_EVERY === 0 || spec.kind === 'write') {
+    } else if (seen <= SAMPLE_FIRST || seen % SAMPLE_EVERY === 0 || spec.kind === 'write' || spec.kind === 'batch') {
       // Writes are always parsed: the next expectedVersion comes from the answer.
       let json;
       try {
@@ -91,6 +119,7 @@ function sourceFor(spec, stats) {
         json = undefined;
       }
       if (spec.kind === 'write') context.answer = json?.data?.updateAiManagedState;
+      if (spec.kind === 'batch') context.outcomes = json?.data?.updateAiManagedStates;
       if (seen <= SAMPLE_FIRST || seen % SAMPLE_EVERY === 0) {
         stats.validated++;
         const problem = validate(json, context);
@@ -126,15 +155,7 @@ function sourceFor(spec, stats) {
             queue.splice(0, head);
             head = 0;
           }
-          n++;
-          const input = {
-            currentRisk: 100 + (n % 997) * 10,
-            currentMaxPositionSize: 200 + (n % 89) * 50,
-            currentLeverage: 1 + (n % 3),
-            riskScore: n % 101,
-            marketSentiment: ['BULLISH', 'BEARISH', 'NEUTRAL', 'UNCERTAIN'][n % 4],
-            confidenceLevel: (n * 7) % 101,
-          };
+          const input = writeInput(++n);
           context.wallet = wallet;
           context.sentVersion = wallet.version;
           context.input = input;
@@ -148,6 +169,41 @@ function sourceFor(spec, stats) {
             context.wallet.version = context.answer.version;
             queue.push(context.wallet);
           }
+        },
+        remaining: () => queue.slice(head),
+      };
+    }
+    case 'batch': {
+      const queue = spec.pool.map((w) => ({ id: w.id, version: w.version }));
+      let head = 0;
+      let n = 0;
+      return {
+        headers,
+        next: (context) => {
+          if (queue.length - head < spec.size) throw new Error('the write pool ran dry: more connections x batch size than wallets?');
+          const wallets = queue.slice(head, head + spec.size);
+          head += spec.size;
+          if (head > 4096 && head * 2 > queue.length) {
+            queue.splice(0, head);
+            head = 0;
+          }
+          const inputs = wallets.map(() => writeInput(++n));
+          context.wallets = wallets;
+          context.sentVersions = wallets.map((w) => w.version);
+          context.inputs = inputs;
+          context.outcomes = undefined;
+          return JSON.stringify({ query: spec.query, variables: { updates: wallets.map((w, i) => ({ walletId: w.id, expectedVersion: w.version, input: inputs[i] })) } });
+        },
+        done: (context, status, body) => {
+          inspect(context, status, body);
+          // Each wallet whose write landed goes back to the tail with the version it answered.
+          (context.outcomes ?? []).forEach((outcome, i) => {
+            const wallet = context.wallets[i];
+            if (outcome?.wallet && !outcome.error && outcome.wallet.id === wallet.id) {
+              wallet.version = outcome.wallet.version;
+              queue.push(wallet);
+            }
+          });
         },
         remaining: () => queue.slice(head),
       };

@@ -21,7 +21,9 @@
 //      flipping every scenario), a warm-up before each server's first run of a scenario:
 //      walletDefinitions, userWallets at 100, updateAiManagedState (every request on a different
 //      wallet with its current version), userWallets at 10, managedWallets paging through 10,000
-//      wallets (service only: the floor does scenarios 1-3);
+//      wallets, updateAiManagedStates with 100 writes a request, managedWalletChanges paging
+//      through the 1,000 wallets changed of 10,000 (the last three service only: their targets
+//      compare the service with itself);
 //   7. 60 s of constant mixed load on the service for its RSS growth;
 //   8. counts database commands per request in sequential runs (1 connection) through the
 //      proxies, with the database's share of each request's time, and captures the agents'
@@ -29,9 +31,9 @@
 //   9. userWallets at 1,000 wallets (last: its megabyte answers would blur the RSS phase); the
 //      service's RSS at the end; an admin write to the catalog followed at once by a read (a
 //      cached catalog must not answer stale);
-//  10. writes bench/results/latest.json, prints the table and PASS/FAIL for each target of the
-//      issue's section 2, and exits 1 when one fails (2 when the run itself broke). Everything it
-//      started is stopped, also on an error or Ctrl-C.
+//  10. writes bench/results/latest.json, prints the table and PASS/FAIL for each target (issue 5's
+//      section 2, issue 12's section 3), and exits 1 when one fails (2 when the run itself broke).
+//      Everything it started is stopped, also on an error or Ctrl-C.
 //
 // Knobs (environment): MONGODB_URI; BENCH_SECONDS (a measured phase, default 10);
 // BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SERVICE_<NAME>
@@ -68,6 +70,9 @@ const SETTINGS = {
   rssSettleSeconds: 5,
   totalWallets: 10_000,
   writePool: 2_000,
+  /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
+  changedWallets: 1_000,
+  batchSize: 100,
 };
 const TARGETS = {
   maxCommandsPerList: 4,
@@ -75,6 +80,9 @@ const TARGETS = {
   listTailFactor: 3,
   catalogThroughputShare: 1.0,
   writeThroughputShare: 0.6,
+  batchWriteFactor: 5,
+  changesThroughputShare: 1.0,
+  listCpuFactor: 1.25,
   idleRssMB: 150,
   rssGrowth: 0.1,
   startupMs: 3_000,
@@ -91,6 +99,8 @@ const Q = {
   userWallets: `query MyWallets { userWallets { id name status version userLimits { maxTotalRisk allowedSymbols tradingMode } aiManagedState { currentRisk dailyPnl openPositions currentMaxPositionSize currentLeverage adaptiveStopLoss riskScore marketSentiment confidenceLevel lastAiDecision } definition { name slug features { leverage { max } } } credential { name isConnected definition { slug } } } }`,
   write: `mutation AgentWrite($walletId: ObjectID!, $expectedVersion: Int, $input: AiManagedStateInput!) { updateAiManagedState(walletId: $walletId, expectedVersion: $expectedVersion, input: $input) { id version status aiManagedState { currentRisk currentMaxPositionSize currentLeverage riskScore marketSentiment confidenceLevel lastAiDecision } } }`,
   managed: `query Managed($after: String) { managedWallets(first: 100, after: $after) { edges { cursor node { id name status version userLimits { maxTotalRisk tradingMode } aiManagedState { currentRisk currentLeverage riskScore marketSentiment } } } pageInfo { hasNextPage endCursor } } }`,
+  changes: `query Changes($since: DateTimeISO!, $after: String) { managedWalletChanges(since: $since, first: 100, after: $after) { edges { cursor node { id name status version userChangedAt userLimits { maxTotalRisk tradingMode } aiManagedState { currentRisk currentLeverage riskScore marketSentiment } } } pageInfo { hasNextPage endCursor } } }`,
+  batch: `mutation AgentWrites($updates: [AiStateUpdateInput!]!) { updateAiManagedStates(updates: $updates) { walletId wallet { id version status aiManagedState { currentRisk currentMaxPositionSize currentLeverage riskScore marketSentiment confidenceLevel lastAiDecision } } error { code message currentVersion } } }`,
   updateDefinition: `mutation Touch($slug: String!, $input: UpdateWalletDefinitionInput!) { updateWalletDefinition(slug: $slug, input: $input) { slug description } }`,
 };
 
@@ -441,6 +451,8 @@ async function seed(db, keyring) {
   const base = Date.now() - 30 * DAY;
   let clock = 0;
   const at = () => new Date(base + clock++ * 1_000);
+  // After every creation time (10,000 wallets' clock ticks are well under a day).
+  const changedSince = new Date(base + DAY);
 
   // The models' indexes, under mongoose's names, so the service's own createIndexes finds them.
   await db.collection('users').createIndex({ email: 1 }, { unique: true, name: 'email_1' });
@@ -452,6 +464,8 @@ async function seed(db, keyring) {
   await db.collection('user_wallets').createIndex({ credential_id: 1 }, { name: 'credential_id_1' });
   await db.collection('user_wallets').createIndex({ wallet_id: 1 }, { name: 'wallet_id_1' });
   await db.collection('user_wallets').createIndex({ live_key: 1 }, { unique: true, name: 'live_key_1' });
+  await db.collection('user_wallets').createIndex({ user_changed_at: 1, _id: 1 }, { name: 'user_changed_at_1__id_1' });
+  await db.collection('user_wallets').createIndex({ _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 }, { unique: true, name: 'ai_write' });
   await db.collection('user_wallet_events').createIndex({ wallet_id: 1, at: -1 }, { name: 'wallet_id_1_at_-1' });
 
   const definitions = DEFINITIONS.map((d) => {
@@ -541,6 +555,8 @@ async function seed(db, keyring) {
         pause_reason: paused ? 'paused by the user' : null,
         live_key: paused ? _id : credential._id,
         version: 0,
+        // Every tenth wallet was changed by its user lately (managedWalletChanges finds those).
+        user_changed_at: n % (SETTINGS.totalWallets / SETTINGS.changedWallets) === 0 ? new Date(changedSince.getTime() + n * 1_000) : created,
         created_at: created,
         updated_at: created,
         __v: 0,
@@ -581,7 +597,8 @@ async function seed(db, keyring) {
   for (let i = 0; i < wallets.length; i += 1_000) await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
   // The service honours an agent token only while its record is here (src/auth/agent-token.model.ts).
   const agentTokenId = new ObjectId();
-  const issued = at();
+  // Now, not on the seed's clock (30 days back): the record must not have expired.
+  const issued = new Date();
   await db.collection('agent_tokens').insertOne({ _id: agentTokenId, name: 'bench-risk-agent', issued_by: admin._id, created_at: issued, expires_at: new Date(issued.getTime() + 86_400_000), revoked_at: null });
 
   const counts = {
@@ -598,6 +615,7 @@ async function seed(db, keyring) {
     listUsers,
     agentTokenId,
     writePool: writePool.map((id) => id.toHexString()),
+    changedSince,
   };
 }
 
@@ -749,7 +767,8 @@ function cpuProbe(target, series) {
 let direct;
 let writePoolIds;
 async function currentPool() {
-  await settle();
+  // Longer than a gap between two commands of a batch of writes on a busy machine.
+  await settle(1_000);
   const ids = writePoolIds.map((id) => new ObjectId(id));
   const docs = await direct.collection('user_wallets').find({ _id: { $in: ids } }, { projection: { version: 1 } }).toArray();
   const version = new Map(docs.map((d) => [d._id.toHexString(), d.version]));
@@ -757,7 +776,7 @@ async function currentPool() {
 }
 
 async function specFor(spec) {
-  if (spec.kind === 'write') return { pool: await currentPool() };
+  if (spec.kind === 'write' || spec.kind === 'batch') return { pool: await currentPool() };
   if (spec.kind === 'mix' && spec.parts.some((p) => p.kind === 'write')) {
     const pool = await currentPool();
     return { parts: spec.parts.map((p) => (p.kind === 'write' ? { ...p, pool } : p)) };
@@ -989,6 +1008,42 @@ async function main() {
     check(ids.every((id, i) => i === 0 || ids[i - 1] < id), 'managedWallets pages in id order');
     return `${pages} pages of at most 100: ${ids.length} distinct wallets in id order`;
   });
+  const batchLabel = `updateAiManagedStates (${SETTINGS.batchSize})`;
+  await verify(batchLabel, async () => {
+    const pool = (await currentPool()).slice(0, SETTINGS.batchSize);
+    const input = (i) => ({ currentRisk: 100 + i, currentMaxPositionSize: 300, currentLeverage: 1 + (i % 3), riskScore: i % 101, marketSentiment: 'BEARISH', confidenceLevel: 60 });
+    const updates = pool.map((w, i) => ({ walletId: w.id, expectedVersion: w.version, input: input(i) }));
+    const outcomes = (await gqlData(service, Q.batch, { updates }, tokens.agent)).updateAiManagedStates;
+    check(outcomes.length === pool.length && outcomes.every((o, i) => !o.error && o.walletId === pool[i].id && o.wallet.version === pool[i].version + 1 && o.wallet.aiManagedState.currentRisk === 100 + i), `batch answered ${JSON.stringify(outcomes.find((o) => o.error) ?? outcomes[0]).slice(0, 300)}`);
+    const ids = pool.map((w) => new ObjectId(w.id));
+    const stored = await direct.collection('user_wallets').find({ _id: { $in: ids } }).toArray();
+    const byId = new Map(stored.map((w) => [w._id.toHexString(), w]));
+    check(pool.every((w, i) => byId.get(w.id)?.version === w.version + 1 && byId.get(w.id).ai_managed_state.current_risk === 100 + i && byId.get(w.id).pending_events.length === 0), 'every write stored, its outbox emptied');
+    const events = await direct.collection('user_wallet_events').countDocuments({ $or: pool.map((w) => ({ wallet_id: new ObjectId(w.id), version: w.version + 1, kind: 'ai_state_changed', actor: 'bench-risk-agent' })) });
+    check(events === pool.length, `${events} audit events for ${pool.length} writes`);
+    const stale = (await gqlData(service, Q.batch, { updates: updates.slice(0, 2) }, tokens.agent)).updateAiManagedStates;
+    check(stale.every((o, i) => o.error?.code === 'CONFLICT' && o.error.currentVersion === pool[i].version + 1), 'a stale expectedVersion in a batch is that write\'s CONFLICT, with the version now');
+    return `${pool.length} writes: each version +1, stored, its audit event in the trail; stale versions CONFLICT with currentVersion`;
+  });
+
+  const changesBodies = [];
+  const since = fixtures.changedSince.toISOString();
+  await verify('managedWalletChanges (first: 100)', async () => {
+    let after = null;
+    const seen = [];
+    for (;;) {
+      changesBodies.push(JSON.stringify({ query: Q.changes, variables: { since, after } }));
+      const page = (await gqlData(service, Q.changes, { since, after }, tokens.agent)).managedWalletChanges;
+      seen.push(...page.edges.map((e) => [e.node.userChangedAt, e.node.id]));
+      if (!page.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+      check(changesBodies.length <= 20, 'managedWalletChanges paging ends');
+    }
+    const expected = await direct.collection('user_wallets').find({ user_changed_at: { $gte: fixtures.changedSince } }, { projection: { _id: 1, user_changed_at: 1 } }).sort({ user_changed_at: 1, _id: 1 }).toArray();
+    check(expected.length === SETTINGS.changedWallets, `${expected.length} wallets changed since, expected ${SETTINGS.changedWallets}`);
+    check(JSON.stringify(seen) === JSON.stringify(expected.map((w) => [w.user_changed_at.toISOString(), w._id.toHexString()])), 'the feed pages every changed wallet once, oldest change first');
+    return `${changesBodies.length} pages of at most 100: the ${seen.length} wallets changed since, in (userChangedAt, id) order`;
+  });
   log(Object.values(verified).every(Boolean) ? 'answers are right on both' : `answers wrong for: ${Object.keys(verified).filter((k) => !verified[k]).join(', ')}`);
 
   // Specs of the scenarios.
@@ -999,6 +1054,8 @@ async function main() {
     ),
     updateAiManagedState: { kind: 'write', token: tokens.agent, query: Q.write, check: { type: 'write' } },
     'managedWallets (first: 100)': { kind: 'cycle', token: tokens.agent, bodies: managedBodies, check: { type: 'managed', count: 100 } },
+    [batchLabel]: { kind: 'batch', token: tokens.agent, query: Q.batch, size: SETTINGS.batchSize, check: { type: 'batch' } },
+    'managedWalletChanges (first: 100)': { kind: 'cycle', token: tokens.agent, bodies: changesBodies, check: { type: 'changes', count: 100 } },
   };
 
   // 6. Throughput and latency, service and floor alternating (the order flips every scenario).
@@ -1027,6 +1084,8 @@ async function main() {
   await pair('updateAiManagedState', SETTINGS.phaseSeconds, [service, floor]);
   await pair('userWallets (10)', half, [floor, service]);
   await pair('managedWallets (first: 100)', SETTINGS.phaseSeconds, [service]);
+  await pair(batchLabel, SETTINGS.phaseSeconds, [service]);
+  await pair('managedWalletChanges (first: 100)', SETTINGS.phaseSeconds, [service]);
 
   // 7. RSS over a constant mixed load (the four operations, round robin) on the service. RSS
   // saw-tooths with garbage collection, so the start and the end are the medians of 10 s windows:
@@ -1095,6 +1154,8 @@ async function main() {
   await countBoth('userWallets (1000)', 10);
   await countBoth('updateAiManagedState', 50);
   await countBoth('managedWallets (first: 100)', 20, [service]);
+  await countBoth(batchLabel, 10, [service]);
+  await countBoth('managedWalletChanges (first: 100)', 20, [service]);
   // The agents' conditional update, as each process sent it.
   const updates = {};
   for (const target of [service, floor]) {
@@ -1184,6 +1245,32 @@ async function main() {
       `${w.service.rps} vs ${w.floor.rps} req/s = ${pct(w.ratio)}; errors ${errorsIn(w.service)} / ${errorsIn(w.floor)}; ${updatesPerWrite} conditional update per write on {${onFilter.join(', ')}}, carrying its audit events${pushesEvents ? '' : ' (MISSING)'}; ${pullsPerWrite} outbox pull`,
     ];
   });
+  target(`${batchLabel}: wallet writes per second at least 5 x updateAiManagedState's`, [batchLabel, 'updateAiManagedState'], () => {
+    const batchRow = measured[batchLabel].service;
+    const single = measured.updateAiManagedState.service;
+    const writesPerSecond = batchRow.rps * SETTINGS.batchSize;
+    const counted = commandsS[batchLabel];
+    return [
+      writesPerSecond >= TARGETS.batchWriteFactor * single.rps && errorsIn(batchRow, single) === 0 && counted.errors === 0,
+      `${Math.round(writesPerSecond)} writes/s (${batchRow.rps} req/s x ${SETTINGS.batchSize}) vs ${single.rps} = ${Math.round((writesPerSecond / single.rps) * 100) / 100} x; errors ${errorsIn(batchRow)}; ${counted.perRequest} commands per batch ${JSON.stringify(counted.byCommand)}`,
+    ];
+  });
+  target("managedWalletChanges (first: 100): at least managedWallets (first: 100)'s throughput", ['managedWalletChanges (first: 100)', 'managedWallets (first: 100)'], () => {
+    const changes = measured['managedWalletChanges (first: 100)'].service;
+    const managed = measured['managedWallets (first: 100)'].service;
+    return [
+      changes.rps >= TARGETS.changesThroughputShare * managed.rps && errorsIn(changes, managed) === 0,
+      `${changes.rps} vs ${managed.rps} req/s = ${pct(changes.rps / managed.rps)} (${SETTINGS.changedWallets} of ${SETTINGS.totalWallets} wallets changed); errors ${errorsIn(changes)}`,
+    ];
+  });
+  for (const size of [100, 1_000]) {
+    const label = `userWallets (${size})`;
+    target(`${label}: the service's CPU per request at most 1.25 x the floor's`, [label], () => {
+      const { service: s, floor: f } = measured[label];
+      const ratio = s.cpu.serverMsPerRequest / f.cpu.serverMsPerRequest;
+      return [ratio <= TARGETS.listCpuFactor && errorsIn(s, f) === 0, `${s.cpu.serverMsPerRequest} vs ${f.cpu.serverMsPerRequest} CPU ms/req = ${Math.round(ratio * 100) / 100} x`];
+    });
+  }
   t('idle RSS after start-up at most 150 MB', results.rss.idleMB <= TARGETS.idleRssMB, `${results.rss.idleMB} MB`);
   const rl = results.rss.constantLoad;
   t(

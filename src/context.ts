@@ -8,20 +8,21 @@ import type { Logger } from './logger';
 import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
 import { createBalanceHistoryLoader, createCredentialLoader } from './modules/credentials/credential.loader';
-import { createEventsLoader } from './modules/user-wallets/user-wallet-events';
+import { createTrailLoader, trailQueryKey, type TrailQuery } from './modules/user-wallets/user-wallet-events';
 import { createDefinitionLoader } from './modules/wallet-definitions/wallet-definition.loader';
 
 /** Fresh per request, so no cache outlives it. */
 export function createLoaders() {
-  const eventsByFirst = new Map<number, ReturnType<typeof createEventsLoader>>();
+  const trails = new Map<string, ReturnType<typeof createTrailLoader>>();
   const balancesByFirst = new Map<number, ReturnType<typeof createBalanceHistoryLoader>>();
   return {
     definitionById: createDefinitionLoader(),
     credentialById: createCredentialLoader(),
-    /** One loader per page size asked for in this request. */
-    eventsOf(first: number) {
-      let loader = eventsByFirst.get(first);
-      if (!loader) eventsByFirst.set(first, (loader = createEventsLoader(first)));
+    /** One loader per part of the trails asked for in this request (page size, kinds, cursor). */
+    trailOf(query: TrailQuery) {
+      const key = trailQueryKey(query);
+      let loader = trails.get(key);
+      if (!loader) trails.set(key, (loader = createTrailLoader(query)));
       return loader;
     },
     /** Likewise for Credential.balanceHistory. */

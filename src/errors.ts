@@ -53,10 +53,14 @@ export class UserInputError extends AppError {
   }
 }
 
+/** `currentVersion`, when given: the version the wallet is at now, so an agent can re-read or retry. */
 export class ConflictError extends AppError {
   readonly code = 'CONFLICT' as const;
-  constructor(message: string) {
-    super(message, 'CONFLICT');
+  constructor(
+    message: string,
+    readonly currentVersion?: number,
+  ) {
+    super(message, 'CONFLICT', currentVersion === undefined ? {} : { currentVersion });
   }
 }
 

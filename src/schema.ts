@@ -13,6 +13,7 @@ import { UserWalletResolver } from './modules/user-wallets/user-wallet.resolver'
 import type { UserWalletService } from './modules/user-wallets/user-wallet.service';
 import { WalletDefinitionResolver } from './modules/wallet-definitions/wallet-definition.resolver';
 import type { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
+import { usePlainResolvers } from './shared/plain-resolvers';
 import { scalarsMap } from './shared/scalars';
 
 export interface Services {
@@ -26,7 +27,7 @@ export interface Services {
 const RESOLVERS = [AuthResolver, WalletDefinitionResolver, CredentialResolver, UserWalletResolver, LiveEventsResolver] as const;
 
 /** Resolvers get their services through their constructors; nothing else is in the container. */
-function containerFor(services: Services | undefined): ContainerType {
+function containerFor(services: Services | undefined): ContainerType & { get(resolverClass: unknown): unknown } {
   const instances = new Map<unknown, unknown>(
     services
       ? [
@@ -48,10 +49,11 @@ function containerFor(services: Services | undefined): ContainerType {
 }
 
 /** Without services the schema can be printed but not executed. */
-export function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
-  return buildSchema({
+export async function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
+  const container = containerFor(services);
+  const schema = await buildSchema({
     resolvers: RESOLVERS,
-    container: containerFor(services),
+    container,
     authChecker,
     authMode: 'error',
     scalarsMap,
@@ -60,6 +62,8 @@ export function buildAppSchema(services?: Services): Promise<GraphQLSchema> {
     // (src/subscriptions/), so this one never carries an event.
     pubSub: createPubSub(),
   });
+  if (services) usePlainResolvers(schema, (resolverClass) => container.get(resolverClass) as object);
+  return schema;
 }
 
 export function printAppSchema(schema: GraphQLSchema): string {

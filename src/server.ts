@@ -32,6 +32,7 @@ import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
 import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.model';
+import { backfillUserChangedAt } from './modules/user-wallets/migrations';
 import { startEventSweep } from './modules/user-wallets/user-wallet-events';
 import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
 import { UserWalletService } from './modules/user-wallets/user-wallet.service';
@@ -58,7 +59,7 @@ const BODY_LIMIT = '100kb';
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
   if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
-  await connectDatabase(config.mongodbUri, logger);
+  await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
   let services: Services;
   const keyring = new Keyring(config.encryptionKeys);
@@ -67,6 +68,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   try {
     await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, CredentialBalanceModel, UserWalletModel, UserWalletEventModel, RateLimitModel, AgentTokenModel]);
     await ensureRetentionIndexes(config.retention, logger);
+    await backfillUserChangedAt(logger);
     services = {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
@@ -95,6 +97,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const app = express();
   app.disable('x-powered-by');
+  // No ETag: it would hash every answer (a megabyte for a long wallet list) for a cache that POST never uses.
+  app.set('etag', false);
   app.set('trust proxy', false);
   const httpServer = http.createServer(app);
   httpServer.keepAliveTimeout = 65_000;

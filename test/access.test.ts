@@ -76,6 +76,9 @@ describe('the wrong kind of token', () => {
     ['updateAiManagedState', 'mutation ($id: ObjectID!) { updateAiManagedState(walletId: $id, input: { riskScore: 1 }) { id } }', {}],
     ['aiPauseWallet', 'mutation ($id: ObjectID!) { aiPauseWallet(walletId: $id, reason: "x") { id } }', {}],
     ['aiResumeWallet', 'mutation ($id: ObjectID!) { aiResumeWallet(walletId: $id) { id } }', {}],
+    ['managedWallet', 'query ($id: ObjectID!) { managedWallet(id: $id) { id } }', {}],
+    ['managedWalletChanges', '{ managedWalletChanges(since: "2020-01-01T00:00:00Z") { edges { node { id } } } }', {}],
+    ['updateAiManagedStates', 'mutation ($id: ObjectID!) { updateAiManagedStates(updates: [{ walletId: $id, input: { riskScore: 1 } }]) { walletId } }', {}],
   ])('%s is FORBIDDEN to a user and changes nothing', async (_name, query) => {
     const before = await snapshot();
     const result = await t.raw(query, { id: walletId }, alice.token);

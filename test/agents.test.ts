@@ -4,6 +4,7 @@ import {
   AiResumeWalletDocument,
   CreateCredentialDocument,
   CreateWalletDefinitionDocument,
+  ManagedWalletDocument,
   ManagedWalletsDocument,
   PauseUserWalletDocument,
   ResumeUserWalletDocument,
@@ -11,7 +12,9 @@ import {
   UpdateCredentialDocument,
   UpdateUserWalletDocument,
   UserWalletEventsDocument,
+  WalletBoundsDocument,
   type AiManagedStateInput,
+  type TradingMode,
 } from './generated/graphql';
 import { createLogger } from '../src/logger';
 import { planAiWrite } from '../src/modules/user-wallets/ai-state.service';
@@ -34,7 +37,8 @@ const stored = async (id: string) => (await wallets().findOne({ _id: new Types.O
 const wallet = async (overrides: Parameters<typeof limits>[0] = {}) => userWallet(t, alice, await binanceCredential(t, alice), overrides);
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // Alice holds many wallets, each on its own credential.
+  t = await startTestApp({ MAX_CREDENTIALS_PER_USER: '1000', MAX_WALLETS_PER_USER: '1000' });
   alice = await registerUser(t);
   agent = await agentToken(t, 'risk-agent');
 });
@@ -213,6 +217,8 @@ describe('updateAiManagedState: under concurrency', () => {
     await write(id, { riskScore: 10 }, 0);
     const stale = await write(id, { riskScore: 90 }, 0);
     expect(codes(stale)).toEqual(['CONFLICT']);
+    // The version now, so the agent can re-read (managedWallet) or retry on it.
+    expect(stale.errors![0].extensions).toEqual({ code: 'CONFLICT', currentVersion: 1 });
     expect(await stored(id)).toMatchObject({ version: 1, ai_managed_state: expect.objectContaining({ risk_score: 10 }) });
   });
 
@@ -222,6 +228,8 @@ describe('updateAiManagedState: under concurrency', () => {
     const winners = results.filter((r) => !r.errors);
     expect(winners).toHaveLength(1);
     expect(results.flatMap(codes)).toEqual(Array(19).fill('CONFLICT'));
+    // The losers lost either at their read or at the write; both say the version now.
+    expect(results.flatMap((r) => r.errors ?? []).map((e) => e.extensions)).toEqual(Array(19).fill({ code: 'CONFLICT', currentVersion: 1 }));
     expect(await stored(id)).toMatchObject({ version: 1, ai_managed_state: expect.objectContaining({ risk_score: winners[0].data!.updateAiManagedState.aiManagedState.riskScore }) });
   });
 
@@ -443,5 +451,84 @@ describe('the audit trail', () => {
         ['AI_STATE_CHANGED', 'risk-agent'],
       ]),
     );
+  });
+});
+
+describe('aiBounds: the policy as data', () => {
+  const bounds = async (id: string) => (await t.gql(ManagedWalletDocument, { id }, agent)).data!.managedWallet.aiBounds;
+  const exchange = async (features: { futures: boolean; perpetuals: boolean; leverage: { min: number; max: number } }) => {
+    const admin = await adminToken(t);
+    const created = await t.gql(CreateWalletDefinitionDocument, { input: definitionInput({ features: { spot: true, ...features, supportedAssets: ['BTC'] } }) }, admin);
+    const credential = await t.gql(
+      CreateCredentialDocument,
+      { input: { walletId: created.data!.createWalletDefinition.id, name: 'x', values: [{ key: 'api_key', value: 'k'.repeat(20) }, { key: 'api_secret', value: 's'.repeat(20) }] } },
+      alice.token,
+    );
+    return credential.data!.createCredential.id;
+  };
+
+  // [exchange, mode, the leverage range the policy gives, a credential on that exchange]
+  const futures = { futures: true, perpetuals: false, leverage: { min: 2, max: 20 } };
+  const spot = { futures: false, perpetuals: false, leverage: { min: 1, max: 20 } };
+  const cases: Array<[string, TradingMode, { min: number; max: number }, () => Promise<string>]> = [
+    ['Binance (1..125)', 'CONSERVATIVE', { min: 1, max: 3 }, () => binanceCredential(t, alice)],
+    ['Binance (1..125)', 'MODERATE', { min: 1, max: 10 }, () => binanceCredential(t, alice)],
+    ['Binance (1..125)', 'AGGRESSIVE', { min: 1, max: 125 }, () => binanceCredential(t, alice)],
+    ['futures 2..20', 'MODERATE', { min: 2, max: 10 }, () => exchange(futures)],
+    ['futures 2..20', 'AGGRESSIVE', { min: 2, max: 20 }, () => exchange(futures)],
+    ['spot only', 'AGGRESSIVE', { min: 1, max: 1 }, () => exchange(spot)],
+  ];
+
+  it.each(cases)('%s, %s: a write exactly at each bound is accepted, one just past it refused', async (_exchange, tradingMode, leverage, credential) => {
+    const { id } = await userWallet(t, alice, await credential(), { maxTotalRisk: 750.5, tradingMode });
+    const b = await bounds(id);
+    expect(b).toEqual({ maxPositionSize: 750.5, leverage, maxTotalRisk: 750.5 });
+    // The bounds are the same to the wallet's owner.
+    expect((await t.gql(WalletBoundsDocument, { id }, alice.token)).data!.userWallet.aiBounds).toEqual(b);
+
+    const refused = async (input: AiManagedStateInput, field: string) => {
+      const before = await stored(id);
+      expect((await write(id, input)).errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+      expect((await stored(id)).version).toBe(before.version);
+    };
+    const accepted = async (input: AiManagedStateInput) => {
+      const result = await write(id, input);
+      expect(result.errors).toBeUndefined();
+      return result.data!.updateAiManagedState;
+    };
+    await refused({ currentMaxPositionSize: b.maxPositionSize + 0.01 }, 'currentMaxPositionSize');
+    expect((await accepted({ currentMaxPositionSize: b.maxPositionSize })).aiManagedState.currentMaxPositionSize).toBe(b.maxPositionSize);
+    await refused({ currentLeverage: b.leverage.max + 1 }, 'currentLeverage');
+    expect((await accepted({ currentLeverage: b.leverage.max })).aiManagedState.currentLeverage).toBe(b.leverage.max);
+    await refused({ currentLeverage: b.leverage.min - 1 }, 'currentLeverage');
+    expect((await accepted({ currentLeverage: b.leverage.min })).aiManagedState.currentLeverage).toBe(b.leverage.min);
+    // maxTotalRisk is where the wallet stops: at it the wallet trades on, past it it pauses.
+    expect(await accepted({ currentRisk: b.maxTotalRisk })).toMatchObject({ status: 'ACTIVE' });
+    expect(await accepted({ currentRisk: b.maxTotalRisk + 0.01 })).toMatchObject({ status: 'AI_PAUSED' });
+  });
+
+  it("follows the user's limits", async () => {
+    const { id } = await wallet({ maxTotalRisk: 1000, tradingMode: 'AGGRESSIVE' });
+    expect(await bounds(id)).toEqual({ maxPositionSize: 1000, leverage: { min: 1, max: 125 }, maxTotalRisk: 1000 });
+    await t.gql(UpdateUserWalletDocument, { id, input: { userLimits: limits({ maxTotalRisk: 200, tradingMode: 'CONSERVATIVE' }) } }, alice.token);
+    expect(await bounds(id)).toEqual({ maxPositionSize: 200, leverage: { min: 1, max: 3 }, maxTotalRisk: 200 });
+  });
+});
+
+describe('managedWallet', () => {
+  it("reads one wallet, whoever owns it, as managedWallets shows it", async () => {
+    const bob = await registerUser(t);
+    const { id } = await userWallet(t, bob, await binanceCredential(t, bob));
+    await write(id, { riskScore: 12 });
+    const one = await t.gql(ManagedWalletDocument, { id }, agent);
+    expect(one.errors).toBeUndefined();
+    expect(one.data!.managedWallet).toMatchObject({ id, version: 1, aiManagedState: { riskScore: 12 }, definition: { slug: 'binance' } });
+  });
+
+  it('answers NOT_FOUND for an unknown id, and is for agents only', async () => {
+    expect(codes(await t.gql(ManagedWalletDocument, { id: new Types.ObjectId().toHexString() }, agent))).toEqual(['NOT_FOUND']);
+    const { id } = await wallet();
+    expect(codes(await t.gql(ManagedWalletDocument, { id }, alice.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await t.gql(ManagedWalletDocument, { id }))).toEqual(['UNAUTHENTICATED']);
   });
 });

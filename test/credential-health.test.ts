@@ -334,6 +334,10 @@ describe('a key the exchange refuses', () => {
       }),
     ]);
 
+    // Agents see it in their change feed: they did not pause it themselves.
+    const changed = await t.raw<{ userWallet: { userChangedAt: string } }>('query ($id: ObjectID!) { userWallet(id: $id) { userChangedAt } }', { id: walletId }, user.token);
+    expect(ms(changed.data!.userWallet.userChangedAt)).toBeGreaterThanOrEqual(ms(refused.lastCheckedAt));
+
     // Still refused at the next test: nothing more to pause, no second event.
     await healthWhen(credentialId, 'another test', (c) => ms(c.lastCheckedAt) > ms(refused.lastCheckedAt));
     expect(await statusEvents(walletId)).toHaveLength(1);

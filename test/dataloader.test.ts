@@ -1,8 +1,6 @@
-import mongoose from 'mongoose';
-import type { CommandStartedEvent } from 'mongodb';
-import { isBackgroundComment } from '../src/shared/background';
 import { UserWalletsWithLinksDocument } from './generated/graphql';
 import { startTestApp, type TestApp } from './helpers/app';
+import { commandsFor } from './helpers/commands';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
 
 let t: TestApp;
@@ -21,24 +19,6 @@ async function userWith(n: number): Promise<TestUser> {
     );
   }
   return user;
-}
-
-/** The database commands one request sends (handshakes and pings aside). */
-async function commandsFor(run: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  const listener = (event: CommandStartedEvent) => {
-    // The service's own work (the agent-token refresh, its connection tests, ...) runs whatever the requests.
-    if (isBackgroundComment(event.command.comment)) return;
-    if (!['hello', 'isMaster', 'ping', 'endSessions'].includes(event.commandName)) seen.push(`${event.commandName} ${String(event.command[event.commandName])}`);
-  };
-  const client = mongoose.connection.getClient();
-  client.on('commandStarted', listener);
-  try {
-    await run();
-  } finally {
-    client.off('commandStarted', listener);
-  }
-  return seen;
 }
 
 describe('links through DataLoader', () => {

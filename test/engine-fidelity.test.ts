@@ -232,4 +232,76 @@ describe('engine fidelity', () => {
     expect((error as { writeErrors?: Array<{ code: number }> }).writeErrors?.map((w) => w.code)).toEqual([11000]);
     expect(await col.countDocuments()).toBe(3);
   });
+  it('applies an unordered bulkWrite of conditional updateOne ops, counting only the matched ones', async () => {
+    const col: Collection<{ _id: number; version: number; n: number; pending: number[] }> = db.collection('bulk');
+    await col.insertMany(Array.from({ length: 5 }, (_, i) => ({ _id: i, version: 3, n: 0, pending: [] })));
+    const result = await col.bulkWrite(
+      [
+        // Two on the same version of one document: exactly one matches.
+        { updateOne: { filter: { _id: 0, version: 3 }, update: { $set: { n: 1 }, $inc: { version: 1 }, $push: { pending: { $each: [100] } } } } },
+        { updateOne: { filter: { _id: 0, version: 3 }, update: { $set: { n: 2 }, $inc: { version: 1 }, $push: { pending: { $each: [101] } } } } },
+        { updateOne: { filter: { _id: 1, version: 2 }, update: { $set: { n: 9 }, $inc: { version: 1 } } } },
+        { updateOne: { filter: { _id: 2, version: 3, n: { $gte: 0 } }, update: { $set: { n: 3 }, $inc: { version: 1 }, $push: { pending: { $each: [102, 103] } } } } },
+        { updateOne: { filter: { _id: 99, version: 3 }, update: { $set: { n: 4 } } } },
+      ],
+      { ordered: false },
+    );
+    expect(result.matchedCount).toBe(2);
+    expect(result.modifiedCount).toBe(2);
+    const docs = await col.find().sort({ _id: 1 }).toArray();
+    expect(docs[0]).toMatchObject({ version: 4 });
+    // Which of the two landed shows in the pushed entry, and only one of them did.
+    expect(docs[0].pending).toHaveLength(1);
+    expect(docs[0].n).toBe(docs[0].pending[0] - 99);
+    expect(docs[1]).toMatchObject({ version: 3, n: 0 });
+    expect(docs[2]).toMatchObject({ version: 4, n: 3, pending: [102, 103] });
+    // One $pull of ids across documents.
+    await col.updateMany({ _id: { $in: [0, 2] } }, { $pull: { pending: { $in: [100, 101, 102, 103] } } });
+    expect((await col.find({ _id: { $in: [0, 2] } }).toArray()).map((d) => d.pending)).toEqual([[], []]);
+  });
+
+  it('matches conditional updates on exactly the keys of a unique compound index with nested paths', async () => {
+    type Wallet = { _id: number; version: number; limits: { max: number; mode: string }; status: string; n: number };
+    const col: Collection<Wallet> = db.collection('keyed');
+    await col.createIndex({ _id: 1, version: 1, 'limits.max': 1, 'limits.mode': 1, status: 1 }, { unique: true });
+    await col.insertMany(Array.from({ length: 4 }, (_, i) => ({ _id: i, version: 2, limits: { max: 100, mode: 'moderate' }, status: 'active', n: 0 })));
+    await col.updateOne({ _id: 1 }, { $set: { 'limits.max': 50 } });
+    await col.updateOne({ _id: 2 }, { $set: { status: 'user_paused' } });
+    const on = (_id: number) => ({ _id, version: 2, 'limits.max': 100, 'limits.mode': 'moderate', status: 'active' });
+    const result = await col.bulkWrite([0, 1, 2, 3].map((_id) => ({ updateOne: { filter: on(_id), update: { $inc: { version: 1, n: 1 } } } })), { ordered: false });
+    // Only the wallets still in the state the filter names: not 1 (its limit moved), not 2 (paused).
+    expect(result.matchedCount).toBe(2);
+    expect((await col.find().sort({ _id: 1 }).toArray()).map((d) => [d._id, d.version, d.n])).toEqual([
+      [0, 3, 1],
+      [1, 2, 0],
+      [2, 2, 0],
+      [3, 3, 1],
+    ]);
+    expect(await col.findOneAndUpdate(on(0), { $inc: { n: 1 } })).toBeNull();
+    expect(await col.findOneAndUpdate({ ...on(0), version: 3 }, { $inc: { n: 1 } }, { returnDocument: 'after' })).toMatchObject({ _id: 0, n: 2 });
+  });
+
+  it('pages on (a date, _id) with an $or cursor, ascending in find and descending in an aggregation', async () => {
+    const col: Collection<{ _id: number; at: Date; w: number }> = db.collection('paged');
+    // Ties on the date, so the _id decides.
+    const docs = [5, 1, 4, 2, 3, 6].map((id) => ({ _id: id, at: new Date(id <= 3 ? 1000 : 2000), w: id % 2 }));
+    await col.insertMany(docs);
+    await col.createIndex({ at: 1, _id: 1 });
+    const page = (cursor: { at: Date; id: number }) =>
+      col
+        .find({ at: { $gte: cursor.at }, $or: [{ at: { $gt: cursor.at } }, { _id: { $gt: cursor.id } }] })
+        .sort({ at: 1, _id: 1 })
+        .limit(2)
+        .toArray();
+    expect((await page({ at: new Date(1000), id: 2 })).map((d) => d._id)).toEqual([3, 4]);
+    expect((await page({ at: new Date(2000), id: 4 })).map((d) => d._id)).toEqual([5, 6]);
+    const older = await col
+      .aggregate<{ _id: number; ids: number[] }>([
+        { $match: { w: { $in: [0, 1] }, $or: [{ at: { $lt: new Date(2000) } }, { at: new Date(2000), _id: { $lt: 5 } }] } },
+        { $sort: { at: -1, _id: -1 } },
+        { $group: { _id: '$w', ids: { $push: '$_id' } } },
+      ])
+      .toArray();
+    expect(Object.fromEntries(older.map((g) => [g._id, g.ids]))).toEqual({ 0: [4, 2], 1: [3, 1] });
+  });
 });

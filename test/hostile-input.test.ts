@@ -135,6 +135,17 @@ const operations: Array<[string, string, () => Record<string, Json>, keyof typeo
     () => ({ id: walletId, v: null, input: { currentRisk: 10, dailyPnl: -1.5, openPositions: 1, currentMaxPositionSize: 100, currentLeverage: 2, adaptiveStopLoss: 5, riskScore: 40, marketSentiment: 'BULLISH', confidenceLevel: 70 } }),
     'agent',
   ],
+  [
+    'updateAiManagedStates',
+    'mutation ($updates: [AiStateUpdateInput!]!) { updateAiManagedStates(updates: $updates) { walletId error { code } } }',
+    (): Record<string, Json> => ({
+      updates: [
+        { walletId, expectedVersion: null, input: { currentRisk: 10, dailyPnl: -1.5, openPositions: 1, currentMaxPositionSize: 100, currentLeverage: 2, adaptiveStopLoss: 5, riskScore: 40, marketSentiment: 'BEARISH', confidenceLevel: 70 } },
+        { walletId, input: { riskScore: 41 } },
+      ],
+    }),
+    'agent',
+  ],
   ['aiPauseWallet', 'mutation ($id: ObjectID!, $reason: String!) { aiPauseWallet(walletId: $id, reason: $reason) { id } }', () => ({ id: walletId, reason: 'fuzz' }), 'agent'],
   ['aiResumeWallet', 'mutation ($id: ObjectID!) { aiResumeWallet(walletId: $id) { id } }', () => ({ id: walletId }), 'agent'],
 ];
@@ -144,6 +155,10 @@ describe('hostile input', () => {
     await fc.assert(
       fc.asyncProperty(spoiled(valid()), async (variables) => {
         const body = await send(query, variables, token[who]());
+        // A batch answers each write's failure in its outcome: coded like an error of its own.
+        for (const outcome of (body.data as { updateAiManagedStates?: Array<{ error: { code: string } | null }> } | undefined)?.updateAiManagedStates ?? []) {
+          if (outcome.error) expect({ code: outcome.error.code, in: ALLOWED.has(outcome.error.code) }).toEqual({ code: outcome.error.code, in: true });
+        }
         // A wallet that got through is paused: it stays stored for the final check, and its
         // credential is free again for the next create.
         const created = (body.data as { createUserWallet?: { id: string } } | undefined)?.createUserWallet;

@@ -1,6 +1,6 @@
-import { CreateUserWalletDocument, PauseUserWalletDocument } from './generated/graphql';
+import { CreateUserWalletDocument, PauseUserWalletDocument, UpdateAiManagedStateDocument, UpdateAiManagedStatesDocument } from './generated/graphql';
 import { startTestApp, type TestApp } from './helpers/app';
-import { binanceCredential, limits, registerUser } from './helpers/factories';
+import { agentToken, binanceCredential, limits, registerUser, userWallet } from './helpers/factories';
 
 const METRICS_TOKEN = 'a-metrics-token-for-the-tests';
 
@@ -58,6 +58,26 @@ describe('GET /metrics', () => {
     expect(after.has('nodejs_heap_size_used_bytes')).toBe(true);
     // No label holds what a client wrote: not an operation's name, a mistyped field, an email.
     for (const typed of ['SecretLookingName', 'walletDefinitons', 'nobody@example.com', user.email]) expect(text).not.toContain(typed);
+  });
+
+  it("counts agents' writes by outcome, one at a time and in batches alike", async () => {
+    const user = await registerUser(t);
+    const agent = await agentToken(t);
+    const [a, b] = [await userWallet(t, user, await binanceCredential(t, user), { maxTotalRisk: 100 }), await userWallet(t, user, await binanceCredential(t, user), { maxTotalRisk: 100 })];
+    const before = samples((await scrape()).text);
+    await t.gql(UpdateAiManagedStateDocument, { walletId: a.id, expectedVersion: 0, input: { riskScore: 5 } }, agent);
+    await t.gql(UpdateAiManagedStateDocument, { walletId: a.id, expectedVersion: 0, input: { riskScore: 6 } }, agent);
+    await t.gql(UpdateAiManagedStateDocument, { walletId: a.id, input: { currentLeverage: 99 } }, agent);
+    await t.gql(
+      UpdateAiManagedStatesDocument,
+      { updates: [{ walletId: b.id, expectedVersion: 0, input: { riskScore: 7 } }, { walletId: b.id, expectedVersion: 0, input: { riskScore: 8 } }, { walletId: a.id, input: { currentRisk: 150 } }, { walletId: b.id, input: { riskScore: 101 } }] },
+      agent,
+    );
+    const after = samples((await scrape()).text);
+    const outcome = (name: string) => moved(before, after, `wallet_ai_writes_total{outcome="${name}"}`);
+    // Of the batch's two writes on b's version 0, one lands and the other is a CONFLICT.
+    expect([outcome('written'), outcome('conflict'), outcome('refused'), outcome('paused')]).toEqual([2, 2, 2, 1]);
+    expect(moved(before, after, 'wallet_status_changes_total{to="ai_paused"}')).toBe(1);
   });
 
   it('is open on loopback, and wants METRICS_TOKEN from anywhere else', async () => {

@@ -139,7 +139,6 @@ class Context {
 // ---------------------------------------------------------------------------------------------
 // The AI write: a port of AiStateService.update and planAiWrite (and ai-policy.ts).
 
-const TRADING_MODES = ['conservative', 'moderate', 'aggressive'];
 const MODE_LEVERAGE_CAP = { conservative: 3, moderate: 10, aggressive: Number.POSITIVE_INFINITY };
 const STORED = {
   currentRisk: 'current_risk',
@@ -159,13 +158,6 @@ function leverageRange(definition, mode) {
   const { futures, perpetuals, leverage } = definition.features;
   if (!futures && !perpetuals) return { min: 1, max: 1 };
   return { min: leverage.min, max: Math.max(leverage.min, Math.min(leverage.max, MODE_LEVERAGE_CAP[mode])) };
-}
-
-function modesAllowing(definition, leverage) {
-  return TRADING_MODES.filter((mode) => {
-    const { min, max } = leverageRange(definition, mode);
-    return leverage >= min && leverage <= max;
-  });
 }
 
 const finite = (v) => (Number.isFinite(v) ? null : 'must be a finite number');
@@ -203,15 +195,18 @@ function planAiWrite(wallet, definition, input, now) {
   set['ai_managed_state.last_ai_decision'] = now;
   changes.last_ai_decision = now;
 
-  const filter = { _id: wallet._id, version: wallet.version };
-  if (input.currentMaxPositionSize != null) filter['user_limits.max_total_risk'] = { $gte: input.currentMaxPositionSize };
-  if (input.currentLeverage != null) filter['user_limits.trading_mode'] = { $in: modesAllowing(definition, input.currentLeverage) };
+  // Exactly the state checked against, on the keys of the service's `ai_write` index.
+  const filter = {
+    _id: wallet._id,
+    version: wallet.version,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+    'user_limits.trading_mode': wallet.user_limits.trading_mode,
+    status: wallet.status,
+  };
 
   const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
   const overLimit = wallet.status === 'active' && risk > wallet.user_limits.max_total_risk;
   if (overLimit) {
-    filter.status = 'active';
-    filter['user_limits.max_total_risk'] = { ...filter['user_limits.max_total_risk'], $lt: risk };
     set.status = 'ai_paused';
     set.pause_reason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
   }

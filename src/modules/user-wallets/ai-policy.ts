@@ -40,17 +40,29 @@ export function modeFits(definition: Definition, mode: TradingMode): boolean {
   return max >= min;
 }
 
-/** The trading modes under which `leverage` is allowed: the database re-checks the stored mode against them. */
-export function modesAllowing(definition: Definition, leverage: number): TradingMode[] {
-  return Object.values(TradingMode).filter((mode) => {
-    const { min, max } = leverageRange(definition, mode);
-    return leverage >= min && leverage <= max;
-  });
-}
-
 export interface PolicyContext {
   limits: UserLimits;
   definition: Definition;
+}
+
+/**
+ * What an agent may write now (UserWallet.aiBounds): the same numbers the rules below check, so
+ * what the API shows and what a write is held to can't disagree.
+ */
+export interface AiBoundsValue {
+  maxPositionSize: number;
+  leverage: { min: number; max: number };
+  /** A write whose currentRisk passes this pauses an ACTIVE wallet (planAiWrite). */
+  maxTotalRisk: number;
+}
+
+export function aiBounds({ limits, definition }: PolicyContext): AiBoundsValue {
+  return { maxPositionSize: limits.max_total_risk, leverage: leverageRange(definition, limits.trading_mode), maxTotalRisk: limits.max_total_risk };
+}
+
+/** Whether a resulting currentRisk stops the wallet. */
+export function riskPasses(risk: number, bounds: AiBoundsValue): boolean {
+  return risk > bounds.maxTotalRisk;
 }
 
 type Rule = (value: number, context: PolicyContext) => string | null;
@@ -66,14 +78,15 @@ export const AI_POLICY = {
   dailyPnl: finite,
   openPositions: count,
   // Decisions: inside the user's limits and the exchange's range.
-  currentMaxPositionSize: (v, context) =>
-    nonNegative(v, context) ??
-    (v <= context.limits.max_total_risk ? null : `must be at most maxTotalRisk (${context.limits.max_total_risk})`),
-  currentLeverage: (v, { limits, definition }) => {
-    const { min, max } = leverageRange(definition, limits.trading_mode);
+  currentMaxPositionSize: (v, context) => {
+    const { maxPositionSize } = aiBounds(context);
+    return nonNegative(v, context) ?? (v <= maxPositionSize ? null : `must be at most maxTotalRisk (${maxPositionSize})`);
+  },
+  currentLeverage: (v, context) => {
+    const { min, max } = aiBounds(context).leverage;
     return Number.isInteger(v) && v >= min && v <= max
       ? null
-      : `must be a whole number from ${min} to ${max} (${limits.trading_mode} mode on this exchange)`;
+      : `must be a whole number from ${min} to ${max} (${context.limits.trading_mode} mode on this exchange)`;
   },
   adaptiveStopLoss: (v) => (Number.isFinite(v) && v > 0 && v <= 100 ? null : 'must be greater than 0 and at most 100 (percent)'),
   riskScore: percentScore,

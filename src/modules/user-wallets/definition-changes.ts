@@ -3,7 +3,7 @@ import type { Logger } from '../../logger';
 import type { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { leverageRange } from './ai-policy';
 import { apiAiState, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
-import { UserWalletModel, type UserWallet } from './user-wallet.model';
+import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
 
 /** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */
 const ATTEMPTS = 3;
@@ -31,7 +31,8 @@ export async function clampWalletsToDefinition(logger: Logger, principal: Princi
       const replaced = await writeWithEvent(
         logger,
         { _id: wallet._id, 'user_limits.trading_mode': mode, 'ai_managed_state.current_leverage': target < current ? { $gt: target } : { $lt: target } },
-        { $set: { 'ai_managed_state.current_leverage': target } },
+        // Not the agents' own write: they see it in the change feed.
+        { $set: { 'ai_managed_state.current_leverage': target, ...userChanged() } },
         provisional,
         (before) => ({ ...provisional, version: before.version + 1, before: apiAiState({ current_leverage: before.ai_managed_state.current_leverage }) }),
       );

@@ -1,6 +1,6 @@
 import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
 import { Schema, type Types } from 'mongoose';
-import { Field, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { Role } from '../../auth/roles';
 import { JSONObjectScalar, ObjectIdScalar } from '../../shared/scalars';
 
@@ -26,6 +26,7 @@ export class UserWalletEvent {
   readonly _id!: Types.ObjectId;
 
   /** The user wallet (collection `user_wallets`). */
+  @Field(() => ObjectIdScalar, { name: 'walletId' })
   @prop({ required: true, type: Schema.Types.ObjectId })
   wallet_id!: Types.ObjectId;
 
@@ -57,6 +58,7 @@ export class UserWalletEvent {
    * The wallet's version this event produced. Null only on a provisional event (see
    * writeWithEvent) whose request stopped before it could complete it.
    */
+  @Field(() => Int, { nullable: true, description: "The wallet version this event's change produced; null for a change whose version was never known." })
   @prop({ type: Number, default: null })
   version!: number | null;
 

@@ -4,6 +4,7 @@ import { actorName, type Actor } from '../../auth/roles';
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { backgroundComment, commentOption } from '../../shared/background';
+import { afterDescending, encodeTimeCursor, type TimeCursor } from './cursors';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
 import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
 
@@ -106,6 +107,32 @@ export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, ev
 }
 
 /**
+ * deliverEvents for the events of many wallets at once (a batch of agents' writes): one insert into
+ * the trail and one pull from the outboxes, whatever the number of wallets. Events the trail did
+ * not take stay in their wallets for the sweep. Returns the ids (hex) now in the trail.
+ */
+export async function deliverEventsOfMany(logger: Logger, events: readonly WalletEventRecord[]): Promise<Set<string>> {
+  if (events.length === 0) return new Set();
+  const ids = events.map((e) => e._id);
+  try {
+    let delivered = ids;
+    await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
+      // As in copyEvents: an id already in the trail was delivered before; only the missing ones failed.
+      delivered = (await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 }).lean<Array<{ _id: Types.ObjectId }>>()).map((e) => e._id);
+      if (delivered.length < ids.length) logger.warn({ err: error, events: ids.length - delivered.length }, 'audit events stay in their wallet until the next sweep');
+    });
+    if (delivered.length === 0) return new Set();
+    const done = new Set(delivered.map((id) => id.toHexString()));
+    const walletIds = [...new Map(events.filter((e) => done.has(e._id.toHexString())).map((e) => [e.wallet_id.toHexString(), e.wallet_id])).values()];
+    await UserWalletModel.updateMany({ _id: { $in: walletIds } }, { $pull: { pending_events: { _id: { $in: delivered } } } }, { timestamps: false });
+    return done;
+  } catch (error) {
+    logger.warn({ err: error, events: events.length }, 'audit events stay in their wallet until the next sweep');
+    return new Set();
+  }
+}
+
+/**
  * A wallet write that must land whatever agents do meanwhile: not conditional on the version. Its
  * event can't be complete before the write (the version and the state it replaces are known only
  * after it), so the update stores `provisional` (kind, actor, time, what is known of `after`) and
@@ -177,13 +204,32 @@ export function startEventSweep(logger: Logger): () => Promise<void> {
   };
 }
 
-/** A wallet's trail as the API shows it: delivered events and any still pending, newest first. */
-export function withPending(delivered: UserWalletEvent[], pending: readonly WalletEventRecord[] | undefined, first: number): UserWalletEvent[] {
-  if (!pending?.length) return delivered;
+/** Which part of a wallet's trail a request reads: the newest `first` (after `before`, when given), of `kinds` only when given. */
+export interface TrailQuery {
+  first: number;
+  kinds: readonly WalletEventKind[] | null;
+  before: TimeCursor | null;
+}
+
+function inTrailQuery(event: WalletEventRecord, query: TrailQuery): boolean {
+  if (query.kinds && !query.kinds.includes(event.kind)) return false;
+  const { before } = query;
+  if (!before) return true;
+  const at = event.at.getTime() - before.at.getTime();
+  return at < 0 || (at === 0 && event._id.toHexString() < before.id.toHexString());
+}
+
+/**
+ * A wallet's trail as the API shows it: delivered events and any still pending (in the query),
+ * newest first, at most query.first. An event delivered but not yet pulled is shown once, as delivered.
+ */
+export function withPending(delivered: UserWalletEvent[], pending: readonly WalletEventRecord[] | undefined, query: TrailQuery): UserWalletEvent[] {
+  const waiting = pending?.filter((e) => inTrailQuery(e, query));
+  if (!waiting?.length) return delivered.slice(0, query.first);
   const seen = new Set(delivered.map((e) => e._id.toHexString()));
-  const merged = [...delivered, ...pending.filter((e) => !seen.has(e._id.toHexString()))];
+  const merged = [...delivered, ...waiting.filter((e) => !seen.has(e._id.toHexString()))];
   merged.sort((a, b) => b.at.getTime() - a.at.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()));
-  return merged.slice(0, first);
+  return merged.slice(0, query.first);
 }
 
 /** The API's names for what the events record. */
@@ -222,21 +268,30 @@ export function apiStatus(status: WalletStatus, pauseReason: string | null): Rec
 }
 
 /**
- * Newest first, per wallet: one aggregation for every wallet of the request that asks for `first`
- * events, cut to `first` per wallet in the database, so a long trail is never shipped whole.
+ * Newest first, per wallet: one aggregation for every wallet of the request that reads the same
+ * part of its trail, cut to query.first per wallet in the database, so a long trail is never
+ * shipped whole.
  */
-export function createEventsLoader(first: number): DataLoader<Types.ObjectId, UserWalletEvent[], string> {
+export function createTrailLoader(query: TrailQuery): DataLoader<Types.ObjectId, UserWalletEvent[], string> {
   return new DataLoader(
     async (walletIds) => {
+      const match: Record<string, unknown> = { wallet_id: { $in: walletIds } };
+      if (query.kinds) match.kind = { $in: query.kinds };
+      if (query.before) Object.assign(match, afterDescending('at', query.before));
       const groups = await UserWalletEventModel.aggregate<{ _id: Types.ObjectId; events: UserWalletEvent[] }>([
-        { $match: { wallet_id: { $in: walletIds } } },
+        { $match: match },
         { $sort: { at: -1, _id: -1 } },
         { $group: { _id: '$wallet_id', events: { $push: '$$ROOT' } } },
-        { $project: { events: { $slice: ['$events', first] } } },
+        { $project: { events: { $slice: ['$events', query.first] } } },
       ]);
       const byWallet = new Map(groups.map((g) => [g._id.toHexString(), g.events]));
       return walletIds.map((id) => byWallet.get(id.toHexString()) ?? []);
     },
     { cacheKeyFn: (id) => id.toHexString() },
   );
+}
+
+/** The key under which a request keeps one trail loader per distinct TrailQuery. */
+export function trailQueryKey(query: TrailQuery): string {
+  return `${query.first}|${query.kinds?.join(',') ?? '*'}|${query.before ? encodeTimeCursor(query.before.at, query.before.id) : ''}`;
 }

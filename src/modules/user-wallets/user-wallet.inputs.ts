@@ -1,7 +1,8 @@
-import { IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
+import { ArrayMaxSize, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
 import { Name } from '../../shared/validators';
 import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
+import { WalletEventKind } from './user-wallet-event.model';
 import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
 
 /** Shape only; what needs the database (symbols vs. supported assets, leverage vs. the exchange) is in the services. */
@@ -99,4 +100,59 @@ export class ManagedWalletsArgs {
 
   @Field(() => String, { nullable: true, description: 'The endCursor of the previous page.' })
   after?: string | null;
+}
+
+@ArgsType()
+export class ManagedWalletChangesArgs {
+  @Field(() => Date, { description: 'Wallets whose userChangedAt is at or after this.' })
+  since!: Date;
+
+  @Field(() => Int, { nullable: true, description: 'Default 100, at most 500.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1, { message: 'must be at least 1' })
+  @Max(500, { message: 'must be at most 500' })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page; stable while changes keep arriving.' })
+  after?: string | null;
+}
+
+export const MAX_TRAIL_PAGE = 100;
+
+@ArgsType()
+export class AuditTrailArgs {
+  @Field(() => Int, { nullable: true, description: `Default 20, at most ${MAX_TRAIL_PAGE}.` })
+  @IsOptional()
+  @IsInt()
+  @Min(1, { message: 'must be at least 1' })
+  @Max(MAX_TRAIL_PAGE, { message: `must be at most ${MAX_TRAIL_PAGE}` })
+  first?: number | null;
+
+  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page.' })
+  after?: string | null;
+
+  @Field(() => [WalletEventKind], { nullable: true, description: 'Left out: every kind.' })
+  kinds?: WalletEventKind[] | null;
+}
+
+export const MAX_BATCH = 100;
+
+@InputType()
+export class AiStateUpdateInput {
+  @Field(() => ObjectIdScalar)
+  walletId!: string;
+
+  @Field(() => Int, { nullable: true })
+  expectedVersion?: number | null;
+
+  @Field(() => AiManagedStateInput)
+  input!: AiManagedStateInput;
+}
+
+@ArgsType()
+export class AiStateUpdatesArgs {
+  @Field(() => [AiStateUpdateInput])
+  @ArrayMaxSize(MAX_BATCH, { message: `must have at most ${MAX_BATCH} writes` })
+  updates!: AiStateUpdateInput[];
 }

@@ -109,6 +109,12 @@ export class AiManagedState {
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
 // The outbox sweep's query: a range on the pending events' times, which only wallets holding one match.
 @index({ 'pending_events.at': 1 })
+// The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at, _id) order.
+@index({ user_changed_at: 1, _id: 1 })
+// The keys of every agent write's conditional update (planAiWrite). mongod finds the wallet by
+// _id anyway; mongo-java-server uses an index only for a query on exactly its keys, and without
+// this one scans the collection for each write. Unique, as it holds _id.
+@index({ _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 }, { unique: true, name: 'ai_write' })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -161,6 +167,15 @@ export class UserWallet {
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })
   pending_events?: WalletEventRecord[];
 
+  /**
+   * When a user (or the service, pausing it) last changed the limits or the status: what agents
+   * watch through managedWalletChanges. Agents' own writes leave it (see userChanged). Shown as
+   * userChangedAt by the resolver, which falls back to updated_at for a document written before
+   * the field existed (backfillUserChangedAt fills it in at start-up).
+   */
+  @prop({ type: Date })
+  user_changed_at?: Date;
+
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
 
@@ -169,3 +184,11 @@ export class UserWallet {
 }
 
 export const UserWalletModel = getModelForClass(UserWallet);
+
+/**
+ * The part of a wallet update's $set that marks a change agents must see: every user's write of
+ * limits or status, and the service's own pauses. Agents' writes of the AI state never carry it.
+ */
+export function userChanged(at: Date = new Date()): { user_changed_at: Date } {
+  return { user_changed_at: at };
+}

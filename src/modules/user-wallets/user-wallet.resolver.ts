@@ -10,10 +10,21 @@ import { WalletDefinition } from '../wallet-definitions/wallet-definition.model'
 import type { AiStateService } from './ai-state.service';
 import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from './user-wallet-events';
 import { UserWalletEvent } from './user-wallet-event.model';
-import { AiManagedStateInput, CreateUserWalletInput, ManagedWalletsArgs, UpdateUserWalletInput, UserWalletFilter } from './user-wallet.inputs';
+import { aiBounds } from './ai-policy';
+import { decodeTimeCursor, encodeTimeCursor } from './cursors';
+import {
+  AiManagedStateInput,
+  AiStateUpdatesArgs,
+  AuditTrailArgs,
+  CreateUserWalletInput,
+  ManagedWalletChangesArgs,
+  ManagedWalletsArgs,
+  UpdateUserWalletInput,
+  UserWalletFilter,
+} from './user-wallet.inputs';
 import { UserWallet } from './user-wallet.model';
 import type { UserWalletService } from './user-wallet.service';
-import { UserWalletConnection } from './user-wallet.types';
+import { AiBounds, AiStateUpdateOutcome, pageOf, UserWalletConnection, UserWalletEventConnection } from './user-wallet.types';
 
 @UseMiddleware(Deadline)
 @Resolver(() => UserWallet)
@@ -76,7 +87,21 @@ export class UserWalletResolver {
   }
 
   @Authorized(Role.AGENT)
-  @Mutation(() => UserWallet, { description: "AGENT. BAD_USER_INPUT when a value leaves the user's limits; CONFLICT on a stale expectedVersion." })
+  @Query(() => UserWallet, { description: 'AGENT: one wallet, whoever owns it. NOT_FOUND for an unknown id.' })
+  managedWallet(@Arg('id', () => ObjectIdScalar) id: string): Promise<UserWallet> {
+    return this.ai.managedWallet(id);
+  }
+
+  @Authorized(Role.AGENT)
+  @Query(() => UserWalletConnection, { description: 'AGENT: wallets whose userChangedAt is at or after since, oldest change first.' })
+  managedWalletChanges(@Args(() => ManagedWalletChangesArgs) args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
+    return this.ai.changes(args);
+  }
+
+  @Authorized(Role.AGENT)
+  @Mutation(() => UserWallet, {
+    description: "AGENT. BAD_USER_INPUT when a value leaves the user's limits; CONFLICT on a stale expectedVersion, with extensions.currentVersion.",
+  })
   updateAiManagedState(
     @Arg('walletId', () => ObjectIdScalar) walletId: string,
     @Arg('input', () => AiManagedStateInput) input: AiManagedStateInput,
@@ -84,6 +109,14 @@ export class UserWalletResolver {
     @Arg('expectedVersion', () => Int, { nullable: true }) expectedVersion?: number | null,
   ): Promise<UserWallet> {
     return this.ai.update(ctx.principal!, walletId, input, expectedVersion);
+  }
+
+  @Authorized(Role.AGENT)
+  @Mutation(() => [AiStateUpdateOutcome], {
+    description: 'AGENT: up to 100 writes, each checked and stored as updateAiManagedState would, independently; outcomes in input order.',
+  })
+  updateAiManagedStates(@Args(() => AiStateUpdatesArgs) { updates }: AiStateUpdatesArgs, @Ctx() ctx: Context): Promise<AiStateUpdateOutcome[]> {
+    return this.ai.updateMany(ctx.principal!, updates, ctx.loaders);
   }
 
   @Authorized(Role.AGENT)
@@ -116,6 +149,27 @@ export class UserWalletResolver {
   async events(@Root() wallet: UserWallet, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<UserWalletEvent[]> {
     const count = first ?? DEFAULT_EVENTS;
     if (!Number.isInteger(count) || count < 1 || count > MAX_EVENTS) throw new UserInputError(`must be 1 to ${MAX_EVENTS}`, 'first');
-    return withPending(await ctx.loaders.eventsOf(count).load(wallet._id), wallet.pending_events, count);
+    const query = { first: count, kinds: null, before: null };
+    return withPending(await ctx.loaders.trailOf(query).load(wallet._id), wallet.pending_events, query);
+  }
+
+  @FieldResolver(() => UserWalletEventConnection, { description: 'The audit trail, newest first, in pages; kinds left out: every kind.' })
+  async auditTrail(@Root() wallet: UserWallet, @Ctx() ctx: Context, @Args(() => AuditTrailArgs) args: AuditTrailArgs): Promise<UserWalletEventConnection> {
+    const first = args.first ?? DEFAULT_EVENTS;
+    // One more than the page, to know whether another follows.
+    const query = { first: first + 1, kinds: args.kinds?.length ? args.kinds : null, before: args.after != null ? decodeTimeCursor(args.after) : null };
+    const found = withPending(await ctx.loaders.trailOf(query).load(wallet._id), wallet.pending_events, query);
+    return pageOf(found, first, args.after, (event) => encodeTimeCursor(event.at, event._id));
+  }
+
+  @FieldResolver(() => AiBounds)
+  async aiBounds(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<AiBounds> {
+    return aiBounds({ limits: wallet.user_limits, definition: await this.definition(wallet, ctx) });
+  }
+
+  @FieldResolver(() => Date, { description: 'When a user or the service last changed the limits or the status; agents\' writes leave it.' })
+  userChangedAt(@Root() wallet: UserWallet): Date {
+    // A document written before the field existed, until backfillUserChangedAt has filled it in.
+    return wallet.user_changed_at ?? wallet.updated_at;
   }
 }

@@ -2,6 +2,7 @@ import { Types } from 'mongoose';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
 import { ConflictError, ForbiddenError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
 import type { Logger } from '../../logger';
+import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
@@ -12,7 +13,7 @@ import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
 import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, statusChangeEvent, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
-import { LIVE_STATUSES, MarketSentiment, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
+import { LIVE_STATUSES, MarketSentiment, userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
 import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
@@ -71,6 +72,7 @@ export class UserWalletService {
       live_key: credential._id,
       version: 0,
       pending_events: [created],
+      ...userChanged(created.at),
     };
     try {
       await insertWithinCap(UserWalletModel, user.userId, this.cap, 'wallets', (cap_slot) => UserWalletModel.create({ ...doc, cap_slot }));
@@ -110,7 +112,7 @@ export class UserWalletService {
       'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
     };
     const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, { userLimits: apiLimits(limits) });
-    const replaced = await writeWithEvent(this.logger, { _id: wallet._id, user_id: user.userId }, { $set: set, $min: min }, provisional, (before) =>
+    const replaced = await writeWithEvent(this.logger, { _id: wallet._id, user_id: user.userId }, { $set: { ...set, ...userChanged() }, $min: min }, provisional, (before) =>
       limitsEvent(user, before, limits, min),
     );
     if (!replaced) throw new NotFoundError('no wallet with that id');
@@ -129,14 +131,15 @@ export class UserWalletService {
   private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
     const { provisional, complete } = statusChangeEvent(user, wallet._id, WalletStatus.AI_PAUSED, reason);
-    await writeWithEvent(
+    const paused = await writeWithEvent(
       this.logger,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
-      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason } },
+      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() } },
       provisional,
       complete,
     );
+    if (paused) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
     return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
   }
 

@@ -7,7 +7,7 @@ import { scheduleChecks, unscheduleChecks } from '../credentials/credential-sche
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
-import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
+import { LIVE_STATUSES, userChanged, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
 
 /** The pause reason of a wallet whose credential the exchange refused, before the test's own message. */
 export const REFUSED_CREDENTIAL = "the exchange refused this wallet's credential";
@@ -35,7 +35,16 @@ export async function transition(
     replaced = await writeWithEvent(
       logger,
       { _id: wallet._id, status: { $in: from } },
-      { $set: { status: to, pause_reason: pauseReason, live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id } },
+      {
+        $set: {
+          status: to,
+          pause_reason: pauseReason,
+          live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id,
+          // A user's change (their own pause or resume, or a credential they deactivated) and the
+          // service's are in the agents' change feed; an agent's own pause or resume is not.
+          ...(principal.kind === 'agent' ? {} : userChanged()),
+        },
+      },
       provisional,
       complete,
     );
@@ -90,7 +99,9 @@ export async function pauseWalletsOfRefusedCredential(logger: Logger, credential
   for (const wallet of wallets) {
     const { provisional, complete } = statusChangeEvent(SYSTEM_ACTOR, wallet._id, WalletStatus.AI_PAUSED, reason);
     // Still live (an AI_PAUSED wallet stays live): live_key is unchanged.
-    const replaced = await writeWithEvent(logger, { ...filter, _id: wallet._id }, { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason } }, provisional, complete, comment);
+    // The agents' change feed shows it (userChanged): they did not pause it themselves.
+    const update = { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() } };
+    const replaced = await writeWithEvent(logger, { ...filter, _id: wallet._id }, update, provisional, complete, comment);
     if (replaced) {
       paused += 1;
       metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
