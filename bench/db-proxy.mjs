@@ -20,10 +20,12 @@ const OP_QUERY = 2004;
 const OP_COMPRESSED = 2012;
 
 /**
- * The service's own background queries carry this comment (src/auth/agent-token-registry.ts): they
- * run every few seconds whatever the load, so they are not counted against any request.
+ * The service's own background work (the agent-token refresh, its scheduled connection tests, the
+ * expiry of old documents) tags its commands with a comment starting with this
+ * (src/shared/background.ts): it runs whatever the load, so it is not counted against any request.
+ * A command whose comment carries it has the bytes `comment\0`, the string's length, then these.
  */
-const BACKGROUND_COMMENT = Buffer.from('background: agent tokens');
+const BACKGROUND_PREFIX = Buffer.from('background:');
 
 /** Connection handshakes, heartbeats, authentication and session clean-up: not the application's commands. */
 export const NOT_COUNTED = new Set([
@@ -69,6 +71,17 @@ function commandDocument(msg) {
     return { start: offset, size: msg.readInt32LE(offset) };
   }
   return null;
+}
+
+const COMMENT_KEY = Buffer.from('\x02comment\x00', 'latin1');
+
+/** Whether the message has a string field `comment` whose value starts with BACKGROUND_PREFIX. */
+function hasBackgroundComment(msg) {
+  for (let at = msg.indexOf(COMMENT_KEY); at !== -1; at = msg.indexOf(COMMENT_KEY, at + 1)) {
+    const value = at + COMMENT_KEY.length + 4; // past the int32 length
+    if (value + BACKGROUND_PREFIX.length <= msg.length && msg.compare(BACKGROUND_PREFIX, 0, BACKGROUND_PREFIX.length, value, value + BACKGROUND_PREFIX.length) === 0) return true;
+  }
+  return false;
 }
 
 /** The first key of a BSON document, read in place: type byte at +4, then a cstring. */
@@ -131,7 +144,7 @@ export class CommandCounter {
     const doc = commandDocument(msg);
     if (!doc) return;
     const command = firstKey(msg, doc.start);
-    if (NOT_COUNTED.has(command.toLowerCase()) || msg.includes(BACKGROUND_COMMENT)) {
+    if (NOT_COUNTED.has(command.toLowerCase()) || hasBackgroundComment(msg)) {
       this.ignored++;
       return;
     }

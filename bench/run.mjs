@@ -516,8 +516,15 @@ async function seed(db, keyring) {
         credentials: credentialValues(definition.slug, keyring),
         environment: i % 7 === 6 ? 'testnet' : 'mainnet',
         is_connected: i % 3 !== 2,
+        // As the service's own tests leave them, mid-interval: none due during the run (a due one
+        // would load ccxt and call an exchange the benchmark doesn't have).
+        connection_state: i % 3 !== 2 ? 'connected' : 'unreachable',
+        last_checked_at: created,
         last_verified_at: i % 3 !== 2 ? created : null,
-        connection_error: i % 3 === 2 ? 'the exchange rejected the key' : null,
+        connection_error: i % 3 === 2 ? 'the exchange could not be reached' : null,
+        check_failures: i % 3 === 2 ? 1 : 0,
+        check_due_at: null,
+        next_check_at: null,
         is_active: true,
         version: 0,
         deleting_at: null,
@@ -530,6 +537,7 @@ async function seed(db, keyring) {
       const limits = limitsFor(i, definition);
       const paused = limits.status === 'user_paused';
       const _id = new ObjectId();
+      if (!paused) credential.next_check_at = credential.check_due_at = new Date(Date.now() + 6 * 3_600_000 * (0.9 + Math.random() * 0.2));
       wallets.push({
         _id,
         user_id: user._id,

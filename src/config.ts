@@ -49,6 +49,13 @@ export interface Config {
   subscriptions: { recheckSeconds: number };
   /** Per-user caps on what a user can create. */
   caps: { credentialsPerUser: number; walletsPerUser: number };
+  /**
+   * The service's own connection tests of credentials that live wallets use: every intervalMs
+   * (±10 %), at most `concurrency` in flight per instance.
+   */
+  credentialChecks: { intervalMs: number; concurrency: number };
+  /** How long what the service keeps is kept, in days (TTL indexes; see db/retention.ts). */
+  retention: { balanceHistoryDays: number; auditDays: number };
   /** Whether /graphiql (and GET /graphql for a browser) serves the explorer. */
   graphiql: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -143,6 +150,16 @@ const schema = z.object({
   MAX_WALLETS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
   GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
+  CREDENTIAL_CHECK_INTERVAL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[1-9]\d*\s*(s|m|h|d)?$/, 'must be a number of seconds (at least 1) or a duration such as 30s, 15m, 6h')
+      .default('6h'),
+  ),
+  CREDENTIAL_CHECK_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).default(4)),
+  BALANCE_HISTORY_DAYS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(36_500).default(30)),
+  AUDIT_RETENTION_DAYS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(36_500).default(400)),
 });
 
 /**
@@ -248,6 +265,8 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       metricsToken: e.METRICS_TOKEN,
       subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
       caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
+      credentialChecks: { intervalMs: durationSeconds(e.CREDENTIAL_CHECK_INTERVAL) * 1000, concurrency: e.CREDENTIAL_CHECK_CONCURRENCY },
+      retention: { balanceHistoryDays: e.BALANCE_HISTORY_DAYS, auditDays: e.AUDIT_RETENTION_DAYS },
       // In production introspection is off, so the explorer's docs come from the committed schema file.
       graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),

@@ -7,13 +7,14 @@ import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
 import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
-import { createCredentialLoader } from './modules/credentials/credential.loader';
+import { createBalanceHistoryLoader, createCredentialLoader } from './modules/credentials/credential.loader';
 import { createTrailLoader, trailQueryKey, type TrailQuery } from './modules/user-wallets/user-wallet-events';
 import { createDefinitionLoader } from './modules/wallet-definitions/wallet-definition.loader';
 
 /** Fresh per request, so no cache outlives it. */
 export function createLoaders() {
   const trails = new Map<string, ReturnType<typeof createTrailLoader>>();
+  const balancesByFirst = new Map<number, ReturnType<typeof createBalanceHistoryLoader>>();
   return {
     definitionById: createDefinitionLoader(),
     credentialById: createCredentialLoader(),
@@ -22,6 +23,12 @@ export function createLoaders() {
       const key = trailQueryKey(query);
       let loader = trails.get(key);
       if (!loader) trails.set(key, (loader = createTrailLoader(query)));
+      return loader;
+    },
+    /** Likewise for Credential.balanceHistory. */
+    balanceHistoryOf(first: number) {
+      let loader = balancesByFirst.get(first);
+      if (!loader) balancesByFirst.set(first, (loader = createBalanceHistoryLoader(first)));
       return loader;
     },
   };

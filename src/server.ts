@@ -24,6 +24,10 @@ import { mountGraphiQL, wantsGraphiQL } from './graphiql/graphiql';
 import type { Logger } from './logger';
 import { Keyring } from './crypto/keyring';
 import { checkConnection } from './exchanges/registry';
+import { ensureRetentionIndexes, startExpirySweep } from './db/retention';
+import { ConnectionTester } from './modules/credentials/connection-tests';
+import { CredentialBalanceModel } from './modules/credentials/credential-balance.model';
+import { CredentialCheckScheduler, migrateConnectionStates } from './modules/credentials/credential-check-scheduler';
 import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
@@ -58,19 +62,24 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
   let services: Services;
+  const keyring = new Keyring(config.encryptionKeys);
+  // The user's tests and the service's own record their outcomes alike.
+  const tester = new ConnectionTester(keyring, config.exchanges, checkConnection, logger, config.credentialChecks.intervalMs);
   try {
-    await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, UserWalletModel, UserWalletEventModel, RateLimitModel, AgentTokenModel]);
+    await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, CredentialBalanceModel, UserWalletModel, UserWalletEventModel, RateLimitModel, AgentTokenModel]);
+    await ensureRetentionIndexes(config.retention, logger);
     await backfillUserChangedAt(logger);
     services = {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
-      credentials: new CredentialService(new Keyring(config.encryptionKeys), config.exchanges, checkConnection, logger, config.caps.credentialsPerUser),
+      credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
       wallets: new UserWalletService(logger, config.caps.walletsPerUser),
       ai: new AiStateService(logger),
     };
     await services.auth.ensureAdmin();
     await services.definitions.seedIfEmpty();
     await services.definitions.migrateToCcxt();
+    await migrateConnectionStates(config.credentialChecks.intervalMs, logger);
     await agentTokens.start();
   } catch (error) {
     // A refused start (an admin account that isn't the configured admin's, say) leaves nothing open.
@@ -78,6 +87,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     throw error;
   }
   const stopEventSweep = startEventSweep(logger);
+  const stopExpirySweep = startExpirySweep(config.retention, logger);
+  const credentialChecks = new CredentialCheckScheduler(
+    tester,
+    { ...config.credentialChecks, timeoutMs: config.exchanges.timeoutMs, stopGraceMs: config.shutdownGraceMs },
+    logger,
+  );
+  credentialChecks.start();
 
   const app = express();
   app.disable('x-powered-by');
@@ -206,7 +222,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     services,
     stop: () =>
       (stopping ??= (async () => {
+        // No new connection tests from here; those in flight finish while requests drain.
+        const checksStopped = credentialChecks.stop();
         await apollo.stop();
+        await checksStopped;
+        await stopExpirySweep();
         budget.stop();
         await feed.stop();
         await agentTokens.stop();

@@ -3,6 +3,7 @@ import { print } from 'graphql';
 import jwt from 'jsonwebtoken';
 import { AgentTokenRegistry } from '../src/auth/agent-token-registry';
 import { AuthService } from '../src/auth/auth.service';
+import { Role } from '../src/auth/roles';
 import { UserModel } from '../src/auth/user.model';
 import { createLogger } from '../src/logger';
 import { Writable } from 'node:stream';
@@ -160,6 +161,21 @@ describe('tokens', () => {
     await refused(forge({ typ: 'user', role: 'user' }, { subject: 'agent:0123456789abcdef01234567' }));
     await refused(forge({ typ: 'agent', role: 'agent', name: 'x' }, { subject: user.id }));
     await refused(forge({ typ: 'agent', role: 'user', name: 'x' }, { subject: 'agent:0123456789abcdef01234567' }));
+  });
+
+  it("never takes SYSTEM (the service's own role in the audit trail) as a caller's role", async () => {
+    for (const typ of ['user', 'agent', 'system']) {
+      await refused(forge({ typ, role: 'system', name: 'wallet-service' }, { subject: user.id }));
+      await refused(forge({ typ, role: 'system', name: 'wallet-service' }, { subject: 'agent:0123456789abcdef01234567' }));
+    }
+    // No account can hold it, and a stored one would not sign in.
+    await expect(UserModel.create({ email: uniqueEmail('system'), role: Role.SYSTEM, password_hash: 'x' })).rejects.toThrow(/role/);
+    await UserModel.collection.updateOne({ email: user.email.toLowerCase() }, { $set: { role: 'system' } });
+    try {
+      await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id }));
+    } finally {
+      await UserModel.collection.updateOne({ email: user.email.toLowerCase() }, { $set: { role: 'user' } });
+    }
   });
 });
 

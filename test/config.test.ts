@@ -141,4 +141,30 @@ describe('configuration', () => {
     expect(lifetime('2h')).toBe(7200);
     expect(lifetime('7d')).toBe(604_800);
   });
+
+  it("reads the service's own connection tests and the retention, with their defaults", () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const env = (extra: Record<string, string> = {}) => parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, ...extra }, cwd).config;
+    expect(env().credentialChecks).toEqual({ intervalMs: 6 * 3_600_000, concurrency: 4 });
+    expect(env().retention).toEqual({ balanceHistoryDays: 30, auditDays: 400 });
+    const interval = (value: string) => env({ CREDENTIAL_CHECK_INTERVAL: value }).credentialChecks.intervalMs;
+    expect(interval('90')).toBe(90_000);
+    expect(interval('30s')).toBe(30_000);
+    expect(interval('15m')).toBe(900_000);
+    expect(interval('6h')).toBe(21_600_000);
+    expect(env({ CREDENTIAL_CHECK_CONCURRENCY: '8', BALANCE_HISTORY_DAYS: '7', AUDIT_RETENTION_DAYS: '3650' })).toMatchObject({
+      credentialChecks: { concurrency: 8 },
+      retention: { balanceHistoryDays: 7, auditDays: 3650 },
+    });
+    for (const [name, value] of [
+      ['CREDENTIAL_CHECK_INTERVAL', '0'],
+      ['CREDENTIAL_CHECK_INTERVAL', 'often'],
+      ['CREDENTIAL_CHECK_INTERVAL', '-5m'],
+      ['CREDENTIAL_CHECK_CONCURRENCY', '0'],
+      ['BALANCE_HISTORY_DAYS', '0'],
+      ['AUDIT_RETENTION_DAYS', 'forever'],
+    ]) {
+      expect(problemsOf({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, [name]: value })[0]).toMatch(new RegExp(`^${name}: `));
+    }
+  });
 });

@@ -7,11 +7,13 @@ import { testDatabaseUri } from './helpers/app';
  * is wrong on that engine.
  */
 describe('engine fidelity', () => {
+  let uri: string;
   let client: MongoClient;
   let db: Db;
 
   beforeAll(async () => {
-    client = await MongoClient.connect(testDatabaseUri());
+    uri = testDatabaseUri();
+    client = await MongoClient.connect(uri);
     db = client.db();
   });
 
@@ -162,6 +164,65 @@ describe('engine fidelity', () => {
     const replaced = await col.findOneAndUpdate({ _id: 2 }, { $inc: { version: 1 }, $push: { pending: { $each: [{ _id: 20, at: new Date(0) }] } } }, { returnDocument: 'before' });
     expect(replaced).toEqual({ _id: 2, version: 0, pending: [] });
     expect(await col.findOneAndDelete({ _id: 2 })).toEqual({ _id: 2, version: 1, pending: [{ _id: 20, at: new Date(0) }] });
+  });
+
+  it('keeps TTL indexes with their expireAfterSeconds, changed by collMod on mongod and by drop and create on mongo-java-server; only mongod expires documents itself', async () => {
+    const col: Collection<{ at: Date }> = db.collection('ttl');
+    const ttl = async () => (await col.indexes()).filter((i) => JSON.stringify(i.key) === '{"at":1}').map((i) => i.expireAfterSeconds);
+    await col.createIndex({ at: 1 }, { name: 'at_1', expireAfterSeconds: 3600 });
+    expect(await ttl()).toEqual([3600]);
+    const mongod = 'gitVersion' in (await db.admin().command({ buildInfo: 1 }));
+    const collMod = () => db.command({ collMod: 'ttl', index: { keyPattern: { at: 1 }, expireAfterSeconds: 0 } });
+    if (mongod) {
+      await collMod();
+    } else {
+      // mongo-java-server has no collMod: db/retention.ts drops the index and creates it again.
+      await expect(collMod()).rejects.toMatchObject({ code: 59 });
+      await col.dropIndex('at_1');
+      await col.createIndex({ at: 1 }, { name: 'at_1', expireAfterSeconds: 0 });
+    }
+    expect(await ttl()).toEqual([0]);
+
+    await col.insertOne({ at: new Date(Date.now() - 60_000) });
+    if (mongod) {
+      // mongod's TTL monitor runs every ttlMonitorSleepSecs (60 by default).
+      await db.admin().command({ setParameter: 1, ttlMonitorSleepSecs: 1 });
+      try {
+        const deadline = Date.now() + 30_000;
+        while ((await col.countDocuments()) > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(await col.countDocuments()).toBe(0);
+      } finally {
+        await db.admin().command({ setParameter: 1, ttlMonitorSleepSecs: 60 });
+      }
+    } else {
+      // mongo-java-server never expires anything: the service deletes what expired itself (db/retention.ts, hourly).
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect(await col.countDocuments()).toBe(1);
+    }
+  });
+
+  it('passes a comment on every command the service tags as background work', async () => {
+    const col: Collection<{ _id: number; n: number }> = db.collection('comments');
+    const comments: Array<[string, unknown]> = [];
+    const listener = (event: { commandName: string; command: { comment?: unknown } }) => comments.push([event.commandName, event.command.comment]);
+    const monitored = await MongoClient.connect(uri, { monitorCommands: true });
+    monitored.on('commandStarted', listener);
+    try {
+      const c = monitored.db().collection<{ _id: number; n: number }>('comments');
+      const comment = 'background: test';
+      await c.insertOne({ _id: 1, n: 1 }, { comment });
+      await c.find({}, { comment }).toArray();
+      await c.findOneAndUpdate({ _id: 1 }, { $set: { n: 2 } }, { comment });
+      await c.updateOne({ _id: 1 }, { $set: { n: 3 } }, { comment });
+      await c.aggregate([{ $match: {} }], { comment }).toArray();
+      await c.deleteMany({ n: 0 }, { comment });
+    } finally {
+      await monitored.close();
+    }
+    expect(comments.filter(([name]) => ['insert', 'find', 'findAndModify', 'update', 'aggregate', 'delete'].includes(name))).toEqual(
+      ['insert', 'find', 'findAndModify', 'update', 'aggregate', 'delete'].map((name) => [name, 'background: test']),
+    );
+    expect(await col.findOne({ _id: 1 })).toEqual({ _id: 1, n: 3 });
   });
 
   it('inserts the rest of an unordered batch past duplicate ids, reporting each as 11000', async () => {

@@ -189,7 +189,8 @@ describe('secrets', () => {
     );
     const fields = (type: string) => schema.data!.__schema.types.find((x) => x.name === type)!.fields!.map((f) => f.name).sort();
     expect(fields('Credential')).toEqual([
-      'balances', 'balancesAt', 'connectionError', 'createdAt', 'definition', 'environment', 'fields', 'id', 'isActive', 'isConnected', 'lastVerifiedAt', 'name', 'permissions', 'updatedAt',
+      'balanceHistory', 'balances', 'balancesAt', 'connectionError', 'connectionState', 'createdAt', 'definition', 'environment', 'fields', 'id', 'isActive', 'isConnected',
+      'lastCheckedAt', 'lastVerifiedAt', 'name', 'nextCheckAt', 'permissions', 'updatedAt',
     ]);
     expect(fields('AssetBalance')).toEqual(['asset', 'free', 'total', 'used']);
     expect(fields('KeyPermissions')).toEqual(['ipRestricted', 'read', 'trade', 'withdraw']);

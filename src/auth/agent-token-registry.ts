@@ -1,5 +1,6 @@
 import type { Types } from 'mongoose';
 import type { Logger } from '../logger';
+import { backgroundComment } from '../shared/background';
 import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
 import { Role } from './roles';
 import { UserModel } from './user.model';
@@ -7,11 +8,8 @@ import { UserModel } from './user.model';
 /** How often each instance re-reads which agent tokens are good: revocations reach it within this (plus a query). */
 export const AGENT_TOKEN_REFRESH_MS = 2_000;
 
-/**
- * The comment the refresh's queries carry, so a count of the database commands a request sends
- * (the DataLoader test, the benchmark's proxy) can leave out this instance's own background work.
- */
-export const BACKGROUND_COMMENT = 'background: agent tokens';
+/** The comment the refresh's queries carry (see shared/background.ts). */
+export const BACKGROUND_COMMENT = backgroundComment('agent tokens');
 
 /**
  * Which agent tokens each instance honours, kept in memory so an agent's request costs no database

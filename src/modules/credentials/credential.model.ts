@@ -15,6 +15,23 @@ export enum Environment {
 }
 registerEnumType(Environment, { name: 'Environment' });
 
+/** What the last connection test said of the key (stored lowercase); see README, "Connection states". */
+export enum ConnectionState {
+  UNTESTED = 'untested',
+  CONNECTED = 'connected',
+  UNREACHABLE = 'unreachable',
+  REJECTED = 'rejected',
+}
+registerEnumType(ConnectionState, {
+  name: 'ConnectionState',
+  valuesConfig: {
+    UNTESTED: { description: 'Not tested since its values or environment were set.' },
+    CONNECTED: { description: 'The last test passed.' },
+    UNREACHABLE: { description: 'The last test could not reach the exchange, timed out or was rate limited: the key may still be good.' },
+    REJECTED: { description: 'The exchange refused the key, or the key breaks platform policy (it can withdraw): its wallets are paused.' },
+  },
+});
+
 @ObjectType({ description: 'What the exchange says a key may do; null where the exchange does not tell.' })
 @modelOptions({ schemaOptions: { _id: false } })
 export class KeyPermissions {
@@ -65,6 +82,8 @@ export class AssetBalance {
 @index({ user_id: 1, is_active: 1 })
 // The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
+// The service's own tests: which credentials are due (see credential-checks.scheduler.ts).
+@index({ next_check_at: 1 })
 export class Credential {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -87,9 +106,37 @@ export class Credential {
   @prop({ required: true, type: String, enum: Object.values(Environment), default: Environment.MAINNET })
   environment!: Environment;
 
+  /** connection_state == CONNECTED, as the contract has it. */
   @Field({ name: 'isConnected' })
   @prop({ required: true, type: Boolean, default: false })
   is_connected!: boolean;
+
+  /** Shown as connectionState by CredentialResolver (credentials stored before it have none). */
+  @prop({ type: String, enum: Object.values(ConnectionState), default: ConnectionState.UNTESTED })
+  connection_state?: ConnectionState;
+
+  @Field(() => Date, { name: 'lastCheckedAt', nullable: true, description: 'When the last test, by the user or by the service, ran.' })
+  @prop({ type: Date, default: null })
+  last_checked_at!: Date | null;
+
+  /**
+   * When the service tests the credential next: set while a live wallet uses it, null otherwise.
+   * While a test runs, the end of that test's lease (see credential-checks.scheduler.ts).
+   */
+  @Field(() => Date, { name: 'nextCheckAt', nullable: true, description: 'When the service will test it by itself next; null while no live wallet uses it.' })
+  @prop({ type: Date, default: null })
+  next_check_at!: Date | null;
+
+  /**
+   * When the next test is due by the last one's outcome, whether or not a live wallet uses the
+   * credential: next_check_at starts from it when a wallet goes live. Null: untested, due at once.
+   */
+  @prop({ type: Date, default: null })
+  check_due_at!: Date | null;
+
+  /** Consecutive UNREACHABLE outcomes: the back-off doubles with each. */
+  @prop({ type: Number, default: 0 })
+  check_failures!: number;
 
   @Field(() => Date, { name: 'lastVerifiedAt', nullable: true })
   @prop({ type: Date, default: null })

@@ -1,12 +1,15 @@
-import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import { Arg, Authorized, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
 import { Role } from '../../auth/roles';
 import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { UserInputError } from '../../errors';
+import { CredentialBalance } from './credential-balance.model';
+import { DEFAULT_BALANCE_HISTORY, MAX_BALANCE_HISTORY } from './credential.loader';
 import { describeFields } from './credential-values';
 import { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
-import { Credential } from './credential.model';
+import { ConnectionState, Credential } from './credential.model';
 import type { CredentialService } from './credential.service';
 import { ConnectionTestResult, CredentialField, DeletePayload } from './credential.types';
 
@@ -60,6 +63,19 @@ export class CredentialResolver {
     const definition = await ctx.loaders.definitionById.load(credential.wallet_id);
     if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
     return definition;
+  }
+
+  @FieldResolver(() => ConnectionState)
+  connectionState(@Root() credential: Credential): ConnectionState {
+    // Stored before connection states existed, and not yet migrated (see migrateConnectionStates).
+    return credential.connection_state ?? (credential.is_connected ? ConnectionState.CONNECTED : ConnectionState.UNTESTED);
+  }
+
+  @FieldResolver(() => [CredentialBalance], { description: 'Balances from passing tests, newest first (default 30, at most 500), kept BALANCE_HISTORY_DAYS.' })
+  balanceHistory(@Root() credential: Credential, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<CredentialBalance[]> {
+    const count = first ?? DEFAULT_BALANCE_HISTORY;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BALANCE_HISTORY) throw new UserInputError(`must be 1 to ${MAX_BALANCE_HISTORY}`, 'first');
+    return ctx.loaders.balanceHistoryOf(count).load(credential._id);
   }
 
   @FieldResolver(() => [CredentialField])

@@ -1,36 +1,29 @@
-import { performance } from 'node:perf_hooks';
 import { Types } from 'mongoose';
-import type { Config } from '../../config';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
-import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UserInputError } from '../../errors';
-import type { ConnectionCheckInput, ConnectionCheckResult, KeyPermissions as FoundPermissions } from '../../exchanges/types';
 import type { Logger } from '../../logger';
 import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from '../user-wallets/user-wallet.model';
 import { transition } from '../user-wallets/wallet-status';
-import { ccxtCredentialOf } from '../wallet-definitions/ccxt-mapping';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { plainValues, storedValues } from './credential-values';
+import type { ConnectionTester } from './connection-tests';
+import { CredentialBalanceModel } from './credential-balance.model';
+import { storedValues } from './credential-values';
 import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
-import { CredentialModel, Environment, type Credential, type KeyPermissions } from './credential.model';
+import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
-export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 const TEST_INTERVAL_MS = 10_000;
 const TESTS_PER_USER_PER_MINUTE = 20;
-
-export type ConnectionChecker = (input: ConnectionCheckInput) => Promise<ConnectionCheckResult>;
 
 export class CredentialService {
   constructor(
     private readonly keyring: Keyring,
-    private readonly exchanges: Config['exchanges'],
-    private readonly checkConnection: ConnectionChecker,
+    private readonly tester: ConnectionTester,
     private readonly logger: Logger,
     /** MAX_CREDENTIALS_PER_USER */
     private readonly cap: number,
@@ -65,7 +58,10 @@ export class CredentialService {
     return created.toObject();
   }
 
-  /** New values or a new environment make the last connection test meaningless: it is reset. */
+  /**
+   * New values or a new environment make the last connection test meaningless: it is reset
+   * (UNTESTED), and a credential in the service's test queue is due at once.
+   */
   async update(principal: Principal | null, id: string, input: UpdateCredentialInput): Promise<Credential> {
     const user = requireUser(principal);
     const current = await this.loadOwned(user, id);
@@ -82,13 +78,31 @@ export class CredentialService {
       set.environment = input.environment;
       reconnect = true;
     }
-    if (reconnect) Object.assign(set, { is_connected: false, last_verified_at: null, connection_error: null, permissions: null, balances: null, balances_at: null });
+    if (reconnect) {
+      Object.assign(set, {
+        connection_state: ConnectionState.UNTESTED,
+        is_connected: false,
+        last_verified_at: null,
+        last_checked_at: null,
+        connection_error: null,
+        permissions: null,
+        balances: null,
+        balances_at: null,
+        check_due_at: null,
+        check_failures: 0,
+      });
+    }
     const updated = await CredentialModel.findOneAndUpdate(
       { _id: current._id, user_id: current.user_id },
       reconnect ? { $set: set, $inc: { version: 1 } } : { $set: set },
       { returnDocument: 'after' },
     ).lean<Credential>();
     if (!updated) throw new NotFoundError('no credential with that id');
+    if (reconnect) {
+      const now = new Date();
+      const queued = await CredentialModel.updateOne({ _id: current._id, next_check_at: { $ne: null } }, { $set: { next_check_at: now } }, { timestamps: false });
+      if (queued.matchedCount > 0) updated.next_check_at = now;
+    }
     this.logger.info({ credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') }, 'credential updated');
     if (input.isActive === false) await this.pauseLiveWallet(user, updated);
     return updated;
@@ -126,6 +140,10 @@ export class CredentialService {
       throw new NotFoundError('no credential with that id');
     }
     this.logger.info({ credentialId: id }, 'credential deleted');
+    // The credential is gone already: snapshots left by a failure here expire with BALANCE_HISTORY_DAYS.
+    await CredentialBalanceModel.deleteMany({ credential_id: current._id }).catch((error: unknown) =>
+      this.logger.error({ err: error, credentialId: id }, "a deleted credential's balance history could not be deleted; it expires by itself"),
+    );
     return { id, deleted: true };
   }
 
@@ -133,33 +151,7 @@ export class CredentialService {
     const user = requireUser(principal);
     const current = await this.loadOwned(user, id);
     await this.claimTestSlot(user, current);
-    const definition = await this.definitionOf(current);
-
-    let values: Record<string, string>;
-    try {
-      values = plainValues(definition, current.credentials, this.keyring);
-    } catch (error) {
-      if (!(error instanceof InvalidToken)) throw error;
-      this.logger.warn({ credentialId: id }, 'stored credential values could not be decrypted');
-      return this.recordOutcome(current, { ok: false, kind: 'rejected', error: UNREADABLE_CREDENTIALS, warnings: [], balances: [], permissions: null }, null);
-    }
-
-    const environment = current.environment;
-    const started = performance.now();
-    const outcome = await this.checkConnection({
-      ccxtId: definition.ccxt_id ?? null,
-      environment,
-      baseUrl: environment === Environment.TESTNET ? definition.api_config.testnet_url : definition.api_config.base_url,
-      values,
-      fields: definition.auth_fields.map((field) => ({ key: field.key, ccxtCredential: ccxtCredentialOf(field) })),
-      timeoutMs: this.exchanges.timeoutMs,
-      allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
-      network: { allowLoopback: this.exchanges.allowLoopback },
-    });
-    const latencyMs = Math.round(performance.now() - started);
-    // Never the balances: they are the owner's.
-    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, kind: outcome.kind, latencyMs }, 'connection tested');
-    return this.recordOutcome(current, outcome, latencyMs);
+    return this.tester.test(current, await this.definitionOf(current), { by: 'user' });
   }
 
   /**
@@ -180,31 +172,6 @@ export class CredentialService {
     }
   }
 
-  /**
-   * Written only if the values are still the ones tested; otherwise the outcome describes nothing
-   * stored. A passing test also keeps what it found (permissions, balances); a failing one leaves
-   * the last passing test's findings, dated by balancesAt.
-   */
-  private async recordOutcome(credential: Credential, outcome: ConnectionCheckResult, latencyMs: number | null): Promise<ConnectionTestResult> {
-    const testedAt = new Date();
-    const permissions = storedPermissions(outcome.permissions);
-    const balances = outcome.ok ? outcome.balances : [];
-    const set = outcome.ok
-      ? { is_connected: true, last_verified_at: testedAt, connection_error: null, permissions, balances, balances_at: testedAt }
-      : { is_connected: false, connection_error: outcome.error ?? 'the connection test failed' };
-    const updated = await CredentialModel.findOneAndUpdate({ _id: credential._id, version: credential.version }, { $set: set }, { returnDocument: 'after' }).lean<Credential>();
-    return {
-      ok: outcome.ok,
-      credential: updated ?? (await CredentialModel.findById(credential._id).lean<Credential>()) ?? credential,
-      latencyMs,
-      error: outcome.ok ? null : (outcome.error ?? 'the connection test failed'),
-      warnings: outcome.warnings,
-      balances,
-      permissions,
-      testedAt,
-    };
-  }
-
   private async loadOwned(user: UserPrincipal, id: string): Promise<Credential> {
     const credential = await CredentialModel.findById(toObjectId(id)).lean<Credential>();
     if (!credential) throw new NotFoundError('no credential with that id');
@@ -218,8 +185,4 @@ export class CredentialService {
     if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
     return definition;
   }
-}
-
-function storedPermissions(found: FoundPermissions | null): KeyPermissions | null {
-  return found === null ? null : { read: found.read, trade: found.trade, withdraw: found.withdraw, ip_restricted: found.ipRestricted };
 }

@@ -1,8 +1,9 @@
 import DataLoader from 'dataloader';
 import { Types } from 'mongoose';
-import { actorName, type Principal } from '../../auth/roles';
+import { actorName, type Actor } from '../../auth/roles';
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
+import { backgroundComment, commentOption } from '../../shared/background';
 import { afterDescending, encodeTimeCursor, type TimeCursor } from './cursors';
 import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
 import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
@@ -29,16 +30,18 @@ export const MAX_EVENTS = 100;
 const SWEEP_AFTER_MS = 5_000;
 const SWEEP_BATCH = 500;
 const SWEEP_INTERVAL_MS = 30_000;
+const SWEEP_COMMENT = backgroundComment('audit outbox sweep');
 
-/** Who did it, as the audit trail names them: a user by id, an agent by its token's name. */
-function actorOf(principal: Principal): { actor: string; actor_role: Principal['role']; actor_id: Types.ObjectId } {
+/** Who did it, as the audit trail names them: a user by id, an agent by its token's name, the service as wallet-service. */
+function actorOf(actor: Actor): { actor: string; actor_role: Actor['role']; actor_id: Types.ObjectId } {
   // Agent names are not unique: the token's own id is kept beside the name.
-  return { actor: actorName(principal), actor_role: principal.role, actor_id: principal.kind === 'user' ? principal.userId : principal.agentId };
+  const id = actor.kind === 'user' ? actor.userId : actor.kind === 'agent' ? actor.agentId : actor.id;
+  return { actor: actorName(actor), actor_role: actor.role, actor_id: id };
 }
 
 /** One event, ready to go into the update that makes the change; `version` is the one it produces. */
 export function walletEvent(
-  principal: Principal,
+  principal: Actor,
   walletId: Types.ObjectId,
   version: number | null,
   kind: WalletEventKind,
@@ -50,7 +53,7 @@ export function walletEvent(
 
 /** A status change's provisional event, and how writeWithEvent completes it from the document it replaced. */
 export function statusChangeEvent(
-  principal: Principal,
+  principal: Actor,
   walletId: Types.ObjectId,
   to: WalletStatus,
   pauseReason: string | null,
@@ -72,26 +75,30 @@ export function trailRecords(events: readonly WalletEventRecord[], now = new Dat
   return events.map((event) => ({ ...event, recorded_at: now }));
 }
 
-/** Copies a wallet's pending events into the trail and pulls them from the wallet; throws on failure. */
-export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<void> {
+/**
+ * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
+ * failure. `comment` tags the commands of the service's own work (shared/background.ts).
+ */
+export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[], comment?: string): Promise<void> {
   if (events.length === 0) return;
   const ids = events.map((e) => e._id);
+  const tagged = commentOption(comment);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
-    if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
+  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false, ...tagged }).catch(async (error: unknown) => {
+    if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length) throw error;
   });
   // No change to the wallet: updated_at stays.
-  await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false });
+  await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false, ...tagged });
 }
 
 /**
  * copyEvents after a write: a failure is logged and left to the sweep, since the events are safe
  * in the wallet. True when they were delivered.
  */
-export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, events: readonly WalletEventRecord[]): Promise<boolean> {
+export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, events: readonly WalletEventRecord[], comment?: string): Promise<boolean> {
   try {
-    await copyEvents(walletId, events);
+    await copyEvents(walletId, events, comment);
     return true;
   } catch (error) {
     logger.warn({ err: error, walletId: walletId.toHexString(), events: events.length }, 'audit events stay in their wallet until the next sweep');
@@ -140,13 +147,15 @@ export async function writeWithEvent(
   update: Record<string, unknown>,
   provisional: WalletEventRecord,
   complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
+  comment?: string,
 ): Promise<UserWallet | null> {
-  const replaced = await UserWalletModel.findOneAndUpdate(filter, { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) }, { returnDocument: 'before' }).lean<UserWallet>();
+  const tagged = commentOption(comment);
+  const replaced = await UserWalletModel.findOneAndUpdate(filter, { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) }, { returnDocument: 'before', ...tagged }).lean<UserWallet>();
   if (!replaced) return null;
   const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
-  if (!(await deliverEvents(logger, replaced._id, [event]))) {
+  if (!(await deliverEvents(logger, replaced._id, [event], comment))) {
     // Left to the sweep: let it find the complete event.
-    await UserWalletModel.updateOne({ _id: replaced._id, 'pending_events._id': event._id }, { $set: { 'pending_events.$': event } }, { timestamps: false }).catch((error: unknown) =>
+    await UserWalletModel.updateOne({ _id: replaced._id, 'pending_events._id': event._id }, { $set: { 'pending_events.$': event } }, { timestamps: false, ...tagged }).catch((error: unknown) =>
       logger.warn({ err: error, walletId: replaced._id.toHexString() }, 'a provisional audit event could not be completed'),
     );
   }
@@ -166,11 +175,12 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
   const wallets = await UserWalletModel.find({ 'pending_events.at': { $lt: cutoff }, ...(sweptUpTo ? { _id: { $gt: sweptUpTo } } : {}) }, { pending_events: 1 })
     .sort({ _id: 1 })
     .limit(SWEEP_BATCH)
+    .comment(SWEEP_COMMENT)
     .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
   sweptUpTo = wallets.length === SWEEP_BATCH ? wallets[wallets.length - 1]._id : null;
   let delivered = 0;
   for (const wallet of wallets) {
-    if (await deliverEvents(logger, wallet._id, wallet.pending_events)) delivered += wallet.pending_events.length;
+    if (await deliverEvents(logger, wallet._id, wallet.pending_events, SWEEP_COMMENT)) delivered += wallet.pending_events.length;
   }
   if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
   metrics.sweepDelivered.inc(delivered);

@@ -4,7 +4,8 @@ import { ConflictError, ForbiddenError, NotFoundError, UserInputError, isDuplica
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
-import { CredentialModel, type Credential } from '../credentials/credential.model';
+import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
@@ -12,8 +13,8 @@ import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
 import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, statusChangeEvent, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
 import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
-import { MarketSentiment, userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
-import { transition } from './wallet-status';
+import { LIVE_STATUSES, MarketSentiment, userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
+import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
@@ -44,6 +45,7 @@ export class UserWalletService {
     if (!credential) throw new NotFoundError('no credential with that id');
     if (!credential.user_id.equals(user.userId)) throw new ForbiddenError('this credential belongs to another user');
     if (!credential.is_active) throw new UserInputError('the credential is not active', 'credentialId');
+    if (credential.connection_state === ConnectionState.REJECTED) throw new ConflictError(TEST_AGAIN_FIRST);
     const definition = await WalletDefinitionModel.findById(credential.wallet_id).lean<WalletDefinition>();
     if (!definition?.is_active) throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
 
@@ -80,6 +82,8 @@ export class UserWalletService {
     }
     await this.assertCredentialStays(credential._id, _id);
     await deliverEvents(this.logger, _id, [created]);
+    await scheduleChecks(credential._id);
+    await pauseIfCredentialRefused(this.logger, credential._id);
     return (await UserWalletModel.findById(_id).lean<UserWallet>())!;
   }
 
@@ -155,6 +159,7 @@ export class UserWalletService {
     await copyEvents(wallet._id, late).catch((error: unknown) =>
       this.logger.error({ err: error, walletId: id, events: late.map((e) => e._id.toHexString()) }, 'audit events of a deleted wallet could not be saved'),
     );
+    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(deleted.credential_id);
     this.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }

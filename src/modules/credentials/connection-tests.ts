@@ -1,0 +1,125 @@
+import { performance } from 'node:perf_hooks';
+import { Types } from 'mongoose';
+import type { Config } from '../../config';
+import { InvalidToken } from '../../crypto/fernet';
+import type { Keyring } from '../../crypto/keyring';
+import type { CheckKind, ConnectionCheckInput, ConnectionCheckResult, KeyPermissions as FoundPermissions } from '../../exchanges/types';
+import type { Logger } from '../../logger';
+import { commentOption } from '../../shared/background';
+import { pauseWalletsOfRefusedCredential } from '../user-wallets/wallet-status';
+import { ccxtCredentialOf } from '../wallet-definitions/ccxt-mapping';
+import type { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { CredentialBalanceModel } from './credential-balance.model';
+import { checkDelayMs, rescheduleChecks } from './credential-schedule';
+import { plainValues } from './credential-values';
+import { ConnectionState, CredentialModel, Environment, type Credential, type KeyPermissions } from './credential.model';
+import type { ConnectionTestResult } from './credential.types';
+
+export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
+
+export type ConnectionChecker = (input: ConnectionCheckInput) => Promise<ConnectionCheckResult>;
+
+/** Who started a test: its user, or the service's schedule (whose commands carry `comment`). */
+export type TestRun = { by: 'user' } | { by: 'service'; comment: string };
+
+/** The check's kind as the credential's state. An untestable key is not the key's fault: nothing is paused. */
+const STATE_OF: Record<CheckKind, ConnectionState> = {
+  ok: ConnectionState.CONNECTED,
+  rejected: ConnectionState.REJECTED,
+  unreachable: ConnectionState.UNREACHABLE,
+  untestable: ConnectionState.UNREACHABLE,
+};
+
+/**
+ * A connection test of a stored credential, however it was started (testCredentialConnection or
+ * the service's schedule): decrypts, calls the exchange, and records what it found in one place
+ * (record), so both kinds count the same.
+ */
+export class ConnectionTester {
+  constructor(
+    private readonly keyring: Keyring,
+    private readonly exchanges: Config['exchanges'],
+    private readonly checkConnection: ConnectionChecker,
+    private readonly logger: Logger,
+    /** CREDENTIAL_CHECK_INTERVAL */
+    private readonly intervalMs: number,
+  ) {}
+
+  async test(credential: Credential, definition: WalletDefinition, run: TestRun): Promise<ConnectionTestResult> {
+    const id = credential._id.toHexString();
+    let values: Record<string, string>;
+    try {
+      values = plainValues(definition, credential.credentials, this.keyring);
+    } catch (error) {
+      if (!(error instanceof InvalidToken)) throw error;
+      this.logger.warn({ credentialId: id, by: run.by }, 'stored credential values could not be decrypted');
+      return this.record(credential, { ok: false, kind: 'rejected', error: UNREADABLE_CREDENTIALS, warnings: [], balances: [], permissions: null }, null, run);
+    }
+
+    const environment = credential.environment;
+    const started = performance.now();
+    const outcome = await this.checkConnection({
+      ccxtId: definition.ccxt_id ?? null,
+      environment,
+      baseUrl: environment === Environment.TESTNET ? definition.api_config.testnet_url : definition.api_config.base_url,
+      values,
+      fields: definition.auth_fields.map((field) => ({ key: field.key, ccxtCredential: ccxtCredentialOf(field) })),
+      timeoutMs: this.exchanges.timeoutMs,
+      allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
+      network: { allowLoopback: this.exchanges.allowLoopback },
+    });
+    const latencyMs = Math.round(performance.now() - started);
+    // Never the balances: they are the owner's.
+    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, kind: outcome.kind, latencyMs, by: run.by }, 'connection tested');
+    return this.record(credential, outcome, latencyMs, run);
+  }
+
+  /**
+   * The one place a test's outcome is recorded. Written only if the values are still the ones
+   * tested; otherwise it describes nothing stored. A passing test keeps what it found
+   * (permissions, balances, and a snapshot of the balances in credential_balances); a failing one
+   * leaves the last passing test's, dated by balancesAt. Either moves the next test (see
+   * credential-schedule.ts), and a refused key pauses the credential's live wallets.
+   */
+  private async record(credential: Credential, outcome: ConnectionCheckResult, latencyMs: number | null, run: TestRun): Promise<ConnectionTestResult> {
+    const comment = run.by === 'service' ? run.comment : undefined;
+    const tagged = commentOption(comment);
+    const testedAt = new Date();
+    const permissions = storedPermissions(outcome.permissions);
+    const balances = outcome.ok ? outcome.balances : [];
+    const error = outcome.ok ? null : (outcome.error ?? 'the connection test failed');
+    const failures = outcome.kind === 'unreachable' ? (credential.check_failures ?? 0) + 1 : 0;
+    const due = new Date(testedAt.getTime() + checkDelayMs(outcome.kind, failures, this.intervalMs));
+    const state = STATE_OF[outcome.kind];
+    const common = { connection_state: state, is_connected: outcome.ok, last_checked_at: testedAt, check_failures: failures, check_due_at: due };
+    const set = outcome.ok
+      ? { ...common, last_verified_at: testedAt, connection_error: null, permissions, balances, balances_at: testedAt }
+      : { ...common, connection_error: error };
+
+    // The snapshot goes first and is taken back if the outcome is not recorded: a delete of the
+    // credential meanwhile removes it either way (CredentialService.delete), so none outlives it.
+    const snapshot = outcome.ok ? new Types.ObjectId() : null;
+    if (snapshot) await CredentialBalanceModel.collection.insertOne({ _id: snapshot, credential_id: credential._id, at: testedAt, balances }, tagged);
+    const updated = await CredentialModel.findOneAndUpdate({ _id: credential._id, version: credential.version }, { $set: set }, { returnDocument: 'after', ...tagged }).lean<Credential>();
+    if (updated) {
+      if (await rescheduleChecks(credential._id, due, comment)) updated.next_check_at = due;
+      if (state === ConnectionState.REJECTED) await pauseWalletsOfRefusedCredential(this.logger, credential, error!, comment);
+    } else if (snapshot) {
+      await CredentialBalanceModel.deleteOne({ _id: snapshot }, tagged);
+    }
+    return {
+      ok: outcome.ok,
+      credential: updated ?? (await CredentialModel.findById(credential._id).setOptions(tagged).lean<Credential>()) ?? credential,
+      latencyMs,
+      error,
+      warnings: outcome.warnings,
+      balances,
+      permissions,
+      testedAt,
+    };
+  }
+}
+
+function storedPermissions(found: FoundPermissions | null): KeyPermissions | null {
+  return found === null ? null : { read: found.read, trade: found.trade, withdraw: found.withdraw, ip_restricted: found.ipRestricted };
+}

@@ -1,0 +1,218 @@
+import { Types } from 'mongoose';
+import type { Logger } from '../../logger';
+import { backgroundComment } from '../../shared/background';
+import { LIVE_STATUSES, UserWalletModel } from '../user-wallets/user-wallet.model';
+import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import type { ConnectionTester } from './connection-tests';
+import { unscheduleChecks } from './credential-schedule';
+import { ConnectionState, CredentialModel, type Credential } from './credential.model';
+
+export const CHECKS_COMMENT = backgroundComment('credential checks');
+const BACKGROUND = { comment: CHECKS_COMMENT };
+
+/** A test sends up to this many requests (the balance, the permissions, a clock retry): the per-exchange budget counts tests by it. */
+const REQUESTS_PER_TEST = 3;
+const MINUTE_MS = 60_000;
+/** Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle. */
+const CANDIDATES_PER_SLOT = 4;
+
+export interface SchedulerSettings {
+  /** CREDENTIAL_CHECK_INTERVAL */
+  intervalMs: number;
+  /** CREDENTIAL_CHECK_CONCURRENCY: tests in flight at once in this instance. */
+  concurrency: number;
+  /** EXCHANGE_TIMEOUT_MS: a test takes at most about this; its lease lasts well beyond. */
+  timeoutMs: number;
+  /** How long stop() waits for tests in flight (SHUTDOWN_GRACE_MS). */
+  stopGraceMs: number;
+}
+
+type Due = Pick<Credential, '_id' | 'wallet_id' | 'next_check_at'>;
+
+/**
+ * The service's own connection tests of the credentials live wallets use. Each instance looks for
+ * due ones (next_check_at passed) every tenth of the interval (between 250 ms and a minute) and
+ * claims each with one conditional update on the next_check_at it read, which moves it a lease
+ * ahead: of any number of instances exactly one wins, and a claim whose instance died expires by
+ * itself. The test then records its outcome like a user's (ConnectionTester), which moves
+ * next_check_at to the next due time. At most `concurrency` tests in flight here, and per
+ * exchange at most a tenth of its apiConfig.rateLimit (requests per minute) from this instance.
+ */
+export class CredentialCheckScheduler {
+  private readonly pollMs: number;
+  private readonly leaseMs: number;
+  private readonly running = new Set<Promise<void>>();
+  private readonly budgets = new ExchangeBudgets();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> | null = null;
+  /** The last poll left due credentials for want of a free slot. */
+  private backlog = false;
+  private stopped = false;
+
+  constructor(
+    private readonly tester: ConnectionTester,
+    private readonly settings: SchedulerSettings,
+    private readonly logger: Logger,
+  ) {
+    this.pollMs = Math.min(MINUTE_MS, Math.max(250, Math.round(settings.intervalMs / 10)));
+    this.leaseMs = 2 * settings.timeoutMs + 30_000;
+  }
+
+  start(): void {
+    // A random first delay, so instances started together don't poll in step.
+    this.next(Math.round(this.pollMs * (0.5 + Math.random() / 2)));
+  }
+
+  /** No new claims; waits for the tests in flight (at most stopGraceMs: a late one's lease expires by itself). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.settings.stopGraceMs).unref();
+    });
+    await Promise.race([Promise.allSettled([...this.running]), grace]);
+    clearTimeout(timer);
+  }
+
+  private next(delayMs: number): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), delayMs).unref();
+  }
+
+  private tick(): void {
+    this.polling = this.poll()
+      .catch((error: unknown) => this.logger.warn({ err: error }, `looking for credentials to test failed; next try in ${this.pollMs} ms`))
+      .finally(() => {
+        this.polling = null;
+        this.next(this.pollMs);
+      });
+  }
+
+  private async poll(now = new Date()): Promise<void> {
+    const free = this.settings.concurrency - this.running.size;
+    if (this.stopped || free <= 0) return;
+    const spent = this.budgets.spent(now.getTime());
+    const due = await CredentialModel.find({ next_check_at: { $lte: now }, ...(spent.length > 0 ? { wallet_id: { $nin: spent } } : {}) }, { _id: 1, wallet_id: 1, next_check_at: 1 })
+      .sort({ next_check_at: 1, _id: 1 })
+      .limit(free * CANDIDATES_PER_SLOT)
+      .setOptions(BACKGROUND)
+      .lean<Due[]>();
+    this.backlog = false;
+    if (due.length === 0) return;
+    const ids = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
+    const definitions = new Map(
+      (await WalletDefinitionModel.find({ _id: { $in: ids } }).setOptions(BACKGROUND).lean<WalletDefinition[]>()).map((d) => [d._id.toHexString(), d]),
+    );
+    for (const candidate of due) {
+      if (this.stopped) return;
+      if (this.running.size >= this.settings.concurrency) {
+        this.backlog = true;
+        return;
+      }
+      const definition = definitions.get(candidate.wallet_id.toHexString());
+      if (definition && !this.budgets.allows(definition, now.getTime())) continue;
+      const claimed = await CredentialModel.findOneAndUpdate(
+        { _id: candidate._id, next_check_at: candidate.next_check_at },
+        { $set: { next_check_at: new Date(now.getTime() + this.leaseMs) } },
+        { returnDocument: 'after', timestamps: false, ...BACKGROUND },
+      ).lean<Credential>();
+      if (!claimed) continue; // Another instance took it, or it changed meanwhile.
+      if (!definition) {
+        // Definitions are only ever soft-deleted: a broken reference, tried again when the lease ends.
+        this.logger.error({ credentialId: claimed._id.toHexString() }, 'a credential refers to a missing wallet definition; it is not tested');
+        continue;
+      }
+      this.budgets.take(definition, now.getTime());
+      this.launch(claimed, definition);
+    }
+  }
+
+  private launch(credential: Credential, definition: WalletDefinition): void {
+    const task: Promise<void> = this.check(credential, definition)
+      .catch((error: unknown) =>
+        this.logger.error({ err: error, credentialId: credential._id.toHexString() }, "the service's connection test failed; it is tried again when its claim expires"),
+      )
+      .finally(() => {
+        this.running.delete(task);
+        if (this.backlog && !this.polling) this.next(0);
+      });
+    this.running.add(task);
+  }
+
+  private async check(credential: Credential, definition: WalletDefinition): Promise<void> {
+    // The queue follows liveness (credential-schedule.ts); this catches what slipped past it.
+    if (!(await UserWalletModel.exists({ credential_id: credential._id, status: { $in: LIVE_STATUSES } }).setOptions(BACKGROUND))) {
+      await unscheduleChecks(credential._id, CHECKS_COMMENT);
+      return;
+    }
+    await this.tester.test(credential, definition, { by: 'service', comment: CHECKS_COMMENT });
+  }
+
+}
+
+/** Tests per minute one instance may start against an exchange: a tenth of its rate limit (requests per minute), REQUESTS_PER_TEST each. */
+export function testsPerMinute(definition: Pick<WalletDefinition, 'api_config'>): number {
+  return Math.max(1, Math.floor(definition.api_config.rate_limit / 10 / REQUESTS_PER_TEST));
+}
+
+/** This instance's tests of the last minute, per exchange (definition id). */
+class ExchangeBudgets {
+  private readonly byExchange = new Map<string, { limit: number; times: number[] }>();
+
+  allows(definition: WalletDefinition, now: number): boolean {
+    return this.recent(definition._id.toHexString(), now).length < testsPerMinute(definition);
+  }
+
+  take(definition: WalletDefinition, now: number): void {
+    const id = definition._id.toHexString();
+    this.byExchange.set(id, { limit: testsPerMinute(definition), times: [...this.recent(id, now), now] });
+  }
+
+  /** Exchanges whose minute is used up. */
+  spent(now: number): Types.ObjectId[] {
+    return [...this.byExchange.keys()].filter((id) => this.recent(id, now).length >= this.byExchange.get(id)!.limit).map((id) => new Types.ObjectId(id));
+  }
+
+  private recent(id: string, now: number): number[] {
+    const budget = this.byExchange.get(id);
+    if (!budget) return [];
+    budget.times = budget.times.filter((t) => t > now - MINUTE_MS);
+    if (budget.times.length === 0) this.byExchange.delete(id);
+    return budget.times;
+  }
+}
+
+const MIGRATION_BATCH = 1_000;
+
+/**
+ * Credentials stored before connection states existed get one (CONNECTED when their last test
+ * passed, else UNTESTED), and those a live wallet uses join the test queue at a random time
+ * within one interval, so a large deployment's keys don't all go at once. Idempotent: only
+ * documents without a state are touched. Returns how many it migrated.
+ */
+export async function migrateConnectionStates(intervalMs: number, logger: Logger): Promise<number> {
+  const old = await CredentialModel.find({ connection_state: { $exists: false } }, { _id: 1 }).lean<Array<Pick<Credential, '_id'>>>();
+  if (old.length === 0) return 0;
+  const base = { check_failures: 0, check_due_at: null, last_checked_at: null, next_check_at: null };
+  await CredentialModel.updateMany({ connection_state: { $exists: false }, is_connected: true }, { $set: { ...base, connection_state: ConnectionState.CONNECTED } }, { timestamps: false });
+  await CredentialModel.updateMany({ connection_state: { $exists: false } }, { $set: { ...base, connection_state: ConnectionState.UNTESTED } }, { timestamps: false });
+  let queued = 0;
+  for (let i = 0; i < old.length; i += MIGRATION_BATCH) {
+    const ids = old.slice(i, i + MIGRATION_BATCH).map((c) => c._id);
+    const live = await UserWalletModel.find({ credential_id: { $in: ids }, status: { $in: LIVE_STATUSES } }, { credential_id: 1 }).lean<Array<{ credential_id: Types.ObjectId }>>();
+    if (live.length === 0) continue;
+    const now = Date.now();
+    await CredentialModel.bulkWrite(
+      live.map((w) => ({
+        updateOne: { filter: { _id: w.credential_id, next_check_at: null }, update: { $set: { next_check_at: new Date(now + Math.random() * intervalMs) } }, timestamps: false },
+      })),
+      { ordered: false },
+    );
+    queued += live.length;
+  }
+  logger.info({ migrated: old.length, queued }, 'credentials given a connection state; those of live wallets are in the test queue');
+  return old.length;
+}

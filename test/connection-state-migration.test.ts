@@ -1,0 +1,53 @@
+import mongoose, { Types } from 'mongoose';
+import { CredentialDocument } from './generated/graphql';
+import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
+import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
+
+/** Credentials stored before connection states existed: shown sensibly, then migrated at start-up. */
+
+const uri = testDatabaseUri();
+const INTERVAL_MS = 3_600_000;
+let t: TestApp;
+let user: TestUser;
+const collection = (name: string) => mongoose.connection.db!.collection(name);
+const OLD_SHAPE = { connection_state: '', last_checked_at: '', next_check_at: '', check_due_at: '', check_failures: '' };
+
+beforeAll(async () => {
+  t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
+  user = await registerUser(t);
+});
+afterAll(() => t.close());
+
+describe('credentials stored before connection states', () => {
+  it('get one at start-up, and those of live wallets join the test queue within an interval', async () => {
+    const live = await binanceCredential(t, user, 'live');
+    await userWallet(t, user, live);
+    const idle = await binanceCredential(t, user, 'idle');
+    const passed = await binanceCredential(t, user, 'passed');
+    const ids = [live, idle, passed].map((id) => new Types.ObjectId(id));
+    await collection('credentials').updateMany({ _id: { $in: ids } }, { $unset: OLD_SHAPE });
+    await collection('credentials').updateOne({ _id: ids[2] }, { $set: { is_connected: true, last_verified_at: new Date() } });
+
+    // Before the migration: shown from isConnected.
+    const shown = async (id: string) => (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
+    expect(await shown(live)).toMatchObject({ connectionState: 'UNTESTED', lastCheckedAt: null, nextCheckAt: null });
+    expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
+
+    await t.app.stop();
+    const started = Date.now();
+    t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
+    const [liveDoc, idleDoc, passedDoc] = await Promise.all(ids.map((_id) => collection('credentials').findOne({ _id })));
+    expect(liveDoc).toMatchObject({ connection_state: 'untested', check_failures: 0, last_checked_at: null, check_due_at: null });
+    expect(liveDoc!.next_check_at.getTime()).toBeGreaterThanOrEqual(started);
+    expect(liveDoc!.next_check_at.getTime()).toBeLessThanOrEqual(Date.now() + INTERVAL_MS);
+    expect(idleDoc).toMatchObject({ connection_state: 'untested', next_check_at: null });
+    expect(passedDoc).toMatchObject({ connection_state: 'connected', next_check_at: null });
+    expect(t.logs.join('\n')).toMatch(/"migrated":3,"queued":1/);
+
+    // Idempotent: a second start touches nothing.
+    await t.app.stop();
+    t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
+    expect(t.logs.join('\n')).not.toMatch(/"migrated"/);
+    expect((await collection('credentials').findOne({ _id: ids[0] }))!.next_check_at).toEqual(liveDoc!.next_check_at);
+  });
+});
