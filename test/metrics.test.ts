@@ -36,7 +36,10 @@ describe('GET /metrics', () => {
     await t.raw('query SecretLookingName { walletDefinitons { slug } }');
     const credentialId = await binanceCredential(t, user);
     const wallet = await t.gql(CreateUserWalletDocument, { input: { credentialId, name: 'm', userLimits: limits() } }, user.token);
-    await t.gql(PauseUserWalletDocument, { id: wallet.data!.createUserWallet.id }, user.token);
+    const walletId = wallet.data!.createUserWallet.id;
+    // Binance's own host: no internet here, so the test can't reach it.
+    await t.raw('mutation ($c: ObjectID!) { testCredentialConnection(id: $c) { ok } }', { c: credentialId }, user.token);
+    await t.gql(PauseUserWalletDocument, { id: walletId }, user.token);
     for (let i = 0; i < 3; i++) await t.raw('mutation { register(input: { email: "x@example.com", password: "long enough pass" }) { token } }', {}, undefined, { 'x-forwarded-for': '198.51.100.9' });
     const { text } = await scrape();
     const after = samples(text);
@@ -51,6 +54,8 @@ describe('GET /metrics', () => {
     expect(moved(before, after, 'graphql_request_duration_seconds_count{operation="walletDefinitions"}')).toBe(1);
     expect(moved(before, after, 'wallet_status_changes_total{to="user_paused"}')).toBe(1);
     expect(moved(before, after, 'rate_limit_refusals_total{kind="register"}')).toBe(1);
+    expect(moved(before, after, 'exchange_connection_tests_total{exchange="binance",outcome="unreachable"}')).toBe(1);
+    expect(moved(before, after, 'exchange_connection_test_duration_seconds_count{exchange="binance"}')).toBe(1);
     expect(after.get('mongodb_pool_connections{state="open"}')).toBeGreaterThan(0);
     expect(after.has('audit_outbox_pending')).toBe(true);
     expect(after.has('audit_sweep_delivered_total')).toBe(true);

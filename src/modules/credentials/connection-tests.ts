@@ -14,6 +14,7 @@ import { checkDelayMs, rescheduleChecks } from './credential-schedule';
 import { plainValues } from './credential-values';
 import { ConnectionState, CredentialModel, Environment, type Credential, type KeyPermissions } from './credential.model';
 import type { ConnectionTestResult } from './credential.types';
+import { metrics } from '../../metrics';
 
 export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 
@@ -53,6 +54,7 @@ export class ConnectionTester {
     } catch (error) {
       if (!(error instanceof InvalidToken)) throw error;
       this.logger.warn({ credentialId: id, by: run.by }, 'stored credential values could not be decrypted');
+      metrics.connectionTests.inc({ exchange: definition.ccxt_id ?? 'none', outcome: 'rejected' });
       return this.record(credential, { ok: false, kind: 'rejected', error: UNREADABLE_CREDENTIALS, warnings: [], balances: [], permissions: null }, null, run);
     }
 
@@ -69,6 +71,10 @@ export class ConnectionTester {
       network: { allowLoopback: this.exchanges.allowLoopback },
     });
     const latencyMs = Math.round(performance.now() - started);
+    // ccxt ids come from ccxt's own list: a label that can't hold what an admin typed.
+    const exchange = definition.ccxt_id ?? 'none';
+    metrics.connectionTests.inc({ exchange, outcome: outcome.kind === 'ok' || outcome.kind === 'rejected' ? outcome.kind : 'unreachable' });
+    metrics.connectionTestDuration.observe({ exchange }, latencyMs / 1000);
     // Never the balances: they are the owner's.
     this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, kind: outcome.kind, latencyMs, by: run.by }, 'connection tested');
     return this.record(credential, outcome, latencyMs, run);
