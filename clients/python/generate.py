@@ -2,8 +2,9 @@
 schema/schema.graphql and queries/*.graphql (`npm run client:python`).
 
 --out DIR writes the two packages under DIR instead (test/python-client.test.ts compares that with
-the committed ones). The output depends on ariadne-codegen's version and on the ruff it formats
-with, so both must be the ones requirements-dev.txt pins.
+the committed ones). The output depends on the versions of ariadne-codegen, of the ruff it formats
+with and of the graphql-core it prints the operations with: all three must be those
+requirements-dev.txt pins.
 """
 
 import argparse
@@ -17,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PINNED = ("ariadne-codegen", "ruff")
+PINNED = ("ariadne-codegen", "ruff", "graphql-core")
 VARIANTS = {
     # package: (async_client, client_name, base client file, base client class)
     "sync": (False, "Client", "codegen/base_client.py", "WalletServiceBaseClient"),
