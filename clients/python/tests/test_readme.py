@@ -1,0 +1,37 @@
+"""The README's ten-line agent, run as it is written there, against the real service."""
+
+import re
+
+import pytest
+
+from service import ROOT, Owner, Service
+from wallet_service_client.sync import Client, WalletStatus
+
+MARKER = "<!-- the-ten-line-agent: clients/python/tests/test_readme.py runs this block -->"
+
+
+def readme_agent() -> str:
+    readme = (ROOT / "README.md").read_text()
+    match = re.search(re.escape(MARKER) + r"\n```python\n(.*?)\n```\n", readme, re.DOTALL)
+    assert match, "the README's agent block is missing"
+    return match.group(1)
+
+
+def test_the_readmes_agent_writes_every_active_wallet_inside_its_bounds(
+    service: Service, owner: Owner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours = [service.create_wallet(owner, max_total_risk=100 * (n + 1)) for n in range(3)]
+    code = readme_agent()
+    assert len(code.splitlines()) <= 16
+
+    monkeypatch.setenv("WALLET_SERVICE_URL", service.graphql)
+    monkeypatch.setenv("AGENT_TOKEN", service.agent_token)
+    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+
+    with Client(service.graphql, token=service.agent_token) as client:
+        for n, wallet_id in enumerate(ours):
+            wallet = client.managed_wallet(id=wallet_id).managed_wallet
+            assert wallet.status == WalletStatus.ACTIVE
+            assert wallet.ai_managed_state.current_max_position_size == 50 * (n + 1)
+            assert wallet.ai_managed_state.current_leverage == wallet.ai_bounds.leverage.min
+            assert wallet.ai_managed_state.last_ai_decision is not None
