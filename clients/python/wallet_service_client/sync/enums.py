@@ -14,6 +14,7 @@ class MarketSentiment(str, Enum):
 class Role(str, Enum):
     ADMIN = "ADMIN"
     AGENT = "AGENT"
+    SYSTEM = "SYSTEM"
     USER = "USER"
 
 
