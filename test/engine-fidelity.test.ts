@@ -281,6 +281,29 @@ describe('engine fidelity', () => {
     expect(await col.findOneAndUpdate({ ...on(0), version: 3 }, { $inc: { n: 1 } }, { returnDocument: 'after' })).toMatchObject({ _id: 0, n: 2 });
   });
 
+  it('answers queries naming a unique index\'s keys and more fields as a scan would (matches and misses)', async () => {
+    type Doc = { _id: number; version: number; status: string; code?: string; n: number };
+    const col: Collection<Doc> = db.collection('covered');
+    await col.createIndex({ code: 1 }, { unique: true, sparse: true });
+    await col.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: i, version: i % 3, status: i % 2 ? 'active' : 'paused', ...(i < 10 ? { code: `c${i}` } : {}), n: 0 })));
+    expect(await col.findOne({ _id: 7, version: 1, status: 'active' })).toMatchObject({ _id: 7 });
+    expect(await col.findOne({ _id: 7, version: 2 })).toBeNull();
+    expect(await col.findOne({ _id: 7, status: 'paused' })).toBeNull();
+    expect((await col.find({ _id: { $in: [1, 2, 3, 4, 5] }, status: 'active' }).sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual([1, 3, 5]);
+    expect((await col.find({ _id: 4, $or: [{ version: 0 }, { version: 1 }] }).toArray()).map((d) => d._id)).toEqual([4]);
+    expect((await col.find({ _id: { $gt: 45 }, status: 'active' }).sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual([47, 49]);
+    expect(await col.findOne({ code: 'c3', status: 'active' })).toMatchObject({ _id: 3 });
+    expect(await col.findOne({ code: 'c3', status: 'paused' })).toBeNull();
+    // A sparse index leaves out documents without the field: null must still find those.
+    expect(await col.countDocuments({ code: null, status: 'active' })).toBe(20);
+    const updated = await col.updateMany({ _id: { $in: [10, 11, 12] }, version: 1 }, { $inc: { n: 1 } });
+    expect(updated.matchedCount).toBe(1);
+    expect(await col.findOne({ _id: 10 })).toMatchObject({ n: 1 });
+    expect(await col.findOneAndUpdate({ _id: 11, version: 1 }, { $inc: { n: 1 } })).toBeNull();
+    expect((await col.deleteMany({ _id: { $in: [20, 21] }, status: 'paused' })).deletedCount).toBe(1);
+    expect(await col.countDocuments()).toBe(49);
+  });
+
   it('pages on (a date, _id) with an $or cursor, ascending in find and descending in an aggregation', async () => {
     const col: Collection<{ _id: number; at: Date; w: number }> = db.collection('paged');
     // Ties on the date, so the _id decides.
