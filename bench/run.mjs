@@ -429,7 +429,6 @@ const DEFINITIONS = [
 const ACTIVE_DEFINITIONS = DEFINITIONS.filter((d) => d.is_active).length;
 
 const MODES = ['conservative', 'moderate', 'aggressive'];
-const MODE_LEVERAGE_CAP = { conservative: 3, moderate: 10, aggressive: Number.POSITIVE_INFINITY };
 const INITIAL_STOP_LOSS = { conservative: 2, moderate: 5, aggressive: 10 };
 
 function leverageMin(definition) {
@@ -1394,7 +1393,7 @@ function writeResults() {
 }
 
 const runStarted = performance.now();
-let exitCode = 1;
+let exitCode;
 try {
   await main();
   results.totalSeconds = Math.round((performance.now() - runStarted) / 1000);

@@ -1,4 +1,4 @@
-import { isEnumType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLFormattedError, type GraphQLSchema } from 'graphql';
+import { isEnumType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLField, type GraphQLFormattedError, type GraphQLInputField, type GraphQLSchema } from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError } from 'class-validator';
 import { ArgumentValidationError } from 'type-graphql';
@@ -64,7 +64,7 @@ export function createFormatError(options: ErrorFormatting): (formatted: GraphQL
       }
       case 'validation': {
         const original = unwrapResolverError(error) as ArgumentValidationError;
-        const { field, message } = firstViolation(original.extensions.validationErrors as ValidationError[]);
+        const { field, message } = firstViolation(original.extensions.validationErrors);
         return { ...base, message: `${field}: ${message}`, extensions: { code: 'BAD_USER_INPUT', field } };
       }
       case 'client':
@@ -116,7 +116,8 @@ export function schemaNamesOf(schema: GraphQLSchema): Set<string> {
   for (const type of Object.values(schema.getTypeMap())) {
     names.add(type.name);
     if (isObjectType(type) || isInterfaceType(type) || isInputObjectType(type)) {
-      for (const field of Object.values(type.getFields())) {
+      const fields = Object.values<GraphQLField<unknown, unknown> | GraphQLInputField>(type.getFields());
+      for (const field of fields) {
         names.add(field.name);
         names.add(`${type.name}.${field.name}`);
         for (const arg of 'args' in field ? field.args : []) names.add(arg.name);

@@ -101,7 +101,11 @@ export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlu
           const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
           metrics.graphqlRequests.inc({ operation: label, outcome: errors.length > 0 ? 'error' : 'ok' });
           metrics.graphqlDuration.observe({ operation: label }, (performance.now() - started) / 1000);
-          for (const error of errors) metrics.graphqlErrors.inc({ code: String(error.extensions?.code ?? 'INTERNAL_SERVER_ERROR') });
+          for (const error of errors) {
+            // formatError gives every error a string code.
+            const code = error.extensions?.code;
+            metrics.graphqlErrors.inc({ code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR' });
+          }
         },
       };
     },

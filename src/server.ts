@@ -140,7 +140,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
       // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going away).
-      { serverWillStart: async () => ({ drainServer: () => live.dispose() }) },
+      { serverWillStart: () => Promise.resolve({ drainServer: () => live.dispose() }) },
       ApolloServerPluginLandingPageDisabled(),
       // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment says.
       ApolloServerPluginCacheControlDisabled(),

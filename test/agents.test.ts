@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import mongoose, { Types } from 'mongoose';
 import {
   AiPauseWalletDocument,
@@ -23,12 +24,13 @@ import { UserWalletModel, type UserWallet } from '../src/modules/user-wallets/us
 import { WalletDefinitionModel, type WalletDefinition } from '../src/modules/wallet-definitions/wallet-definition.model';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredWallet, StoredWalletEvent } from './helpers/stored';
 
 let t: TestApp;
 let alice: TestUser;
 let agent: string;
 
-const wallets = () => mongoose.connection.db!.collection('user_wallets');
+const wallets = () => mongoose.connection.db!.collection<StoredWallet>('user_wallets');
 const write = (walletId: string, input: AiManagedStateInput, expectedVersion?: number, token = agent) =>
   t.gql(UpdateAiManagedStateDocument, { walletId, input, expectedVersion }, token);
 const stored = async (id: string) => (await wallets().findOne({ _id: new Types.ObjectId(id) }))!;
@@ -420,7 +422,7 @@ describe('the audit trail', () => {
     const leverage = events[2];
     expect(leverage).toMatchObject({ actor: 'risk-agent', actorRole: 'AGENT', before: { currentLeverage: 1 }, after: expect.objectContaining({ currentLeverage: 20 }) });
     // Agent names are not unique: the stored event also keeps the token's own id.
-    const stored = await mongoose.connection.db!.collection('user_wallet_events').findOne({ _id: new Types.ObjectId(leverage.id) });
+    const stored = await mongoose.connection.db!.collection<StoredWalletEvent>('user_wallet_events').findOne({ _id: new Types.ObjectId(leverage.id) });
     const agentId = (JSON.parse(Buffer.from(agent.split('.')[1], 'base64url').toString()) as { sub: string }).sub.slice('agent:'.length);
     expect(stored!.actor_id.toHexString()).toBe(agentId);
     expect(Date.parse(leverage.at)).not.toBeNaN();

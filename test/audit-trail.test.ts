@@ -128,7 +128,7 @@ describe('auditTrail', () => {
   it('is shown to agents, and refuses a page over 100, a cursor it did not give', async () => {
     const id = await busyWallet();
     const shown = await t.gql(ManagedAuditTrailDocument, { id, first: 3 }, agent);
-    expect(shown.data!.managedWallet!.auditTrail.edges.map((e) => e.node.kind)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'AI_STATE_CHANGED']);
+    expect(shown.data!.managedWallet.auditTrail.edges.map((e) => e.node.kind)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'AI_STATE_CHANGED']);
     const extensions = async (variables: { first?: number; after?: string }) => (await t.gql(AuditTrailDocument, { id, ...variables }, alice.token)).errors![0].extensions;
     expect(await extensions({ first: 101 })).toEqual({ code: 'BAD_USER_INPUT', field: 'first' });
     expect(await extensions({ first: 0 })).toEqual({ code: 'BAD_USER_INPUT', field: 'first' });

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import mongoose, { Types } from 'mongoose';
 import {
   ManagedWalletDocument,
@@ -10,13 +11,14 @@ import {
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { commandsFor } from './helpers/commands';
 import { agentToken, binanceCredential, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredWallet, StoredWalletEvent } from './helpers/stored';
 
 let t: TestApp;
 let alice: TestUser;
 let agent: string;
 
-const wallets = () => mongoose.connection.db!.collection('user_wallets');
-const events = () => mongoose.connection.db!.collection('user_wallet_events');
+const wallets = () => mongoose.connection.db!.collection<StoredWallet>('user_wallets');
+const events = () => mongoose.connection.db!.collection<StoredWalletEvent>('user_wallet_events');
 const stored = async (id: string) => (await wallets().findOne({ _id: new Types.ObjectId(id) }))!;
 const batch = (updates: AiStateUpdateInput[], token = agent) => t.gql(UpdateAiManagedStatesDocument, { updates }, token);
 const wallet = async (overrides: Parameters<typeof limits>[0] = {}) => userWallet(t, alice, await binanceCredential(t, alice), overrides);
@@ -182,7 +184,7 @@ describe('updateAiManagedStates', () => {
   it('keeps the events the trail refuses in their wallets, and still answers every write', async () => {
     const [blocked, free] = await walletsOf(2);
     await events().createIndex({ wallet_id: 1, version: 1, kind: 1 }, { unique: true, name: 'test_blocker' });
-    const blocker = await events().insertOne({ wallet_id: new Types.ObjectId(blocked), version: 1, kind: 'ai_state_changed', actor: 'blocker', actor_role: 'agent', actor_id: new Types.ObjectId(), before: null, after: null, at: new Date(0) });
+    const blocker = await events().insertOne({ _id: new Types.ObjectId(), wallet_id: new Types.ObjectId(blocked), version: 1, kind: 'ai_state_changed', actor: 'blocker', actor_role: 'agent', actor_id: new Types.ObjectId(), before: null, after: null, at: new Date(0) });
     try {
       const outcomes = (await batch([{ walletId: blocked, input: { riskScore: 1 } }, { walletId: free, input: { riskScore: 2 } }])).data!.updateAiManagedStates;
       expect(outcomes.map((o) => [o.error, o.wallet?.version])).toEqual([

@@ -19,12 +19,13 @@ import { createLogger } from '../src/logger';
 import { backfillUserChangedAt } from '../src/modules/user-wallets/migrations';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredWallet } from './helpers/stored';
 
 let t: TestApp;
 let alice: TestUser;
 let agent: string;
 
-const wallets = () => mongoose.connection.db!.collection('user_wallets');
+const wallets = () => mongoose.connection.db!.collection<StoredWallet>('user_wallets');
 const changedAt = async (id: string) => (await t.gql(ManagedWalletDocument, { id }, agent)).data!.managedWallet.userChangedAt;
 const wallet = async (overrides: Parameters<typeof limits>[0] = {}) => userWallet(t, alice, await binanceCredential(t, alice), overrides);
 /** Dates are stored to the millisecond: step past the last one, so a change is told from the one before. */

@@ -1,7 +1,8 @@
-import mongoose, { Types } from 'mongoose';
+import mongoose, { Types, type mongo } from 'mongoose';
 import { CredentialDocument } from './generated/graphql';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredCredential } from './helpers/stored';
 
 /** Credentials stored before connection states existed: shown sensibly, then migrated at start-up. */
 
@@ -9,7 +10,7 @@ const uri = testDatabaseUri();
 const INTERVAL_MS = 3_600_000;
 let t: TestApp;
 let user: TestUser;
-const collection = (name: string) => mongoose.connection.db!.collection(name);
+const collection = <T extends mongo.Document = mongo.Document>(name: string) => mongoose.connection.db!.collection<T>(name);
 const OLD_SHAPE = { connection_state: '', last_checked_at: '', next_check_at: '', check_due_at: '', check_failures: '' };
 
 beforeAll(async () => {
@@ -36,10 +37,10 @@ describe('credentials stored before connection states', () => {
     await t.app.stop();
     const started = Date.now();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
-    const [liveDoc, idleDoc, passedDoc] = await Promise.all(ids.map((_id) => collection('credentials').findOne({ _id })));
+    const [liveDoc, idleDoc, passedDoc] = await Promise.all(ids.map((_id) => collection<StoredCredential>('credentials').findOne({ _id })));
     expect(liveDoc).toMatchObject({ connection_state: 'untested', check_failures: 0, last_checked_at: null, check_due_at: null });
-    expect(liveDoc!.next_check_at.getTime()).toBeGreaterThanOrEqual(started);
-    expect(liveDoc!.next_check_at.getTime()).toBeLessThanOrEqual(Date.now() + INTERVAL_MS);
+    expect(liveDoc!.next_check_at!.getTime()).toBeGreaterThanOrEqual(started);
+    expect(liveDoc!.next_check_at!.getTime()).toBeLessThanOrEqual(Date.now() + INTERVAL_MS);
     expect(idleDoc).toMatchObject({ connection_state: 'untested', next_check_at: null });
     expect(passedDoc).toMatchObject({ connection_state: 'connected', next_check_at: null });
     expect(t.logs.join('\n')).toMatch(/"migrated":3,"queued":1/);

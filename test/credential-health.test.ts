@@ -1,8 +1,9 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { expect } from '@jest/globals';
 import { MongoClient, type CommandStartedEvent } from 'mongodb';
-import mongoose, { Types } from 'mongoose';
+import mongoose, { Types, type mongo } from 'mongoose';
 import {
   AiResumeWalletDocument,
   CreateCredentialDocument,
@@ -24,6 +25,7 @@ import { isBackgroundComment } from '../src/shared/background';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
 import { adminToken, agentToken, definitionInput, limits, registerUser, type TestUser } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
+import type { StoredWallet } from './helpers/stored';
 import { startBinanceSimulator, type BinanceAccount, type BinanceSimulatorOptions, type Simulator } from './simulators/binance.simulator';
 
 /**
@@ -49,7 +51,7 @@ let user: TestUser;
 const simulators: Simulator[] = [];
 const secrets: string[] = [];
 
-const collection = (name: string) => mongoose.connection.db!.collection(name);
+const collection = <T extends mongo.Document = mongo.Document>(name: string) => mongoose.connection.db!.collection<T>(name);
 const oid = (id: string) => new Types.ObjectId(id);
 
 beforeAll(async () => {
@@ -293,7 +295,7 @@ describe('background work', () => {
     try {
       options.accounts = [];
       await waitFor('the wallet paused by the service', async () => {
-        const wallet = await watcher.db().collection('user_wallets').findOne({ _id: oid(walletId) });
+        const wallet = await watcher.db().collection<StoredWallet>('user_wallets').findOne({ _id: oid(walletId) });
         return wallet?.status === 'ai_paused' && (wallet.pending_events ?? []).length === 0 ? true : undefined;
       }, SOON_MS, 50);
       // And another round of tests while it is paused.

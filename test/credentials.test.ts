@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import mongoose, { Types } from 'mongoose';
+import mongoose, { Types, type mongo } from 'mongoose';
 import { Fernet } from '../src/crypto/fernet';
 import {
   CreateCredentialDocument,
@@ -15,6 +15,7 @@ import {
 } from './generated/graphql';
 import { codes, startTestApp, TEST_ENCRYPTION_KEY, type TestApp } from './helpers/app';
 import { adminToken, agentToken, definitionInput, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredCredential } from './helpers/stored';
 import { startBinanceSimulator, type BinanceSimulator } from './simulators/binance.simulator';
 import { startHyperliquidSimulator, type HyperliquidSimulator } from './simulators/hyperliquid.simulator';
 
@@ -45,7 +46,7 @@ let mainnet: BinanceSimulator;
 let testnet: BinanceSimulator;
 let hyperliquid: HyperliquidSimulator;
 
-const collection = (name: string) => mongoose.connection.db!.collection(name);
+const collection = <T extends mongo.Document = mongo.Document>(name: string) => mongoose.connection.db!.collection<T>(name);
 const binanceValues = (key = SECRETS.binanceKey, secret = SECRETS.binanceSecret): CredentialValueInput[] => [
   { key: 'api_key', value: key },
   { key: 'api_secret', value: secret },
@@ -116,7 +117,7 @@ describe('createCredential', () => {
 
   it('stores encrypted fields as Fernet tokens of ENCRYPTION_KEY, under the spec\'s names', async () => {
     const id = (await createBinance(alice)).data!.createCredential.id;
-    const raw = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    const raw = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) });
     expect(raw).toMatchObject({
       user_id: new Types.ObjectId(alice.id),
       wallet_id: new Types.ObjectId(binanceId),
@@ -144,7 +145,7 @@ describe('createCredential', () => {
       ['private_key', true],
       ['wallet_address', false],
     ]);
-    const raw = await collection('credentials').findOne({ _id: new Types.ObjectId(result.data!.createCredential.id) });
+    const raw = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(result.data!.createCredential.id) });
     expect(new Fernet(TEST_ENCRYPTION_KEY).decrypt(raw!.credentials.private_key).toString()).toBe(SECRETS.hyperliquidKey);
     expect(Object.keys(raw!.credentials)).toEqual(['private_key']);
   });
@@ -204,7 +205,7 @@ describe('createCredential', () => {
       alice.token,
     );
     expect(result.errors).toBeUndefined();
-    const raw = await collection('credentials').findOne({ _id: new Types.ObjectId(result.data!.createCredential.id) });
+    const raw = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(result.data!.createCredential.id) });
     expect(new Fernet(TEST_ENCRYPTION_KEY).decrypt(raw!.credentials.private_key_pem).toString()).toBe(pem);
   });
 
@@ -261,11 +262,11 @@ describe('updateCredential', () => {
     const id = (await createBinance(alice)).data!.createCredential.id;
     const tested = await t.gql(TestCredentialConnectionDocument, { id }, alice.token);
     expect(tested.data!.testCredentialConnection.credential.isConnected).toBe(true);
-    const before = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    const before = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) });
 
     const result = await t.gql(UpdateCredentialDocument, { id, input: { values: binanceValues(SECRETS.otherBinanceKey, SECRETS.otherBinanceSecret) } }, alice.token);
     expect(result.data!.updateCredential).toMatchObject({ isConnected: false, lastVerifiedAt: null, connectionError: null });
-    const after = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    const after = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) });
     expect(after!.credentials.api_secret).not.toBe(before!.credentials.api_secret);
     expect(new Fernet(TEST_ENCRYPTION_KEY).decrypt(after!.credentials.api_secret).toString()).toBe(SECRETS.otherBinanceSecret);
     expect(after!.credentials.api_key).toBe(SECRETS.otherBinanceKey);
@@ -283,17 +284,17 @@ describe('updateCredential', () => {
 
   it('validates new values like create and changes nothing when they fail', async () => {
     const id = (await createBinance(alice)).data!.createCredential.id;
-    const before = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    const before = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) });
     const result = await t.gql(UpdateCredentialDocument, { id, input: { name: 'Changed', values: [{ key: 'api_key', value: SECRETS.otherBinanceKey }] } }, alice.token);
     expect(result.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'values' });
-    expect(await collection('credentials').findOne({ _id: new Types.ObjectId(id) })).toEqual(before);
+    expect(await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) })).toEqual(before);
   });
 
   it("is FORBIDDEN on another user's credential, and changes nothing", async () => {
     const id = (await createBinance(alice)).data!.createCredential.id;
     const result = await t.gql(UpdateCredentialDocument, { id, input: { name: 'Mine now' } }, bob.token);
     expect(codes(result)).toEqual(['FORBIDDEN']);
-    expect((await collection('credentials').findOne({ _id: new Types.ObjectId(id) }))!.name).toBe('My Binance');
+    expect((await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) }))!.name).toBe('My Binance');
   });
 });
 
@@ -302,7 +303,7 @@ describe('deleteCredential', () => {
     const id = (await createBinance(alice)).data!.createCredential.id;
     const result = await t.gql(DeleteCredentialDocument, { id }, alice.token);
     expect(result.data!.deleteCredential).toEqual({ id, deleted: true });
-    expect(await collection('credentials').findOne({ _id: new Types.ObjectId(id) })).toBeNull();
+    expect(await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) })).toBeNull();
     expect(codes(await t.gql(DeleteCredentialDocument, { id }, alice.token))).toEqual(['NOT_FOUND']);
   });
 
@@ -387,7 +388,7 @@ describe('testCredentialConnection', () => {
       ],
     };
     expect(passed).toMatchObject({ ok: true, ...found, credential: { ...found, balancesAt: passed.testedAt } });
-    const raw = await collection('credentials').findOne({ _id: new Types.ObjectId(id) });
+    const raw = await collection<StoredCredential>('credentials').findOne({ _id: new Types.ObjectId(id) });
     expect(raw).toMatchObject({ permissions: { read: true, trade: true, withdraw: false, ip_restricted: true }, balances: found.balances, balances_at: new Date(passed.testedAt) });
 
     // The exchange goes away: the test fails, what the last one found stays, dated.

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { expect } from '@jest/globals';
 import mongoose from 'mongoose';
 import {
   CreateCredentialDocument,

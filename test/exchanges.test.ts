@@ -1,6 +1,7 @@
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { expect } from '@jest/globals';
 import { binanceProfile } from '../src/exchanges/binance.connector';
 import { prepareCheck, unexpectedStatus } from '../src/exchanges/ccxt.connector';
 import { defaultCcxtCredential } from '../src/exchanges/credentials';
@@ -184,9 +185,9 @@ describe('the outbound guard', () => {
   /** Answers every name with the given addresses, and records the names it was asked. */
   function resolverTo(...addresses: string[]): Resolver & { asked: string[] } {
     const asked: string[] = [];
-    const resolve = async (hostname: string) => {
+    const resolve = (hostname: string) => {
       asked.push(hostname);
-      return addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }));
+      return Promise.resolve(addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })));
     };
     return Object.assign(resolve, { asked });
   }

@@ -1,8 +1,10 @@
+import { expect } from '@jest/globals';
 import fc from 'fast-check';
 import mongoose from 'mongoose';
 import { isSafeText } from '../src/shared/validators';
 import { startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredCredential, StoredDefinition, StoredName, StoredUser, StoredWallet } from './helpers/stored';
 
 /**
  * Random and hostile input through variables to every mutation: each answer is a success or a
@@ -43,7 +45,7 @@ type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 function leaves(value: Json, path: Array<string | number> = []): Array<Array<string | number>> {
   if (value !== null && typeof value === 'object') {
     const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
-    const below = entries.flatMap(([k, v]) => leaves(v as Json, [...path, k]));
+    const below = entries.flatMap(([k, v]) => leaves(v, [...path, k]));
     return below.length > 0 ? [path, ...below] : [path];
   }
   return [path];
@@ -53,7 +55,7 @@ function replaced(value: Json, path: Array<string | number>, by: unknown): Json 
   if (path.length === 0) return by as Json;
   const copy = (Array.isArray(value) ? [...value] : { ...(value as Record<string, Json>) }) as Record<string | number, Json>;
   copy[path[0]] = replaced(copy[path[0]], path.slice(1), by);
-  return copy as Json;
+  return copy;
 }
 
 /** A valid set of variables with one to three of its parts (leaves or whole objects) made hostile. */
@@ -117,7 +119,7 @@ const operations: Array<[string, string, () => Record<string, Json>, keyof typeo
   ['changePassword', 'mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { token } }', () => ({ c: 'not the password', n: 'a new long password' }), 'user'],
   ['issueAgentToken', 'mutation ($name: String!, $days: Int) { issueAgentToken(name: $name, expiresInDays: $days) { name } }', () => ({ name: 'fuzz', days: 3 }), 'admin'],
   ['revokeAgentToken', 'mutation ($id: ObjectID!) { revokeAgentToken(id: $id) { id } }', () => ({ id: '0123456789abcdef01234567' }), 'admin'],
-  ['createWalletDefinition', 'mutation ($input: CreateWalletDefinitionInput!) { createWalletDefinition(input: $input) { slug } }', () => ({ input: definitionInput() as unknown as Json }), 'admin'],
+  ['createWalletDefinition', 'mutation ($input: CreateWalletDefinitionInput!) { createWalletDefinition(input: $input) { slug } }', () => ({ input: definitionInput() }), 'admin'],
   ['updateWalletDefinition', 'mutation ($slug: String!, $input: UpdateWalletDefinitionInput!) { updateWalletDefinition(slug: $slug, input: $input) { slug } }', () => ({ slug: 'hyperliquid', input: { name: 'Hyperliquid', order: 2, features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supportedAssets: ['BTC', 'ETH', 'SOL'] } } }), 'admin'],
   ['deleteWalletDefinition', 'mutation ($slug: String!) { deleteWalletDefinition(slug: $slug) { slug } }', () => ({ slug: 'no-such-thing' }), 'admin'],
   ['createCredential', 'mutation ($input: CreateCredentialInput!) { createCredential(input: $input) { id } }', () => ({ input: { walletId: binanceId, name: 'fuzz', environment: 'TESTNET', values: [{ key: 'api_key', value: 'k'.repeat(16) }, { key: 'api_secret', value: 's'.repeat(16) }] } }), 'user'],
@@ -197,8 +199,8 @@ describe('hostile input', () => {
         ? true
         : Object.entries(doc as Record<string, unknown>).every(([k, v]) => !k.startsWith('$') && noOperatorKeys(v));
 
-    for (const w of await db.collection('user_wallets').find().toArray()) {
-      const definition = await db.collection('wallets').findOne({ _id: w.wallet_id });
+    for (const w of await db.collection<StoredWallet>('user_wallets').find().toArray()) {
+      const definition = await db.collection<StoredDefinition>('wallets').findOne({ _id: w.wallet_id });
       expect(noOperatorKeys(w)).toBe(true);
       expect(['active', 'ai_paused', 'user_paused']).toContain(w.status);
       expect(Number.isInteger(w.version) && w.version >= 0).toBe(true);
@@ -212,13 +214,13 @@ describe('hostile input', () => {
       expect(s.current_risk >= 0 && Number.isInteger(s.open_positions) && s.open_positions >= 0 && Number.isFinite(s.daily_pnl)).toBe(true);
       expect(w.name.trim().length).toBeGreaterThan(0);
     }
-    for (const c of await db.collection('credentials').find().toArray()) {
+    for (const c of await db.collection<StoredCredential>('credentials').find().toArray()) {
       expect(noOperatorKeys(c)).toBe(true);
       expect(Object.values(c.credentials).every((v) => typeof v === 'string' && v.length > 0 && v.length <= 16 * 1024)).toBe(true);
       expect(['mainnet', 'testnet']).toContain(c.environment);
       expect(c.name.trim().length).toBeGreaterThan(0);
     }
-    for (const d of await db.collection('wallets').find().toArray()) {
+    for (const d of await db.collection<StoredDefinition>('wallets').find().toArray()) {
       expect(noOperatorKeys(d)).toBe(true);
       expect(d.slug).toMatch(/^[a-z0-9][a-z0-9-]{1,39}$/);
       expect(d.features.leverage.min).toBeGreaterThan(0);
@@ -229,12 +231,12 @@ describe('hostile input', () => {
     }
     // Every stored name is safe to show and in one (NFC) form.
     for (const collection of ['users', 'credentials', 'user_wallets', 'wallets', 'agent_tokens']) {
-      for (const doc of await db.collection(collection).find({}, { projection: { name: 1 } }).toArray()) {
+      for (const doc of await db.collection<StoredName>(collection).find({}, { projection: { name: 1 } }).toArray()) {
         if (doc.name === null || doc.name === undefined) continue;
-        expect({ collection, safe: isSafeText(doc.name as string), nfc: doc.name === (doc.name as string).normalize('NFC') }).toEqual({ collection, safe: true, nfc: true });
+        expect({ collection, safe: isSafeText(doc.name), nfc: doc.name === doc.name.normalize('NFC') }).toEqual({ collection, safe: true, nfc: true });
       }
     }
-    for (const u of await db.collection('users').find().toArray()) {
+    for (const u of await db.collection<StoredUser>('users').find().toArray()) {
       expect(noOperatorKeys(u)).toBe(true);
       expect(u.email).toBe(u.email.toLowerCase().trim());
       expect(['user', 'admin']).toContain(u.role);

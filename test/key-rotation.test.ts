@@ -9,6 +9,7 @@ import { rotateCredentialKeys } from '../src/modules/credentials/credential-rota
 import { CreateCredentialDocument, UpdateCredentialDocument, WalletDefinitionDocument } from './generated/graphql';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/app';
 import { registerUser, type TestUser } from './helpers/factories';
+import type { StoredCredential } from './helpers/stored';
 
 const OLD_KEY = Fernet.generateKey();
 const NEW_KEY = Fernet.generateKey();
@@ -74,10 +75,10 @@ describe('key rotation', () => {
 
     const newOnly = new Keyring([NEW_KEY]);
     for (const [i, id] of ids.entries()) {
-      const doc = await credentials().findOne({ _id: id });
+      const doc = await credentials().findOne<StoredCredential>({ _id: id });
       expect(newOnly.decrypt(doc!.credentials.api_secret)).toBe(i % 3 === 0 ? secretOf(i, 1) : secretOf(i));
     }
-    const created = await credentials().findOne({ _id: new Types.ObjectId(viaApi.data!.createCredential.id) });
+    const created = await credentials().findOne<StoredCredential>({ _id: new Types.ObjectId(viaApi.data!.createCredential.id) });
     expect(newOnly.decrypt(created!.credentials.api_secret)).toBe('fresh-secret');
 
     const again = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
@@ -91,7 +92,7 @@ describe('key rotation', () => {
     const report = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
     expect(report.unreadable).toBe(1);
     expect(report.unreadableIds).toEqual([id.toHexString()]);
-    expect((await credentials().findOne({ _id: id }))!.credentials.api_secret).toBe(foreign);
+    expect((await credentials().findOne<StoredCredential>({ _id: id }))!.credentials.api_secret).toBe(foreign);
     await credentials().deleteOne({ _id: id });
   });
 

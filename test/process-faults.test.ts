@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Keyring } from '../src/crypto/keyring';
+import type { StoredCredential, StoredWallet, StoredWalletEvent } from './helpers/stored';
 
 /** The built service as a process, stopped politely under load and killed outright mid-burst. */
 const ROOT = join(__dirname, '..');
@@ -26,7 +27,7 @@ function start(dataDir: string, extra: Record<string, string> = {}): Service {
   });
   let out = '';
   const url = new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const line = out.split('\n').find((l) => l.includes('wallet service listening'));
       if (line) resolve((JSON.parse(line) as { url: string }).url.replace(/\/graphql$/, ''));
@@ -122,15 +123,15 @@ describe('process faults', () => {
       const db = client.db('wallet_service');
       const keyring = new Keyring([ENCRYPTION_KEY]);
       for (const [id, secret] of acknowledged.credentials) {
-        const doc = await db.collection('credentials').findOne({ _id: new (await import('mongodb')).ObjectId(id) });
+        const doc = await db.collection<StoredCredential>('credentials').findOne({ _id: new (await import('mongodb')).ObjectId(id) });
         expect(doc).not.toBeNull();
         expect(keyring.decrypt(doc!.credentials.api_secret)).toBe(secret);
       }
       const walletIds = [...acknowledged.wallets];
-      const stored = await db.collection('user_wallets').find({}).toArray();
+      const stored = await db.collection<StoredWallet>('user_wallets').find({}).toArray();
       expect(stored.map((w) => w._id.toHexString())).toEqual(expect.arrayContaining(walletIds));
       // Nothing half-written, acknowledged or not.
-      for (const doc of await db.collection('credentials').find({}).toArray()) expect(() => keyring.decrypt(doc.credentials.api_secret)).not.toThrow();
+      for (const doc of await db.collection<StoredCredential>('credentials').find({}).toArray()) expect(() => keyring.decrypt(doc.credentials.api_secret)).not.toThrow();
       for (const w of stored) {
         expect(w.version).toBe(0);
         expect(Object.keys(w.ai_managed_state).sort()).toEqual(
@@ -144,7 +145,7 @@ describe('process faults', () => {
         expect(new Set([...delivered, ...pending].map((e) => e._id.toHexString())).size).toBe(1);
       }
       // And no event of a wallet that is not there.
-      const walletsWithEvents: Array<{ toHexString(): string }> = await db.collection('user_wallet_events').distinct('wallet_id');
+      const walletsWithEvents: Array<{ toHexString(): string }> = await db.collection<StoredWalletEvent>('user_wallet_events').distinct('wallet_id');
       const storedIds = new Set(stored.map((w) => w._id.toHexString()));
       expect(walletsWithEvents.map((id) => id.toHexString()).filter((id) => !storedIds.has(id))).toEqual([]);
     } finally {

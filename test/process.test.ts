@@ -10,13 +10,13 @@ import { listeningUrl, ROOT, run, waitFor } from './helpers/processes';
  * The service as a newcomer runs it: the built entry points as processes, with the embedded
  * database on a data directory of their own.
  */
-async function graphql(url: string, query: string, token?: string): Promise<{ data?: Record<string, any>; errors?: unknown[] }> {
+async function graphql<T>(url: string, query: string, token?: string): Promise<{ data?: T; errors?: unknown[] }> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
     body: JSON.stringify({ query }),
   });
-  return (await response.json()) as { data?: Record<string, any>; errors?: unknown[] };
+  return (await response.json()) as { data?: T; errors?: unknown[] };
 }
 
 describe('npm start (dist/main.js)', () => {
@@ -28,8 +28,8 @@ describe('npm start (dist/main.js)', () => {
     const url = await waitFor('the first start', () => listeningUrl(first));
     expect((await fetch(`${url}/ready`)).status).toBe(200);
     const { ADMIN_PASSWORD } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { ADMIN_PASSWORD: string };
-    const login = await graphql(url, `mutation { login(email: "admin@example.com", password: "${ADMIN_PASSWORD}") { token } }`);
-    const token = login.data!.login.token as string;
+    const login = await graphql<{ login: { token: string } }>(url, `mutation { login(email: "admin@example.com", password: "${ADMIN_PASSWORD}") { token } }`);
+    const token = login.data!.login.token;
     const created = await graphql(
       url,
       `mutation { createWalletDefinition(input: { name: "Persisted", slug: "persisted", type: DEX,
@@ -46,8 +46,8 @@ describe('npm start (dist/main.js)', () => {
 
     const second = run('main.js', env);
     const url2 = await waitFor('the restart', () => listeningUrl(second));
-    const list = await graphql(url2, '{ walletDefinitions { slug } }');
-    expect((list.data!.walletDefinitions as Array<{ slug: string }>).map((d) => d.slug)).toEqual(['binance', 'hyperliquid', 'persisted']);
+    const list = await graphql<{ walletDefinitions: Array<{ slug: string }> }>(url2, '{ walletDefinitions { slug } }');
+    expect(list.data!.walletDefinitions.map((d) => d.slug)).toEqual(['binance', 'hyperliquid', 'persisted']);
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
   });
@@ -87,7 +87,7 @@ describe('start-up failures', () => {
       { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uri }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stderr = '';
-    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(1);
     expect(stderr).toBe(`probe failed: could not reach ${uri.replace(encodeURIComponent(password), '[redacted]')}\n`);
     for (const form of forms) expect(stderr).not.toContain(form);

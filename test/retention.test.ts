@@ -1,7 +1,8 @@
-import mongoose, { Types } from 'mongoose';
+import mongoose, { Types, type mongo } from 'mongoose';
 import { deleteExpired } from '../src/db/retention';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet } from './helpers/factories';
+import type { StoredWallet } from './helpers/stored';
 
 /** What the service keeps, and for how long: the TTL indexes and its own deletion of what expired. */
 
@@ -9,7 +10,7 @@ const DAY_MS = 86_400_000;
 const uri = testDatabaseUri();
 let t: TestApp | undefined;
 
-const collection = (name: string) => mongoose.connection.db!.collection(name);
+const collection = <T extends mongo.Document = mongo.Document>(name: string) => mongoose.connection.db!.collection<T>(name);
 const ttlOf = async (name: string, field: string) =>
   (await collection(name).indexes()).filter((index) => JSON.stringify(index.key) === JSON.stringify({ [field]: 1 })).map((index) => index.expireAfterSeconds);
 
@@ -69,7 +70,7 @@ describe('retention', () => {
     expect(await collection('credential_balances').countDocuments({ credential_id: credentialId })).toBe(1);
     expect(await collection('rate_limits').countDocuments({ _id: { $in: ['test:closed', 'test:open'] } } as never)).toBe(1);
     // Not yet in the trail: untouched, and still shown.
-    const stored = await collection('user_wallets').findOne({ _id: walletId });
+    const stored = await collection<StoredWallet>('user_wallets').findOne({ _id: walletId });
     expect(stored!.pending_events.map((e: { _id: Types.ObjectId }) => e._id.toHexString())).toContain(pendingOld._id.toHexString());
   });
 });

@@ -172,7 +172,7 @@ describe('secrets', () => {
     // Not JSON: a line a person reads, with the level and the message.
     expect(text).toMatch(/WARN.*key \[redacted\], secret \[redacted\]/);
     expect(text).toMatch(/INFO.*login/);
-    expect(() => JSON.parse(text.split('\n')[0])).toThrow();
+    expect((): unknown => JSON.parse(text.split('\n')[0])).toThrow();
     for (const secret of [NEW_KEY, TEST_JWT_SECRET, adminPassword, 'a typed password']) expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
   });
 

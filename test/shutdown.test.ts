@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import mongoose from 'mongoose';
 import { startTestApp } from './helpers/app';
 import { registerUser } from './helpers/factories';

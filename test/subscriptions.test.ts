@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { Types } from 'mongoose';
 import { AiPauseWalletDocument, PauseUserWalletDocument, ResumeUserWalletDocument, RevokeAgentTokenDocument, UpdateAiManagedStateDocument, UpdateUserWalletDocument, UserWalletEventsDocument } from './generated/graphql';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';

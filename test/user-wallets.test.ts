@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import mongoose, { Types } from 'mongoose';
 import {
   AiPauseWalletDocument,
@@ -19,6 +20,7 @@ import {
 } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, binanceCredential, definitionInput, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import type { StoredWalletEvent } from './helpers/stored';
 
 let t: TestApp;
 let alice: TestUser;
@@ -332,7 +334,7 @@ describe('deleteUserWallet', () => {
     const undelivered = { _id: new Types.ObjectId(), wallet_id: walletId, kind: 'status_changed', actor: alice.id, actor_id: new Types.ObjectId(alice.id), actor_role: 'user', before: null, after: null, version: 0, at: new Date() };
     await wallets().updateOne({ _id: walletId }, { $push: { pending_events: undelivered } } as never);
     expect((await t.gql(DeleteUserWalletDocument, { id }, alice.token)).data!.deleteUserWallet.deleted).toBe(true);
-    const trail = await mongoose.connection.db!.collection('user_wallet_events').find({ wallet_id: walletId }).toArray();
+    const trail = await mongoose.connection.db!.collection<StoredWalletEvent>('user_wallet_events').find({ wallet_id: walletId }).toArray();
     expect(trail.map((e) => e.kind).sort()).toEqual(['created', 'status_changed']);
     expect(trail.find((e) => e.kind === 'status_changed')!._id).toEqual(undelivered._id);
   });

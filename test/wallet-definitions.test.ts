@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import mongoose from 'mongoose';
 import {
   CreateWalletDefinitionDocument,

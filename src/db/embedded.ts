@@ -43,7 +43,7 @@ export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<Emb
   const shared = options.dataDir ? findRunningEngine(options.dataDir) : undefined;
   if (shared) {
     options.logger?.info({ uri: shared }, 'using the embedded database already running on this data directory');
-    return { uri: shared, kind: 'shared', stop: async () => undefined };
+    return { uri: shared, kind: 'shared', stop: () => Promise.resolve() };
   }
   const engine = await startOwnEngine(options);
   if (!options.dataDir) return engine;
@@ -152,7 +152,7 @@ async function javaClasspath(logger?: Logger): Promise<string> {
     );
   } catch (error) {
     const output = (error as { stdout?: string }).stdout ?? '';
-    throw new Error(`could not resolve mongo-java-server with Maven (is mvn installed?)\n${output.slice(-2000)}`);
+    throw new Error(`could not resolve mongo-java-server with Maven (is mvn installed?)\n${output.slice(-2000)}`, { cause: error });
   }
   return readFileSync(file, 'utf8').trim();
 }

@@ -11,7 +11,7 @@ export interface CheckContext {
   exchange: Exchange;
   input: ConnectionCheckInput;
   /** Bounds a call by what is left of the check's time (see withinDeadline). */
-  within<T>(work: Promise<T>): Promise<T>;
+  within: <T>(work: Promise<T>) => Promise<T>;
 }
 
 /** What one exchange adds to the generic test. */
@@ -20,7 +20,7 @@ export interface ExchangeProfile {
   /** What the key may do, after its balance proved it; null where the exchange does not tell. */
   permissions?(context: CheckContext): Promise<KeyPermissions | null>;
   /** The asset code users know, for an exchange whose balance codes ccxt can't map without its markets. */
-  assetCode?(code: string): string;
+  assetCode?: (code: string) => string;
 }
 
 export interface PreparedCheck extends CheckContext {

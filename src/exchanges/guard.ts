@@ -1,6 +1,6 @@
 import { lookup as systemLookup } from 'node:dns/promises';
 import { STATUS_CODES } from 'node:http';
-import { BlockList, isIP, type LookupFunction, type Socket } from 'node:net';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { buildConnector as BuildConnector } from 'undici';
 import { nodeRequire } from './node-require';
 import type { OutboundPolicy } from './types';
@@ -145,7 +145,7 @@ export interface GuardedResponse {
 }
 
 export interface OutboundGuard {
-  fetch(url: string, init: FetchInit): Promise<GuardedResponse>;
+  fetch: (url: string, init: FetchInit) => Promise<GuardedResponse>;
   /** Why a request was refused, once one was: the check fails with it, whatever ccxt made of the error. */
   readonly refusal: string | undefined;
   /** The HTTP status of every answer, in order. */
@@ -203,7 +203,7 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
       }
       // Whatever resolved it, this is where the socket went; nothing has been written to it yet.
       // A socket without a remote address (already closed) is refused like a non-address.
-      const why = addressRefusal((socket as Socket).remoteAddress ?? '', policy);
+      const why = addressRefusal(socket.remoteAddress ?? '', policy);
       if (why !== null) {
         socket.destroy();
         callback(refuse(why), null);

@@ -18,11 +18,11 @@ export function assertInTime(context: Pick<Context, 'deadline'>): number {
 
 export const Deadline: MiddlewareFn<Context> = async ({ context, info }, next) => {
   const left = assertInTime(context);
-  if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation') return next();
+  if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation') return next() as Promise<unknown>;
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([
-      next(),
+      next() as Promise<unknown>,
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new InternalError(TIMED_OUT)), left);
       }),

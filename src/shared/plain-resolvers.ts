@@ -23,7 +23,7 @@ type Method = (...params: unknown[]) => unknown;
  * Everything else keeps type-graphql's resolver: fields with arguments (it converts and validates
  * them), roles, other middleware.
  */
-export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverClass: Function) => object): void {
+export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverClass: object) => object): void {
   const storage = getMetadataStorage();
   for (const objectType of storage.objectTypes) {
     const type = schema.getType(objectType.name);
@@ -45,7 +45,7 @@ export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverCl
       const instance = instanceOf(method.target) as Record<string, Method>;
       const call = instance[method.methodName].bind(instance);
       const order = params.map((p) => p.kind);
-      target.resolve = (root, _args, context) => {
+      target.resolve = (root, _args, context: Pick<Context, 'deadline'>) => {
         assertInTime(context);
         return order.length === 2 ? call(order[0] === 'root' ? root : context, order[1] === 'root' ? root : context) : call(order[0] === 'root' ? root : context);
       };

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { GraphQLError, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { GraphQLError, Kind, OperationTypeNode, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import { CloseCode } from 'graphql-ws';
-import { useServer, type Extra } from 'graphql-ws/use/ws';
+import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AuthService } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
@@ -56,8 +56,6 @@ interface ConnectionState {
   recheck: NodeJS.Timeout;
 }
 
-type SocketExtra = Extra & { state?: ConnectionState };
-
 export interface LiveServer {
   /** Closes every socket (1001) and the WebSocket server. */
   dispose(): Promise<void>;
@@ -79,7 +77,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
       onConnect: async (ctx) => {
-        const extra = ctx.extra as SocketExtra;
+        const extra = ctx.extra;
         const clientAddress = clientAddressOf(extra.request, options.trustProxy);
         const header = typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : '';
         let principal: Principal | null = null;
@@ -114,7 +112,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         return true;
       },
       onClose: (ctx) => {
-        const state = (ctx.extra as SocketExtra).state;
+        const state = ctx.extra.state;
         if (!state) return;
         clearInterval(state.recheck);
         const left = (perToken.get(state.key) ?? 1) - 1;
@@ -122,7 +120,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         else perToken.delete(state.key);
       },
       onSubscribe: (ctx, _id, payload) => {
-        const extra = ctx.extra as SocketExtra;
+        const extra = ctx.extra;
         const state = extra.state!;
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
@@ -137,9 +135,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         }
         const errors = validate(options.schema, document, [...specifiedRules, ...options.validationRules]);
         if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
-        const operations = document.definitions.filter((d) => d.kind === 'OperationDefinition');
+        const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
         const operation = payload.operationName ? operations.find((o) => o.name?.value === payload.operationName) : operations.length === 1 ? operations[0] : undefined;
-        if (!operation || operation.operation !== 'subscription') {
+        if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) {
           return [new UserInputError('only subscriptions run over WebSocket: send queries and mutations to POST /graphql')];
         }
         const requestId = randomUUID();
@@ -159,7 +157,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         return { schema: options.schema, document, variableValues: payload.variables ?? undefined, operationName: payload.operationName ?? undefined, contextValue };
       },
       onNext: (ctx, _id, _payload, _args, result) => {
-        const socket = (ctx.extra as SocketExtra).socket;
+        const socket = ctx.extra.socket;
         if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
           socket.close(4008, `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`);
         }

@@ -50,7 +50,7 @@ export function subscribe(url: string, token: string | undefined, query: string,
         if (data) events.push(...Object.values(data));
       },
       error: (error) => {
-        errors.push(...(Array.isArray(error) ? error : [error]));
+        errors.push(...(Array.isArray(error) ? (error as unknown[]) : [error]));
         onCompleted();
       },
       complete: () => onCompleted(),

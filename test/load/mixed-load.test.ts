@@ -83,7 +83,7 @@ it(`survives ${SECONDS} s of mixed load at ${CONNECTIONS} connections`, async ()
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
-  service.stdout!.pipe(new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) }));
+  service.stdout.pipe(new Writable({ write: (chunk: Buffer, _e, cb) => ((out += chunk.toString()), cb()) }));
   try {
     // stdout carries both the JSON log and V8's block-buffered GC trace, so a log line may share a
     // line of the output with a piece of the trace: match the field, not the line.

@@ -2,7 +2,6 @@ import 'reflect-metadata';
 import { startEmbeddedEngine, type EmbeddedEngine } from '../../src/db/embedded';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __TEST_ENGINE__: EmbeddedEngine | undefined;
 }
 

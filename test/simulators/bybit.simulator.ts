@@ -55,7 +55,7 @@ function bybitError(retCode: number, retMsg: string): SimulatorReply {
 }
 
 function verify(request: RecordedRequest, query: string, accounts: BybitAccount[]): { account: BybitAccount } | { error: SimulatorReply } {
-  const text = (name: string) => (typeof request.headers[name] === 'string' ? (request.headers[name] as string) : '');
+  const text = (name: string) => (typeof request.headers[name] === 'string' ? request.headers[name] : '');
   const key = text('x-bapi-api-key');
   const timestamp = text('x-bapi-timestamp');
   const recvWindow = text('x-bapi-recv-window') || '5000';

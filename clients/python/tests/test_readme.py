@@ -12,7 +12,8 @@ MARKER = "<!-- the-ten-line-agent: clients/python/tests/test_readme.py runs this
 
 def readme_agent() -> str:
     readme = (ROOT / "README.md").read_text()
-    match = re.search(re.escape(MARKER) + r"\n```python\n(.*?)\n```\n", readme, re.DOTALL)
+    # A blank line may part the marker from the block (Prettier puts one there).
+    match = re.search(re.escape(MARKER) + r"\n+```python\n(.*?)\n```\n", readme, re.DOTALL)
     assert match, "the README's agent block is missing"
     return match.group(1)
 

@@ -155,8 +155,11 @@ export class WalletDefinitionService {
           { upsert: true, returnDocument: 'after' },
         ).lean<WalletDefinition>();
       // Two concurrent upserts of one slug: the loser hits the unique index, and its retry updates.
-      const doc = await upsert().catch((error: unknown) => (isDuplicateKeyError(error) ? upsert() : Promise.reject(error)));
-      seeded.push(doc!);
+      const doc = await upsert().catch((error: unknown) => {
+        if (!isDuplicateKeyError(error)) throw error;
+        return upsert();
+      });
+      seeded.push(doc);
     }
     this.invalidate();
     return seeded;
