@@ -1,4 +1,4 @@
-import { MongoClient, type Collection, type Db } from 'mongodb';
+import { MongoClient, ObjectId, type Collection, type Db, type Filter } from 'mongodb';
 import { testDatabaseUri } from './helpers/app';
 
 /**
@@ -282,7 +282,7 @@ describe('engine fidelity', () => {
   });
 
   it('answers queries naming a unique index\'s keys and more fields as a scan would (matches and misses)', async () => {
-    type Doc = { _id: number; version: number; status: string; code?: string; n: number };
+    type Doc = { _id: number; version: number; status: string; code?: string | null; n: number };
     const col: Collection<Doc> = db.collection('covered');
     await col.createIndex({ code: 1 }, { unique: true, sparse: true });
     await col.insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: i, version: i % 3, status: i % 2 ? 'active' : 'paused', ...(i < 10 ? { code: `c${i}` } : {}), n: 0 })));
@@ -302,6 +302,60 @@ describe('engine fidelity', () => {
     expect(await col.findOneAndUpdate({ _id: 11, version: 1 }, { $inc: { n: 1 } })).toBeNull();
     expect((await col.deleteMany({ _id: { $in: [20, 21] }, status: 'paused' })).deletedCount).toBe(1);
     expect(await col.countDocuments()).toBe(49);
+  });
+
+  it('answers through non-unique indexes (dates, ids, arrays on the path) what a collection without them answers, through updates and deletes', async () => {
+    type Doc = { _id: number; owner: ObjectId | null; at?: Date; pending: Array<{ at: Date }>; status: string };
+    const plain: Collection<Doc> = db.collection('unindexed');
+    const indexed: Collection<Doc> = db.collection('indexed');
+    await indexed.createIndex({ at: 1 });
+    await indexed.createIndex({ owner: 1, status: 1 });
+    await indexed.createIndex({ 'pending.at': 1 });
+    const owners = [new ObjectId(), new ObjectId(), new ObjectId()];
+    const t0 = Date.UTC(2026, 0, 1);
+    const docs: Doc[] = Array.from({ length: 300 }, (_, i) => ({
+      _id: i,
+      owner: i % 7 === 0 ? null : owners[i % 3],
+      ...(i % 5 === 0 ? {} : { at: new Date(t0 + (i % 50) * 1000) }),
+      pending: i % 4 === 0 ? [{ at: new Date(t0 + i * 10) }, { at: new Date(t0 - i * 10) }] : [],
+      status: i % 2 ? 'active' : 'paused',
+    }));
+    const both = async (op: (c: Collection<Doc>) => Promise<unknown>) => {
+      await op(plain);
+      await op(indexed);
+    };
+    await both((c) => c.insertMany(docs.map((d) => ({ ...d }))));
+    const queries: Array<Filter<Doc>> = [
+      { at: new Date(t0 + 7000) },
+      { at: { $gte: new Date(t0 + 10_000), $lt: new Date(t0 + 20_000) } },
+      { at: { $gt: new Date(t0 + 45_000) }, status: 'active' },
+      { at: { $lte: new Date(t0) } },
+      { at: { $in: [new Date(t0 + 1000), new Date(t0 + 2000)] } },
+      { at: null },
+      { owner: owners[1] },
+      { owner: { $in: [owners[0], owners[2]] }, status: 'paused' },
+      { owner: null },
+      { 'pending.at': { $lt: new Date(t0) } },
+      { 'pending.at': { $gte: new Date(t0 + 1000) } },
+    ];
+    const answers = async () => {
+      const out: Array<[number[], number[]]> = [];
+      for (const q of queries) {
+        const [a, b] = await Promise.all([plain, indexed].map((c) => c.find(q).sort({ _id: 1 }).toArray()));
+        out.push([a.map((d) => d._id), b.map((d) => d._id)]);
+      }
+      return out;
+    };
+    for (const [scanned, found] of await answers()) expect(found).toEqual(scanned);
+    expect((await answers()).some(([scanned]) => scanned.length > 0)).toBe(true);
+    await both((c) => c.updateMany({ owner: owners[1] }, { $set: { owner: owners[2], at: new Date(t0 + 999_000) } }));
+    await both((c) => c.updateMany({ _id: { $in: [4, 8, 12] } }, { $set: { pending: [] } }));
+    await both((c) => c.updateOne({ _id: 5 }, { $set: { at: new Date(t0 + 7000) } }));
+    await both((c) => c.deleteMany({ at: { $gte: new Date(t0 + 30_000), $lt: new Date(t0 + 40_000) } }));
+    const after = await answers();
+    for (const [scanned, found] of after) expect(found).toEqual(scanned);
+    expect(after[0][1]).toContain(5);
+    expect(after[6][1]).toEqual([]);
   });
 
   it('pages on (a date, _id) with an $or cursor, ascending in find and descending in an aggregation', async () => {
