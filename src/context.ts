@@ -46,7 +46,12 @@ export interface Context {
   /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
   deadline: number;
   /** On a subscription (over WebSocket): the live events and the connection they go to. */
-  live?: { service: LiveEventsService; connection: LiveConnection };
+  live?: {
+    service: LiveEventsService;
+    connection: LiveConnection;
+    /** Subscriptions with the same key answer alike and share each event's execution (see shared-execution.ts). */
+    shareKey: string;
+  };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;

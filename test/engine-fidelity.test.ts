@@ -305,7 +305,7 @@ describe('engine fidelity', () => {
   });
 
   it('answers through non-unique indexes (dates, ids, arrays on the path) what a collection without them answers, through updates and deletes', async () => {
-    type Doc = { _id: number; owner: ObjectId | null; at?: Date; pending: Array<{ at: Date }>; status: string };
+    type Doc = { _id: number; owner: ObjectId | null; at?: Date | null; pending: Array<{ at: Date }>; status: string };
     const plain: Collection<Doc> = db.collection('unindexed');
     const indexed: Collection<Doc> = db.collection('indexed');
     await indexed.createIndex({ at: 1 });

@@ -13,6 +13,7 @@ import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
 import type { LiveEventsService } from './live-events.service';
+import { sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
@@ -76,6 +77,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
+      subscribe: sharedSubscribe((args) => (args.contextValue as Context).live?.shareKey ?? null),
       onConnect: async (ctx) => {
         const extra = ctx.extra;
         const clientAddress = clientAddressOf(extra.request, options.trustProxy);
@@ -152,6 +154,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           live: {
             service: options.service,
             connection: { maxWaiting: LIVE_LIMITS.maxWaiting, close: (code, reason) => extra.socket.close(code, reason) },
+            // Everything the answer to an event may depend on besides the event itself.
+            shareKey: JSON.stringify([state.key, state.principal.role, payload.operationName ?? null, payload.variables ?? null, payload.query]),
           },
         };
         return { schema: options.schema, document, variableValues: payload.variables ?? undefined, operationName: payload.operationName ?? undefined, contextValue };

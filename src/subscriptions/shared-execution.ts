@@ -1,0 +1,59 @@
+import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult } from 'graphql';
+
+/**
+ * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
+ * same events that is 50 identical executions of each, and most of the service's time. Here
+ * subscriptions that would answer alike share one: the same event object (the feed hands one to
+ * every subscriber), the same operation text and variables, and the same caller (principal kind, id
+ * and role: what a resolver may look at besides the event). The result is the one graphql-js would
+ * give each, computed with the first subscriber's context.
+ */
+
+type Result = ExecutionResult | Promise<ExecutionResult>;
+
+/** Which subscriptions answer alike: null for one that shares with none. */
+export type ShareKeyOf = (args: ExecutionArgs) => string | null;
+
+export function sharedSubscribe(shareKeyOf: ShareKeyOf): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+  // Per event object: gone with the event once every subscriber has had it.
+  const results = new WeakMap<object, Map<string, Result>>();
+  return async (args) => {
+    const stream = await createSourceEventStream(args);
+    if (!isAsyncIterable(stream)) return stream;
+    const key = shareKeyOf(args);
+    return mapEvents(stream[Symbol.asyncIterator](), (event: unknown) => {
+      const run = () => execute({ ...args, rootValue: event });
+      if (key === null || typeof event !== 'object' || event === null) return run();
+      let byKey = results.get(event);
+      if (!byKey) results.set(event, (byKey = new Map<string, Result>()));
+      let result = byKey.get(key);
+      if (!result) byKey.set(key, (result = run()));
+      return result;
+    });
+  };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * The source's events mapped to results. `return` goes straight to the source (an async generator
+ * would wait for the next event first, and a quiet feed would never let a finished subscription go).
+ */
+function mapEvents(source: AsyncIterator<unknown>, map: (event: unknown) => Result): AsyncIterableIterator<ExecutionResult> {
+  return {
+    async next() {
+      const step = await source.next();
+      if (step.done) return { done: true, value: undefined };
+      return { done: false, value: await map(step.value) };
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}
