@@ -470,7 +470,6 @@ async function seed(db, keyring) {
   await db.collection('user_wallets').createIndex({ wallet_id: 1 }, { name: 'wallet_id_1' });
   await db.collection('user_wallets').createIndex({ live_key: 1 }, { unique: true, name: 'live_key_1' });
   await db.collection('user_wallets').createIndex({ user_changed_at: 1, _id: 1 }, { name: 'user_changed_at_1__id_1' });
-  await db.collection('user_wallets').createIndex({ _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 }, { unique: true, name: 'ai_write' });
   await db.collection('user_wallet_events').createIndex({ wallet_id: 1, at: -1 }, { name: 'wallet_id_1_at_-1' });
 
   const definitions = DEFINITIONS.map((d) => {

@@ -32,7 +32,7 @@ import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
 import { UserWalletEventModel } from './modules/user-wallets/user-wallet-event.model';
-import { backfillUserChangedAt } from './modules/user-wallets/migrations';
+import { backfillUserChangedAt, dropRetiredIndexes } from './modules/user-wallets/migrations';
 import { startEventSweep } from './modules/user-wallets/user-wallet-events';
 import { UserWalletModel } from './modules/user-wallets/user-wallet.model';
 import { UserWalletService } from './modules/user-wallets/user-wallet.service';
@@ -80,6 +80,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await services.definitions.seedIfEmpty();
     await services.definitions.migrateToCcxt();
     await migrateConnectionStates(config.credentialChecks.intervalMs, logger);
+    await dropRetiredIndexes(logger);
     await agentTokens.start();
   } catch (error) {
     // A refused start (an admin account that isn't the configured admin's, say) leaves nothing open.

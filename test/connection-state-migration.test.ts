@@ -3,6 +3,8 @@ import { CredentialDocument } from './generated/graphql';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
 import type { StoredCredential } from './helpers/stored';
+import { createLogger } from '../src/logger';
+import { dropRetiredIndexes } from '../src/modules/user-wallets/migrations';
 
 /** Credentials stored before connection states existed: shown sensibly, then migrated at start-up. */
 
@@ -50,5 +52,20 @@ describe('credentials stored before connection states', () => {
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
     expect(t.logs.join('\n')).not.toMatch(/"migrated"/);
     expect((await collection('credentials').findOne({ _id: ids[0] }))!.next_check_at).toEqual(liveDoc!.next_check_at);
+  });
+});
+
+describe('indexes of earlier versions', () => {
+  it('drops ai_write at start-up, once, and keeps every other index', async () => {
+    const keys = { _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 } as const;
+    await collection('user_wallets').createIndex(keys, { unique: true, name: 'ai_write' });
+    const before = (await collection('user_wallets').indexes()).map((i) => i.name);
+    expect(before).toContain('ai_write');
+    await t.app.stop();
+    t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
+    const after = (await collection('user_wallets').indexes()).map((i) => i.name);
+    expect(after).toEqual(before.filter((name) => name !== 'ai_write'));
+    expect(t.logs.join('\n')).toMatch(/"indexes":\["ai_write"\].*dropped indexes this version no longer uses/);
+    expect(await dropRetiredIndexes(createLogger({ logLevel: 'silent' }))).toEqual([]);
   });
 });

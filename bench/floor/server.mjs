@@ -195,7 +195,7 @@ function planAiWrite(wallet, definition, input, now) {
   set['ai_managed_state.last_ai_decision'] = now;
   changes.last_ai_decision = now;
 
-  // Exactly the state checked against, on the keys of the service's `ai_write` index.
+  // Exactly the state checked against, as the service's filter names it.
   const filter = {
     _id: wallet._id,
     version: wallet.version,

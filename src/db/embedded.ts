@@ -167,8 +167,8 @@ async function startJavaServer(options: EmbeddedOptions): Promise<EmbeddedEngine
   const child = spawn(
     'java',
     [
+      // The JVM's full JIT (not stopped at C1): a little more CPU while it warms, twice the speed after.
       '-XX:+UseSerialGC',
-      '-XX:TieredStopAtLevel=1',
       '-Xshare:auto',
       '-cp',
       classpath,

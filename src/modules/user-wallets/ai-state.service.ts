@@ -302,8 +302,6 @@ export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinitio
   // Exactly the state the values were checked against: its version, the limits and the status the
   // policy and the pause depend on. Every change of those grows the version too; the limits are in
   // the filter as well so that the database itself refuses a write checked against other limits.
-  // Always the same keys, all equalities: the embedded engine answers the query from the unique
-  // index on exactly these keys (UserWallet's `ai_write`) instead of scanning the collection.
   const filter: Record<string, unknown> = {
     _id: wallet._id,
     version: wallet.version,

@@ -28,3 +28,27 @@ export async function backfillUserChangedAt(logger: Logger): Promise<number> {
   if (filled > 0) logger.info({ wallets: filled }, 'userChangedAt filled in for wallets stored before it existed');
   return filled;
 }
+
+/**
+ * Indexes an earlier version made that nothing needs now. `ai_write` (the keys of an agent's
+ * conditional update) only spared the embedded engine a scan, which its launcher now spares it
+ * through the _id index; on every engine it cost each write an index entry. Dropped at start-up,
+ * idempotent; an instance starting beside another may find it gone already.
+ */
+const RETIRED_INDEXES = ['ai_write'];
+const INDEX_NOT_FOUND = 27;
+
+export async function dropRetiredIndexes(logger: Logger): Promise<string[]> {
+  const present = new Set((await UserWalletModel.collection.indexes()).map((index) => index.name));
+  const dropped: string[] = [];
+  for (const name of RETIRED_INDEXES.filter((n) => present.has(n))) {
+    try {
+      await UserWalletModel.collection.dropIndex(name);
+      dropped.push(name);
+    } catch (error) {
+      if ((error as { code?: number }).code !== INDEX_NOT_FOUND) throw error;
+    }
+  }
+  if (dropped.length > 0) logger.info({ collection: UserWalletModel.collection.collectionName, indexes: dropped }, 'dropped indexes this version no longer uses');
+  return dropped;
+}

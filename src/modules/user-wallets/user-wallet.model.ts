@@ -111,10 +111,6 @@ export class AiManagedState {
 @index({ 'pending_events.at': 1 })
 // The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at, _id) order.
 @index({ user_changed_at: 1, _id: 1 })
-// The keys of every agent write's conditional update (planAiWrite). mongod finds the wallet by
-// _id anyway; mongo-java-server uses an index only for a query on exactly its keys, and without
-// this one scans the collection for each write. Unique, as it holds _id.
-@index({ _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 }, { unique: true, name: 'ai_write' })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
