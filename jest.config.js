@@ -5,7 +5,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   // The 60 s load test runs with `npm run test:faults` (jest.faults.config.js).
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/load/'],
-  // swc keeps type-graphql's decorator metadata (see .swcrc); `npm test` type-checks with tsc first.
+  // swc keeps type-graphql's decorator metadata (see .swcrc); `npm test` type-checks with tsc
+  // first.
   transform: { '^.+\\.ts$': ['@swc/jest'] },
   setupFiles: ['reflect-metadata'],
   globalSetup: '<rootDir>/test/setup/global-setup.ts',
@@ -14,7 +15,8 @@ module.exports = {
   maxWorkers: 2,
   collectCoverageFrom: [
     'src/**/*.ts',
-    // Process entry points: exercised by spawning them (test/process.test.ts), where jest can't count lines.
+    // Process entry points: exercised by spawning them (test/process.test.ts), where jest can't
+    // count lines.
     '!src/main.ts',
     '!src/db/db-cli.ts',
     '!src/seed-cli.ts',

@@ -27,7 +27,10 @@ const OP_COMPRESSED = 2012;
  */
 const BACKGROUND_PREFIX = Buffer.from('background:');
 
-/** Connection handshakes, heartbeats, authentication and session clean-up: not the application's commands. */
+/**
+ * Connection handshakes, heartbeats, authentication and session clean-up: not the application's
+ * commands.
+ */
 export const NOT_COUNTED = new Set([
   'hello',
   'ismaster',
@@ -79,7 +82,17 @@ const COMMENT_KEY = Buffer.from('\x02comment\x00', 'latin1');
 function hasBackgroundComment(msg) {
   for (let at = msg.indexOf(COMMENT_KEY); at !== -1; at = msg.indexOf(COMMENT_KEY, at + 1)) {
     const value = at + COMMENT_KEY.length + 4; // past the int32 length
-    if (value + BACKGROUND_PREFIX.length <= msg.length && msg.compare(BACKGROUND_PREFIX, 0, BACKGROUND_PREFIX.length, value, value + BACKGROUND_PREFIX.length) === 0) return true;
+    if (
+      value + BACKGROUND_PREFIX.length <= msg.length &&
+      msg.compare(
+        BACKGROUND_PREFIX,
+        0,
+        BACKGROUND_PREFIX.length,
+        value,
+        value + BACKGROUND_PREFIX.length,
+      ) === 0
+    )
+      return true;
   }
   return false;
 }
@@ -129,7 +142,9 @@ export class CommandCounter {
       ignored: this.ignored,
       byCommand: Object.fromEntries(this.byCommand),
       byLabel: Object.fromEntries(this.byLabel),
-      msByLabel: Object.fromEntries([...this.msByLabel].map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+      msByLabel: Object.fromEntries(
+        [...this.msByLabel].map(([k, v]) => [k, Math.round(v * 1000) / 1000]),
+      ),
     };
   }
 
@@ -153,15 +168,26 @@ export class CommandCounter {
     this.byCommand.set(command, (this.byCommand.get(command) ?? 0) + 1);
     let label = null;
     if (this.detailed) {
-      const body = BSON.deserialize(msg.subarray(doc.start, doc.start + doc.size), { promoteValues: true });
+      const body = BSON.deserialize(msg.subarray(doc.start, doc.start + doc.size), {
+        promoteValues: true,
+      });
       const target = body[command];
-      const collection = typeof target === 'string' ? target : typeof body.collection === 'string' ? body.collection : '';
+      const collection =
+        typeof target === 'string'
+          ? target
+          : typeof body.collection === 'string'
+            ? body.collection
+            : '';
       label = collection ? `${command} ${collection}` : command;
       this.byLabel.set(label, (this.byLabel.get(label) ?? 0) + 1);
       if (this.captured.length < this.captureLimit) this.captured.push(body);
     }
     // Always tracked (cheaply), so the caller can wait until nothing is in flight.
-    this.inFlight.set(msg.readInt32LE(4), { label, window: this.window, started: this.lastActivity });
+    this.inFlight.set(msg.readInt32LE(4), {
+      label,
+      window: this.window,
+      started: this.lastActivity,
+    });
   }
 
   /** The database's reply to `responseTo` has been read whole. */
@@ -172,7 +198,8 @@ export class CommandCounter {
     this.inFlight.delete(responseTo);
     const now = performance.now();
     this.lastActivity = now;
-    if (sent.label && sent.window === this.window) this.msByLabel.set(sent.label, (this.msByLabel.get(sent.label) ?? 0) + (now - sent.started));
+    if (sent.label && sent.window === this.window)
+      this.msByLabel.set(sent.label, (this.msByLabel.get(sent.label) ?? 0) + (now - sent.started));
   }
 
   /** True when no command is waiting for its reply and none was sent or answered for `ms`. */

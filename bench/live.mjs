@@ -6,8 +6,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
-const SUBSCRIPTION = 'subscription { managedWalletEvents(kinds: [AI_STATE_CHANGED]) { id walletId version } }';
-const WRITE = 'mutation LiveWrite($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { id version } }';
+const SUBSCRIPTION =
+  'subscription { managedWalletEvents(kinds: [AI_STATE_CHANGED]) { id walletId version } }';
+const WRITE =
+  'mutation LiveWrite($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { id version } }';
 
 /** `count` agents' subscriptions, each on its own connection, all acknowledged. */
 export async function connectSubscribers(baseUrl, token, count) {
@@ -22,7 +24,10 @@ export async function connectSubscribers(baseUrl, token, count) {
       connectionParams: { authorization: `Bearer ${token}` },
       lazy: false,
       retryAttempts: 0,
-      on: { connected: () => ready.resolve(), closed: (e) => ready.reject(new Error(`subscriber closed: ${e?.code} ${e?.reason}`)) },
+      on: {
+        connected: () => ready.resolve(),
+        closed: (e) => ready.reject(new Error(`subscriber closed: ${e?.code} ${e?.reason}`)),
+      },
     });
     const errors = [];
     client.subscribe(
@@ -32,7 +37,8 @@ export async function connectSubscribers(baseUrl, token, count) {
           if (e) errors.push(...e);
           const event = data?.managedWalletEvents;
           // The first time this subscriber saw the event (at least once: repeats are allowed).
-          if (event && !received.has(`${event.walletId}:${event.version}`)) received.set(`${event.walletId}:${event.version}`, performance.now());
+          if (event && !received.has(`${event.walletId}:${event.version}`))
+            received.set(`${event.walletId}:${event.version}`, performance.now());
         },
         error: (e) => errors.push(e),
         complete: () => undefined,
@@ -52,12 +58,20 @@ export async function disconnectSubscribers(subscribers) {
 
 function post(agent, baseUrl, token, body) {
   return new Promise((resolve, reject) => {
-    const request = http.request(`${baseUrl}/graphql`, { method: 'POST', agent, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk) => (text += chunk));
-      response.on('end', () => resolve({ status: response.statusCode, text }));
-    });
+    const request = http.request(
+      `${baseUrl}/graphql`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode, text }));
+      },
+    );
     request.on('error', reject);
     request.end(body);
   });
@@ -69,7 +83,15 @@ function post(agent, baseUrl, token, body) {
  * the moment a write was sent to a subscriber's first sight of its event, over every (write,
  * subscriber).
  */
-export async function measureDelivery({ baseUrl, token, walletIds, subscribers, perSecond, seconds, drainMs = 10_000 }) {
+export async function measureDelivery({
+  baseUrl,
+  token,
+  walletIds,
+  subscribers,
+  perSecond,
+  seconds,
+  drainMs = 10_000,
+}) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const written = new Map();
   const failures = [];
@@ -83,18 +105,22 @@ export async function measureDelivery({ baseUrl, token, walletIds, subscribers, 
     const walletId = walletIds[i % walletIds.length];
     const body = JSON.stringify({ query: WRITE, variables: { w: walletId, r: i % 100 } });
     const sentAt = performance.now();
-    const write = post(agent, baseUrl, token, body).then(({ status, text }) => {
-      const answer = JSON.parse(text);
-      if (status !== 200 || answer.errors) failures.push(text.slice(0, 200));
-      else written.set(`${walletId}:${answer.data.updateAiManagedState.version}`, sentAt);
-    }, (error) => failures.push(String(error)));
+    const write = post(agent, baseUrl, token, body).then(
+      ({ status, text }) => {
+        const answer = JSON.parse(text);
+        if (status !== 200 || answer.errors) failures.push(text.slice(0, 200));
+        else written.set(`${walletId}:${answer.data.updateAiManagedState.version}`, sentAt);
+      },
+      (error) => failures.push(String(error)),
+    );
     inFlight.add(write);
     void write.finally(() => inFlight.delete(write));
   }
   await Promise.all(inFlight);
   const writeSeconds = (performance.now() - started) / 1000;
   const deadline = performance.now() + drainMs;
-  const allIn = () => subscribers.every((s) => [...written.keys()].every((key) => s.received.has(key)));
+  const allIn = () =>
+    subscribers.every((s) => [...written.keys()].every((key) => s.received.has(key)));
   while (!allIn() && performance.now() < deadline) await sleep(100);
   agent.destroy();
 
@@ -108,7 +134,12 @@ export async function measureDelivery({ baseUrl, token, walletIds, subscribers, 
     }
   }
   latencies.sort((a, b) => a - b);
-  const at = (q) => (latencies.length ? Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 10) / 10 : null);
+  const at = (q) =>
+    latencies.length
+      ? Math.round(
+          latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] * 10,
+        ) / 10
+      : null;
   return {
     subscribers: subscribers.length,
     writes: written.size,

@@ -39,43 +39,66 @@ function validator(check) {
     case 'definitions':
       return (json) => {
         const list = json?.data?.walletDefinitions;
-        if (!Array.isArray(list) || list.length !== check.count) return `expected ${check.count} definitions, got ${list?.length}`;
-        return list.every((d) => typeof d.slug === 'string' && d.features?.leverage) ? null : 'a definition is incomplete';
+        if (!Array.isArray(list) || list.length !== check.count)
+          return `expected ${check.count} definitions, got ${list?.length}`;
+        return list.every((d) => typeof d.slug === 'string' && d.features?.leverage)
+          ? null
+          : 'a definition is incomplete';
       };
     case 'userWallets':
       return (json) => {
         const list = json?.data?.userWallets;
-        if (!Array.isArray(list) || list.length !== check.count) return `expected ${check.count} wallets, got ${list?.length}`;
-        const ok = list.every((w) => w.definition?.slug && w.credential?.definition?.slug === w.definition.slug && w.aiManagedState && w.userLimits);
+        if (!Array.isArray(list) || list.length !== check.count)
+          return `expected ${check.count} wallets, got ${list?.length}`;
+        const ok = list.every(
+          (w) =>
+            w.definition?.slug &&
+            w.credential?.definition?.slug === w.definition.slug &&
+            w.aiManagedState &&
+            w.userLimits,
+        );
         return ok ? null : 'a wallet lacks its definition, credential or state';
       };
     case 'write':
       return (json, context) => {
         const w = json?.data?.updateAiManagedState;
         if (!w) return 'no updateAiManagedState in the answer';
-        if (context.wallet && (w.id !== context.wallet.id || w.version !== context.sentVersion + 1)) {
+        if (
+          context.wallet &&
+          (w.id !== context.wallet.id || w.version !== context.sentVersion + 1)
+        ) {
           return `wallet ${w.id} answered version ${w.version}, expected ${context.sentVersion + 1}`;
         }
-        return w.aiManagedState?.currentRisk === context.input?.currentRisk ? null : 'the written state is not in the answer';
+        return w.aiManagedState?.currentRisk === context.input?.currentRisk
+          ? null
+          : 'the written state is not in the answer';
       };
     case 'batch':
       return (json, context) => {
         const outcomes = json?.data?.updateAiManagedStates;
-        if (!Array.isArray(outcomes) || outcomes.length !== context.wallets.length) return `expected ${context.wallets.length} outcomes, got ${outcomes?.length}`;
+        if (!Array.isArray(outcomes) || outcomes.length !== context.wallets.length)
+          return `expected ${context.wallets.length} outcomes, got ${outcomes?.length}`;
         for (let i = 0; i < outcomes.length; i++) {
           const { wallet, error } = outcomes[i];
           if (error) return `write ${i} failed: ${error.code} ${error.message}`;
-          if (wallet?.id !== context.wallets[i].id || wallet.version !== context.sentVersions[i] + 1) return `write ${i}: wallet ${wallet?.id} answered version ${wallet?.version}, expected ${context.sentVersions[i] + 1}`;
-          if (wallet.aiManagedState?.currentRisk !== context.inputs[i].currentRisk) return `write ${i}: the written state is not in the answer`;
+          if (
+            wallet?.id !== context.wallets[i].id ||
+            wallet.version !== context.sentVersions[i] + 1
+          )
+            return `write ${i}: wallet ${wallet?.id} answered version ${wallet?.version}, expected ${context.sentVersions[i] + 1}`;
+          if (wallet.aiManagedState?.currentRisk !== context.inputs[i].currentRisk)
+            return `write ${i}: the written state is not in the answer`;
         }
         return null;
       };
     case 'managed':
     case 'changes':
       return (json) => {
-        const page = check.type === 'managed' ? json?.data?.managedWallets : json?.data?.managedWalletChanges;
+        const page =
+          check.type === 'managed' ? json?.data?.managedWallets : json?.data?.managedWalletChanges;
         if (!page || !Array.isArray(page.edges)) return 'no managedWallets page';
-        if (page.edges.length === 0 || page.edges.length > check.count) return `page of ${page.edges.length} wallets`;
+        if (page.edges.length === 0 || page.edges.length > check.count)
+          return `page of ${page.edges.length} wallets`;
         return page.edges.every((e) => e.node?.id && e.cursor) ? null : 'an edge is incomplete';
       };
     default:
@@ -97,7 +120,10 @@ function writeInput(n) {
 
 /** A request source: next(context) -> body, and done(context, status, body) after its response. */
 function sourceFor(spec, stats) {
-  const headers = { 'content-type': 'application/json', ...(spec.token ? { authorization: `Bearer ${spec.token}` } : {}) };
+  const headers = {
+    'content-type': 'application/json',
+    ...(spec.token ? { authorization: `Bearer ${spec.token}` } : {}),
+  };
   const validate = validator(spec.check);
   let seen = 0;
   const inspect = (context, status, body) => {
@@ -110,7 +136,12 @@ function sourceFor(spec, stats) {
     } else if (body.startsWith('{"errors"') || body.includes(',"errors":')) {
       stats.graphqlErrors++;
       error = 'GraphQL errors';
-    } else if (seen <= SAMPLE_FIRST || seen % SAMPLE_EVERY === 0 || spec.kind === 'write' || spec.kind === 'batch') {
+    } else if (
+      seen <= SAMPLE_FIRST ||
+      seen % SAMPLE_EVERY === 0 ||
+      spec.kind === 'write' ||
+      spec.kind === 'batch'
+    ) {
       // Writes are always parsed: the next expectedVersion comes from the answer.
       let json;
       try {
@@ -149,7 +180,8 @@ function sourceFor(spec, stats) {
       return {
         headers,
         next: (context) => {
-          if (head >= queue.length) throw new Error('the write pool ran dry: more connections than wallets?');
+          if (head >= queue.length)
+            throw new Error('the write pool ran dry: more connections than wallets?');
           const wallet = queue[head++];
           if (head > 4096 && head * 2 > queue.length) {
             queue.splice(0, head);
@@ -159,7 +191,10 @@ function sourceFor(spec, stats) {
           context.wallet = wallet;
           context.sentVersion = wallet.version;
           context.input = input;
-          return JSON.stringify({ query: spec.query, variables: { walletId: wallet.id, expectedVersion: wallet.version, input } });
+          return JSON.stringify({
+            query: spec.query,
+            variables: { walletId: wallet.id, expectedVersion: wallet.version, input },
+          });
         },
         done: (context, status, body) => {
           const error = inspect(context, status, body);
@@ -180,7 +215,8 @@ function sourceFor(spec, stats) {
       return {
         headers,
         next: (context) => {
-          if (queue.length - head < spec.size) throw new Error('the write pool ran dry: more connections x batch size than wallets?');
+          if (queue.length - head < spec.size)
+            throw new Error('the write pool ran dry: more connections x batch size than wallets?');
           const wallets = queue.slice(head, head + spec.size);
           head += spec.size;
           if (head > 4096 && head * 2 > queue.length) {
@@ -192,7 +228,16 @@ function sourceFor(spec, stats) {
           context.sentVersions = wallets.map((w) => w.version);
           context.inputs = inputs;
           context.outcomes = undefined;
-          return JSON.stringify({ query: spec.query, variables: { updates: wallets.map((w, i) => ({ walletId: w.id, expectedVersion: w.version, input: inputs[i] })) } });
+          return JSON.stringify({
+            query: spec.query,
+            variables: {
+              updates: wallets.map((w, i) => ({
+                walletId: w.id,
+                expectedVersion: w.version,
+                input: inputs[i],
+              })),
+            },
+          });
         },
         done: (context, status, body) => {
           inspect(context, status, body);
@@ -209,7 +254,9 @@ function sourceFor(spec, stats) {
       };
     }
     case 'mix': {
-      const parts = spec.parts.map((part) => sourceFor({ ...part, label: `${spec.label}/${part.label}` }, stats));
+      const parts = spec.parts.map((part) =>
+        sourceFor({ ...part, label: `${spec.label}/${part.label}` }, stats),
+      );
       let i = 0;
       return {
         headers,
@@ -228,7 +275,14 @@ function sourceFor(spec, stats) {
 }
 
 async function run(spec) {
-  const stats = { responses: 0, non2xx: 0, graphqlErrors: 0, invalid: 0, validated: 0, errorSamples: [] };
+  const stats = {
+    responses: 0,
+    non2xx: 0,
+    graphqlErrors: 0,
+    invalid: 0,
+    validated: 0,
+    errorSamples: [],
+  };
   const source = sourceFor(spec, stats);
   const latencies = [];
   const url = new URL(spec.url);
@@ -245,7 +299,11 @@ async function run(spec) {
         path: url.pathname,
         setupRequest: (req, context) => {
           const body = source.next(context);
-          return { ...req, headers: { ...req.headers, ...(context.headers ?? source.headers) }, body };
+          return {
+            ...req,
+            headers: { ...req.headers, ...(context.headers ?? source.headers) },
+            body,
+          };
         },
         onResponse: (status, body, context) => source.done(context, status, body),
       },
@@ -255,7 +313,9 @@ async function run(spec) {
   const started = process.hrtime.bigint();
   const result = await new Promise((resolve, reject) => {
     const instance = autocannon(options, (error, res) => (error ? reject(error) : resolve(res)));
-    instance.on('response', (_client, _status, _bytes, responseTime) => latencies.push(responseTime));
+    instance.on('response', (_client, _status, _bytes, responseTime) =>
+      latencies.push(responseTime),
+    );
   });
   const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
   const raw = {
@@ -270,7 +330,13 @@ async function run(spec) {
     socketErrors: result.errors - result.timeouts,
     timeouts: result.timeouts,
     errorSamples: stats.errorSamples,
-    rounds: [{ durationS: round3(elapsed), requests: stats.responses, rps: Math.round((stats.responses / elapsed) * 10) / 10 }],
+    rounds: [
+      {
+        durationS: round3(elapsed),
+        requests: stats.responses,
+        rps: Math.round((stats.responses / elapsed) * 10) / 10,
+      },
+    ],
   };
   // Runs of one series (one scenario on one server, measured in several rounds) are merged:
   // their latencies pooled, their requests over their summed time.
@@ -283,12 +349,30 @@ async function run(spec) {
         elapsed: before.elapsed + raw.elapsed,
         errorSamples: before.errorSamples.concat(raw.errorSamples).slice(0, MAX_ERROR_SAMPLES),
         rounds: before.rounds.concat(raw.rounds),
-        ...Object.fromEntries(['responses', 'non2xx', 'graphqlErrors', 'invalid', 'validated', 'socketErrors', 'timeouts'].map((k) => [k, before[k] + raw[k]])),
+        ...Object.fromEntries(
+          [
+            'responses',
+            'non2xx',
+            'graphqlErrors',
+            'invalid',
+            'validated',
+            'socketErrors',
+            'timeouts',
+          ].map((k) => [k, before[k] + raw[k]]),
+        ),
       };
     }
     series.set(spec.series, merged);
   }
-  return { ...summarize(spec, merged), autocannon: { rpsAverage: result.requests.average, p50: result.latency.p50, p99: result.latency.p99 }, ...(source.remaining ? { pool: source.remaining() } : {}) };
+  return {
+    ...summarize(spec, merged),
+    autocannon: {
+      rpsAverage: result.requests.average,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+    },
+    ...(source.remaining ? { pool: source.remaining() } : {}),
+  };
 }
 
 const series = new Map();
@@ -311,7 +395,13 @@ function summarize(spec, raw) {
       mean: round3(mean),
     },
     errors: raw.non2xx + raw.graphqlErrors + raw.invalid + raw.socketErrors + raw.timeouts,
-    errorDetail: { non2xx: raw.non2xx, graphqlErrors: raw.graphqlErrors, invalidAnswers: raw.invalid, socketErrors: raw.socketErrors, timeouts: raw.timeouts },
+    errorDetail: {
+      non2xx: raw.non2xx,
+      graphqlErrors: raw.graphqlErrors,
+      invalidAnswers: raw.invalid,
+      socketErrors: raw.socketErrors,
+      timeouts: raw.timeouts,
+    },
     validatedAnswers: raw.validated,
     errorSamples: raw.errorSamples,
     rounds: raw.rounds,

@@ -44,7 +44,16 @@
 
 import { fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { createRequire } from 'node:module';
@@ -74,7 +83,9 @@ const SETTINGS = {
   /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
   changedWallets: 1_000,
   batchSize: 100,
-  /** The live events scenario (issue 13): agents' subscriptions, and the paced writes they follow. */
+  /**
+   * The live events scenario (issue 13): agents' subscriptions, and the paced writes they follow.
+   */
   liveSubscribers: 50,
   liveWritesPerSecond: 100,
 };
@@ -190,11 +201,19 @@ function firstLine(child, pattern, timeoutMs) {
         }
       }
     };
-    const timer = setTimeout(() => reject(new Error(`${child.name} did not start in ${timeoutMs} ms:\n${tail(child.logFile)}`)), timeoutMs);
+    const timer = setTimeout(
+      () =>
+        reject(
+          new Error(`${child.name} did not start in ${timeoutMs} ms:\n${tail(child.logFile)}`),
+        ),
+      timeoutMs,
+    );
     child.proc.stdout.on('data', onData);
     child.proc.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`${child.name} exited (${code}) before it was ready:\n${tail(child.logFile)}`));
+      reject(
+        new Error(`${child.name} exited (${code}) before it was ready:\n${tail(child.logFile)}`),
+      );
     });
   });
 }
@@ -224,7 +243,10 @@ function procStat(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ppid: Number(fields[1]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS };
+    return {
+      ppid: Number(fields[1]),
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS,
+    };
   } catch {
     return null;
   }
@@ -249,17 +271,24 @@ const cpuOf = (pids) => pids.reduce((sum, pid) => sum + (procStat(pid)?.cpuSecon
 
 /** CPU seconds the whole machine spent busy (all cores), from /proc/stat. */
 function machineBusySeconds() {
-  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  const [, user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .map(Number);
   return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
 }
 
 /** GET /ready once; resolves with the status code, or 0 when nothing answers. */
 function readyStatus(port) {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/ready', agent: false, timeout: 1_000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-    });
+    const req = http.get(
+      { host: '127.0.0.1', port, path: '/ready', agent: false, timeout: 1_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
     req.on('error', () => resolve(0));
     req.on('timeout', () => {
       req.destroy();
@@ -270,9 +299,13 @@ function readyStatus(port) {
 
 async function waitReady(child, port, started, timeoutMs = 60_000) {
   for (;;) {
-    if (child.exited) throw new Error(`${child.name} exited (${child.exitCode ?? child.exitSignal}):\n${tail(child.logFile)}`);
+    if (child.exited)
+      throw new Error(
+        `${child.name} exited (${child.exitCode ?? child.exitSignal}):\n${tail(child.logFile)}`,
+      );
     if ((await readyStatus(port)) === 200) return performance.now() - started;
-    if (performance.now() - started > timeoutMs) throw new Error(`${child.name} not ready after ${timeoutMs} ms:\n${tail(child.logFile)}`);
+    if (performance.now() - started > timeoutMs)
+      throw new Error(`${child.name} not ready after ${timeoutMs} ms:\n${tail(child.logFile)}`);
     await sleep(10);
   }
 }
@@ -283,7 +316,10 @@ async function waitReady(child, port, started, timeoutMs = 60_000) {
 async function gql(target, query, variables, token) {
   const res = await fetch(`${target.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query, variables }),
   });
   const text = await res.text();
@@ -298,7 +334,8 @@ async function gql(target, query, variables, token) {
 
 async function gqlData(target, query, variables, token) {
   const result = await gql(target, query, variables, token);
-  if (result.status !== 200 || result.errors) throw new Error(`${target.name}: ${JSON.stringify(result).slice(0, 600)}`);
+  if (result.status !== 200 || result.errors)
+    throw new Error(`${target.name}: ${JSON.stringify(result).slice(0, 600)}`);
   return result.data;
 }
 
@@ -314,7 +351,10 @@ let loadSeq = 0;
 const loadWaiting = new Map();
 
 function startLoadChild() {
-  loadChild = fork(join(ROOT, 'bench', 'load.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
+  loadChild = fork(join(ROOT, 'bench', 'load.mjs'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: [],
+  });
   loadChild.on('message', ({ id, result, error }) => {
     const waiter = loadWaiting.get(id);
     loadWaiting.delete(id);
@@ -322,7 +362,8 @@ function startLoadChild() {
     else waiter?.resolve(result);
   });
   loadChild.on('exit', (code) => {
-    for (const waiter of loadWaiting.values()) waiter.reject(new Error(`the load process exited (${code})`));
+    for (const waiter of loadWaiting.values())
+      waiter.reject(new Error(`the load process exited (${code})`));
     loadWaiting.clear();
   });
   children.push({
@@ -356,11 +397,40 @@ const DEFINITIONS = [
     description: 'Leading cryptocurrency exchange with spot and futures trading',
     logo: null,
     auth_fields: [
-      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your Binance API key', help_text: 'Find this in your Binance account settings', ccxt_credential: 'apiKey' },
-      { key: 'api_secret', label: 'API Secret', type: 'password', required: true, encrypted: true, placeholder: 'Enter your API secret', help_text: 'Keep this secret and never share it', ccxt_credential: 'secret' },
+      {
+        key: 'api_key',
+        label: 'API Key',
+        type: 'string',
+        required: true,
+        encrypted: false,
+        placeholder: 'Enter your Binance API key',
+        help_text: 'Find this in your Binance account settings',
+        ccxt_credential: 'apiKey',
+      },
+      {
+        key: 'api_secret',
+        label: 'API Secret',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: 'Enter your API secret',
+        help_text: 'Keep this secret and never share it',
+        ccxt_credential: 'secret',
+      },
     ],
-    features: { spot: true, futures: true, perpetuals: true, leverage: { min: 1, max: 125 }, supported_assets: ['BTC', 'ETH', 'BNB', 'SOL', 'USDT'] },
-    api_config: { base_url: 'https://api.binance.com', testnet_url: 'https://testnet.binance.vision', websocket_url: 'wss://stream.binance.com:9443', rate_limit: 1200 },
+    features: {
+      spot: true,
+      futures: true,
+      perpetuals: true,
+      leverage: { min: 1, max: 125 },
+      supported_assets: ['BTC', 'ETH', 'BNB', 'SOL', 'USDT'],
+    },
+    api_config: {
+      base_url: 'https://api.binance.com',
+      testnet_url: 'https://testnet.binance.vision',
+      websocket_url: 'wss://stream.binance.com:9443',
+      rate_limit: 1200,
+    },
     is_active: true,
     order: 1,
   },
@@ -372,11 +442,41 @@ const DEFINITIONS = [
     description: 'Decentralized perpetuals exchange',
     logo: null,
     auth_fields: [
-      { key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: 'Enter your wallet private key', help_text: 'Your Ethereum private key for signing transactions', ccxt_credential: 'privateKey' },
-      { key: 'wallet_address', label: 'Wallet Address', type: 'string', required: false, encrypted: false, placeholder: '0x...', help_text: 'The address of your main account; needed when the private key belongs to an API wallet', ccxt_credential: 'walletAddress' },
+      {
+        key: 'private_key',
+        label: 'Private Key',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: 'Enter your wallet private key',
+        help_text: 'Your Ethereum private key for signing transactions',
+        ccxt_credential: 'privateKey',
+      },
+      {
+        key: 'wallet_address',
+        label: 'Wallet Address',
+        type: 'string',
+        required: false,
+        encrypted: false,
+        placeholder: '0x...',
+        help_text:
+          'The address of your main account; needed when the private key belongs to an API wallet',
+        ccxt_credential: 'walletAddress',
+      },
     ],
-    features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 50 }, supported_assets: ['BTC', 'ETH', 'SOL'] },
-    api_config: { base_url: 'https://api.hyperliquid.xyz', testnet_url: 'https://api.hyperliquid-testnet.xyz', websocket_url: 'wss://api.hyperliquid.xyz/ws', rate_limit: 300 },
+    features: {
+      spot: false,
+      futures: false,
+      perpetuals: true,
+      leverage: { min: 1, max: 50 },
+      supported_assets: ['BTC', 'ETH', 'SOL'],
+    },
+    api_config: {
+      base_url: 'https://api.hyperliquid.xyz',
+      testnet_url: 'https://api.hyperliquid-testnet.xyz',
+      websocket_url: 'wss://api.hyperliquid.xyz/ws',
+      rate_limit: 300,
+    },
     is_active: true,
     order: 2,
   },
@@ -388,12 +488,50 @@ const DEFINITIONS = [
     description: 'Spot, futures and perpetual swaps',
     logo: 'https://static.okx.example/logo.svg',
     auth_fields: [
-      { key: 'api_key', label: 'API Key', type: 'string', required: true, encrypted: false, placeholder: 'Enter your OKX API key', help_text: null, ccxt_credential: 'apiKey' },
-      { key: 'api_secret', label: 'Secret Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'Shown once when the key is created', ccxt_credential: 'secret' },
-      { key: 'passphrase', label: 'Passphrase', type: 'password', required: true, encrypted: true, placeholder: null, help_text: 'The passphrase chosen for this API key', ccxt_credential: 'password' },
+      {
+        key: 'api_key',
+        label: 'API Key',
+        type: 'string',
+        required: true,
+        encrypted: false,
+        placeholder: 'Enter your OKX API key',
+        help_text: null,
+        ccxt_credential: 'apiKey',
+      },
+      {
+        key: 'api_secret',
+        label: 'Secret Key',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: null,
+        help_text: 'Shown once when the key is created',
+        ccxt_credential: 'secret',
+      },
+      {
+        key: 'passphrase',
+        label: 'Passphrase',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: null,
+        help_text: 'The passphrase chosen for this API key',
+        ccxt_credential: 'password',
+      },
     ],
-    features: { spot: true, futures: true, perpetuals: true, leverage: { min: 1, max: 100 }, supported_assets: ['BTC', 'ETH', 'SOL', 'XRP', 'USDT'] },
-    api_config: { base_url: 'https://www.okx.com', testnet_url: null, websocket_url: 'wss://ws.okx.com:8443/ws/v5/public', rate_limit: 600 },
+    features: {
+      spot: true,
+      futures: true,
+      perpetuals: true,
+      leverage: { min: 1, max: 100 },
+      supported_assets: ['BTC', 'ETH', 'SOL', 'XRP', 'USDT'],
+    },
+    api_config: {
+      base_url: 'https://www.okx.com',
+      testnet_url: null,
+      websocket_url: 'wss://ws.okx.com:8443/ws/v5/public',
+      rate_limit: 600,
+    },
     is_active: true,
     order: 3,
   },
@@ -405,10 +543,30 @@ const DEFINITIONS = [
     description: 'Decentralized perpetuals on its own chain',
     logo: null,
     auth_fields: [
-      { key: 'mnemonic', label: 'Mnemonic', type: 'password', required: true, encrypted: true, placeholder: 'twelve or twenty-four words', help_text: 'The seed phrase of the trading account', ccxt_credential: null },
+      {
+        key: 'mnemonic',
+        label: 'Mnemonic',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: 'twelve or twenty-four words',
+        help_text: 'The seed phrase of the trading account',
+        ccxt_credential: null,
+      },
     ],
-    features: { spot: false, futures: false, perpetuals: true, leverage: { min: 1, max: 20 }, supported_assets: ['BTC', 'ETH'] },
-    api_config: { base_url: 'https://indexer.dydx.trade', testnet_url: 'https://indexer.v4testnet.dydx.exchange', websocket_url: null, rate_limit: 300 },
+    features: {
+      spot: false,
+      futures: false,
+      perpetuals: true,
+      leverage: { min: 1, max: 20 },
+      supported_assets: ['BTC', 'ETH'],
+    },
+    api_config: {
+      base_url: 'https://indexer.dydx.trade',
+      testnet_url: 'https://indexer.v4testnet.dydx.exchange',
+      websocket_url: null,
+      rate_limit: 300,
+    },
     is_active: true,
     order: 4,
   },
@@ -419,9 +577,31 @@ const DEFINITIONS = [
     type: 'dex',
     description: 'No longer offered',
     logo: null,
-    auth_fields: [{ key: 'private_key', label: 'Private Key', type: 'password', required: true, encrypted: true, placeholder: null, help_text: null, ccxt_credential: 'privateKey' }],
-    features: { spot: true, futures: false, perpetuals: false, leverage: { min: 1, max: 1 }, supported_assets: ['ETH'] },
-    api_config: { base_url: 'https://legacy.example', testnet_url: null, websocket_url: null, rate_limit: 60 },
+    auth_fields: [
+      {
+        key: 'private_key',
+        label: 'Private Key',
+        type: 'password',
+        required: true,
+        encrypted: true,
+        placeholder: null,
+        help_text: null,
+        ccxt_credential: 'privateKey',
+      },
+    ],
+    features: {
+      spot: true,
+      futures: false,
+      perpetuals: false,
+      leverage: { min: 1, max: 1 },
+      supported_assets: ['ETH'],
+    },
+    api_config: {
+      base_url: 'https://legacy.example',
+      testnet_url: null,
+      websocket_url: null,
+      rate_limit: 60,
+    },
     is_active: false,
     order: 5,
   },
@@ -445,7 +625,11 @@ function credentialValues(slug, keyring) {
     case 'hyperliquid':
       return { private_key: keyring.encrypt(`0x${hex(32)}`), wallet_address: `0x${hex(20)}` };
     case 'okx':
-      return { api_key: `ok${hex(16)}`, api_secret: keyring.encrypt(hex(16)), passphrase: keyring.encrypt(hex(8)) };
+      return {
+        api_key: `ok${hex(16)}`,
+        api_secret: keyring.encrypt(hex(16)),
+        passphrase: keyring.encrypt(hex(8)),
+      };
     default:
       return { mnemonic: keyring.encrypt(Array.from({ length: 12 }, () => hex(3)).join(' ')) };
   }
@@ -462,15 +646,31 @@ async function seed(db, keyring) {
   // The models' indexes, under mongoose's names, so the service's own createIndexes finds them.
   await db.collection('users').createIndex({ email: 1 }, { unique: true, name: 'email_1' });
   await db.collection('wallets').createIndex({ slug: 1 }, { unique: true, name: 'slug_1' });
-  await db.collection('wallets').createIndex({ is_active: 1, order: 1 }, { name: 'is_active_1_order_1' });
-  await db.collection('credentials').createIndex({ user_id: 1, wallet_id: 1 }, { name: 'user_id_1_wallet_id_1' });
-  await db.collection('credentials').createIndex({ user_id: 1, is_active: 1 }, { name: 'user_id_1_is_active_1' });
-  await db.collection('user_wallets').createIndex({ user_id: 1, status: 1 }, { name: 'user_id_1_status_1' });
-  await db.collection('user_wallets').createIndex({ credential_id: 1 }, { name: 'credential_id_1' });
+  await db
+    .collection('wallets')
+    .createIndex({ is_active: 1, order: 1 }, { name: 'is_active_1_order_1' });
+  await db
+    .collection('credentials')
+    .createIndex({ user_id: 1, wallet_id: 1 }, { name: 'user_id_1_wallet_id_1' });
+  await db
+    .collection('credentials')
+    .createIndex({ user_id: 1, is_active: 1 }, { name: 'user_id_1_is_active_1' });
+  await db
+    .collection('user_wallets')
+    .createIndex({ user_id: 1, status: 1 }, { name: 'user_id_1_status_1' });
+  await db
+    .collection('user_wallets')
+    .createIndex({ credential_id: 1 }, { name: 'credential_id_1' });
   await db.collection('user_wallets').createIndex({ wallet_id: 1 }, { name: 'wallet_id_1' });
-  await db.collection('user_wallets').createIndex({ live_key: 1 }, { unique: true, name: 'live_key_1' });
-  await db.collection('user_wallets').createIndex({ user_changed_at: 1, _id: 1 }, { name: 'user_changed_at_1__id_1' });
-  await db.collection('user_wallet_events').createIndex({ wallet_id: 1, at: -1 }, { name: 'wallet_id_1_at_-1' });
+  await db
+    .collection('user_wallets')
+    .createIndex({ live_key: 1 }, { unique: true, name: 'live_key_1' });
+  await db
+    .collection('user_wallets')
+    .createIndex({ user_changed_at: 1, _id: 1 }, { name: 'user_changed_at_1__id_1' });
+  await db
+    .collection('user_wallet_events')
+    .createIndex({ wallet_id: 1, at: -1 }, { name: 'wallet_id_1_at_-1' });
 
   const definitions = DEFINITIONS.map((d) => {
     const created = at();
@@ -535,14 +735,21 @@ async function seed(db, keyring) {
       const limits = limitsFor(i, definition);
       const paused = limits.status === 'user_paused';
       const _id = new ObjectId();
-      if (!paused) credential.next_check_at = credential.check_due_at = new Date(Date.now() + 6 * 3_600_000 * (0.9 + Math.random() * 0.2));
+      if (!paused)
+        credential.next_check_at = credential.check_due_at = new Date(
+          Date.now() + 6 * 3_600_000 * (0.9 + Math.random() * 0.2),
+        );
       wallets.push({
         _id,
         user_id: user._id,
         credential_id: credential._id,
         wallet_id: definition._id,
         name: `${definition.name} wallet ${i + 1}`,
-        user_limits: { max_total_risk: limits.max_total_risk, allowed_symbols: limits.allowed_symbols, trading_mode: limits.trading_mode },
+        user_limits: {
+          max_total_risk: limits.max_total_risk,
+          allowed_symbols: limits.allowed_symbols,
+          trading_mode: limits.trading_mode,
+        },
         ai_managed_state: {
           current_risk: 0,
           daily_pnl: 0,
@@ -560,7 +767,10 @@ async function seed(db, keyring) {
         live_key: paused ? _id : credential._id,
         version: 0,
         // Every tenth wallet was changed by its user lately (managedWalletChanges finds those).
-        user_changed_at: n % (SETTINGS.totalWallets / SETTINGS.changedWallets) === 0 ? new Date(changedSince.getTime() + n * 1_000) : created,
+        user_changed_at:
+          n % (SETTINGS.totalWallets / SETTINGS.changedWallets) === 0
+            ? new Date(changedSince.getTime() + n * 1_000)
+            : created,
         created_at: created,
         updated_at: created,
         __v: 0,
@@ -574,7 +784,10 @@ async function seed(db, keyring) {
     definitionsFor: (i) => active[i % active.length],
     limitsFor: (i, definition) => ({
       max_total_risk: 1_000 + (i % 50) * 250,
-      allowed_symbols: i % 2 === 0 ? null : definition.features.supported_assets.slice(0, 2).map((a) => `${a}/USDT`),
+      allowed_symbols:
+        i % 2 === 0
+          ? null
+          : definition.features.supported_assets.slice(0, 2).map((a) => `${a}/USDT`),
       trading_mode: MODES[i % 3],
       status: i % 10 === 9 ? 'user_paused' : 'active',
     }),
@@ -583,7 +796,12 @@ async function seed(db, keyring) {
   // sizes stay under max_total_risk, risk stays under it (no automatic pause).
   const writable = {
     definitionsFor: (i) => (i % 2 === 0 ? bySlug.binance : bySlug.hyperliquid),
-    limitsFor: (i) => ({ max_total_risk: 50_000, allowed_symbols: null, trading_mode: MODES[i % 3], status: 'active' }),
+    limitsFor: (i) => ({
+      max_total_risk: 50_000,
+      allowed_symbols: null,
+      trading_mode: MODES[i % 3],
+      status: 'active',
+    }),
   };
 
   const admin = newUser('admin', 'admin');
@@ -593,17 +811,29 @@ async function seed(db, keyring) {
     addWallets(listUsers[size], size, mixed);
   }
   const writePool = [];
-  for (let u = 0; u < SETTINGS.writePool / 100; u++) writePool.push(...addWallets(newUser(`agent-managed-${u}`), 100, writable));
-  for (let u = 0; n < SETTINGS.totalWallets; u++) addWallets(newUser(`other-${u}`), Math.min(100, SETTINGS.totalWallets - n), mixed);
+  for (let u = 0; u < SETTINGS.writePool / 100; u++)
+    writePool.push(...addWallets(newUser(`agent-managed-${u}`), 100, writable));
+  for (let u = 0; n < SETTINGS.totalWallets; u++)
+    addWallets(newUser(`other-${u}`), Math.min(100, SETTINGS.totalWallets - n), mixed);
 
   await db.collection('users').insertMany(users);
-  for (let i = 0; i < credentials.length; i += 1_000) await db.collection('credentials').insertMany(credentials.slice(i, i + 1_000));
-  for (let i = 0; i < wallets.length; i += 1_000) await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
-  // The service honours an agent token only while its record is here (src/auth/agent-token.model.ts).
+  for (let i = 0; i < credentials.length; i += 1_000)
+    await db.collection('credentials').insertMany(credentials.slice(i, i + 1_000));
+  for (let i = 0; i < wallets.length; i += 1_000)
+    await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
+  // The service honours an agent token only while its record is here
+  // (src/auth/agent-token.model.ts).
   const agentTokenId = new ObjectId();
   // Now, not on the seed's clock (30 days back): the record must not have expired.
   const issued = new Date();
-  await db.collection('agent_tokens').insertOne({ _id: agentTokenId, name: 'bench-risk-agent', issued_by: admin._id, created_at: issued, expires_at: new Date(issued.getTime() + 86_400_000), revoked_at: null });
+  await db.collection('agent_tokens').insertOne({
+    _id: agentTokenId,
+    name: 'bench-risk-agent',
+    issued_by: admin._id,
+    created_at: issued,
+    expires_at: new Date(issued.getTime() + 86_400_000),
+    revoked_at: null,
+  });
 
   const counts = {
     definitions: await db.collection('wallets').countDocuments(),
@@ -611,7 +841,10 @@ async function seed(db, keyring) {
     credentials: await db.collection('credentials').countDocuments(),
     wallets: await db.collection('user_wallets').countDocuments(),
   };
-  check(counts.wallets === SETTINGS.totalWallets && counts.credentials === SETTINGS.totalWallets, `seeded ${JSON.stringify(counts)}`);
+  check(
+    counts.wallets === SETTINGS.totalWallets && counts.credentials === SETTINGS.totalWallets,
+    `seeded ${JSON.stringify(counts)}`,
+  );
   return {
     counts,
     seconds: Math.round((performance.now() - started) / 100) / 10,
@@ -637,13 +870,23 @@ function userToken(secret, user) {
 }
 
 function agentToken(secret, name, id) {
-  return jwt.sign({ typ: 'agent', role: 'agent', name, jti: id.toHexString(), iat: Math.floor(Date.now() / 1000) }, secret, {
-    algorithm: 'HS256',
-    expiresIn: 3_600,
-    issuer: JWT_ISSUER,
-    audience: JWT_AUDIENCE,
-    subject: `agent:${id.toHexString()}`,
-  });
+  return jwt.sign(
+    {
+      typ: 'agent',
+      role: 'agent',
+      name,
+      jti: id.toHexString(),
+      iat: Math.floor(Date.now() / 1000),
+    },
+    secret,
+    {
+      algorithm: 'HS256',
+      expiresIn: 3_600,
+      issuer: JWT_ISSUER,
+      audience: JWT_AUDIENCE,
+      subject: `agent:${id.toHexString()}`,
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -652,7 +895,10 @@ function agentToken(secret, name, id) {
 /** { authority (userinfo@host:port), host, port, query } of a single-host mongodb:// URI. */
 function parseMongoUri(uri) {
   const match = /^mongodb:\/\/(?:([^@/]*)@)?([^/?,]+)(?:\/([^?]*))?(?:\?(.*))?$/.exec(uri);
-  if (!match) throw new Error('MONGODB_URI: the benchmark needs a single-host mongodb:// URI (its proxy sits in front of that host)');
+  if (!match)
+    throw new Error(
+      'MONGODB_URI: the benchmark needs a single-host mongodb:// URI (its proxy sits in front of that host)',
+    );
   const [, userinfo, hostPort, , query] = match;
   const [, host, port] = /^\[?([^\]]+?)\]?(?::(\d+))?$/.exec(hostPort);
   return { userinfo, host, port: Number(port ?? 27017), query: query ?? '' };
@@ -668,7 +914,14 @@ function mongoUri({ userinfo, query }, host, port, extra = '') {
 
 const results = {
   date: new Date().toISOString(),
-  machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100) },
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()}`,
+    loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
+  },
   settings: SETTINGS,
   thresholds: TARGETS,
   database: {},
@@ -681,7 +934,18 @@ const results = {
 };
 
 function summary(run) {
-  return { rps: run.rps, p50: run.latencyMs.p50, p99: run.latencyMs.p99, requests: run.requests, errors: run.errors, durationS: run.durationS, latencyMs: run.latencyMs, errorDetail: run.errorDetail, errorSamples: run.errorSamples, validatedAnswers: run.validatedAnswers };
+  return {
+    rps: run.rps,
+    p50: run.latencyMs.p50,
+    p99: run.latencyMs.p99,
+    requests: run.requests,
+    errors: run.errors,
+    durationS: run.durationS,
+    latencyMs: run.latencyMs,
+    errorDetail: run.errorDetail,
+    errorSamples: run.errorSamples,
+    validatedAnswers: run.validatedAnswers,
+  };
 }
 
 // Requests still running in a server after autocannon stopped (and their database commands)
@@ -697,10 +961,20 @@ async function settle(ms = 300) {
  */
 async function phase(target, label, spec, seconds, { warmup = true } = {}) {
   const series = `${label} @${target.name}`;
-  const base = { url: `${target.url}/graphql`, connections: SETTINGS.connections, label: series, ...spec };
+  const base = {
+    url: `${target.url}/graphql`,
+    connections: SETTINGS.connections,
+    label: series,
+    ...spec,
+  };
   if (warmup && SETTINGS.warmupSeconds > 0) {
     await settle();
-    await runLoad({ ...base, ...(await specFor(spec)), duration: SETTINGS.warmupSeconds, label: `${series} warm-up` });
+    await runLoad({
+      ...base,
+      ...(await specFor(spec)),
+      duration: SETTINGS.warmupSeconds,
+      label: `${series} warm-up`,
+    });
   }
   const extra = await specFor(spec);
   await settle();
@@ -708,8 +982,13 @@ async function phase(target, label, spec, seconds, { warmup = true } = {}) {
   const run = await runLoad({ ...base, ...extra, duration: seconds, series });
   const used = cpu.done(run.rounds.at(-1).requests);
   if (target.child.exited) {
-    const hint = target.child.exitCode === 0 ? ' (code 0 is its graceful shutdown: something outside the bench sent it SIGTERM or SIGINT)' : '';
-    throw new Error(`${target.name} exited (code ${target.child.exitCode}, signal ${target.child.exitSignal}) during ${label}${hint}:\n${tail(target.child.logFile)}`);
+    const hint =
+      target.child.exitCode === 0
+        ? ' (code 0 is its graceful shutdown: something outside the bench sent it SIGTERM or SIGINT)'
+        : '';
+    throw new Error(
+      `${target.name} exited (code ${target.child.exitCode}, signal ${target.child.exitSignal}) during ${label}${hint}:\n${tail(target.child.logFile)}`,
+    );
   }
   const round = run.rounds.at(-1);
   log(
@@ -740,7 +1019,15 @@ function cpuProbe(target, series) {
   const started = performance.now();
   return {
     done(requests) {
-      const sum = cpuSeries.get(series) ?? { seconds: 0, requests: 0, server: 0, db: 0, load: 0, bench: 0, other: 0 };
+      const sum = cpuSeries.get(series) ?? {
+        seconds: 0,
+        requests: 0,
+        server: 0,
+        db: 0,
+        load: 0,
+        bench: 0,
+        other: 0,
+      };
       sum.seconds += (performance.now() - started) / 1000;
       sum.requests += requests;
       let ours = 0;
@@ -752,7 +1039,8 @@ function cpuProbe(target, series) {
       sum.other += Math.max(0, machineBusySeconds() - machineBefore - ours);
       cpuSeries.set(series, sum);
       const cores = (v) => Math.round((v / sum.seconds) * 100) / 100;
-      const perRequest = (v) => (sum.requests ? Math.round(((v * 1000) / sum.requests) * 100) / 100 : null);
+      const perRequest = (v) =>
+        sum.requests ? Math.round(((v * 1000) / sum.requests) * 100) / 100 : null;
       return {
         serverCores: cores(sum.server),
         dbCores: enginePids.length ? cores(sum.db) : null,
@@ -774,7 +1062,10 @@ async function currentPool() {
   // Longer than a gap between two commands of a batch of writes on a busy machine.
   await settle(1_000);
   const ids = writePoolIds.map((id) => new ObjectId(id));
-  const docs = await direct.collection('user_wallets').find({ _id: { $in: ids } }, { projection: { version: 1 } }).toArray();
+  const docs = await direct
+    .collection('user_wallets')
+    .find({ _id: { $in: ids } }, { projection: { version: 1 } })
+    .toArray();
   const version = new Map(docs.map((d) => [d._id.toHexString(), d.version]));
   return writePoolIds.map((id) => ({ id, version: version.get(id) }));
 }
@@ -788,14 +1079,23 @@ async function specFor(spec) {
   return {};
 }
 
-/** Database commands per request: a sequential run of `amount` requests through the counting proxy. */
+/**
+ * Database commands per request: a sequential run of `amount` requests through the counting proxy.
+ */
 async function countCommands(target, label, spec, amount) {
   const counter = target.proxy.counter;
   const extra = await specFor(spec);
   await settle(1_000);
   counter.reset();
   counter.detail(true);
-  const run = await runLoad({ url: `${target.url}/graphql`, connections: 1, amount, label: `${label} count @${target.name}`, ...spec, ...extra });
+  const run = await runLoad({
+    url: `${target.url}/graphql`,
+    connections: 1,
+    amount,
+    label: `${label} count @${target.name}`,
+    ...spec,
+    ...extra,
+  });
   const snapshot = counter.snapshot();
   const captured = counter.captured;
   counter.detail(false);
@@ -814,7 +1114,9 @@ async function countCommands(target, label, spec, amount) {
       p50Ms: run.latencyMs.p50,
       dbMs,
       outsideDbMs: Math.round((run.latencyMs.mean - dbMs) * 1000) / 1000,
-      dbMsByCommand: Object.fromEntries(Object.entries(snapshot.msByLabel).map(([k, v]) => [k, per(v)])),
+      dbMsByCommand: Object.fromEntries(
+        Object.entries(snapshot.msByLabel).map(([k, v]) => [k, per(v)]),
+      ),
     },
   };
   log(
@@ -828,27 +1130,49 @@ async function countCommands(target, label, spec, amount) {
 
 async function main() {
   tmpDir = mkdtempSync(join(os.tmpdir(), 'wallet-bench-'));
-  const keys = { jwtSecret: randomBytes(48).toString('base64url'), encryptionKey: `${randomBytes(32).toString('base64url')}=` };
-  const baseEnv = { PATH: env.PATH, HOME: env.HOME ?? tmpDir, LANG: env.LANG ?? 'C.UTF-8', ...(env.JAVA_HOME ? { JAVA_HOME: env.JAVA_HOME } : {}) };
+  const keys = {
+    jwtSecret: randomBytes(48).toString('base64url'),
+    encryptionKey: `${randomBytes(32).toString('base64url')}=`,
+  };
+  const baseEnv = {
+    PATH: env.PATH,
+    HOME: env.HOME ?? tmpDir,
+    LANG: env.LANG ?? 'C.UTF-8',
+    ...(env.JAVA_HOME ? { JAVA_HOME: env.JAVA_HOME } : {}),
+  };
 
   // 1. The database.
   let dbTarget;
   if (env.MONGODB_URI) {
     dbTarget = parseMongoUri(env.MONGODB_URI);
-    results.database = { kind: 'MONGODB_URI', host: `${dbTarget.host}:${dbTarget.port}`, name: DB_NAME };
+    results.database = {
+      kind: 'MONGODB_URI',
+      host: `${dbTarget.host}:${dbTarget.port}`,
+      name: DB_NAME,
+    };
     log(`database: ${dbTarget.host}:${dbTarget.port}, database ${DB_NAME} (dropped at the end)`);
   } else {
     log('database: starting the embedded engine (node dist/db/db-cli.js)');
     const started = performance.now();
     const engine = startChild('engine', process.execPath, [join(ROOT, 'dist', 'db', 'db-cli.js')], {
-      env: { ...baseEnv, DATA_DIR: join(tmpDir, 'engine'), LOG_LEVEL: 'warn', NODE_ENV: 'development' },
+      env: {
+        ...baseEnv,
+        DATA_DIR: join(tmpDir, 'engine'),
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'development',
+      },
       cwd: tmpDir,
       logFile: join(tmpDir, 'engine.log'),
     });
     const [uri] = await firstLine(engine, /^mongodb:\/\/\S+$/, 180_000);
     enginePids = processTree(engine.proc.pid);
     dbTarget = parseMongoUri(uri);
-    results.database = { kind: 'embedded engine (db-cli: mongo-java-server unless a mongod is installed)', host: `${dbTarget.host}:${dbTarget.port}`, name: DB_NAME, startSeconds: Math.round((performance.now() - started) / 100) / 10 };
+    results.database = {
+      kind: 'embedded engine (db-cli: mongo-java-server unless a mongod is installed)',
+      host: `${dbTarget.host}:${dbTarget.port}`,
+      name: DB_NAME,
+      startSeconds: Math.round((performance.now() - started) / 100) / 10,
+    };
     log(`database: ${uri} in ${results.database.startSeconds} s`);
   }
   const directUri = mongoUri(dbTarget, dbTarget.host, dbTarget.port, 'directConnection=true');
@@ -864,42 +1188,68 @@ async function main() {
   log('seeding');
   const fixtures = await seed(direct, new Keyring([keys.encryptionKey]));
   writePoolIds = fixtures.writePool;
-  results.database.seed = { ...fixtures.counts, seconds: fixtures.seconds, listUsers: [10, 100, 1_000], writePool: SETTINGS.writePool };
+  results.database.seed = {
+    ...fixtures.counts,
+    seconds: fixtures.seconds,
+    listUsers: [10, 100, 1_000],
+    writePool: SETTINGS.writePool,
+  };
   log(`seeded ${JSON.stringify(fixtures.counts)} in ${fixtures.seconds} s`);
 
   // 3. One counting proxy per server.
-  const serviceProxy = await startDbProxy({ host: dbTarget.host, port: dbTarget.port, name: 'service' });
-  const floorProxy = await startDbProxy({ host: dbTarget.host, port: dbTarget.port, name: 'floor' });
-  cleanups.push(() => serviceProxy.close(), () => floorProxy.close());
+  const serviceProxy = await startDbProxy({
+    host: dbTarget.host,
+    port: dbTarget.port,
+    name: 'service',
+  });
+  const floorProxy = await startDbProxy({
+    host: dbTarget.host,
+    port: dbTarget.port,
+    name: 'floor',
+  });
+  cleanups.push(
+    () => serviceProxy.close(),
+    () => floorProxy.close(),
+  );
   counters = [serviceProxy.counter, floorProxy.counter];
 
   // 4. The service: spawn -> /ready 200, then idle RSS; then the floor.
   const servicePort = await freePort();
   const serviceStarted = performance.now();
   const serviceNodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const serviceChild = startChild('service', process.execPath, [...serviceNodeArgs, join(ROOT, 'dist', 'main.js')], {
-    env: {
-      ...baseEnv,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(servicePort),
-      MONGODB_URI: mongoUri(dbTarget, '127.0.0.1', serviceProxy.port, 'directConnection=true'),
-      JWT_SECRET: keys.jwtSecret,
-      ENCRYPTION_KEY: keys.encryptionKey,
-      LOG_LEVEL: 'warn',
-      DATA_DIR: join(tmpDir, 'service'),
-      SHUTDOWN_GRACE_MS: '2000',
-      // The per-token request budgets are a policy, not a capacity: raised out of the way so the
-      // run measures what the service can serve. Their bookkeeping still runs on every request.
-      RATE_LIMIT_USER_PER_MINUTE: '1000000000',
-      RATE_LIMIT_AGENT_PER_MINUTE: '1000000000',
-      // BENCH_SERVICE_<NAME>=value reaches the service as <NAME>=value (e.g. a rate budget to raise).
-      ...Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('BENCH_SERVICE_')).map(([k, v]) => [k.slice('BENCH_SERVICE_'.length), v])),
+  const serviceChild = startChild(
+    'service',
+    process.execPath,
+    [...serviceNodeArgs, join(ROOT, 'dist', 'main.js')],
+    {
+      env: {
+        ...baseEnv,
+        NODE_ENV: 'production',
+        HOST: '127.0.0.1',
+        PORT: String(servicePort),
+        MONGODB_URI: mongoUri(dbTarget, '127.0.0.1', serviceProxy.port, 'directConnection=true'),
+        JWT_SECRET: keys.jwtSecret,
+        ENCRYPTION_KEY: keys.encryptionKey,
+        LOG_LEVEL: 'warn',
+        DATA_DIR: join(tmpDir, 'service'),
+        SHUTDOWN_GRACE_MS: '2000',
+        // The per-token request budgets are a policy, not a capacity: raised out of the way so the
+        // run measures what the service can serve. Their bookkeeping still runs on every request.
+        RATE_LIMIT_USER_PER_MINUTE: '1000000000',
+        RATE_LIMIT_AGENT_PER_MINUTE: '1000000000',
+        // BENCH_SERVICE_<NAME>=value reaches the service as <NAME>=value (e.g. a rate budget to
+        // raise).
+        ...Object.fromEntries(
+          Object.entries(env)
+            .filter(([k]) => k.startsWith('BENCH_SERVICE_'))
+            .map(([k, v]) => [k.slice('BENCH_SERVICE_'.length), v]),
+        ),
+      },
+      // Not the repository: no .env of a developer's can reach the run.
+      cwd: tmpDir,
+      logFile: join(tmpDir, 'service.log'),
     },
-    // Not the repository: no .env of a developer's can reach the run.
-    cwd: tmpDir,
-    logFile: join(tmpDir, 'service.log'),
-  });
+  );
   const serviceStartupMs = await waitReady(serviceChild, servicePort, serviceStarted);
   results.startup.serviceMs = Math.round(serviceStartupMs);
   log(`service ready in ${results.startup.serviceMs} ms (pid ${serviceChild.proc.pid})`);
@@ -909,29 +1259,70 @@ async function main() {
 
   const floorPort = await freePort();
   const floorStarted = performance.now();
-  const floorChild = startChild('floor', process.execPath, [join(ROOT, 'bench', 'floor', 'server.mjs')], {
-    env: { ...baseEnv, PORT: String(floorPort), HOST: '127.0.0.1', MONGODB_URI: mongoUri(dbTarget, '127.0.0.1', floorProxy.port, 'directConnection=true'), JWT_SECRET: keys.jwtSecret, NODE_ENV: 'production' },
-    cwd: tmpDir,
-    logFile: join(tmpDir, 'floor.log'),
-  });
-  const [, floorDriver] = await firstLine(floorChild, /^listening \S+ mongodb-driver (\S+)/, 30_000);
+  const floorChild = startChild(
+    'floor',
+    process.execPath,
+    [join(ROOT, 'bench', 'floor', 'server.mjs')],
+    {
+      env: {
+        ...baseEnv,
+        PORT: String(floorPort),
+        HOST: '127.0.0.1',
+        MONGODB_URI: mongoUri(dbTarget, '127.0.0.1', floorProxy.port, 'directConnection=true'),
+        JWT_SECRET: keys.jwtSecret,
+        NODE_ENV: 'production',
+      },
+      cwd: tmpDir,
+      logFile: join(tmpDir, 'floor.log'),
+    },
+  );
+  const [, floorDriver] = await firstLine(
+    floorChild,
+    /^listening \S+ mongodb-driver (\S+)/,
+    30_000,
+  );
   results.startup.floorMs = Math.round(await waitReady(floorChild, floorPort, floorStarted));
   await sleep(500);
   results.rss.floorIdleMB = rssMB(floorChild.proc.pid);
-  const serviceDriver = JSON.parse(readFileSync(join(ROOT, 'node_modules', 'mongoose', 'node_modules', 'mongodb', 'package.json'), 'utf8')).version;
-  results.database.drivers = { service: `mongoose ${require('mongoose/package.json').version} (mongodb ${serviceDriver})`, floor: `mongodb ${floorDriver}` };
-  log(`floor ready in ${results.startup.floorMs} ms (mongodb driver ${floorDriver}); service uses ${results.database.drivers.service}`);
+  const serviceDriver = JSON.parse(
+    readFileSync(
+      join(ROOT, 'node_modules', 'mongoose', 'node_modules', 'mongodb', 'package.json'),
+      'utf8',
+    ),
+  ).version;
+  results.database.drivers = {
+    service: `mongoose ${require('mongoose/package.json').version} (mongodb ${serviceDriver})`,
+    floor: `mongodb ${floorDriver}`,
+  };
+  log(
+    `floor ready in ${results.startup.floorMs} ms (mongodb driver ${floorDriver}); service uses ${results.database.drivers.service}`,
+  );
 
   serverPids = [serviceChild.proc.pid, floorChild.proc.pid];
-  const service = { name: 'service', url: `http://127.0.0.1:${servicePort}`, proxy: serviceProxy, child: serviceChild };
-  const floor = { name: 'floor', url: `http://127.0.0.1:${floorPort}`, proxy: floorProxy, child: floorChild };
+  const service = {
+    name: 'service',
+    url: `http://127.0.0.1:${servicePort}`,
+    proxy: serviceProxy,
+    child: serviceChild,
+  };
+  const floor = {
+    name: 'floor',
+    url: `http://127.0.0.1:${floorPort}`,
+    proxy: floorProxy,
+    child: floorChild,
+  };
 
   startLoadChild();
 
   // Tokens.
   const tokens = {
     admin: userToken(keys.jwtSecret, fixtures.admin),
-    list: Object.fromEntries(Object.entries(fixtures.listUsers).map(([size, user]) => [size, userToken(keys.jwtSecret, user)])),
+    list: Object.fromEntries(
+      Object.entries(fixtures.listUsers).map(([size, user]) => [
+        size,
+        userToken(keys.jwtSecret, user),
+      ]),
+    ),
     agent: agentToken(keys.jwtSecret, 'bench-risk-agent', fixtures.agentTokenId),
   };
 
@@ -953,9 +1344,18 @@ async function main() {
   await verify('walletDefinitions', async () => {
     const s = await gqlData(service, Q.catalog);
     const f = await gqlData(floor, Q.catalog);
-    check(s.walletDefinitions.length === ACTIVE_DEFINITIONS, `service catalog has ${s.walletDefinitions.length} definitions, expected ${ACTIVE_DEFINITIONS}`);
-    check(s.walletDefinitions.map((d) => d.slug).join() === 'binance,hyperliquid,okx,dydx', 'catalog order');
-    check(JSON.stringify(s) === JSON.stringify(f), 'service and floor answer the catalog identically');
+    check(
+      s.walletDefinitions.length === ACTIVE_DEFINITIONS,
+      `service catalog has ${s.walletDefinitions.length} definitions, expected ${ACTIVE_DEFINITIONS}`,
+    );
+    check(
+      s.walletDefinitions.map((d) => d.slug).join() === 'binance,hyperliquid,okx,dydx',
+      'catalog order',
+    );
+    check(
+      JSON.stringify(s) === JSON.stringify(f),
+      'service and floor answer the catalog identically',
+    );
     return `${ACTIVE_DEFINITIONS} active definitions in order; identical answers from service and floor`;
   });
 
@@ -963,34 +1363,104 @@ async function main() {
     await verify(`userWallets (${size})`, async () => {
       const s = await gqlData(service, Q.userWallets, undefined, tokens.list[size]);
       const f = await gqlData(floor, Q.userWallets, undefined, tokens.list[size]);
-      check(s.userWallets.length === size, `service userWallets: ${s.userWallets.length} wallets, expected ${size}`);
-      check(s.userWallets.every((w) => w.definition.slug === w.credential.definition.slug && w.definition.features.leverage.max > 0), 'every wallet has its definition and its credential');
-      check(JSON.stringify(s) === JSON.stringify(f), `service and floor answer userWallets (${size}) identically`);
+      check(
+        s.userWallets.length === size,
+        `service userWallets: ${s.userWallets.length} wallets, expected ${size}`,
+      );
+      check(
+        s.userWallets.every(
+          (w) =>
+            w.definition.slug === w.credential.definition.slug &&
+            w.definition.features.leverage.max > 0,
+        ),
+        'every wallet has its definition and its credential',
+      );
+      check(
+        JSON.stringify(s) === JSON.stringify(f),
+        `service and floor answer userWallets (${size}) identically`,
+      );
       return `${size} wallets, each with its definition and credential; identical answers from service and floor`;
     });
   }
 
   await verify('updateAiManagedState', async () => {
     const [a, b] = (await currentPool()).slice(0, 2);
-    const input = { currentRisk: 1234.5, currentMaxPositionSize: 2000, currentLeverage: 2, riskScore: 40, marketSentiment: 'BULLISH', confidenceLevel: 70 };
-    const ws = await gqlData(service, Q.write, { walletId: a.id, expectedVersion: a.version, input }, tokens.agent);
-    const wf = await gqlData(floor, Q.write, { walletId: b.id, expectedVersion: b.version, input }, tokens.agent);
+    const input = {
+      currentRisk: 1234.5,
+      currentMaxPositionSize: 2000,
+      currentLeverage: 2,
+      riskScore: 40,
+      marketSentiment: 'BULLISH',
+      confidenceLevel: 70,
+    };
+    const ws = await gqlData(
+      service,
+      Q.write,
+      { walletId: a.id, expectedVersion: a.version, input },
+      tokens.agent,
+    );
+    const wf = await gqlData(
+      floor,
+      Q.write,
+      { walletId: b.id, expectedVersion: b.version, input },
+      tokens.agent,
+    );
     for (const [w, before] of [
       [ws.updateAiManagedState, a],
       [wf.updateAiManagedState, b],
     ]) {
-      check(w.id === before.id && w.version === before.version + 1 && w.status === 'ACTIVE', `write answered ${JSON.stringify(w)}`);
-      check(w.aiManagedState.currentRisk === 1234.5 && w.aiManagedState.currentLeverage === 2 && w.aiManagedState.marketSentiment === 'BULLISH', 'written state answered');
+      check(
+        w.id === before.id && w.version === before.version + 1 && w.status === 'ACTIVE',
+        `write answered ${JSON.stringify(w)}`,
+      );
+      check(
+        w.aiManagedState.currentRisk === 1234.5 &&
+          w.aiManagedState.currentLeverage === 2 &&
+          w.aiManagedState.marketSentiment === 'BULLISH',
+        'written state answered',
+      );
       const stored = await direct.collection('user_wallets').findOne({ _id: new ObjectId(w.id) });
-      check(stored.version === before.version + 1 && stored.ai_managed_state.current_risk === 1234.5 && stored.ai_managed_state.market_sentiment === 'bullish', 'written state stored');
-      const event = await direct.collection('user_wallet_events').findOne({ wallet_id: new ObjectId(w.id), version: before.version + 1 });
-      check(event?.kind === 'ai_state_changed' && event.actor === 'bench-risk-agent', 'audit event written');
+      check(
+        stored.version === before.version + 1 &&
+          stored.ai_managed_state.current_risk === 1234.5 &&
+          stored.ai_managed_state.market_sentiment === 'bullish',
+        'written state stored',
+      );
+      const event = await direct
+        .collection('user_wallet_events')
+        .findOne({ wallet_id: new ObjectId(w.id), version: before.version + 1 });
+      check(
+        event?.kind === 'ai_state_changed' && event.actor === 'bench-risk-agent',
+        'audit event written',
+      );
     }
-    const staleS = await gql(service, Q.write, { walletId: a.id, expectedVersion: a.version, input }, tokens.agent);
-    const staleF = await gql(floor, Q.write, { walletId: b.id, expectedVersion: b.version, input }, tokens.agent);
-    check(staleS.errors?.[0]?.extensions?.code === 'CONFLICT' && staleF.errors?.[0]?.extensions?.code === 'CONFLICT', 'a stale expectedVersion is a CONFLICT on both');
-    const tooMuch = await gql(service, Q.write, { walletId: a.id, expectedVersion: a.version + 1, input: { currentMaxPositionSize: 60_000 } }, tokens.agent);
-    check(tooMuch.errors?.[0]?.extensions?.code === 'BAD_USER_INPUT', 'a position size over maxTotalRisk is refused');
+    const staleS = await gql(
+      service,
+      Q.write,
+      { walletId: a.id, expectedVersion: a.version, input },
+      tokens.agent,
+    );
+    const staleF = await gql(
+      floor,
+      Q.write,
+      { walletId: b.id, expectedVersion: b.version, input },
+      tokens.agent,
+    );
+    check(
+      staleS.errors?.[0]?.extensions?.code === 'CONFLICT' &&
+        staleF.errors?.[0]?.extensions?.code === 'CONFLICT',
+      'a stale expectedVersion is a CONFLICT on both',
+    );
+    const tooMuch = await gql(
+      service,
+      Q.write,
+      { walletId: a.id, expectedVersion: a.version + 1, input: { currentMaxPositionSize: 60_000 } },
+      tokens.agent,
+    );
+    check(
+      tooMuch.errors?.[0]?.extensions?.code === 'BAD_USER_INPUT',
+      'a position size over maxTotalRisk is refused',
+    );
     return 'version +1, state stored, audit event written, stale version CONFLICT (both); over-limit refused (service)';
   });
 
@@ -1008,25 +1478,77 @@ async function main() {
       after = page.pageInfo.endCursor;
       check(pages <= 200, 'managedWallets paging ends');
     }
-    check(ids.length === SETTINGS.totalWallets && new Set(ids).size === ids.length, `managedWallets paged ${ids.length} wallets (${new Set(ids).size} distinct), expected ${SETTINGS.totalWallets}`);
-    check(ids.every((id, i) => i === 0 || ids[i - 1] < id), 'managedWallets pages in id order');
+    check(
+      ids.length === SETTINGS.totalWallets && new Set(ids).size === ids.length,
+      `managedWallets paged ${ids.length} wallets (${new Set(ids).size} distinct), expected ${SETTINGS.totalWallets}`,
+    );
+    check(
+      ids.every((id, i) => i === 0 || ids[i - 1] < id),
+      'managedWallets pages in id order',
+    );
     return `${pages} pages of at most 100: ${ids.length} distinct wallets in id order`;
   });
   const batchLabel = `updateAiManagedStates (${SETTINGS.batchSize})`;
   await verify(batchLabel, async () => {
     const pool = (await currentPool()).slice(0, SETTINGS.batchSize);
-    const input = (i) => ({ currentRisk: 100 + i, currentMaxPositionSize: 300, currentLeverage: 1 + (i % 3), riskScore: i % 101, marketSentiment: 'BEARISH', confidenceLevel: 60 });
-    const updates = pool.map((w, i) => ({ walletId: w.id, expectedVersion: w.version, input: input(i) }));
-    const outcomes = (await gqlData(service, Q.batch, { updates }, tokens.agent)).updateAiManagedStates;
-    check(outcomes.length === pool.length && outcomes.every((o, i) => !o.error && o.walletId === pool[i].id && o.wallet.version === pool[i].version + 1 && o.wallet.aiManagedState.currentRisk === 100 + i), `batch answered ${JSON.stringify(outcomes.find((o) => o.error) ?? outcomes[0]).slice(0, 300)}`);
+    const input = (i) => ({
+      currentRisk: 100 + i,
+      currentMaxPositionSize: 300,
+      currentLeverage: 1 + (i % 3),
+      riskScore: i % 101,
+      marketSentiment: 'BEARISH',
+      confidenceLevel: 60,
+    });
+    const updates = pool.map((w, i) => ({
+      walletId: w.id,
+      expectedVersion: w.version,
+      input: input(i),
+    }));
+    const outcomes = (await gqlData(service, Q.batch, { updates }, tokens.agent))
+      .updateAiManagedStates;
+    check(
+      outcomes.length === pool.length &&
+        outcomes.every(
+          (o, i) =>
+            !o.error &&
+            o.walletId === pool[i].id &&
+            o.wallet.version === pool[i].version + 1 &&
+            o.wallet.aiManagedState.currentRisk === 100 + i,
+        ),
+      `batch answered ${JSON.stringify(outcomes.find((o) => o.error) ?? outcomes[0]).slice(0, 300)}`,
+    );
     const ids = pool.map((w) => new ObjectId(w.id));
-    const stored = await direct.collection('user_wallets').find({ _id: { $in: ids } }).toArray();
+    const stored = await direct
+      .collection('user_wallets')
+      .find({ _id: { $in: ids } })
+      .toArray();
     const byId = new Map(stored.map((w) => [w._id.toHexString(), w]));
-    check(pool.every((w, i) => byId.get(w.id)?.version === w.version + 1 && byId.get(w.id).ai_managed_state.current_risk === 100 + i && byId.get(w.id).pending_events.length === 0), 'every write stored, its outbox emptied');
-    const events = await direct.collection('user_wallet_events').countDocuments({ $or: pool.map((w) => ({ wallet_id: new ObjectId(w.id), version: w.version + 1, kind: 'ai_state_changed', actor: 'bench-risk-agent' })) });
+    check(
+      pool.every(
+        (w, i) =>
+          byId.get(w.id)?.version === w.version + 1 &&
+          byId.get(w.id).ai_managed_state.current_risk === 100 + i &&
+          byId.get(w.id).pending_events.length === 0,
+      ),
+      'every write stored, its outbox emptied',
+    );
+    const events = await direct.collection('user_wallet_events').countDocuments({
+      $or: pool.map((w) => ({
+        wallet_id: new ObjectId(w.id),
+        version: w.version + 1,
+        kind: 'ai_state_changed',
+        actor: 'bench-risk-agent',
+      })),
+    });
     check(events === pool.length, `${events} audit events for ${pool.length} writes`);
-    const stale = (await gqlData(service, Q.batch, { updates: updates.slice(0, 2) }, tokens.agent)).updateAiManagedStates;
-    check(stale.every((o, i) => o.error?.code === 'CONFLICT' && o.error.currentVersion === pool[i].version + 1), 'a stale expectedVersion in a batch is that write\'s CONFLICT, with the version now');
+    const stale = (await gqlData(service, Q.batch, { updates: updates.slice(0, 2) }, tokens.agent))
+      .updateAiManagedStates;
+    check(
+      stale.every(
+        (o, i) => o.error?.code === 'CONFLICT' && o.error.currentVersion === pool[i].version + 1,
+      ),
+      "a stale expectedVersion in a batch is that write's CONFLICT, with the version now",
+    );
     return `${pool.length} writes: each version +1, stored, its audit event in the trail; stale versions CONFLICT with currentVersion`;
   });
 
@@ -1037,29 +1559,83 @@ async function main() {
     const seen = [];
     for (;;) {
       changesBodies.push(JSON.stringify({ query: Q.changes, variables: { since, after } }));
-      const page = (await gqlData(service, Q.changes, { since, after }, tokens.agent)).managedWalletChanges;
+      const page = (await gqlData(service, Q.changes, { since, after }, tokens.agent))
+        .managedWalletChanges;
       seen.push(...page.edges.map((e) => [e.node.userChangedAt, e.node.id]));
       if (!page.pageInfo.hasNextPage) break;
       after = page.pageInfo.endCursor;
       check(changesBodies.length <= 20, 'managedWalletChanges paging ends');
     }
-    const expected = await direct.collection('user_wallets').find({ user_changed_at: { $gte: fixtures.changedSince } }, { projection: { _id: 1, user_changed_at: 1 } }).sort({ user_changed_at: 1, _id: 1 }).toArray();
-    check(expected.length === SETTINGS.changedWallets, `${expected.length} wallets changed since, expected ${SETTINGS.changedWallets}`);
-    check(JSON.stringify(seen) === JSON.stringify(expected.map((w) => [w.user_changed_at.toISOString(), w._id.toHexString()])), 'the feed pages every changed wallet once, oldest change first');
+    const expected = await direct
+      .collection('user_wallets')
+      .find(
+        { user_changed_at: { $gte: fixtures.changedSince } },
+        { projection: { _id: 1, user_changed_at: 1 } },
+      )
+      .sort({ user_changed_at: 1, _id: 1 })
+      .toArray();
+    check(
+      expected.length === SETTINGS.changedWallets,
+      `${expected.length} wallets changed since, expected ${SETTINGS.changedWallets}`,
+    );
+    check(
+      JSON.stringify(seen) ===
+        JSON.stringify(expected.map((w) => [w.user_changed_at.toISOString(), w._id.toHexString()])),
+      'the feed pages every changed wallet once, oldest change first',
+    );
     return `${changesBodies.length} pages of at most 100: the ${seen.length} wallets changed since, in (userChangedAt, id) order`;
   });
-  log(Object.values(verified).every(Boolean) ? 'answers are right on both' : `answers wrong for: ${Object.keys(verified).filter((k) => !verified[k]).join(', ')}`);
+  log(
+    Object.values(verified).every(Boolean)
+      ? 'answers are right on both'
+      : `answers wrong for: ${Object.keys(verified)
+          .filter((k) => !verified[k])
+          .join(', ')}`,
+  );
 
   // Specs of the scenarios.
   const S = {
-    walletDefinitions: { kind: 'static', body: JSON.stringify({ query: Q.catalog }), check: { type: 'definitions', count: ACTIVE_DEFINITIONS } },
+    walletDefinitions: {
+      kind: 'static',
+      body: JSON.stringify({ query: Q.catalog }),
+      check: { type: 'definitions', count: ACTIVE_DEFINITIONS },
+    },
     ...Object.fromEntries(
-      [10, 100, 1_000].map((size) => [`userWallets (${size})`, { kind: 'static', token: tokens.list[size], body: JSON.stringify({ query: Q.userWallets }), check: { type: 'userWallets', count: size } }]),
+      [10, 100, 1_000].map((size) => [
+        `userWallets (${size})`,
+        {
+          kind: 'static',
+          token: tokens.list[size],
+          body: JSON.stringify({ query: Q.userWallets }),
+          check: { type: 'userWallets', count: size },
+        },
+      ]),
     ),
-    updateAiManagedState: { kind: 'write', token: tokens.agent, query: Q.write, check: { type: 'write' } },
-    'managedWallets (first: 100)': { kind: 'cycle', token: tokens.agent, bodies: managedBodies, check: { type: 'managed', count: 100 } },
-    [batchLabel]: { kind: 'batch', token: tokens.agent, query: Q.batch, size: SETTINGS.batchSize, check: { type: 'batch' } },
-    'managedWalletChanges (first: 100)': { kind: 'cycle', token: tokens.agent, bodies: changesBodies, check: { type: 'changes', count: 100 } },
+    updateAiManagedState: {
+      kind: 'write',
+      token: tokens.agent,
+      query: Q.write,
+      check: { type: 'write' },
+    },
+    'managedWallets (first: 100)': {
+      kind: 'cycle',
+      token: tokens.agent,
+      bodies: managedBodies,
+      check: { type: 'managed', count: 100 },
+    },
+    [batchLabel]: {
+      kind: 'batch',
+      token: tokens.agent,
+      query: Q.batch,
+      size: SETTINGS.batchSize,
+      check: { type: 'batch' },
+    },
+    'managedWalletChanges (first: 100)': {
+      kind: 'cycle',
+      token: tokens.agent,
+      bodies: changesBodies,
+      check: { type: 'changes', count: 100 },
+    },
   };
 
   // 6. Throughput and latency, service and floor alternating (the order flips every scenario).
@@ -1068,7 +1644,11 @@ async function main() {
   // so drift in the machine or the database over the run weighs on both alike.
   const pair = async (label, seconds, order) => {
     if (!verified[label]) return;
-    const row = { connections: SETTINGS.connections, seconds, order: order.map((t) => t.name).join(' -> ') };
+    const row = {
+      connections: SETTINGS.connections,
+      seconds,
+      order: order.map((t) => t.name).join(' -> '),
+    };
     if (order.length === 1) {
       row[order[0].name] = await phase(order[0], label, S[label], seconds);
     } else {
@@ -1079,7 +1659,8 @@ async function main() {
       row[a.name] = await phase(a, label, S[label], halfA, { warmup: false });
       row.order = `${a.name} ${halfA} s, ${b.name} ${seconds} s, ${a.name} ${halfA} s`;
     }
-    if (row.service && row.floor?.rps > 0) row.ratio = Math.round((row.service.rps / row.floor.rps) * 1000) / 1000;
+    if (row.service && row.floor?.rps > 0)
+      row.ratio = Math.round((row.service.rps / row.floor.rps) * 1000) / 1000;
     measured[label] = row;
   };
   const half = Math.max(3, Math.round(SETTINGS.phaseSeconds / 2));
@@ -1096,54 +1677,100 @@ async function main() {
   // write and subscriber counted); then the write path's throughput with them connected, against
   // the same write scenario without them, ABBA (without, with, without).
   if (verified.updateAiManagedState) {
-    log(`live events: ${SETTINGS.liveSubscribers} subscribers, ${SETTINGS.liveWritesPerSecond} writes/s for ${SETTINGS.phaseSeconds} s`);
+    log(
+      `live events: ${SETTINGS.liveSubscribers} subscribers, ${SETTINGS.liveWritesPerSecond} writes/s for ${SETTINGS.phaseSeconds} s`,
+    );
     const label = 'updateAiManagedState';
     const halfWithout = SETTINGS.phaseSeconds / 2;
     const before = await phase(service, label, S[label], halfWithout);
-    const subscribers = await connectSubscribers(service.url, tokens.agent, SETTINGS.liveSubscribers);
+    const subscribers = await connectSubscribers(
+      service.url,
+      tokens.agent,
+      SETTINGS.liveSubscribers,
+    );
     let delivery;
     let withSubscribers;
     try {
-      delivery = await measureDelivery({ baseUrl: service.url, token: tokens.agent, walletIds: writePoolIds, subscribers, perSecond: SETTINGS.liveWritesPerSecond, seconds: SETTINGS.phaseSeconds });
-      withSubscribers = await phase(service, `${label} (with ${SETTINGS.liveSubscribers} subscribers)`, S[label], SETTINGS.phaseSeconds, { warmup: false });
+      delivery = await measureDelivery({
+        baseUrl: service.url,
+        token: tokens.agent,
+        walletIds: writePoolIds,
+        subscribers,
+        perSecond: SETTINGS.liveWritesPerSecond,
+        seconds: SETTINGS.phaseSeconds,
+      });
+      withSubscribers = await phase(
+        service,
+        `${label} (with ${SETTINGS.liveSubscribers} subscribers)`,
+        S[label],
+        SETTINGS.phaseSeconds,
+        { warmup: false },
+      );
     } finally {
       await disconnectSubscribers(subscribers);
     }
     const after = await phase(service, label, S[label], halfWithout, { warmup: false });
     const withoutRps = Math.round(((before.rps + after.rps) / 2) * 10) / 10;
-    results.live = { delivery, withoutSubscribers: { rps: withoutRps, errors: before.errors + after.errors }, withSubscribers, ratio: Math.round((withSubscribers.rps / withoutRps) * 1000) / 1000 };
-    log(`live events: p50 ${delivery.p50Ms} ms, p99 ${delivery.p99Ms} ms, ${delivery.missed} missed of ${delivery.writes * delivery.subscribers}; writes ${withSubscribers.rps} req/s with subscribers vs ${withoutRps} without`);
+    results.live = {
+      delivery,
+      withoutSubscribers: { rps: withoutRps, errors: before.errors + after.errors },
+      withSubscribers,
+      ratio: Math.round((withSubscribers.rps / withoutRps) * 1000) / 1000,
+    };
+    log(
+      `live events: p50 ${delivery.p50Ms} ms, p99 ${delivery.p99Ms} ms, ${delivery.missed} missed of ${delivery.writes * delivery.subscribers}; writes ${withSubscribers.rps} req/s with subscribers vs ${withoutRps} without`,
+    );
   }
 
   // 7. RSS over a constant mixed load (the four operations, round robin) on the service. RSS
   // saw-tooths with garbage collection, so the start and the end are the medians of 10 s windows:
   // the first after a settling time, and the last.
-  const mixed = ['userWallets (100)', 'walletDefinitions', 'updateAiManagedState', 'managedWallets (first: 100)'].filter((k) => verified[k]);
+  const mixed = [
+    'userWallets (100)',
+    'walletDefinitions',
+    'updateAiManagedState',
+    'managedWallets (first: 100)',
+  ].filter((k) => verified[k]);
   if (mixed.length > 0) {
     const runSeconds = SETTINGS.rssSettleSeconds + SETTINGS.rssSeconds;
     log(`RSS: ${runSeconds} s of constant mixed load on the service (${mixed.join(', ')})`);
     const samples = [];
     const mix = { kind: 'mix', parts: mixed.map((k) => ({ ...S[k], label: k })) };
     await settle();
-    const mixSpec = { url: `${service.url}/graphql`, connections: SETTINGS.connections, duration: runSeconds, label: 'rss mix @service', ...mix, ...(await specFor(mix)) };
+    const mixSpec = {
+      url: `${service.url}/graphql`,
+      connections: SETTINGS.connections,
+      duration: runSeconds,
+      label: 'rss mix @service',
+      ...mix,
+      ...(await specFor(mix)),
+    };
     const mixStarted = performance.now();
     const sampler = setInterval(() => {
       try {
-        samples.push({ t: Math.round((performance.now() - mixStarted) / 100) / 10, rssMB: rssMB(serviceChild.proc.pid) });
+        samples.push({
+          t: Math.round((performance.now() - mixStarted) / 100) / 10,
+          rssMB: rssMB(serviceChild.proc.pid),
+        });
       } catch {
         // The process is gone: the run reports it.
       }
     }, 500);
     const mixRun = await runLoad(mixSpec);
     clearInterval(sampler);
-    if (serviceChild.exited) throw new Error(`the service exited (code ${serviceChild.exitCode}, signal ${serviceChild.exitSignal}) under constant load:\n${tail(serviceChild.logFile)}`);
+    if (serviceChild.exited)
+      throw new Error(
+        `the service exited (code ${serviceChild.exitCode}, signal ${serviceChild.exitSignal}) under constant load:\n${tail(serviceChild.logFile)}`,
+      );
     const median = (values) => {
       const sorted = [...values].sort((a, b) => a - b);
       return sorted[Math.floor(sorted.length / 2)];
     };
     const windowS = Math.min(10, SETTINGS.rssSeconds / 2);
     const last = samples.at(-1)?.t ?? 0;
-    const startWindow = samples.filter((x) => x.t >= SETTINGS.rssSettleSeconds && x.t < SETTINGS.rssSettleSeconds + windowS).map((x) => x.rssMB);
+    const startWindow = samples
+      .filter((x) => x.t >= SETTINGS.rssSettleSeconds && x.t < SETTINGS.rssSettleSeconds + windowS)
+      .map((x) => x.rssMB);
     const endWindow = samples.filter((x) => x.t > last - windowS).map((x) => x.rssMB);
     const startMB = median(startWindow);
     const endMB = median(endWindow);
@@ -1167,14 +1794,17 @@ async function main() {
       errorSamples: mixRun.errorSamples,
       samples,
     };
-    log(`RSS ${startMB} MB -> ${endMB} MB (growth ${(results.rss.constantLoad.growth * 100).toFixed(1)} %, min ${results.rss.constantLoad.minMB}, max ${results.rss.constantLoad.maxMB}), ${mixRun.rps} req/s, errors ${mixRun.errors}`);
+    log(
+      `RSS ${startMB} MB -> ${endMB} MB (growth ${(results.rss.constantLoad.growth * 100).toFixed(1)} %, min ${results.rss.constantLoad.minMB}, max ${results.rss.constantLoad.maxMB}), ${mixRun.rps} req/s, errors ${mixRun.errors}`,
+    );
   }
 
   // 8. Commands per request, one request at a time, everything warm by now.
   const counted = { service: {}, floor: {} };
   const countBoth = async (label, amount, targets = [service, floor]) => {
     if (!verified[label]) return;
-    for (const target of targets) counted[target.name][label] = await countCommands(target, label, S[label], amount);
+    for (const target of targets)
+      counted[target.name][label] = await countCommands(target, label, S[label], amount);
   };
   await countBoth('walletDefinitions', 50);
   await countBoth('userWallets (10)', 50);
@@ -1187,12 +1817,26 @@ async function main() {
   // The agents' conditional update, as each process sent it.
   const updates = {};
   for (const target of [service, floor]) {
-    const fam = counted[target.name].updateAiManagedState?.captured.find((c) => c.findAndModify || c.findandmodify);
-    updates[target.name] = fam ? { query: Object.keys(fam.query ?? fam.updates?.[0]?.q ?? {}), update: Object.fromEntries(Object.entries(fam.update ?? fam.updates?.[0]?.u ?? {}).map(([op, v]) => [op, Object.keys(v)])) } : null;
+    const fam = counted[target.name].updateAiManagedState?.captured.find(
+      (c) => c.findAndModify || c.findandmodify,
+    );
+    updates[target.name] = fam
+      ? {
+          query: Object.keys(fam.query ?? fam.updates?.[0]?.q ?? {}),
+          update: Object.fromEntries(
+            Object.entries(fam.update ?? fam.updates?.[0]?.u ?? {}).map(([op, v]) => [
+              op,
+              Object.keys(v),
+            ]),
+          ),
+        }
+      : null;
   }
   results.commands.conditionalUpdate = updates;
   for (const [name, byScenario] of Object.entries(counted)) {
-    results.commands[name] = Object.fromEntries(Object.entries(byScenario).map(([k, { captured: _c, ...rest }]) => [k, rest]));
+    results.commands[name] = Object.fromEntries(
+      Object.entries(byScenario).map(([k, { captured: _c, ...rest }]) => [k, rest]),
+    );
   }
 
   // 9. The 1,000-wallet list last: its answers are megabytes, and the RSS they leave behind
@@ -1208,24 +1852,38 @@ async function main() {
     for (let i = 0; i < 3; i++) {
       for (let r = 0; r < 5; r++) await gqlData(service, Q.catalog);
       const description = `bench check ${i} ${hex(4)}`;
-      await gqlData(service, Q.updateDefinition, { slug: 'okx', input: { description } }, tokens.admin);
+      await gqlData(
+        service,
+        Q.updateDefinition,
+        { slug: 'okx', input: { description } },
+        tokens.admin,
+      );
       const read = await gqlData(service, Q.catalog);
       const okx = read.walletDefinitions.find((d) => d.slug === 'okx');
-      if (okx?.description !== description) stale.push({ wrote: description, read: okx?.description });
+      if (okx?.description !== description)
+        stale.push({ wrote: description, read: okx?.description });
     }
-    await gqlData(service, Q.updateDefinition, { slug: 'okx', input: { description: DEFINITIONS[2].description } }, tokens.admin);
+    await gqlData(
+      service,
+      Q.updateDefinition,
+      { slug: 'okx', input: { description: DEFINITIONS[2].description } },
+      tokens.admin,
+    );
     check(stale.length === 0, `stale reads after an admin write: ${JSON.stringify(stale)}`);
     return '3 of 3 reads right after an admin write showed it';
   });
 
   // 10. Targets. A target whose scenario answered wrongly, or was not measured, fails.
   const commandsS = results.commands.service;
-  const t = (name, pass, detail) => results.targets.push({ target: name, pass: Boolean(pass), detail });
+  const t = (name, pass, detail) =>
+    results.targets.push({ target: name, pass: Boolean(pass), detail });
   const pct = (v) => `${Math.round(v * 1000) / 10} %`;
   const errorsIn = (...rows) => rows.reduce((sum, r) => sum + (r?.errors ?? 0), 0);
   const missing = (...labels) => {
     const wrong = labels.filter((l) => !verified[l]);
-    return wrong.length ? `not measured: wrong answers from ${wrong.join(', ')} (see correctness)` : null;
+    return wrong.length
+      ? `not measured: wrong answers from ${wrong.join(', ')} (see correctness)`
+      : null;
   };
   const target = (name, labels, evaluate) => {
     const why = missing(...labels);
@@ -1235,102 +1893,189 @@ async function main() {
   };
 
   const sizes = [10, 100, 1_000];
-  target('userWallets: DB commands per request the same at 10, 100 and 1,000 wallets, at most 4', sizes.map((n) => `userWallets (${n})`), () => {
-    const counts = sizes.map((n) => commandsS[`userWallets (${n})`].perRequest);
-    return [
-      counts.every((c) => c === counts[0]) && counts[0] <= TARGETS.maxCommandsPerList && sizes.every((n) => commandsS[`userWallets (${n})`].errors === 0),
-      `${counts.join(' / ')} (10 / 100 / 1,000 wallets); ${JSON.stringify(commandsS['userWallets (1000)'].byCommand)} at 1,000`,
-    ];
-  });
-  target('userWallets (100 wallets): throughput at least 70 % of the floor', ['userWallets (100)'], () => {
-    const list = measured['userWallets (100)'];
-    return [
-      list.ratio >= TARGETS.listThroughputShare && errorsIn(list.service, list.floor) === 0,
-      `${list.service.rps} vs ${list.floor.rps} req/s = ${pct(list.ratio)}; errors ${errorsIn(list.service)} / ${errorsIn(list.floor)}`,
-    ];
-  });
-  target(`userWallets (100 wallets): p99 at most 3 x p50 at ${SETTINGS.connections} connections`, ['userWallets (100)'], () => {
-    const { service: s } = measured['userWallets (100)'];
-    return [s.p99 <= TARGETS.listTailFactor * s.p50 && s.errors === 0, `p50 ${s.p50} ms, p99 ${s.p99} ms = ${Math.round((s.p99 / s.p50) * 100) / 100} x`];
-  });
+  target(
+    'userWallets: DB commands per request the same at 10, 100 and 1,000 wallets, at most 4',
+    sizes.map((n) => `userWallets (${n})`),
+    () => {
+      const counts = sizes.map((n) => commandsS[`userWallets (${n})`].perRequest);
+      return [
+        counts.every((c) => c === counts[0]) &&
+          counts[0] <= TARGETS.maxCommandsPerList &&
+          sizes.every((n) => commandsS[`userWallets (${n})`].errors === 0),
+        `${counts.join(' / ')} (10 / 100 / 1,000 wallets); ${JSON.stringify(commandsS['userWallets (1000)'].byCommand)} at 1,000`,
+      ];
+    },
+  );
+  target(
+    'userWallets (100 wallets): throughput at least 70 % of the floor',
+    ['userWallets (100)'],
+    () => {
+      const list = measured['userWallets (100)'];
+      return [
+        list.ratio >= TARGETS.listThroughputShare && errorsIn(list.service, list.floor) === 0,
+        `${list.service.rps} vs ${list.floor.rps} req/s = ${pct(list.ratio)}; errors ${errorsIn(list.service)} / ${errorsIn(list.floor)}`,
+      ];
+    },
+  );
+  target(
+    `userWallets (100 wallets): p99 at most 3 x p50 at ${SETTINGS.connections} connections`,
+    ['userWallets (100)'],
+    () => {
+      const { service: s } = measured['userWallets (100)'];
+      return [
+        s.p99 <= TARGETS.listTailFactor * s.p50 && s.errors === 0,
+        `p50 ${s.p50} ms, p99 ${s.p99} ms = ${Math.round((s.p99 / s.p50) * 100) / 100} x`,
+      ];
+    },
+  );
   target("walletDefinitions: at least the floor's throughput", ['walletDefinitions'], () => {
     const c = measured.walletDefinitions;
-    return [c.ratio >= TARGETS.catalogThroughputShare && errorsIn(c.service, c.floor) === 0, `${c.service.rps} vs ${c.floor.rps} req/s = ${pct(c.ratio)}; errors ${errorsIn(c.service)} / ${errorsIn(c.floor)}`];
-  });
-  target('walletDefinitions: no stale read after an admin write', ['walletDefinitions', 'walletDefinitions after an admin write'], () => [true, results.correctness['walletDefinitions after an admin write']]);
-  target("updateAiManagedState: at least 60 % of the floor's throughput, every limit check in the one conditional update", ['updateAiManagedState'], () => {
-    const w = measured.updateAiManagedState;
-    const limitKeys = ['_id', 'version', 'user_limits.max_total_risk', 'user_limits.trading_mode'];
-    const byCommand = commandsS.updateAiManagedState.byCommand;
-    // The state's one conditional update; the audit outbox's pull (an `update` that changes no
-    // state: the events are already stored with the change) is counted apart.
-    const updatesPerWrite = byCommand['findAndModify user_wallets'] ?? 0;
-    const pullsPerWrite = byCommand['update user_wallets'] ?? 0;
-    const onFilter = updates.service?.query ?? [];
-    const pushesEvents = (updates.service?.update.$push ?? []).includes('pending_events');
     return [
-      w.ratio >= TARGETS.writeThroughputShare && errorsIn(w.service, w.floor) === 0 && updatesPerWrite === 1 && pushesEvents && limitKeys.every((k) => onFilter.includes(k)),
-      `${w.service.rps} vs ${w.floor.rps} req/s = ${pct(w.ratio)}; errors ${errorsIn(w.service)} / ${errorsIn(w.floor)}; ${updatesPerWrite} conditional update per write on {${onFilter.join(', ')}}, carrying its audit events${pushesEvents ? '' : ' (MISSING)'}; ${pullsPerWrite} outbox pull`,
+      c.ratio >= TARGETS.catalogThroughputShare && errorsIn(c.service, c.floor) === 0,
+      `${c.service.rps} vs ${c.floor.rps} req/s = ${pct(c.ratio)}; errors ${errorsIn(c.service)} / ${errorsIn(c.floor)}`,
     ];
   });
-  target(`${batchLabel}: wallet writes per second at least 5 x updateAiManagedState's`, [batchLabel, 'updateAiManagedState'], () => {
-    const batchRow = measured[batchLabel].service;
-    const single = measured.updateAiManagedState.service;
-    const writesPerSecond = batchRow.rps * SETTINGS.batchSize;
-    const counted = commandsS[batchLabel];
-    return [
-      writesPerSecond >= TARGETS.batchWriteFactor * single.rps && errorsIn(batchRow, single) === 0 && counted.errors === 0,
-      `${Math.round(writesPerSecond)} writes/s (${batchRow.rps} req/s x ${SETTINGS.batchSize}) vs ${single.rps} = ${Math.round((writesPerSecond / single.rps) * 100) / 100} x; errors ${errorsIn(batchRow)}; ${counted.perRequest} commands per batch ${JSON.stringify(counted.byCommand)}`,
-    ];
-  });
-  target("managedWalletChanges (first: 100): at least managedWallets (first: 100)'s throughput", ['managedWalletChanges (first: 100)', 'managedWallets (first: 100)'], () => {
-    const changes = measured['managedWalletChanges (first: 100)'].service;
-    const managed = measured['managedWallets (first: 100)'].service;
-    return [
-      changes.rps >= TARGETS.changesThroughputShare * managed.rps && errorsIn(changes, managed) === 0,
-      `${changes.rps} vs ${managed.rps} req/s = ${pct(changes.rps / managed.rps)} (${SETTINGS.changedWallets} of ${SETTINGS.totalWallets} wallets changed); errors ${errorsIn(changes)}`,
-    ];
-  });
+  target(
+    'walletDefinitions: no stale read after an admin write',
+    ['walletDefinitions', 'walletDefinitions after an admin write'],
+    () => [true, results.correctness['walletDefinitions after an admin write']],
+  );
+  target(
+    "updateAiManagedState: at least 60 % of the floor's throughput, every limit check in the one conditional update",
+    ['updateAiManagedState'],
+    () => {
+      const w = measured.updateAiManagedState;
+      const limitKeys = [
+        '_id',
+        'version',
+        'user_limits.max_total_risk',
+        'user_limits.trading_mode',
+      ];
+      const byCommand = commandsS.updateAiManagedState.byCommand;
+      // The state's one conditional update; the audit outbox's pull (an `update` that changes no
+      // state: the events are already stored with the change) is counted apart.
+      const updatesPerWrite = byCommand['findAndModify user_wallets'] ?? 0;
+      const pullsPerWrite = byCommand['update user_wallets'] ?? 0;
+      const onFilter = updates.service?.query ?? [];
+      const pushesEvents = (updates.service?.update.$push ?? []).includes('pending_events');
+      return [
+        w.ratio >= TARGETS.writeThroughputShare &&
+          errorsIn(w.service, w.floor) === 0 &&
+          updatesPerWrite === 1 &&
+          pushesEvents &&
+          limitKeys.every((k) => onFilter.includes(k)),
+        `${w.service.rps} vs ${w.floor.rps} req/s = ${pct(w.ratio)}; errors ${errorsIn(w.service)} / ${errorsIn(w.floor)}; ${updatesPerWrite} conditional update per write on {${onFilter.join(', ')}}, carrying its audit events${pushesEvents ? '' : ' (MISSING)'}; ${pullsPerWrite} outbox pull`,
+      ];
+    },
+  );
+  target(
+    `${batchLabel}: wallet writes per second at least 5 x updateAiManagedState's`,
+    [batchLabel, 'updateAiManagedState'],
+    () => {
+      const batchRow = measured[batchLabel].service;
+      const single = measured.updateAiManagedState.service;
+      const writesPerSecond = batchRow.rps * SETTINGS.batchSize;
+      const counted = commandsS[batchLabel];
+      return [
+        writesPerSecond >= TARGETS.batchWriteFactor * single.rps &&
+          errorsIn(batchRow, single) === 0 &&
+          counted.errors === 0,
+        `${Math.round(writesPerSecond)} writes/s (${batchRow.rps} req/s x ${SETTINGS.batchSize}) vs ${single.rps} = ${Math.round((writesPerSecond / single.rps) * 100) / 100} x; errors ${errorsIn(batchRow)}; ${counted.perRequest} commands per batch ${JSON.stringify(counted.byCommand)}`,
+      ];
+    },
+  );
+  target(
+    "managedWalletChanges (first: 100): at least managedWallets (first: 100)'s throughput",
+    ['managedWalletChanges (first: 100)', 'managedWallets (first: 100)'],
+    () => {
+      const changes = measured['managedWalletChanges (first: 100)'].service;
+      const managed = measured['managedWallets (first: 100)'].service;
+      return [
+        changes.rps >= TARGETS.changesThroughputShare * managed.rps &&
+          errorsIn(changes, managed) === 0,
+        `${changes.rps} vs ${managed.rps} req/s = ${pct(changes.rps / managed.rps)} (${SETTINGS.changedWallets} of ${SETTINGS.totalWallets} wallets changed); errors ${errorsIn(changes)}`,
+      ];
+    },
+  );
   for (const size of [100, 1_000]) {
     const label = `userWallets (${size})`;
     target(`${label}: the service's CPU per request at most 1.25 x the floor's`, [label], () => {
       const { service: s, floor: f } = measured[label];
       const ratio = s.cpu.serverMsPerRequest / f.cpu.serverMsPerRequest;
-      return [ratio <= TARGETS.listCpuFactor && errorsIn(s, f) === 0, `${s.cpu.serverMsPerRequest} vs ${f.cpu.serverMsPerRequest} CPU ms/req = ${Math.round(ratio * 100) / 100} x`];
+      return [
+        ratio <= TARGETS.listCpuFactor && errorsIn(s, f) === 0,
+        `${s.cpu.serverMsPerRequest} vs ${f.cpu.serverMsPerRequest} CPU ms/req = ${Math.round(ratio * 100) / 100} x`,
+      ];
     });
   }
   const live = results.live;
   t(
     `live events: ${SETTINGS.liveSubscribers} subscribers, ${SETTINGS.liveWritesPerSecond} writes/s: p99 write to delivery under 2 s, none missed`,
-    live && live.delivery.p99Ms !== null && live.delivery.p99Ms < TARGETS.liveP99Ms && live.delivery.missed === 0 && live.delivery.writeErrors === 0 && live.delivery.subscriberErrors === 0,
-    live ? `p50 ${live.delivery.p50Ms} ms, p99 ${live.delivery.p99Ms} ms, max ${live.delivery.maxMs} ms; ${live.delivery.deliveries} deliveries of ${live.delivery.writes} writes, ${live.delivery.missed} missed; ${live.delivery.writesPerSecond} writes/s` : 'not measured',
+    live &&
+      live.delivery.p99Ms !== null &&
+      live.delivery.p99Ms < TARGETS.liveP99Ms &&
+      live.delivery.missed === 0 &&
+      live.delivery.writeErrors === 0 &&
+      live.delivery.subscriberErrors === 0,
+    live
+      ? `p50 ${live.delivery.p50Ms} ms, p99 ${live.delivery.p99Ms} ms, max ${live.delivery.maxMs} ms; ${live.delivery.deliveries} deliveries of ${live.delivery.writes} writes, ${live.delivery.missed} missed; ${live.delivery.writesPerSecond} writes/s`
+      : 'not measured',
   );
   t(
     `live events: updateAiManagedState with ${SETTINGS.liveSubscribers} subscribers at least 90 % of its throughput without`,
-    live && live.ratio >= TARGETS.liveWriteShare && live.withSubscribers.errors === 0 && live.withoutSubscribers.errors === 0,
-    live ? `${live.withSubscribers.rps} vs ${live.withoutSubscribers.rps} req/s = ${pct(live.ratio)}` : 'not measured',
+    live &&
+      live.ratio >= TARGETS.liveWriteShare &&
+      live.withSubscribers.errors === 0 &&
+      live.withoutSubscribers.errors === 0,
+    live
+      ? `${live.withSubscribers.rps} vs ${live.withoutSubscribers.rps} req/s = ${pct(live.ratio)}`
+      : 'not measured',
   );
-  t('idle RSS after start-up at most 150 MB', results.rss.idleMB <= TARGETS.idleRssMB, `${results.rss.idleMB} MB`);
+  t(
+    'idle RSS after start-up at most 150 MB',
+    results.rss.idleMB <= TARGETS.idleRssMB,
+    `${results.rss.idleMB} MB`,
+  );
   const rl = results.rss.constantLoad;
   t(
     `RSS growth over ${SETTINGS.rssSeconds} s of constant load under 10 %`,
     rl && rl.growth < TARGETS.rssGrowth && rl.errors === 0,
-    rl ? `${rl.startMB} -> ${rl.endMB} MB (${pct(rl.growth)}; min ${rl.minMB}, max ${rl.maxMB} MB) at ${rl.rps} req/s, errors ${rl.errors}` : 'not measured',
+    rl
+      ? `${rl.startMB} -> ${rl.endMB} MB (${pct(rl.growth)}; min ${rl.minMB}, max ${rl.maxMB} MB) at ${rl.rps} req/s, errors ${rl.errors}`
+      : 'not measured',
   );
-  t('process start to /ready 200 under 3 s (database running)', results.startup.serviceMs < TARGETS.startupMs, `${results.startup.serviceMs} ms`);
+  t(
+    'process start to /ready 200 under 3 s (database running)',
+    results.startup.serviceMs < TARGETS.startupMs,
+    `${results.startup.serviceMs} ms`,
+  );
   const wrong = Object.keys(verified).filter((k) => !verified[k]);
-  t('(instrument) every scenario answered right before it was measured', wrong.length === 0, wrong.length ? `wrong: ${wrong.join(', ')}` : `${Object.keys(verified).length} checks`);
-  const allRows = Object.values(measured).flatMap((r) => [r.service, r.floor]).filter(Boolean);
+  t(
+    '(instrument) every scenario answered right before it was measured',
+    wrong.length === 0,
+    wrong.length ? `wrong: ${wrong.join(', ')}` : `${Object.keys(verified).length} checks`,
+  );
+  const allRows = Object.values(measured)
+    .flatMap((r) => [r.service, r.floor])
+    .filter(Boolean);
   const totalErrors = allRows.reduce((s, r) => s + r.errors, 0);
-  t('(instrument) every measured phase answered without errors', totalErrors === 0, `${totalErrors} errors in ${allRows.reduce((s, r) => s + r.requests, 0)} requests`);
+  t(
+    '(instrument) every measured phase answered without errors',
+    totalErrors === 0,
+    `${totalErrors} errors in ${allRows.reduce((s, r) => s + r.requests, 0)} requests`,
+  );
 
   results.pass = results.targets.every((x) => x.pass);
   results.warnings = [];
   const busy = Object.entries(measured).flatMap(([scenario, row]) =>
-    ['service', 'floor'].filter((n) => row[n]?.cpu?.otherCores > 0.2).map((n) => `${scenario} @${n}: ${row[n].cpu.otherCores} cores`),
+    ['service', 'floor']
+      .filter((n) => row[n]?.cpu?.otherCores > 0.2)
+      .map((n) => `${scenario} @${n}: ${row[n].cpu.otherCores} cores`),
   );
   if (busy.length) {
-    results.warnings.push(`other processes used CPU during measured phases (${busy.join('; ')}): this machine was not quiet, compare with care and run again`);
+    results.warnings.push(
+      `other processes used CPU during measured phases (${busy.join('; ')}): this machine was not quiet, compare with care and run again`,
+    );
   }
   return { service, floor };
 }
@@ -1363,23 +2108,56 @@ function printTable() {
       ]);
     }
   }
-  const head = [`scenario (${SETTINGS.connections} connections)`, 'server', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'cmds/req', 'CPU ms/req', 'DB CPU ms/req', 'other cores', '1-conn ms', 'of it DB ms', 'service/floor'];
+  const head = [
+    `scenario (${SETTINGS.connections} connections)`,
+    'server',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'errors',
+    'cmds/req',
+    'CPU ms/req',
+    'DB CPU ms/req',
+    'other cores',
+    '1-conn ms',
+    'of it DB ms',
+    'service/floor',
+  ];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
-  const out = [line(head), `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)];
+  const line = (cells) =>
+    `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`;
+  const out = [
+    line(head),
+    `|${widths.map((w, i) => (i < 2 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+  ];
   for (const [scenario, outcome] of Object.entries(results.correctness)) {
-    if (outcome?.wrong) out.push(`| ${scenario} | wrong answers, not measured: ${outcome.wrong.slice(0, 200).replace(/\n/g, ' ')} |`);
+    if (outcome?.wrong)
+      out.push(
+        `| ${scenario} | wrong answers, not measured: ${outcome.wrong.slice(0, 200).replace(/\n/g, ' ')} |`,
+      );
   }
   out.push('');
-  out.push(`service start to /ready: ${results.startup.serviceMs} ms; RSS idle ${results.rss.idleMB} MB, end ${results.rss.endMB} MB; ${SETTINGS.rssSeconds} s constant load ${results.rss.constantLoad?.startMB} -> ${results.rss.constantLoad?.endMB} MB (${fmt((results.rss.constantLoad?.growth ?? 0) * 100)} %)`);
-  out.push(`floor: start ${results.startup.floorMs} ms, RSS idle ${results.rss.floorIdleMB} MB, end ${results.rss.floorEndMB} MB`);
-  out.push('CPU ms/req: CPU time of the server (DB CPU: of the database engine) over the phase, per request; other cores: CPU used meanwhile by processes not in the run (should be ~0).');
-  out.push('1-conn ms: mean time of one request alone (sequential run); of it DB ms: the database commands\' share (proxy to engine and back).');
+  out.push(
+    `service start to /ready: ${results.startup.serviceMs} ms; RSS idle ${results.rss.idleMB} MB, end ${results.rss.endMB} MB; ${SETTINGS.rssSeconds} s constant load ${results.rss.constantLoad?.startMB} -> ${results.rss.constantLoad?.endMB} MB (${fmt((results.rss.constantLoad?.growth ?? 0) * 100)} %)`,
+  );
+  out.push(
+    `floor: start ${results.startup.floorMs} ms, RSS idle ${results.rss.floorIdleMB} MB, end ${results.rss.floorEndMB} MB`,
+  );
+  out.push(
+    'CPU ms/req: CPU time of the server (DB CPU: of the database engine) over the phase, per request; other cores: CPU used meanwhile by processes not in the run (should be ~0).',
+  );
+  out.push(
+    "1-conn ms: mean time of one request alone (sequential run); of it DB ms: the database commands' share (proxy to engine and back).",
+  );
   results.table = out.join('\n');
   process.stdout.write(`\n${results.table}\n\n`);
-  for (const x of results.targets) process.stdout.write(`${x.pass ? 'PASS' : 'FAIL'}  ${x.target}: ${x.detail}\n`);
+  for (const x of results.targets)
+    process.stdout.write(`${x.pass ? 'PASS' : 'FAIL'}  ${x.target}: ${x.detail}\n`);
   for (const warning of results.warnings ?? []) process.stdout.write(`WARN  ${warning}\n`);
-  process.stdout.write(`\n${results.pass ? 'PASS' : 'FAIL'}: ${results.targets.filter((x) => x.pass).length} of ${results.targets.length} targets met\n`);
+  process.stdout.write(
+    `\n${results.pass ? 'PASS' : 'FAIL'}: ${results.targets.filter((x) => x.pass).length} of ${results.targets.length} targets met\n`,
+  );
 }
 
 function writeResults() {
@@ -1403,7 +2181,8 @@ try {
   if (interrupted) await new Promise(() => undefined); // the signal handler exits once all is stopped
   process.stderr.write(`\nbench failed: ${error.stack ?? error}\n`);
   for (const child of children) {
-    if (child.logFile) process.stderr.write(`--- ${child.name} log (tail) ---\n${tail(child.logFile, 15)}\n`);
+    if (child.logFile)
+      process.stderr.write(`--- ${child.name} log (tail) ---\n${tail(child.logFile, 15)}\n`);
   }
   exitCode = 2;
 } finally {

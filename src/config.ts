@@ -31,9 +31,15 @@ export interface Config {
     /** Requests per minute per token, kept in memory per instance. */
     userPerMinute: number;
     agentPerMinute: number;
-    /** Failed logins per (email, client address) and per client address in 15 minutes, counted in the database. */
+    /**
+     * Failed logins per (email, client address) and per client address in 15 minutes, counted in
+     * the database.
+     */
     loginFailures: number;
-    /** Failed logins per email from every address, in an hour: high, so a stranger can't lock a user out. */
+    /**
+     * Failed logins per email from every address, in an hour: high, so a stranger can't lock a user
+     * out.
+     */
     loginFailuresPerEmail: number;
     /** Registrations per client address per hour, counted in the database. */
     registrationsPerHour: number;
@@ -77,7 +83,10 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** A Fernet key is 32 random bytes in URL-safe base64 with its padding, as Python's Fernet.generate_key() makes. */
+/**
+ * A Fernet key is 32 random bytes in URL-safe base64 with its padding, as Python's
+ * Fernet.generate_key() makes.
+ */
 const FERNET_KEY = /^[A-Za-z0-9_-]{43}=$/;
 const MIN_JWT_SECRET_BYTES = 32;
 const MIN_JWT_SECRET_DISTINCT = 16;
@@ -88,7 +97,10 @@ const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === 
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 
 const schema = z.object({
-  NODE_ENV: z.preprocess(emptyAsUndefined, z.enum(['development', 'test', 'production']).default('development')),
+  NODE_ENV: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['development', 'test', 'production']).default('development'),
+  ),
   PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).default(4000)),
   HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
   MONGODB_URI: z.preprocess(
@@ -120,46 +132,97 @@ const schema = z.object({
     emptyAsUndefined,
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).optional(),
   ),
-  EXCHANGE_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(120_000).default(10_000)),
+  EXCHANGE_TIMEOUT_MS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(100).max(120_000).default(10_000),
+  ),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
   EXCHANGE_ALLOW_LOOPBACK: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
-  REQUEST_TIMEOUT_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(100).max(300_000).default(15_000)),
+  REQUEST_TIMEOUT_MS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(100).max(300_000).default(15_000),
+  ),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
     z
       .string()
-      .regex(/^https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*$/, 'must be a comma-separated list of origins such as https://app.example.com')
+      .regex(
+        /^https?:\/\/[^\s,/]+(,\s*https?:\/\/[^\s,/]+)*$/,
+        'must be a comma-separated list of origins such as https://app.example.com',
+      )
       .optional(),
   ),
   TRUST_PROXY: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
-  RATE_LIMIT_USER_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(1_200)),
-  RATE_LIMIT_AGENT_PER_MINUTE: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(60_000)),
-  RATE_LIMIT_LOGIN_FAILURES: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(10)),
-  RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(100)),
-  RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).default(20)),
-  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+  RATE_LIMIT_USER_PER_MINUTE: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).default(1_200),
+  ),
+  RATE_LIMIT_AGENT_PER_MINUTE: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).default(60_000),
+  ),
+  RATE_LIMIT_LOGIN_FAILURES: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).default(10),
+  ),
+  RATE_LIMIT_LOGIN_FAILURES_PER_EMAIL: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).default(100),
+  ),
+  RATE_LIMIT_REGISTRATIONS_PER_HOUR: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).default(20),
+  ),
+  METRICS_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z.string().min(16, 'must be at least 16 characters').optional(),
+  ),
   SUBSCRIPTION_AUTH_RECHECK: z.preprocess(
     emptyAsUndefined,
     z
       .string()
       .regex(/^\d+\s*(s|m|h|d)?$/, 'must be a number of seconds or a duration such as 30s, 1m')
-      .refine((v) => durationSeconds(v) >= 1 && durationSeconds(v) <= 60, 'must be 1 s to 60 s (a token is checked at least every minute)')
+      .refine(
+        (v) => durationSeconds(v) >= 1 && durationSeconds(v) <= 60,
+        'must be 1 s to 60 s (a token is checked at least every minute)',
+      )
       .default('60s'),
   ),
-  MAX_CREDENTIALS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
-  MAX_WALLETS_PER_USER: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(10_000).default(50)),
+  MAX_CREDENTIALS_PER_USER: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(10_000).default(50),
+  ),
+  MAX_WALLETS_PER_USER: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(10_000).default(50),
+  ),
   GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
-  SHUTDOWN_GRACE_MS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(120_000).default(10_000)),
+  SHUTDOWN_GRACE_MS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(0).max(120_000).default(10_000),
+  ),
   CREDENTIAL_CHECK_INTERVAL: z.preprocess(
     emptyAsUndefined,
     z
       .string()
-      .regex(/^[1-9]\d*\s*(s|m|h|d)?$/, 'must be a number of seconds (at least 1) or a duration such as 30s, 15m, 6h')
+      .regex(
+        /^[1-9]\d*\s*(s|m|h|d)?$/,
+        'must be a number of seconds (at least 1) or a duration such as 30s, 15m, 6h',
+      )
       .default('6h'),
   ),
-  CREDENTIAL_CHECK_CONCURRENCY: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(64).default(4)),
-  BALANCE_HISTORY_DAYS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(36_500).default(30)),
-  AUDIT_RETENTION_DAYS: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(36_500).default(400)),
+  CREDENTIAL_CHECK_CONCURRENCY: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(64).default(4),
+  ),
+  BALANCE_HISTORY_DAYS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(36_500).default(30),
+  ),
+  AUDIT_RETENTION_DAYS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(36_500).default(400),
+  ),
 });
 
 /**
@@ -198,11 +261,15 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       if (devAdmin) {
         adminEmail = DEV_ADMIN_EMAIL;
         adminPassword = secrets.ADMIN_PASSWORD;
-        warnings.push(`ADMIN_EMAIL is not set: using ${DEV_ADMIN_EMAIL}, whose password is ADMIN_PASSWORD in ${file}`);
+        warnings.push(
+          `ADMIN_EMAIL is not set: using ${DEV_ADMIN_EMAIL}, whose password is ADMIN_PASSWORD in ${file}`,
+        );
       }
       const generated = wanted.filter((w) => w !== 'ADMIN_PASSWORD');
       if (generated.length > 0) {
-        warnings.push(`${generated.join(' and ')} not set: using generated values kept in ${file} (development only)`);
+        warnings.push(
+          `${generated.join(' and ')} not set: using generated values kept in ${file} (development only)`,
+        );
       }
     }
   }
@@ -211,20 +278,29 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
   else if (Buffer.byteLength(jwtSecret, 'utf8') < MIN_JWT_SECRET_BYTES) {
     problems.push(`JWT_SECRET: too weak, must be at least ${MIN_JWT_SECRET_BYTES} bytes`);
   } else if (production && new Set(jwtSecret).size < MIN_JWT_SECRET_DISTINCT) {
-    problems.push(`JWT_SECRET: too weak, must have at least ${MIN_JWT_SECRET_DISTINCT} distinct characters`);
+    problems.push(
+      `JWT_SECRET: too weak, must have at least ${MIN_JWT_SECRET_DISTINCT} distinct characters`,
+    );
   }
   if (keys.length === 0) problems.push('ENCRYPTION_KEY: required in production (a Fernet key)');
   keys.forEach((k, i) => {
     if (!FERNET_KEY.test(k)) {
       const name = e.ENCRYPTION_KEYS ? `ENCRYPTION_KEYS[${i}]` : 'ENCRYPTION_KEY';
-      problems.push(`${name}: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)`);
+      problems.push(
+        `${name}: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)`,
+      );
     }
   });
-  if (adminEmail && !adminPassword) problems.push('ADMIN_PASSWORD: required when ADMIN_EMAIL is set');
-  if (!adminEmail && adminPassword) problems.push('ADMIN_EMAIL: required when ADMIN_PASSWORD is set');
-  if (adminPassword && adminPassword.length < 8) problems.push('ADMIN_PASSWORD: must be at least 8 characters');
+  if (adminEmail && !adminPassword)
+    problems.push('ADMIN_PASSWORD: required when ADMIN_EMAIL is set');
+  if (!adminEmail && adminPassword)
+    problems.push('ADMIN_EMAIL: required when ADMIN_PASSWORD is set');
+  if (adminPassword && adminPassword.length < 8)
+    problems.push('ADMIN_PASSWORD: must be at least 8 characters');
   else if (production && adminPassword && adminPassword.length < MIN_PRODUCTION_ADMIN_PASSWORD) {
-    problems.push(`ADMIN_PASSWORD: must be at least ${MIN_PRODUCTION_ADMIN_PASSWORD} characters in production`);
+    problems.push(
+      `ADMIN_PASSWORD: must be at least ${MIN_PRODUCTION_ADMIN_PASSWORD} characters in production`,
+    );
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
@@ -237,7 +313,11 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       host: e.HOST,
       mongodbUri: e.MONGODB_URI,
       dataDir,
-      embedded: { mongodBinary: e.MONGOD_BINARY, allowDownload: e.MONGOD_DOWNLOAD === 'true', searchPath: e.PATH },
+      embedded: {
+        mongodBinary: e.MONGOD_BINARY,
+        allowDownload: e.MONGOD_DOWNLOAD === 'true',
+        searchPath: e.PATH,
+      },
       encryptionKeys: keys,
       jwt: {
         secret: jwtSecret!,
@@ -245,9 +325,13 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         audience: e.JWT_AUDIENCE,
         expiresInSeconds: durationSeconds(e.JWT_EXPIRES_IN),
       },
-      admin: adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
+      admin:
+        adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
-      corsOrigins: (e.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter(Boolean),
+      corsOrigins: (e.CORS_ORIGINS ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
       trustProxy: e.TRUST_PROXY === 'true',
       rateLimits: {
         userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
@@ -264,10 +348,17 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       },
       metricsToken: e.METRICS_TOKEN,
       subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
-      caps: { credentialsPerUser: e.MAX_CREDENTIALS_PER_USER, walletsPerUser: e.MAX_WALLETS_PER_USER },
-      credentialChecks: { intervalMs: durationSeconds(e.CREDENTIAL_CHECK_INTERVAL) * 1000, concurrency: e.CREDENTIAL_CHECK_CONCURRENCY },
+      caps: {
+        credentialsPerUser: e.MAX_CREDENTIALS_PER_USER,
+        walletsPerUser: e.MAX_WALLETS_PER_USER,
+      },
+      credentialChecks: {
+        intervalMs: durationSeconds(e.CREDENTIAL_CHECK_INTERVAL) * 1000,
+        concurrency: e.CREDENTIAL_CHECK_CONCURRENCY,
+      },
       retention: { balanceHistoryDays: e.BALANCE_HISTORY_DAYS, auditDays: e.AUDIT_RETENTION_DAYS },
-      // In production introspection is off, so the explorer's docs come from the committed schema file.
+      // In production introspection is off, so the explorer's docs come from the committed schema
+      // file.
       graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
@@ -314,11 +405,16 @@ function parseSecrets(file: string): GeneratedSecrets {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as GeneratedSecrets;
   } catch {
-    throw new ConfigError([`${file} is not valid JSON: fix or delete it (deleting it generates new secrets, and data encrypted with the old key can no longer be read)`]);
+    throw new ConfigError([
+      `${file} is not valid JSON: fix or delete it (deleting it generates new secrets, and data encrypted with the old key can no longer be read)`,
+    ]);
   }
 }
 
-function readOrCreateSecrets(file: string, wanted: Array<keyof GeneratedSecrets>): GeneratedSecrets {
+function readOrCreateSecrets(
+  file: string,
+  wanted: Array<keyof GeneratedSecrets>,
+): GeneratedSecrets {
   const secrets = existsSync(file) ? parseSecrets(file) : {};
   let changed = false;
   for (const name of wanted) {

@@ -7,8 +7,15 @@ import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
 import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
-import { createBalanceHistoryLoader, createCredentialLoader } from './modules/credentials/credential.loader';
-import { createTrailLoader, trailQueryKey, type TrailQuery } from './modules/user-wallets/user-wallet-events';
+import {
+  createBalanceHistoryLoader,
+  createCredentialLoader,
+} from './modules/credentials/credential.loader';
+import {
+  createTrailLoader,
+  trailQueryKey,
+  type TrailQuery,
+} from './modules/user-wallets/user-wallet-events';
 import { createDefinitionLoader } from './modules/wallet-definitions/wallet-definition.loader';
 
 /** Fresh per request, so no cache outlives it. */
@@ -49,7 +56,10 @@ export interface Context {
   live?: {
     service: LiveEventsService;
     connection: LiveConnection;
-    /** Subscriptions with the same key answer alike and share each event's execution (see shared-execution.ts). */
+    /**
+     * Subscriptions with the same key answer alike and share each event's execution (see
+     * shared-execution.ts).
+     */
     shareKey: string;
   };
 }
@@ -63,7 +73,8 @@ export function requestIdOf(req: IncomingMessage): string {
 
 export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
   const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '') return forwarded.split(',')[0].trim();
+  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '')
+    return forwarded.split(',')[0].trim();
   return req.socket.remoteAddress ?? 'unknown';
 }
 
@@ -81,10 +92,21 @@ export async function buildContext(
   let principal: Principal | null = null;
   try {
     principal = await auth.authenticate(req.headers.authorization);
-    if (principal) budget.take(principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`);
+    if (principal)
+      budget.take(
+        principal.kind === 'user'
+          ? `user:${principal.userId.toHexString()}`
+          : `agent:${principal.agentId.toHexString()}`,
+      );
   } catch (error) {
-    if (error instanceof UnauthenticatedError) logSecurityEvent({ logger: child, clientAddress, principal }, 'token refused', { reason: error.message });
-    if (error instanceof RateLimitedError) logSecurityEvent({ logger: child, clientAddress, principal }, 'rate limited', { message: error.message });
+    if (error instanceof UnauthenticatedError)
+      logSecurityEvent({ logger: child, clientAddress, principal }, 'token refused', {
+        reason: error.message,
+      });
+    if (error instanceof RateLimitedError)
+      logSecurityEvent({ logger: child, clientAddress, principal }, 'rate limited', {
+        message: error.message,
+      });
     throw error;
   }
   return { requestId, clientAddress, principal, logger: child, loaders: createLoaders(), deadline };

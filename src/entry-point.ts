@@ -10,7 +10,10 @@ import { secretScrubber } from './logger';
 export function runEntryPoint(name: string, main: (loaded: LoadedConfig) => Promise<void>): void {
   let scrub = (text: string) => text;
   const fail = (error: unknown) => {
-    const message = error instanceof ConfigError ? error.message : `${name} failed: ${error instanceof Error ? error.message : String(error)}`;
+    const message =
+      error instanceof ConfigError
+        ? error.message
+        : `${name} failed: ${error instanceof Error ? error.message : String(error)}`;
     process.stderr.write(`${scrub(message)}\n`);
     process.exit(1);
   };

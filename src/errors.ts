@@ -16,7 +16,11 @@ export type ErrorCode =
 export abstract class AppError extends GraphQLError {
   abstract readonly code: ErrorCode;
 
-  protected constructor(message: string, code: ErrorCode, extensions: Record<string, unknown> = {}) {
+  protected constructor(
+    message: string,
+    code: ErrorCode,
+    extensions: Record<string, unknown> = {},
+  ) {
     super(message, { extensions: { code, ...extensions } });
   }
 }
@@ -53,7 +57,9 @@ export class UserInputError extends AppError {
   }
 }
 
-/** `currentVersion`, when given: the version the wallet is at now, so an agent can re-read or retry. */
+/**
+ * `currentVersion`, when given: the version the wallet is at now, so an agent can re-read or retry.
+ */
 export class ConflictError extends AppError {
   readonly code = 'CONFLICT' as const;
   constructor(
@@ -67,7 +73,10 @@ export class ConflictError extends AppError {
 export class RateLimitedError extends AppError {
   readonly code = 'RATE_LIMITED' as const;
   constructor(message = 'too many requests', retryAfterSeconds?: number) {
-    super(message, 'RATE_LIMITED', { http: { status: 429 }, ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }) });
+    super(message, 'RATE_LIMITED', {
+      http: { status: 429 },
+      ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+    });
   }
 }
 
@@ -81,5 +90,7 @@ export class InternalError extends AppError {
 
 /** MongoDB's duplicate-key error, on insert and on update alike. */
 export function isDuplicateKeyError(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000;
+  return (
+    typeof error === 'object' && error !== null && (error as { code?: unknown }).code === 11000
+  );
 }

@@ -1,4 +1,13 @@
-import { isEnumType, isInputObjectType, isInterfaceType, isObjectType, type GraphQLField, type GraphQLFormattedError, type GraphQLInputField, type GraphQLSchema } from 'graphql';
+import {
+  isEnumType,
+  isInputObjectType,
+  isInterfaceType,
+  isObjectType,
+  type GraphQLField,
+  type GraphQLFormattedError,
+  type GraphQLInputField,
+  type GraphQLSchema,
+} from 'graphql';
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { ValidationError } from 'class-validator';
 import { ArgumentValidationError } from 'type-graphql';
@@ -23,17 +32,23 @@ const CLIENT_ERROR_CODES = new Set([
 export type ErrorKind = 'app' | 'validation' | 'client' | 'unavailable' | 'internal';
 
 /** The driver's and mongoose's ways of saying the database can't be reached right now. */
-const UNAVAILABLE = /^Mongo(ose)?(ServerSelection|Network|NetworkTimeout|NotConnected|PoolCleared|Topology\w*)Error$/;
+const UNAVAILABLE =
+  /^Mongo(ose)?(ServerSelection|Network|NetworkTimeout|NotConnected|PoolCleared|Topology\w*)Error$/;
 
 function isDatabaseUnavailable(error: unknown): boolean {
   for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     if (UNAVAILABLE.test((e as { name?: string }).name ?? '')) return true;
-    e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+    e =
+      (e as { originalError?: unknown; cause?: unknown }).originalError ??
+      (e as { cause?: unknown }).cause;
   }
   return false;
 }
 
-export function classifyError(formatted: Pick<GraphQLFormattedError, 'extensions' | 'path'>, error: unknown): ErrorKind {
+export function classifyError(
+  formatted: Pick<GraphQLFormattedError, 'extensions' | 'path'>,
+  error: unknown,
+): ErrorKind {
   const original = unwrapResolverError(error);
   if (original instanceof AppError) return 'app';
   if (original instanceof ArgumentValidationError) return 'validation';
@@ -41,19 +56,25 @@ export function classifyError(formatted: Pick<GraphQLFormattedError, 'extensions
   // GraphQL's own request errors (parse, validation, variable coercion) come before any
   // resolver runs, so they have no path; anything with a path came out of a resolver.
   const code = formatted.extensions?.code;
-  if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && formatted.path === undefined) return 'client';
+  if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && formatted.path === undefined)
+    return 'client';
   return 'internal';
 }
 
 export interface ErrorFormatting {
   /** Production masks what a client wrote in a name's place, and every suggestion. */
   production: boolean;
-  /** Every name the schema defines (types, fields, arguments, enum values, directives): safe to repeat. */
+  /**
+   * Every name the schema defines (types, fields, arguments, enum values, directives): safe to
+   * repeat.
+   */
   schemaNames: ReadonlySet<string>;
 }
 
 /** Apollo's formatError for this service. */
-export function createFormatError(options: ErrorFormatting): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
+export function createFormatError(
+  options: ErrorFormatting,
+): (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError {
   return (formatted, error) => {
     const base = { locations: formatted.locations, path: formatted.path };
     switch (classifyError(formatted, error)) {
@@ -65,14 +86,30 @@ export function createFormatError(options: ErrorFormatting): (formatted: GraphQL
       case 'validation': {
         const original = unwrapResolverError(error) as ArgumentValidationError;
         const { field, message } = firstViolation(original.extensions.validationErrors);
-        return { ...base, message: `${field}: ${message}`, extensions: { code: 'BAD_USER_INPUT', field } };
+        return {
+          ...base,
+          message: `${field}: ${message}`,
+          extensions: { code: 'BAD_USER_INPUT', field },
+        };
       }
       case 'client':
-        return { ...base, message: clientMessage(formatted, options), extensions: { code: 'BAD_USER_INPUT' } };
+        return {
+          ...base,
+          message: clientMessage(formatted, options),
+          extensions: { code: 'BAD_USER_INPUT' },
+        };
       case 'unavailable':
-        return { ...base, message: 'database unavailable', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+        return {
+          ...base,
+          message: 'database unavailable',
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        };
       default:
-        return { ...base, message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } };
+        return {
+          ...base,
+          message: 'internal server error',
+          extensions: { code: 'INTERNAL_SERVER_ERROR' },
+        };
     }
   };
 }
@@ -83,20 +120,30 @@ export function createFormatError(options: ErrorFormatting): (formatted: GraphQL
  * pasted where a name goes is a valid name) and no suggestions. The place is said instead: the
  * variable's path, and the line and column.
  */
-export function clientMessage(formatted: Pick<GraphQLFormattedError, 'message' | 'locations' | 'extensions'>, options: ErrorFormatting): string {
+export function clientMessage(
+  formatted: Pick<GraphQLFormattedError, 'message' | 'locations' | 'extensions'>,
+  options: ErrorFormatting,
+): string {
   const at = formatted.locations?.[0];
   const where = at ? ` at line ${at.line}, column ${at.column}` : '';
   if (formatted.extensions?.code === 'GRAPHQL_PARSE_FAILED') {
     const tokens = /Document contains more th[ae][nt] (\d+) tokens/.exec(formatted.message);
     // The parser names the token it found, which can be a value (a string literal, say).
-    return tokens ? `Token limit of ${tokens[1]} exceeded${where}.` : `Syntax Error${where}: the document is not valid GraphQL.`;
+    return tokens
+      ? `Token limit of ${tokens[1]} exceeded${where}.`
+      : `Syntax Error${where}: the document is not valid GraphQL.`;
   }
   // graphql-armor's limits are validation errors that call themselves "Syntax Error".
-  const message = scrubValues(formatted.message.replace(/^Syntax Error: (?=.* limit of \d+ exceeded)/, ''));
+  const message = scrubValues(
+    formatted.message.replace(/^Syntax Error: (?=.* limit of \d+ exceeded)/, ''),
+  );
   if (!options.production) return message;
   const masked = message
     .replace(/\s*Did you mean[\s\S]*$/, '')
-    .replace(/"([^"\\]*(?:\\.[^"\\]*)*)"/g, (_quoted, inside: string) => `"${maskNames(inside, options.schemaNames)}"`);
+    .replace(
+      /"([^"\\]*(?:\\.[^"\\]*)*)"/g,
+      (_quoted, inside: string) => `"${maskNames(inside, options.schemaNames)}"`,
+    );
   return masked === message || !where ? masked : `${masked.replace(/\.$/, '')}${where}.`;
 }
 
@@ -107,7 +154,9 @@ export function clientMessage(formatted: Pick<GraphQLFormattedError, 'message' |
  */
 function maskNames(quoted: string, schemaNames: ReadonlySet<string>): string {
   if (schemaNames.has(quoted)) return quoted;
-  return quoted.replace(/[^.[\]!@$\s]+/g, (part) => (/^\d+$/.test(part) || schemaNames.has(part) ? part : '…'));
+  return quoted.replace(/[^.[\]!@$\s]+/g, (part) =>
+    /^\d+$/.test(part) || schemaNames.has(part) ? part : '…',
+  );
 }
 
 /** The names a schema defines, for clientMessage: the only ones a production error repeats. */
@@ -116,7 +165,9 @@ export function schemaNamesOf(schema: GraphQLSchema): Set<string> {
   for (const type of Object.values(schema.getTypeMap())) {
     names.add(type.name);
     if (isObjectType(type) || isInterfaceType(type) || isInputObjectType(type)) {
-      const fields = Object.values<GraphQLField<unknown, unknown> | GraphQLInputField>(type.getFields());
+      const fields = Object.values<GraphQLField<unknown, unknown> | GraphQLInputField>(
+        type.getFields(),
+      );
       for (const field of fields) {
         names.add(field.name);
         names.add(`${type.name}.${field.name}`);
@@ -130,10 +181,17 @@ export function schemaNamesOf(schema: GraphQLSchema): Set<string> {
 }
 
 /** The first broken rule, with its path in the API's names: "authFields[1].key". */
-export function firstViolation(errors: ValidationError[], prefix = ''): { field: string; message: string } {
+export function firstViolation(
+  errors: ValidationError[],
+  prefix = '',
+): { field: string; message: string } {
   const error = errors[0];
   if (!error) return { field: prefix || 'input', message: 'is invalid' };
-  const field = /^\d+$/.test(error.property) ? `${prefix}[${error.property}]` : prefix ? `${prefix}.${error.property}` : error.property;
+  const field = /^\d+$/.test(error.property)
+    ? `${prefix}[${error.property}]`
+    : prefix
+      ? `${prefix}.${error.property}`
+      : error.property;
   if (error.constraints && Object.keys(error.constraints).length > 0) {
     return { field, message: Object.values(error.constraints)[0] };
   }
@@ -150,28 +208,50 @@ export function scrubValues(message: string): string {
   const variable = /^Variable "(\$[A-Za-z_][A-Za-z0-9_]*)" got invalid value /.exec(message);
   if (variable) {
     const name = variable[1].slice(1);
-    // Inside the echoed value every quote is escaped, so ` at "<path>"; ` can only be graphql's own.
-    const path = new RegExp(` at "(${name}(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[\\d+\\])*)"; `).exec(message)?.[1];
+    // Inside the echoed value every quote is escaped, so ` at "<path>"; ` can only be graphql's
+    // own.
+    const path = new RegExp(` at "(${name}(?:\\.[A-Za-z_][A-Za-z0-9_]*|\\[\\d+\\])*)"; `).exec(
+      message,
+    )?.[1];
     return `Variable "${variable[1]}" got an invalid value${path ? ` at "${path}"` : ''}: ${knownReason(message)}`;
   }
   const literal = /^Expected value of type "([^"]+)", found /.exec(message);
   if (literal) return `Expected value of type "${literal[1]}": ${knownReason(message)}`;
-  // Built-in scalars, enums ('Enum "X" cannot represent non-enum value: …') and graphql-scalars' own.
-  const scalar = /^((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/.exec(message);
+  // Built-in scalars, enums ('Enum "X" cannot represent non-enum value: …') and graphql-scalars'
+  // own.
+  const scalar = /^((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/.exec(
+    message,
+  );
   if (scalar) return `${scalar[1]} cannot represent this value`;
-  const enumValue = /^Value "(?:[^"\\]|\\.)*" does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum\.([\s\S]*)$/.exec(message);
+  const enumValue =
+    /^Value "(?:[^"\\]|\\.)*" does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum\.([\s\S]*)$/.exec(
+      message,
+    );
   if (enumValue) return `Not a value of the enum "${enumValue[1]}".${enumValue[2]}`;
   // Scalars of graphql-scalars put the value after a colon.
-  if (/^Value is not /.test(message) || /^Can only validate /.test(message)) return message.replace(/:[\s\S]*$/, '');
+  if (/^Value is not /.test(message) || /^Can only validate /.test(message))
+    return message.replace(/:[\s\S]*$/, '');
   return message;
 }
 
 const REASONS: Array<[RegExp, (m: RegExpExecArray) => string]> = [
-  [/Field "([A-Za-z_][A-Za-z0-9_]*)" of required type "([^"]+)" was not provided/, (m) => `field "${m[1]}" of required type "${m[2]}" was not provided`],
-  [/is not defined by type "([A-Za-z_][A-Za-z0-9_]*)"/, (m) => `a field is not defined by type "${m[1]}"`],
-  [/Expected non-nullable type "([^"]+)" not to be null/, (m) => `expected non-nullable type "${m[1]}" not to be null`],
+  [
+    /Field "([A-Za-z_][A-Za-z0-9_]*)" of required type "([^"]+)" was not provided/,
+    (m) => `field "${m[1]}" of required type "${m[2]}" was not provided`,
+  ],
+  [
+    /is not defined by type "([A-Za-z_][A-Za-z0-9_]*)"/,
+    (m) => `a field is not defined by type "${m[1]}"`,
+  ],
+  [
+    /Expected non-nullable type "([^"]+)" not to be null/,
+    (m) => `expected non-nullable type "${m[1]}" not to be null`,
+  ],
   [/Expected type "([^"]+)"/, (m) => `expected type "${m[1]}"`],
-  [/\b((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/, (m) => `${m[1]} cannot represent this value`],
+  [
+    /\b((?:Enum )?"?[A-Za-z_][A-Za-z0-9_]*"?) cannot (?:represent|be serialized)/,
+    (m) => `${m[1]} cannot represent this value`,
+  ],
   [/does not exist in "([A-Za-z_][A-Za-z0-9_]*)" enum/, (m) => `not a value of the enum "${m[1]}"`],
   [/Value is not ([^:;]*)/, (m) => `not ${m[1]}`],
 ];

@@ -2,7 +2,8 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 
 /**
  * Limits on the shape of an operation, checked at parse and validation time, before any resolver
- * runs. A breach is a validation error, which reaches the client as BAD_USER_INPUT naming the limit.
+ * runs. A breach is a validation error, which reaches the client as BAD_USER_INPUT naming the
+ * limit.
  */
 export const GRAPHQL_LIMITS = {
   depth: 10,
@@ -31,7 +32,14 @@ export function graphqlLimits(): ReturnType<ApolloArmor['protect']> {
     maxAliases: { n: GRAPHQL_LIMITS.aliases, exposeLimits: true, propagateOnRejection: true },
     maxTokens: { enabled: false },
     maxDirectives: { n: GRAPHQL_LIMITS.directives, exposeLimits: true, propagateOnRejection: true },
-    costLimit: { maxCost: GRAPHQL_LIMITS.cost, objectCost: 2, scalarCost: 1, depthCostFactor: 1, exposeLimits: true, propagateOnRejection: true },
+    costLimit: {
+      maxCost: GRAPHQL_LIMITS.cost,
+      objectCost: 2,
+      scalarCost: 1,
+      depthCostFactor: 1,
+      exposeLimits: true,
+      propagateOnRejection: true,
+    },
     // Suggestions ("Did you mean …", enum values too) are masked by formatError in production.
     blockFieldSuggestion: { enabled: false },
   }).protect();

@@ -37,7 +37,9 @@ export const REDACTED_PATHS = [
 ];
 
 /** The configuration's own secrets: what a log line or a start-up message must never carry. */
-export type ConfiguredSecrets = Partial<Pick<Config, 'mongodbUri' | 'encryptionKeys' | 'jwt' | 'admin'>>;
+export type ConfiguredSecrets = Partial<
+  Pick<Config, 'mongodbUri' | 'encryptionKeys' | 'jwt' | 'admin'>
+>;
 
 /** Shorter values are not secrets worth the name, and hiding them would mangle every line. */
 const MIN_SCRUBBED_LENGTH = 4;
@@ -49,7 +51,12 @@ const MIN_SCRUBBED_LENGTH = 4;
  * this catches the values wherever they land, such as inside a driver's error message.
  */
 export function secretScrubber(config: ConfiguredSecrets): (text: string) => string {
-  const values = [...(config.encryptionKeys ?? []), config.jwt?.secret, config.admin?.password, ...uriPasswords(config.mongodbUri)];
+  const values = [
+    ...(config.encryptionKeys ?? []),
+    config.jwt?.secret,
+    config.admin?.password,
+    ...uriPasswords(config.mongodbUri),
+  ];
   const forms = new Set<string>();
   for (const value of values) {
     if (!value) continue;
@@ -62,7 +69,8 @@ export function secretScrubber(config: ConfiguredSecrets): (text: string) => str
   if (ordered.length === 0) return (text) => text;
   return (text) => {
     let scrubbed = text;
-    for (const form of ordered) if (scrubbed.includes(form)) scrubbed = scrubbed.split(form).join('[redacted]');
+    for (const form of ordered)
+      if (scrubbed.includes(form)) scrubbed = scrubbed.split(form).join('[redacted]');
     return scrubbed;
   };
 }
@@ -92,7 +100,11 @@ export function logFormatFor(nodeEnv: Config['nodeEnv'], stdoutIsTerminal: boole
   return nodeEnv === 'development' && stdoutIsTerminal ? 'pretty' : 'json';
 }
 
-export function createLogger(config: Pick<Config, 'logLevel'> & ConfiguredSecrets, destination?: pino.DestinationStream, format: LogFormat = 'json'): Logger {
+export function createLogger(
+  config: Pick<Config, 'logLevel'> & ConfiguredSecrets,
+  destination?: pino.DestinationStream,
+  format: LogFormat = 'json',
+): Logger {
   const options = {
     level: config.logLevel,
     base: { service: 'wallet-service' },
@@ -102,5 +114,14 @@ export function createLogger(config: Pick<Config, 'logLevel'> & ConfiguredSecret
   };
   if (format === 'json') return pino(options, destination);
   // Synchronous, like pino's own stdout: nothing is lost when the process exits right after a line.
-  return pino(options, pretty({ destination: destination ?? 1, sync: true, colorize: destination === undefined, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' }));
+  return pino(
+    options,
+    pretty({
+      destination: destination ?? 1,
+      sync: true,
+      colorize: destination === undefined,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname,service',
+    }),
+  );
 }

@@ -7,7 +7,11 @@ import { startApp, type App } from './server';
 
 /** Process entry: config -> database -> HTTP server -> graceful shutdown. */
 async function main({ config, warnings }: LoadedConfig): Promise<void> {
-  const logger = createLogger(config, undefined, logFormatFor(config.nodeEnv, process.stdout.isTTY === true));
+  const logger = createLogger(
+    config,
+    undefined,
+    logFormatFor(config.nodeEnv, process.stdout.isTTY === true),
+  );
   for (const warning of warnings) logger.warn(warning);
 
   const { uri, engine } = await resolveDatabase(config, logger);

@@ -6,11 +6,17 @@ import { registry } from './metrics';
 
 /** The schema's own operations: the only names a metric's operation label may hold. */
 export function rootFieldsOf(schema: GraphQLSchema): Set<string> {
-  return new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap((type) => (type ? Object.keys(type.getFields()) : [])));
+  return new Set(
+    [schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].flatMap(
+      (type) => (type ? Object.keys(type.getFields()) : []),
+    ),
+  );
 }
 
 function isLoopback(address: string): boolean {
-  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.test(address);
+  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.test(
+    address,
+  );
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -24,15 +30,23 @@ function sameToken(given: string, expected: string): boolean {
  * beside the service), and to anyone else only with `Authorization: Bearer <METRICS_TOKEN>`.
  * Behind a trusted proxy the client is X-Forwarded-For's, so the proxy itself opens nothing.
  */
-export function mountMetrics(app: Express, options: { token: string | undefined; trustProxy: boolean }): void {
+export function mountMetrics(
+  app: Express,
+  options: { token: string | undefined; trustProxy: boolean },
+): void {
   app.get('/metrics', async (req, res) => {
     const address = clientAddressOf(req, options.trustProxy);
     const header = req.headers.authorization ?? '';
     const bearer = /^Bearer (.+)$/.exec(header)?.[1];
     if (!isLoopback(address) && !(options.token && bearer && sameToken(bearer, options.token))) {
-      res.status(401).set('www-authenticate', 'Bearer').json({ error: 'metrics need a bearer token from outside this machine' });
+      res
+        .status(401)
+        .set('www-authenticate', 'Bearer')
+        .json({ error: 'metrics need a bearer token from outside this machine' });
       return;
     }
-    res.set({ 'content-type': registry.contentType, 'cache-control': 'no-store' }).send(await registry.metrics());
+    res
+      .set({ 'content-type': registry.contentType, 'cache-control': 'no-store' })
+      .send(await registry.metrics());
   });
 }

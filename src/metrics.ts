@@ -85,7 +85,10 @@ new Gauge({
   },
 });
 
-/** The driver's connection pool, from its monitoring events (connections it made before we listened count once seen). */
+/**
+ * The driver's connection pool, from its monitoring events (connections it made before we listened
+ * count once seen).
+ */
 const pool = { open: new Set<number>(), inUse: new Set<number>() };
 new Gauge({
   name: 'mongodb_pool_connections',
@@ -103,7 +106,11 @@ interface PoolEvent {
   connectionId: unknown;
 }
 interface MonitoredClient {
-  on(event: 'connectionCreated' | 'connectionClosed' | 'connectionCheckedOut' | 'connectionCheckedIn', listener: (event: PoolEvent) => void): unknown;
+  on(
+    event:
+      'connectionCreated' | 'connectionClosed' | 'connectionCheckedOut' | 'connectionCheckedIn',
+    listener: (event: PoolEvent) => void,
+  ): unknown;
 }
 
 export function watchConnectionPool(client: MonitoredClient): void {

@@ -25,18 +25,29 @@ export function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
       contextValue.logger.debug('request received');
       return {
         async willSendResponse({ operation }) {
-          // The schema's names of the fields asked for, never the operation's name (the client wrote it).
-          contextValue.logger.debug({ ms: Math.round(performance.now() - started), fields: rootFieldsOf(operation) }, 'request finished');
+          // The schema's names of the fields asked for, never the operation's name (the client
+          // wrote it).
+          contextValue.logger.debug(
+            { ms: Math.round(performance.now() - started), fields: rootFieldsOf(operation) },
+            'request finished',
+          );
         },
         async didEncounterErrors({ errors }) {
           for (const error of errors) {
             const kind = classifyError({ extensions: error.extensions, path: error.path }, error);
-            // Paths are the response's keys: aliases the client wrote. The field's schema name is logged instead.
+            // Paths are the response's keys: aliases the client wrote. The field's schema name is
+            // logged instead.
             const field = fieldNameOf(error);
-            if (kind === 'internal') contextValue.logger.error({ err: error.originalError ?? error, field }, 'request failed');
+            if (kind === 'internal')
+              contextValue.logger.error(
+                { err: error.originalError ?? error, field },
+                'request failed',
+              );
             if (kind === 'unavailable') contextValue.logger.warn({ field }, 'database unavailable');
-            if (kind === 'app' && error.extensions.code === 'FORBIDDEN') logSecurityEvent(contextValue, 'forbidden', { message: error.message });
-            if (kind === 'app' && error.extensions.code === 'RATE_LIMITED') logSecurityEvent(contextValue, 'rate limited', { message: error.message });
+            if (kind === 'app' && error.extensions.code === 'FORBIDDEN')
+              logSecurityEvent(contextValue, 'forbidden', { message: error.message });
+            if (kind === 'app' && error.extensions.code === 'RATE_LIMITED')
+              logSecurityEvent(contextValue, 'rate limited', { message: error.message });
           }
         },
       };
@@ -46,7 +57,9 @@ export function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
 
 /** The root fields an operation asks for, by their schema names. */
 function rootFieldsOf(operation: OperationDefinitionNode | undefined): string[] | undefined {
-  return operation?.selectionSet.selections.map((s) => (s.kind === Kind.FIELD ? s.name.value : '…'));
+  return operation?.selectionSet.selections.map((s) =>
+    s.kind === Kind.FIELD ? s.name.value : '…',
+  );
 }
 
 /** An error's field by its schema name (its path holds the client's aliases). */
@@ -61,15 +74,29 @@ function fieldNameOf(error: GraphQLError): string | undefined {
  * spec asks for legacy clients.
  */
 export function requestErrorStatus(): ApolloServerPlugin<Context> {
-  const REQUEST_ERRORS = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'OPERATION_RESOLUTION_FAILURE']);
+  const REQUEST_ERRORS = new Set([
+    'GRAPHQL_PARSE_FAILED',
+    'GRAPHQL_VALIDATION_FAILED',
+    'BAD_USER_INPUT',
+    'OPERATION_RESOLUTION_FAILURE',
+  ]);
   return {
     async requestDidStart() {
       return {
         async willSendResponse({ response, request, errors }) {
-          if (response.body.kind !== 'single' || response.body.singleResult.data !== undefined) return;
-          if (!errors?.length || !errors.every((e) => e.path === undefined && REQUEST_ERRORS.has(String(e.extensions.code)))) return;
+          if (response.body.kind !== 'single' || response.body.singleResult.data !== undefined)
+            return;
+          if (
+            !errors?.length ||
+            !errors.every(
+              (e) => e.path === undefined && REQUEST_ERRORS.has(String(e.extensions.code)),
+            )
+          )
+            return;
           const accept = request.http?.headers.get('accept') ?? '';
-          const onlyJson = /\bapplication\/json\b/.test(accept) && !/application\/graphql-response\+json/.test(accept);
+          const onlyJson =
+            /\bapplication\/json\b/.test(accept) &&
+            !/application\/graphql-response\+json/.test(accept);
           response.http.status = onlyJson ? 200 : 400;
         },
       };
@@ -85,7 +112,9 @@ export function requestErrorStatus(): ApolloServerPlugin<Context> {
 export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlugin<Context> {
   const labelOf = (operation: OperationDefinitionNode | undefined) => {
     const first = operation?.selectionSet.selections[0];
-    return first?.kind === Kind.FIELD && rootFields.has(first.name.value) ? first.name.value : 'other';
+    return first?.kind === Kind.FIELD && rootFields.has(first.name.value)
+      ? first.name.value
+      : 'other';
   };
   return {
     async contextCreationDidFail({ error }) {
@@ -98,13 +127,22 @@ export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlu
       return {
         async willSendResponse({ operation, response }) {
           const label = labelOf(operation);
-          const errors = response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
-          metrics.graphqlRequests.inc({ operation: label, outcome: errors.length > 0 ? 'error' : 'ok' });
-          metrics.graphqlDuration.observe({ operation: label }, (performance.now() - started) / 1000);
+          const errors =
+            response.body.kind === 'single' ? (response.body.singleResult.errors ?? []) : [];
+          metrics.graphqlRequests.inc({
+            operation: label,
+            outcome: errors.length > 0 ? 'error' : 'ok',
+          });
+          metrics.graphqlDuration.observe(
+            { operation: label },
+            (performance.now() - started) / 1000,
+          );
           for (const error of errors) {
             // formatError gives every error a string code.
             const code = error.extensions?.code;
-            metrics.graphqlErrors.inc({ code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR' });
+            metrics.graphqlErrors.inc({
+              code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR',
+            });
           }
         },
       };

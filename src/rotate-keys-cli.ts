@@ -20,9 +20,13 @@ async function main({ config }: LoadedConfig): Promise<void> {
     await connectDatabase(uri, logger);
     const report = await rotateCredentialKeys(keyring, logger);
     const busy = report.busy > 0 ? `, changing meanwhile ${report.busy} (run again)` : '';
-    process.stdout.write(`rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}${busy}\n`);
-    for (const id of report.unreadableIds) process.stdout.write(`  could not read credential ${id} with any key: left untouched\n`);
-    for (const id of report.busyIds) process.stdout.write(`  credential ${id} kept changing: not rotated yet\n`);
+    process.stdout.write(
+      `rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}${busy}\n`,
+    );
+    for (const id of report.unreadableIds)
+      process.stdout.write(`  could not read credential ${id} with any key: left untouched\n`);
+    for (const id of report.busyIds)
+      process.stdout.write(`  credential ${id} kept changing: not rotated yet\n`);
     await disconnectDatabase();
   } finally {
     await engine?.stop();

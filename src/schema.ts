@@ -24,10 +24,18 @@ export interface Services {
   ai: AiStateService;
 }
 
-const RESOLVERS = [AuthResolver, WalletDefinitionResolver, CredentialResolver, UserWalletResolver, LiveEventsResolver] as const;
+const RESOLVERS = [
+  AuthResolver,
+  WalletDefinitionResolver,
+  CredentialResolver,
+  UserWalletResolver,
+  LiveEventsResolver,
+] as const;
 
 /** Resolvers get their services through their constructors; nothing else is in the container. */
-function containerFor(services: Services | undefined): ContainerType & { get(resolverClass: unknown): unknown } {
+function containerFor(
+  services: Services | undefined,
+): ContainerType & { get(resolverClass: unknown): unknown } {
   const instances = new Map<unknown, unknown>(
     services
       ? [
@@ -42,7 +50,10 @@ function containerFor(services: Services | undefined): ContainerType & { get(res
   return {
     get(resolverClass) {
       const instance = instances.get(resolverClass);
-      if (!instance) throw new Error(`no instance of ${String((resolverClass as { name?: string }).name)} in this schema`);
+      if (!instance)
+        throw new Error(
+          `no instance of ${String((resolverClass as { name?: string }).name)} in this schema`,
+        );
       return instance;
     },
   };
@@ -58,11 +69,12 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
     authMode: 'error',
     scalarsMap,
     validate: { forbidUnknownValues: false },
-    // type-graphql insists on a pub/sub once there are subscriptions; ours give their own `subscribe`
-    // (src/subscriptions/), so this one never carries an event.
+    // type-graphql insists on a pub/sub once there are subscriptions; ours give their own
+    // `subscribe` (src/subscriptions/), so this one never carries an event.
     pubSub: createPubSub(),
   });
-  if (services) usePlainResolvers(schema, (resolverClass) => container.get(resolverClass) as object);
+  if (services)
+    usePlainResolvers(schema, (resolverClass) => container.get(resolverClass) as object);
   return schema;
 }
 

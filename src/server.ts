@@ -27,7 +27,10 @@ import { checkConnection } from './exchanges/registry';
 import { ensureRetentionIndexes, startExpirySweep } from './db/retention';
 import { ConnectionTester } from './modules/credentials/connection-tests';
 import { CredentialBalanceModel } from './modules/credentials/credential-balance.model';
-import { CredentialCheckScheduler, migrateConnectionStates } from './modules/credentials/credential-check-scheduler';
+import {
+  CredentialCheckScheduler,
+  migrateConnectionStates,
+} from './modules/credentials/credential-check-scheduler';
 import { CredentialModel } from './modules/credentials/credential.model';
 import { CredentialService } from './modules/credentials/credential.service';
 import { AiStateService } from './modules/user-wallets/ai-state.service';
@@ -51,22 +54,41 @@ export interface App {
   url: string;
   httpServer: http.Server;
   services: Services;
-  /** Stops accepting, lets in-flight requests finish (bounded by shutdownGraceMs), closes the database. */
+  /**
+   * Stops accepting, lets in-flight requests finish (bounded by shutdownGraceMs), closes the
+   * database.
+   */
   stop(): Promise<void>;
 }
 
 const BODY_LIMIT = '100kb';
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
-  if (!config.mongodbUri) throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
+  if (!config.mongodbUri)
+    throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
   let services: Services;
   const keyring = new Keyring(config.encryptionKeys);
   // The user's tests and the service's own record their outcomes alike.
-  const tester = new ConnectionTester(keyring, config.exchanges, checkConnection, logger, config.credentialChecks.intervalMs);
+  const tester = new ConnectionTester(
+    keyring,
+    config.exchanges,
+    checkConnection,
+    logger,
+    config.credentialChecks.intervalMs,
+  );
   try {
-    await ensureIndexes([UserModel, WalletDefinitionModel, CredentialModel, CredentialBalanceModel, UserWalletModel, UserWalletEventModel, RateLimitModel, AgentTokenModel]);
+    await ensureIndexes([
+      UserModel,
+      WalletDefinitionModel,
+      CredentialModel,
+      CredentialBalanceModel,
+      UserWalletModel,
+      UserWalletEventModel,
+      RateLimitModel,
+      AgentTokenModel,
+    ]);
     await ensureRetentionIndexes(config.retention, logger);
     await backfillUserChangedAt(logger);
     services = {
@@ -83,7 +105,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await dropRetiredIndexes(logger);
     await agentTokens.start();
   } catch (error) {
-    // A refused start (an admin account that isn't the configured admin's, say) leaves nothing open.
+    // A refused start (an admin account that isn't the configured admin's, say) leaves nothing
+    // open.
     await disconnectDatabase();
     throw error;
   }
@@ -91,14 +114,19 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const stopExpirySweep = startExpirySweep(config.retention, logger);
   const credentialChecks = new CredentialCheckScheduler(
     tester,
-    { ...config.credentialChecks, timeoutMs: config.exchanges.timeoutMs, stopGraceMs: config.shutdownGraceMs },
+    {
+      ...config.credentialChecks,
+      timeoutMs: config.exchanges.timeoutMs,
+      stopGraceMs: config.shutdownGraceMs,
+    },
     logger,
   );
   credentialChecks.start();
 
   const app = express();
   app.disable('x-powered-by');
-  // No ETag: it would hash every answer (a megabyte for a long wallet list) for a cache that POST never uses.
+  // No ETag: it would hash every answer (a megabyte for a long wallet list) for a cache that POST
+  // never uses.
   app.set('etag', false);
   app.set('trust proxy', false);
   const httpServer = http.createServer(app);
@@ -106,8 +134,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const limits = graphqlLimits();
   const schema = await buildAppSchema(services);
-  const budget = new TokenBudget((key) => (key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute));
-  const formatError = createFormatError({ production: config.nodeEnv === 'production', schemaNames: schemaNamesOf(schema) });
+  const budget = new TokenBudget((key) =>
+    key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute,
+  );
+  const formatError = createFormatError({
+    production: config.nodeEnv === 'production',
+    schemaNames: schemaNamesOf(schema),
+  });
   const feed = new WalletEventFeed(logger);
   const live = startLiveServer({
     httpServer,
@@ -139,11 +172,16 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       error: (m) => logger.error(m),
     },
     plugins: [
-      ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: config.shutdownGraceMs }),
-      // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going away).
+      ApolloServerPluginDrainHttpServer({
+        httpServer,
+        stopGracePeriodMillis: config.shutdownGraceMs,
+      }),
+      // Apollo's documented set-up for graphql-ws: stopping closes every WebSocket (1001, going
+      // away).
       { serverWillStart: () => Promise.resolve({ drainServer: () => live.dispose() }) },
       ApolloServerPluginLandingPageDisabled(),
-      // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment says.
+      // No cache hints are used; and nothing may report to Apollo's cloud, whatever the environment
+      // says.
       ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginUsageReportingDisabled(),
       ApolloServerPluginSchemaReportingDisabled(),
@@ -160,16 +198,22 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
   app.get('/ready', async (_req, res) => {
     const ok = await pingDatabase();
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'unavailable', database: ok ? 'up' : 'down' });
+    res
+      .status(ok ? 200 : 503)
+      .json({ status: ok ? 'ready' : 'unavailable', database: ok ? 'up' : 'down' });
   });
   mountMetrics(app, { token: config.metricsToken, trustProxy: config.trustProxy });
   if (config.graphiql) mountGraphiQL(app, { introspection: config.nodeEnv !== 'production' });
   // Without the explorer, a browser asking for /graphql gets no page either.
-  else app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? res.status(404).json({ error: 'not found' }) : next()));
+  else
+    app.get('/graphql', (req, res, next) =>
+      wantsGraphiQL(req) ? res.status(404).json({ error: 'not found' }) : next(),
+    );
   app.use(
     '/graphql',
     (_req, res, next) => {
-      // Answers carry private data: no cache may keep them, and no browser may sniff them into HTML.
+      // Answers carry private data: no cache may keep them, and no browser may sniff them into
+      // HTML.
       res.set({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
       next();
     },
@@ -188,24 +232,39 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
     express.json({ limit: BODY_LIMIT }),
     expressMiddleware(apollo, {
-      context: ({ req, res }) => buildContext(req, res.locals.requestId as string, services.auth, budget, config, logger),
+      context: ({ req, res }) =>
+        buildContext(req, res.locals.requestId as string, services.auth, budget, config, logger),
     }),
   );
   app.use((_req: express.Request, res: express.Response) => {
     res.status(404).json({ error: 'not found' });
   });
   // Body parser failures (malformed JSON, a body over the limit) answer in GraphQL's shape.
-  app.use((error: { status?: number; type?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
-    const message =
-      error.type === 'entity.too.large'
-        ? `request body over the limit of ${BODY_LIMIT}`
-        : status < 500
-          ? 'malformed request body'
-          : 'internal server error';
-    if (status >= 500) logger.error({ err: error }, 'request failed');
-    res.status(status).json({ errors: [{ message, extensions: { code: status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR' } }] });
-  });
+  app.use(
+    (
+      error: { status?: number; type?: string },
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      const status = error.status && error.status >= 400 && error.status < 500 ? error.status : 500;
+      const message =
+        error.type === 'entity.too.large'
+          ? `request body over the limit of ${BODY_LIMIT}`
+          : status < 500
+            ? 'malformed request body'
+            : 'internal server error';
+      if (status >= 500) logger.error({ err: error }, 'request failed');
+      res.status(status).json({
+        errors: [
+          {
+            message,
+            extensions: { code: status < 500 ? 'BAD_USER_INPUT' : 'INTERNAL_SERVER_ERROR' },
+          },
+        ],
+      });
+    },
+  );
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', reject);

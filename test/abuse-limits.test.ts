@@ -16,13 +16,15 @@ const refused = async (query: string, limit: RegExp) => {
 
 describe('GraphQL abuse limits', () => {
   it('refuses a query deeper than 10', async () => {
-    const deep = (n: number) => `{ __type(name: "Query") { fields { type ${'{ ofType '.repeat(n)}{ name }${' }'.repeat(n)} } } }`;
+    const deep = (n: number) =>
+      `{ __type(name: "Query") { fields { type ${'{ ofType '.repeat(n)}{ name }${' }'.repeat(n)} } } }`;
     expect((await t.raw(deep(6))).errors).toBeUndefined();
     await refused(deep(8), /depth limit of 10/);
   });
 
   it('refuses more than 15 aliases', async () => {
-    const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: walletDefinitions { slug }`).join(' ')} }`;
+    const aliases = (n: number) =>
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: walletDefinitions { slug }`).join(' ')} }`;
     expect((await t.raw(aliases(15))).errors).toBeUndefined();
     await refused(aliases(16), /Aliases limit of 15/);
   });
@@ -51,14 +53,20 @@ describe('GraphQL abuse limits', () => {
   });
 
   it('refuses an operation whose cost passes 100000', async () => {
-    await refused('{ managedWallets(first: 500) { edges { node { id events(first: 100) { id kind actor actorRole before after at } } } } }', /Query Cost limit of 100000/);
+    await refused(
+      '{ managedWallets(first: 500) { edges { node { id events(first: 100) { id kind actor actorRole before after at } } } } }',
+      /Query Cost limit of 100000/,
+    );
   });
 
   it('refuses batched HTTP requests', async () => {
     const response = await fetch(`${t.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify([{ query: '{ walletDefinitions { slug } }' }, { query: '{ walletDefinitions { slug } }' }]),
+      body: JSON.stringify([
+        { query: '{ walletDefinitions { slug } }' },
+        { query: '{ walletDefinitions { slug } }' },
+      ]),
     });
     expect(response.status).toBe(400);
     const body = (await response.json()) as { errors: Array<{ extensions: { code: string } }> };
@@ -66,7 +74,9 @@ describe('GraphQL abuse limits', () => {
   });
 
   it('still lets GraphiQL introspect the schema', async () => {
-    const result = await t.raw('{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } }');
+    const result = await t.raw(
+      '{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } }',
+    );
     expect(result.errors).toBeUndefined();
   });
 });

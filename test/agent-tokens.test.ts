@@ -3,8 +3,20 @@ import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import { AGENT_TOKEN_REFRESH_MS, BACKGROUND_COMMENT } from '../src/auth/agent-token-registry';
 import { isBackgroundComment } from '../src/shared/background';
-import { AgentTokensDocument, IssueAgentTokenDocument, RevokeAgentTokenDocument } from './generated/graphql';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import {
+  AgentTokensDocument,
+  IssueAgentTokenDocument,
+  RevokeAgentTokenDocument,
+} from './generated/graphql';
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  codes,
+  startTestApp,
+  TEST_ENCRYPTION_KEY,
+  TEST_JWT_SECRET,
+  type TestApp,
+} from './helpers/app';
 import { adminToken, registerUser } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
 
@@ -29,9 +41,15 @@ async function refusedWithin(url: string, token: string, started: number): Promi
   return waitFor(
     'the token to be refused',
     async () => {
-      const response = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: ME }) });
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: ME }),
+      });
       const body = (await response.json()) as { errors?: Array<{ extensions: { code: string } }> };
-      return body.errors?.[0]?.extensions.code === 'UNAUTHENTICATED' ? Date.now() - started : undefined;
+      return body.errors?.[0]?.extensions.code === 'UNAUTHENTICATED'
+        ? Date.now() - started
+        : undefined;
     },
     10_000,
   );
@@ -43,14 +61,24 @@ describe('agent tokens', () => {
     const listed = await t.gql(AgentTokensDocument, {}, admin);
     const record = listed.data!.agentTokens.find((r) => r.id === id)!;
     expect(record).toMatchObject({ name: 'ledger-agent', revokedAt: null });
-    expect(record.issuedBy).toBe((await mongoose.connection.db!.collection('users').findOne({ email: ADMIN_EMAIL }))!._id.toHexString());
-    expect(new Date(record.expiresAt).getTime() - new Date(record.createdAt).getTime()).toBeGreaterThan(29.9 * 86_400_000);
-    const stored = await mongoose.connection.db!.collection('agent_tokens').findOne({ _id: new Types.ObjectId(id) });
+    expect(record.issuedBy).toBe(
+      (await mongoose.connection
+        .db!.collection('users')
+        .findOne({ email: ADMIN_EMAIL }))!._id.toHexString(),
+    );
+    expect(
+      new Date(record.expiresAt).getTime() - new Date(record.createdAt).getTime(),
+    ).toBeGreaterThan(29.9 * 86_400_000);
+    const stored = await mongoose.connection
+      .db!.collection('agent_tokens')
+      .findOne({ _id: new Types.ObjectId(id) });
     expect(JSON.stringify(stored)).not.toContain(token);
     expect(JSON.stringify(stored)).not.toContain(token.split('.')[2]);
     // The token names the record: its jti and subject are the id revokeAgentToken takes.
     expect(jwt.decode(token)).toMatchObject({ jti: id, sub: `agent:${id}` });
-    expect((await t.raw(ME, {}, token)).data).toEqual({ me: { id, name: 'ledger-agent', role: 'AGENT' } });
+    expect((await t.raw(ME, {}, token)).data).toEqual({
+      me: { id, name: 'ledger-agent', role: 'AGENT' },
+    });
   });
 
   it('lists newest first, revoked ones only when asked, to admins only', async () => {
@@ -60,12 +88,16 @@ describe('agent tokens', () => {
     const active = (await t.gql(AgentTokensDocument, {}, admin)).data!.agentTokens.map((r) => r.id);
     expect(active).toContain(newer.id);
     expect(active).not.toContain(older.id);
-    const all = (await t.gql(AgentTokensDocument, { includeRevoked: true }, admin)).data!.agentTokens.map((r) => r.id);
+    const all = (
+      await t.gql(AgentTokensDocument, { includeRevoked: true }, admin)
+    ).data!.agentTokens.map((r) => r.id);
     expect(all.indexOf(newer.id)).toBeLessThan(all.indexOf(older.id));
     const user = await registerUser(t);
     expect(codes(await t.gql(AgentTokensDocument, {}, user.token))).toEqual(['FORBIDDEN']);
     expect(codes(await t.gql(AgentTokensDocument, {}, newer.token))).toEqual(['FORBIDDEN']);
-    expect(codes(await t.gql(RevokeAgentTokenDocument, { id: newer.id }, user.token))).toEqual(['FORBIDDEN']);
+    expect(codes(await t.gql(RevokeAgentTokenDocument, { id: newer.id }, user.token))).toEqual([
+      'FORBIDDEN',
+    ]);
     expect((await t.raw(ME, {}, newer.token)).errors).toBeUndefined();
   });
 
@@ -77,7 +109,11 @@ describe('agent tokens', () => {
     expect(codes(await t.raw(ME, {}, token))).toEqual(['UNAUTHENTICATED']);
     const again = await t.gql(RevokeAgentTokenDocument, { id }, admin);
     expect(again.data!.revokeAgentToken.revokedAt).toBe(first.data!.revokeAgentToken.revokedAt);
-    expect(codes(await t.gql(RevokeAgentTokenDocument, { id: new Types.ObjectId().toHexString() }, admin))).toEqual(['NOT_FOUND']);
+    expect(
+      codes(
+        await t.gql(RevokeAgentTokenDocument, { id: new Types.ObjectId().toHexString() }, admin),
+      ),
+    ).toEqual(['NOT_FOUND']);
     expect(t.logs.join('\n')).toMatch(/"security":"agent token revoked"/);
     expect(t.logs.join('\n')).not.toContain(token);
   });
@@ -93,8 +129,14 @@ describe('agent tokens', () => {
     });
     try {
       const { id, token } = await issue('two-instances');
-      const onOther = await fetch(`${other.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ query: ME }) });
-      expect(((await onOther.json()) as { data: unknown }).data).toEqual({ me: { id, name: 'two-instances', role: 'AGENT' } });
+      const onOther = await fetch(`${other.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query: ME }),
+      });
+      expect(((await onOther.json()) as { data: unknown }).data).toEqual({
+        me: { id, name: 'two-instances', role: 'AGENT' },
+      });
       const revokedAt = Date.now();
       await t.gql(RevokeAgentTokenDocument, { id }, admin);
       expect(await refusedWithin(other.url, token, revokedAt)).toBeLessThan(5_000);
@@ -103,7 +145,7 @@ describe('agent tokens', () => {
     }
   });
 
-  it("refuses a token whose issuer is no longer an admin, within 5 s", async () => {
+  it('refuses a token whose issuer is no longer an admin, within 5 s', async () => {
     const user = await registerUser(t);
     const users = mongoose.connection.db!.collection('users');
     await users.updateOne({ _id: new Types.ObjectId(user.id) }, { $set: { role: 'admin' } });
@@ -143,7 +185,11 @@ describe('agent tokens', () => {
     let background = 0;
     const listener = (event: CommandStartedEvent) => {
       // The service's other background work (its connection tests, expiry) is not the registry's.
-      if (isBackgroundComment(event.command.comment) && event.command.comment !== BACKGROUND_COMMENT) return;
+      if (
+        isBackgroundComment(event.command.comment) &&
+        event.command.comment !== BACKGROUND_COMMENT
+      )
+        return;
       seen.push(`${event.commandName} ${String(event.command[event.commandName])}`);
       if (event.command.comment === BACKGROUND_COMMENT) background++;
     };
@@ -155,7 +201,8 @@ describe('agent tokens', () => {
     } finally {
       client.off('commandStarted', listener);
     }
-    // Only the registry's own refreshes read the database: two queries per interval, whatever the traffic.
+    // Only the registry's own refreshes read the database: two queries per interval, whatever the
+    // traffic.
     const refreshes = Math.ceil((Date.now() - started) / AGENT_TOKEN_REFRESH_MS) + 1;
     expect(seen.filter((c) => c === 'find agent_tokens').length).toBeLessThanOrEqual(refreshes);
     expect(seen.length).toBeLessThanOrEqual(2 * refreshes);

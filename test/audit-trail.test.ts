@@ -11,15 +11,26 @@ import {
 } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { commandsFor } from './helpers/commands';
-import { agentToken, binanceCredential, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import {
+  agentToken,
+  binanceCredential,
+  limits,
+  registerUser,
+  userWallet,
+  type TestUser,
+} from './helpers/factories';
 
 let t: TestApp;
 let alice: TestUser;
 let agent: string;
 
 const events = () => mongoose.connection.db!.collection('user_wallet_events');
-const wallet = async () => userWallet(t, alice, await binanceCredential(t, alice), { tradingMode: 'AGGRESSIVE' });
-const trailPage = async (id: string, variables: { first?: number; after?: string | null; kinds?: WalletEventKind[] } = {}) => {
+const wallet = async () =>
+  userWallet(t, alice, await binanceCredential(t, alice), { tradingMode: 'AGGRESSIVE' });
+const trailPage = async (
+  id: string,
+  variables: { first?: number; after?: string | null; kinds?: WalletEventKind[] } = {},
+) => {
   const result = await t.gql(AuditTrailDocument, { id, ...variables }, alice.token);
   expect(result.errors).toBeUndefined();
   return result.data!.userWallet.auditTrail;
@@ -33,7 +44,11 @@ async function allPages(id: string, first: number, kinds?: WalletEventKind[]): P
   for (;;) {
     const page = await trailPage(id, { first, after, kinds });
     expect(page.edges.length).toBeLessThanOrEqual(first);
-    expect(page.pageInfo).toMatchObject({ hasPreviousPage: after !== null, startCursor: page.edges[0]?.cursor ?? null, endCursor: page.edges.at(-1)?.cursor ?? null });
+    expect(page.pageInfo).toMatchObject({
+      hasPreviousPage: after !== null,
+      startCursor: page.edges[0]?.cursor ?? null,
+      endCursor: page.edges.at(-1)?.cursor ?? null,
+    });
     nodes.push(...page.edges.map((e) => e.node));
     if (!page.pageInfo.hasNextPage) return nodes;
     after = page.pageInfo.endCursor;
@@ -43,8 +58,13 @@ async function allPages(id: string, first: number, kinds?: WalletEventKind[]): P
 /** A wallet with 1 + 23 + 1 + 1 events: created, agent writes, a limits change, a pause. */
 async function busyWallet(): Promise<string> {
   const { id } = await wallet();
-  for (let i = 0; i < 23; i++) await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: i } }, agent);
-  await t.gql(UpdateUserWalletDocument, { id, input: { userLimits: limits({ maxTotalRisk: 500, tradingMode: 'AGGRESSIVE' }) } }, alice.token);
+  for (let i = 0; i < 23; i++)
+    await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: i } }, agent);
+  await t.gql(
+    UpdateUserWalletDocument,
+    { id, input: { userLimits: limits({ maxTotalRisk: 500, tradingMode: 'AGGRESSIVE' }) } },
+    alice.token,
+  );
   await t.gql(PauseUserWalletDocument, { id }, alice.token);
   return id;
 }
@@ -63,11 +83,16 @@ describe('auditTrail', () => {
     expect(nodes).toHaveLength(26);
     expect(new Set(nodes.map((n) => n.id)).size).toBe(26);
     // The same order as `events`, and each version once: 25 down to 0.
-    const all = (await t.gql(UserWalletEventsDocument, { id, first: 100 }, alice.token)).data!.userWallet.events;
+    const all = (await t.gql(UserWalletEventsDocument, { id, first: 100 }, alice.token)).data!
+      .userWallet.events;
     expect(nodes.map((n) => n.id)).toEqual(all.map((e) => e.id));
     expect(nodes.map((n) => n.version)).toEqual(Array.from({ length: 26 }, (_, i) => 25 - i));
     expect(nodes.every((n) => n.walletId === id)).toBe(true);
-    expect(nodes.map((n) => n.kind).slice(0, 3)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'AI_STATE_CHANGED']);
+    expect(nodes.map((n) => n.kind).slice(0, 3)).toEqual([
+      'STATUS_CHANGED',
+      'LIMITS_CHANGED',
+      'AI_STATE_CHANGED',
+    ]);
     expect(nodes.at(-1)).toMatchObject({ kind: 'CREATED', version: 0, actor: alice.id });
     // Default page: 20.
     expect((await trailPage(id)).edges).toHaveLength(20);
@@ -75,10 +100,14 @@ describe('auditTrail', () => {
 
   it('filters by kinds, in pages too', async () => {
     const id = await busyWallet();
-    expect((await allPages(id, 1, ['STATUS_CHANGED', 'LIMITS_CHANGED', 'CREATED'])).map((n) => n.kind)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'CREATED']);
+    expect(
+      (await allPages(id, 1, ['STATUS_CHANGED', 'LIMITS_CHANGED', 'CREATED'])).map((n) => n.kind),
+    ).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'CREATED']);
     const agents = await allPages(id, 10, ['AI_STATE_CHANGED']);
     expect(agents).toHaveLength(23);
-    expect(agents.every((n) => n.kind === 'AI_STATE_CHANGED' && n.actor === 'trail-agent')).toBe(true);
+    expect(agents.every((n) => n.kind === 'AI_STATE_CHANGED' && n.actor === 'trail-agent')).toBe(
+      true,
+    );
     // An empty list is every kind, as left out.
     expect((await trailPage(id, { first: 100, kinds: [] })).edges).toHaveLength(26);
   });
@@ -86,25 +115,52 @@ describe('auditTrail', () => {
   it('keeps its cursor while events keep arriving', async () => {
     const id = await busyWallet();
     const first = await trailPage(id, { first: 10 });
-    for (let i = 0; i < 3; i++) await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: 90 + i } }, agent);
-    expect(first.edges.map((e) => e.node.version)).toEqual(Array.from({ length: 10 }, (_, i) => 25 - i));
+    for (let i = 0; i < 3; i++)
+      await t.gql(
+        UpdateAiManagedStateDocument,
+        { walletId: id, input: { riskScore: 90 + i } },
+        agent,
+      );
+    expect(first.edges.map((e) => e.node.version)).toEqual(
+      Array.from({ length: 10 }, (_, i) => 25 - i),
+    );
     // The next page goes on below the first, whatever came in on top meanwhile.
     const next = await trailPage(id, { first: 100, after: first.pageInfo.endCursor });
-    expect(next.edges.map((e) => e.node.version)).toEqual(Array.from({ length: 16 }, (_, i) => 15 - i));
-    expect((await trailPage(id, { first: 3 })).edges.map((e) => e.node.version)).toEqual([28, 27, 26]);
+    expect(next.edges.map((e) => e.node.version)).toEqual(
+      Array.from({ length: 16 }, (_, i) => 15 - i),
+    );
+    expect((await trailPage(id, { first: 3 })).edges.map((e) => e.node.version)).toEqual([
+      28, 27, 26,
+    ]);
   });
 
   it('shows events still in the outbox in their place, once', async () => {
     const { id } = await wallet();
     const walletId = new Types.ObjectId(id);
     await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: 1 } }, agent);
-    // The trail refuses the next event for real (a unique index and an event in its way, dated 1970).
-    await events().createIndex({ wallet_id: 1, version: 1, kind: 1 }, { unique: true, name: 'test_blocker' });
-    const blocker = await events().insertOne({ wallet_id: walletId, version: 2, kind: 'ai_state_changed', actor: 'blocker', actor_role: 'agent', actor_id: new Types.ObjectId(), before: null, after: null, at: new Date(0) });
+    // The trail refuses the next event for real (a unique index and an event in its way, dated
+    // 1970).
+    await events().createIndex(
+      { wallet_id: 1, version: 1, kind: 1 },
+      { unique: true, name: 'test_blocker' },
+    );
+    const blocker = await events().insertOne({
+      wallet_id: walletId,
+      version: 2,
+      kind: 'ai_state_changed',
+      actor: 'blocker',
+      actor_role: 'agent',
+      actor_id: new Types.ObjectId(),
+      before: null,
+      after: null,
+      at: new Date(0),
+    });
     try {
       await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: 2 } }, agent);
       await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: 3 } }, agent);
-      const pending = (await mongoose.connection.db!.collection('user_wallets').findOne({ _id: walletId }))!.pending_events as Array<{ _id: Types.ObjectId }>;
+      const pending = (await mongoose.connection
+        .db!.collection('user_wallets')
+        .findOne({ _id: walletId }))!.pending_events as Array<{ _id: Types.ObjectId }>;
       expect(pending).toHaveLength(1);
       const nodes = await allPages(id, 2);
       expect(nodes.map((n) => [n.version, n.actor])).toEqual([
@@ -118,7 +174,9 @@ describe('auditTrail', () => {
       // Filtered out like a delivered event, and not before a cursor past it.
       expect((await allPages(id, 5, ['CREATED'])).map((n) => n.version)).toEqual([0]);
       const page = await trailPage(id, { first: 1 });
-      expect((await trailPage(id, { first: 1, after: page.pageInfo.endCursor })).edges[0].node.id).toBe(pending[0]._id.toHexString());
+      expect(
+        (await trailPage(id, { first: 1, after: page.pageInfo.endCursor })).edges[0].node.id,
+      ).toBe(pending[0]._id.toHexString());
     } finally {
       await events().deleteOne({ _id: blocker.insertedId });
       await events().dropIndex('test_blocker');
@@ -128,8 +186,13 @@ describe('auditTrail', () => {
   it('is shown to agents, and refuses a page over 100, a cursor it did not give', async () => {
     const id = await busyWallet();
     const shown = await t.gql(ManagedAuditTrailDocument, { id, first: 3 }, agent);
-    expect(shown.data!.managedWallet.auditTrail.edges.map((e) => e.node.kind)).toEqual(['STATUS_CHANGED', 'LIMITS_CHANGED', 'AI_STATE_CHANGED']);
-    const extensions = async (variables: { first?: number; after?: string }) => (await t.gql(AuditTrailDocument, { id, ...variables }, alice.token)).errors![0].extensions;
+    expect(shown.data!.managedWallet.auditTrail.edges.map((e) => e.node.kind)).toEqual([
+      'STATUS_CHANGED',
+      'LIMITS_CHANGED',
+      'AI_STATE_CHANGED',
+    ]);
+    const extensions = async (variables: { first?: number; after?: string }) =>
+      (await t.gql(AuditTrailDocument, { id, ...variables }, alice.token)).errors![0].extensions;
     expect(await extensions({ first: 101 })).toEqual({ code: 'BAD_USER_INPUT', field: 'first' });
     expect(await extensions({ first: 0 })).toEqual({ code: 'BAD_USER_INPUT', field: 'first' });
     expect(await extensions({ after: 'nope' })).toEqual({ code: 'BAD_USER_INPUT', field: 'after' });
@@ -138,16 +201,29 @@ describe('auditTrail', () => {
     expect(codes(await t.gql(AuditTrailDocument, { id }, bob.token))).toEqual(['FORBIDDEN']);
   });
 
-  it("reads the trails of a list of wallets in one aggregation", async () => {
+  it('reads the trails of a list of wallets in one aggregation', async () => {
     const bob = await registerUser(t);
     for (let i = 0; i < 5; i++) await userWallet(t, bob, await binanceCredential(t, bob));
-    const query = '{ userWallets { id auditTrail(first: 2, kinds: [CREATED]) { edges { node { kind walletId } } } } }';
-    let answer: { userWallets: Array<{ id: string; auditTrail: { edges: Array<{ node: { kind: string; walletId: string } }> } }> } | null | undefined;
+    const query =
+      '{ userWallets { id auditTrail(first: 2, kinds: [CREATED]) { edges { node { kind walletId } } } } }';
+    let answer:
+      | {
+          userWallets: Array<{
+            id: string;
+            auditTrail: { edges: Array<{ node: { kind: string; walletId: string } }> };
+          }>;
+        }
+      | null
+      | undefined;
     const commands = await commandsFor(async () => {
       answer = (await t.raw<NonNullable<typeof answer>>(query, {}, bob.token)).data;
     });
     expect(answer!.userWallets).toHaveLength(5);
-    expect(answer!.userWallets.every((w) => w.auditTrail.edges.length === 1 && w.auditTrail.edges[0].node.walletId === w.id)).toBe(true);
+    expect(
+      answer!.userWallets.every(
+        (w) => w.auditTrail.edges.length === 1 && w.auditTrail.edges[0].node.walletId === w.id,
+      ),
+    ).toBe(true);
     expect(commands).toEqual(['find users', 'find user_wallets', 'aggregate user_wallet_events']);
   });
 });

@@ -7,10 +7,30 @@ import { Role } from '../src/auth/roles';
 import { UserModel } from '../src/auth/user.model';
 import { createLogger } from '../src/logger';
 import { Writable } from 'node:stream';
-import { ChangePasswordDocument, IssueAgentTokenDocument, LoginDocument, MeDocument, RegisterDocument, CreateWalletDefinitionDocument } from './generated/graphql';
-import { ADMIN_EMAIL, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import {
+  ChangePasswordDocument,
+  IssueAgentTokenDocument,
+  LoginDocument,
+  MeDocument,
+  RegisterDocument,
+  CreateWalletDefinitionDocument,
+} from './generated/graphql';
+import {
+  ADMIN_EMAIL,
+  codes,
+  startTestApp,
+  TEST_ENCRYPTION_KEY,
+  TEST_JWT_SECRET,
+  type TestApp,
+} from './helpers/app';
 import { run } from './helpers/processes';
-import { adminToken, agentToken, definitionInput, registerUser, uniqueEmail } from './helpers/factories';
+import {
+  adminToken,
+  agentToken,
+  definitionInput,
+  registerUser,
+  uniqueEmail,
+} from './helpers/factories';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -23,8 +43,16 @@ function base64url(value: object): string {
 }
 
 /** A token with our issuer and audience, signed with our secret unless the test says otherwise. */
-function forge(claims: Record<string, unknown>, options: jwt.SignOptions = {}, secret: jwt.Secret = TEST_JWT_SECRET): string {
-  const signOptions: jwt.SignOptions = { algorithm: 'HS256', issuer: t.config.jwt.issuer, audience: t.config.jwt.audience };
+function forge(
+  claims: Record<string, unknown>,
+  options: jwt.SignOptions = {},
+  secret: jwt.Secret = TEST_JWT_SECRET,
+): string {
+  const signOptions: jwt.SignOptions = {
+    algorithm: 'HS256',
+    issuer: t.config.jwt.issuer,
+    audience: t.config.jwt.audience,
+  };
   if (claims.exp === undefined) signOptions.expiresIn = 3600;
   return jwt.sign(claims, secret, { ...signOptions, ...options });
 }
@@ -32,12 +60,21 @@ function forge(claims: Record<string, unknown>, options: jwt.SignOptions = {}, s
 describe('register, login, me', () => {
   it('registers a user, who can log in and read themselves', async () => {
     const email = uniqueEmail('Alice');
-    const registered = await t.gql(RegisterDocument, { input: { email: email.toUpperCase(), password: 'a long enough password', name: 'Alice' } });
+    const registered = await t.gql(RegisterDocument, {
+      input: { email: email.toUpperCase(), password: 'a long enough password', name: 'Alice' },
+    });
     expect(registered.errors).toBeUndefined();
-    expect(registered.data!.register.user).toMatchObject({ email: email.toLowerCase(), name: 'Alice', role: 'USER' });
+    expect(registered.data!.register.user).toMatchObject({
+      email: email.toLowerCase(),
+      name: 'Alice',
+      role: 'USER',
+    });
     expect(new Date(registered.data!.register.expiresAt).getTime()).toBeGreaterThan(Date.now());
 
-    const login = await t.gql(LoginDocument, { email: email.toUpperCase(), password: 'a long enough password' });
+    const login = await t.gql(LoginDocument, {
+      email: email.toUpperCase(),
+      password: 'a long enough password',
+    });
     expect(login.data!.login.user.id).toBe(registered.data!.register.user.id);
 
     const me = await t.gql(MeDocument, {}, login.data!.login.token);
@@ -49,7 +86,11 @@ describe('register, login, me', () => {
     const stored = await UserModel.findById(user.id).lean();
     expect(stored!.password_hash).toMatch(/^\$argon2id\$v=19\$/);
     // OWASP's argon2id minimum: 19 MiB, 2 iterations, 1 lane.
-    expect(stored!.password_hash.split('$')[3].split(',').sort()).toEqual(['m=19456', 'p=1', 't=2']);
+    expect(stored!.password_hash.split('$')[3].split(',').sort()).toEqual([
+      'm=19456',
+      'p=1',
+      't=2',
+    ]);
     expect(JSON.stringify(stored)).not.toContain('stored-as-a-hash-only');
     const leak = await t.raw('{ me { id passwordHash } }', {}, user.token);
     expect(codes(leak)).toEqual(['BAD_USER_INPUT']);
@@ -57,22 +98,34 @@ describe('register, login, me', () => {
 
   it('refuses a second account for one email, whatever its case', async () => {
     const user = await registerUser(t);
-    const again = await t.gql(RegisterDocument, { input: { email: user.email.toUpperCase(), password: 'another password' } });
+    const again = await t.gql(RegisterDocument, {
+      input: { email: user.email.toUpperCase(), password: 'another password' },
+    });
     expect(codes(again)).toEqual(['CONFLICT']);
   });
 
   it('rejects a malformed email or a short password with the field named', async () => {
-    const badEmail = await t.gql(RegisterDocument, { input: { email: 'not-an-email', password: 'long enough password' } });
+    const badEmail = await t.gql(RegisterDocument, {
+      input: { email: 'not-an-email', password: 'long enough password' },
+    });
     expect(badEmail.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'email' });
-    const shortPassword = await t.gql(RegisterDocument, { input: { email: uniqueEmail(), password: 'short' } });
-    expect(shortPassword.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'password' });
+    const shortPassword = await t.gql(RegisterDocument, {
+      input: { email: uniqueEmail(), password: 'short' },
+    });
+    expect(shortPassword.errors![0].extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'password',
+    });
     expect(JSON.stringify(shortPassword)).not.toContain('short"');
   });
 
   it('gives the same answer for a wrong password and an unknown email', async () => {
     const user = await registerUser(t);
     const wrong = await t.gql(LoginDocument, { email: user.email, password: 'not the password' });
-    const unknown = await t.gql(LoginDocument, { email: uniqueEmail('nobody'), password: 'not the password' });
+    const unknown = await t.gql(LoginDocument, {
+      email: uniqueEmail('nobody'),
+      password: 'not the password',
+    });
     expect(codes(wrong)).toEqual(['UNAUTHENTICATED']);
     expect(wrong.errors![0].message).toBe(unknown.errors![0].message);
     expect(codes(unknown)).toEqual(['UNAUTHENTICATED']);
@@ -98,7 +151,11 @@ describe('tokens', () => {
   };
 
   it('accepts a well-formed token', async () => {
-    const me = await t.gql(MeDocument, {}, forge({ typ: 'user', role: 'user' }, { subject: user.id }));
+    const me = await t.gql(
+      MeDocument,
+      {},
+      forge({ typ: 'user', role: 'user' }, { subject: user.id }),
+    );
     expect(me.data!.me.id).toBe(user.id);
   });
 
@@ -115,7 +172,10 @@ describe('tokens', () => {
 
   it('refuses an expired token', async () => {
     const now = Math.floor(Date.now() / 1000);
-    await refused(forge({ typ: 'user', role: 'user', iat: now - 7200, exp: now - 60 }, { subject: user.id }), /expired/);
+    await refused(
+      forge({ typ: 'user', role: 'user', iat: now - 7200, exp: now - 60 }, { subject: user.id }),
+      /expired/,
+    );
   });
 
   it('refuses a token that is not yet valid', async () => {
@@ -124,22 +184,42 @@ describe('tokens', () => {
 
   it('refuses alg "none"', async () => {
     const now = Math.floor(Date.now() / 1000);
-    const payload = { typ: 'user', role: 'admin', sub: user.id, iss: t.config.jwt.issuer, aud: t.config.jwt.audience, iat: now, exp: now + 3600 };
+    const payload = {
+      typ: 'user',
+      role: 'admin',
+      sub: user.id,
+      iss: t.config.jwt.issuer,
+      aud: t.config.jwt.audience,
+      iat: now,
+      exp: now + 3600,
+    };
     await refused(`${base64url({ alg: 'none', typ: 'JWT' })}.${base64url(payload)}.`);
   });
 
   it('refuses HS256 signed with another key', async () => {
-    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id }, 'another-secret-that-is-at-least-32-bytes!!'));
+    await refused(
+      forge(
+        { typ: 'user', role: 'user' },
+        { subject: user.id },
+        'another-secret-that-is-at-least-32-bytes!!',
+      ),
+    );
   });
 
   it('refuses an RS256 token', async () => {
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, algorithm: 'RS256' }, privateKey));
+    await refused(
+      forge({ typ: 'user', role: 'user' }, { subject: user.id, algorithm: 'RS256' }, privateKey),
+    );
   });
 
   it('refuses a wrong audience or issuer', async () => {
-    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, audience: 'someone-else' }));
-    await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id, issuer: 'someone-else' }));
+    await refused(
+      forge({ typ: 'user', role: 'user' }, { subject: user.id, audience: 'someone-else' }),
+    );
+    await refused(
+      forge({ typ: 'user', role: 'user' }, { subject: user.id, issuer: 'someone-else' }),
+    );
   });
 
   it("refuses a deleted user's token", async () => {
@@ -152,29 +232,53 @@ describe('tokens', () => {
     const sneaky = forge({ typ: 'user', role: 'admin' }, { subject: user.id });
     const me = await t.gql(MeDocument, {}, sneaky);
     expect(me.data!.me.role).toBe('USER');
-    const create = await t.gql(CreateWalletDefinitionDocument, { input: definitionInput() }, sneaky);
+    const create = await t.gql(
+      CreateWalletDefinitionDocument,
+      { input: definitionInput() },
+      sneaky,
+    );
     expect(codes(create)).toEqual(['FORBIDDEN']);
   });
 
   it('does not take a user token for an agent token or the reverse', async () => {
     // An agent-shaped subject on a user token, and a user id on an agent token.
-    await refused(forge({ typ: 'user', role: 'user' }, { subject: 'agent:0123456789abcdef01234567' }));
+    await refused(
+      forge({ typ: 'user', role: 'user' }, { subject: 'agent:0123456789abcdef01234567' }),
+    );
     await refused(forge({ typ: 'agent', role: 'agent', name: 'x' }, { subject: user.id }));
-    await refused(forge({ typ: 'agent', role: 'user', name: 'x' }, { subject: 'agent:0123456789abcdef01234567' }));
+    await refused(
+      forge(
+        { typ: 'agent', role: 'user', name: 'x' },
+        { subject: 'agent:0123456789abcdef01234567' },
+      ),
+    );
   });
 
   it("never takes SYSTEM (the service's own role in the audit trail) as a caller's role", async () => {
     for (const typ of ['user', 'agent', 'system']) {
       await refused(forge({ typ, role: 'system', name: 'wallet-service' }, { subject: user.id }));
-      await refused(forge({ typ, role: 'system', name: 'wallet-service' }, { subject: 'agent:0123456789abcdef01234567' }));
+      await refused(
+        forge(
+          { typ, role: 'system', name: 'wallet-service' },
+          { subject: 'agent:0123456789abcdef01234567' },
+        ),
+      );
     }
     // No account can hold it, and a stored one would not sign in.
-    await expect(UserModel.create({ email: uniqueEmail('system'), role: Role.SYSTEM, password_hash: 'x' })).rejects.toThrow(/role/);
-    await UserModel.collection.updateOne({ email: user.email.toLowerCase() }, { $set: { role: 'system' } });
+    await expect(
+      UserModel.create({ email: uniqueEmail('system'), role: Role.SYSTEM, password_hash: 'x' }),
+    ).rejects.toThrow(/role/);
+    await UserModel.collection.updateOne(
+      { email: user.email.toLowerCase() },
+      { $set: { role: 'system' } },
+    );
     try {
       await refused(forge({ typ: 'user', role: 'user' }, { subject: user.id }));
     } finally {
-      await UserModel.collection.updateOne({ email: user.email.toLowerCase() }, { $set: { role: 'user' } });
+      await UserModel.collection.updateOne(
+        { email: user.email.toLowerCase() },
+        { $set: { role: 'user' } },
+      );
     }
   });
 });
@@ -191,7 +295,11 @@ describe('admin and agents', () => {
     const email = uniqueEmail('promoted');
     await registerUser(t, { email, password: 'the configured admin password' });
     const before = await UserModel.findOne({ email }).lean();
-    const restarted = new AuthService({ ...t.config, admin: { email, password: 'the configured admin password' } }, createLogger({ logLevel: 'silent' }), new AgentTokenRegistry(createLogger({ logLevel: 'silent' })));
+    const restarted = new AuthService(
+      { ...t.config, admin: { email, password: 'the configured admin password' } },
+      createLogger({ logLevel: 'silent' }),
+      new AgentTokenRegistry(createLogger({ logLevel: 'silent' })),
+    );
     await restarted.ensureAdmin();
     const promoted = await UserModel.findOne({ email }).lean();
     expect(promoted!.role).toBe('admin');
@@ -202,10 +310,16 @@ describe('admin and agents', () => {
     const email = uniqueEmail('squatter');
     await registerUser(t, { email, password: 'the squatter own password' });
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, done) => (lines.push(chunk.toString()), done()),
+    });
     const logger = createLogger({ logLevel: 'info' }, sink);
     const adminPassword = 'the configured admin password';
-    await new AuthService({ ...t.config, admin: { email, password: adminPassword } }, logger, new AgentTokenRegistry(logger)).ensureAdmin();
+    await new AuthService(
+      { ...t.config, admin: { email, password: adminPassword } },
+      logger,
+      new AgentTokenRegistry(logger),
+    ).ensureAdmin();
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
     const said = lines.join('');
     expect(said).toContain(email);
@@ -213,8 +327,14 @@ describe('admin and agents', () => {
     expect(said).not.toContain(adminPassword);
     expect(said).not.toContain('the squatter own password');
     // In production the start stops there.
-    const production = new AuthService({ ...t.config, nodeEnv: 'production', admin: { email, password: adminPassword } }, logger, new AgentTokenRegistry(logger));
-    await expect(production.ensureAdmin()).rejects.toThrow(`ADMIN_EMAIL ${email} belongs to an existing account`);
+    const production = new AuthService(
+      { ...t.config, nodeEnv: 'production', admin: { email, password: adminPassword } },
+      logger,
+      new AgentTokenRegistry(logger),
+    );
+    await expect(production.ensureAdmin()).rejects.toThrow(
+      `ADMIN_EMAIL ${email} belongs to an existing account`,
+    );
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
   });
 
@@ -232,7 +352,9 @@ describe('admin and agents', () => {
     });
     expect(await running.exited).toBe(1);
     const output = [...running.stdout, ...running.stderr].join('\n');
-    expect(output).toContain(`ADMIN_EMAIL ${email} belongs to an existing account whose password is not ADMIN_PASSWORD`);
+    expect(output).toContain(
+      `ADMIN_EMAIL ${email} belongs to an existing account whose password is not ADMIN_PASSWORD`,
+    );
     expect(output).not.toContain('a strong admin password');
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
   });
@@ -245,10 +367,21 @@ describe('admin and agents', () => {
     expect(codes(anonymous)).toEqual(['UNAUTHENTICATED']);
     const blank = await t.gql(IssueAgentTokenDocument, { name: '   ' }, await adminToken(t));
     expect(blank.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'name' });
-    const tooLong = await t.gql(IssueAgentTokenDocument, { name: 'x', expiresInDays: 366 }, await adminToken(t));
-    expect(tooLong.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'expiresInDays' });
+    const tooLong = await t.gql(
+      IssueAgentTokenDocument,
+      { name: 'x', expiresInDays: 366 },
+      await adminToken(t),
+    );
+    expect(tooLong.errors![0].extensions).toEqual({
+      code: 'BAD_USER_INPUT',
+      field: 'expiresInDays',
+    });
 
-    const issued = await t.gql(IssueAgentTokenDocument, { name: 'rebalancer', expiresInDays: 7 }, await adminToken(t));
+    const issued = await t.gql(
+      IssueAgentTokenDocument,
+      { name: 'rebalancer', expiresInDays: 7 },
+      await adminToken(t),
+    );
     const { token, name, expiresAt } = issued.data!.issueAgentToken;
     expect(name).toBe('rebalancer');
     const days = (new Date(expiresAt).getTime() - Date.now()) / 86_400_000;
@@ -273,35 +406,71 @@ describe('admin and agents', () => {
 describe('changePassword', () => {
   it('checks the current password, refuses every token issued before, and answers with a new one', async () => {
     const user = await registerUser(t, { password: 'the first password' });
-    const second = (await t.gql(LoginDocument, { email: user.email, password: 'the first password' })).data!.login.token;
-    const wrong = await t.gql(ChangePasswordDocument, { currentPassword: 'not it', newPassword: 'the second password' }, user.token);
+    const second = (
+      await t.gql(LoginDocument, { email: user.email, password: 'the first password' })
+    ).data!.login.token;
+    const wrong = await t.gql(
+      ChangePasswordDocument,
+      { currentPassword: 'not it', newPassword: 'the second password' },
+      user.token,
+    );
     expect(codes(wrong)).toEqual(['UNAUTHENTICATED']);
     expect((await t.gql(MeDocument, {}, user.token)).errors).toBeUndefined();
 
-    const changed = await t.gql(ChangePasswordDocument, { currentPassword: 'the first password', newPassword: 'the second password' }, user.token);
+    const changed = await t.gql(
+      ChangePasswordDocument,
+      { currentPassword: 'the first password', newPassword: 'the second password' },
+      user.token,
+    );
     expect(changed.errors).toBeUndefined();
     expect(changed.data!.changePassword.user.id).toBe(user.id);
-    for (const old of [user.token, second]) expect(codes(await t.gql(MeDocument, {}, old))).toEqual(['UNAUTHENTICATED']);
-    expect((await t.gql(MeDocument, {}, changed.data!.changePassword.token)).errors).toBeUndefined();
-    expect(codes(await t.gql(LoginDocument, { email: user.email, password: 'the first password' }))).toEqual(['UNAUTHENTICATED']);
-    expect((await t.gql(LoginDocument, { email: user.email, password: 'the second password' })).errors).toBeUndefined();
+    for (const old of [user.token, second])
+      expect(codes(await t.gql(MeDocument, {}, old))).toEqual(['UNAUTHENTICATED']);
+    expect(
+      (await t.gql(MeDocument, {}, changed.data!.changePassword.token)).errors,
+    ).toBeUndefined();
+    expect(
+      codes(await t.gql(LoginDocument, { email: user.email, password: 'the first password' })),
+    ).toEqual(['UNAUTHENTICATED']);
+    expect(
+      (await t.gql(LoginDocument, { email: user.email, password: 'the second password' })).errors,
+    ).toBeUndefined();
     expect(t.logs.join('\n')).toMatch(/"security":"password changed"/);
     expect(t.logs.join('\n')).not.toContain('the second password');
   });
 
   it('checks the current password under the login limit', async () => {
     const user = await registerUser(t, { password: 'guarded password' });
-    // From an address of its own (behind the trusted proxy): the other tests' logins come from 127.0.0.1.
+    // From an address of its own (behind the trusted proxy): the other tests' logins come from
+    // 127.0.0.1.
     const change = (currentPassword: string) =>
-      t.raw(print(ChangePasswordDocument), { currentPassword, newPassword: 'taken over!' }, user.token, { 'x-forwarded-for': '198.51.100.200' });
-    for (let i = 0; i < 10; i++) expect(codes(await change(`guess ${i}`))).toEqual(['UNAUTHENTICATED']);
+      t.raw(
+        print(ChangePasswordDocument),
+        { currentPassword, newPassword: 'taken over!' },
+        user.token,
+        { 'x-forwarded-for': '198.51.100.200' },
+      );
+    for (let i = 0; i < 10; i++)
+      expect(codes(await change(`guess ${i}`))).toEqual(['UNAUTHENTICATED']);
     expect(codes(await change('guarded password'))).toEqual(['RATE_LIMITED']);
   });
 
   it('refuses a short new password and agents', async () => {
     const user = await registerUser(t, { password: 'long enough password' });
-    const short = await t.gql(ChangePasswordDocument, { currentPassword: 'long enough password', newPassword: 'short' }, user.token);
+    const short = await t.gql(
+      ChangePasswordDocument,
+      { currentPassword: 'long enough password', newPassword: 'short' },
+      user.token,
+    );
     expect(short.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'newPassword' });
-    expect(codes(await t.gql(ChangePasswordDocument, { currentPassword: 'x', newPassword: 'long enough password' }, await agentToken(t)))).toEqual(['FORBIDDEN']);
+    expect(
+      codes(
+        await t.gql(
+          ChangePasswordDocument,
+          { currentPassword: 'x', newPassword: 'long enough password' },
+          await agentToken(t),
+        ),
+      ),
+    ).toEqual(['FORBIDDEN']);
   });
 });

@@ -7,7 +7,10 @@ import { ConfigError, parseConfig } from '../src/config';
 const GOOD_KEY = 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=';
 const GOOD_SECRET = 'a-production-jwt-secret-of-at-least-32-bytes';
 
-function problemsOf(env: Record<string, string | undefined>, cwd = mkdtempSync(join(tmpdir(), 'cfg-'))): string[] {
+function problemsOf(
+  env: Record<string, string | undefined>,
+  cwd = mkdtempSync(join(tmpdir(), 'cfg-')),
+): string[] {
   try {
     parseConfig(env, cwd);
   } catch (error) {
@@ -21,8 +24,18 @@ describe('configuration', () => {
   it('has working defaults for a newcomer', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const { config, warnings } = parseConfig({}, cwd);
-    expect(config).toMatchObject({ nodeEnv: 'development', port: 4000, host: '127.0.0.1', mongodbUri: undefined, logLevel: 'info' });
-    expect(config.jwt).toMatchObject({ issuer: 'wallet-service', audience: 'wallet-platform', expiresInSeconds: 12 * 3600 });
+    expect(config).toMatchObject({
+      nodeEnv: 'development',
+      port: 4000,
+      host: '127.0.0.1',
+      mongodbUri: undefined,
+      logLevel: 'info',
+    });
+    expect(config.jwt).toMatchObject({
+      issuer: 'wallet-service',
+      audience: 'wallet-platform',
+      expiresInSeconds: 12 * 3600,
+    });
     expect(config.admin?.email).toBe('admin@example.com');
     expect(warnings.join('\n')).toMatch(/JWT_SECRET and ENCRYPTION_KEY not set/);
   });
@@ -37,7 +50,8 @@ describe('configuration', () => {
     const file = join(cwd, '.data', 'secrets.json');
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const secrets = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
-    for (const value of Object.values(secrets)) expect(first.warnings.join('\n')).not.toContain(value);
+    for (const value of Object.values(secrets))
+      expect(first.warnings.join('\n')).not.toContain(value);
   });
 
   it('refuses a damaged secrets file without quoting it', () => {
@@ -45,19 +59,49 @@ describe('configuration', () => {
     const secret = 'Pq9xJsecretMaterialThatMustNotLeak';
     mkdirSync(join(cwd, '.data'));
     // Cut off mid-value: JSON.parse's own message would quote the text around where it stopped.
-    writeFileSync(join(cwd, '.data', 'secrets.json'), `{"JWT_SECRET": "${secret}", "ENCRYPTION_KEY": ${secret}`);
+    writeFileSync(
+      join(cwd, '.data', 'secrets.json'),
+      `{"JWT_SECRET": "${secret}", "ENCRYPTION_KEY": ${secret}`,
+    );
     const problems = problemsOf({ NODE_ENV: 'development' }, cwd);
-    expect(problems).toEqual([expect.stringMatching(/secrets\.json is not valid JSON: fix or delete it/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(/secrets\.json is not valid JSON: fix or delete it/),
+    ]);
     expect(problems.join('\n')).not.toContain('Pq9xJ');
   });
 
   it('refuses in production a short admin password and a JWT secret of too few distinct characters', () => {
-    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: 'ab'.repeat(24), ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'elevenchars' });
-    expect(problems).toEqual(['JWT_SECRET: too weak, must have at least 16 distinct characters', 'ADMIN_PASSWORD: must be at least 12 characters in production']);
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      JWT_SECRET: 'ab'.repeat(24),
+      ENCRYPTION_KEY: GOOD_KEY,
+      ADMIN_EMAIL: 'ops@example.com',
+      ADMIN_PASSWORD: 'elevenchars',
+    });
+    expect(problems).toEqual([
+      'JWT_SECRET: too weak, must have at least 16 distinct characters',
+      'ADMIN_PASSWORD: must be at least 12 characters in production',
+    ]);
     expect(problems.join('\n')).not.toContain('elevenchars');
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'twelve chars' })).toEqual([]);
+    expect(
+      problemsOf({
+        NODE_ENV: 'production',
+        JWT_SECRET: GOOD_SECRET,
+        ENCRYPTION_KEY: GOOD_KEY,
+        ADMIN_EMAIL: 'ops@example.com',
+        ADMIN_PASSWORD: 'twelve chars',
+      }),
+    ).toEqual([]);
     // Outside production the same values start (a developer's machine).
-    expect(problemsOf({ NODE_ENV: 'test', JWT_SECRET: 'ab'.repeat(24), ENCRYPTION_KEY: GOOD_KEY, ADMIN_EMAIL: 'ops@example.com', ADMIN_PASSWORD: 'elevenchars' })).toEqual([]);
+    expect(
+      problemsOf({
+        NODE_ENV: 'test',
+        JWT_SECRET: 'ab'.repeat(24),
+        ENCRYPTION_KEY: GOOD_KEY,
+        ADMIN_EMAIL: 'ops@example.com',
+        ADMIN_PASSWORD: 'elevenchars',
+      }),
+    ).toEqual([]);
   });
 
   it('serves GraphiQL by default outside production only, and caps what a user creates', () => {
@@ -65,24 +109,52 @@ describe('configuration', () => {
     const base = { JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
     expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.graphiql).toBe(true);
     expect(parseConfig({ ...base, NODE_ENV: 'production' }, cwd).config.graphiql).toBe(false);
-    expect(parseConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true' }, cwd).config.graphiql).toBe(true);
-    expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.caps).toEqual({ credentialsPerUser: 50, walletsPerUser: 50 });
-    expect(parseConfig({ ...base, NODE_ENV: 'test', MAX_CREDENTIALS_PER_USER: '3', MAX_WALLETS_PER_USER: '2' }, cwd).config.caps).toEqual({ credentialsPerUser: 3, walletsPerUser: 2 });
+    expect(
+      parseConfig({ ...base, NODE_ENV: 'production', GRAPHIQL: 'true' }, cwd).config.graphiql,
+    ).toBe(true);
+    expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.caps).toEqual({
+      credentialsPerUser: 50,
+      walletsPerUser: 50,
+    });
+    expect(
+      parseConfig(
+        { ...base, NODE_ENV: 'test', MAX_CREDENTIALS_PER_USER: '3', MAX_WALLETS_PER_USER: '2' },
+        cwd,
+      ).config.caps,
+    ).toEqual({ credentialsPerUser: 3, walletsPerUser: 2 });
   });
 
   it('lets connection tests reach loopback outside production only, unless EXCHANGE_ALLOW_LOOPBACK says otherwise', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
-    const production = { NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
-    expect(parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd).config.exchanges.allowLoopback).toBe(true);
+    const production = {
+      NODE_ENV: 'production',
+      JWT_SECRET: GOOD_SECRET,
+      ENCRYPTION_KEY: GOOD_KEY,
+    };
+    expect(
+      parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd)
+        .config.exchanges.allowLoopback,
+    ).toBe(true);
     expect(parseConfig(production, cwd).config.exchanges.allowLoopback).toBe(false);
-    expect(parseConfig({ ...production, EXCHANGE_ALLOW_LOOPBACK: 'true' }, cwd).config.exchanges.allowLoopback).toBe(true);
-    expect(parseConfig({ NODE_ENV: 'development', EXCHANGE_ALLOW_LOOPBACK: 'false' }, cwd).config.exchanges.allowLoopback).toBe(false);
-    expect(problemsOf({ EXCHANGE_ALLOW_LOOPBACK: 'yes' }, cwd)).toEqual([expect.stringMatching(/^EXCHANGE_ALLOW_LOOPBACK: /)]);
+    expect(
+      parseConfig({ ...production, EXCHANGE_ALLOW_LOOPBACK: 'true' }, cwd).config.exchanges
+        .allowLoopback,
+    ).toBe(true);
+    expect(
+      parseConfig({ NODE_ENV: 'development', EXCHANGE_ALLOW_LOOPBACK: 'false' }, cwd).config
+        .exchanges.allowLoopback,
+    ).toBe(false);
+    expect(problemsOf({ EXCHANGE_ALLOW_LOOPBACK: 'yes' }, cwd)).toEqual([
+      expect.stringMatching(/^EXCHANGE_ALLOW_LOOPBACK: /),
+    ]);
   });
 
   it('uses given secrets instead of generating any', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
-    const { config, warnings } = parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }, cwd);
+    const { config, warnings } = parseConfig(
+      { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY },
+      cwd,
+    );
     expect(config.jwt.secret).toBe(GOOD_SECRET);
     expect(config.encryptionKeys).toEqual([GOOD_KEY]);
     expect(config.admin).toBeUndefined();
@@ -92,7 +164,12 @@ describe('configuration', () => {
   it('in production, lists every problem at once and no secret value', () => {
     const weak = 'short-secret';
     const badKey = 'not-a-fernet-key';
-    const problems = problemsOf({ NODE_ENV: 'production', JWT_SECRET: weak, ENCRYPTION_KEY: badKey, ADMIN_EMAIL: 'admin@example.com' });
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      JWT_SECRET: weak,
+      ENCRYPTION_KEY: badKey,
+      ADMIN_EMAIL: 'admin@example.com',
+    });
     expect(problems).toEqual([
       'JWT_SECRET: too weak, must be at least 32 bytes',
       'ENCRYPTION_KEY: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)',
@@ -111,31 +188,59 @@ describe('configuration', () => {
   });
 
   it('accepts a good production configuration', () => {
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY })).toEqual([]);
+    expect(
+      problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY }),
+    ).toEqual([]);
   });
 
   it('takes a key list, newest first, and names the malformed entry', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const other = randomBytes(32).toString('base64url');
-    const { config } = parseConfig({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEYS: `${GOOD_KEY}, ${other}=` }, cwd);
+    const { config } = parseConfig(
+      {
+        NODE_ENV: 'production',
+        JWT_SECRET: GOOD_SECRET,
+        ENCRYPTION_KEYS: `${GOOD_KEY}, ${other}=`,
+      },
+      cwd,
+    );
     expect(config.encryptionKeys).toEqual([GOOD_KEY, `${other}=`]);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEYS: `${GOOD_KEY},nope` })).toEqual([
+    expect(
+      problemsOf({
+        NODE_ENV: 'production',
+        JWT_SECRET: GOOD_SECRET,
+        ENCRYPTION_KEYS: `${GOOD_KEY},nope`,
+      }),
+    ).toEqual([
       'ENCRYPTION_KEYS[1]: malformed, must be a Fernet key (32 bytes in URL-safe base64, 44 characters)',
     ]);
   });
 
   it('rejects malformed plain settings with the variable named', () => {
     expect(problemsOf({ PORT: 'eighty' })[0]).toMatch(/^PORT: /);
-    expect(problemsOf({ MONGODB_URI: 'postgres://x' })[0]).toMatch(/^MONGODB_URI: must start with mongodb/);
+    expect(problemsOf({ MONGODB_URI: 'postgres://x' })[0]).toMatch(
+      /^MONGODB_URI: must start with mongodb/,
+    );
     expect(problemsOf({ JWT_EXPIRES_IN: 'forever' })[0]).toMatch(/^JWT_EXPIRES_IN: /);
     expect(problemsOf({ NODE_ENV: 'staging' })[0]).toMatch(/^NODE_ENV: /);
     expect(problemsOf({ CORS_ORIGINS: '*' })[0]).toMatch(/^CORS_ORIGINS: /);
-    expect(problemsOf({ CORS_ORIGINS: 'https://app.example.com/path' })[0]).toMatch(/^CORS_ORIGINS: /);
+    expect(problemsOf({ CORS_ORIGINS: 'https://app.example.com/path' })[0]).toMatch(
+      /^CORS_ORIGINS: /,
+    );
   });
 
   it('reads token lifetimes as seconds, minutes, hours or days', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
-    const lifetime = (value: string) => parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, JWT_EXPIRES_IN: value }, cwd).config.jwt.expiresInSeconds;
+    const lifetime = (value: string) =>
+      parseConfig(
+        {
+          NODE_ENV: 'test',
+          JWT_SECRET: GOOD_SECRET,
+          ENCRYPTION_KEY: GOOD_KEY,
+          JWT_EXPIRES_IN: value,
+        },
+        cwd,
+      ).config.jwt.expiresInSeconds;
     expect(lifetime('900')).toBe(900);
     expect(lifetime('15m')).toBe(900);
     expect(lifetime('2h')).toBe(7200);
@@ -144,15 +249,26 @@ describe('configuration', () => {
 
   it("reads the service's own connection tests and the retention, with their defaults", () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
-    const env = (extra: Record<string, string> = {}) => parseConfig({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, ...extra }, cwd).config;
+    const env = (extra: Record<string, string> = {}) =>
+      parseConfig(
+        { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, ...extra },
+        cwd,
+      ).config;
     expect(env().credentialChecks).toEqual({ intervalMs: 6 * 3_600_000, concurrency: 4 });
     expect(env().retention).toEqual({ balanceHistoryDays: 30, auditDays: 400 });
-    const interval = (value: string) => env({ CREDENTIAL_CHECK_INTERVAL: value }).credentialChecks.intervalMs;
+    const interval = (value: string) =>
+      env({ CREDENTIAL_CHECK_INTERVAL: value }).credentialChecks.intervalMs;
     expect(interval('90')).toBe(90_000);
     expect(interval('30s')).toBe(30_000);
     expect(interval('15m')).toBe(900_000);
     expect(interval('6h')).toBe(21_600_000);
-    expect(env({ CREDENTIAL_CHECK_CONCURRENCY: '8', BALANCE_HISTORY_DAYS: '7', AUDIT_RETENTION_DAYS: '3650' })).toMatchObject({
+    expect(
+      env({
+        CREDENTIAL_CHECK_CONCURRENCY: '8',
+        BALANCE_HISTORY_DAYS: '7',
+        AUDIT_RETENTION_DAYS: '3650',
+      }),
+    ).toMatchObject({
       credentialChecks: { concurrency: 8 },
       retention: { balanceHistoryDays: 7, auditDays: 3650 },
     });
@@ -164,7 +280,14 @@ describe('configuration', () => {
       ['BALANCE_HISTORY_DAYS', '0'],
       ['AUDIT_RETENTION_DAYS', 'forever'],
     ]) {
-      expect(problemsOf({ NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY, [name]: value })[0]).toMatch(new RegExp(`^${name}: `));
+      expect(
+        problemsOf({
+          NODE_ENV: 'test',
+          JWT_SECRET: GOOD_SECRET,
+          ENCRYPTION_KEY: GOOD_KEY,
+          [name]: value,
+        })[0],
+      ).toMatch(new RegExp(`^${name}: `));
     }
   });
 });

@@ -6,14 +6,23 @@ import type { StoredCredential } from './helpers/stored';
 import { createLogger } from '../src/logger';
 import { dropRetiredIndexes } from '../src/modules/user-wallets/migrations';
 
-/** Credentials stored before connection states existed: shown sensibly, then migrated at start-up. */
+/**
+ * Credentials stored before connection states existed: shown sensibly, then migrated at start-up.
+ */
 
 const uri = testDatabaseUri();
 const INTERVAL_MS = 3_600_000;
 let t: TestApp;
 let user: TestUser;
-const collection = <T extends mongo.Document = mongo.Document>(name: string) => mongoose.connection.db!.collection<T>(name);
-const OLD_SHAPE = { connection_state: '', last_checked_at: '', next_check_at: '', check_due_at: '', check_failures: '' };
+const collection = <T extends mongo.Document = mongo.Document>(name: string) =>
+  mongoose.connection.db!.collection<T>(name);
+const OLD_SHAPE = {
+  connection_state: '',
+  last_checked_at: '',
+  next_check_at: '',
+  check_due_at: '',
+  check_failures: '',
+};
 
 beforeAll(async () => {
   t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
@@ -29,18 +38,33 @@ describe('credentials stored before connection states', () => {
     const passed = await binanceCredential(t, user, 'passed');
     const ids = [live, idle, passed].map((id) => new Types.ObjectId(id));
     await collection('credentials').updateMany({ _id: { $in: ids } }, { $unset: OLD_SHAPE });
-    await collection('credentials').updateOne({ _id: ids[2] }, { $set: { is_connected: true, last_verified_at: new Date() } });
+    await collection('credentials').updateOne(
+      { _id: ids[2] },
+      { $set: { is_connected: true, last_verified_at: new Date() } },
+    );
 
     // Before the migration: shown from isConnected.
-    const shown = async (id: string) => (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
-    expect(await shown(live)).toMatchObject({ connectionState: 'UNTESTED', lastCheckedAt: null, nextCheckAt: null });
+    const shown = async (id: string) =>
+      (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
+    expect(await shown(live)).toMatchObject({
+      connectionState: 'UNTESTED',
+      lastCheckedAt: null,
+      nextCheckAt: null,
+    });
     expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
 
     await t.app.stop();
     const started = Date.now();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
-    const [liveDoc, idleDoc, passedDoc] = await Promise.all(ids.map((_id) => collection<StoredCredential>('credentials').findOne({ _id })));
-    expect(liveDoc).toMatchObject({ connection_state: 'untested', check_failures: 0, last_checked_at: null, check_due_at: null });
+    const [liveDoc, idleDoc, passedDoc] = await Promise.all(
+      ids.map((_id) => collection<StoredCredential>('credentials').findOne({ _id })),
+    );
+    expect(liveDoc).toMatchObject({
+      connection_state: 'untested',
+      check_failures: 0,
+      last_checked_at: null,
+      check_due_at: null,
+    });
     expect(liveDoc!.next_check_at!.getTime()).toBeGreaterThanOrEqual(started);
     expect(liveDoc!.next_check_at!.getTime()).toBeLessThanOrEqual(Date.now() + INTERVAL_MS);
     expect(idleDoc).toMatchObject({ connection_state: 'untested', next_check_at: null });
@@ -51,13 +75,21 @@ describe('credentials stored before connection states', () => {
     await t.app.stop();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
     expect(t.logs.join('\n')).not.toMatch(/"migrated"/);
-    expect((await collection('credentials').findOne({ _id: ids[0] }))!.next_check_at).toEqual(liveDoc!.next_check_at);
+    expect((await collection('credentials').findOne({ _id: ids[0] }))!.next_check_at).toEqual(
+      liveDoc!.next_check_at,
+    );
   });
 });
 
 describe('indexes of earlier versions', () => {
   it('drops ai_write at start-up, once, and keeps every other index', async () => {
-    const keys = { _id: 1, version: 1, 'user_limits.max_total_risk': 1, 'user_limits.trading_mode': 1, status: 1 } as const;
+    const keys = {
+      _id: 1,
+      version: 1,
+      'user_limits.max_total_risk': 1,
+      'user_limits.trading_mode': 1,
+      status: 1,
+    } as const;
     await collection('user_wallets').createIndex(keys, { unique: true, name: 'ai_write' });
     const before = (await collection('user_wallets').indexes()).map((i) => i.name);
     expect(before).toContain('ai_write');
@@ -65,7 +97,9 @@ describe('indexes of earlier versions', () => {
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
     const after = (await collection('user_wallets').indexes()).map((i) => i.name);
     expect(after).toEqual(before.filter((name) => name !== 'ai_write'));
-    expect(t.logs.join('\n')).toMatch(/"indexes":\["ai_write"\].*dropped indexes this version no longer uses/);
+    expect(t.logs.join('\n')).toMatch(
+      /"indexes":\["ai_write"\].*dropped indexes this version no longer uses/,
+    );
     expect(await dropRetiredIndexes(createLogger({ logLevel: 'silent' }))).toEqual([]);
   });
 });

@@ -9,7 +9,11 @@ afterAll(() => t.close());
 const preflight = (origin: string) =>
   fetch(`${t.url}/graphql`, {
     method: 'OPTIONS',
-    headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+    headers: {
+      origin,
+      'access-control-request-method': 'POST',
+      'access-control-request-headers': 'content-type,authorization',
+    },
   });
 
 describe('CORS_ORIGINS', () => {
@@ -26,7 +30,13 @@ describe('CORS_ORIGINS', () => {
   });
 
   it('gives any other origin nothing', async () => {
-    expect((await preflight('https://evil.example')).headers.get('access-control-allow-origin')).toBeNull();
-    expect((await preflight('https://app.example.com.evil.example')).headers.get('access-control-allow-origin')).toBeNull();
+    expect(
+      (await preflight('https://evil.example')).headers.get('access-control-allow-origin'),
+    ).toBeNull();
+    expect(
+      (await preflight('https://app.example.com.evil.example')).headers.get(
+        'access-control-allow-origin',
+      ),
+    ).toBeNull();
   });
 });

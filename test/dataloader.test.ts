@@ -15,7 +15,9 @@ async function userWith(n: number): Promise<TestUser> {
   const user = await registerUser(t);
   for (let done = 0; done < n; done += 10) {
     await Promise.all(
-      Array.from({ length: Math.min(10, n - done) }, async () => userWallet(t, user, await binanceCredential(t, user))),
+      Array.from({ length: Math.min(10, n - done) }, async () =>
+        userWallet(t, user, await binanceCredential(t, user)),
+      ),
     );
   }
   return user;
@@ -30,11 +32,20 @@ describe('links through DataLoader', () => {
         const result = await t.gql(UserWalletsWithLinksDocument, {}, user.token);
         expect(result.errors).toBeUndefined();
         expect(result.data!.userWallets).toHaveLength(n);
-        expect(result.data!.userWallets.every((w) => w.definition.slug === 'binance' && w.credential.definition.slug === 'binance')).toBe(true);
+        expect(
+          result.data!.userWallets.every(
+            (w) => w.definition.slug === 'binance' && w.credential.definition.slug === 'binance',
+          ),
+        ).toBe(true);
       });
     }
     // The caller's account, the wallets, their definitions, their credentials.
-    expect(counts[1]).toEqual(['find users', 'find user_wallets', 'find wallets', 'find credentials']);
+    expect(counts[1]).toEqual([
+      'find users',
+      'find user_wallets',
+      'find wallets',
+      'find credentials',
+    ]);
     expect(counts[10]).toEqual(counts[1]);
     expect(counts[100]).toEqual(counts[1]);
   });

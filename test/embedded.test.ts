@@ -18,7 +18,9 @@ describe('the embedded engine', () => {
     await client.close();
     await engine.stop();
     await engine.stop();
-    await expect(MongoClient.connect(engine.uri, { serverSelectionTimeoutMS: 500 })).rejects.toThrow();
+    await expect(
+      MongoClient.connect(engine.uri, { serverSelectionTimeoutMS: 500 }),
+    ).rejects.toThrow();
   });
 
   it('falls back to mongo-java-server when the mongod it was given does not start', async () => {
@@ -33,7 +35,10 @@ describe('the embedded engine', () => {
   });
 
   it('uses MONGODB_URI as given, starting nothing', async () => {
-    const { uri, engine } = await resolveDatabase({ mongodbUri: 'mongodb://127.0.0.1:1/x', dataDir: '/nonexistent', embedded: noMongod }, logger);
+    const { uri, engine } = await resolveDatabase(
+      { mongodbUri: 'mongodb://127.0.0.1:1/x', dataDir: '/nonexistent', embedded: noMongod },
+      logger,
+    );
     expect(uri).toBe('mongodb://127.0.0.1:1/x');
     expect(engine).toBeUndefined();
   });
@@ -42,12 +47,21 @@ describe('the embedded engine', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-note-'));
     mkdirSync(join(dataDir, 'mongo'), { recursive: true });
     // A pid that no process has: 2^22 is above Linux's pid_max default.
-    writeFileSync(engineNotePath(dataDir), JSON.stringify({ uri: 'mongodb://127.0.0.1:1/', pid: 4_194_304 }));
-    const { uri, engine } = await resolveDatabase({ mongodbUri: undefined, dataDir, embedded: noMongod }, logger);
+    writeFileSync(
+      engineNotePath(dataDir),
+      JSON.stringify({ uri: 'mongodb://127.0.0.1:1/', pid: 4_194_304 }),
+    );
+    const { uri, engine } = await resolveDatabase(
+      { mongodbUri: undefined, dataDir, embedded: noMongod },
+      logger,
+    );
     try {
       expect(engine!.kind).toBe('mongo-java-server');
       expect(uri).toMatch(/^mongodb:\/\/127\.0\.0\.1:\d+\/wallet_service$/);
-      const note = JSON.parse(readFileSync(engineNotePath(dataDir), 'utf8')) as { uri: string; pid: number };
+      const note = JSON.parse(readFileSync(engineNotePath(dataDir), 'utf8')) as {
+        uri: string;
+        pid: number;
+      };
       expect(note).toEqual({ uri: engine!.uri, pid: process.pid });
       // A second process on the same data joins the running engine instead of starting one.
       const joined = await startEmbeddedEngine({ dataDir, searchPath: '', logger });

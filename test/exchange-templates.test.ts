@@ -17,13 +17,17 @@ import { startKrakenSimulator } from './simulators/kraken.simulator';
 import { startOkxSimulator } from './simulators/okx.simulator';
 import type { Simulator } from './simulators/recording-server';
 
-const fake = (label: string, length = 32) => createHash('sha256').update(label).digest('hex').slice(0, length);
+const fake = (label: string, length = 32) =>
+  createHash('sha256').update(label).digest('hex').slice(0, length);
 const SECRETS = {
   okxKey: fake('okx key', 36),
   okxSecret: fake('okx secret').toUpperCase(),
   okxPassphrase: 'a passphrase of my own',
   krakenKey: Buffer.from(fake('kraken key', 64), 'hex').toString('base64'),
-  krakenSecret: Buffer.from(fake('kraken secret', 64) + fake('kraken secret 2', 64), 'hex').toString('base64'),
+  krakenSecret: Buffer.from(
+    fake('kraken secret', 64) + fake('kraken secret 2', 64),
+    'hex',
+  ).toString('base64'),
   bybitKey: fake('bybit key', 18),
   bybitSecret: fake('bybit secret', 36),
 };
@@ -37,8 +41,25 @@ let bybit: Simulator;
 
 beforeAll(async () => {
   [okx, kraken, bybit] = await Promise.all([
-    startOkxSimulator({ accounts: [{ apiKey: SECRETS.okxKey, secret: SECRETS.okxSecret, passphrase: SECRETS.okxPassphrase, ip: '203.0.113.7' }] }),
-    startKrakenSimulator({ accounts: [{ apiKey: SECRETS.krakenKey, secret: SECRETS.krakenSecret, permissions: ['query-funds', 'modify-trades'] }] }),
+    startOkxSimulator({
+      accounts: [
+        {
+          apiKey: SECRETS.okxKey,
+          secret: SECRETS.okxSecret,
+          passphrase: SECRETS.okxPassphrase,
+          ip: '203.0.113.7',
+        },
+      ],
+    }),
+    startKrakenSimulator({
+      accounts: [
+        {
+          apiKey: SECRETS.krakenKey,
+          secret: SECRETS.krakenSecret,
+          permissions: ['query-funds', 'modify-trades'],
+        },
+      ],
+    }),
     startBybitSimulator({ accounts: [{ apiKey: SECRETS.bybitKey, secret: SECRETS.bybitSecret }] }),
   ]);
   t = await startTestApp();
@@ -53,7 +74,10 @@ afterAll(async () => {
 const wallets = () => mongoose.connection.db!.collection('wallets');
 
 /** What an admin sends: the draft as it is, pointed at `baseUrl` when given. */
-function fromDraft(template: TemplateFieldsFragment, baseUrl?: string): CreateWalletDefinitionInput {
+function fromDraft(
+  template: TemplateFieldsFragment,
+  baseUrl?: string,
+): CreateWalletDefinitionInput {
   const { draft } = template;
   return {
     name: draft.name,
@@ -62,7 +86,16 @@ function fromDraft(template: TemplateFieldsFragment, baseUrl?: string): CreateWa
     description: draft.description,
     logo: draft.logo,
     ccxtId: draft.ccxtId,
-    authFields: draft.authFields.map((f) => ({ key: f.key, label: f.label, type: f.type, required: f.required, encrypted: f.encrypted, placeholder: f.placeholder, helpText: f.helpText, ccxtCredential: f.ccxtCredential })),
+    authFields: draft.authFields.map((f) => ({
+      key: f.key,
+      label: f.label,
+      type: f.type,
+      required: f.required,
+      encrypted: f.encrypted,
+      placeholder: f.placeholder,
+      helpText: f.helpText,
+      ccxtCredential: f.ccxtCredential,
+    })),
     features: { ...draft.features, leverage: { ...draft.features.leverage } },
     apiConfig: { ...draft.apiConfig, ...(baseUrl === undefined ? {} : { baseUrl }) },
   };
@@ -76,8 +109,12 @@ async function template(ccxtId: string): Promise<TemplateFieldsFragment> {
 
 describe('exchangeTemplates and exchangeTemplate', () => {
   it('are for admins only', async () => {
-    expect(codes(await t.gql(ExchangeTemplatesDocument, { search: 'okx' }, user.token))).toEqual(['FORBIDDEN']);
-    expect(codes(await t.gql(ExchangeTemplateDocument, { ccxtId: 'okx' }))).toEqual(['UNAUTHENTICATED']);
+    expect(codes(await t.gql(ExchangeTemplatesDocument, { search: 'okx' }, user.token))).toEqual([
+      'FORBIDDEN',
+    ]);
+    expect(codes(await t.gql(ExchangeTemplateDocument, { ccxtId: 'okx' }))).toEqual([
+      'UNAUTHENTICATED',
+    ]);
   });
 
   it("draft OKX from ccxt's metadata: its credentials, testnet, signed proof, type, features, URLs and rate limit", async () => {
@@ -95,37 +132,85 @@ describe('exchangeTemplates and exchangeTemplate', () => {
         logo: expect.stringMatching(/^https:\/\//),
         ccxtId: 'okx',
         authFields: [
-          expect.objectContaining({ key: 'api_key', label: 'API Key', type: 'STRING', required: true, encrypted: false, ccxtCredential: 'API_KEY' }),
-          expect.objectContaining({ key: 'api_secret', label: 'API Secret', type: 'PASSWORD', required: true, encrypted: true, ccxtCredential: 'SECRET' }),
-          expect.objectContaining({ key: 'passphrase', label: 'API Passphrase', type: 'PASSWORD', required: true, encrypted: true, ccxtCredential: 'PASSWORD' }),
+          expect.objectContaining({
+            key: 'api_key',
+            label: 'API Key',
+            type: 'STRING',
+            required: true,
+            encrypted: false,
+            ccxtCredential: 'API_KEY',
+          }),
+          expect.objectContaining({
+            key: 'api_secret',
+            label: 'API Secret',
+            type: 'PASSWORD',
+            required: true,
+            encrypted: true,
+            ccxtCredential: 'SECRET',
+          }),
+          expect.objectContaining({
+            key: 'passphrase',
+            label: 'API Passphrase',
+            type: 'PASSWORD',
+            required: true,
+            encrypted: true,
+            ccxtCredential: 'PASSWORD',
+          }),
         ],
-        features: { spot: true, futures: true, perpetuals: true, leverage: { min: 1, max: 1 }, supportedAssets: [] },
+        features: {
+          spot: true,
+          futures: true,
+          perpetuals: true,
+          leverage: { min: 1, max: 1 },
+          supportedAssets: [],
+        },
         // ccxt waits 110 ms between OKX requests: 545 a minute.
-        apiConfig: { baseUrl: 'https://www.okx.com', testnetUrl: 'https://www.okx.com', websocketUrl: null, rateLimit: 545 },
+        apiConfig: {
+          baseUrl: 'https://www.okx.com',
+          testnetUrl: 'https://www.okx.com',
+          websocketUrl: null,
+          rateLimit: 545,
+        },
       },
     });
   });
 
   it('say where a key cannot be proven, which credential may be derived, and which is a PEM file', async () => {
     const hyperliquid = await template('hyperliquid');
-    expect(hyperliquid).toMatchObject({ signedProof: true, requiredCredentials: ['PRIVATE_KEY', 'WALLET_ADDRESS'], draft: { type: 'DEX', features: { leverage: { max: 50 } } } });
+    expect(hyperliquid).toMatchObject({
+      signedProof: true,
+      requiredCredentials: ['PRIVATE_KEY', 'WALLET_ADDRESS'],
+      draft: { type: 'DEX', features: { leverage: { max: 50 } } },
+    });
     expect(hyperliquid.draft.authFields.map((f) => [f.key, f.required])).toEqual([
       ['private_key', true],
       ['wallet_address', false],
     ]);
-    expect(await template('dydx')).toMatchObject({ signedProof: false, requiredCredentials: [], draft: { authFields: [{ key: 'wallet_address', required: true }] } });
-    expect((await template('coinbase')).draft.authFields.find((f) => f.ccxtCredential === 'SECRET')).toMatchObject({ type: 'FILE', encrypted: true });
+    expect(await template('dydx')).toMatchObject({
+      signedProof: false,
+      requiredCredentials: [],
+      draft: { authFields: [{ key: 'wallet_address', required: true }] },
+    });
+    expect(
+      (await template('coinbase')).draft.authFields.find((f) => f.ccxtCredential === 'SECRET'),
+    ).toMatchObject({ type: 'FILE', encrypted: true });
     expect((await template('binanceusdm')).draft.type).toBe('PERPETUALS');
     expect((await template('kraken')).hasTestnet).toBe(false);
   });
 
   it('answer NOT_FOUND for an id ccxt does not know', async () => {
     const result = await t.gql(ExchangeTemplateDocument, { ccxtId: 'nosuchexchange' }, admin);
-    expect(result.errors![0]).toMatchObject({ message: 'ccxt has no exchange "nosuchexchange"', extensions: { code: 'NOT_FOUND' } });
+    expect(result.errors![0]).toMatchObject({
+      message: 'ccxt has no exchange "nosuchexchange"',
+      extensions: { code: 'NOT_FOUND' },
+    });
   });
 
   it('search ids and names, case-insensitively, and list them by id', async () => {
-    const ids = async (search: string) => (await t.gql(ExchangeTemplatesDocument, { search }, admin)).data!.exchangeTemplates.map((x) => x.ccxtId);
+    const ids = async (search: string) =>
+      (await t.gql(ExchangeTemplatesDocument, { search }, admin)).data!.exchangeTemplates.map(
+        (x) => x.ccxtId,
+      );
     expect(await ids('BYBIT')).toEqual(['bybit', 'bybiteu', 'bybitid']);
     expect(await ids('Coinbase Adv')).toEqual(['coinbase']);
     expect(await ids('no exchange is called this')).toEqual([]);
@@ -134,31 +219,94 @@ describe('exchangeTemplates and exchangeTemplate', () => {
 
 describe('a template', () => {
   const credential = async (definitionId: string, values: Record<string, string>) => {
-    const created = await t.gql(CreateCredentialDocument, { input: { walletId: definitionId, name: 'From a template', values: Object.entries(values).map(([key, value]) => ({ key, value })) } }, user.token);
+    const created = await t.gql(
+      CreateCredentialDocument,
+      {
+        input: {
+          walletId: definitionId,
+          name: 'From a template',
+          values: Object.entries(values).map(([key, value]) => ({ key, value })),
+        },
+      },
+      user.token,
+    );
     if (!created.data) throw new Error(JSON.stringify(created.errors));
-    return (await t.gql(TestCredentialConnectionDocument, { id: created.data.createCredential.id }, user.token)).data!.testCredentialConnection;
+    return (
+      await t.gql(
+        TestCredentialConnectionDocument,
+        { id: created.data.createCredential.id },
+        user.token,
+      )
+    ).data!.testCredentialConnection;
   };
 
   it.each([
-    ['okx', () => okx.url, { api_key: SECRETS.okxKey, api_secret: SECRETS.okxSecret, passphrase: SECRETS.okxPassphrase }, 'USDT'],
-    ['kraken', () => kraken.url, { api_key: SECRETS.krakenKey, api_secret: SECRETS.krakenSecret }, 'USD'],
-    ['bybit', () => bybit.url, { api_key: SECRETS.bybitKey, api_secret: SECRETS.bybitSecret }, 'USDT'],
-  ])('of %s becomes a working definition in one createWalletDefinition, whose keys are proven', async (ccxtId, url, values, asset) => {
-    await wallets().deleteOne({ slug: ccxtId });
-    const created = await t.gql(CreateWalletDefinitionDocument, { input: fromDraft(await template(ccxtId), url()) }, admin);
-    expect(created.errors).toBeUndefined();
-    expect(created.data!.createWalletDefinition).toMatchObject({ slug: ccxtId, ccxtId, connectionTestable: true });
-    const outcome = await credential(created.data!.createWalletDefinition.id, values);
-    expect(outcome).toMatchObject({ ok: true, error: null, permissions: { withdraw: false }, credential: { isConnected: true, permissions: { withdraw: false } } });
-    expect(outcome.balances.map((b) => b.asset)).toContain(asset);
-    expect(outcome.credential.balances).toEqual(outcome.balances);
-    expect(JSON.stringify(outcome)).not.toContain(values.api_secret);
-  });
+    [
+      'okx',
+      () => okx.url,
+      { api_key: SECRETS.okxKey, api_secret: SECRETS.okxSecret, passphrase: SECRETS.okxPassphrase },
+      'USDT',
+    ],
+    [
+      'kraken',
+      () => kraken.url,
+      { api_key: SECRETS.krakenKey, api_secret: SECRETS.krakenSecret },
+      'USD',
+    ],
+    [
+      'bybit',
+      () => bybit.url,
+      { api_key: SECRETS.bybitKey, api_secret: SECRETS.bybitSecret },
+      'USDT',
+    ],
+  ])(
+    'of %s becomes a working definition in one createWalletDefinition, whose keys are proven',
+    async (ccxtId, url, values, asset) => {
+      await wallets().deleteOne({ slug: ccxtId });
+      const created = await t.gql(
+        CreateWalletDefinitionDocument,
+        { input: fromDraft(await template(ccxtId), url()) },
+        admin,
+      );
+      expect(created.errors).toBeUndefined();
+      expect(created.data!.createWalletDefinition).toMatchObject({
+        slug: ccxtId,
+        ccxtId,
+        connectionTestable: true,
+      });
+      const outcome = await credential(created.data!.createWalletDefinition.id, values);
+      expect(outcome).toMatchObject({
+        ok: true,
+        error: null,
+        permissions: { withdraw: false },
+        credential: { isConnected: true, permissions: { withdraw: false } },
+      });
+      expect(outcome.balances.map((b) => b.asset)).toContain(asset);
+      expect(outcome.credential.balances).toEqual(outcome.balances);
+      expect(JSON.stringify(outcome)).not.toContain(values.api_secret);
+    },
+  );
 
   it('of OKX says which part of a key is wrong', async () => {
     const id = (await wallets().findOne({ slug: 'okx' }))!._id.toHexString();
-    expect((await credential(id, { api_key: SECRETS.okxKey, api_secret: SECRETS.okxSecret, passphrase: 'not my passphrase' })).error).toBe('the exchange rejected the passphrase');
-    expect((await credential(id, { api_key: fake('nobody', 36), api_secret: SECRETS.okxSecret, passphrase: SECRETS.okxPassphrase })).error).toBe('the exchange does not know this key');
+    expect(
+      (
+        await credential(id, {
+          api_key: SECRETS.okxKey,
+          api_secret: SECRETS.okxSecret,
+          passphrase: 'not my passphrase',
+        })
+      ).error,
+    ).toBe('the exchange rejected the passphrase');
+    expect(
+      (
+        await credential(id, {
+          api_key: fake('nobody', 36),
+          api_secret: SECRETS.okxSecret,
+          passphrase: SECRETS.okxPassphrase,
+        })
+      ).error,
+    ).toBe('the exchange does not know this key');
   });
 
   it.each([
@@ -167,8 +315,21 @@ describe('a template', () => {
     ['okx', "okx needs a field for ccxt's secret (the API secret)"],
   ])('of %s without a required credential is refused', async (ccxtId, message) => {
     const input = fromDraft(await template(ccxtId));
-    const result = await t.gql(CreateWalletDefinitionDocument, { input: { ...input, slug: `${ccxtId}-partial`, authFields: input.authFields.filter((f) => f.ccxtCredential !== 'SECRET') } }, admin);
-    expect(result.errors![0]).toMatchObject({ message, extensions: { code: 'BAD_USER_INPUT', field: 'authFields' } });
+    const result = await t.gql(
+      CreateWalletDefinitionDocument,
+      {
+        input: {
+          ...input,
+          slug: `${ccxtId}-partial`,
+          authFields: input.authFields.filter((f) => f.ccxtCredential !== 'SECRET'),
+        },
+      },
+      admin,
+    );
+    expect(result.errors![0]).toMatchObject({
+      message,
+      extensions: { code: 'BAD_USER_INPUT', field: 'authFields' },
+    });
     expect(await wallets().countDocuments({ slug: `${ccxtId}-partial` })).toBe(0);
   });
 
@@ -181,7 +342,12 @@ describe('a template', () => {
     for (const each of templates) {
       const result = await t.gql(CreateWalletDefinitionDocument, { input: fromDraft(each) }, admin);
       if (result.errors) refused.push({ ccxtId: each.ccxtId, errors: result.errors });
-      else expect(result.data!.createWalletDefinition).toMatchObject({ slug: each.ccxtId, ccxtId: each.ccxtId, connectionTestable: each.signedProof });
+      else
+        expect(result.data!.createWalletDefinition).toMatchObject({
+          slug: each.ccxtId,
+          ccxtId: each.ccxtId,
+          connectionTestable: each.signedProof,
+        });
     }
     expect(refused).toEqual([]);
     expect(await wallets().countDocuments({})).toBe(templates.length);

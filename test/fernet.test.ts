@@ -18,22 +18,35 @@ const VECTORS = join(__dirname, '..', '..', 'shared', 'vectors', 'fernet');
 const load = (name: string) => JSON.parse(readFileSync(join(VECTORS, name), 'utf8')) as Vector[];
 const seconds = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
 
-describe('Fernet: the specification\'s vectors', () => {
-  it.each(load('generate.json').map((v) => [v.src, v]))('generates the exact token for %j', (_src, v) => {
-    const token = new Fernet(v.secret).encrypt(v.src!, { now: seconds(v.now), iv: Buffer.from(v.iv!) });
-    expect(token).toBe(v.token);
-  });
+describe("Fernet: the specification's vectors", () => {
+  it.each(load('generate.json').map((v) => [v.src, v]))(
+    'generates the exact token for %j',
+    (_src, v) => {
+      const token = new Fernet(v.secret).encrypt(v.src!, {
+        now: seconds(v.now),
+        iv: Buffer.from(v.iv!),
+      });
+      expect(token).toBe(v.token);
+    },
+  );
 
   it.each(load('verify.json').map((v) => [v.src, v]))('verifies and decrypts %j', (_src, v) => {
-    const plaintext = new Fernet(v.secret).decrypt(v.token, { ttlSeconds: v.ttl_sec, now: seconds(v.now) });
+    const plaintext = new Fernet(v.secret).decrypt(v.token, {
+      ttlSeconds: v.ttl_sec,
+      now: seconds(v.now),
+    });
     expect(plaintext.toString('utf8')).toBe(v.src);
   });
 
-  it.each(load('invalid.json').map((v) => [v.desc, v]))('rejects a token with %s, with the one generic error', (_desc, v) => {
-    const attempt = () => new Fernet(v.secret).decrypt(v.token, { ttlSeconds: v.ttl_sec, now: seconds(v.now) });
-    expect(attempt).toThrow(InvalidToken);
-    expect(attempt).toThrow(/^invalid token$/);
-  });
+  it.each(load('invalid.json').map((v) => [v.desc, v]))(
+    'rejects a token with %s, with the one generic error',
+    (_desc, v) => {
+      const attempt = () =>
+        new Fernet(v.secret).decrypt(v.token, { ttlSeconds: v.ttl_sec, now: seconds(v.now) });
+      expect(attempt).toThrow(InvalidToken);
+      expect(attempt).toThrow(/^invalid token$/);
+    },
+  );
 });
 
 describe('Fernet: our own rules', () => {
@@ -47,14 +60,22 @@ describe('Fernet: our own rules', () => {
 
   it('refuses base64 that Node would silently repair', () => {
     const token = fernet.encrypt('value');
-    for (const broken of [`${token.slice(0, 10)}*${token.slice(11)}`, ` ${token}`, token.replace(/=+$/, ''), `${token}==`, token.replace(/-/g, '+')]) {
+    for (const broken of [
+      `${token.slice(0, 10)}*${token.slice(11)}`,
+      ` ${token}`,
+      token.replace(/=+$/, ''),
+      `${token}==`,
+      token.replace(/-/g, '+'),
+    ]) {
       if (broken === token) continue;
       expect(() => fernet.decrypt(broken)).toThrow(InvalidToken);
     }
   });
 
   it('refuses a token made with another key', () => {
-    expect(() => new Fernet(Fernet.generateKey()).decrypt(fernet.encrypt('x'))).toThrow(InvalidToken);
+    expect(() => new Fernet(Fernet.generateKey()).decrypt(fernet.encrypt('x'))).toThrow(
+      InvalidToken,
+    );
   });
 
   it('refuses malformed keys', () => {
@@ -102,7 +123,12 @@ describe("interop with Python's cryptography.fernet", () => {
 
   it('decrypts a token Python made with our key', () => {
     const token = python(
-      ['import sys', 'from cryptography.fernet import Fernet', 'key = sys.stdin.read().strip()', 'print(Fernet(key.encode()).encrypt("pässwörd-from-python".encode()).decode())'].join('\n'),
+      [
+        'import sys',
+        'from cryptography.fernet import Fernet',
+        'key = sys.stdin.read().strip()',
+        'print(Fernet(key.encode()).encrypt("pässwörd-from-python".encode()).decode())',
+      ].join('\n'),
       key,
     ).trim();
     expect(new Keyring([key]).decrypt(token)).toBe('pässwörd-from-python');
@@ -128,7 +154,12 @@ describe("interop with Python's cryptography.fernet", () => {
     const newKey = Fernet.generateKey();
     const rotated = new Keyring([newKey, key]).rotate(new Fernet(key).encrypt('rotate-me'))!;
     const out = python(
-      ['import sys', 'from cryptography.fernet import Fernet', 'key, token = sys.stdin.read().split()', 'print(Fernet(key.encode()).decrypt(token.encode()).decode())'].join('\n'),
+      [
+        'import sys',
+        'from cryptography.fernet import Fernet',
+        'key, token = sys.stdin.read().split()',
+        'print(Fernet(key.encode()).decrypt(token.encode()).decode())',
+      ].join('\n'),
       `${newKey} ${rotated}`,
     );
     expect(out.trim()).toBe('rotate-me');

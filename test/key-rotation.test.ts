@@ -6,7 +6,11 @@ import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
 import { createLogger } from '../src/logger';
 import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
-import { CreateCredentialDocument, UpdateCredentialDocument, WalletDefinitionDocument } from './generated/graphql';
+import {
+  CreateCredentialDocument,
+  UpdateCredentialDocument,
+  WalletDefinitionDocument,
+} from './generated/graphql';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/app';
 import { registerUser, type TestUser } from './helpers/factories';
 import type { StoredCredential } from './helpers/stored';
@@ -28,7 +32,10 @@ async function storeUnderOldKey(i: number): Promise<Types.ObjectId> {
     user_id: new Types.ObjectId(user.id),
     wallet_id: new Types.ObjectId(binanceId),
     name: `old ${i}`,
-    credentials: { api_key: `key-${i}-${'k'.repeat(20)}`, api_secret: new Fernet(OLD_KEY).encrypt(secretOf(i)) },
+    credentials: {
+      api_key: `key-${i}-${'k'.repeat(20)}`,
+      api_secret: new Fernet(OLD_KEY).encrypt(secretOf(i)),
+    },
     environment: 'mainnet',
     is_connected: false,
     last_verified_at: null,
@@ -46,7 +53,8 @@ beforeAll(async () => {
   // The service during a rotation: it encrypts with the new key and still reads the old one.
   t = await startTestApp({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `${NEW_KEY},${OLD_KEY}` });
   user = await registerUser(t);
-  binanceId = (await t.gql(WalletDefinitionDocument, { slug: 'binance' })).data!.walletDefinition.id;
+  binanceId = (await t.gql(WalletDefinitionDocument, { slug: 'binance' })).data!.walletDefinition
+    .id;
 });
 afterAll(() => t.close());
 
@@ -55,7 +63,16 @@ describe('key rotation', () => {
     const ids = await Promise.all(Array.from({ length: 30 }, (_, i) => storeUnderOldKey(i)));
     const viaApi = await t.gql(
       CreateCredentialDocument,
-      { input: { walletId: binanceId, name: 'new', values: [{ key: 'api_key', value: 'k'.repeat(24) }, { key: 'api_secret', value: 'fresh-secret' }] } },
+      {
+        input: {
+          walletId: binanceId,
+          name: 'new',
+          values: [
+            { key: 'api_key', value: 'k'.repeat(24) },
+            { key: 'api_secret', value: 'fresh-secret' },
+          ],
+        },
+      },
       user.token,
     );
 
@@ -65,20 +82,35 @@ describe('key rotation', () => {
       .map((id, n) =>
         t.gql(
           UpdateCredentialDocument,
-          { id: id.toHexString(), input: { values: [{ key: 'api_key', value: `key-${n * 3}-${'k'.repeat(20)}` }, { key: 'api_secret', value: secretOf(n * 3, 1) }] } },
+          {
+            id: id.toHexString(),
+            input: {
+              values: [
+                { key: 'api_key', value: `key-${n * 3}-${'k'.repeat(20)}` },
+                { key: 'api_secret', value: secretOf(n * 3, 1) },
+              ],
+            },
+          },
           user.token,
         ),
       );
-    const [report] = await Promise.all([rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger), ...edits]);
+    const [report] = await Promise.all([
+      rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger),
+      ...edits,
+    ]);
     expect(report).toMatchObject({ unreadable: 0, busy: 0 });
     expect(report.rotated + report.skipped).toBe(31);
 
     const newOnly = new Keyring([NEW_KEY]);
     for (const [i, id] of ids.entries()) {
       const doc = await credentials().findOne<StoredCredential>({ _id: id });
-      expect(newOnly.decrypt(doc!.credentials.api_secret)).toBe(i % 3 === 0 ? secretOf(i, 1) : secretOf(i));
+      expect(newOnly.decrypt(doc!.credentials.api_secret)).toBe(
+        i % 3 === 0 ? secretOf(i, 1) : secretOf(i),
+      );
     }
-    const created = await credentials().findOne<StoredCredential>({ _id: new Types.ObjectId(viaApi.data!.createCredential.id) });
+    const created = await credentials().findOne<StoredCredential>({
+      _id: new Types.ObjectId(viaApi.data!.createCredential.id),
+    });
     expect(newOnly.decrypt(created!.credentials.api_secret)).toBe('fresh-secret');
 
     const again = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
@@ -92,13 +124,16 @@ describe('key rotation', () => {
     const report = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
     expect(report.unreadable).toBe(1);
     expect(report.unreadableIds).toEqual([id.toHexString()]);
-    expect((await credentials().findOne<StoredCredential>({ _id: id }))!.credentials.api_secret).toBe(foreign);
+    expect(
+      (await credentials().findOne<StoredCredential>({ _id: id }))!.credentials.api_secret,
+    ).toBe(foreign);
     await credentials().deleteOne({ _id: id });
   });
 
   it('runs as `npm run rotate-keys` (dist/rotate-keys-cli.js) and prints its counts', async () => {
     const script = join(__dirname, '..', 'dist', 'rotate-keys-cli.js');
-    if (!existsSync(script)) throw new Error('dist/rotate-keys-cli.js is missing: npm test builds it first');
+    if (!existsSync(script))
+      throw new Error('dist/rotate-keys-cli.js is missing: npm test builds it first');
     await storeUnderOldKey(100);
     const uri = mongoose.connection.getClient().options.hosts[0].toString();
     const child = spawn(process.execPath, [script], {

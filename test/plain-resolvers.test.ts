@@ -13,28 +13,54 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const field = (type: string, name: string) => (schema.getType(type) as GraphQLObjectType).getFields()[name];
-const wallet = { _id: new Types.ObjectId(), wallet_id: new Types.ObjectId(), credential_id: new Types.ObjectId(), user_limits: { max_total_risk: 5, allowed_symbols: null, trading_mode: 'moderate' } };
+const field = (type: string, name: string) =>
+  (schema.getType(type) as GraphQLObjectType).getFields()[name];
+const wallet = {
+  _id: new Types.ObjectId(),
+  wallet_id: new Types.ObjectId(),
+  credential_id: new Types.ObjectId(),
+  user_limits: { max_total_risk: 5, allowed_symbols: null, trading_mode: 'moderate' },
+};
 
 describe("the schema's plain resolvers", () => {
   it('read a stored property under its API name', () => {
-    expect(field('UserWallet', 'userLimits').resolve!(wallet, {}, {}, {} as never)).toBe(wallet.user_limits);
-    expect(field('UserLimits', 'maxTotalRisk').resolve!(wallet.user_limits, {}, {}, {} as never)).toBe(5);
+    expect(field('UserWallet', 'userLimits').resolve!(wallet, {}, {}, {} as never)).toBe(
+      wallet.user_limits,
+    );
+    expect(
+      field('UserLimits', 'maxTotalRisk').resolve!(wallet.user_limits, {}, {}, {} as never),
+    ).toBe(5);
   });
 
   it('start no field resolver past the deadline, as Deadline would', async () => {
     const loaders = createLoaders();
     const load = jest.spyOn(loaders.definitionById, 'load');
     const late = { deadline: Date.now() - 1, loaders };
-    expect(() => field('UserWallet', 'definition').resolve!(wallet, {}, late, {} as never)).toThrow(TIMED_OUT);
-    expect(() => field('Credential', 'definition').resolve!({ wallet_id: wallet.wallet_id }, {}, late, {} as never)).toThrow(TIMED_OUT);
+    expect(() => field('UserWallet', 'definition').resolve!(wallet, {}, late, {} as never)).toThrow(
+      TIMED_OUT,
+    );
+    expect(() =>
+      field('Credential', 'definition').resolve!(
+        { wallet_id: wallet.wallet_id },
+        {},
+        late,
+        {} as never,
+      ),
+    ).toThrow(TIMED_OUT);
     expect(load).not.toHaveBeenCalled();
     // In time, the method runs: a wallet whose definition is gone is an error of its own.
-    await expect(field('UserWallet', 'definition').resolve!(wallet, {}, { deadline: Date.now() + 10_000, loaders }, {} as never)).rejects.toThrow(/refers to a missing wallet definition/);
+    await expect(
+      field('UserWallet', 'definition').resolve!(
+        wallet,
+        {},
+        { deadline: Date.now() + 10_000, loaders },
+        {} as never,
+      ),
+    ).rejects.toThrow(/refers to a missing wallet definition/);
     expect(load).toHaveBeenCalledWith(wallet.wallet_id);
   });
 
-  it("leave fields with arguments and roles to type-graphql (it validates them)", () => {
+  it('leave fields with arguments and roles to type-graphql (it validates them)', () => {
     for (const [type, name] of [
       ['UserWallet', 'events'],
       ['UserWallet', 'auditTrail'],

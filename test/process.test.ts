@@ -10,10 +10,17 @@ import { listeningUrl, ROOT, run, waitFor } from './helpers/processes';
  * The service as a newcomer runs it: the built entry points as processes, with the embedded
  * database on a data directory of their own.
  */
-async function graphql<T>(url: string, query: string, token?: string): Promise<{ data?: T; errors?: unknown[] }> {
+async function graphql<T>(
+  url: string,
+  query: string,
+  token?: string,
+): Promise<{ data?: T; errors?: unknown[] }> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     body: JSON.stringify({ query }),
   });
   return (await response.json()) as { data?: T; errors?: unknown[] };
@@ -27,15 +34,46 @@ describe('npm start (dist/main.js)', () => {
     const first = run('main.js', env);
     const url = await waitFor('the first start', () => listeningUrl(first));
     expect((await fetch(`${url}/ready`)).status).toBe(200);
-    const { ADMIN_PASSWORD } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as { ADMIN_PASSWORD: string };
-    const login = await graphql<{ login: { token: string } }>(url, `mutation { login(email: "admin@example.com", password: "${ADMIN_PASSWORD}") { token } }`);
+    const { ADMIN_PASSWORD } = JSON.parse(readFileSync(join(dataDir, 'secrets.json'), 'utf8')) as {
+      ADMIN_PASSWORD: string;
+    };
+    const login = await graphql<{ login: { token: string } }>(
+      url,
+      `mutation { login(email: "admin@example.com", password: "${ADMIN_PASSWORD}") { token } }`,
+    );
     const token = login.data!.login.token;
     const created = await graphql(
       url,
-      `mutation { createWalletDefinition(input: { name: "Persisted", slug: "persisted", type: DEX,
-        authFields: [{ key: "private_key", label: "Key", type: PASSWORD, required: true, encrypted: true }],
-        features: { spot: true, futures: false, perpetuals: false, leverage: { min: 1, max: 1 }, supportedAssets: ["ETH"] },
-        apiConfig: { baseUrl: "https://dex.example", rateLimit: 60 } }) { slug } }`,
+      `
+        mutation {
+          createWalletDefinition(
+            input: {
+              name: "Persisted"
+              slug: "persisted"
+              type: DEX
+              authFields: [
+                {
+                  key: "private_key"
+                  label: "Key"
+                  type: PASSWORD
+                  required: true
+                  encrypted: true
+                }
+              ]
+              features: {
+                spot: true
+                futures: false
+                perpetuals: false
+                leverage: { min: 1, max: 1 }
+                supportedAssets: ["ETH"]
+              }
+              apiConfig: { baseUrl: "https://dex.example", rateLimit: 60 }
+            }
+          ) {
+            slug
+          }
+        }
+      `,
       token,
     );
     expect(created.errors).toBeUndefined();
@@ -46,8 +84,15 @@ describe('npm start (dist/main.js)', () => {
 
     const second = run('main.js', env);
     const url2 = await waitFor('the restart', () => listeningUrl(second));
-    const list = await graphql<{ walletDefinitions: Array<{ slug: string }> }>(url2, '{ walletDefinitions { slug } }');
-    expect(list.data!.walletDefinitions.map((d) => d.slug)).toEqual(['binance', 'hyperliquid', 'persisted']);
+    const list = await graphql<{ walletDefinitions: Array<{ slug: string }> }>(
+      url2,
+      '{ walletDefinitions { slug } }',
+    );
+    expect(list.data!.walletDefinitions.map((d) => d.slug)).toEqual([
+      'binance',
+      'hyperliquid',
+      'persisted',
+    ]);
     second.child.kill('SIGINT');
     expect(await second.exited).toBe(0);
   });
@@ -65,12 +110,19 @@ describe('npm start (dist/main.js)', () => {
 describe('start-up failures', () => {
   // The test engine has no authentication, so a URI with a password fails in the handshake.
   const password = 'Db-Pa55w0rd/with:odd@chars';
-  const uriWithPassword = () => testDatabaseUri().replace('mongodb://', `mongodb://wallet:${encodeURIComponent(password)}@`);
+  const uriWithPassword = () =>
+    testDatabaseUri().replace('mongodb://', `mongodb://wallet:${encodeURIComponent(password)}@`);
   const forms = [password, encodeURIComponent(password)];
 
   it('the service logs why it could not start, without the database password', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
-    const running = run('main.js', { NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info', MONGODB_URI: uriWithPassword() });
+    const running = run('main.js', {
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+      MONGODB_URI: uriWithPassword(),
+    });
     expect(await running.exited).toBe(1);
     const output = [...running.stdout, ...running.stderr].join('\n');
     expect(output).toContain('start-up failed');
@@ -83,19 +135,37 @@ describe('start-up failures', () => {
     // An error that quotes its URI, as a driver's could: the frame removes the password from it.
     const child = spawn(
       process.execPath,
-      ['-e', "require('./dist/entry-point').runEntryPoint('probe', async () => { throw new Error('could not reach ' + process.env.MONGODB_URI); })"],
-      { cwd: ROOT, env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uri }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [
+        '-e',
+        "require('./dist/entry-point').runEntryPoint('probe', async () => { throw new Error('could not reach ' + process.env.MONGODB_URI); })",
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          PATH: process.env.PATH ?? '',
+          NODE_ENV: 'development',
+          DATA_DIR: dataDir,
+          MONGODB_URI: uri,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     expect(await new Promise((resolve) => child.once('exit', resolve))).toBe(1);
-    expect(stderr).toBe(`probe failed: could not reach ${uri.replace(encodeURIComponent(password), '[redacted]')}\n`);
+    expect(stderr).toBe(
+      `probe failed: could not reach ${uri.replace(encodeURIComponent(password), '[redacted]')}\n`,
+    );
     for (const form of forms) expect(stderr).not.toContain(form);
   });
 
   it('seed says it failed, without the database password', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-fail-'));
-    const running = run('seed-cli.js', { NODE_ENV: 'development', DATA_DIR: dataDir, MONGODB_URI: uriWithPassword() });
+    const running = run('seed-cli.js', {
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      MONGODB_URI: uriWithPassword(),
+    });
     expect(await running.exited).toBe(1);
     const output = [...running.stdout, ...running.stderr].join('\n');
     expect(output).toMatch(/^seed failed: /m);
@@ -107,15 +177,24 @@ describe('npm run db (dist/db/db-cli.js)', () => {
   it('prints the URI of a working engine on a line by itself and stops on SIGTERM', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'wallet-db-'));
     const db = run('db/db-cli.js', { DATA_DIR: dataDir, NODE_ENV: 'development' });
-    const uri = await waitFor('the URI', () => db.stdout.find((line) => /^mongodb:\/\/127\.0\.0\.1:\d+\/$/.test(line)));
+    const uri = await waitFor('the URI', () =>
+      db.stdout.find((line) => /^mongodb:\/\/127\.0\.0\.1:\d+\/$/.test(line)),
+    );
     const client = await MongoClient.connect(uri);
     expect(await client.db('probe').command({ ping: 1 })).toMatchObject({ ok: 1 });
     await client.close();
 
     // The service started on the same data joins this engine instead of fighting over its file.
-    const service = run('main.js', { NODE_ENV: 'development', DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'info' });
+    const service = run('main.js', {
+      NODE_ENV: 'development',
+      DATA_DIR: dataDir,
+      PORT: '0',
+      LOG_LEVEL: 'info',
+    });
     await waitFor('the service', () => listeningUrl(service));
-    expect(service.stdout.join('\n')).toContain('using the embedded database already running on this data directory');
+    expect(service.stdout.join('\n')).toContain(
+      'using the embedded database already running on this data directory',
+    );
     service.child.kill('SIGTERM');
     expect(await service.exited).toBe(0);
 
@@ -128,7 +207,12 @@ describe('npm run seed (dist/seed-cli.js)', () => {
   it('seeds the catalog into MONGODB_URI, idempotently', async () => {
     const uri = testDatabaseUri();
     for (let i = 0; i < 2; i++) {
-      const seed = run('seed-cli.js', { MONGODB_URI: uri, NODE_ENV: 'test', JWT_SECRET: 'x'.repeat(32), ENCRYPTION_KEY: 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=' });
+      const seed = run('seed-cli.js', {
+        MONGODB_URI: uri,
+        NODE_ENV: 'test',
+        JWT_SECRET: 'x'.repeat(32),
+        ENCRYPTION_KEY: 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=',
+      });
       expect(await seed.exited).toBe(0);
       expect(seed.stdout).toEqual(['seeded: binance, hyperliquid']);
     }

@@ -8,7 +8,9 @@ const CLIENT = join(ROOT, 'clients', 'python');
 const COMMITTED = join(CLIENT, 'wallet_service_client');
 const GENERATED_PACKAGES = ['sync', 'aio'];
 
-/** Every file under dir, by its path relative to dir, with its content (bytecode caches left out). */
+/**
+ * Every file under dir, by its path relative to dir, with its content (bytecode caches left out).
+ */
 function tree(dir: string): Record<string, string> {
   const files: Record<string, string> = {};
   for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
@@ -27,9 +29,14 @@ describe('the Python client (clients/python)', () => {
   afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('is what ariadne-codegen generates from the schema and its queries (run `npm run client:python`)', () => {
-    // generate.py refuses to run without the pinned ariadne-codegen and ruff, and says how to install them.
-    const run = spawnSync('python3', [join(CLIENT, 'generate.py'), '--out', out], { encoding: 'utf8', timeout: 120_000 });
-    if (run.error) throw new Error(`python3 could not run clients/python/generate.py: ${run.error.message}`);
+    // generate.py refuses to run without the pinned ariadne-codegen and ruff, and says how to
+    // install them.
+    const run = spawnSync('python3', [join(CLIENT, 'generate.py'), '--out', out], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    if (run.error)
+      throw new Error(`python3 could not run clients/python/generate.py: ${run.error.message}`);
     if (run.status !== 0) {
       throw new Error(
         `clients/python/generate.py failed (${run.status}); .ci/run installs what it needs ` +
@@ -44,8 +51,16 @@ describe('the Python client (clients/python)', () => {
   });
 
   it('is committed, generated packages included', () => {
-    const listed = execFileSync('git', ['ls-files', 'clients/python'], { cwd: ROOT, encoding: 'utf8' }).split('\n');
-    for (const path of ['pyproject.toml', 'requirements-dev.txt', 'generate.py', 'wallet_service_client/errors.py']) {
+    const listed = execFileSync('git', ['ls-files', 'clients/python'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }).split('\n');
+    for (const path of [
+      'pyproject.toml',
+      'requirements-dev.txt',
+      'generate.py',
+      'wallet_service_client/errors.py',
+    ]) {
       expect(listed).toContain(`clients/python/${path}`);
     }
     for (const name of GENERATED_PACKAGES) {

@@ -21,10 +21,16 @@ const LOGIN = 'mutation ($e: String!, $p: String!) { login(email: $e, password: 
 const from = (address: string) => ({ 'x-forwarded-for': address });
 
 async function register(address: string, email = uniqueEmail()) {
-  return t.raw<{ register: { token: string } }>(REGISTER, { i: { email, password: 'correct horse battery' } }, undefined, from(address));
+  return t.raw<{ register: { token: string } }>(
+    REGISTER,
+    { i: { email, password: 'correct horse battery' } },
+    undefined,
+    from(address),
+  );
 }
 
-const login = (email: string, password: string, address: string) => t.raw(LOGIN, { e: email, p: password }, undefined, from(address));
+const login = (email: string, password: string, address: string) =>
+  t.raw(LOGIN, { e: email, p: password }, undefined, from(address));
 
 describe('rate limits', () => {
   it('limits registrations per client address', async () => {
@@ -44,8 +50,13 @@ describe('rate limits', () => {
   it('limits failed logins per email and address: the right password is refused from there, not from elsewhere', async () => {
     const email = uniqueEmail('target');
     await register('198.51.100.1', email);
-    for (let i = 0; i < 3; i++) expect(codes(await login(email, 'wrong password', '198.51.100.10'))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await login(email, 'correct horse battery', '198.51.100.10'))).toEqual(['RATE_LIMITED']);
+    for (let i = 0; i < 3; i++)
+      expect(codes(await login(email, 'wrong password', '198.51.100.10'))).toEqual([
+        'UNAUTHENTICATED',
+      ]);
+    expect(codes(await login(email, 'correct horse battery', '198.51.100.10'))).toEqual([
+      'RATE_LIMITED',
+    ]);
     // A stranger's guesses don't lock the user out where they sign in from.
     expect((await login(email, 'correct horse battery', '198.51.100.11')).errors).toBeUndefined();
   });
@@ -54,26 +65,41 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i++) await login(uniqueEmail('spray'), 'guess', '192.0.2.7');
     const email = uniqueEmail('victim');
     await register('192.0.2.8', email);
-    expect(codes(await login(email, 'correct horse battery', '192.0.2.7'))).toEqual(['RATE_LIMITED']);
+    expect(codes(await login(email, 'correct horse battery', '192.0.2.7'))).toEqual([
+      'RATE_LIMITED',
+    ]);
     expect((await login(email, 'correct horse battery', '192.0.2.9')).errors).toBeUndefined();
   });
 
   it('limits failed logins per email from every address, at its own (higher) limit', async () => {
     const email = uniqueEmail('spread');
     await register('192.0.2.20', email);
-    for (let i = 0; i < 6; i++) expect(codes(await login(email, 'wrong password', `192.0.2.${30 + i}`))).toEqual(['UNAUTHENTICATED']);
-    expect(codes(await login(email, 'correct horse battery', '192.0.2.99'))).toEqual(['RATE_LIMITED']);
+    for (let i = 0; i < 6; i++)
+      expect(codes(await login(email, 'wrong password', `192.0.2.${30 + i}`))).toEqual([
+        'UNAUTHENTICATED',
+      ]);
+    expect(codes(await login(email, 'correct horse battery', '192.0.2.99'))).toEqual([
+      'RATE_LIMITED',
+    ]);
   });
 
   it('checks at most the limit of passwords when hundreds of guesses arrive at once, and then refuses the right one', async () => {
     const email = uniqueEmail('burst');
     await register('198.51.100.40', email);
-    const guesses = await Promise.all(Array.from({ length: 300 }, (_, i) => login(email, `wrong guess ${i}`, '198.51.100.41')));
+    const guesses = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => login(email, `wrong guess ${i}`, '198.51.100.41')),
+    );
     const checked = guesses.filter((g) => codes(g)[0] === 'UNAUTHENTICATED').length;
     expect(checked).toBeLessThanOrEqual(3);
-    expect(guesses.every((g) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(g)[0] ?? ''))).toBe(true);
-    expect(codes(await login(email, 'correct horse battery', '198.51.100.41'))).toEqual(['RATE_LIMITED']);
-    const counters = (await mongoose.connection.db!.collection('rate_limits').find({}).toArray()).filter((c) => String(c._id).startsWith('login:pair:'));
+    expect(
+      guesses.every((g) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(g)[0] ?? '')),
+    ).toBe(true);
+    expect(codes(await login(email, 'correct horse battery', '198.51.100.41'))).toEqual([
+      'RATE_LIMITED',
+    ]);
+    const counters = (
+      await mongoose.connection.db!.collection('rate_limits').find({}).toArray()
+    ).filter((c) => String(c._id).startsWith('login:pair:'));
     expect(Math.max(...counters.map((c) => c.count as number))).toBe(3);
   });
 
@@ -86,25 +112,35 @@ describe('rate limits', () => {
         await new Promise((resolve) => setImmediate(resolve));
       }
     })();
-    const results = await Promise.all(Array.from({ length: 60 }, (_, i) => login(uniqueEmail('cpu'), 'guess', `10.9.${i}.1`)));
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => login(uniqueEmail('cpu'), 'guess', `10.9.${i}.1`)),
+    );
     burst = false;
     await watch;
     expect(most).toBeGreaterThan(0);
     expect(most).toBeLessThanOrEqual(PASSWORD_CHECKS_IN_FLIGHT);
-    expect(results.every((r) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(r)[0] ?? ''))).toBe(true);
+    expect(
+      results.every((r) => ['UNAUTHENTICATED', 'RATE_LIMITED'].includes(codes(r)[0] ?? '')),
+    ).toBe(true);
   });
 
   it('gives a successful login its count back', async () => {
     const email = uniqueEmail('regular');
     await register('198.51.100.50', email);
-    for (let i = 0; i < 6; i++) expect((await login(email, 'correct horse battery', '198.51.100.51')).errors).toBeUndefined();
+    for (let i = 0; i < 6; i++)
+      expect((await login(email, 'correct horse battery', '198.51.100.51')).errors).toBeUndefined();
   });
 
   it('opens a window with the first failure, not at a fixed boundary', async () => {
     const before = Date.now();
     await login(uniqueEmail('window'), 'guess', '198.51.100.60');
     const after = Date.now();
-    const pairs = await mongoose.connection.db!.collection('rate_limits').find({ expires_at: { $gte: new Date(before + 15 * 60_000), $lte: new Date(after + 15 * 60_000) } }).toArray();
+    const pairs = await mongoose.connection
+      .db!.collection('rate_limits')
+      .find({
+        expires_at: { $gte: new Date(before + 15 * 60_000), $lte: new Date(after + 15 * 60_000) },
+      })
+      .toArray();
     // The pair and the address counters opened here (the email's has its own hour).
     expect(pairs.length).toBeGreaterThanOrEqual(2);
   });
@@ -112,7 +148,12 @@ describe('rate limits', () => {
   it('keeps the counters in the database under keys that never hold what was typed', async () => {
     const typed = 'my-password-in-the-email-field';
     await login(typed, 'guess', '198.51.100.70');
-    const ids = (await mongoose.connection.db!.collection('rate_limits').find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
+    const ids = (
+      await mongoose.connection
+        .db!.collection('rate_limits')
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    ).map((d) => String(d._id));
     expect(ids.some((id) => id.startsWith('login:pair:'))).toBe(true);
     expect(ids.some((id) => id.startsWith('login:address:'))).toBe(true);
     expect(ids.some((id) => id.startsWith('login:email:'))).toBe(true);
@@ -126,12 +167,18 @@ describe('rate limits', () => {
   it('gives each token a budget of requests, without a database command', async () => {
     const alice = (await register('203.0.113.50')).data!.register.token;
     const bob = (await register('203.0.113.51')).data!.register.token;
-    for (let i = 0; i < 5; i++) expect((await t.raw('{ me { id } }', {}, alice)).errors).toBeUndefined();
+    for (let i = 0; i < 5; i++)
+      expect((await t.raw('{ me { id } }', {}, alice)).errors).toBeUndefined();
     const over = await t.raw('{ me { id } }', {}, alice);
     expect(codes(over)).toEqual(['RATE_LIMITED']);
     expect(over.status).toBe(429);
     expect((await t.raw('{ me { id } }', {}, bob)).errors).toBeUndefined();
-    const ids = (await mongoose.connection.db!.collection('rate_limits').find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id));
+    const ids = (
+      await mongoose.connection
+        .db!.collection('rate_limits')
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    ).map((d) => String(d._id));
     expect(ids.some((id) => id.includes('user:'))).toBe(false);
   });
 });

@@ -11,10 +11,22 @@ describe('the emitted schema', () => {
     expect(readFileSync(COMMITTED, 'utf8')).toBe(printAppSchema(await buildAppSchema()));
   });
 
-  // The contract, and each addition of the issues taken (a file that uses another's types comes with it).
-  it.each([[[]], [['security.graphql']], [['exchanges.graphql']], [['exchanges.graphql', 'health.graphql']], [['agents.graphql']], [['agents.graphql', 'live.graphql']]])('keeps the whole public contract, with additions %j', (additions: string[]) => {
+  // The contract, and each addition of the issues taken (a file that uses another's types comes
+  // with it).
+  it.each([
+    [[]],
+    [['security.graphql']],
+    [['exchanges.graphql']],
+    [['exchanges.graphql', 'health.graphql']],
+    [['agents.graphql']],
+    [['agents.graphql', 'live.graphql']],
+  ])('keeps the whole public contract, with additions %j', (additions: string[]) => {
     const files = additions.map((name) => join(ROOT, '..', 'shared', 'api', 'additions', name));
-    const run = spawnSync('node', [join(ROOT, '..', 'shared', 'tools', 'check-contract.mjs'), COMMITTED, ...files], { cwd: ROOT, encoding: 'utf8' });
+    const run = spawnSync(
+      'node',
+      [join(ROOT, '..', 'shared', 'tools', 'check-contract.mjs'), COMMITTED, ...files],
+      { cwd: ROOT, encoding: 'utf8' },
+    );
     expect(run.stdout.trim()).toBe('contract: 0 breaking difference(s) against ' + COMMITTED);
     expect(run.status).toBe(0);
   });
@@ -22,6 +34,11 @@ describe('the emitted schema', () => {
   it('is the file codegen types the test operations from', () => {
     const codegen = readFileSync(join(ROOT, 'codegen.yml'), 'utf8');
     expect(codegen).toMatch(/^schema: schema\/schema\.graphql$/m);
-    expect(execFileSync('git', ['ls-files', 'test/generated/graphql.ts'], { cwd: ROOT, encoding: 'utf8' }).trim()).toBe('test/generated/graphql.ts');
+    expect(
+      execFileSync('git', ['ls-files', 'test/generated/graphql.ts'], {
+        cwd: ROOT,
+        encoding: 'utf8',
+      }).trim(),
+    ).toBe('test/generated/graphql.ts');
   });
 });

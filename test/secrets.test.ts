@@ -15,7 +15,10 @@ import {
 import { startTestApp, TEST_JWT_SECRET, type GqlResult, type TestApp } from './helpers/app';
 import { adminToken, registerUser, type TestUser } from './helpers/factories';
 import { startBinanceSimulator, type BinanceSimulator } from './simulators/binance.simulator';
-import { startHyperliquidSimulator, type HyperliquidSimulator } from './simulators/hyperliquid.simulator';
+import {
+  startHyperliquidSimulator,
+  type HyperliquidSimulator,
+} from './simulators/hyperliquid.simulator';
 
 /**
  * A whole credential life (create, list, test, fail, update, rotate, delete, and bad input with
@@ -53,16 +56,46 @@ async function keep<T>(result: Promise<GqlResult<T>>): Promise<GqlResult<T>> {
 
 beforeAll(async () => {
   binance = await startBinanceSimulator({
-    accounts: [{ apiKey: SECRETS.apiKey, secret: SECRETS.apiSecret, balances: [{ asset: 'BTC', free: BALANCES.btc, locked: '0.00000000' }] }],
+    accounts: [
+      {
+        apiKey: SECRETS.apiKey,
+        secret: SECRETS.apiSecret,
+        balances: [{ asset: 'BTC', free: BALANCES.btc, locked: '0.00000000' }],
+      },
+    ],
     echoSecretInErrors: true,
   });
   // The key is an approved agent (API wallet) of the account: the proof is its signed noop.
-  hyperliquid = await startHyperliquidSimulator({ accounts: [{ address: HL_ACCOUNT, agents: ['0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'], accountValue: BALANCES.usdc }] });
-  t = await startTestApp({ ENCRYPTION_KEY: undefined, ENCRYPTION_KEYS: `${NEW_KEY},${OLD_KEY}`, LOG_LEVEL: 'debug' });
+  hyperliquid = await startHyperliquidSimulator({
+    accounts: [
+      {
+        address: HL_ACCOUNT,
+        agents: ['0x2c7536E3605D9C16a7a3D7b1898e529396a65c23'],
+        accountValue: BALANCES.usdc,
+      },
+    ],
+  });
+  t = await startTestApp({
+    ENCRYPTION_KEY: undefined,
+    ENCRYPTION_KEYS: `${NEW_KEY},${OLD_KEY}`,
+    LOG_LEVEL: 'debug',
+  });
   admin = await adminToken(t);
   user = await registerUser(t, { password: SECRETS.password });
-  await keep(t.gql(UpdateWalletDefinitionDocument, { slug: 'binance', input: { apiConfig: { baseUrl: binance.url, rateLimit: 1200 } } }, admin));
-  await keep(t.gql(UpdateWalletDefinitionDocument, { slug: 'hyperliquid', input: { apiConfig: { baseUrl: hyperliquid.url, rateLimit: 300 } } }, admin));
+  await keep(
+    t.gql(
+      UpdateWalletDefinitionDocument,
+      { slug: 'binance', input: { apiConfig: { baseUrl: binance.url, rateLimit: 1200 } } },
+      admin,
+    ),
+  );
+  await keep(
+    t.gql(
+      UpdateWalletDefinitionDocument,
+      { slug: 'hyperliquid', input: { apiConfig: { baseUrl: hyperliquid.url, rateLimit: 300 } } },
+      admin,
+    ),
+  );
 });
 
 afterAll(async () => {
@@ -72,39 +105,164 @@ afterAll(async () => {
 
 describe('secrets', () => {
   it('appear in no response, error or log line of a whole credential life', async () => {
-    const definitions = (await keep(t.raw<{ walletDefinitions: Array<{ id: string; slug: string }> }>('{ walletDefinitions { id slug } }'))).data!.walletDefinitions;
+    const definitions = (
+      await keep(
+        t.raw<{ walletDefinitions: Array<{ id: string; slug: string }> }>(
+          '{ walletDefinitions { id slug } }',
+        ),
+      )
+    ).data!.walletDefinitions;
     const walletId = (slug: string) => definitions.find((d) => d.slug === slug)!.id;
     const values = (secret: string) => [
       { key: 'api_key', value: SECRETS.apiKey },
       { key: 'api_secret', value: secret },
     ];
 
-    const good = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('binance'), name: 'good', values: values(SECRETS.apiSecret) } }, user.token))).data!.createCredential.id;
-    const bad = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('binance'), name: 'bad', values: values(SECRETS.wrongSecret) } }, user.token))).data!.createCredential.id;
-    const hl = (await keep(t.gql(CreateCredentialDocument, { input: { walletId: walletId('hyperliquid'), name: 'hl', values: [{ key: 'private_key', value: SECRETS.privateKey }, { key: 'wallet_address', value: HL_ACCOUNT }] } }, user.token))).data!.createCredential.id;
+    const good = (
+      await keep(
+        t.gql(
+          CreateCredentialDocument,
+          {
+            input: {
+              walletId: walletId('binance'),
+              name: 'good',
+              values: values(SECRETS.apiSecret),
+            },
+          },
+          user.token,
+        ),
+      )
+    ).data!.createCredential.id;
+    const bad = (
+      await keep(
+        t.gql(
+          CreateCredentialDocument,
+          {
+            input: {
+              walletId: walletId('binance'),
+              name: 'bad',
+              values: values(SECRETS.wrongSecret),
+            },
+          },
+          user.token,
+        ),
+      )
+    ).data!.createCredential.id;
+    const hl = (
+      await keep(
+        t.gql(
+          CreateCredentialDocument,
+          {
+            input: {
+              walletId: walletId('hyperliquid'),
+              name: 'hl',
+              values: [
+                { key: 'private_key', value: SECRETS.privateKey },
+                { key: 'wallet_address', value: HL_ACCOUNT },
+              ],
+            },
+          },
+          user.token,
+        ),
+      )
+    ).data!.createCredential.id;
 
     await keep(t.gql(CredentialsDocument, {}, user.token));
     await keep(t.gql(CredentialDocument, { id: good }, user.token));
-    const tested = (await keep(t.gql(TestCredentialConnectionDocument, { id: good }, user.token))).data!.testCredentialConnection;
-    expect(tested).toMatchObject({ ok: true, balances: [{ asset: 'BTC', total: Number(BALANCES.btc) }] });
+    const tested = (await keep(t.gql(TestCredentialConnectionDocument, { id: good }, user.token)))
+      .data!.testCredentialConnection;
+    expect(tested).toMatchObject({
+      ok: true,
+      balances: [{ asset: 'BTC', total: Number(BALANCES.btc) }],
+    });
     // The simulator echoes the secret it expected in its error body.
-    expect((await keep(t.gql(TestCredentialConnectionDocument, { id: bad }, user.token))).data!.testCredentialConnection.ok).toBe(false);
-    expect((await keep(t.gql(TestCredentialConnectionDocument, { id: hl }, user.token))).data!.testCredentialConnection).toMatchObject({
+    expect(
+      (await keep(t.gql(TestCredentialConnectionDocument, { id: bad }, user.token))).data!
+        .testCredentialConnection.ok,
+    ).toBe(false);
+    expect(
+      (await keep(t.gql(TestCredentialConnectionDocument, { id: hl }, user.token))).data!
+        .testCredentialConnection,
+    ).toMatchObject({
       ok: true,
       balances: [{ asset: 'USDC', total: Number(BALANCES.usdc) }],
     });
-    expect((await keep(t.gql(CredentialDocument, { id: hl }, user.token))).data!.credential.balances).toEqual([{ asset: 'USDC', free: Number(BALANCES.usdc), used: 0, total: Number(BALANCES.usdc) }]);
-    await keep(t.gql(UpdateCredentialDocument, { id: good, input: { values: values(SECRETS.newSecret) } }, user.token));
+    expect(
+      (await keep(t.gql(CredentialDocument, { id: hl }, user.token))).data!.credential.balances,
+    ).toEqual([
+      { asset: 'USDC', free: Number(BALANCES.usdc), used: 0, total: Number(BALANCES.usdc) },
+    ]);
+    await keep(
+      t.gql(
+        UpdateCredentialDocument,
+        { id: good, input: { values: values(SECRETS.newSecret) } },
+        user.token,
+      ),
+    );
 
     // Secrets in the wrong places.
     const create = 'mutation ($i: CreateCredentialInput!) { createCredential(input: $i) { id } }';
-    await keep(t.raw(create, { i: { walletId: walletId('binance'), name: 'x', values: [{ key: SECRETS.privateKey.slice(2), value: 'api_secret' }] } }, user.token));
-    await keep(t.raw(create, { i: { walletId: walletId('binance'), name: 'x', values: [{ key: 'api_key', value: [SECRETS.apiSecret, ';', SECRETS.newSecret] }] } }, user.token));
-    await keep(t.raw(create, { i: { walletId: walletId('binance'), name: 'x', values: [{ key: 'api_secret', value: { [SECRETS.wrongSecret]: 1 } }] } }, user.token));
-    await keep(t.raw(create, { i: { walletId: SECRETS.apiSecret, name: 'x', values: [] } }, user.token));
-    await keep(t.raw(`mutation { createCredential(input: { walletId: "${walletId('binance')}", name: "x", values: [{ key: "api_secret", value: ${JSON.stringify(SECRETS.apiSecret + '\u0000')} }] }) { id } }`, {}, user.token));
-    await keep(t.raw('mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }', { e: user.email, p: `${SECRETS.password}!` }));
-    await keep(t.raw('mutation ($e: String!, $p: Int!) { login(email: $e, password: $p) { token } }', { e: user.email, p: SECRETS.password }));
+    await keep(
+      t.raw(
+        create,
+        {
+          i: {
+            walletId: walletId('binance'),
+            name: 'x',
+            values: [{ key: SECRETS.privateKey.slice(2), value: 'api_secret' }],
+          },
+        },
+        user.token,
+      ),
+    );
+    await keep(
+      t.raw(
+        create,
+        {
+          i: {
+            walletId: walletId('binance'),
+            name: 'x',
+            values: [{ key: 'api_key', value: [SECRETS.apiSecret, ';', SECRETS.newSecret] }],
+          },
+        },
+        user.token,
+      ),
+    );
+    await keep(
+      t.raw(
+        create,
+        {
+          i: {
+            walletId: walletId('binance'),
+            name: 'x',
+            values: [{ key: 'api_secret', value: { [SECRETS.wrongSecret]: 1 } }],
+          },
+        },
+        user.token,
+      ),
+    );
+    await keep(
+      t.raw(create, { i: { walletId: SECRETS.apiSecret, name: 'x', values: [] } }, user.token),
+    );
+    await keep(
+      t.raw(
+        `mutation { createCredential(input: { walletId: "${walletId('binance')}", name: "x", values: [{ key: "api_secret", value: ${JSON.stringify(SECRETS.apiSecret + '\u0000')} }] }) { id } }`,
+        {},
+        user.token,
+      ),
+    );
+    await keep(
+      t.raw('mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }', {
+        e: user.email,
+        p: `${SECRETS.password}!`,
+      }),
+    );
+    await keep(
+      t.raw('mutation ($e: String!, $p: Int!) { login(email: $e, password: $p) { token } }', {
+        e: user.email,
+        p: SECRETS.password,
+      }),
+    );
 
     // Rotation, logged into the same sink as the service.
     const sink = new Writable({
@@ -113,20 +271,31 @@ describe('secrets', () => {
         callback();
       },
     });
-    const report = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), createLogger({ logLevel: 'debug' }, sink));
+    const report = await rotateCredentialKeys(
+      new Keyring([NEW_KEY, OLD_KEY]),
+      createLogger({ logLevel: 'debug' }, sink),
+    );
     expect(report.unreadable).toBe(0);
 
-    for (const id of [good, bad, hl]) await keep(t.gql(DeleteCredentialDocument, { id }, user.token));
+    for (const id of [good, bad, hl])
+      await keep(t.gql(DeleteCredentialDocument, { id }, user.token));
 
     const everything = [...bodies, ...t.logs].join('\n');
     expect(bodies.length).toBeGreaterThan(15);
     expect(t.logs.length).toBeGreaterThan(10);
-    for (const [name, secret] of Object.entries({ ...SECRETS, hexKey: SECRETS.privateKey.slice(2), ...KEYS })) {
+    for (const [name, secret] of Object.entries({
+      ...SECRETS,
+      hexKey: SECRETS.privateKey.slice(2),
+      ...KEYS,
+    })) {
       expect({ name, found: everything.includes(secret) }).toEqual({ name, found: false });
     }
     const logs = t.logs.join('\n');
     for (const [name, amount] of Object.entries(BALANCES)) {
-      expect({ name, logged: logs.includes(amount) || logs.includes(String(Number(amount))) }).toEqual({ name, logged: false });
+      expect({
+        name,
+        logged: logs.includes(amount) || logs.includes(String(Number(amount))),
+      }).toEqual({ name, logged: false });
     }
   });
 
@@ -135,9 +304,20 @@ describe('secrets', () => {
     const adminPassword = 'the admin pass phrase';
     const uri = `mongodb://wallet:${encodeURIComponent(dbPassword)}@127.0.0.1:1/wallets`;
     const lines: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, callback) => (lines.push(...chunk.toString().split('\n').filter(Boolean)), callback()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, callback) => (
+        lines.push(...chunk.toString().split('\n').filter(Boolean)),
+        callback()
+      ),
+    });
     const logger = createLogger(
-      { logLevel: 'info', mongodbUri: uri, encryptionKeys: [NEW_KEY, OLD_KEY], jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 }, admin: { email: 'a@b.c', password: adminPassword } },
+      {
+        logLevel: 'info',
+        mongodbUri: uri,
+        encryptionKeys: [NEW_KEY, OLD_KEY],
+        jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 },
+        admin: { email: 'a@b.c', password: adminPassword },
+      },
       sink,
     );
     // Places no redaction path names: an error message quoting the URI, free text, nested arrays.
@@ -148,21 +328,41 @@ describe('secrets', () => {
 
     expect(lines).toHaveLength(4);
     const everything = lines.join('\n');
-    for (const secret of [dbPassword, encodeURIComponent(dbPassword), JSON.stringify(dbPassword).slice(1, -1), 'db-pa', adminPassword, OLD_KEY, NEW_KEY, TEST_JWT_SECRET]) {
+    for (const secret of [
+      dbPassword,
+      encodeURIComponent(dbPassword),
+      JSON.stringify(dbPassword).slice(1, -1),
+      'db-pa',
+      adminPassword,
+      OLD_KEY,
+      NEW_KEY,
+      TEST_JWT_SECRET,
+    ]) {
       expect({ secret, found: everything.includes(secret) }).toEqual({ secret, found: false });
     }
     // Still one JSON object per line, with the rest of each message intact.
-    const parsed = lines.map((line) => JSON.parse(line) as { msg: string; err?: { message: string } });
-    expect(parsed[0].err!.message).toBe('could not reach mongodb://wallet:[redacted]@127.0.0.1:1/wallets');
+    const parsed = lines.map(
+      (line) => JSON.parse(line) as { msg: string; err?: { message: string } },
+    );
+    expect(parsed[0].err!.message).toBe(
+      'could not reach mongodb://wallet:[redacted]@127.0.0.1:1/wallets',
+    );
     expect(parsed[2].msg).toBe('keys [redacted] and [redacted], secret [redacted]');
   });
 
   it('are scrubbed and redacted on the pretty lines of a developer terminal too', () => {
     const adminPassword = 'the admin pass phrase';
     const chunks: string[] = [];
-    const sink = new Writable({ write: (chunk: Buffer, _e, callback) => (chunks.push(chunk.toString()), callback()) });
+    const sink = new Writable({
+      write: (chunk: Buffer, _e, callback) => (chunks.push(chunk.toString()), callback()),
+    });
     const logger = createLogger(
-      { logLevel: 'info', encryptionKeys: [NEW_KEY], jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 }, admin: { email: 'a@b.c', password: adminPassword } },
+      {
+        logLevel: 'info',
+        encryptionKeys: [NEW_KEY],
+        jwt: { secret: TEST_JWT_SECRET, issuer: 'i', audience: 'a', expiresInSeconds: 60 },
+        admin: { email: 'a@b.c', password: adminPassword },
+      },
       sink,
       'pretty',
     );
@@ -173,7 +373,8 @@ describe('secrets', () => {
     expect(text).toMatch(/WARN.*key \[redacted\], secret \[redacted\]/);
     expect(text).toMatch(/INFO.*login/);
     expect((): unknown => JSON.parse(text.split('\n')[0])).toThrow();
-    for (const secret of [NEW_KEY, TEST_JWT_SECRET, adminPassword, 'a typed password']) expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
+    for (const secret of [NEW_KEY, TEST_JWT_SECRET, adminPassword, 'a typed password'])
+      expect({ secret, found: text.includes(secret) }).toEqual({ secret, found: false });
   });
 
   it('go to pretty lines only for a developer watching a terminal', () => {
@@ -185,21 +386,55 @@ describe('secrets', () => {
 
   it('can be returned by no GraphQL field', async () => {
     const schema = await keep(
-      t.raw<{ __schema: { types: Array<{ name: string; fields: Array<{ name: string }> | null }> } }>('{ __schema { types { name fields { name } } } }'),
+      t.raw<{
+        __schema: { types: Array<{ name: string; fields: Array<{ name: string }> | null }> };
+      }>('{ __schema { types { name fields { name } } } }'),
     );
-    const fields = (type: string) => schema.data!.__schema.types.find((x) => x.name === type)!.fields!.map((f) => f.name).sort();
+    const fields = (type: string) =>
+      schema
+        .data!.__schema.types.find((x) => x.name === type)!
+        .fields!.map((f) => f.name)
+        .sort();
     expect(fields('Credential')).toEqual([
-      'balanceHistory', 'balances', 'balancesAt', 'connectionError', 'connectionState', 'createdAt', 'definition', 'environment', 'fields', 'id', 'isActive', 'isConnected',
-      'lastCheckedAt', 'lastVerifiedAt', 'name', 'nextCheckAt', 'permissions', 'updatedAt',
+      'balanceHistory',
+      'balances',
+      'balancesAt',
+      'connectionError',
+      'connectionState',
+      'createdAt',
+      'definition',
+      'environment',
+      'fields',
+      'id',
+      'isActive',
+      'isConnected',
+      'lastCheckedAt',
+      'lastVerifiedAt',
+      'name',
+      'nextCheckAt',
+      'permissions',
+      'updatedAt',
     ]);
     expect(fields('AssetBalance')).toEqual(['asset', 'free', 'total', 'used']);
     expect(fields('KeyPermissions')).toEqual(['ipRestricted', 'read', 'trade', 'withdraw']);
     expect(fields('CredentialField')).toEqual(['encrypted', 'hint', 'isSet', 'key', 'label']);
     expect(fields('User')).toEqual(['createdAt', 'email', 'id', 'name', 'role']);
-    // Operations are named after what they return (Query.credentials is the list); every field of a data type is checked.
-    const dataTypes = schema.data!.__schema.types.filter((x) => !['Query', 'Mutation'].includes(x.name) && !x.name.startsWith('__'));
+    // Operations are named after what they return (Query.credentials is the list); every field of a
+    // data type is checked.
+    const dataTypes = schema.data!.__schema.types.filter(
+      (x) => !['Query', 'Mutation'].includes(x.name) && !x.name.startsWith('__'),
+    );
     const everyField = dataTypes.flatMap((x) => (x.fields ?? []).map((f) => f.name.toLowerCase()));
-    for (const forbidden of ['password', 'passwordhash', 'secret', 'apisecret', 'privatekey', 'credentials', 'values', 'encryptionkey']) {
+    for (const forbidden of [
+      'password',
+      'passwordhash',
+      'secret',
+      'apisecret',
+      'privatekey',
+      'credentials',
+      'values',
+      'encryptionkey',
+    ]) {
       expect(everyField).not.toContain(forbidden);
     }
   });

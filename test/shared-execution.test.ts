@@ -1,5 +1,13 @@
 import { Repeater } from '@repeaterjs/repeater';
-import { GraphQLInt, GraphQLObjectType, GraphQLSchema, GraphQLString, parse, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  GraphQLInt,
+  GraphQLObjectType,
+  GraphQLSchema,
+  GraphQLString,
+  parse,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 import { sharedSubscribe } from '../src/subscriptions/shared-execution';
 
 /**
@@ -28,7 +36,10 @@ describe('shared subscription execution', () => {
     },
   });
   const schema = new GraphQLSchema({
-    query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLInt, resolve: () => 1 } } }),
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: { ok: { type: GraphQLInt, resolve: () => 1 } },
+    }),
     subscription: new GraphQLObjectType({
       name: 'Subscription',
       fields: {
@@ -49,8 +60,17 @@ describe('shared subscription execution', () => {
     }),
   });
   const subscribe = sharedSubscribe((args) => (args.contextValue as { key: string | null }).key);
-  const open = async (query: string, key: string | null, variableValues?: Record<string, unknown>) => {
-    const args: ExecutionArgs = { schema, document: parse(query), contextValue: { key }, variableValues };
+  const open = async (
+    query: string,
+    key: string | null,
+    variableValues?: Record<string, unknown>,
+  ) => {
+    const args: ExecutionArgs = {
+      schema,
+      document: parse(query),
+      contextValue: { key },
+      variableValues,
+    };
     const result = await subscribe(args);
     if (!(Symbol.asyncIterator in result)) throw new Error(JSON.stringify(result));
     return result;
@@ -66,17 +86,25 @@ describe('shared subscription execution', () => {
 
   it('runs the selection once per event for subscriptions with one key, and each answers the same', async () => {
     const query = 'subscription { events { n label } }';
-    const subscriptions = await Promise.all([open(query, 'agent:1'), open(query, 'agent:1'), open(query, 'agent:1')]);
+    const subscriptions = await Promise.all([
+      open(query, 'agent:1'),
+      open(query, 'agent:1'),
+      open(query, 'agent:1'),
+    ]);
     const nexts = subscriptions.map((s) => s.next());
     await settle();
     push({ n: 7 });
     const results = (await Promise.all(nexts)).map((r) => r.value as ExecutionResult);
-    expect(results.map((r) => r.data)).toEqual([1, 2, 3].map(() => ({ events: { n: 7, label: '7' } })));
+    expect(results.map((r) => r.data)).toEqual(
+      [1, 2, 3].map(() => ({ events: { n: 7, label: '7' } })),
+    );
     expect(calls).toBe(1);
     // A second event is executed anew.
     const again = subscriptions.map((s) => s.next());
     push({ n: 8 });
-    expect((await Promise.all(again)).map((r) => (r.value as ExecutionResult).data)).toEqual([1, 2, 3].map(() => ({ events: { n: 8, label: '8' } })));
+    expect((await Promise.all(again)).map((r) => (r.value as ExecutionResult).data)).toEqual(
+      [1, 2, 3].map(() => ({ events: { n: 8, label: '8' } })),
+    );
     expect(calls).toBe(2);
     await Promise.all(subscriptions.map(end));
   });
@@ -112,7 +140,11 @@ describe('shared subscription execution', () => {
   });
 
   it('answers errors of the subscription itself as graphql-js does (no stream)', async () => {
-    const result = await subscribe({ schema, document: parse('subscription { nope }'), contextValue: { key: 'k' } });
+    const result = await subscribe({
+      schema,
+      document: parse('subscription { nope }'),
+      contextValue: { key: 'k' },
+    });
     expect(Symbol.asyncIterator in result).toBe(false);
     expect((result as ExecutionResult).errors?.[0].message).toMatch(/nope/);
   });

@@ -8,7 +8,10 @@ describe('shutdown', () => {
     const app = await startTestApp();
     const user = await registerUser(app);
     // login spends real time on argon2, so it is in flight when stop() begins.
-    const inFlight = app.raw('mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }', { e: user.email, p: user.password });
+    const inFlight = app.raw(
+      'mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }',
+      { e: user.email, p: user.password },
+    );
     await new Promise((resolve) => setTimeout(resolve, 5));
     await app.app.stop();
     const result = await inFlight;

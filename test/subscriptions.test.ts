@@ -1,9 +1,32 @@
 import { expect } from '@jest/globals';
 import { Types } from 'mongoose';
-import { AiPauseWalletDocument, PauseUserWalletDocument, ResumeUserWalletDocument, RevokeAgentTokenDocument, UpdateAiManagedStateDocument, UpdateUserWalletDocument, UserWalletEventsDocument } from './generated/graphql';
-import { ADMIN_EMAIL, ADMIN_PASSWORD, codes, startTestApp, TEST_ENCRYPTION_KEY, TEST_JWT_SECRET, type TestApp } from './helpers/app';
+import {
+  AiPauseWalletDocument,
+  PauseUserWalletDocument,
+  ResumeUserWalletDocument,
+  RevokeAgentTokenDocument,
+  UpdateAiManagedStateDocument,
+  UpdateUserWalletDocument,
+  UserWalletEventsDocument,
+} from './generated/graphql';
+import {
+  ADMIN_EMAIL,
+  ADMIN_PASSWORD,
+  codes,
+  startTestApp,
+  TEST_ENCRYPTION_KEY,
+  TEST_JWT_SECRET,
+  type TestApp,
+} from './helpers/app';
 import { startInstance } from './helpers/processes';
-import { adminToken, binanceCredential, limits, registerUser, userWallet, type TestUser } from './helpers/factories';
+import {
+  adminToken,
+  binanceCredential,
+  limits,
+  registerUser,
+  userWallet,
+  type TestUser,
+} from './helpers/factories';
 import { subscribe, until } from './helpers/live';
 import { WalletEventFeed } from '../src/subscriptions/wallet-event-feed';
 import { UserWalletEventModel } from '../src/modules/user-wallets/user-wallet-event.model';
@@ -22,7 +45,11 @@ const MINE = `subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { ${EVE
 const MANAGED = `subscription ($k: [WalletEventKind!]) { managedWalletEvents(kinds: $k) { ${EVENT} } }`;
 
 async function issueAgent(name: string): Promise<{ id: string; token: string }> {
-  const result = await t.raw<{ issueAgentToken: { id: string; token: string } }>('mutation ($n: String!) { issueAgentToken(name: $n) { id token } }', { n: name }, admin);
+  const result = await t.raw<{ issueAgentToken: { id: string; token: string } }>(
+    'mutation ($n: String!) { issueAgentToken(name: $n) { id token } }',
+    { n: name },
+    admin,
+  );
   return result.data!.issueAgentToken;
 }
 
@@ -46,19 +73,39 @@ describe('live wallet events over graphql-ws', () => {
     await live.connected;
     const agent = (await issueAgent('live-writer')).token;
     for (let i = 1; i <= 3; i++) {
-      expect((await t.gql(UpdateAiManagedStateDocument, { walletId, input: { riskScore: 10 * i } }, agent)).errors).toBeUndefined();
+      expect(
+        (
+          await t.gql(
+            UpdateAiManagedStateDocument,
+            { walletId, input: { riskScore: 10 * i } },
+            agent,
+          )
+        ).errors,
+      ).toBeUndefined();
     }
-    await t.gql(UpdateUserWalletDocument, { id: walletId, input: { userLimits: limits({ maxTotalRisk: 500 }) } }, user.token);
+    await t.gql(
+      UpdateUserWalletDocument,
+      { id: walletId, input: { userLimits: limits({ maxTotalRisk: 500 }) } },
+      user.token,
+    );
     await t.gql(PauseUserWalletDocument, { id: walletId }, user.token);
     await t.gql(PauseUserWalletDocument, { id: otherWallet }, other.token);
     const expected = (await trail(user, walletId)).slice(-5);
-    await until('the five events', () => expected.every((e) => live.events.some((got) => got.id === e.id)));
+    await until('the five events', () =>
+      expected.every((e) => live.events.some((got) => got.id === e.id)),
+    );
     // At least once: a repeat is allowed, a gap or a reordering is not.
     const unique = live.events.filter((e, i) => live.events.findIndex((f) => f.id === e.id) === i);
     // Events recorded just before the subscription started may come too (never a gap).
     expect(unique.slice(unique.findIndex((e) => e.id === expected[0].id))).toEqual(expected);
     expect(unique.every((e) => e.actor !== other.id)).toBe(true);
-    expect(expected.map((e) => e.kind)).toEqual(['AI_STATE_CHANGED', 'AI_STATE_CHANGED', 'AI_STATE_CHANGED', 'LIMITS_CHANGED', 'STATUS_CHANGED']);
+    expect(expected.map((e) => e.kind)).toEqual([
+      'AI_STATE_CHANGED',
+      'AI_STATE_CHANGED',
+      'AI_STATE_CHANGED',
+      'LIMITS_CHANGED',
+      'STATUS_CHANGED',
+    ]);
     await live.dispose();
   });
 
@@ -79,10 +126,16 @@ describe('live wallet events over graphql-ws', () => {
     const stranger = await registerUser(t);
     const refused = subscribe(t.url, stranger.token, MINE, { w: a });
     await refused.completed;
-    expect(refused.errors).toEqual([expect.objectContaining({ extensions: { code: 'FORBIDDEN' } })]);
-    const unknown = subscribe(t.url, stranger.token, MINE, { w: new Types.ObjectId().toHexString() });
+    expect(refused.errors).toEqual([
+      expect.objectContaining({ extensions: { code: 'FORBIDDEN' } }),
+    ]);
+    const unknown = subscribe(t.url, stranger.token, MINE, {
+      w: new Types.ObjectId().toHexString(),
+    });
     await unknown.completed;
-    expect(unknown.errors).toEqual([expect.objectContaining({ extensions: { code: 'NOT_FOUND' } })]);
+    expect(unknown.errors).toEqual([
+      expect.objectContaining({ extensions: { code: 'NOT_FOUND' } }),
+    ]);
     await refused.dispose();
     await unknown.dispose();
   });
@@ -95,7 +148,13 @@ describe('live wallet events over graphql-ws', () => {
     const walletId = await walletOf(user);
     await t.gql(UpdateAiManagedStateDocument, { walletId, input: { riskScore: 11 } }, agent);
     await t.gql(AiPauseWalletDocument, { walletId, reason: 'watching' }, agent);
-    await until('the pause', () => statuses.events.some((e) => e.kind === 'STATUS_CHANGED' && (e.after as { pauseReason?: string }).pauseReason === 'watching'));
+    await until('the pause', () =>
+      statuses.events.some(
+        (e) =>
+          e.kind === 'STATUS_CHANGED' &&
+          (e.after as { pauseReason?: string }).pauseReason === 'watching',
+      ),
+    );
     expect(statuses.events.every((e) => e.kind === 'STATUS_CHANGED')).toBe(true);
     await statuses.dispose();
 
@@ -122,23 +181,56 @@ describe('live wallet events over graphql-ws', () => {
 
   it('applies the same limits as HTTP, at most 20 subscriptions a connection, and only subscriptions', async () => {
     const user = await registerUser(t);
-    const deep = subscribe(t.url, user.token, `subscription { myWalletEvents { ${'before '.repeat(1)} id ${'a: id '.repeat(16)} } }`);
+    const deep = subscribe(
+      t.url,
+      user.token,
+      `subscription { myWalletEvents { ${'before '.repeat(1)} id ${'a: id '.repeat(16)} } }`,
+    );
     await deep.completed;
-    expect(deep.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/Aliases limit of 15/), extensions: { code: 'BAD_USER_INPUT' } })]);
+    expect(deep.errors).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/Aliases limit of 15/),
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ]);
     const query = subscribe(t.url, user.token, '{ me { id } }');
     await query.completed;
-    expect(query.errors).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) })]);
+    expect(query.errors).toEqual([
+      expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
+    ]);
     const broken = subscribe(t.url, user.token, 'subscription { myWalletEvents { id ');
     await broken.completed;
-    expect(broken.errors).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Syntax Error at line 1/), extensions: { code: 'BAD_USER_INPUT' } })]);
+    expect(broken.errors).toEqual([
+      expect.objectContaining({
+        message: expect.stringMatching(/^Syntax Error at line 1/),
+        extensions: { code: 'BAD_USER_INPUT' },
+      }),
+    ]);
 
     const { createClient } = await import('graphql-ws');
     const WebSocket = (await import('ws')).default;
-    const client = createClient({ url: t.url.replace('http', 'ws') + '/graphql', webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${user.token}` }, retryAttempts: 0 });
+    const client = createClient({
+      url: t.url.replace('http', 'ws') + '/graphql',
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${user.token}` },
+      retryAttempts: 0,
+    });
     const outcomes: unknown[] = [];
-    const subscriptions = Array.from({ length: 21 }, () => client.subscribe({ query: MINE }, { next: () => undefined, error: (e) => outcomes.push(e), complete: () => undefined }));
+    const subscriptions = Array.from({ length: 21 }, () =>
+      client.subscribe(
+        { query: MINE },
+        { next: () => undefined, error: (e) => outcomes.push(e), complete: () => undefined },
+      ),
+    );
     await until('the 21st refused', () => outcomes.length > 0);
-    expect(outcomes).toEqual([[expect.objectContaining({ message: 'too many subscriptions on this connection: at most 20', extensions: { code: 'RATE_LIMITED' } })]]);
+    expect(outcomes).toEqual([
+      [
+        expect.objectContaining({
+          message: 'too many subscriptions on this connection: at most 20',
+          extensions: { code: 'RATE_LIMITED' },
+        }),
+      ],
+    ]);
     for (const unsubscribe of subscriptions) unsubscribe();
     await client.dispose();
     await Promise.all([deep, query, broken].map((s) => s.dispose()));
@@ -151,16 +243,32 @@ describe('live wallet events over graphql-ws', () => {
     await live.connected;
     await t.gql(PauseUserWalletDocument, { id: walletId }, user.token);
     await t.gql(ResumeUserWalletDocument, { id: walletId }, user.token);
-    await until('pause and resume', () => live.events.filter((e) => e.kind === 'STATUS_CHANGED').length >= 2);
-    expect(live.events.filter((e) => e.kind === 'STATUS_CHANGED').map((e) => (e.after as { status: string }).status)).toEqual(['USER_PAUSED', 'ACTIVE']);
-    expect(codes(await t.gql(ResumeUserWalletDocument, { id: walletId }, user.token))).toEqual(['CONFLICT']);
+    await until(
+      'pause and resume',
+      () => live.events.filter((e) => e.kind === 'STATUS_CHANGED').length >= 2,
+    );
+    expect(
+      live.events
+        .filter((e) => e.kind === 'STATUS_CHANGED')
+        .map((e) => (e.after as { status: string }).status),
+    ).toEqual(['USER_PAUSED', 'ACTIVE']);
+    expect(codes(await t.gql(ResumeUserWalletDocument, { id: walletId }, user.token))).toEqual([
+      'CONFLICT',
+    ]);
     await live.dispose();
   });
 });
 
 describe('two instances on one database', () => {
   it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
-    const other = await startInstance({ NODE_ENV: 'test', MONGODB_URI: t.config.mongodbUri, JWT_SECRET: TEST_JWT_SECRET, ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, ADMIN_EMAIL, ADMIN_PASSWORD });
+    const other = await startInstance({
+      NODE_ENV: 'test',
+      MONGODB_URI: t.config.mongodbUri,
+      JWT_SECRET: TEST_JWT_SECRET,
+      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+      ADMIN_EMAIL,
+      ADMIN_PASSWORD,
+    });
     let stopped = false;
     try {
       const user = await registerUser(t);
@@ -173,17 +281,29 @@ describe('two instances on one database', () => {
         fetch(`${url}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${agent}` },
-          body: JSON.stringify({ query: 'mutation ($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { version } }', variables: { w: walletId, r: riskScore } }),
+          body: JSON.stringify({
+            query:
+              'mutation ($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { version } }',
+            variables: { w: walletId, r: riskScore },
+          }),
         }).then((r) => r.json());
       for (let round = 0; round < 6; round++) {
         // Each round writes every wallet at once, through one instance or the other.
-        await Promise.all(wallets.map((w, i) => write((round + i) % 2 === 0 ? t.url : other.url, w, round + 1)));
+        await Promise.all(
+          wallets.map((w, i) => write((round + i) % 2 === 0 ? t.url : other.url, w, round + 1)),
+        );
       }
       const trails = await Promise.all(wallets.map((w) => trail(user, w)));
-      const written = trails.flatMap((events) => events.filter((e) => e.kind === 'AI_STATE_CHANGED').map((e) => e.id as string));
+      const written = trails.flatMap((events) =>
+        events.filter((e) => e.kind === 'AI_STATE_CHANGED').map((e) => e.id as string),
+      );
       expect(written).toHaveLength(18);
       for (const subscriber of [here, there]) {
-        await until('every write on every instance', () => written.every((id) => subscriber.events.some((e) => e.id === id)), 15_000);
+        await until(
+          'every write on every instance',
+          () => written.every((id) => subscriber.events.some((e) => e.id === id)),
+          15_000,
+        );
         trails.forEach((events) => {
           const ids = events.map((e) => e.id);
           const received = subscriber.events.map((e) => e.id).filter((id) => ids.includes(id));
@@ -204,14 +324,34 @@ describe('two instances on one database', () => {
 
 describe('the event feed', () => {
   it('stops a subscription whose consumer falls too far behind', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), { pollMs: 20, settleMs: 0, overlapMs: 500 });
+    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
+      pollMs: 20,
+      settleMs: 0,
+      overlapMs: 500,
+    });
     let overflowed = false;
-    const subscription = feed.subscribe(() => true, 3, () => (overflowed = true));
+    const subscription = feed.subscribe(
+      () => true,
+      3,
+      () => (overflowed = true),
+    );
     // Nobody reads: the first event waits to be pulled, the next ones queue behind it.
     const pending = subscription.next();
     const walletId = new Types.ObjectId();
     await UserWalletEventModel.collection.insertMany(
-      Array.from({ length: 10 }, (_, i) => ({ _id: new Types.ObjectId(), wallet_id: walletId, kind: 'ai_state_changed', actor: 'a', actor_id: walletId, actor_role: 'agent', before: null, after: null, version: i + 1, at: new Date(), recorded_at: new Date() })),
+      Array.from({ length: 10 }, (_, i) => ({
+        _id: new Types.ObjectId(),
+        wallet_id: walletId,
+        kind: 'ai_state_changed',
+        actor: 'a',
+        actor_id: walletId,
+        actor_role: 'agent',
+        before: null,
+        after: null,
+        version: i + 1,
+        at: new Date(),
+        recorded_at: new Date(),
+      })),
     );
     await until('the overflow', () => overflowed);
     await pending;
@@ -219,16 +359,36 @@ describe('the event feed', () => {
   });
 
   it('delivers an event the sweep records late, whose write time is long past', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), { pollMs: 20, settleMs: 0, overlapMs: 500 });
+    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
+      pollMs: 20,
+      settleMs: 0,
+      overlapMs: 500,
+    });
     const seen: string[] = [];
-    const subscription = feed.subscribe(() => true, 100, () => undefined);
+    const subscription = feed.subscribe(
+      () => true,
+      100,
+      () => undefined,
+    );
     const reading = (async () => {
       for await (const event of subscription) seen.push(event._id.toHexString());
     })();
     await new Promise((resolve) => setTimeout(resolve, 100));
     const id = new Types.ObjectId();
     const walletId = new Types.ObjectId();
-    await UserWalletEventModel.collection.insertOne({ _id: id, wallet_id: walletId, kind: 'status_changed', actor: 'a', actor_id: walletId, actor_role: 'user', before: null, after: null, version: 3, at: new Date(Date.now() - 3_600_000), recorded_at: new Date() });
+    await UserWalletEventModel.collection.insertOne({
+      _id: id,
+      wallet_id: walletId,
+      kind: 'status_changed',
+      actor: 'a',
+      actor_id: walletId,
+      actor_role: 'user',
+      before: null,
+      after: null,
+      version: 3,
+      at: new Date(Date.now() - 3_600_000),
+      recorded_at: new Date(),
+    });
     await until('the late event', () => seen.includes(id.toHexString()));
     await subscription.return();
     await reading;

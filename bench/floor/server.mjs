@@ -24,14 +24,33 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import DataLoader from 'dataloader';
 import { buildSchema, execute, GraphQLError, parse, validate } from 'graphql';
-import { GraphQLDateTimeISO, GraphQLJSONObject, GraphQLNonNegativeFloat, GraphQLNonNegativeInt, GraphQLObjectID } from 'graphql-scalars';
+import {
+  GraphQLDateTimeISO,
+  GraphQLJSONObject,
+  GraphQLNonNegativeFloat,
+  GraphQLNonNegativeInt,
+  GraphQLObjectID,
+} from 'graphql-scalars';
 import jwt from 'jsonwebtoken';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const require = createRequire(import.meta.url);
-const mongodbEntry = require.resolve('mongodb', { paths: [dirname(require.resolve('mongoose/package.json'))] });
+const mongodbEntry = require.resolve('mongodb', {
+  paths: [dirname(require.resolve('mongoose/package.json'))],
+});
 const { MongoClient, ObjectId } = require(mongodbEntry);
-const DRIVER_VERSION = JSON.parse(readFileSync(join(mongodbEntry.slice(0, mongodbEntry.lastIndexOf('node_modules/mongodb') + 'node_modules/mongodb'.length), 'package.json'), 'utf8')).version;
+const DRIVER_VERSION = JSON.parse(
+  readFileSync(
+    join(
+      mongodbEntry.slice(
+        0,
+        mongodbEntry.lastIndexOf('node_modules/mongodb') + 'node_modules/mongodb'.length,
+      ),
+      'package.json',
+    ),
+    'utf8',
+  ),
+).version;
 
 const env = process.env;
 const PORT = Number(env.PORT ?? 0);
@@ -49,7 +68,10 @@ if (!env.MONGODB_URI || !JWT.secret) {
 // ---------------------------------------------------------------------------------------------
 // Database: the service's pool size.
 
-const client = new MongoClient(env.MONGODB_URI, { maxPoolSize: 20, serverSelectionTimeoutMS: 5_000 });
+const client = new MongoClient(env.MONGODB_URI, {
+  maxPoolSize: 20,
+  serverSelectionTimeoutMS: 5_000,
+});
 await client.connect();
 const db = client.db();
 const users = db.collection('users');
@@ -61,7 +83,8 @@ const events = db.collection('user_wallet_events');
 // ---------------------------------------------------------------------------------------------
 // Errors, with the service's codes.
 
-const coded = (code, message, extra = {}) => new GraphQLError(message, { extensions: { code, ...extra } });
+const coded = (code, message, extra = {}) =>
+  new GraphQLError(message, { extensions: { code, ...extra } });
 const unauthenticated = (message = 'not signed in') => coded('UNAUTHENTICATED', message);
 const forbidden = (message) => coded('FORBIDDEN', message);
 const notFound = (message) => coded('NOT_FOUND', message);
@@ -80,17 +103,46 @@ async function authenticate(header) {
   if (!match) throw unauthenticated('malformed Authorization header: expected "Bearer <token>"');
   let claims;
   try {
-    claims = jwt.verify(match[1], JWT.secret, { algorithms: ['HS256'], issuer: JWT.issuer, audience: JWT.audience });
+    claims = jwt.verify(match[1], JWT.secret, {
+      algorithms: ['HS256'],
+      issuer: JWT.issuer,
+      audience: JWT.audience,
+    });
   } catch (error) {
-    throw unauthenticated(error instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token');
+    throw unauthenticated(
+      error instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token',
+    );
   }
-  if (typeof claims !== 'object' || typeof claims.sub !== 'string' || typeof claims.exp !== 'number') throw unauthenticated('invalid token');
-  if (claims.typ === 'agent' && claims.role === 'agent' && typeof claims.name === 'string' && AGENT_SUBJECT.test(claims.sub)) {
-    return { kind: 'agent', role: 'agent', name: claims.name, id: new ObjectId(AGENT_SUBJECT.exec(claims.sub)[1]) };
+  if (
+    typeof claims !== 'object' ||
+    typeof claims.sub !== 'string' ||
+    typeof claims.exp !== 'number'
+  )
+    throw unauthenticated('invalid token');
+  if (
+    claims.typ === 'agent' &&
+    claims.role === 'agent' &&
+    typeof claims.name === 'string' &&
+    AGENT_SUBJECT.test(claims.sub)
+  ) {
+    return {
+      kind: 'agent',
+      role: 'agent',
+      name: claims.name,
+      id: new ObjectId(AGENT_SUBJECT.exec(claims.sub)[1]),
+    };
   }
-  if (claims.typ === 'user' && (claims.role === 'user' || claims.role === 'admin') && /^[0-9a-f]{24}$/.test(claims.sub)) {
-    const user = await users.findOne({ _id: new ObjectId(claims.sub) }, { projection: { role: 1, email: 1 } });
-    if (!user || (user.role !== 'user' && user.role !== 'admin')) throw unauthenticated('invalid token');
+  if (
+    claims.typ === 'user' &&
+    (claims.role === 'user' || claims.role === 'admin') &&
+    /^[0-9a-f]{24}$/.test(claims.sub)
+  ) {
+    const user = await users.findOne(
+      { _id: new ObjectId(claims.sub) },
+      { projection: { role: 1, email: 1 } },
+    );
+    if (!user || (user.role !== 'user' && user.role !== 'admin'))
+      throw unauthenticated('invalid token');
     return { kind: 'user', userId: user._id, role: user.role, email: user.email };
   }
   throw unauthenticated('invalid token');
@@ -151,29 +203,43 @@ const STORED = {
   marketSentiment: 'market_sentiment',
   confidenceLevel: 'confidence_level',
 };
-const API_NAMES = Object.fromEntries([...Object.entries(STORED).map(([api, stored]) => [stored, api]), ['last_ai_decision', 'lastAiDecision']]);
+const API_NAMES = Object.fromEntries([
+  ...Object.entries(STORED).map(([api, stored]) => [stored, api]),
+  ['last_ai_decision', 'lastAiDecision'],
+]);
 const WRITE_ATTEMPTS = 5;
 
 function leverageRange(definition, mode) {
   const { futures, perpetuals, leverage } = definition.features;
   if (!futures && !perpetuals) return { min: 1, max: 1 };
-  return { min: leverage.min, max: Math.max(leverage.min, Math.min(leverage.max, MODE_LEVERAGE_CAP[mode])) };
+  return {
+    min: leverage.min,
+    max: Math.max(leverage.min, Math.min(leverage.max, MODE_LEVERAGE_CAP[mode])),
+  };
 }
 
 const finite = (v) => (Number.isFinite(v) ? null : 'must be a finite number');
 const nonNegative = (v) => (Number.isFinite(v) && v >= 0 ? null : 'must be at least 0');
 const count = (v) => (Number.isInteger(v) && v >= 0 ? null : 'must be a whole number, at least 0');
-const percentScore = (v) => (Number.isInteger(v) && v >= 0 && v <= 100 ? null : 'must be a whole number from 0 to 100');
+const percentScore = (v) =>
+  Number.isInteger(v) && v >= 0 && v <= 100 ? null : 'must be a whole number from 0 to 100';
 const AI_POLICY = {
   currentRisk: nonNegative,
   dailyPnl: finite,
   openPositions: count,
-  currentMaxPositionSize: (v, { limits }) => nonNegative(v) ?? (v <= limits.max_total_risk ? null : `must be at most maxTotalRisk (${limits.max_total_risk})`),
+  currentMaxPositionSize: (v, { limits }) =>
+    nonNegative(v) ??
+    (v <= limits.max_total_risk ? null : `must be at most maxTotalRisk (${limits.max_total_risk})`),
   currentLeverage: (v, { limits, definition }) => {
     const { min, max } = leverageRange(definition, limits.trading_mode);
-    return Number.isInteger(v) && v >= min && v <= max ? null : `must be a whole number from ${min} to ${max} (${limits.trading_mode} mode on this exchange)`;
+    return Number.isInteger(v) && v >= min && v <= max
+      ? null
+      : `must be a whole number from ${min} to ${max} (${limits.trading_mode} mode on this exchange)`;
   },
-  adaptiveStopLoss: (v) => (Number.isFinite(v) && v > 0 && v <= 100 ? null : 'must be greater than 0 and at most 100 (percent)'),
+  adaptiveStopLoss: (v) =>
+    Number.isFinite(v) && v > 0 && v <= 100
+      ? null
+      : 'must be greater than 0 and at most 100 (percent)',
   riskScore: percentScore,
   confidenceLevel: percentScore,
 };
@@ -217,7 +283,11 @@ function apiAiState(state) {
   return Object.fromEntries(
     Object.entries(state).map(([key, value]) => [
       API_NAMES[key],
-      key === 'market_sentiment' ? String(value).toUpperCase() : value instanceof Date ? value.toISOString() : value,
+      key === 'market_sentiment'
+        ? String(value).toUpperCase()
+        : value instanceof Date
+          ? value.toISOString()
+          : value,
     ]),
   );
 }
@@ -245,7 +315,10 @@ async function deliverEvents(walletId, pending) {
     await events.insertMany(pending, { ordered: false }).catch(async (error) => {
       if ((await events.countDocuments({ _id: { $in: ids } })) !== ids.length) throw error;
     });
-    await userWallets.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } });
+    await userWallets.updateOne(
+      { _id: walletId },
+      { $pull: { pending_events: { _id: { $in: ids } } } },
+    );
   } catch (error) {
     process.stderr.write(`floor: audit events left in the wallet: ${error.message}\n`);
   }
@@ -255,31 +328,63 @@ async function updateAiManagedState(principal, walletId, rawInput, expectedVersi
   // Enum names in, stored (lowercase) values to the database, as type-graphql's enum mapping does.
   const input = { ...rawInput };
   if (input.marketSentiment != null) input.marketSentiment = input.marketSentiment.toLowerCase();
-  if (!Object.values(input).some((v) => v != null)) throw userInput('give at least one field to change', 'input');
+  if (!Object.values(input).some((v) => v != null))
+    throw userInput('give at least one field to change', 'input');
   for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
     const wallet = await userWallets.findOne({ _id: new ObjectId(walletId) });
     if (!wallet) throw notFound('no wallet with that id');
     if (expectedVersion != null && wallet.version !== expectedVersion) {
-      throw conflict(`stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`);
+      throw conflict(
+        `stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`,
+      );
     }
-    const definition = await definitions.findOne({ _id: wallet.wallet_id }, { projection: { features: 1 } });
+    const definition = await definitions.findOne(
+      { _id: wallet.wallet_id },
+      { projection: { features: 1 } },
+    );
     const now = new Date();
     const { filter, set, changes, overLimit } = planAiWrite(wallet, definition, input, now);
     const version = wallet.version + 1;
-    const before = Object.fromEntries(Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k]]));
-    const pending = [walletEvent(principal, wallet._id, version, 'ai_state_changed', apiAiState(before), apiAiState(changes))];
+    const before = Object.fromEntries(
+      Object.keys(changes).map((k) => [k, wallet.ai_managed_state[k]]),
+    );
+    const pending = [
+      walletEvent(
+        principal,
+        wallet._id,
+        version,
+        'ai_state_changed',
+        apiAiState(before),
+        apiAiState(changes),
+      ),
+    ];
     if (overLimit) {
-      pending.push(walletEvent(principal, wallet._id, version, 'status_changed', apiStatus(wallet.status, wallet.pause_reason), apiStatus(set.status, set.pause_reason)));
+      pending.push(
+        walletEvent(
+          principal,
+          wallet._id,
+          version,
+          'status_changed',
+          apiStatus(wallet.status, wallet.pause_reason),
+          apiStatus(set.status, set.pause_reason),
+        ),
+      );
     }
     // The update document mongoose sends for the service (its timestamps option adds updated_at
     // and a $setOnInsert of created_at), so both write the same fields.
     const updated = await userWallets.findOneAndUpdate(
       filter,
-      { $setOnInsert: { created_at: now }, $inc: { version: 1 }, $set: { ...set, updated_at: now }, $push: { pending_events: { $each: pending } } },
+      {
+        $setOnInsert: { created_at: now },
+        $inc: { version: 1 },
+        $set: { ...set, updated_at: now },
+        $push: { pending_events: { $each: pending } },
+      },
       { returnDocument: 'after' },
     );
     if (!updated) {
-      if (expectedVersion != null) throw conflict(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
+      if (expectedVersion != null)
+        throw conflict(`stale expectedVersion ${expectedVersion}: the wallet changed meanwhile`);
       continue;
     }
     await deliverEvents(updated._id, pending);
@@ -293,7 +398,13 @@ async function updateAiManagedState(principal, walletId, rawInput, expectedVersi
 
 const schema = buildSchema(readFileSync(join(ROOT, 'schema', 'schema.graphql'), 'utf8'));
 
-for (const scalar of [GraphQLObjectID, GraphQLNonNegativeFloat, GraphQLNonNegativeInt, GraphQLDateTimeISO, GraphQLJSONObject]) {
+for (const scalar of [
+  GraphQLObjectID,
+  GraphQLNonNegativeFloat,
+  GraphQLNonNegativeInt,
+  GraphQLDateTimeISO,
+  GraphQLJSONObject,
+]) {
   const target = schema.getType(scalar.name);
   target.serialize = scalar.serialize;
   target.parseValue = scalar.parseValue;
@@ -329,7 +440,8 @@ const resolvers = {
     type: (d) => upper(d.type),
     authFields: stored('auth_fields'),
     apiConfig: (d, _args, ctx) => {
-      if (ctx.principal?.role !== 'admin') throw forbidden('WalletDefinition.apiConfig is for ADMIN only');
+      if (ctx.principal?.role !== 'admin')
+        throw forbidden('WalletDefinition.apiConfig is for ADMIN only');
       return d.api_config;
     },
     isActive: stored('is_active'),
@@ -338,7 +450,12 @@ const resolvers = {
   },
   AuthField: { type: (f) => upper(f.type), helpText: stored('help_text') },
   WalletFeatures: { supportedAssets: stored('supported_assets') },
-  ApiConfig: { baseUrl: stored('base_url'), testnetUrl: stored('testnet_url'), websocketUrl: stored('websocket_url'), rateLimit: stored('rate_limit') },
+  ApiConfig: {
+    baseUrl: stored('base_url'),
+    testnetUrl: stored('testnet_url'),
+    websocketUrl: stored('websocket_url'),
+    rateLimit: stored('rate_limit'),
+  },
   UserWallet: {
     id: stored('_id'),
     userLimits: stored('user_limits'),
@@ -349,17 +466,23 @@ const resolvers = {
     updatedAt: stored('updated_at'),
     definition: async (w, _args, ctx) => {
       const definition = await ctx.definitionById.load(w.wallet_id);
-      if (!definition) throw new Error(`wallet ${w._id.toHexString()} refers to a missing wallet definition`);
+      if (!definition)
+        throw new Error(`wallet ${w._id.toHexString()} refers to a missing wallet definition`);
       return definition;
     },
     credential: async (w, _args, ctx) => {
       const credential = await ctx.credentialById.load(w.credential_id);
-      if (!credential) throw new Error(`wallet ${w._id.toHexString()} refers to a missing credential`);
+      if (!credential)
+        throw new Error(`wallet ${w._id.toHexString()} refers to a missing credential`);
       return credential;
     },
     events: notInFloor('UserWallet.events'),
   },
-  UserLimits: { maxTotalRisk: stored('max_total_risk'), allowedSymbols: stored('allowed_symbols'), tradingMode: (l) => upper(l.trading_mode) },
+  UserLimits: {
+    maxTotalRisk: stored('max_total_risk'),
+    allowedSymbols: stored('allowed_symbols'),
+    tradingMode: (l) => upper(l.trading_mode),
+  },
   AiManagedState: {
     currentRisk: stored('current_risk'),
     dailyPnl: stored('daily_pnl'),
@@ -383,7 +506,8 @@ const resolvers = {
     updatedAt: stored('updated_at'),
     definition: async (c, _args, ctx) => {
       const definition = await ctx.definitionById.load(c.wallet_id);
-      if (!definition) throw new Error(`credential ${c._id.toHexString()} refers to a missing wallet definition`);
+      if (!definition)
+        throw new Error(`credential ${c._id.toHexString()} refers to a missing wallet definition`);
       return definition;
     },
     fields: notInFloor('Credential.fields'),
@@ -394,7 +518,8 @@ for (const [typeName, fields] of Object.entries(resolvers)) {
   const type = schema.getType(typeName);
   const typeFields = type.getFields();
   for (const [fieldName, resolve] of Object.entries(fields)) {
-    if (!typeFields[fieldName]) throw new Error(`floor: ${typeName}.${fieldName} is not in the schema`);
+    if (!typeFields[fieldName])
+      throw new Error(`floor: ${typeName}.${fieldName} is not in the schema`);
     typeFields[fieldName].resolve = resolve;
   }
 }
@@ -429,20 +554,33 @@ function documentFor(query) {
 
 function send(res, status, payload) {
   const body = JSON.stringify(payload);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }
 
-const errorJson = (error) => ({ message: error.message, ...(error.extensions && Object.keys(error.extensions).length ? { extensions: error.extensions } : {}) });
+const errorJson = (error) => ({
+  message: error.message,
+  ...(error.extensions && Object.keys(error.extensions).length
+    ? { extensions: error.extensions }
+    : {}),
+});
 
 async function handleGraphQL(req, res, raw) {
   let body;
   try {
     body = JSON.parse(raw);
   } catch {
-    return send(res, 400, { errors: [{ message: 'malformed request body', extensions: { code: 'BAD_USER_INPUT' } }] });
+    return send(res, 400, {
+      errors: [{ message: 'malformed request body', extensions: { code: 'BAD_USER_INPUT' } }],
+    });
   }
-  if (typeof body?.query !== 'string') return send(res, 400, { errors: [{ message: 'query is required', extensions: { code: 'BAD_REQUEST' } }] });
+  if (typeof body?.query !== 'string')
+    return send(res, 400, {
+      errors: [{ message: 'query is required', extensions: { code: 'BAD_REQUEST' } }],
+    });
   const { document, errors } = documentFor(body.query);
   if (errors) return send(res, 400, { errors: errors.map(errorJson) });
   let principal;
@@ -458,18 +596,33 @@ async function handleGraphQL(req, res, raw) {
     operationName: body.operationName ?? undefined,
     contextValue: new Context(principal),
   });
-  send(res, 200, result.errors ? { errors: result.errors.map((e) => e.toJSON()), ...(result.data !== undefined ? { data: result.data } : {}) } : { data: result.data });
+  send(
+    res,
+    200,
+    result.errors
+      ? {
+          errors: result.errors.map((e) => e.toJSON()),
+          ...(result.data !== undefined ? { data: result.data } : {}),
+        }
+      : { data: result.data },
+  );
 }
 
 const server = http.createServer((req, res) => {
   if (req.method === 'GET' && req.url === '/ready') return send(res, 200, { status: 'ready' });
-  if (req.url !== '/graphql' || req.method !== 'POST') return send(res, 404, { error: 'not found' });
+  if (req.url !== '/graphql' || req.method !== 'POST')
+    return send(res, 404, { error: 'not found' });
   const chunks = [];
   req.on('data', (chunk) => chunks.push(chunk));
   req.on('end', () => {
     handleGraphQL(req, res, Buffer.concat(chunks).toString('utf8')).catch((error) => {
       process.stderr.write(`floor: request failed: ${error.stack ?? error}\n`);
-      if (!res.headersSent) send(res, 500, { errors: [{ message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+      if (!res.headersSent)
+        send(res, 500, {
+          errors: [
+            { message: 'internal server error', extensions: { code: 'INTERNAL_SERVER_ERROR' } },
+          ],
+        });
     });
   });
 });
@@ -479,7 +632,9 @@ await new Promise((resolve, reject) => {
   server.once('error', reject);
   server.listen(PORT, HOST, resolve);
 });
-process.stdout.write(`listening http://${HOST}:${server.address().port} mongodb-driver ${DRIVER_VERSION}\n`);
+process.stdout.write(
+  `listening http://${HOST}:${server.address().port} mongodb-driver ${DRIVER_VERSION}\n`,
+);
 
 let stopping = false;
 const stop = async () => {

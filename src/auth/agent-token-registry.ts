@@ -5,7 +5,10 @@ import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
 import { Role } from './roles';
 import { UserModel } from './user.model';
 
-/** How often each instance re-reads which agent tokens are good: revocations reach it within this (plus a query). */
+/**
+ * How often each instance re-reads which agent tokens are good: revocations reach it within this
+ * (plus a query).
+ */
 export const AGENT_TOKEN_REFRESH_MS = 2_000;
 
 /** The comment the refresh's queries carry (see shared/background.ts). */
@@ -13,10 +16,10 @@ export const BACKGROUND_COMMENT = backgroundComment('agent tokens');
 
 /**
  * Which agent tokens each instance honours, kept in memory so an agent's request costs no database
- * command: every AGENT_TOKEN_REFRESH_MS the set of unrevoked, unexpired tokens whose issuer is still
- * an admin is read again (two queries, whatever the traffic). A token unknown at the last refresh
- * (issued since, on another instance) is looked up once; one still unknown stays refused until the
- * next refresh.
+ * command: every AGENT_TOKEN_REFRESH_MS the set of unrevoked, unexpired tokens whose issuer is
+ * still an admin is read again (two queries, whatever the traffic). A token unknown at the last
+ * refresh (issued since, on another instance) is looked up once; one still unknown stays refused
+ * until the next refresh.
  */
 export class AgentTokenRegistry {
   /** Token id -> when it expires (ms). */
@@ -30,7 +33,12 @@ export class AgentTokenRegistry {
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(() => {
-      this.refreshing = this.refresh().catch((error: unknown) => this.logger.warn({ err: error }, 'agent tokens could not be re-read; keeping the last list'));
+      this.refreshing = this.refresh().catch((error: unknown) =>
+        this.logger.warn(
+          { err: error },
+          'agent tokens could not be re-read; keeping the last list',
+        ),
+      );
     }, AGENT_TOKEN_REFRESH_MS);
     this.timer.unref();
   }
@@ -64,18 +72,33 @@ export class AgentTokenRegistry {
 
   private async refresh(now = new Date()): Promise<void> {
     const [tokens, admins] = await Promise.all([
-      AgentTokenModel.find({ revoked_at: null, expires_at: { $gt: now } }, { issued_by: 1, expires_at: 1 })
+      AgentTokenModel.find(
+        { revoked_at: null, expires_at: { $gt: now } },
+        { issued_by: 1, expires_at: 1 },
+      )
         .comment(BACKGROUND_COMMENT)
         .lean<Array<Pick<AgentTokenRecord, '_id' | 'issued_by' | 'expires_at'>>>(),
-      UserModel.find({ role: Role.ADMIN }, { _id: 1 }).comment(BACKGROUND_COMMENT).lean<Array<{ _id: Types.ObjectId }>>(),
+      UserModel.find({ role: Role.ADMIN }, { _id: 1 })
+        .comment(BACKGROUND_COMMENT)
+        .lean<Array<{ _id: Types.ObjectId }>>(),
     ]);
     const adminIds = new Set(admins.map((a) => a._id.toHexString()));
-    this.valid = new Map(tokens.filter((t) => adminIds.has(t.issued_by.toHexString())).map((t) => [t._id.toHexString(), t.expires_at.getTime()]));
+    this.valid = new Map(
+      tokens
+        .filter((t) => adminIds.has(t.issued_by.toHexString()))
+        .map((t) => [t._id.toHexString(), t.expires_at.getTime()]),
+    );
     this.refused = new Set();
   }
 
-  private async lookUp(id: string, now: number): Promise<Pick<AgentTokenRecord, '_id' | 'expires_at'> | null> {
-    const record = await AgentTokenModel.findOne({ _id: id, revoked_at: null, expires_at: { $gt: new Date(now) } }, { issued_by: 1, expires_at: 1 }).lean<Pick<AgentTokenRecord, '_id' | 'issued_by' | 'expires_at'>>();
+  private async lookUp(
+    id: string,
+    now: number,
+  ): Promise<Pick<AgentTokenRecord, '_id' | 'expires_at'> | null> {
+    const record = await AgentTokenModel.findOne(
+      { _id: id, revoked_at: null, expires_at: { $gt: new Date(now) } },
+      { issued_by: 1, expires_at: 1 },
+    ).lean<Pick<AgentTokenRecord, '_id' | 'issued_by' | 'expires_at'>>();
     if (!record) return null;
     return (await UserModel.exists({ _id: record.issued_by, role: Role.ADMIN })) ? record : null;
   }

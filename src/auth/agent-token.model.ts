@@ -8,9 +8,16 @@ import { ObjectIdScalar } from '../shared/scalars';
  * its subject). The token itself is never stored: a token is honoured only while its record is
  * here, unrevoked and unexpired, and its issuer is still an admin (see AgentTokenRegistry).
  */
-@ObjectType('AgentTokenInfo', { description: 'ADMIN: an agent token as the service keeps it; the token itself is never stored or shown again.' })
+@ObjectType('AgentTokenInfo', {
+  description:
+    'ADMIN: an agent token as the service keeps it; the token itself is never stored or shown again.',
+})
 @modelOptions({
-  schemaOptions: { collection: 'agent_tokens', versionKey: false, timestamps: { createdAt: 'created_at', updatedAt: false } },
+  schemaOptions: {
+    collection: 'agent_tokens',
+    versionKey: false,
+    timestamps: { createdAt: 'created_at', updatedAt: false },
+  },
   options: { customName: 'AgentToken' },
 })
 @index({ created_at: -1 })
@@ -34,7 +41,12 @@ export class AgentTokenRecord {
   @prop({ required: true, type: Date })
   expires_at!: Date;
 
-  @Field(() => Date, { name: 'revokedAt', nullable: true, description: 'Set once revoked: from then on the token is refused on every instance (within 5 s).' })
+  @Field(() => Date, {
+    name: 'revokedAt',
+    nullable: true,
+    description:
+      'Set once revoked: from then on the token is refused on every instance (within 5 s).',
+  })
   @prop({ type: Date, default: null })
   revoked_at!: Date | null;
 }

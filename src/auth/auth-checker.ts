@@ -14,7 +14,9 @@ export const authChecker: AuthChecker<Context, Role> = ({ context, info }, roles
   const isOperation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name);
   if (!principal) {
     if (isOperation) throw new UnauthenticatedError();
-    throw new ForbiddenError(`${info.parentType.name}.${info.fieldName} is for ${roles.map((r) => r.toUpperCase()).join(' or ')} only`);
+    throw new ForbiddenError(
+      `${info.parentType.name}.${info.fieldName} is for ${roles.map((r) => r.toUpperCase()).join(' or ')} only`,
+    );
   }
   if (roles.length === 0 || roles.includes(principal.role)) return true;
   if (principal.role === Role.ADMIN && roles.includes(Role.USER)) return true;

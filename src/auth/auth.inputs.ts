@@ -13,7 +13,9 @@ export class RegisterInput {
   email!: string;
 
   @Field()
-  @Length(PASSWORD_MIN, PASSWORD_MAX, { message: `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters` })
+  @Length(PASSWORD_MIN, PASSWORD_MAX, {
+    message: `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`,
+  })
   password!: string;
 
   @Field(() => String, { nullable: true })
@@ -30,7 +32,9 @@ export class ChangePasswordArgs {
   currentPassword!: string;
 
   @Field()
-  @Length(PASSWORD_MIN, PASSWORD_MAX, { message: `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters` })
+  @Length(PASSWORD_MIN, PASSWORD_MAX, {
+    message: `must be ${PASSWORD_MIN} to ${PASSWORD_MAX} characters`,
+  })
   newPassword!: string;
 }
 
@@ -50,7 +54,9 @@ export class IssueAgentTokenArgs {
   @Field()
   @Name()
   // The audit trail names users by their id: an agent named like one could pass for a user.
-  @Matches(/^(?!\s*[0-9a-fA-F]{24}\s*$)/, { message: 'must not look like a user id (24 hexadecimal characters)' })
+  @Matches(/^(?!\s*[0-9a-fA-F]{24}\s*$)/, {
+    message: 'must not look like a user id (24 hexadecimal characters)',
+  })
   name!: string;
 
   @Field(() => Int, { nullable: true, description: 'Default 30, at most 365.' })

@@ -1,7 +1,13 @@
 import { createHmac } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { Config } from '../config';
-import { ConflictError, ForbiddenError, isDuplicateKeyError, NotFoundError, UnauthenticatedError } from '../errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  isDuplicateKeyError,
+  NotFoundError,
+  UnauthenticatedError,
+} from '../errors';
 import type { Logger } from '../logger';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../shared/rate-limit';
 import { cleanName } from '../shared/validators';
@@ -27,13 +33,17 @@ export function normalizeEmail(email: string): string {
 /** Raised at start-up when ADMIN_EMAIL names an account that is not the configured admin's. */
 export class AdminAccountError extends Error {
   constructor(email: string) {
-    super(`ADMIN_EMAIL ${email} belongs to an existing account whose password is not ADMIN_PASSWORD: it was not made an admin`);
+    super(
+      `ADMIN_EMAIL ${email} belongs to an existing account whose password is not ADMIN_PASSWORD: it was not made an admin`,
+    );
     this.name = 'AdminAccountError';
   }
 }
 
 export class AuthService {
-  /** Keys the rate-limit counters' HMACs: derived from the JWT secret, so every instance shares it. */
+  /**
+   * Keys the rate-limit counters' HMACs: derived from the JWT secret, so every instance shares it.
+   */
   private readonly counterSecret: string;
 
   constructor(
@@ -41,7 +51,9 @@ export class AuthService {
     private readonly logger: Logger,
     private readonly agentTokens: AgentTokenRegistry,
   ) {
-    this.counterSecret = createHmac('sha256', config.jwt.secret).update('rate-limit counters').digest('base64url');
+    this.counterSecret = createHmac('sha256', config.jwt.secret)
+      .update('rate-limit counters')
+      .digest('base64url');
   }
 
   async register(input: RegisterInput, request: RequestMeta): Promise<AuthPayload> {
@@ -61,16 +73,17 @@ export class AuthService {
       });
       return this.payloadFor(user.toObject());
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictError('an account with this email already exists');
+      if (isDuplicateKeyError(error))
+        throw new ConflictError('an account with this email already exists');
       throw error;
     }
   }
 
   /**
-   * One answer for an unknown email and a wrong password, in the same time. Every attempt is counted
-   * before its password is checked (per email and address, per address, per email), so at most the
-   * limit's number of passwords is ever checked in a window, however many guesses arrive at once; a
-   * success gives its count back.
+   * One answer for an unknown email and a wrong password, in the same time. Every attempt is
+   * counted before its password is checked (per email and address, per address, per email), so at
+   * most the limit's number of passwords is ever checked in a window, however many guesses arrive
+   * at once; a success gives its count back.
    */
   async login(email: string, password: string, request: RequestMeta): Promise<AuthPayload> {
     const normalized = normalizeEmail(email);
@@ -79,9 +92,12 @@ export class AuthService {
     let ok: boolean;
     try {
       user = await UserModel.findOne({ email: normalized }).lean<User>();
-      ok = user ? await verifyPassword(user.password_hash, password) : await burnPasswordCheck(password);
+      ok = user
+        ? await verifyPassword(user.password_hash, password)
+        : await burnPasswordCheck(password);
     } catch (error) {
-      // No password was checked (too many checks in flight, the database away): the attempt is given back.
+      // No password was checked (too many checks in flight, the database away): the attempt is
+      // given back.
       await hit.release().catch(() => undefined);
       throw error;
     }
@@ -93,8 +109,15 @@ export class AuthService {
     return this.payloadFor(user);
   }
 
-  /** The current password is checked under the login limits; every token issued before the change stops working. */
-  async changePassword(request: RequestMeta, currentPassword: string, newPassword: string): Promise<AuthPayload> {
+  /**
+   * The current password is checked under the login limits; every token issued before the change
+   * stops working.
+   */
+  async changePassword(
+    request: RequestMeta,
+    currentPassword: string,
+    newPassword: string,
+  ): Promise<AuthPayload> {
     const caller = requireUser(request.principal);
     const user = await UserModel.findById(caller.userId).lean<User>();
     if (!user) throw new UnauthenticatedError('invalid token');
@@ -141,7 +164,11 @@ export class AuthService {
     return user;
   }
 
-  async issueAgentToken(request: RequestMeta, name: string, expiresInDays: number | null | undefined): Promise<AgentToken> {
+  async issueAgentToken(
+    request: RequestMeta,
+    name: string,
+    expiresInDays: number | null | undefined,
+  ): Promise<AgentToken> {
     const admin = requireUser(request.principal);
     if (admin.role !== Role.ADMIN) throw new ForbiddenError('issueAgentToken is for ADMIN only');
     const record = {
@@ -155,7 +182,10 @@ export class AuthService {
     await AgentTokenModel.create(record);
     const signed = signAgentToken(this.config.jwt, record._id, record.name, record.expires_at);
     this.agentTokens.issued(record);
-    logSecurityEvent(request, 'agent token issued', { agentTokenId: record._id.toHexString(), agent: record.name });
+    logSecurityEvent(request, 'agent token issued', {
+      agentTokenId: record._id.toHexString(),
+      agent: record.name,
+    });
     return { id: record._id, token: signed.token, name: record.name, expiresAt: signed.expiresAt };
   }
 
@@ -169,10 +199,17 @@ export class AuthService {
 
   /** Idempotent: revoking a revoked token answers it as it is. */
   async revokeAgentToken(request: RequestMeta, id: Types.ObjectId): Promise<AgentTokenRecord> {
-    const revoked = await AgentTokenModel.findOneAndUpdate({ _id: id, revoked_at: null }, { $set: { revoked_at: new Date() } }, { returnDocument: 'after' }).lean<AgentTokenRecord>();
+    const revoked = await AgentTokenModel.findOneAndUpdate(
+      { _id: id, revoked_at: null },
+      { $set: { revoked_at: new Date() } },
+      { returnDocument: 'after' },
+    ).lean<AgentTokenRecord>();
     if (revoked) {
       this.agentTokens.revoked(id);
-      logSecurityEvent(request, 'agent token revoked', { agentTokenId: id.toHexString(), agent: revoked.name });
+      logSecurityEvent(request, 'agent token revoked', {
+        agentTokenId: id.toHexString(),
+        agent: revoked.name,
+      });
       return revoked;
     }
     const existing = await AgentTokenModel.findById(id).lean<AgentTokenRecord>();
@@ -188,11 +225,14 @@ export class AuthService {
   async authenticate(header: string | undefined): Promise<Principal | null> {
     if (header === undefined || header === '') return null;
     const match = /^Bearer ([A-Za-z0-9_.~+/=-]+)$/.exec(header);
-    if (!match) throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <token>"');
+    if (!match)
+      throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <token>"');
     const claims = verifyToken(this.config.jwt, match[1]);
     if (claims.typ === 'agent') {
-      // Tokens from before agent_tokens existed carry no jti: they have no record, so they are refused.
-      if (claims.jti === undefined || !(await this.agentTokens.isHonoured(claims.jti))) throw new UnauthenticatedError('this agent token was revoked or is unknown');
+      // Tokens from before agent_tokens existed carry no jti: they have no record, so they are
+      // refused.
+      if (claims.jti === undefined || !(await this.agentTokens.isHonoured(claims.jti)))
+        throw new UnauthenticatedError('this agent token was revoked or is unknown');
       return {
         kind: 'agent',
         agentId: agentIdOf(claims.sub),
@@ -201,9 +241,15 @@ export class AuthService {
         issuedAt: new Date(claims.iat * 1000),
       };
     }
-    const user = await UserModel.findById(claims.sub, { role: 1, email: 1, token_version: 1 }).lean<Pick<User, '_id' | 'role' | 'email' | 'token_version'>>();
-    if (!user || (user.role !== Role.USER && user.role !== Role.ADMIN)) throw new UnauthenticatedError('invalid token');
-    if ((claims.tv ?? 0) !== (user.token_version ?? 0)) throw new UnauthenticatedError('this token was issued before a password change: sign in again');
+    const user = await UserModel.findById(claims.sub, { role: 1, email: 1, token_version: 1 }).lean<
+      Pick<User, '_id' | 'role' | 'email' | 'token_version'>
+    >();
+    if (!user || (user.role !== Role.USER && user.role !== Role.ADMIN))
+      throw new UnauthenticatedError('invalid token');
+    if ((claims.tv ?? 0) !== (user.token_version ?? 0))
+      throw new UnauthenticatedError(
+        'this token was issued before a password change: sign in again',
+      );
     return { kind: 'user', userId: user._id, role: user.role, email: user.email };
   }
 
@@ -217,8 +263,14 @@ export class AuthService {
     const admin = this.config.admin;
     if (!admin) return;
     const email = normalizeEmail(admin.email);
-    const startUp: RequestMeta = { logger: this.logger, clientAddress: 'start-up', principal: null };
-    const existing = await UserModel.findOne({ email }, { role: 1, password_hash: 1 }).lean<Pick<User, '_id' | 'role' | 'password_hash'>>();
+    const startUp: RequestMeta = {
+      logger: this.logger,
+      clientAddress: 'start-up',
+      principal: null,
+    };
+    const existing = await UserModel.findOne({ email }, { role: 1, password_hash: 1 }).lean<
+      Pick<User, '_id' | 'role' | 'password_hash'>
+    >();
     if (existing?.role === Role.ADMIN) return;
     if (existing) {
       if (!(await verifyPassword(existing.password_hash, admin.password))) {
@@ -228,12 +280,20 @@ export class AuthService {
         return;
       }
       // On the hash checked: a password changed meanwhile is not promoted.
-      const promoted = await UserModel.updateOne({ _id: existing._id, password_hash: existing.password_hash }, { $set: { role: Role.ADMIN } });
+      const promoted = await UserModel.updateOne(
+        { _id: existing._id, password_hash: existing.password_hash },
+        { $set: { role: Role.ADMIN } },
+      );
       if (promoted.modifiedCount > 0) logSecurityEvent(startUp, 'admin promoted', { email });
       return;
     }
     try {
-      await UserModel.create({ email, name: 'Administrator', role: Role.ADMIN, password_hash: await hashPassword(admin.password) });
+      await UserModel.create({
+        email,
+        name: 'Administrator',
+        role: Role.ADMIN,
+        password_hash: await hashPassword(admin.password),
+      });
       this.logger.info({ email }, 'admin account created');
     } catch (error) {
       // Another instance created it at the same moment: it exists, which is all we need.
@@ -249,20 +309,46 @@ export class AuthService {
   private takeLoginAttempt(email: string, request: RequestMeta): Promise<Hit> {
     const { loginFailures, loginFailuresPerEmail } = this.config.rateLimits;
     const limits: Limit[] = [
-      { key: counterKey(this.counterSecret, 'login:pair', email, request.clientAddress), limit: loginFailures, windowMs: LOGIN_WINDOW_MS, what: 'failed logins' },
-      { key: counterKey(this.counterSecret, 'login:address', request.clientAddress), limit: loginFailures, windowMs: LOGIN_WINDOW_MS, what: 'failed logins' },
-      { key: counterKey(this.counterSecret, 'login:email', email), limit: loginFailuresPerEmail, windowMs: HOUR_MS, what: 'failed logins' },
+      {
+        key: counterKey(this.counterSecret, 'login:pair', email, request.clientAddress),
+        limit: loginFailures,
+        windowMs: LOGIN_WINDOW_MS,
+        what: 'failed logins',
+      },
+      {
+        key: counterKey(this.counterSecret, 'login:address', request.clientAddress),
+        limit: loginFailures,
+        windowMs: LOGIN_WINDOW_MS,
+        what: 'failed logins',
+      },
+      {
+        key: counterKey(this.counterSecret, 'login:email', email),
+        limit: loginFailuresPerEmail,
+        windowMs: HOUR_MS,
+        what: 'failed logins',
+      },
     ];
     return takeAll(limits);
   }
 
-  /** How logs name an email someone typed: a digest, since a password typed there must not be logged. */
+  /**
+   * How logs name an email someone typed: a digest, since a password typed there must not be
+   * logged.
+   */
   private emailDigest(email: string): string {
-    return counterKey(this.counterSecret, 'email', email).slice('email:'.length, 'email:'.length + 12);
+    return counterKey(this.counterSecret, 'email', email).slice(
+      'email:'.length,
+      'email:'.length + 12,
+    );
   }
 
   private payloadFor(user: User): AuthPayload {
-    const signed = signUserToken(this.config.jwt, user._id, user.role === Role.ADMIN ? Role.ADMIN : Role.USER, user.token_version ?? 0);
+    const signed = signUserToken(
+      this.config.jwt,
+      user._id,
+      user.role === Role.ADMIN ? Role.ADMIN : Role.USER,
+      user.token_version ?? 0,
+    );
     return { token: signed.token, expiresAt: signed.expiresAt, user };
   }
 }

@@ -7,13 +7,29 @@ import { Role } from './roles';
 
 /**
  * Tokens are HS256 JWTs with iss, aud, exp and sub. `typ` tells a user token from an agent token,
- * and their subjects differ in shape (an ObjectId vs "agent:<ObjectId>"), so neither passes as the other.
+ * and their subjects differ in shape (an ObjectId vs "agent:<ObjectId>"), so neither passes as the
+ * other.
  */
 export type TokenClaims =
   /** `tv`: the account's token_version when issued (missing on tokens older than it: 0). */
-  | { typ: 'user'; sub: string; role: Role.USER | Role.ADMIN; tv?: number; iat: number; exp: number }
+  | {
+      typ: 'user';
+      sub: string;
+      role: Role.USER | Role.ADMIN;
+      tv?: number;
+      iat: number;
+      exp: number;
+    }
   /** `jti`: the id of the token's record in agent_tokens (the same id as in its subject). */
-  | { typ: 'agent'; sub: string; role: Role.AGENT; name: string; jti?: string; iat: number; exp: number };
+  | {
+      typ: 'agent';
+      sub: string;
+      role: Role.AGENT;
+      name: string;
+      jti?: string;
+      iat: number;
+      exp: number;
+    };
 
 export interface SignedToken {
   token: string;
@@ -34,16 +50,41 @@ function keyOf(secret: string): KeyObject {
   return key;
 }
 
-export function signUserToken(jwtConfig: JwtConfig, userId: Types.ObjectId, role: Role.USER | Role.ADMIN, tokenVersion: number): SignedToken {
-  return sign(jwtConfig, { typ: 'user', role, tv: tokenVersion }, userId.toHexString(), Math.floor(Date.now() / 1000) + jwtConfig.expiresInSeconds);
+export function signUserToken(
+  jwtConfig: JwtConfig,
+  userId: Types.ObjectId,
+  role: Role.USER | Role.ADMIN,
+  tokenVersion: number,
+): SignedToken {
+  return sign(
+    jwtConfig,
+    { typ: 'user', role, tv: tokenVersion },
+    userId.toHexString(),
+    Math.floor(Date.now() / 1000) + jwtConfig.expiresInSeconds,
+  );
 }
 
 /** The token of the agent_tokens record `id`, expiring when it does. */
-export function signAgentToken(jwtConfig: JwtConfig, id: Types.ObjectId, name: string, expiresAt: Date): SignedToken {
-  return sign(jwtConfig, { typ: 'agent', role: Role.AGENT, name, jti: id.toHexString() }, `agent:${id.toHexString()}`, Math.floor(expiresAt.getTime() / 1000));
+export function signAgentToken(
+  jwtConfig: JwtConfig,
+  id: Types.ObjectId,
+  name: string,
+  expiresAt: Date,
+): SignedToken {
+  return sign(
+    jwtConfig,
+    { typ: 'agent', role: Role.AGENT, name, jti: id.toHexString() },
+    `agent:${id.toHexString()}`,
+    Math.floor(expiresAt.getTime() / 1000),
+  );
 }
 
-function sign(jwtConfig: JwtConfig, payload: object, subject: string, expiresAtSeconds: number): SignedToken {
+function sign(
+  jwtConfig: JwtConfig,
+  payload: object,
+  subject: string,
+  expiresAtSeconds: number,
+): SignedToken {
   const now = Math.floor(Date.now() / 1000);
   const token = jwt.sign({ ...payload, iat: now, exp: expiresAtSeconds }, keyOf(jwtConfig.secret), {
     algorithm: 'HS256',
@@ -64,9 +105,15 @@ export function verifyToken(jwtConfig: JwtConfig, token: string): TokenClaims {
       audience: jwtConfig.audience,
     });
   } catch (error) {
-    throw new UnauthenticatedError(error instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token');
+    throw new UnauthenticatedError(
+      error instanceof jwt.TokenExpiredError ? 'token expired' : 'invalid token',
+    );
   }
-  if (typeof decoded !== 'object' || typeof decoded.sub !== 'string' || typeof decoded.exp !== 'number') {
+  if (
+    typeof decoded !== 'object' ||
+    typeof decoded.sub !== 'string' ||
+    typeof decoded.exp !== 'number'
+  ) {
     throw new UnauthenticatedError('invalid token');
   }
   const claims = decoded as Record<string, unknown>;

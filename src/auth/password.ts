@@ -12,10 +12,15 @@ const OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parall
  * line behind them, and RATE_LIMITED past that, so a burst of logins can't burn every CPU.
  */
 export const PASSWORD_CHECKS_IN_FLIGHT = 2 * availableParallelism();
-const passwordWork = new Semaphore(PASSWORD_CHECKS_IN_FLIGHT, 8 * PASSWORD_CHECKS_IN_FLIGHT, 2_000, () => {
-  metrics.rateLimitRefusals.inc({ kind: 'password_checks' });
-  return new RateLimitedError('too many sign-ins at once: try again in a moment', 1);
-});
+const passwordWork = new Semaphore(
+  PASSWORD_CHECKS_IN_FLIGHT,
+  8 * PASSWORD_CHECKS_IN_FLIGHT,
+  2_000,
+  () => {
+    metrics.rateLimitRefusals.inc({ kind: 'password_checks' });
+    return new RateLimitedError('too many sign-ins at once: try again in a moment', 1);
+  },
+);
 
 /** How many argon2 computations run now (for tests of the bound). */
 export function passwordChecksInFlight(): number {

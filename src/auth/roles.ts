@@ -15,7 +15,12 @@ export enum Role {
 }
 registerEnumType(Role, {
   name: 'Role',
-  valuesConfig: { SYSTEM: { description: "The service itself, in the audit trail (e.g. pausing a wallet whose key the exchange refused); never a caller's role." } },
+  valuesConfig: {
+    SYSTEM: {
+      description:
+        "The service itself, in the audit trail (e.g. pausing a wallet whose key the exchange refused); never a caller's role.",
+    },
+  },
 });
 
 /** Who is calling: a platform user (USER or ADMIN) or an AI agent service. */
@@ -25,9 +30,12 @@ export type Principal =
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
-/** Services that act for a user take a UserPrincipal; the auth checker has already kept agents out. */
+/**
+ * Services that act for a user take a UserPrincipal; the auth checker has already kept agents out.
+ */
 export function requireUser(principal: Principal | null): UserPrincipal {
-  if (principal?.kind !== 'user') throw new ForbiddenError('this operation is for USER or ADMIN only');
+  if (principal?.kind !== 'user')
+    throw new ForbiddenError('this operation is for USER or ADMIN only');
   return principal;
 }
 
@@ -40,12 +48,20 @@ export interface SystemActor {
   id: Types.ObjectId;
 }
 
-export const SYSTEM_ACTOR: SystemActor = Object.freeze({ kind: 'system', role: Role.SYSTEM, name: 'wallet-service', id: new Types.ObjectId('000000000000000000000000') });
+export const SYSTEM_ACTOR: SystemActor = Object.freeze({
+  kind: 'system',
+  role: Role.SYSTEM,
+  name: 'wallet-service',
+  id: new Types.ObjectId('000000000000000000000000'),
+});
 
 /** Whoever makes a change: a caller, or the service itself. */
 export type Actor = Principal | SystemActor;
 
-/** How logs and the audit trail name who acted: a user by id, an agent by its token's name, the service as wallet-service. */
+/**
+ * How logs and the audit trail name who acted: a user by id, an agent by its token's name, the
+ * service as wallet-service.
+ */
 export function actorName(actor: Actor): string {
   return actor.kind === 'user' ? actor.userId.toHexString() : actor.name;
 }

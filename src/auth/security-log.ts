@@ -24,7 +24,11 @@ export interface RequestMeta {
  * never a password, a token, or what a client typed into a name or an email field (the details
  * name a digest of it where one is needed).
  */
-export function logSecurityEvent(meta: RequestMeta, event: SecurityEvent, details: Record<string, unknown> = {}): void {
+export function logSecurityEvent(
+  meta: RequestMeta,
+  event: SecurityEvent,
+  details: Record<string, unknown> = {},
+): void {
   meta.logger.warn(
     {
       security: event,

@@ -15,7 +15,10 @@ export class Quota {
 
 @ObjectType('User')
 @modelOptions({
-  schemaOptions: { collection: 'users', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' } },
+  schemaOptions: {
+    collection: 'users',
+    timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+  },
   options: { customName: 'User' },
 })
 // Emails are stored trimmed and lower-cased, so this index is case-insensitive in effect.

@@ -1,4 +1,10 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 
 /**
  * Fernet (https://github.com/fernet/spec), byte-compatible with Python's cryptography.fernet so the
@@ -13,7 +19,9 @@ const VERSION = 0x80;
 const HEADER = 1 + 8 + 16;
 const HMAC_LENGTH = 32;
 const BLOCK = 16;
-/** Python's _MAX_CLOCK_SKEW: a token from further in the future than this is refused (with a TTL). */
+/**
+ * Python's _MAX_CLOCK_SKEW: a token from further in the future than this is refused (with a TTL).
+ */
 const MAX_CLOCK_SKEW_SECONDS = 60;
 const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
 
@@ -96,25 +104,34 @@ export class Fernet {
   /** The plaintext and the token's creation time (seconds), once the token proved authentic. */
   open(token: string, options: DecryptOptions = {}): { plaintext: Buffer; timestamp: number } {
     const data = decodeBase64Url(token);
-    if (!data || data.length < HEADER + BLOCK + HMAC_LENGTH || data[0] !== VERSION) throw new InvalidToken();
+    if (!data || data.length < HEADER + BLOCK + HMAC_LENGTH || data[0] !== VERSION)
+      throw new InvalidToken();
     const timestamp = Number(data.readBigUInt64BE(1));
     if (options.ttlSeconds !== undefined) {
       const now = options.now ?? Math.floor(Date.now() / 1000);
-      if (timestamp + options.ttlSeconds < now || now + MAX_CLOCK_SKEW_SECONDS < timestamp) throw new InvalidToken();
+      if (timestamp + options.ttlSeconds < now || now + MAX_CLOCK_SKEW_SECONDS < timestamp)
+        throw new InvalidToken();
     }
     const signed = data.subarray(0, data.length - HMAC_LENGTH);
-    if (!timingSafeEqual(this.mac(signed), data.subarray(data.length - HMAC_LENGTH))) throw new InvalidToken();
+    if (!timingSafeEqual(this.mac(signed), data.subarray(data.length - HMAC_LENGTH)))
+      throw new InvalidToken();
     const ciphertext = signed.subarray(HEADER);
     if (ciphertext.length % BLOCK !== 0) throw new InvalidToken();
     try {
-      const decipher = createDecipheriv('aes-128-cbc', this.encryptionKey, signed.subarray(9, HEADER));
-      return { plaintext: Buffer.concat([decipher.update(ciphertext), decipher.final()]), timestamp };
+      const decipher = createDecipheriv(
+        'aes-128-cbc',
+        this.encryptionKey,
+        signed.subarray(9, HEADER),
+      );
+      return {
+        plaintext: Buffer.concat([decipher.update(ciphertext), decipher.final()]),
+        timestamp,
+      };
     } catch {
       // Bad padding: the one error, like every other failure.
       throw new InvalidToken();
     }
   }
-
 
   private mac(signed: Buffer): Buffer {
     return createHmac('sha256', this.signingKey).update(signed).digest();

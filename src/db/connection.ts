@@ -6,7 +6,11 @@ import { watchConnectionPool } from '../metrics';
  * One mongoose connection for the process. Typegoose models bind to mongoose's default
  * connection, so this is the connection every model uses.
  */
-export async function connectDatabase(uri: string, logger: Logger, options: { monitorCommands?: boolean } = {}): Promise<typeof mongoose> {
+export async function connectDatabase(
+  uri: string,
+  logger: Logger,
+  options: { monitorCommands?: boolean } = {},
+): Promise<typeof mongoose> {
   mongoose.set('strictQuery', true);
   // Indexes are created explicitly at start-up (ensureIndexes), where a failure stops the start.
   mongoose.set('autoIndex', false);
@@ -17,7 +21,11 @@ export async function connectDatabase(uri: string, logger: Logger, options: { mo
   // Command monitoring lets tests count database commands per request. It costs a second decoding
   // of every reply (for the event), so it is on only when asked; the benchmark counts through a
   // proxy on the wire instead.
-  await mongoose.connect(uri, { serverSelectionTimeoutMS: 3_000, maxPoolSize: 20, monitorCommands: options.monitorCommands ?? false });
+  await mongoose.connect(uri, {
+    serverSelectionTimeoutMS: 3_000,
+    maxPoolSize: 20,
+    monitorCommands: options.monitorCommands ?? false,
+  });
   watchConnectionPool(mongoose.connection.getClient());
   logger.info({ database: mongoose.connection.name }, 'database connected');
   return mongoose;

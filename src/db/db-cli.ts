@@ -4,7 +4,9 @@ import { runEntryPoint } from '../entry-point';
 import { createLogger } from '../logger';
 import { startEmbeddedEngine } from './embedded';
 
-/** `npm run db`: the embedded engine alone. Prints its URI on a line by itself; runs until stopped. */
+/**
+ * `npm run db`: the embedded engine alone. Prints its URI on a line by itself; runs until stopped.
+ */
 async function main({ config }: LoadedConfig): Promise<void> {
   const logger = createLogger({ ...config, logLevel: 'warn' });
   const engine = await startEmbeddedEngine({ dataDir: config.dataDir, ...config.embedded, logger });

@@ -24,10 +24,14 @@ export interface EmbeddedOptions {
   /** Where data lives across restarts; null keeps it in memory (tests). */
   dataDir: string | null;
   port?: number;
-  /** A mongod binary to use; else one is looked for on the search path and in the download cache. */
+  /**
+   * A mongod binary to use; else one is looked for on the search path and in the download cache.
+   */
   mongodBinary?: string;
   searchPath?: string;
-  /** Whether mongodb-memory-server may try to download a mongod (off by default: no internet here). */
+  /**
+   * Whether mongodb-memory-server may try to download a mongod (off by default: no internet here).
+   */
   allowDownload?: boolean;
   logger?: Logger;
 }
@@ -42,7 +46,10 @@ const DOWNLOAD_TIMEOUT_MS = 60_000;
 export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<EmbeddedEngine> {
   const shared = options.dataDir ? findRunningEngine(options.dataDir) : undefined;
   if (shared) {
-    options.logger?.info({ uri: shared }, 'using the embedded database already running on this data directory');
+    options.logger?.info(
+      { uri: shared },
+      'using the embedded database already running on this data directory',
+    );
     return { uri: shared, kind: 'shared', stop: () => Promise.resolve() };
   }
   const engine = await startOwnEngine(options);
@@ -66,7 +73,10 @@ async function startOwnEngine(options: EmbeddedOptions): Promise<EmbeddedEngine>
     try {
       return await startMongod(options, mongod);
     } catch (error) {
-      options.logger?.warn({ err: error }, 'mongod could not be started; falling back to mongo-java-server');
+      options.logger?.warn(
+        { err: error },
+        'mongod could not be started; falling back to mongo-java-server',
+      );
     }
   }
   return startJavaServer(options);
@@ -108,12 +118,20 @@ async function locateMongod(searchPath: string | undefined): Promise<string | un
   return DryMongoBinary.locateBinary(await DryMongoBinary.generateOptions());
 }
 
-async function startMongod(options: EmbeddedOptions, binary: string | undefined): Promise<EmbeddedEngine> {
+async function startMongod(
+  options: EmbeddedOptions,
+  binary: string | undefined,
+): Promise<EmbeddedEngine> {
   const { MongoMemoryServer } = await import('mongodb-memory-server-core');
   const dbPath = options.dataDir ? join(options.dataDir, 'mongod') : undefined;
   if (dbPath) mkdirSync(dbPath, { recursive: true });
   const create = MongoMemoryServer.create({
-    instance: { ip: '127.0.0.1', port: options.port || undefined, dbPath, storageEngine: 'wiredTiger' },
+    instance: {
+      ip: '127.0.0.1',
+      port: options.port || undefined,
+      dbPath,
+      storageEngine: 'wiredTiger',
+    },
     binary: binary ? { systemBinary: binary } : {},
   });
   const server = await withTimeout(create, DOWNLOAD_TIMEOUT_MS, 'mongod did not start in time');
@@ -152,7 +170,10 @@ async function javaClasspath(logger?: Logger): Promise<string> {
     );
   } catch (error) {
     const output = (error as { stdout?: string }).stdout ?? '';
-    throw new Error(`could not resolve mongo-java-server with Maven (is mvn installed?)\n${output.slice(-2000)}`, { cause: error });
+    throw new Error(
+      `could not resolve mongo-java-server with Maven (is mvn installed?)\n${output.slice(-2000)}`,
+      { cause: error },
+    );
   }
   return readFileSync(file, 'utf8').trim();
 }
@@ -167,7 +188,8 @@ async function startJavaServer(options: EmbeddedOptions): Promise<EmbeddedEngine
   const child = spawn(
     'java',
     [
-      // The JVM's full JIT (not stopped at C1): a little more CPU while it warms, twice the speed after.
+      // The JVM's full JIT (not stopped at C1): a little more CPU while it warms, twice the speed
+      // after.
       '-XX:+UseSerialGC',
       '-Xshare:auto',
       '-cp',
@@ -180,7 +202,10 @@ async function startJavaServer(options: EmbeddedOptions): Promise<EmbeddedEngine
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   const uri = await readUri(child);
-  options.logger?.info({ dataFile: dataFile === '-' ? 'memory' : dataFile }, 'embedded mongo-java-server started');
+  options.logger?.info(
+    { dataFile: dataFile === '-' ? 'memory' : dataFile },
+    'embedded mongo-java-server started',
+  );
   return { uri, kind: 'mongo-java-server', stop: () => stopChild(child) };
 }
 
@@ -209,7 +234,9 @@ function readUri(child: ChildProcess): Promise<string> {
     });
     child.once('exit', (code) => {
       clearTimeout(timer);
-      const locked = /locked/i.test(stderr) ? ' (its data file is in use by another process: stop it, or use its URI as MONGODB_URI)' : '';
+      const locked = /locked/i.test(stderr)
+        ? ' (its data file is in use by another process: stop it, or use its URI as MONGODB_URI)'
+        : '';
       reject(new Error(`mongo-java-server exited with code ${code}${locked}\n${stderr}`));
     });
   });

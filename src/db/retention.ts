@@ -33,8 +33,16 @@ interface Expiring {
 
 function expiring(settings: RetentionSettings): Expiring[] {
   return [
-    { collection: UserWalletEventModel.collection.collectionName, field: 'at', seconds: settings.auditDays * DAY_SECONDS },
-    { collection: CredentialBalanceModel.collection.collectionName, field: 'at', seconds: settings.balanceHistoryDays * DAY_SECONDS },
+    {
+      collection: UserWalletEventModel.collection.collectionName,
+      field: 'at',
+      seconds: settings.auditDays * DAY_SECONDS,
+    },
+    {
+      collection: CredentialBalanceModel.collection.collectionName,
+      field: 'at',
+      seconds: settings.balanceHistoryDays * DAY_SECONDS,
+    },
     // The counter expires when its window closes.
     { collection: RateLimitModel.collection.collectionName, field: 'expires_at', seconds: 0 },
   ];
@@ -44,7 +52,10 @@ function expiring(settings: RetentionSettings): Expiring[] {
  * The TTL indexes with the configured retention; a changed setting changes the index of an
  * existing database: collMod where the engine has it, else the index is dropped and created again.
  */
-export async function ensureRetentionIndexes(settings: RetentionSettings, logger: Logger): Promise<void> {
+export async function ensureRetentionIndexes(
+  settings: RetentionSettings,
+  logger: Logger,
+): Promise<void> {
   for (const { collection, field, seconds } of expiring(settings)) {
     const col = collectionNamed(collection);
     const key = { [field]: 1 };
@@ -61,7 +72,10 @@ export async function ensureRetentionIndexes(settings: RetentionSettings, logger
       }
     }
     try {
-      await database().command({ collMod: col.collectionName, index: { keyPattern: key, expireAfterSeconds: seconds } });
+      await database().command({
+        collMod: col.collectionName,
+        index: { keyPattern: key, expireAfterSeconds: seconds },
+      });
     } catch (error) {
       if (!isCommandNotFound(error)) throw error;
       await col.dropIndex(existing?.name ?? name).catch((dropError: unknown) => {
@@ -70,30 +84,48 @@ export async function ensureRetentionIndexes(settings: RetentionSettings, logger
       });
       await col.createIndex(key, { name, expireAfterSeconds: seconds });
     }
-    logger.info({ collection: col.collectionName, field, from: existing?.expireAfterSeconds ?? null, to: seconds }, 'retention changed');
+    logger.info(
+      {
+        collection: col.collectionName,
+        field,
+        from: existing?.expireAfterSeconds ?? null,
+        to: seconds,
+      },
+      'retention changed',
+    );
   }
 }
 
 /** Deletes what the TTL indexes say has expired by `now`; returns how many per collection. */
-export async function deleteExpired(settings: RetentionSettings, now = new Date()): Promise<Record<string, number>> {
+export async function deleteExpired(
+  settings: RetentionSettings,
+  now = new Date(),
+): Promise<Record<string, number>> {
   const deleted: Record<string, number> = {};
   for (const { collection, field, seconds } of expiring(settings)) {
     const col = collectionNamed(collection);
-    const result = await col.deleteMany({ [field]: { $lt: new Date(now.getTime() - seconds * 1000) } }, { comment: EXPIRY_COMMENT });
+    const result = await col.deleteMany(
+      { [field]: { $lt: new Date(now.getTime() - seconds * 1000) } },
+      { comment: EXPIRY_COMMENT },
+    );
     deleted[col.collectionName] = result.deletedCount;
   }
   return deleted;
 }
 
-/** deleteExpired now and hourly; returns the function that stops it and waits for a run under way. */
+/**
+ * deleteExpired now and hourly; returns the function that stops it and waits for a run under way.
+ */
 export function startExpirySweep(settings: RetentionSettings, logger: Logger): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const sweep = () => {
     running = deleteExpired(settings).then(
       (deleted) => {
-        if (Object.values(deleted).some((n) => n > 0)) logger.info({ deleted }, 'expired documents deleted');
+        if (Object.values(deleted).some((n) => n > 0))
+          logger.info({ deleted }, 'expired documents deleted');
       },
-      (error: unknown) => logger.warn({ err: error }, 'deleting expired documents failed; next try in an hour'),
+      (error: unknown) =>
+        logger.warn({ err: error }, 'deleting expired documents failed; next try in an hour'),
     );
   };
   sweep();
@@ -116,7 +148,10 @@ function collectionNamed(name: string) {
 
 function sameKey(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const keys = Object.keys(a);
-  return keys.length === Object.keys(b).length && keys.every((k, i) => Object.keys(b)[i] === k && a[k] === b[k]);
+  return (
+    keys.length === Object.keys(b).length &&
+    keys.every((k, i) => Object.keys(b)[i] === k && a[k] === b[k])
+  );
 }
 
 function isCommandNotFound(error: unknown): boolean {
@@ -125,7 +160,12 @@ function isCommandNotFound(error: unknown): boolean {
 
 /** IndexOptionsConflict, IndexKeySpecsConflict. */
 function isIndexConflict(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && 'code' in error && (error.code === 85 || error.code === 86);
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    (error.code === 85 || error.code === 86)
+  );
 }
 
 function isIndexNotFound(error: unknown): boolean {

@@ -1,6 +1,13 @@
 import type { binance } from 'ccxt';
 import type { ExchangeProfile } from './ccxt.connector';
-import { CLOCK_REJECTED, codeIs, CREDENTIALS_REJECTED, IP_NOT_ALLOWED, UnexpectedAnswerError, type ErrorMatcher } from './errors';
+import {
+  CLOCK_REJECTED,
+  codeIs,
+  CREDENTIALS_REJECTED,
+  IP_NOT_ALLOWED,
+  UnexpectedAnswerError,
+  type ErrorMatcher,
+} from './errors';
 import { isRecord } from './hosts';
 
 /**
@@ -9,7 +16,11 @@ import { isRecord } from './hosts';
  * call of the instance has succeeded (DDoSProtection, its guess for Binance's temporary bans).
  */
 export const BINANCE_MATCHERS: readonly ErrorMatcher[] = [
-  { pattern: codeIs(-2015), kind: 'rejected', message: `the exchange rejected the key, or ${IP_NOT_ALLOWED}` },
+  {
+    pattern: codeIs(-2015),
+    kind: 'rejected',
+    message: `the exchange rejected the key, or ${IP_NOT_ALLOWED}`,
+  },
   { pattern: codeIs(-2014), kind: 'rejected', message: CREDENTIALS_REJECTED },
   { pattern: codeIs(-1022), kind: 'rejected', message: CREDENTIALS_REJECTED },
   { pattern: codeIs(-1021), kind: 'unreachable', message: CLOCK_REJECTED },
@@ -27,11 +38,23 @@ export const binanceProfile: ExchangeProfile = {
   matchers: BINANCE_MATCHERS,
   async permissions({ exchange, input, within }) {
     if (input.environment === 'testnet') return null;
-    const restrictions: unknown = await within((exchange as binance).sapiGetAccountApiRestrictions());
-    if (!isRecord(restrictions) || typeof restrictions.ipRestrict !== 'boolean' || typeof restrictions.enableWithdrawals !== 'boolean') {
+    const restrictions: unknown = await within(
+      (exchange as binance).sapiGetAccountApiRestrictions(),
+    );
+    if (
+      !isRecord(restrictions) ||
+      typeof restrictions.ipRestrict !== 'boolean' ||
+      typeof restrictions.enableWithdrawals !== 'boolean'
+    ) {
       throw new UnexpectedAnswerError();
     }
-    const trading = ['enableSpotAndMarginTrading', 'enableFutures', 'enableMargin', 'enableVanillaOptions', 'enablePortfolioMarginTrading'];
+    const trading = [
+      'enableSpotAndMarginTrading',
+      'enableFutures',
+      'enableMargin',
+      'enableVanillaOptions',
+      'enablePortfolioMarginTrading',
+    ];
     return {
       read: typeof restrictions.enableReading === 'boolean' ? restrictions.enableReading : null,
       trade: trading.some((flag) => restrictions[flag] === true),

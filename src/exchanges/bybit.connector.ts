@@ -1,6 +1,13 @@
 import type { bybit } from 'ccxt';
 import type { ExchangeProfile } from './ccxt.connector';
-import { codeIs, CREDENTIALS_REJECTED, IP_NOT_ALLOWED, KEY_UNKNOWN, UnexpectedAnswerError, type ErrorMatcher } from './errors';
+import {
+  codeIs,
+  CREDENTIALS_REJECTED,
+  IP_NOT_ALLOWED,
+  KEY_UNKNOWN,
+  UnexpectedAnswerError,
+  type ErrorMatcher,
+} from './errors';
 import { isRecord } from './hosts';
 
 export const BYBIT_MATCHERS: readonly ErrorMatcher[] = [
@@ -24,7 +31,8 @@ export const bybitProfile: ExchangeProfile = {
     if (key === undefined || !isRecord(key.permissions)) throw new UnexpectedAnswerError();
     const granted = key.permissions;
     const has = (group: string, permission?: string) =>
-      Array.isArray(granted[group]) && (permission === undefined ? granted[group].length > 0 : granted[group].includes(permission));
+      Array.isArray(granted[group]) &&
+      (permission === undefined ? granted[group].length > 0 : granted[group].includes(permission));
     const ips = Array.isArray(key.ips) ? key.ips : undefined;
     return {
       read: true,

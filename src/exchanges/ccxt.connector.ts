@@ -1,10 +1,21 @@
 import type { Balances, Exchange } from 'ccxt';
 import { CcxtCredential, describeCredential, isCcxtCredential } from './credentials';
-import { CREDENTIALS_REJECTED, describeExchangeError, failure, UNEXPECTED_ANSWER, type ErrorMatcher } from './errors';
+import {
+  CREDENTIALS_REJECTED,
+  describeExchangeError,
+  failure,
+  UNEXPECTED_ANSWER,
+  type ErrorMatcher,
+} from './errors';
 import { nonZeroBalances, withdrawalPolicy } from './findings';
 import { createOutboundGuard, type OutboundGuard } from './guard';
 import { ccxtExchangeIds, loadCcxt, pointAtBaseUrl, resolveBaseUrl, type Ccxt } from './hosts';
-import type { ConnectionCheckInput, ConnectionCheckResult, ExchangeConnector, KeyPermissions } from './types';
+import type {
+  ConnectionCheckInput,
+  ConnectionCheckResult,
+  ExchangeConnector,
+  KeyPermissions,
+} from './types';
 
 export interface CheckContext {
   ccxt: Ccxt;
@@ -19,7 +30,10 @@ export interface ExchangeProfile {
   matchers?: readonly ErrorMatcher[];
   /** What the key may do, after its balance proved it; null where the exchange does not tell. */
   permissions?(context: CheckContext): Promise<KeyPermissions | null>;
-  /** The asset code users know, for an exchange whose balance codes ccxt can't map without its markets. */
+  /**
+   * The asset code users know, for an exchange whose balance codes ccxt can't map without its
+   * markets.
+   */
   assetCode?: (code: string) => string;
 }
 
@@ -30,11 +44,14 @@ export interface PreparedCheck extends CheckContext {
 type ExchangeClass = new (config: Record<string, unknown>) => Exchange;
 
 /** The credential's values under ccxt's names, from the definition's auth fields. */
-export function ccxtCredentials(input: Pick<ConnectionCheckInput, 'fields' | 'values'>): Partial<Record<CcxtCredential, string>> {
+export function ccxtCredentials(
+  input: Pick<ConnectionCheckInput, 'fields' | 'values'>,
+): Partial<Record<CcxtCredential, string>> {
   const credentials: Partial<Record<CcxtCredential, string>> = {};
   for (const field of input.fields) {
     const value = Object.hasOwn(input.values, field.key) ? input.values[field.key] : undefined;
-    if (field.ccxtCredential !== null && value !== undefined && value.trim() !== '') credentials[field.ccxtCredential] = value;
+    if (field.ccxtCredential !== null && value !== undefined && value.trim() !== '')
+      credentials[field.ccxtCredential] = value;
   }
   return credentials;
 }
@@ -45,44 +62,89 @@ export function ccxtCredentials(input: Pick<ConnectionCheckInput, 'fields' | 'va
  * pointed at the definition's origin, the markets preset as empty (so a balance is one signed
  * request, not a market download first), and every request through the outbound guard.
  */
-export function prepareCheck(input: ConnectionCheckInput, derived: readonly CcxtCredential[] = []): PreparedCheck | { failure: ConnectionCheckResult } {
-  if (input.ccxtId === null) return { failure: failure('untestable', 'no connection test exists for this exchange: its definition names no ccxt exchange') };
+export function prepareCheck(
+  input: ConnectionCheckInput,
+  derived: readonly CcxtCredential[] = [],
+): PreparedCheck | { failure: ConnectionCheckResult } {
+  if (input.ccxtId === null)
+    return {
+      failure: failure(
+        'untestable',
+        'no connection test exists for this exchange: its definition names no ccxt exchange',
+      ),
+    };
   const ccxt = loadCcxt();
-  if (!ccxtExchangeIds().has(input.ccxtId)) return { failure: failure('untestable', `no connection test exists for this exchange: ccxt has no exchange "${input.ccxtId}"`) };
+  if (!ccxtExchangeIds().has(input.ccxtId))
+    return {
+      failure: failure(
+        'untestable',
+        `no connection test exists for this exchange: ccxt has no exchange "${input.ccxtId}"`,
+      ),
+    };
   const credentials = ccxtCredentials(input);
   const Exchange = (ccxt as unknown as Record<string, ExchangeClass>)[input.ccxtId];
-  const exchange = new Exchange({ ...credentials, timeout: input.timeoutMs, enableRateLimit: false });
+  const exchange = new Exchange({
+    ...credentials,
+    timeout: input.timeoutMs,
+    enableRateLimit: false,
+  });
 
-  for (const [name, required] of Object.entries(exchange.requiredCredentials as Record<string, boolean>)) {
-    if (!required || !isCcxtCredential(name) || credentials[name] !== undefined || derived.includes(name)) continue;
+  for (const [name, required] of Object.entries(
+    exchange.requiredCredentials as Record<string, boolean>,
+  )) {
+    if (
+      !required ||
+      !isCcxtCredential(name) ||
+      credentials[name] !== undefined ||
+      derived.includes(name)
+    )
+      continue;
     const field = input.fields.find((f) => f.ccxtCredential === name);
     return {
       failure: field
         ? failure('rejected', `the credential has no ${field.key}`)
-        : failure('untestable', `this exchange's definition has no field for ${describeCredential(name)}`),
+        : failure(
+            'untestable',
+            `this exchange's definition has no field for ${describeCredential(name)}`,
+          ),
     };
   }
   const base = resolveBaseUrl(input, input.network);
   if ('error' in base) return { failure: failure('untestable', base.error) };
 
   // An exchange ccxt knows no testnet of is tested against the configured testnet URL as it is.
-  if (input.environment === 'testnet' && exchange.urls.test !== undefined) exchange.setSandboxMode(true);
+  if (input.environment === 'testnet' && exchange.urls.test !== undefined)
+    exchange.setSandboxMode(true);
   pointAtBaseUrl(exchange, base.url);
   exchange.setMarkets([]);
   const guard = createOutboundGuard(base.url.origin, input.network);
   exchange.fetchImplementation = guard.fetch;
   const deadline = Date.now() + input.timeoutMs;
-  return { ccxt, exchange, input, guard, within: (work) => withinDeadline(ccxt, work, deadline, input.timeoutMs) };
+  return {
+    ccxt,
+    exchange,
+    input,
+    guard,
+    within: (work) => withinDeadline(ccxt, work, deadline, input.timeoutMs),
+  };
 }
 
 /**
  * ccxt's own timer stops once response headers arrive; a body that never ends would then wait for
  * undici's five-minute body timeout. This bounds every call of a check by one deadline.
  */
-async function withinDeadline<T>(ccxt: Ccxt, work: Promise<T>, deadline: number, timeoutMs: number): Promise<T> {
+async function withinDeadline<T>(
+  ccxt: Ccxt,
+  work: Promise<T>,
+  deadline: number,
+  timeoutMs: number,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`)),
+      Math.max(0, deadline - Date.now()),
+    );
   });
   try {
     return await Promise.race([work, expired]);
@@ -92,9 +154,16 @@ async function withinDeadline<T>(ccxt: Ccxt, work: Promise<T>, deadline: number,
 }
 
 /** A refused request, a ccxt or transport error as a result; anything else (a bug) is thrown on. */
-export function explainFailure(check: PreparedCheck, error: unknown, matchers?: readonly ErrorMatcher[]): ConnectionCheckResult {
+export function explainFailure(
+  check: PreparedCheck,
+  error: unknown,
+  matchers?: readonly ErrorMatcher[],
+): ConnectionCheckResult {
   if (check.guard.refusal !== undefined) return failure('untestable', check.guard.refusal);
-  const described = describeExchangeError(check.ccxt, error, { timeoutMs: check.input.timeoutMs, matchers });
+  const described = describeExchangeError(check.ccxt, error, {
+    timeoutMs: check.input.timeoutMs,
+    matchers,
+  });
   if (described === null) throw error;
   return failure(described.kind, described.message);
 }
@@ -106,14 +175,18 @@ export function explainFailure(check: PreparedCheck, error: unknown, matchers?: 
 export function unexpectedStatus(statuses: readonly number[]): ConnectionCheckResult | null {
   const bad = statuses.filter((status) => status < 200 || status >= 300);
   if (bad.length === 0) return null;
-  return bad.includes(401) ? failure('rejected', CREDENTIALS_REJECTED) : failure('unreachable', UNEXPECTED_ANSWER);
+  return bad.includes(401)
+    ? failure('rejected', CREDENTIALS_REJECTED)
+    : failure('unreachable', UNEXPECTED_ANSWER);
 }
 
 /**
  * A request stamped outside the exchange's receive window is retried once with ccxt's time
  * difference to the exchange's clock (fetchTime, a public call).
  */
-async function fetchBalanceCorrectingClock(check: PreparedCheck): Promise<{ balance: Balances; statuses: readonly number[] }> {
+async function fetchBalanceCorrectingClock(
+  check: PreparedCheck,
+): Promise<{ balance: Balances; statuses: readonly number[] }> {
   const { ccxt, exchange, guard, within } = check;
   try {
     return { balance: await within(exchange.fetchBalance()), statuses: [...guard.statuses] };
@@ -138,8 +211,15 @@ export function ccxtConnector(profile: ExchangeProfile = {}): ExchangeConnector 
         if (unexpected) return unexpected;
         const permissions = profile.permissions ? await profile.permissions(check) : null;
         const policy = withdrawalPolicy(permissions, input);
-        if (policy.error !== undefined) return failure('rejected', policy.error, { warnings: policy.warnings, permissions });
-        return { ok: true, kind: 'ok', warnings: policy.warnings, balances: nonZeroBalances(balance, profile.assetCode), permissions };
+        if (policy.error !== undefined)
+          return failure('rejected', policy.error, { warnings: policy.warnings, permissions });
+        return {
+          ok: true,
+          kind: 'ok',
+          warnings: policy.warnings,
+          balances: nonZeroBalances(balance, profile.assetCode),
+          permissions,
+        };
       } catch (error) {
         return explainFailure(check, error, profile.matchers);
       } finally {

@@ -10,9 +10,17 @@ import { isRecord } from './hosts';
  */
 export const coinbaseProfile: ExchangeProfile = {
   async permissions({ exchange, within }) {
-    const answer: unknown = await within((exchange as coinbase).v3PrivateGetBrokerageKeyPermissions());
-    if (!isRecord(answer) || typeof answer.can_transfer !== 'boolean') throw new UnexpectedAnswerError();
+    const answer: unknown = await within(
+      (exchange as coinbase).v3PrivateGetBrokerageKeyPermissions(),
+    );
+    if (!isRecord(answer) || typeof answer.can_transfer !== 'boolean')
+      throw new UnexpectedAnswerError();
     const flag = (value: unknown) => (typeof value === 'boolean' ? value : null);
-    return { read: flag(answer.can_view), trade: flag(answer.can_trade), withdraw: answer.can_transfer, ipRestricted: null };
+    return {
+      read: flag(answer.can_view),
+      trade: flag(answer.can_trade),
+      withdraw: answer.can_transfer,
+      ipRestricted: null,
+    };
   },
 };

@@ -43,7 +43,9 @@ export interface CredentialFieldDraft {
   label: string;
   /** A secret is a PASSWORD field (a FILE one for PEM keys), encrypted at rest. */
   secret: boolean;
-  /** What the credential is, in words, for error messages: "ccxt's password (the API passphrase)". */
+  /**
+   * What the credential is, in words, for error messages: "ccxt's password (the API passphrase)".
+   */
   meaning: string;
   placeholder: string;
   helpText: string;
@@ -51,16 +53,86 @@ export interface CredentialFieldDraft {
 
 /** How a template drafts the auth field for each credential. */
 export const CREDENTIAL_FIELDS: Readonly<Record<CcxtCredential, CredentialFieldDraft>> = {
-  apiKey: { key: 'api_key', label: 'API Key', secret: false, meaning: 'the API key', placeholder: 'Enter your API key', helpText: "The key of an API key pair created in the exchange's settings" },
-  secret: { key: 'api_secret', label: 'API Secret', secret: true, meaning: 'the API secret', placeholder: 'Enter your API secret', helpText: 'Keep this secret and never share it' },
-  password: { key: 'passphrase', label: 'API Passphrase', secret: true, meaning: 'the API passphrase', placeholder: 'Enter your API passphrase', helpText: 'The passphrase you chose when you created the API key' },
-  uid: { key: 'uid', label: 'User ID', secret: false, meaning: 'the user id', placeholder: 'Enter your user ID', helpText: "Your account's user or client ID at the exchange" },
-  login: { key: 'login', label: 'Login', secret: false, meaning: 'the login', placeholder: 'Enter your login', helpText: 'The login (user name or email) of your exchange account' },
-  twofa: { key: 'twofa', label: '2FA Secret', secret: true, meaning: 'the two-factor secret', placeholder: 'Enter your 2FA secret', helpText: 'The secret of your two-factor authenticator, as the exchange shows it' },
-  privateKey: { key: 'private_key', label: 'Private Key', secret: true, meaning: 'the private key', placeholder: 'Enter your private key', helpText: 'The private key that signs your requests' },
-  walletAddress: { key: 'wallet_address', label: 'Wallet Address', secret: false, meaning: 'the wallet address', placeholder: '0x...', helpText: 'The address of your account' },
-  token: { key: 'token', label: 'API Token', secret: true, meaning: 'the API token', placeholder: 'Enter your API token', helpText: 'Keep this secret and never share it' },
-  accountId: { key: 'account_id', label: 'Account ID', secret: false, meaning: 'the account id', placeholder: 'Enter your account ID', helpText: "Your account's ID at the exchange" },
+  apiKey: {
+    key: 'api_key',
+    label: 'API Key',
+    secret: false,
+    meaning: 'the API key',
+    placeholder: 'Enter your API key',
+    helpText: "The key of an API key pair created in the exchange's settings",
+  },
+  secret: {
+    key: 'api_secret',
+    label: 'API Secret',
+    secret: true,
+    meaning: 'the API secret',
+    placeholder: 'Enter your API secret',
+    helpText: 'Keep this secret and never share it',
+  },
+  password: {
+    key: 'passphrase',
+    label: 'API Passphrase',
+    secret: true,
+    meaning: 'the API passphrase',
+    placeholder: 'Enter your API passphrase',
+    helpText: 'The passphrase you chose when you created the API key',
+  },
+  uid: {
+    key: 'uid',
+    label: 'User ID',
+    secret: false,
+    meaning: 'the user id',
+    placeholder: 'Enter your user ID',
+    helpText: "Your account's user or client ID at the exchange",
+  },
+  login: {
+    key: 'login',
+    label: 'Login',
+    secret: false,
+    meaning: 'the login',
+    placeholder: 'Enter your login',
+    helpText: 'The login (user name or email) of your exchange account',
+  },
+  twofa: {
+    key: 'twofa',
+    label: '2FA Secret',
+    secret: true,
+    meaning: 'the two-factor secret',
+    placeholder: 'Enter your 2FA secret',
+    helpText: 'The secret of your two-factor authenticator, as the exchange shows it',
+  },
+  privateKey: {
+    key: 'private_key',
+    label: 'Private Key',
+    secret: true,
+    meaning: 'the private key',
+    placeholder: 'Enter your private key',
+    helpText: 'The private key that signs your requests',
+  },
+  walletAddress: {
+    key: 'wallet_address',
+    label: 'Wallet Address',
+    secret: false,
+    meaning: 'the wallet address',
+    placeholder: '0x...',
+    helpText: 'The address of your account',
+  },
+  token: {
+    key: 'token',
+    label: 'API Token',
+    secret: true,
+    meaning: 'the API token',
+    placeholder: 'Enter your API token',
+    helpText: 'Keep this secret and never share it',
+  },
+  accountId: {
+    key: 'account_id',
+    label: 'Account ID',
+    secret: false,
+    meaning: 'the account id',
+    placeholder: 'Enter your account ID',
+    helpText: "Your account's ID at the exchange",
+  },
 };
 
 /** "ccxt's password (the API passphrase)" */
@@ -72,7 +144,14 @@ export function describeCredential(credential: CcxtCredential): string {
  * `fetchBalance` of these is a public look-up by address: a balance proves nothing about a key.
  * A test can prove such a key only with a check of its own (SIGNED_CHECKS).
  */
-export const PUBLIC_BALANCE_EXCHANGES: ReadonlySet<string> = new Set(['derive', 'dydx', 'hyperliquid', 'lighter', 'nado', 'pacifica']);
+export const PUBLIC_BALANCE_EXCHANGES: ReadonlySet<string> = new Set([
+  'derive',
+  'dydx',
+  'hyperliquid',
+  'lighter',
+  'nado',
+  'pacifica',
+]);
 
 /** Exchanges whose connection test signs something the exchange verifies, beyond fetchBalance. */
 export const SIGNED_CHECKS: ReadonlySet<string> = new Set(['hyperliquid']);

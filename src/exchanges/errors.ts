@@ -5,7 +5,8 @@ export const CREDENTIALS_REJECTED = 'the exchange rejected the credentials';
 export const KEY_UNKNOWN = 'the exchange does not know this key';
 export const IP_NOT_ALLOWED = "this server's IP address is not on the key's allow-list";
 export const UNEXPECTED_ANSWER = 'the exchange returned an unexpected answer';
-export const CLOCK_REJECTED = "the exchange rejected the request's timestamp; check this server's clock";
+export const CLOCK_REJECTED =
+  "the exchange rejected the request's timestamp; check this server's clock";
 
 /**
  * Where ccxt maps an exchange's answer to a class that says the wrong thing (Kraken's invalid
@@ -35,8 +36,19 @@ export interface ErrorContext {
   matchers?: readonly ErrorMatcher[];
 }
 
-export function failure(kind: FailureKind, error: string, extra: { warnings?: string[]; permissions?: KeyPermissions | null } = {}): ConnectionCheckResult {
-  return { ok: false, kind, error, warnings: extra.warnings ?? [], balances: [], permissions: extra.permissions ?? null };
+export function failure(
+  kind: FailureKind,
+  error: string,
+  extra: { warnings?: string[]; permissions?: KeyPermissions | null } = {},
+): ConnectionCheckResult {
+  return {
+    ok: false,
+    kind,
+    error,
+    warnings: extra.warnings ?? [],
+    balances: [],
+    permissions: extra.permissions ?? null,
+  };
 }
 
 /**
@@ -46,48 +58,90 @@ export function failure(kind: FailureKind, error: string, extra: { warnings?: st
  * AccountSuspended and AccountNotEnabled are AuthenticationErrors; RequestTimeout, the rate
  * limits, ExchangeNotAvailable, OnMaintenance and InvalidNonce are NetworkErrors.
  */
-export function describeExchangeError(ccxt: Ccxt, error: unknown, context: ErrorContext): Failure | null {
-  if (error instanceof UnexpectedAnswerError) return { kind: 'unreachable', message: UNEXPECTED_ANSWER };
+export function describeExchangeError(
+  ccxt: Ccxt,
+  error: unknown,
+  context: ErrorContext,
+): Failure | null {
+  if (error instanceof UnexpectedAnswerError)
+    return { kind: 'unreachable', message: UNEXPECTED_ANSWER };
   if (error instanceof ccxt.BaseError) {
     const matched = context.matchers?.find((matcher) => matcher.pattern.test(error.message));
     if (matched) return { kind: matched.kind, message: matched.message };
-    // AccountNotEnabled is a PermissionDenied to ccxt, but the account, not a permission, is what is missing.
-    if (error instanceof ccxt.AccountNotEnabled) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
-    if (error instanceof ccxt.PermissionDenied) return { kind: 'rejected', message: 'the API key lacks a permission the check needs' };
-    if (error instanceof ccxt.AuthenticationError) return { kind: 'rejected', message: CREDENTIALS_REJECTED };
-    if (error instanceof ccxt.RequestTimeout) return { kind: 'unreachable', message: `the exchange did not answer within ${seconds(context.timeoutMs)} s` };
+    // AccountNotEnabled is a PermissionDenied to ccxt, but the account, not a permission, is what
+    // is missing.
+    if (error instanceof ccxt.AccountNotEnabled)
+      return { kind: 'rejected', message: CREDENTIALS_REJECTED };
+    if (error instanceof ccxt.PermissionDenied)
+      return { kind: 'rejected', message: 'the API key lacks a permission the check needs' };
+    if (error instanceof ccxt.AuthenticationError)
+      return { kind: 'rejected', message: CREDENTIALS_REJECTED };
+    if (error instanceof ccxt.RequestTimeout)
+      return {
+        kind: 'unreachable',
+        message: `the exchange did not answer within ${seconds(context.timeoutMs)} s`,
+      };
     if (error instanceof ccxt.RateLimitExceeded || error instanceof ccxt.DDoSProtection) {
       return { kind: 'unreachable', message: 'the exchange is rate limiting us; try again later' };
     }
     // Binance -1021: a NetworkError to ccxt, but retrying from the same clock will not help.
     if (error instanceof ccxt.InvalidNonce) return { kind: 'unreachable', message: CLOCK_REJECTED };
-    // Includes ExchangeNotAvailable (HTTP 5xx, and 400/403 that ccxt could not read) and OnMaintenance.
-    if (error instanceof ccxt.NetworkError) return { kind: 'unreachable', message: 'the exchange could not be reached' };
+    // Includes ExchangeNotAvailable (HTTP 5xx, and 400/403 that ccxt could not read) and
+    // OnMaintenance.
+    if (error instanceof ccxt.NetworkError)
+      return { kind: 'unreachable', message: 'the exchange could not be reached' };
     // Nothing here says the key is bad: an answer we do not understand.
     const code = exchangeErrorCode(error.message);
-    return { kind: 'unreachable', message: code === undefined ? 'the exchange returned an error' : `the exchange returned an error (code ${code})` };
+    return {
+      kind: 'unreachable',
+      message:
+        code === undefined
+          ? 'the exchange returned an error'
+          : `the exchange returned an error (code ${code})`,
+    };
   }
-  // ccxt rethrows transport errors it does not recognise as they are (EHOSTUNREACH, TLS certificate errors ...).
-  if (isTransportError(error)) return { kind: 'unreachable', message: 'the exchange could not be reached' };
+  // ccxt rethrows transport errors it does not recognise as they are (EHOSTUNREACH, TLS certificate
+  // errors ...).
+  if (isTransportError(error))
+    return { kind: 'unreachable', message: 'the exchange could not be reached' };
   return null;
 }
 
-/** The numeric `code` of an exchange's JSON error body embedded in a ccxt message; only digits are taken from it. */
+/**
+ * The numeric `code` of an exchange's JSON error body embedded in a ccxt message; only digits are
+ * taken from it.
+ */
 export function exchangeErrorCode(message: string): number | undefined {
   const match = /"(?:code|retCode)"\s*:\s*"?(-?\d{1,9})\b/.exec(message);
   return match ? Number(match[1]) : undefined;
 }
 
-/** A matcher for a JSON error body's numeric code: `"code": -2015`, `"code":"50111"`, `"retCode":10003`. */
+/**
+ * A matcher for a JSON error body's numeric code: `"code": -2015`, `"code":"50111"`,
+ * `"retCode":10003`.
+ */
 export function codeIs(code: number, field = 'code'): RegExp {
   return new RegExp(`"${field}"\\s*:\\s*"?${code}(?![0-9])`);
 }
 
-// Duck-typed rather than `instanceof Error`: under jest, ccxt and its errors live in another realm (see loadCcxt).
+// Duck-typed rather than `instanceof Error`: under jest, ccxt and its errors live in another realm
+// (see loadCcxt).
 function isTransportError(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null || !('code' in error) || typeof error.code !== 'string') return false;
+  if (
+    typeof error !== 'object' ||
+    error === null ||
+    !('code' in error) ||
+    typeof error.code !== 'string'
+  )
+    return false;
   const code = error.code;
-  if (code.startsWith('UND_ERR_') || code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT')) return true;
+  if (
+    code.startsWith('UND_ERR_') ||
+    code.startsWith('ERR_TLS_') ||
+    code.startsWith('ERR_SSL_') ||
+    code.includes('CERT')
+  )
+    return true;
   // POSIX errno names (ECONNRESET, EHOSTUNREACH, EAI_AGAIN ...), not Node's ERR_* argument errors.
   return /^E[A-Z_]+$/.test(code) && !code.startsWith('ERR_');
 }
@@ -114,7 +168,12 @@ export function scrubSecrets(text: string, values: Record<string, string>): stri
 }
 
 function secretForms(value: string): string[] {
-  const forms = new Set([value, value.trim(), encodeURIComponent(value), encodeURIComponent(value.trim())]);
+  const forms = new Set([
+    value,
+    value.trim(),
+    encodeURIComponent(value),
+    encodeURIComponent(value.trim()),
+  ]);
   const hex = /^(0x)?([0-9a-f]+)$/i.exec(value.trim());
   if (hex) forms.add(hex[2]);
   return [...forms].filter((form) => form.length >= MIN_SCRUBBED_LENGTH);
@@ -124,7 +183,10 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-export function scrubResult(result: ConnectionCheckResult, values: Record<string, string>): ConnectionCheckResult {
+export function scrubResult(
+  result: ConnectionCheckResult,
+  values: Record<string, string>,
+): ConnectionCheckResult {
   return {
     ...result,
     ...(result.error === undefined ? {} : { error: scrubSecrets(result.error, values) }),

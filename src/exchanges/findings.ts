@@ -12,13 +12,20 @@ export const NOT_IP_RESTRICTED = 'this API key is not restricted to trusted IP a
  * by asset, at most MAX_BALANCES of them (the first by asset code). Codes that are not plain
  * asset symbols are left out: they come from the exchange.
  */
-export function nonZeroBalances(balance: unknown, assetCode: (code: string) => string = (code) => code): AssetBalance[] {
+export function nonZeroBalances(
+  balance: unknown,
+  assetCode: (code: string) => string = (code) => code,
+): AssetBalance[] {
   if (!isRecord(balance)) return [];
   const totals = isRecord(balance.total) ? balance.total : {};
   const frees = isRecord(balance.free) ? balance.free : {};
   const useds = isRecord(balance.used) ? balance.used : {};
   const merged = new Map<string, AssetBalance>();
-  for (const code of new Set([...Object.keys(totals), ...Object.keys(frees), ...Object.keys(useds)])) {
+  for (const code of new Set([
+    ...Object.keys(totals),
+    ...Object.keys(frees),
+    ...Object.keys(useds),
+  ])) {
     const free = finite(frees[code]);
     const used = finite(useds[code]);
     const total = finite(totals[code]) ?? (free ?? 0) + (used ?? 0);
@@ -32,7 +39,9 @@ export function nonZeroBalances(balance: unknown, assetCode: (code: string) => s
       total: (known?.total ?? 0) + total,
     });
   }
-  return [...merged.values()].sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0)).slice(0, MAX_BALANCES);
+  return [...merged.values()]
+    .sort((a, b) => (a.asset < b.asset ? -1 : a.asset > b.asset ? 1 : 0))
+    .slice(0, MAX_BALANCES);
 }
 
 function finite(value: unknown): number | undefined {

@@ -9,7 +9,9 @@ type Undici = typeof import('undici');
 
 let undici: Undici | undefined;
 
-/** Through Node's own loader, like ccxt (see loadCcxt): the responses go to ccxt, in Node's realm. */
+/**
+ * Through Node's own loader, like ccxt (see loadCcxt): the responses go to ccxt, in Node's realm.
+ */
 function loadUndici(): Undici {
   undici ??= nodeRequire('undici') as Undici;
   return undici;
@@ -23,18 +25,47 @@ export interface ResolvedAddress {
 /** Host name -> addresses, as dns.lookup({ all: true }) answers. */
 export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
-const systemResolver: Resolver = (hostname) => systemLookup(hostname, { all: true, verbatim: true });
+const systemResolver: Resolver = (hostname) =>
+  systemLookup(hostname, { all: true, verbatim: true });
 
-export type AddressClass = 'metadata' | 'loopback' | 'link-local' | 'unique-local' | 'private' | 'reserved';
+export type AddressClass =
+  'metadata' | 'loopback' | 'link-local' | 'unique-local' | 'private' | 'reserved';
 
 /** Checked in this order, so a metadata address is named as such and not as link-local. */
 const RANGES: ReadonlyArray<[AddressClass, ReadonlyArray<[string, number]>]> = [
   // AWS, GCP, Azure, OpenStack (169.254.169.254), AWS over IPv6, Alibaba Cloud.
-  ['metadata', [['169.254.169.254', 32], ['fd00:ec2::254', 128], ['100.100.100.200', 32]]],
-  ['loopback', [['127.0.0.0', 8], ['::1', 128]]],
-  ['link-local', [['169.254.0.0', 16], ['fe80::', 10]]],
+  [
+    'metadata',
+    [
+      ['169.254.169.254', 32],
+      ['fd00:ec2::254', 128],
+      ['100.100.100.200', 32],
+    ],
+  ],
+  [
+    'loopback',
+    [
+      ['127.0.0.0', 8],
+      ['::1', 128],
+    ],
+  ],
+  [
+    'link-local',
+    [
+      ['169.254.0.0', 16],
+      ['fe80::', 10],
+    ],
+  ],
   ['unique-local', [['fc00::', 7]]],
-  ['private', [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10]]],
+  [
+    'private',
+    [
+      ['10.0.0.0', 8],
+      ['172.16.0.0', 12],
+      ['192.168.0.0', 16],
+      ['100.64.0.0', 10],
+    ],
+  ],
   [
     'reserved',
     [
@@ -56,7 +87,8 @@ const RANGES: ReadonlyArray<[AddressClass, ReadonlyArray<[string, number]>]> = [
 
 const BLOCK_LISTS: ReadonlyArray<[AddressClass, BlockList]> = RANGES.map(([name, ranges]) => {
   const list = new BlockList();
-  for (const [network, prefix] of ranges) list.addSubnet(network, prefix, network.includes(':') ? 'ipv6' : 'ipv4');
+  for (const [network, prefix] of ranges)
+    list.addSubnet(network, prefix, network.includes(':') ? 'ipv6' : 'ipv4');
   return [name, list];
 });
 
@@ -69,8 +101,10 @@ const DESCRIPTIONS: Readonly<Record<AddressClass, string>> = {
   reserved: 'a reserved, non-routable address',
 };
 
-export const ORIGIN_REFUSED = "the exchange's library tried to reach a URL outside the exchange's configured origin: it was refused and nothing was sent";
-export const REDIRECT_REFUSED = 'the exchange answered with a redirect, which a connection test does not follow';
+export const ORIGIN_REFUSED =
+  "the exchange's library tried to reach a URL outside the exchange's configured origin: it was refused and nothing was sent";
+export const REDIRECT_REFUSED =
+  'the exchange answered with a redirect, which a connection test does not follow';
 
 /**
  * Null for an address a connection test may reach: a public one. IPv4-mapped IPv6 addresses
@@ -81,7 +115,8 @@ export function classifyAddress(address: string): AddressClass | null {
   const family = isIP(address);
   if (family === 0) return 'reserved';
   const nat64 = family === 6 ? nat64Ipv4(address) : undefined;
-  const [checked, type] = nat64 === undefined ? [address, family === 4 ? 'ipv4' : 'ipv6'] : [nat64, 'ipv4'];
+  const [checked, type] =
+    nat64 === undefined ? [address, family === 4 ? 'ipv4' : 'ipv6'] : [nat64, 'ipv4'];
   for (const [name, list] of BLOCK_LISTS) {
     if (list.check(checked, type as 'ipv4' | 'ipv6')) return name;
   }
@@ -91,7 +126,13 @@ export function classifyAddress(address: string): AddressClass | null {
 /** The IPv4 address a 64:ff9b::/96 address translates to; undefined for any other address. */
 function nat64Ipv4(address: string): string | undefined {
   const groups = expandIpv6(address);
-  if (groups === undefined || groups[0] !== 0x64 || groups[1] !== 0xff9b || groups.slice(2, 6).some((g) => g !== 0)) return undefined;
+  if (
+    groups === undefined ||
+    groups[0] !== 0x64 ||
+    groups[1] !== 0xff9b ||
+    groups.slice(2, 6).some((g) => g !== 0)
+  )
+    return undefined;
   return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
 }
 
@@ -107,11 +148,16 @@ function expandIpv6(address: string): number[] | undefined {
   const right = tail === undefined || tail === '' ? [] : tail.split(':');
   const missing = 8 - left.length - right.length;
   if (tail === undefined ? missing !== 0 : missing < 1) return undefined;
-  return [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right].map((group) => parseInt(group, 16));
+  return [...left, ...Array<string>(tail === undefined ? 0 : missing).fill('0'), ...right].map(
+    (group) => parseInt(group, 16),
+  );
 }
 
 /** Why the address may not be reached under the policy; null when it may. */
-export function addressRefusal(address: string, policy: Pick<OutboundPolicy, 'allowLoopback'>): string | null {
+export function addressRefusal(
+  address: string,
+  policy: Pick<OutboundPolicy, 'allowLoopback'>,
+): string | null {
   const found = classifyAddress(address);
   if (found === null || (found === 'loopback' && policy.allowLoopback)) return null;
   return `the exchange's address is ${DESCRIPTIONS[found]}: requests there are refused and nothing was sent`;
@@ -146,7 +192,10 @@ export interface GuardedResponse {
 
 export interface OutboundGuard {
   fetch: (url: string, init: FetchInit) => Promise<GuardedResponse>;
-  /** Why a request was refused, once one was: the check fails with it, whatever ccxt made of the error. */
+  /**
+   * Why a request was refused, once one was: the check fails with it, whatever ccxt made of the
+   * error.
+   */
   readonly refusal: string | undefined;
   /** The HTTP status of every answer, in order. */
   readonly statuses: readonly number[];
@@ -168,10 +217,17 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
       (found) => {
         const wanted = found.filter((entry) => !options.family || entry.family === options.family);
         if (wanted.length === 0) {
-          callback(Object.assign(new Error(`no address found for the exchange's host`), { code: 'ENOTFOUND' }), '', 0);
+          callback(
+            Object.assign(new Error(`no address found for the exchange's host`), {
+              code: 'ENOTFOUND',
+            }),
+            '',
+            0,
+          );
           return;
         }
-        // One refused address refuses the name: which one the socket would pick is not ours to know.
+        // One refused address refuses the name: which one the socket would pick is not ours to
+        // know.
         for (const entry of wanted) {
           const why = addressRefusal(entry.address, policy);
           if (why !== null) {
@@ -219,9 +275,19 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
     // does the same when it owns the transport); it follows no redirect, and we refuse them.
     async fetch(url, init) {
       if (new URL(url).origin !== origin) throw refuse(ORIGIN_REFUSED);
-      const response = await request(url, { method: (init.method ?? 'GET') as 'GET', headers: init.headers, body: init.body, signal: init.signal, dispatcher: agent });
+      const response = await request(url, {
+        method: (init.method ?? 'GET') as 'GET',
+        headers: init.headers,
+        body: init.body,
+        signal: init.signal,
+        dispatcher: agent,
+      });
       statuses.push(response.statusCode);
-      if (response.statusCode >= 300 && response.statusCode < 400 && response.headers.location !== undefined) {
+      if (
+        response.statusCode >= 300 &&
+        response.statusCode < 400 &&
+        response.headers.location !== undefined
+      ) {
         await response.body.dump();
         throw refuse(REDIRECT_REFUSED);
       }

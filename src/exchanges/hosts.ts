@@ -8,7 +8,10 @@ export type Ccxt = typeof import('ccxt');
 
 let ccxt: Ccxt | undefined;
 
-/** ccxt weighs ~100 MB once loaded: the service pays for it only when a first check (or template) needs it. */
+/**
+ * ccxt weighs ~100 MB once loaded: the service pays for it only when a first check (or template)
+ * needs it.
+ */
 export function loadCcxt(): Ccxt {
   ccxt ??= nodeRequire('ccxt') as Ccxt;
   return ccxt;
@@ -20,7 +23,11 @@ let exchangeIds: ReadonlySet<string> | undefined;
 export function ccxtExchangeIds(): ReadonlySet<string> {
   if (exchangeIds === undefined) {
     const listed: unknown = loadCcxt().exchanges;
-    exchangeIds = new Set(Array.isArray(listed) ? listed.filter((id): id is string => typeof id === 'string') : Object.keys(listed as object));
+    exchangeIds = new Set(
+      Array.isArray(listed)
+        ? listed.filter((id): id is string => typeof id === 'string')
+        : Object.keys(listed as object),
+    );
   }
   return exchangeIds;
 }
@@ -31,7 +38,10 @@ export type BaseUrlResolution = { url: URL } | { error: string };
  * The configured base URL for the input's environment, or why it cannot be used. A host that is
  * an IP address is checked here already; names are checked when they are resolved (guard.ts).
  */
-export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'environment'>, policy: Pick<OutboundPolicy, 'allowLoopback'>): BaseUrlResolution {
+export function resolveBaseUrl(
+  input: Pick<ConnectionCheckInput, 'baseUrl' | 'environment'>,
+  policy: Pick<OutboundPolicy, 'allowLoopback'>,
+): BaseUrlResolution {
   if (input.baseUrl === null || input.baseUrl.trim() === '') {
     return { error: `no ${input.environment} URL is configured for this exchange` };
   }
@@ -47,9 +57,12 @@ export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'en
   if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
     return { error: 'plain http is only allowed for loopback hosts' };
   }
-  // The rewrite keeps only origin and path: user info, query and fragment would be dropped silently.
+  // The rewrite keeps only origin and path: user info, query and fragment would be dropped
+  // silently.
   if (url.username !== '' || url.password !== '' || url.search !== '' || url.hash !== '') {
-    return { error: 'the configured base URL must not contain a user name, password, query or fragment' };
+    return {
+      error: 'the configured base URL must not contain a user name, password, query or fragment',
+    };
   }
   const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const refusal = isIP(literal) === 0 ? null : addressRefusal(literal, policy);
@@ -57,9 +70,15 @@ export function resolveBaseUrl(input: Pick<ConnectionCheckInput, 'baseUrl' | 'en
   return { url };
 }
 
-/** `hostname` as the URL parser normalises it: IPv4 in dotted decimal, IPv6 in brackets, lower case. */
+/**
+ * `hostname` as the URL parser normalises it: IPv4 in dotted decimal, IPv6 in brackets, lower case.
+ */
 export function isLoopbackHost(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+  return (
+    hostname === 'localhost' ||
+    hostname === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 /**

@@ -11,7 +11,11 @@ const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 export const HYPERLIQUID_MATCHERS: readonly ErrorMatcher[] = [
   // {"status":"err","response":"User or API Wallet 0x... does not exist."}
-  { pattern: /User or API Wallet 0x[0-9a-fA-F]+ does not exist/, kind: 'rejected', message: KEY_UNKNOWN },
+  {
+    pattern: /User or API Wallet 0x[0-9a-fA-F]+ does not exist/,
+    kind: 'rejected',
+    message: KEY_UNKNOWN,
+  },
 ];
 
 const NOOP = { type: 'noop' };
@@ -33,21 +37,29 @@ export const hyperliquidConnector: ExchangeConnector = {
     const credentials = ccxtCredentials(input);
     const privateKey = credentials[CcxtCredential.PRIVATE_KEY];
     if (privateKey !== undefined && !PRIVATE_KEY.test(privateKey)) {
-      return failure('rejected', 'the private key must be 64 hexadecimal characters, optionally prefixed with 0x');
+      return failure(
+        'rejected',
+        'the private key must be 64 hexadecimal characters, optionally prefixed with 0x',
+      );
     }
     const walletAddress = credentials[CcxtCredential.WALLET_ADDRESS];
     if (walletAddress !== undefined && !ADDRESS.test(walletAddress)) {
-      return failure('rejected', 'the wallet address must be 0x followed by 40 hexadecimal characters');
+      return failure(
+        'rejected',
+        'the wallet address must be 0x followed by 40 hexadecimal characters',
+      );
     }
     const check = prepareCheck(input, [CcxtCredential.WALLET_ADDRESS]);
     if ('failure' in check) return check.failure;
     const exchange = check.exchange as hyperliquid;
     try {
       const keyAddress = addressOfKey(exchange, privateKey ?? '');
-      if (keyAddress === undefined) return failure('rejected', 'the private key is not a valid secp256k1 private key');
+      if (keyAddress === undefined)
+        return failure('rejected', 'the private key is not a valid secp256k1 private key');
       // Hyperliquid answers with lower-case addresses; compare (and ask) in lower case.
       const account = (walletAddress ?? keyAddress).toLowerCase();
-      const info = (request: Record<string, string>): Promise<unknown> => check.within(exchange.publicPostInfo(request));
+      const info = (request: Record<string, string>): Promise<unknown> =>
+        check.within(exchange.publicPostInfo(request));
 
       const role = parseUserRole(await info({ type: 'userRole', user: account }));
       let signer: string;
@@ -82,24 +94,38 @@ export const hyperliquidConnector: ExchangeConnector = {
       if (!ownKey) {
         const keyRole = parseUserRole(await info({ type: 'userRole', user: keyAddress }));
         if (keyRole === undefined) return failure('unreachable', UNEXPECTED_ANSWER);
-        if (keyRole.role !== 'agent' || keyRole.user !== signer) return failure('rejected', 'this key is not an approved agent of the account');
+        if (keyRole.role !== 'agent' || keyRole.user !== signer)
+          return failure('rejected', 'this key is not an approved agent of the account');
       }
 
       const nonce = exchange.milliseconds();
       // ccxt hashes the vault address without its 0x, and sends it so (as its own actions do).
       const vaultHex = vault?.slice(2);
       const signature = exchange.signL1Action(NOOP, nonce, vaultHex);
-      const answer: unknown = await check.within(exchange.privatePostExchange({ action: NOOP, nonce, signature, ...(vaultHex === undefined ? {} : { vaultAddress: vaultHex }) }));
-      if (!isRecord(answer) || answer.status !== 'ok') return failure('unreachable', UNEXPECTED_ANSWER);
+      const answer: unknown = await check.within(
+        exchange.privatePostExchange({
+          action: NOOP,
+          nonce,
+          signature,
+          ...(vaultHex === undefined ? {} : { vaultAddress: vaultHex }),
+        }),
+      );
+      if (!isRecord(answer) || answer.status !== 'ok')
+        return failure('unreachable', UNEXPECTED_ANSWER);
 
       const permissions = { read: true, trade: true, withdraw: ownKey, ipRestricted: null };
       const policy = withdrawalPolicy(permissions, input, {
-        error: "this is the account's own private key, which can withdraw funds, and must not be used: use an API wallet's key instead, which can't withdraw",
+        error:
+          "this is the account's own private key, which can withdraw funds, and must not be used: use an API wallet's key instead, which can't withdraw",
         warning: "this is the account's own private key, which can withdraw funds",
       });
-      if (policy.error !== undefined) return failure('rejected', policy.error, { warnings: policy.warnings, permissions });
+      if (policy.error !== undefined)
+        return failure('rejected', policy.error, { warnings: policy.warnings, permissions });
       const balances = nonZeroBalances(
-        accountBalance(await info({ type: 'clearinghouseState', user: account }), await info({ type: 'spotClearinghouseState', user: account })),
+        accountBalance(
+          await info({ type: 'clearinghouseState', user: account }),
+          await info({ type: 'spotClearinghouseState', user: account }),
+        ),
       );
       return { ok: true, kind: 'ok', warnings: policy.warnings, balances, permissions };
     } catch (error) {
@@ -110,7 +136,10 @@ export const hyperliquidConnector: ExchangeConnector = {
   },
 };
 
-/** Lower-case 0x address; undefined for a key outside secp256k1's range (zero, or not below the curve order). */
+/**
+ * Lower-case 0x address; undefined for a key outside secp256k1's range (zero, or not below the
+ * curve order).
+ */
 function addressOfKey(exchange: hyperliquid, privateKey: string): string | undefined {
   try {
     return exchange.ethGetAddressFromPrivateKey(privateKey).toLowerCase();
@@ -128,20 +157,30 @@ interface UserRole {
 function parseUserRole(value: unknown): UserRole | undefined {
   if (!isRecord(value) || typeof value.role !== 'string') return undefined;
   const data = isRecord(value.data) ? value.data : {};
-  const lower = (field: unknown) => (typeof field === 'string' && ADDRESS.test(field) ? field.toLowerCase() : undefined);
+  const lower = (field: unknown) =>
+    typeof field === 'string' && ADDRESS.test(field) ? field.toLowerCase() : undefined;
   return { role: value.role, user: lower(data.user), master: lower(data.master) };
 }
 
 function parseLeader(value: unknown): string | undefined {
-  return isRecord(value) && typeof value.leader === 'string' && ADDRESS.test(value.leader) ? value.leader.toLowerCase() : undefined;
+  return isRecord(value) && typeof value.leader === 'string' && ADDRESS.test(value.leader)
+    ? value.leader.toLowerCase()
+    : undefined;
 }
 
 /**
  * The perpetuals account (USDC: its value, the margin in use) and the spot balances, as one
  * ccxt-shaped balance structure; the same asset in both is summed.
  */
-function accountBalance(perps: unknown, spot: unknown): { total: Record<string, number>; used: Record<string, number>; free: Record<string, number> } {
-  const balance = { total: {} as Record<string, number>, used: {} as Record<string, number>, free: {} as Record<string, number> };
+function accountBalance(
+  perps: unknown,
+  spot: unknown,
+): { total: Record<string, number>; used: Record<string, number>; free: Record<string, number> } {
+  const balance = {
+    total: {} as Record<string, number>,
+    used: {} as Record<string, number>,
+    free: {} as Record<string, number>,
+  };
   const add = (asset: string, total: number, used: number) => {
     if (!Number.isFinite(total) || !Number.isFinite(used)) return;
     balance.total[asset] = (balance.total[asset] ?? 0) + total;
@@ -149,11 +188,16 @@ function accountBalance(perps: unknown, spot: unknown): { total: Record<string, 
     balance.free[asset] = (balance.free[asset] ?? 0) + total - used;
   };
   if (isRecord(perps) && isRecord(perps.marginSummary)) {
-    add('USDC', Number(perps.marginSummary.accountValue), Number(perps.marginSummary.totalMarginUsed ?? 0));
+    add(
+      'USDC',
+      Number(perps.marginSummary.accountValue),
+      Number(perps.marginSummary.totalMarginUsed ?? 0),
+    );
   }
   if (isRecord(spot) && Array.isArray(spot.balances)) {
     for (const entry of spot.balances) {
-      if (isRecord(entry) && typeof entry.coin === 'string') add(entry.coin, Number(entry.total), Number(entry.hold ?? 0));
+      if (isRecord(entry) && typeof entry.coin === 'string')
+        add(entry.coin, Number(entry.total), Number(entry.hold ?? 0));
     }
   }
   return balance;

@@ -4,4 +4,6 @@
  * require but jest's module registry cannot. Outside jest this is a plain require. ccxt and the
  * undici the guard hands it are both loaded this way, so they live in one realm.
  */
-export const nodeRequire: NodeJS.Require = process.getBuiltinModule('node:module').createRequire(__filename);
+export const nodeRequire: NodeJS.Require = process
+  .getBuiltinModule('node:module')
+  .createRequire(__filename);

@@ -9,7 +9,10 @@ import { krakenProfile } from './kraken.connector';
 import { okxProfile } from './okx.connector';
 import type { ConnectionCheckInput, ConnectionCheckResult, ExchangeConnector } from './types';
 
-/** What exchanges add to the generic test (their errors, their permission endpoints); the rest get it plain. */
+/**
+ * What exchanges add to the generic test (their errors, their permission endpoints); the rest get
+ * it plain.
+ */
 export const PROFILES: Readonly<Record<string, ExchangeProfile>> = {
   binance: binanceProfile,
   binanceus: binanceFamilyProfile,
@@ -37,14 +40,25 @@ function connectorFor(ccxtId: string | null): ExchangeConnector {
   if (Object.hasOwn(SPECIAL, id)) return SPECIAL[id];
   if (PUBLIC_BALANCE_EXCHANGES.has(id)) return publicLookup;
   let connector = connectors.get(id);
-  if (connector === undefined) connectors.set(id, (connector = ccxtConnector(Object.hasOwn(PROFILES, id) ? PROFILES[id] : {})));
+  if (connector === undefined)
+    connectors.set(
+      id,
+      (connector = ccxtConnector(Object.hasOwn(PROFILES, id) ? PROFILES[id] : {})),
+    );
   return connector;
 }
 
-/** Their fetchBalance asks by address: it would pass any key, so the test says it proves nothing. */
+/**
+ * Their fetchBalance asks by address: it would pass any key, so the test says it proves nothing.
+ */
 const publicLookup: ExchangeConnector = {
   check(input) {
-    return Promise.resolve(failure('untestable', `a connection test can't prove a ${input.ccxtId} key: the exchange's balance look-up is public, by address, and proves nothing about the key`));
+    return Promise.resolve(
+      failure(
+        'untestable',
+        `a connection test can't prove a ${input.ccxtId} key: the exchange's balance look-up is public, by address, and proves nothing about the key`,
+      ),
+    );
   },
 };
 
@@ -66,7 +80,9 @@ export async function checkConnection(input: ConnectionCheckInput): Promise<Conn
 
 function unexpectedFailure(input: ConnectionCheckInput, error: unknown): Error {
   const original = error instanceof Error ? error : new Error(String(error));
-  const wrapped = new Error(`the ${input.ccxtId ?? 'unnamed'} connection check failed unexpectedly: ${scrubSecrets(original.message, input.values)}`);
+  const wrapped = new Error(
+    `the ${input.ccxtId ?? 'unnamed'} connection check failed unexpectedly: ${scrubSecrets(original.message, input.values)}`,
+  );
   // No `cause`: loggers serialise it, and the original message may hold a secret.
   wrapped.stack = `${wrapped.stack ?? wrapped.message}\nCaused by: ${scrubSecrets(original.stack ?? original.message, input.values)}`;
   return wrapped;

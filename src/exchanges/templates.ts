@@ -1,5 +1,12 @@
 import type { Exchange } from 'ccxt';
-import { CcxtCredential, CREDENTIAL_FIELDS, derivedCredentials, hasSignedProof, isCcxtCredential, pemCredentials } from './credentials';
+import {
+  CcxtCredential,
+  CREDENTIAL_FIELDS,
+  derivedCredentials,
+  hasSignedProof,
+  isCcxtCredential,
+  pemCredentials,
+} from './credentials';
 import { ccxtExchangeIds, isRecord, loadCcxt } from './hosts';
 
 export interface AuthFieldDraft {
@@ -21,8 +28,18 @@ export interface DefinitionDraft {
   logo: string | null;
   ccxtId: string;
   authFields: AuthFieldDraft[];
-  features: { spot: boolean; futures: boolean; perpetuals: boolean; leverage: { min: number; max: number } };
-  apiConfig: { baseUrl: string; testnetUrl: string | null; websocketUrl: string | null; rateLimit: number };
+  features: {
+    spot: boolean;
+    futures: boolean;
+    perpetuals: boolean;
+    leverage: { min: number; max: number };
+  };
+  apiConfig: {
+    baseUrl: string;
+    testnetUrl: string | null;
+    websocketUrl: string | null;
+    rateLimit: number;
+  };
 }
 
 export interface ExchangeTemplate {
@@ -34,7 +51,9 @@ export interface ExchangeTemplate {
   draft: DefinitionDraft;
 }
 
-/** The leverage ranges we know (those of the built-in catalog); any other exchange starts at {1, 1}. */
+/**
+ * The leverage ranges we know (those of the built-in catalog); any other exchange starts at {1, 1}.
+ */
 const KNOWN_LEVERAGE: Readonly<Record<string, number>> = { binance: 125, hyperliquid: 50 };
 
 /** Where in ccxt's `urls.api` the URL the test talks to most likely is. */
@@ -65,11 +84,14 @@ function buildTemplate(ccxtId: string): ExchangeTemplate {
   const Exchange = (loadCcxt() as unknown as Record<string, ExchangeClass>)[ccxtId];
   const exchange = new Exchange();
   const declared = exchange.requiredCredentials as Record<string, boolean>;
-  const requiredCredentials = Object.keys(declared).filter((name): name is CcxtCredential => declared[name] === true && isCcxtCredential(name));
+  const requiredCredentials = Object.keys(declared).filter(
+    (name): name is CcxtCredential => declared[name] === true && isCcxtCredential(name),
+  );
   const derived = derivedCredentials(ccxtId);
   const pem = pemCredentials(ccxtId);
   // An exchange that requires nothing (dYdX) still reads its balance by the account's address.
-  const drafted = requiredCredentials.length > 0 ? requiredCredentials : [CcxtCredential.WALLET_ADDRESS];
+  const drafted =
+    requiredCredentials.length > 0 ? requiredCredentials : [CcxtCredential.WALLET_ADDRESS];
   const authFields = drafted.map((credential): AuthFieldDraft => {
     const field = CREDENTIAL_FIELDS[credential];
     const isDerived = derived.includes(credential);
@@ -80,7 +102,9 @@ function buildTemplate(ccxtId: string): ExchangeTemplate {
       required: !isDerived,
       encrypted: field.secret,
       placeholder: field.placeholder,
-      helpText: isDerived ? `${field.helpText}; needed only when the other credentials do not reveal it (an API wallet's key, say)` : field.helpText,
+      helpText: isDerived
+        ? `${field.helpText}; needed only when the other credentials do not reveal it (an API wallet's key, say)`
+        : field.helpText,
       ccxtCredential: credential,
     };
   });
@@ -93,8 +117,12 @@ function buildTemplate(ccxtId: string): ExchangeTemplate {
   const baseUrl = originOf(pickUrl(urls.api), implode);
   const testnetUrl = originOf(pickUrl(urls.test), implode);
   const www = Array.isArray(urls.www) ? urls.www.find((u) => typeof u === 'string') : urls.www;
-  const logo = typeof urls.logo === 'string' && /^https?:\/\//.test(urls.logo) && urls.logo.length <= 2000 ? urls.logo : null;
-  const rateLimit = typeof exchange.rateLimit === 'number' && exchange.rateLimit > 0 ? exchange.rateLimit : 1000;
+  const logo =
+    typeof urls.logo === 'string' && /^https?:\/\//.test(urls.logo) && urls.logo.length <= 2000
+      ? urls.logo
+      : null;
+  const rateLimit =
+    typeof exchange.rateLimit === 'number' && exchange.rateLimit > 0 ? exchange.rateLimit : 1000;
   const name = exchange.name ?? ccxtId;
 
   return {
@@ -107,11 +135,19 @@ function buildTemplate(ccxtId: string): ExchangeTemplate {
       name,
       slug: ccxtId,
       type: swap && !spot ? 'perpetuals' : exchange.dex === true ? 'dex' : 'cex',
-      description: typeof www === 'string' ? `${name}, through ccxt's "${ccxtId}" exchange (${www})` : `${name}, through ccxt's "${ccxtId}" exchange`,
+      description:
+        typeof www === 'string'
+          ? `${name}, through ccxt's "${ccxtId}" exchange (${www})`
+          : `${name}, through ccxt's "${ccxtId}" exchange`,
       logo,
       ccxtId,
       authFields,
-      features: { spot, futures: has.future === true, perpetuals: swap, leverage: { min: 1, max: KNOWN_LEVERAGE[ccxtId] ?? 1 } },
+      features: {
+        spot,
+        futures: has.future === true,
+        perpetuals: swap,
+        leverage: { min: 1, max: KNOWN_LEVERAGE[ccxtId] ?? 1 },
+      },
       apiConfig: {
         // ccxt's first API host; every URL of a test is pointed at this one origin.
         baseUrl: baseUrl ?? `https://${ccxtId}.invalid`,

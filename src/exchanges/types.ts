@@ -15,10 +15,16 @@ export interface OutboundPolicy {
 }
 
 export interface ConnectionCheckInput {
-  /** The ccxt exchange the definition names ('binance', 'okx', ...); null: none, so nothing can be tested. */
+  /**
+   * The ccxt exchange the definition names ('binance', 'okx', ...); null: none, so nothing can be
+   * tested.
+   */
   ccxtId: string | null;
   environment: 'mainnet' | 'testnet';
-  /** The definition's api_config.base_url (mainnet) or testnet_url (testnet); null when not configured. */
+  /**
+   * The definition's api_config.base_url (mainnet) or testnet_url (testnet); null when not
+   * configured.
+   */
   baseUrl: string | null;
   /** The credential's decrypted values, by auth-field key. */
   values: Record<string, string>;
@@ -33,9 +39,12 @@ export interface ConnectionCheckInput {
 
 /**
  * - ok: the exchange accepted a signed request of the key;
- * - rejected: the key is refused (by the exchange, by its shape, or by the platform's policy): testing again without changing it will not help;
- * - unreachable: the exchange could not be asked, or its answer says nothing about the key (network, timeout, rate limit, clock, unknown errors): testing again later may pass;
- * - untestable: no test can prove this key here (no ccxt exchange, a public look-up, no or a refused URL): an admin must change the definition.
+ * - rejected: the key is refused (by the exchange, by its shape, or by the platform's policy):
+ *   testing again without changing it will not help;
+ * - unreachable: the exchange could not be asked, or its answer says nothing about the key
+ *   (network, timeout, rate limit, clock, unknown errors): testing again later may pass;
+ * - untestable: no test can prove this key here (no ccxt exchange, a public look-up, no or a
+ *   refused URL): an admin must change the definition.
  */
 export type CheckKind = 'ok' | 'rejected' | 'unreachable' | 'untestable';
 export type FailureKind = Exclude<CheckKind, 'ok'>;
@@ -58,7 +67,10 @@ export interface KeyPermissions {
 export interface ConnectionCheckResult {
   ok: boolean;
   kind: CheckKind;
-  /** A clear message for the user; NEVER contains any of input.values' values, nor the exchange's text. */
+  /**
+   * A clear message for the user; NEVER contains any of input.values' values, nor the exchange's
+   * text.
+   */
   error?: string;
   /** Safety findings that do not fail the test. */
   warnings: string[];

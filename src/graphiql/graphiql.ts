@@ -9,7 +9,11 @@ import { buildSchema, introspectionFromSchema } from 'graphql';
  */
 const ASSETS: Record<string, { pkg: string; file: string; type: string }> = {
   'react.js': { pkg: 'react', file: 'umd/react.production.min.js', type: 'text/javascript' },
-  'react-dom.js': { pkg: 'react-dom', file: 'umd/react-dom.production.min.js', type: 'text/javascript' },
+  'react-dom.js': {
+    pkg: 'react-dom',
+    file: 'umd/react-dom.production.min.js',
+    type: 'text/javascript',
+  },
   'graphiql.js': { pkg: 'graphiql', file: 'graphiql.min.js', type: 'text/javascript' },
   'graphiql.css': { pkg: 'graphiql', file: 'graphiql.min.css', type: 'text/css' },
 };
@@ -19,7 +23,10 @@ function assetPath(asset: { pkg: string; file: string }): string {
   return join(dirname(require.resolve(`${asset.pkg}/package.json`)), asset.file);
 }
 
-/** The schema file the service emits and commits (`npm run schema`), from src/graphiql or dist/graphiql alike. */
+/**
+ * The schema file the service emits and commits (`npm run schema`), from src/graphiql or
+ * dist/graphiql alike.
+ */
 export const COMMITTED_SCHEMA = join(__dirname, '..', '..', 'schema', 'schema.graphql');
 
 /*
@@ -95,7 +102,12 @@ function sendPage(res: Response, body: string): void {
 
 /** A browser asking for /graphql gets the explorer; API clients get GraphQL. */
 export function wantsGraphiQL(req: Request): boolean {
-  return req.method === 'GET' && req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) === 'text/html' && req.query.query === undefined;
+  return (
+    req.method === 'GET' &&
+    req.accepts(['application/json', 'application/graphql-response+json', 'text/html']) ===
+      'text/html' &&
+    req.query.query === undefined
+  );
 }
 
 /** Mounted only when GRAPHIQL is on (the default outside production). */
@@ -107,8 +119,13 @@ export function mountGraphiQL(app: Express, options: { introspection: boolean })
   app.get('/graphql', (req, res, next) => (wantsGraphiQL(req) ? sendPage(res, body) : next()));
   if (!options.introspection) {
     app.get('/graphiql/schema.json', (_req, res) => {
-      introspected ??= JSON.stringify({ data: introspectionFromSchema(buildSchema(readFileSync(COMMITTED_SCHEMA, 'utf8'))) });
-      res.type('application/json').set({ 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).send(introspected);
+      introspected ??= JSON.stringify({
+        data: introspectionFromSchema(buildSchema(readFileSync(COMMITTED_SCHEMA, 'utf8'))),
+      });
+      res
+        .type('application/json')
+        .set({ 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' })
+        .send(introspected);
     });
   }
   app.get('/graphiql/assets/:name', (req, res) => {
@@ -127,6 +144,9 @@ export function mountGraphiQL(app: Express, options: { introspection: boolean })
       body = readFileSync(assetPath(asset));
       cache.set(name, body);
     }
-    res.type(asset.type).set({ 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' }).send(body);
+    res
+      .type(asset.type)
+      .set({ 'cache-control': 'public, max-age=86400', 'x-content-type-options': 'nosniff' })
+      .send(body);
   });
 }

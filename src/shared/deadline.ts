@@ -9,7 +9,10 @@ export const TIMED_OUT = 'the operation took too long and was cut off';
  * resolvers; plain fields are not wrapped, so the hot path stays cheap). An operation still running
  * at the deadline is answered with an error; field resolvers past it do not start at all.
  */
-/** The check Deadline makes before every resolver (see shared/plain-resolvers.ts for the field resolvers it guards without a middleware). */
+/**
+ * The check Deadline makes before every resolver (see shared/plain-resolvers.ts for the field
+ * resolvers it guards without a middleware).
+ */
 export function assertInTime(context: Pick<Context, 'deadline'>): number {
   const left = context.deadline - Date.now();
   if (left <= 0) throw new InternalError(TIMED_OUT);
@@ -18,7 +21,8 @@ export function assertInTime(context: Pick<Context, 'deadline'>): number {
 
 export const Deadline: MiddlewareFn<Context> = async ({ context, info }, next) => {
   const left = assertInTime(context);
-  if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation') return next() as Promise<unknown>;
+  if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation')
+    return next() as Promise<unknown>;
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([

@@ -23,7 +23,10 @@ type Method = (...params: unknown[]) => unknown;
  * Everything else keeps type-graphql's resolver: fields with arguments (it converts and validates
  * them), roles, other middleware.
  */
-export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverClass: object) => object): void {
+export function usePlainResolvers(
+  schema: GraphQLSchema,
+  instanceOf: (resolverClass: object) => object,
+): void {
   const storage = getMetadataStorage();
   for (const objectType of storage.objectTypes) {
     const type = schema.getType(objectType.name);
@@ -31,7 +34,9 @@ export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverCl
     const fields = type.getFields();
     for (const field of objectType.fields ?? []) {
       const target = fields[field.schemaName];
-      const method = storage.fieldResolvers.find((r) => r.getObjectType?.() === objectType.target && r.methodName === field.name);
+      const method = storage.fieldResolvers.find(
+        (r) => r.getObjectType?.() === objectType.target && r.methodName === field.name,
+      );
       if (!target) continue;
       if (!method) {
         if (field.middlewares?.length || field.roles?.length || field.params?.length) continue;
@@ -39,15 +44,27 @@ export function usePlainResolvers(schema: GraphQLSchema, instanceOf: (resolverCl
         target.resolve = ((source: Record<string, unknown>) => source[property]) as Resolver;
         continue;
       }
-      if (method.kind !== 'external' || method.roles?.length || (method.middlewares ?? []).some((m) => m !== Deadline)) continue;
+      if (
+        method.kind !== 'external' ||
+        method.roles?.length ||
+        (method.middlewares ?? []).some((m) => m !== Deadline)
+      )
+        continue;
       const params = [...(method.params ?? [])].sort((a, b) => a.index - b.index);
-      if (!params.every((p) => (p.kind === 'root' || p.kind === 'context') && p.propertyName === undefined)) continue;
+      if (
+        !params.every(
+          (p) => (p.kind === 'root' || p.kind === 'context') && p.propertyName === undefined,
+        )
+      )
+        continue;
       const instance = instanceOf(method.target) as Record<string, Method>;
       const call = instance[method.methodName].bind(instance);
       const order = params.map((p) => p.kind);
       target.resolve = (root, _args, context: Pick<Context, 'deadline'>) => {
         assertInTime(context);
-        return order.length === 2 ? call(order[0] === 'root' ? root : context, order[1] === 'root' ? root : context) : call(order[0] === 'root' ? root : context);
+        return order.length === 2
+          ? call(order[0] === 'root' ? root : context, order[1] === 'root' ? root : context)
+          : call(order[0] === 'root' ? root : context);
       };
     }
   }

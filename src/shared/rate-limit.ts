@@ -10,7 +10,10 @@ import { metrics } from '../metrics';
  * conditional update that only matches below the limit: however many requests arrive together, at
  * most `limit` get through per window. The TTL index lets the database drop old windows.
  */
-@modelOptions({ schemaOptions: { collection: 'rate_limits', versionKey: false }, options: { customName: 'RateLimit' } })
+@modelOptions({
+  schemaOptions: { collection: 'rate_limits', versionKey: false },
+  options: { customName: 'RateLimit' },
+})
 @index({ expires_at: 1 }, { expireAfterSeconds: 0 })
 class RateLimit {
   /** `<kind>:<HMAC of what is counted>`: never what a client typed. */
@@ -49,11 +52,15 @@ const ATTEMPTS = 4;
  * password typed into the email field must not sit in the database in clear.
  */
 export function counterKey(secret: string, kind: string, ...parts: string[]): string {
-  const digest = createHmac('sha256', secret).update(`${kind}\u0000${parts.join('\u0000')}`).digest('base64url');
+  const digest = createHmac('sha256', secret)
+    .update(`${kind}\u0000${parts.join('\u0000')}`)
+    .digest('base64url');
   return `${kind}:${digest.slice(0, 32)}`;
 }
 
-/** Takes one hit on the counter, or refuses (RATE_LIMITED) when its window already holds `limit`. */
+/**
+ * Takes one hit on the counter, or refuses (RATE_LIMITED) when its window already holds `limit`.
+ */
 export async function take({ key, limit, windowMs, what }: Limit, now = new Date()): Promise<Hit> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     // Below the limit in an open window: the common case, one command.
@@ -65,7 +72,10 @@ export async function take({ key, limit, windowMs, what }: Limit, now = new Date
     if (counted) return hitOn(key, counted.expires_at);
     // A closed window: the first hit opens a new one.
     const expiresAt = new Date(now.getTime() + windowMs);
-    const reopened = await RateLimitModel.updateOne({ _id: key, expires_at: { $lte: now } }, { $set: { count: 1, expires_at: expiresAt } });
+    const reopened = await RateLimitModel.updateOne(
+      { _id: key, expires_at: { $lte: now } },
+      { $set: { count: 1, expires_at: expiresAt } },
+    );
     if (reopened.matchedCount === 1) return hitOn(key, expiresAt);
     try {
       await RateLimitModel.create({ _id: key, count: 1, expires_at: expiresAt });
@@ -74,14 +84,21 @@ export async function take({ key, limit, windowMs, what }: Limit, now = new Date
       if (!isDuplicateKeyError(error)) throw error;
     }
     // It exists and is open: at the limit, unless a race moved it meanwhile.
-    const current = await RateLimitModel.findById(key, { count: 1, expires_at: 1 }).lean<RateLimit>();
-    if (current && current.expires_at > now && current.count >= limit) throw refusal(what, limit, windowMs, current.expires_at, now, key);
+    const current = await RateLimitModel.findById(key, {
+      count: 1,
+      expires_at: 1,
+    }).lean<RateLimit>();
+    if (current && current.expires_at > now && current.count >= limit)
+      throw refusal(what, limit, windowMs, current.expires_at, now, key);
   }
   metrics.rateLimitRefusals.inc({ kind: kindOf(key) });
   throw new RateLimitedError(`too many ${what}: try again in a moment`, 1);
 }
 
-/** The metric's kind of a counter: its key's first part (login, register, connection-test), never what it counts. */
+/**
+ * The metric's kind of a counter: its key's first part (login, register, connection-test), never
+ * what it counts.
+ */
 function kindOf(key: string): string {
   return key.slice(0, key.indexOf(':'));
 }
@@ -108,12 +125,25 @@ function hitOn(key: string, expiresAt: Date): Hit {
     async release() {
       if (released) return;
       released = true;
-      await RateLimitModel.updateOne({ _id: key, expires_at: expiresAt, count: { $gt: 0 } }, { $inc: { count: -1 } });
+      await RateLimitModel.updateOne(
+        { _id: key, expires_at: expiresAt, count: { $gt: 0 } },
+        { $inc: { count: -1 } },
+      );
     },
   };
 }
 
-function refusal(what: string, limit: number, windowMs: number, expiresAt: Date, now: Date, key: string): RateLimitedError {
+function refusal(
+  what: string,
+  limit: number,
+  windowMs: number,
+  expiresAt: Date,
+  now: Date,
+  key: string,
+): RateLimitedError {
   metrics.rateLimitRefusals.inc({ kind: kindOf(key) });
-  return new RateLimitedError(`too many ${what}: at most ${limit} per ${windowMs / 1000} s`, Math.max(1, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)));
+  return new RateLimitedError(
+    `too many ${what}: at most ${limit} per ${windowMs / 1000} s`,
+    Math.max(1, Math.ceil((expiresAt.getTime() - now.getTime()) / 1000)),
+  );
 }

@@ -1,4 +1,9 @@
-import { GraphQLJSONObject, GraphQLNonNegativeFloat, GraphQLNonNegativeInt, GraphQLObjectID } from 'graphql-scalars';
+import {
+  GraphQLJSONObject,
+  GraphQLNonNegativeFloat,
+  GraphQLNonNegativeInt,
+  GraphQLObjectID,
+} from 'graphql-scalars';
 import { Types } from 'mongoose';
 
 /** The contract's scalars, as type-graphql sees them. Dates use type-graphql's DateTimeISO. */

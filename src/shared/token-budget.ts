@@ -24,7 +24,10 @@ export class TokenBudget {
     if (bucket.tokens < 1) {
       this.buckets.set(key, bucket);
       metrics.rateLimitRefusals.inc({ kind: 'token_budget' });
-      throw new RateLimitedError(`too many requests for this token: at most ${capacity} per minute`, Math.ceil(((1 - bucket.tokens) * 60) / capacity));
+      throw new RateLimitedError(
+        `too many requests for this token: at most ${capacity} per minute`,
+        Math.ceil(((1 - bucket.tokens) * 60) / capacity),
+      );
     }
     bucket.tokens -= 1;
     this.buckets.set(key, bucket);
@@ -36,7 +39,8 @@ export class TokenBudget {
 
   private sweep(now = Date.now()): void {
     for (const [key, bucket] of this.buckets) {
-      if (bucket.tokens + ((now - bucket.at) * this.perMinute(key)) / 60_000 >= this.perMinute(key)) this.buckets.delete(key);
+      if (bucket.tokens + ((now - bucket.at) * this.perMinute(key)) / 60_000 >= this.perMinute(key))
+        this.buckets.delete(key);
     }
   }
 }

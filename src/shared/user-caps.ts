@@ -18,7 +18,10 @@ const ATTEMPTS = 10;
 /** Whether a duplicate-key error is on the cap_slot index (and not, say, on live_key). */
 export function isCapSlotCollision(error: unknown): boolean {
   if (!isDuplicateKeyError(error)) return false;
-  const { keyPattern, message } = error as { keyPattern?: Record<string, unknown>; message?: string };
+  const { keyPattern, message } = error as {
+    keyPattern?: Record<string, unknown>;
+    message?: string;
+  };
   return keyPattern ? 'cap_slot' in keyPattern : /cap_slot/.test(message ?? '');
 }
 
@@ -34,10 +37,14 @@ export async function insertWithinCap<T>(
   insert: (slot: string) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const owned = await model.find({ user_id: userId }, { cap_slot: 1 }).lean<Array<Pick<CappedDocument, 'cap_slot'>>>();
+    const owned = await model
+      .find({ user_id: userId }, { cap_slot: 1 })
+      .lean<Array<Pick<CappedDocument, 'cap_slot'>>>();
     if (owned.length >= cap) throw capReached(cap, what);
     const taken = new Set(owned.map((d) => d.cap_slot));
-    const free = Array.from({ length: cap }, (_, n) => `${userId.toHexString()}:${n}`).filter((slot) => !taken.has(slot));
+    const free = Array.from({ length: cap }, (_, n) => `${userId.toHexString()}:${n}`).filter(
+      (slot) => !taken.has(slot),
+    );
     if (free.length === 0) throw capReached(cap, what);
     // A random free slot: creates running at once rarely pick the same one.
     try {

@@ -22,12 +22,15 @@ export function SafeText(): PropertyDecorator {
     name: 'safeText',
     validator: {
       validate: (value: unknown) => typeof value !== 'string' || isSafeText(value),
-      defaultMessage: () => 'must not contain control characters, bidirectional overrides or unpaired surrogates',
+      defaultMessage: () =>
+        'must not contain control characters, bidirectional overrides or unpaired surrogates',
     },
   });
 }
 
-/** A display name: 1 to 100 characters, not blank, no unsafe characters. Stored through cleanName. */
+/**
+ * A display name: 1 to 100 characters, not blank, no unsafe characters. Stored through cleanName.
+ */
 export function Name(): PropertyDecorator {
   return (target, key) => {
     Length(1, 100, { message: 'must be 1 to 100 characters' })(target, key);

@@ -8,7 +8,8 @@ import { ObjectIdScalar } from '../shared/scalars';
 
 /** A subscription's context comes from the WebSocket server, which puts the live service in it. */
 function liveOf(context: Context): NonNullable<Context['live']> {
-  if (!context.live) throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
+  if (!context.live)
+    throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
   return context.live;
 }
 
@@ -16,13 +17,22 @@ function liveOf(context: Context): NonNullable<Context['live']> {
 export class LiveEventsResolver {
   @Authorized(Role.USER)
   @Subscription(() => UserWalletEvent, {
-    description: "USER/ADMIN: events of the caller's own wallets (one wallet's only, when walletId is given), as they happen.",
+    description:
+      "USER/ADMIN: events of the caller's own wallets (one wallet's only, when walletId is given), as they happen.",
     subscribe: ({ args, context }) => {
       const live = liveOf(context as Context);
-      return live.service.mine((context as Context).principal, (args as { walletId?: string | null }).walletId, live.connection);
+      return live.service.mine(
+        (context as Context).principal,
+        (args as { walletId?: string | null }).walletId,
+        live.connection,
+      );
     },
   })
-  myWalletEvents(@Root() event: UserWalletEvent, @Arg('walletId', () => ObjectIdScalar, { nullable: true }) _walletId?: Types.ObjectId | string | null): UserWalletEvent {
+  myWalletEvents(
+    @Root() event: UserWalletEvent,
+    @Arg('walletId', () => ObjectIdScalar, { nullable: true })
+    _walletId?: Types.ObjectId | string | null,
+  ): UserWalletEvent {
     return event;
   }
 
@@ -31,10 +41,16 @@ export class LiveEventsResolver {
     description: 'AGENT: events of every wallet, of the given kinds only when kinds is given.',
     subscribe: ({ args, context }) => {
       const live = liveOf(context as Context);
-      return live.service.managed((args as { kinds?: WalletEventKind[] | null }).kinds, live.connection);
+      return live.service.managed(
+        (args as { kinds?: WalletEventKind[] | null }).kinds,
+        live.connection,
+      );
     },
   })
-  managedWalletEvents(@Root() event: UserWalletEvent, @Arg('kinds', () => [WalletEventKind], { nullable: true }) _kinds?: WalletEventKind[] | null): UserWalletEvent {
+  managedWalletEvents(
+    @Root() event: UserWalletEvent,
+    @Arg('kinds', () => [WalletEventKind], { nullable: true }) _kinds?: WalletEventKind[] | null,
+  ): UserWalletEvent {
     return event;
   }
 }

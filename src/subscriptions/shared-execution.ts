@@ -1,4 +1,9 @@
-import { createSourceEventStream, execute, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import {
+  createSourceEventStream,
+  execute,
+  type ExecutionArgs,
+  type ExecutionResult,
+} from 'graphql';
 
 /**
  * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
@@ -14,7 +19,9 @@ type Result = ExecutionResult | Promise<ExecutionResult>;
 /** Which subscriptions answer alike: null for one that shares with none. */
 export type ShareKeyOf = (args: ExecutionArgs) => string | null;
 
-export function sharedSubscribe(shareKeyOf: ShareKeyOf): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+export function sharedSubscribe(
+  shareKeyOf: ShareKeyOf,
+): (args: ExecutionArgs) => Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   // Per event object: gone with the event once every subscriber has had it.
   const results = new WeakMap<object, Map<string, Result>>();
   return async (args) => {
@@ -39,9 +46,13 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 
 /**
  * The source's events mapped to results. `return` goes straight to the source (an async generator
- * would wait for the next event first, and a quiet feed would never let a finished subscription go).
+ * would wait for the next event first, and a quiet feed would never let a finished subscription
+ * go).
  */
-function mapEvents(source: AsyncIterator<unknown>, map: (event: unknown) => Result): AsyncIterableIterator<ExecutionResult> {
+function mapEvents(
+  source: AsyncIterator<unknown>,
+  map: (event: unknown) => Result,
+): AsyncIterableIterator<ExecutionResult> {
   return {
     async next() {
       const step = await source.next();

@@ -1,7 +1,11 @@
 import { Repeater } from '@repeaterjs/repeater';
 import type { Types } from 'mongoose';
 import type { Logger } from '../logger';
-import { UserWalletEventModel, type UserWalletEvent, type WalletEventRecord } from '../modules/user-wallets/user-wallet-event.model';
+import {
+  UserWalletEventModel,
+  type UserWalletEvent,
+  type WalletEventRecord,
+} from '../modules/user-wallets/user-wallet-event.model';
 import { UserWalletModel } from '../modules/user-wallets/user-wallet.model';
 
 /**
@@ -24,7 +28,10 @@ export interface FeedSettings {
 
 export const FEED_SETTINGS: FeedSettings = { pollMs: 250, settleMs: 300, overlapMs: 1_000 };
 
-/** The comment the feed's queries carry: background work, not any request's (see the benchmark's proxy). */
+/**
+ * The comment the feed's queries carry: background work, not any request's (see the benchmark's
+ * proxy).
+ */
 const BACKGROUND_COMMENT = 'background: wallet event feed';
 /**
  * A subscription gets what was recorded from its start on, less this allowance for the clocks of
@@ -36,7 +43,10 @@ const OWNER_CACHE = 100_000;
 
 type TrailEvent = UserWalletEvent & { recorded_at: Date };
 
-/** What a subscriber sees of an event to choose it: the event, and its wallet's owner (null when the wallet is gone). */
+/**
+ * What a subscriber sees of an event to choose it: the event, and its wallet's owner (null when the
+ * wallet is gone).
+ */
 export type EventFilter = (event: UserWalletEvent, owner: Types.ObjectId | null) => boolean;
 
 export interface FeedSubscription extends AsyncIterableIterator<UserWalletEvent> {
@@ -54,7 +64,10 @@ export class WalletEventFeed {
   private watermark = 0;
   /** Ids sent, with when they were recorded: kept while a poll's overlap can read them again. */
   private readonly sent = new Map<string, number>();
-  /** Read but not sent yet: too fresh, or behind an earlier event of their wallet still in its outbox. */
+  /**
+   * Read but not sent yet: too fresh, or behind an earlier event of their wallet still in its
+   * outbox.
+   */
   private held = new Map<string, TrailEvent>();
   private readonly owners = new Map<string, Types.ObjectId | null>();
   private timer: NodeJS.Timeout | undefined;
@@ -119,7 +132,12 @@ export class WalletEventFeed {
   private schedule(): void {
     this.timer = setTimeout(() => {
       this.polling = this.poll()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'the live event feed could not read the trail; next try soon'))
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { err: error },
+            'the live event feed could not read the trail; next try soon',
+          ),
+        )
         .finally(() => {
           this.timer = undefined;
           if (this.subscribers.size > 0 && !this.stopped) this.schedule();
@@ -130,18 +148,30 @@ export class WalletEventFeed {
 
   /** One round: read what is new, send what is ready, in order. */
   async poll(now = Date.now()): Promise<void> {
-    const ids = await UserWalletEventModel.find({ recorded_at: { $gte: new Date(this.watermark - this.settings.overlapMs) } }, { _id: 1, recorded_at: 1 })
+    const ids = await UserWalletEventModel.find(
+      { recorded_at: { $gte: new Date(this.watermark - this.settings.overlapMs) } },
+      { _id: 1, recorded_at: 1 },
+    )
       .comment(BACKGROUND_COMMENT)
       .lean<Array<{ _id: Types.ObjectId; recorded_at: Date }>>();
-    for (const { recorded_at } of ids) this.watermark = Math.max(this.watermark, recorded_at.getTime());
-    const fresh = ids.filter(({ _id }) => !this.sent.has(_id.toHexString()) && !this.held.has(_id.toHexString())).map(({ _id }) => _id);
+    for (const { recorded_at } of ids)
+      this.watermark = Math.max(this.watermark, recorded_at.getTime());
+    const fresh = ids
+      .filter(({ _id }) => !this.sent.has(_id.toHexString()) && !this.held.has(_id.toHexString()))
+      .map(({ _id }) => _id);
     if (fresh.length > 0) {
-      const events = await UserWalletEventModel.find({ _id: { $in: fresh } }).comment(BACKGROUND_COMMENT).lean<TrailEvent[]>();
+      const events = await UserWalletEventModel.find({ _id: { $in: fresh } })
+        .comment(BACKGROUND_COMMENT)
+        .lean<TrailEvent[]>();
       for (const event of events) this.held.set(event._id.toHexString(), event);
     }
-    const ready = [...this.held.values()].filter((e) => e.recorded_at.getTime() <= now - this.settings.settleMs);
+    const ready = [...this.held.values()].filter(
+      (e) => e.recorded_at.getTime() <= now - this.settings.settleMs,
+    );
     if (ready.length > 0) await this.release(ready);
-    for (const [id, recorded] of this.sent) if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs) this.sent.delete(id);
+    for (const [id, recorded] of this.sent)
+      if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs)
+        this.sent.delete(id);
   }
 
   private async release(ready: TrailEvent[]): Promise<void> {
@@ -151,15 +181,24 @@ export class WalletEventFeed {
       byWallet.set(key, [...(byWallet.get(key) ?? []), event]);
     }
     const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
-    const outboxes = await UserWalletModel.find({ _id: { $in: walletIds }, 'pending_events.0': { $exists: true } }, { pending_events: 1 })
+    const outboxes = await UserWalletModel.find(
+      { _id: { $in: walletIds }, 'pending_events.0': { $exists: true } },
+      { pending_events: 1 },
+    )
       .comment(BACKGROUND_COMMENT)
       .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
     const readyIds = new Set(ready.map((e) => e._id.toHexString()));
     // The versions each wallet still has on the way: in its outbox, not yet in the trail.
     const onTheWay = new Map<string, Array<number | null>>();
     for (const wallet of outboxes) {
-      const waiting = wallet.pending_events.filter((p) => !readyIds.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()));
-      if (waiting.length > 0) onTheWay.set(wallet._id.toHexString(), waiting.map((p) => p.version));
+      const waiting = wallet.pending_events.filter(
+        (p) => !readyIds.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()),
+      );
+      if (waiting.length > 0)
+        onTheWay.set(
+          wallet._id.toHexString(),
+          waiting.map((p) => p.version),
+        );
     }
     await this.learnOwners(walletIds);
 
@@ -168,7 +207,8 @@ export class WalletEventFeed {
       events.sort(byVersion);
       const earlier = onTheWay.get(wallet);
       for (const event of events) {
-        // An earlier version (or one whose version is not known yet) is still in the outbox: wait for it.
+        // An earlier version (or one whose version is not known yet) is still in the outbox: wait
+        // for it.
         if (earlier?.some((v) => v === null || event.version === null || v < event.version)) break;
         out.push(event);
       }
@@ -181,14 +221,17 @@ export class WalletEventFeed {
       const { recorded_at: _recorded, ...shown } = event;
       const owner = this.owners.get(event.wallet_id.toHexString()) ?? null;
       const recorded = event.recorded_at.getTime();
-      for (const subscriber of this.subscribers) if (recorded >= subscriber.since && subscriber.filter(shown, owner)) subscriber.push(shown);
+      for (const subscriber of this.subscribers)
+        if (recorded >= subscriber.since && subscriber.filter(shown, owner)) subscriber.push(shown);
     }
   }
 
   private async learnOwners(walletIds: Types.ObjectId[]): Promise<void> {
     const unknown = walletIds.filter((id) => !this.owners.has(id.toHexString()));
     if (unknown.length === 0) return;
-    const wallets = await UserWalletModel.find({ _id: { $in: unknown } }, { user_id: 1 }).comment(BACKGROUND_COMMENT).lean<Array<{ _id: Types.ObjectId; user_id: Types.ObjectId }>>();
+    const wallets = await UserWalletModel.find({ _id: { $in: unknown } }, { user_id: 1 })
+      .comment(BACKGROUND_COMMENT)
+      .lean<Array<{ _id: Types.ObjectId; user_id: Types.ObjectId }>>();
     const found = new Map(wallets.map((w) => [w._id.toHexString(), w.user_id]));
     for (const id of unknown) {
       if (this.owners.size >= OWNER_CACHE) this.owners.delete(this.owners.keys().next().value!);
@@ -197,8 +240,12 @@ export class WalletEventFeed {
   }
 }
 
-/** Within a wallet: by version; an event whose version was never known (a provisional one) by its time. */
+/**
+ * Within a wallet: by version; an event whose version was never known (a provisional one) by its
+ * time.
+ */
 function byVersion(a: UserWalletEvent, b: UserWalletEvent): number {
-  if (a.version !== null && b.version !== null && a.version !== b.version) return a.version - b.version;
+  if (a.version !== null && b.version !== null && a.version !== b.version)
+    return a.version - b.version;
   return a.at.getTime() - b.at.getTime() || a._id.toHexString().localeCompare(b._id.toHexString());
 }

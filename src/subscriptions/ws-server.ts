@@ -1,6 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import { GraphQLError, Kind, OperationTypeNode, parse, specifiedRules, validate, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  Kind,
+  OperationTypeNode,
+  parse,
+  specifiedRules,
+  validate,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -17,10 +27,10 @@ import { sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
- * in connection_init's payload ({ authorization: "Bearer ..." }) and is checked as an HTTP request's
- * is, then again every `recheckMs` while the connection lasts: a token that stops being good (revoked,
- * expired, its user gone or their password changed) closes the connection with 4403. Each operation
- * gets the same shape limits as over HTTP.
+ * in connection_init's payload ({ authorization: "Bearer ..." }) and is checked as an HTTP
+ * request's is, then again every `recheckMs` while the connection lasts: a token that stops being
+ * good (revoked, expired, its user gone or their password changed) closes the connection with 4403.
+ * Each operation gets the same shape limits as over HTTP.
  */
 
 export const LIVE_LIMITS = {
@@ -64,14 +74,21 @@ export interface LiveServer {
 }
 
 function principalKey(principal: Principal): string {
-  return principal.kind === 'user' ? `user:${principal.userId.toHexString()}` : `agent:${principal.agentId.toHexString()}`;
+  return principal.kind === 'user'
+    ? `user:${principal.userId.toHexString()}`
+    : `agent:${principal.agentId.toHexString()}`;
 }
 
 export function startLiveServer(options: LiveServerOptions): LiveServer {
   const { auth, logger } = options;
-  const wss = new WebSocketServer({ server: options.httpServer, path: '/graphql', maxPayload: LIVE_LIMITS.maxPayloadBytes });
+  const wss = new WebSocketServer({
+    server: options.httpServer,
+    path: '/graphql',
+    maxPayload: LIVE_LIMITS.maxPayloadBytes,
+  });
   const perToken = new Map<string, number>();
-  const format = (errors: readonly GraphQLError[]) => errors.map((error) => options.formatError(error.toJSON(), error));
+  const format = (errors: readonly GraphQLError[]) =>
+    errors.map((error) => options.formatError(error.toJSON(), error));
 
   const cleanup = useServer<Record<string, unknown>, { state?: ConnectionState }>(
     {
@@ -81,21 +98,33 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       onConnect: async (ctx) => {
         const extra = ctx.extra;
         const clientAddress = clientAddressOf(extra.request, options.trustProxy);
-        const header = typeof ctx.connectionParams?.authorization === 'string' ? ctx.connectionParams.authorization : '';
+        const header =
+          typeof ctx.connectionParams?.authorization === 'string'
+            ? ctx.connectionParams.authorization
+            : '';
         let principal: Principal | null = null;
         try {
           principal = await auth.authenticate(header);
         } catch (error) {
           if (!(error instanceof UnauthenticatedError)) throw error;
-          logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', { reason: error.message, transport: 'websocket' });
+          logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', {
+            reason: error.message,
+            transport: 'websocket',
+          });
         }
         // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
         if (!principal) return false;
         const key = principalKey(principal);
         if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
-          logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', { message: 'too many connections for this token', transport: 'websocket' });
+          logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', {
+            message: 'too many connections for this token',
+            transport: 'websocket',
+          });
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
-          extra.socket.close(TOO_MANY_CONNECTIONS_CLOSE, `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`);
+          extra.socket.close(
+            TOO_MANY_CONNECTIONS_CLOSE,
+            `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`,
+          );
           return false;
         }
         perToken.set(key, (perToken.get(key) ?? 0) + 1);
@@ -104,7 +133,10 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             () => undefined,
             (error: unknown) => {
               if (!(error instanceof UnauthenticatedError)) return; // the database away: try again next time
-              logSecurityEvent({ logger, clientAddress, principal }, 'token refused', { reason: error.message, transport: 'websocket' });
+              logSecurityEvent({ logger, clientAddress, principal }, 'token refused', {
+                reason: error.message,
+                transport: 'websocket',
+              });
               extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
             },
           );
@@ -126,7 +158,11 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const state = extra.state!;
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
-          return [new RateLimitedError(`too many subscriptions on this connection: at most ${LIVE_LIMITS.subscriptionsPerConnection}`)];
+          return [
+            new RateLimitedError(
+              `too many subscriptions on this connection: at most ${LIVE_LIMITS.subscriptionsPerConnection}`,
+            ),
+          ];
         }
         let document;
         try {
@@ -135,12 +171,23 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
           throw error;
         }
-        const errors = validate(options.schema, document, [...specifiedRules, ...options.validationRules]);
+        const errors = validate(options.schema, document, [
+          ...specifiedRules,
+          ...options.validationRules,
+        ]);
         if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
         const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
-        const operation = payload.operationName ? operations.find((o) => o.name?.value === payload.operationName) : operations.length === 1 ? operations[0] : undefined;
+        const operation = payload.operationName
+          ? operations.find((o) => o.name?.value === payload.operationName)
+          : operations.length === 1
+            ? operations[0]
+            : undefined;
         if (!operation || operation.operation !== OperationTypeNode.SUBSCRIPTION) {
-          return [new UserInputError('only subscriptions run over WebSocket: send queries and mutations to POST /graphql')];
+          return [
+            new UserInputError(
+              'only subscriptions run over WebSocket: send queries and mutations to POST /graphql',
+            ),
+          ];
         }
         const requestId = randomUUID();
         const contextValue: Context = {
@@ -153,20 +200,40 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           deadline: Number.MAX_SAFE_INTEGER,
           live: {
             service: options.service,
-            connection: { maxWaiting: LIVE_LIMITS.maxWaiting, close: (code, reason) => extra.socket.close(code, reason) },
+            connection: {
+              maxWaiting: LIVE_LIMITS.maxWaiting,
+              close: (code, reason) => extra.socket.close(code, reason),
+            },
             // Everything the answer to an event may depend on besides the event itself.
-            shareKey: JSON.stringify([state.key, state.principal.role, payload.operationName ?? null, payload.variables ?? null, payload.query]),
+            shareKey: JSON.stringify([
+              state.key,
+              state.principal.role,
+              payload.operationName ?? null,
+              payload.variables ?? null,
+              payload.query,
+            ]),
           },
         };
-        return { schema: options.schema, document, variableValues: payload.variables ?? undefined, operationName: payload.operationName ?? undefined, contextValue };
+        return {
+          schema: options.schema,
+          document,
+          variableValues: payload.variables ?? undefined,
+          operationName: payload.operationName ?? undefined,
+          contextValue,
+        };
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         const socket = ctx.extra.socket;
         if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
-          socket.close(4008, `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`);
+          socket.close(
+            4008,
+            `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
+          );
         }
         if (!result.errors) return undefined;
-        const errors = result.errors.map((error) => (error instanceof GraphQLError ? error : new GraphQLError(String(error))));
+        const errors = result.errors.map((error) =>
+          error instanceof GraphQLError ? error : new GraphQLError(String(error)),
+        );
         return { ...result, errors: format(errors) };
       },
       // Errors of onSubscribe (limits, syntax, validation): formatted as over HTTP.
@@ -185,7 +252,17 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
   };
 }
 
-/** graphql-js's errors carry no code: the one Apollo gives them over HTTP, so they are formatted alike. */
+/**
+ * graphql-js's errors carry no code: the one Apollo gives them over HTTP, so they are formatted
+ * alike.
+ */
 function withCode(error: GraphQLError, code: string): GraphQLError {
-  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: error.originalError, extensions: { ...error.extensions, code } });
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
 }

@@ -11,7 +11,10 @@ export const typePolicies = {
   KeyPermissions: { merge: true },
 };
 
-/** After deleteCredential or deleteUserWallet: the object goes, and with it every cached list's reference to it. */
+/**
+ * After deleteCredential or deleteUserWallet: the object goes, and with it every cached list's
+ * reference to it.
+ */
 export function evictDeleted(cache, __typename, id) {
   cache.evict({ id: cache.identify({ __typename, id }) });
   cache.gc();

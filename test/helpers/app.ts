@@ -15,7 +15,13 @@ export const ADMIN_PASSWORD = 'admin-password-for-tests';
 export interface GqlResult<T> {
   status: number;
   data: T | null | undefined;
-  errors: Array<{ message: string; path?: Array<string | number>; extensions?: { code?: string; field?: string } }> | undefined;
+  errors:
+    | Array<{
+        message: string;
+        path?: Array<string | number>;
+        extensions?: { code?: string; field?: string };
+      }>
+    | undefined;
   headers: Headers;
 }
 
@@ -25,21 +31,33 @@ export interface TestApp {
   url: string;
   /** Every log line the service wrote, as text. */
   logs: string[];
-  gql<T, V>(document: TypedDocumentNode<T, V>, variables?: V, token?: string): Promise<GqlResult<T>>;
-  raw<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>, token?: string, headers?: Record<string, string>): Promise<GqlResult<T>>;
+  gql<T, V>(
+    document: TypedDocumentNode<T, V>,
+    variables?: V,
+    token?: string,
+  ): Promise<GqlResult<T>>;
+  raw<T = Record<string, unknown>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    token?: string,
+    headers?: Record<string, string>,
+  ): Promise<GqlResult<T>>;
   close(): Promise<void>;
 }
 
 /** Unique database name per test file, so files never see each other's data. */
 export function testDatabaseUri(): string {
   const base = process.env.TEST_MONGODB_URI;
-  if (!base) throw new Error('TEST_MONGODB_URI is not set: run the tests through jest (globalSetup)');
+  if (!base)
+    throw new Error('TEST_MONGODB_URI is not set: run the tests through jest (globalSetup)');
   const url = new URL(base);
   url.pathname = `/t_${randomBytes(6).toString('hex')}`;
   return url.toString();
 }
 
-export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+export function testEnv(
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
   return {
     NODE_ENV: 'test',
     PORT: '0',
@@ -57,7 +75,9 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
   };
 }
 
-export async function startTestApp(overrides: Record<string, string | undefined> = {}): Promise<TestApp> {
+export async function startTestApp(
+  overrides: Record<string, string | undefined> = {},
+): Promise<TestApp> {
   const { config } = parseConfig(testEnv(overrides));
   const logs: string[] = [];
   const sink = new Writable({
@@ -69,14 +89,27 @@ export async function startTestApp(overrides: Record<string, string | undefined>
   const app = await startApp(config, createLogger(config, sink));
   const url = app.url;
 
-  async function post<T>(body: unknown, token?: string, headers: Record<string, string> = {}): Promise<GqlResult<T>> {
+  async function post<T>(
+    body: unknown,
+    token?: string,
+    headers: Record<string, string> = {},
+  ): Promise<GqlResult<T>> {
     const response = await fetch(`${url}/graphql`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...headers,
+      },
       body: JSON.stringify(body),
     });
     const json = (await response.json()) as { data?: T | null; errors?: GqlResult<T>['errors'] };
-    return { status: response.status, data: json.data, errors: json.errors, headers: response.headers };
+    return {
+      status: response.status,
+      data: json.data,
+      errors: json.errors,
+      headers: response.headers,
+    };
   }
 
   return {

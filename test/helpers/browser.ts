@@ -4,7 +4,8 @@ import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 const CHROMIUM = '/usr/bin/chromium';
 
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   return puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -12,8 +13,14 @@ export async function launchChromium(): Promise<Browser> {
   });
 }
 
-/** A page that may load only from `origin`: anything else is refused and recorded, as are the paths it asked for. */
-export async function offlinePage(browser: Browser, origin: string): Promise<{ page: Page; offHost: string[]; pageErrors: string[]; paths: string[] }> {
+/**
+ * A page that may load only from `origin`: anything else is refused and recorded, as are the paths
+ * it asked for.
+ */
+export async function offlinePage(
+  browser: Browser,
+  origin: string,
+): Promise<{ page: Page; offHost: string[]; pageErrors: string[]; paths: string[] }> {
   const page = await browser.newPage();
   const offHost: string[] = [];
   const pageErrors: string[] = [];

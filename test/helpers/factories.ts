@@ -22,10 +22,15 @@ export function uniqueEmail(prefix = 'user'): string {
   return `${prefix}-${randomBytes(4).toString('hex')}@example.com`;
 }
 
-export async function registerUser(t: TestApp, overrides: { email?: string; password?: string; name?: string } = {}): Promise<TestUser> {
+export async function registerUser(
+  t: TestApp,
+  overrides: { email?: string; password?: string; name?: string } = {},
+): Promise<TestUser> {
   const email = overrides.email ?? uniqueEmail();
   const password = overrides.password ?? 'correct horse battery staple';
-  const result = await t.gql(RegisterDocument, { input: { email, password, name: overrides.name ?? 'Test User' } });
+  const result = await t.gql(RegisterDocument, {
+    input: { email, password, name: overrides.name ?? 'Test User' },
+  });
   if (!result.data) throw new Error(`register failed: ${JSON.stringify(result.errors)}`);
   return { id: result.data.register.user.id, email, password, token: result.data.register.token };
 }
@@ -42,14 +47,24 @@ export async function agentToken(t: TestApp, name = 'risk-agent'): Promise<strin
   return result.data.issueAgentToken.token;
 }
 
-export function definitionInput(overrides: Partial<CreateWalletDefinitionInput> = {}): CreateWalletDefinitionInput {
+export function definitionInput(
+  overrides: Partial<CreateWalletDefinitionInput> = {},
+): CreateWalletDefinitionInput {
   return {
     name: 'Kraken',
     slug: `kraken-${randomBytes(3).toString('hex')}`,
     type: 'CEX',
     description: 'A test exchange',
     authFields: [
-      { key: 'api_key', label: 'API Key', type: 'STRING', required: true, encrypted: false, placeholder: 'key', helpText: null },
+      {
+        key: 'api_key',
+        label: 'API Key',
+        type: 'STRING',
+        required: true,
+        encrypted: false,
+        placeholder: 'key',
+        helpText: null,
+      },
       { key: 'api_secret', label: 'API Secret', type: 'PASSWORD', required: true, encrypted: true },
     ],
     features: {
@@ -70,7 +85,11 @@ export function definitionInput(overrides: Partial<CreateWalletDefinitionInput> 
 }
 
 /** A Binance credential of `user` (values that only need to pass validation). */
-export async function binanceCredential(t: TestApp, user: TestUser, name = 'Binance main'): Promise<string> {
+export async function binanceCredential(
+  t: TestApp,
+  user: TestUser,
+  name = 'Binance main',
+): Promise<string> {
   const binance = await t.gql(WalletDefinitionDocument, { slug: 'binance' });
   const result = await t.gql(
     CreateCredentialDocument,
@@ -94,8 +113,17 @@ export function limits(overrides: Partial<UserLimitsInput> = {}): UserLimitsInpu
   return { maxTotalRisk: 1000, allowedSymbols: null, tradingMode: 'MODERATE', ...overrides };
 }
 
-export async function userWallet(t: TestApp, user: TestUser, credentialId: string, overrides: Partial<UserLimitsInput> = {}): Promise<{ id: string; version: number }> {
-  const result = await t.gql(CreateUserWalletDocument, { input: { credentialId, name: 'Trading', userLimits: limits(overrides) } }, user.token);
+export async function userWallet(
+  t: TestApp,
+  user: TestUser,
+  credentialId: string,
+  overrides: Partial<UserLimitsInput> = {},
+): Promise<{ id: string; version: number }> {
+  const result = await t.gql(
+    CreateUserWalletDocument,
+    { input: { credentialId, name: 'Trading', userLimits: limits(overrides) } },
+    user.token,
+  );
   if (!result.data) throw new Error(`createUserWallet failed: ${JSON.stringify(result.errors)}`);
   return { id: result.data.createUserWallet.id, version: result.data.createUserWallet.version };
 }

@@ -13,7 +13,12 @@ export interface Subscriber {
   dispose(): Promise<void>;
 }
 
-export function subscribe(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}): Subscriber {
+export function subscribe(
+  url: string,
+  token: string | undefined,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Subscriber {
   const events: Array<Record<string, unknown>> = [];
   const errors: unknown[] = [];
   let onConnected!: () => void;
@@ -22,7 +27,9 @@ export function subscribe(url: string, token: string | undefined, query: string,
   const closed = new Promise<{ code: number; reason: string }>((resolve) => (onClosed = resolve));
   const connected = new Promise<void>((resolve, reject) => {
     onConnected = resolve;
-    void closed.then((c) => reject(new Error(`closed before it was acknowledged: ${c.code} ${c.reason}`)));
+    void closed.then((c) =>
+      reject(new Error(`closed before it was acknowledged: ${c.code} ${c.reason}`)),
+    );
   });
   connected.catch(() => undefined);
   const completed = new Promise<void>((resolve) => (onCompleted = resolve));
@@ -56,7 +63,14 @@ export function subscribe(url: string, token: string | undefined, query: string,
       complete: () => onCompleted(),
     },
   );
-  return { events, errors, connected, closed, completed, dispose: () => client.dispose() as Promise<void> };
+  return {
+    events,
+    errors,
+    connected,
+    closed,
+    completed,
+    dispose: () => client.dispose() as Promise<void>,
+  };
 }
 
 export async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {

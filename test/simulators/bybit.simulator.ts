@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { sameText, startRecordingServer, type RecordedRequest, type Simulator, type SimulatorReply } from './recording-server';
+import {
+  sameText,
+  startRecordingServer,
+  type RecordedRequest,
+  type Simulator,
+  type SimulatorReply,
+} from './recording-server';
 
 export interface BybitAccount {
   apiKey: string;
@@ -35,27 +41,49 @@ const ROUTES = new Set(['/v5/user/query-api', '/v5/account/info', '/v5/account/w
 export function startBybitSimulator(options: BybitSimulatorOptions): Promise<BybitSimulator> {
   return startRecordingServer(options, (request) => {
     const [route, query = ''] = request.path.split('?');
-    if (request.method !== 'GET' || !ROUTES.has(route)) return { status: 404, json: { retCode: 10001, retMsg: 'Not found', result: {}, retExtInfo: {}, time: Date.now() } };
+    if (request.method !== 'GET' || !ROUTES.has(route))
+      return {
+        status: 404,
+        json: { retCode: 10001, retMsg: 'Not found', result: {}, retExtInfo: {}, time: Date.now() },
+      };
     const verified = verify(request, query, options.accounts);
     if ('error' in verified) return verified.error;
     const { account } = verified;
     if (route === '/v5/user/query-api') return reply(queryApi(account));
-    if (route === '/v5/account/info') return reply({ marginMode: 'REGULAR_MARGIN', updatedTime: String(Date.now()), unifiedMarginStatus: account.uta === 0 ? 1 : 6, dcpStatus: 'OFF', timeWindow: 10, smpGroup: 0, isMasterTrader: false, spotHedgingStatus: 'OFF' });
+    if (route === '/v5/account/info')
+      return reply({
+        marginMode: 'REGULAR_MARGIN',
+        updatedTime: String(Date.now()),
+        unifiedMarginStatus: account.uta === 0 ? 1 : 6,
+        dcpStatus: 'OFF',
+        timeWindow: 10,
+        smpGroup: 0,
+        isMasterTrader: false,
+        spotHedgingStatus: 'OFF',
+      });
     const accountType = new URLSearchParams(query).get('accountType') ?? '';
     return reply(walletBalance(account, accountType));
   });
 }
 
 function reply(result: unknown): SimulatorReply {
-  return { status: 200, json: { retCode: 0, retMsg: 'OK', result, retExtInfo: {}, time: Date.now() } };
+  return {
+    status: 200,
+    json: { retCode: 0, retMsg: 'OK', result, retExtInfo: {}, time: Date.now() },
+  };
 }
 
 function bybitError(retCode: number, retMsg: string): SimulatorReply {
   return { status: 200, json: { retCode, retMsg, result: {}, retExtInfo: {}, time: Date.now() } };
 }
 
-function verify(request: RecordedRequest, query: string, accounts: BybitAccount[]): { account: BybitAccount } | { error: SimulatorReply } {
-  const text = (name: string) => (typeof request.headers[name] === 'string' ? request.headers[name] : '');
+function verify(
+  request: RecordedRequest,
+  query: string,
+  accounts: BybitAccount[],
+): { account: BybitAccount } | { error: SimulatorReply } {
+  const text = (name: string) =>
+    typeof request.headers[name] === 'string' ? request.headers[name] : '';
   const key = text('x-bapi-api-key');
   const timestamp = text('x-bapi-timestamp');
   const recvWindow = text('x-bapi-recv-window') || '5000';
@@ -64,12 +92,18 @@ function verify(request: RecordedRequest, query: string, accounts: BybitAccount[
   const now = Date.now();
   const stamped = Number(timestamp);
   if (!/^\d+$/.test(timestamp) || stamped > now + 1_000 || now - stamped > Number(recvWindow)) {
-    return { error: bybitError(10002, `invalid request, please check your server timestamp or recv_window param. req_timestamp[${timestamp}],server_timestamp[${now}],recv_window[${recvWindow}]`) };
+    return {
+      error: bybitError(
+        10002,
+        `invalid request, please check your server timestamp or recv_window param. req_timestamp[${timestamp}],server_timestamp[${now}],recv_window[${recvWindow}]`,
+      ),
+    };
   }
   const origin = `${timestamp}${key}${recvWindow}${query}`;
   const expected = createHmac('sha256', account.secret).update(origin).digest('hex');
   // Bybit echoes the string it signed, the key in it.
-  if (!sameText(text('x-bapi-sign'), expected)) return { error: bybitError(10004, `error sign! origin_string[${origin}]`) };
+  if (!sameText(text('x-bapi-sign'), expected))
+    return { error: bybitError(10004, `error sign! origin_string[${origin}]`) };
   return { account };
 }
 
@@ -120,7 +154,15 @@ function walletBalance(account: BybitAccount, accountType: string): unknown {
         accountType,
         totalEquity: '1500',
         totalWalletBalance: '1500',
-        coin: coins.map((c) => ({ ...c, equity: c.walletBalance, usdValue: c.walletBalance, borrowAmount: '0', totalPositionIM: '0', totalOrderIM: '0', accruedInterest: '0' })),
+        coin: coins.map((c) => ({
+          ...c,
+          equity: c.walletBalance,
+          usdValue: c.walletBalance,
+          borrowAmount: '0',
+          totalPositionIM: '0',
+          totalOrderIM: '0',
+          accruedInterest: '0',
+        })),
       },
     ],
   };

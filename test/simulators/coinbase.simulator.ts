@@ -31,11 +31,21 @@ const ROUTES = new Set(['/v2/accounts', '/api/v3/brokerage/key_permissions']);
 export function startCoinbaseSimulator(options: CoinbaseSimulatorOptions): Promise<Simulator> {
   return startRecordingServer(options, (request) => {
     const [path] = request.path.split('?');
-    if (request.method !== 'GET' || !ROUTES.has(path)) return { status: 404, json: { error: 'NOT_FOUND', message: 'Not Found' } };
+    if (request.method !== 'GET' || !ROUTES.has(path))
+      return { status: 404, json: { error: 'NOT_FOUND', message: 'Not Found' } };
     const account = verifyJwt(request, path, options.accounts);
     if (account === undefined) return { status: 401, text: 'Unauthorized\n' };
     if (path === '/api/v3/brokerage/key_permissions') {
-      return { status: 200, json: { can_view: true, can_trade: account.canTrade ?? true, can_transfer: account.canTransfer ?? false, portfolio_uuid: '8d3f1a2b-0000-4000-8000-000000000000', portfolio_type: 'DEFAULT' } };
+      return {
+        status: 200,
+        json: {
+          can_view: true,
+          can_trade: account.canTrade ?? true,
+          can_transfer: account.canTransfer ?? false,
+          portfolio_uuid: '8d3f1a2b-0000-4000-8000-000000000000',
+          portfolio_type: 'DEFAULT',
+        },
+      };
     }
     return { status: 200, json: accountsJson(account) };
   });
@@ -44,27 +54,45 @@ export function startCoinbaseSimulator(options: CoinbaseSimulatorOptions): Promi
 function decode(part: string): Record<string, unknown> | undefined {
   try {
     const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    return typeof value === 'object' && value !== null
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
-function verifyJwt(request: RecordedRequest, path: string, accounts: CoinbaseAccount[]): CoinbaseAccount | undefined {
+function verifyJwt(
+  request: RecordedRequest,
+  path: string,
+  accounts: CoinbaseAccount[],
+): CoinbaseAccount | undefined {
   const authorization = request.headers.authorization ?? '';
   const token = /^Bearer ([\w-]+)\.([\w-]+)\.([\w-]+)$/.exec(authorization);
   if (!token) return undefined;
   const [header, payload] = [decode(token[1]), decode(token[2])];
   if (header?.alg !== 'ES256' || payload === undefined) return undefined;
-  const account = accounts.find((candidate) => candidate.apiKey === header.kid && candidate.apiKey === payload.sub);
+  const account = accounts.find(
+    (candidate) => candidate.apiKey === header.kid && candidate.apiKey === payload.sub,
+  );
   if (!account) return undefined;
-  const signed = verify('sha256', Buffer.from(`${token[1]}.${token[2]}`), { key: createPublicKey(account.publicKey), dsaEncoding: 'ieee-p1363' }, Buffer.from(token[3], 'base64url'));
+  const signed = verify(
+    'sha256',
+    Buffer.from(`${token[1]}.${token[2]}`),
+    { key: createPublicKey(account.publicKey), dsaEncoding: 'ieee-p1363' },
+    Buffer.from(token[3], 'base64url'),
+  );
   if (!signed) return undefined;
   const now = Math.floor(Date.now() / 1000);
   const [nbf, exp] = [Number(payload.nbf), Number(payload.exp)];
-  if (payload.iss !== 'coinbase-cloud' || !(nbf <= now + 5 && now <= exp && exp - nbf <= 120)) return undefined;
+  if (payload.iss !== 'coinbase-cloud' || !(nbf <= now + 5 && now <= exp && exp - nbf <= 120))
+    return undefined;
   const target = `${request.headers.host ?? ''}${path}`;
-  if (payload.uri !== `${request.method} ${target}` && payload.uri !== `${request.method} http://${target}`) return undefined;
+  if (
+    payload.uri !== `${request.method} ${target}` &&
+    payload.uri !== `${request.method} http://${target}`
+  )
+    return undefined;
   return account;
 }
 
@@ -76,7 +104,16 @@ function accountsJson(account: CoinbaseAccount): unknown {
     { currency: 'ETH', amount: '0' },
   ];
   return {
-    pagination: { ending_before: null, starting_after: null, previous_ending_before: null, next_starting_after: null, limit: 250, order: 'desc', previous_uri: null, next_uri: null },
+    pagination: {
+      ending_before: null,
+      starting_after: null,
+      previous_ending_before: null,
+      next_starting_after: null,
+      limit: 250,
+      order: 'desc',
+      previous_uri: null,
+      next_uri: null,
+    },
     data: balances.map((b, i) => ({
       id: `8bfc20d7-f7c6-4422-bf07-8243ca4169f${i}`,
       name: `${b.currency} Wallet`,
@@ -91,4 +128,3 @@ function accountsJson(account: CoinbaseAccount): unknown {
     })),
   };
 }
-

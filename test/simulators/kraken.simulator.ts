@@ -1,11 +1,19 @@
 import { createHash, createHmac } from 'node:crypto';
-import { sameText, startRecordingServer, type Simulator, type SimulatorReply } from './recording-server';
+import {
+  sameText,
+  startRecordingServer,
+  type Simulator,
+  type SimulatorReply,
+} from './recording-server';
 
 export interface KrakenAccount {
   apiKey: string;
   /** Base64, as Kraken hands it out. */
   secret: string;
-  /** Default: query-funds, query-open-trades, query-closed-trades, modify-trades, cancel-close-trades. */
+  /**
+   * Default: query-funds, query-open-trades, query-closed-trades, modify-trades,
+   * cancel-close-trades.
+   */
   permissions?: string[];
   ipAllowlist?: string[];
   /** BalanceEx's result; default XXBT 1.2435 (0.8423 held), ZUSD 25435.21, USDT 0. */
@@ -34,7 +42,10 @@ export function startKrakenSimulator(options: KrakenSimulatorOptions): Promise<K
       const now = Date.now();
       return ok({ unixtime: Math.floor(now / 1000), rfc1123: new Date(now).toUTCString() });
     }
-    if (request.method !== 'POST' || (path !== '/0/private/BalanceEx' && path !== '/0/private/GetApiKeyInfo')) {
+    if (
+      request.method !== 'POST' ||
+      (path !== '/0/private/BalanceEx' && path !== '/0/private/GetApiKeyInfo')
+    ) {
       return { status: 404, json: { error: ['EGeneral:Unknown method'] } };
     }
     const key = request.headers['api-key'];
@@ -42,10 +53,15 @@ export function startKrakenSimulator(options: KrakenSimulatorOptions): Promise<K
     if (typeof key !== 'string' || !account) return krakenError('EAPI:Invalid key');
     const nonceText = new URLSearchParams(rawBody).get('nonce') ?? '';
     if (!/^\d{1,20}$/.test(nonceText)) return krakenError('EAPI:Invalid nonce');
-    const digest = createHash('sha256').update(nonceText + rawBody).digest();
-    const expected = createHmac('sha512', Buffer.from(account.secret, 'base64')).update(Buffer.concat([Buffer.from(path), digest])).digest('base64');
+    const digest = createHash('sha256')
+      .update(nonceText + rawBody)
+      .digest();
+    const expected = createHmac('sha512', Buffer.from(account.secret, 'base64'))
+      .update(Buffer.concat([Buffer.from(path), digest]))
+      .digest('base64');
     const sign = request.headers['api-sign'];
-    if (typeof sign !== 'string' || !sameText(sign, expected)) return krakenError('EAPI:Invalid signature');
+    if (typeof sign !== 'string' || !sameText(sign, expected))
+      return krakenError('EAPI:Invalid signature');
     const nonce = BigInt(nonceText);
     if (nonce <= (lastNonce.get(account.apiKey) ?? 0n)) return krakenError('EAPI:Invalid nonce');
     lastNonce.set(account.apiKey, nonce);
@@ -62,7 +78,13 @@ function krakenError(error: string): SimulatorReply {
 }
 
 function balances(account: KrakenAccount): unknown {
-  return account.balances ?? { XXBT: { balance: '1.2435', hold_trade: '0.8423' }, ZUSD: { balance: '25435.21', hold_trade: '0' }, USDT: { balance: '0', hold_trade: '0' } };
+  return (
+    account.balances ?? {
+      XXBT: { balance: '1.2435', hold_trade: '0.8423' },
+      ZUSD: { balance: '25435.21', hold_trade: '0' },
+      USDT: { balance: '0', hold_trade: '0' },
+    }
+  );
 }
 
 /** POST /0/private/GetApiKeyInfo as documented. */
@@ -72,7 +94,13 @@ function apiKeyInfo(account: KrakenAccount, nonce: string): unknown {
     apiKey: account.apiKey,
     nonce,
     nonceWindow: 0,
-    permissions: account.permissions ?? ['query-funds', 'query-open-trades', 'query-closed-trades', 'modify-trades', 'cancel-close-trades'],
+    permissions: account.permissions ?? [
+      'query-funds',
+      'query-open-trades',
+      'query-closed-trades',
+      'modify-trades',
+      'cancel-close-trades',
+    ],
     iban: 'AA88 N84G WOAK NMOI',
     validUntil: '0',
     queryFrom: '0',

@@ -1,5 +1,11 @@
 import { createHmac } from 'node:crypto';
-import { sameText, startRecordingServer, type RecordedRequest, type Simulator, type SimulatorReply } from './recording-server';
+import {
+  sameText,
+  startRecordingServer,
+  type RecordedRequest,
+  type Simulator,
+  type SimulatorReply,
+} from './recording-server';
 
 export interface OkxAccount {
   apiKey: string;
@@ -26,19 +32,26 @@ const WINDOW_MS = 30_000;
  * OKX's v5 REST API for signed GET /api/v5/account/balance and /api/v5/account/config, checking
  * requests as OKX documents: OK-ACCESS-KEY, OK-ACCESS-PASSPHRASE, OK-ACCESS-TIMESTAMP (ISO 8601,
  * within 30 s) and OK-ACCESS-SIGN, the Base64 HMAC-SHA256 of timestamp + method + request path
- * (with its query) + body. Errors come in OKX's shape: HTTP 401, {"code":"501xx","msg":...,"data":[]}.
+ * (with its query) + body. Errors come in OKX's shape: HTTP 401,
+ * {"code":"501xx","msg":...,"data":[]}.
  */
 export function startOkxSimulator(options: OkxSimulatorOptions): Promise<Simulator> {
   return startRecordingServer(options, (request, rawBody) => {
     const path = request.path;
     const route = path.split('?')[0];
-    if (request.method !== 'GET' || (route !== '/api/v5/account/balance' && route !== '/api/v5/account/config')) {
+    if (
+      request.method !== 'GET' ||
+      (route !== '/api/v5/account/balance' && route !== '/api/v5/account/config')
+    ) {
       return { status: 404, json: { code: '50000', msg: 'Not Found', data: [] } };
     }
     const verified = verify(request, rawBody, options.accounts);
     if ('error' in verified) return verified.error;
     const { account } = verified;
-    return { status: 200, json: route === '/api/v5/account/balance' ? balanceJson(account) : configJson(account) };
+    return {
+      status: 200,
+      json: route === '/api/v5/account/balance' ? balanceJson(account) : configJson(account),
+    };
   });
 }
 
@@ -51,24 +64,38 @@ function header(request: RecordedRequest, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function verify(request: RecordedRequest, rawBody: string, accounts: OkxAccount[]): { account: OkxAccount } | { error: SimulatorReply } {
+function verify(
+  request: RecordedRequest,
+  rawBody: string,
+  accounts: OkxAccount[],
+): { account: OkxAccount } | { error: SimulatorReply } {
   const key = header(request, 'ok-access-key');
   const sign = header(request, 'ok-access-sign');
   const timestamp = header(request, 'ok-access-timestamp');
   const passphrase = header(request, 'ok-access-passphrase');
-  if (key === undefined) return { error: okxError('50103', 'Request header OK-ACCESS-KEY cannot be empty.') };
-  if (passphrase === undefined) return { error: okxError('50104', 'Request header OK-ACCESS-PASSPHRASE cannot be empty.') };
-  if (sign === undefined) return { error: okxError('50106', 'Request header OK-ACCESS-SIGN cannot be empty.') };
-  if (timestamp === undefined) return { error: okxError('50107', 'Request header OK-ACCESS-TIMESTAMP cannot be empty.') };
+  if (key === undefined)
+    return { error: okxError('50103', 'Request header OK-ACCESS-KEY cannot be empty.') };
+  if (passphrase === undefined)
+    return { error: okxError('50104', 'Request header OK-ACCESS-PASSPHRASE cannot be empty.') };
+  if (sign === undefined)
+    return { error: okxError('50106', 'Request header OK-ACCESS-SIGN cannot be empty.') };
+  if (timestamp === undefined)
+    return { error: okxError('50107', 'Request header OK-ACCESS-TIMESTAMP cannot be empty.') };
   const stamped = Date.parse(timestamp);
-  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(timestamp) || Number.isNaN(stamped)) return { error: okxError('50112', 'Invalid OK-ACCESS-TIMESTAMP') };
-  if (Math.abs(Date.now() - stamped) > WINDOW_MS) return { error: okxError('50102', 'Timestamp request expired') };
+  if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(timestamp) || Number.isNaN(stamped))
+    return { error: okxError('50112', 'Invalid OK-ACCESS-TIMESTAMP') };
+  if (Math.abs(Date.now() - stamped) > WINDOW_MS)
+    return { error: okxError('50102', 'Timestamp request expired') };
   const account = accounts.find((candidate) => candidate.apiKey === key);
   if (!account) return { error: okxError('50111', 'Invalid OK-ACCESS-KEY') };
   const simulated = request.headers['x-simulated-trading'] === '1';
-  if (simulated !== (account.demo ?? false)) return { error: okxError('50101', 'APIKey does not match current environment.') };
-  if (!sameText(passphrase, account.passphrase)) return { error: okxError('50105', 'OK-ACCESS-PASSPHRASE incorrect') };
-  const expected = createHmac('sha256', account.secret).update(`${timestamp}${request.method}${request.path}${rawBody}`).digest('base64');
+  if (simulated !== (account.demo ?? false))
+    return { error: okxError('50101', 'APIKey does not match current environment.') };
+  if (!sameText(passphrase, account.passphrase))
+    return { error: okxError('50105', 'OK-ACCESS-PASSPHRASE incorrect') };
+  const expected = createHmac('sha256', account.secret)
+    .update(`${timestamp}${request.method}${request.path}${rawBody}`)
+    .digest('base64');
   if (!sameText(sign, expected)) return { error: okxError('50113', 'Invalid Sign') };
   return { account };
 }
@@ -85,7 +112,14 @@ function balanceJson(account: OkxAccount): unknown {
     data: [
       {
         adjEq: '',
-        details: balances.map((b) => ({ ...b, cashBal: b.eq, disEq: b.eq, eqUsd: b.eq, ordFrozen: b.frozenBal, uTime: String(Date.now()) })),
+        details: balances.map((b) => ({
+          ...b,
+          cashBal: b.eq,
+          disEq: b.eq,
+          eqUsd: b.eq,
+          ordFrozen: b.frozenBal,
+          uTime: String(Date.now()),
+        })),
         imr: '',
         isoEq: '0',
         mgnRatio: '',
@@ -96,7 +130,10 @@ function balanceJson(account: OkxAccount): unknown {
   };
 }
 
-/** GET /api/v5/account/config as documented: `perm` lists the key's permissions, `ip` its bound addresses. */
+/**
+ * GET /api/v5/account/config as documented: `perm` lists the key's permissions, `ip` its bound
+ * addresses.
+ */
 function configJson(account: OkxAccount): unknown {
   return {
     code: '0',

@@ -1,5 +1,10 @@
 import { timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** The recording HTTP server every exchange simulator is built on. */
@@ -40,13 +45,22 @@ export async function startRecordingServer(
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       const rawBody = Buffer.concat(chunks).toString('utf8');
-      const request: RecordedRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: parseBody(rawBody) };
+      const request: RecordedRequest = {
+        method: req.method ?? '',
+        path: req.url ?? '',
+        headers: req.headers,
+        body: parseBody(rawBody),
+      };
       requests.push(request);
       if (options.hang) return;
       const reply = answer(request, rawBody);
       const body = reply.json === undefined ? (reply.text ?? '') : JSON.stringify(reply.json);
-      const contentType = reply.json === undefined ? 'text/plain; charset=utf-8' : 'application/json;charset=UTF-8';
-      res.writeHead(reply.status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body) });
+      const contentType =
+        reply.json === undefined ? 'text/plain; charset=utf-8' : 'application/json;charset=UTF-8';
+      res.writeHead(reply.status, {
+        'Content-Type': contentType,
+        'Content-Length': Buffer.byteLength(body),
+      });
       res.end(body);
     });
   });

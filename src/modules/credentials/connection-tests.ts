@@ -3,7 +3,12 @@ import { Types } from 'mongoose';
 import type { Config } from '../../config';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
-import type { CheckKind, ConnectionCheckInput, ConnectionCheckResult, KeyPermissions as FoundPermissions } from '../../exchanges/types';
+import type {
+  CheckKind,
+  ConnectionCheckInput,
+  ConnectionCheckResult,
+  KeyPermissions as FoundPermissions,
+} from '../../exchanges/types';
 import type { Logger } from '../../logger';
 import { commentOption } from '../../shared/background';
 import { pauseWalletsOfRefusedCredential } from '../user-wallets/wallet-status';
@@ -12,7 +17,13 @@ import type { WalletDefinition } from '../wallet-definitions/wallet-definition.m
 import { CredentialBalanceModel } from './credential-balance.model';
 import { checkDelayMs, rescheduleChecks } from './credential-schedule';
 import { plainValues } from './credential-values';
-import { ConnectionState, CredentialModel, Environment, type Credential, type KeyPermissions } from './credential.model';
+import {
+  ConnectionState,
+  CredentialModel,
+  Environment,
+  type Credential,
+  type KeyPermissions,
+} from './credential.model';
 import type { ConnectionTestResult } from './credential.types';
 import { metrics } from '../../metrics';
 
@@ -23,7 +34,10 @@ export type ConnectionChecker = (input: ConnectionCheckInput) => Promise<Connect
 /** Who started a test: its user, or the service's schedule (whose commands carry `comment`). */
 export type TestRun = { by: 'user' } | { by: 'service'; comment: string };
 
-/** The check's kind as the credential's state. An untestable key is not the key's fault: nothing is paused. */
+/**
+ * The check's kind as the credential's state. An untestable key is not the key's fault: nothing is
+ * paused.
+ */
 const STATE_OF: Record<CheckKind, ConnectionState> = {
   ok: ConnectionState.CONNECTED,
   rejected: ConnectionState.REJECTED,
@@ -46,16 +60,35 @@ export class ConnectionTester {
     private readonly intervalMs: number,
   ) {}
 
-  async test(credential: Credential, definition: WalletDefinition, run: TestRun): Promise<ConnectionTestResult> {
+  async test(
+    credential: Credential,
+    definition: WalletDefinition,
+    run: TestRun,
+  ): Promise<ConnectionTestResult> {
     const id = credential._id.toHexString();
     let values: Record<string, string>;
     try {
       values = plainValues(definition, credential.credentials, this.keyring);
     } catch (error) {
       if (!(error instanceof InvalidToken)) throw error;
-      this.logger.warn({ credentialId: id, by: run.by }, 'stored credential values could not be decrypted');
+      this.logger.warn(
+        { credentialId: id, by: run.by },
+        'stored credential values could not be decrypted',
+      );
       metrics.connectionTests.inc({ exchange: definition.ccxt_id ?? 'none', outcome: 'rejected' });
-      return this.record(credential, { ok: false, kind: 'rejected', error: UNREADABLE_CREDENTIALS, warnings: [], balances: [], permissions: null }, null, run);
+      return this.record(
+        credential,
+        {
+          ok: false,
+          kind: 'rejected',
+          error: UNREADABLE_CREDENTIALS,
+          warnings: [],
+          balances: [],
+          permissions: null,
+        },
+        null,
+        run,
+      );
     }
 
     const environment = credential.environment;
@@ -63,9 +96,15 @@ export class ConnectionTester {
     const outcome = await this.checkConnection({
       ccxtId: definition.ccxt_id ?? null,
       environment,
-      baseUrl: environment === Environment.TESTNET ? definition.api_config.testnet_url : definition.api_config.base_url,
+      baseUrl:
+        environment === Environment.TESTNET
+          ? definition.api_config.testnet_url
+          : definition.api_config.base_url,
       values,
-      fields: definition.auth_fields.map((field) => ({ key: field.key, ccxtCredential: ccxtCredentialOf(field) })),
+      fields: definition.auth_fields.map((field) => ({
+        key: field.key,
+        ccxtCredential: ccxtCredentialOf(field),
+      })),
       timeoutMs: this.exchanges.timeoutMs,
       allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
       network: { allowLoopback: this.exchanges.allowLoopback },
@@ -73,10 +112,23 @@ export class ConnectionTester {
     const latencyMs = Math.round(performance.now() - started);
     // ccxt ids come from ccxt's own list: a label that can't hold what an admin typed.
     const exchange = definition.ccxt_id ?? 'none';
-    metrics.connectionTests.inc({ exchange, outcome: outcome.kind === 'ok' || outcome.kind === 'rejected' ? outcome.kind : 'unreachable' });
+    metrics.connectionTests.inc({
+      exchange,
+      outcome: outcome.kind === 'ok' || outcome.kind === 'rejected' ? outcome.kind : 'unreachable',
+    });
     metrics.connectionTestDuration.observe({ exchange }, latencyMs / 1000);
     // Never the balances: they are the owner's.
-    this.logger.info({ credentialId: id, exchange: definition.slug, ok: outcome.ok, kind: outcome.kind, latencyMs, by: run.by }, 'connection tested');
+    this.logger.info(
+      {
+        credentialId: id,
+        exchange: definition.slug,
+        ok: outcome.ok,
+        kind: outcome.kind,
+        latencyMs,
+        by: run.by,
+      },
+      'connection tested',
+    );
     return this.record(credential, outcome, latencyMs, run);
   }
 
@@ -87,7 +139,12 @@ export class ConnectionTester {
    * leaves the last passing test's, dated by balancesAt. Either moves the next test (see
    * credential-schedule.ts), and a refused key pauses the credential's live wallets.
    */
-  private async record(credential: Credential, outcome: ConnectionCheckResult, latencyMs: number | null, run: TestRun): Promise<ConnectionTestResult> {
+  private async record(
+    credential: Credential,
+    outcome: ConnectionCheckResult,
+    latencyMs: number | null,
+    run: TestRun,
+  ): Promise<ConnectionTestResult> {
     const comment = run.by === 'service' ? run.comment : undefined;
     const tagged = commentOption(comment);
     const testedAt = new Date();
@@ -95,27 +152,54 @@ export class ConnectionTester {
     const balances = outcome.ok ? outcome.balances : [];
     const error = outcome.ok ? null : (outcome.error ?? 'the connection test failed');
     const failures = outcome.kind === 'unreachable' ? (credential.check_failures ?? 0) + 1 : 0;
-    const due = new Date(testedAt.getTime() + checkDelayMs(outcome.kind, failures, this.intervalMs));
+    const due = new Date(
+      testedAt.getTime() + checkDelayMs(outcome.kind, failures, this.intervalMs),
+    );
     const state = STATE_OF[outcome.kind];
-    const common = { connection_state: state, is_connected: outcome.ok, last_checked_at: testedAt, check_failures: failures, check_due_at: due };
+    const common = {
+      connection_state: state,
+      is_connected: outcome.ok,
+      last_checked_at: testedAt,
+      check_failures: failures,
+      check_due_at: due,
+    };
     const set = outcome.ok
-      ? { ...common, last_verified_at: testedAt, connection_error: null, permissions, balances, balances_at: testedAt }
+      ? {
+          ...common,
+          last_verified_at: testedAt,
+          connection_error: null,
+          permissions,
+          balances,
+          balances_at: testedAt,
+        }
       : { ...common, connection_error: error };
 
     // The snapshot goes first and is taken back if the outcome is not recorded: a delete of the
     // credential meanwhile removes it either way (CredentialService.delete), so none outlives it.
     const snapshot = outcome.ok ? new Types.ObjectId() : null;
-    if (snapshot) await CredentialBalanceModel.collection.insertOne({ _id: snapshot, credential_id: credential._id, at: testedAt, balances }, tagged);
-    const updated = await CredentialModel.findOneAndUpdate({ _id: credential._id, version: credential.version }, { $set: set }, { returnDocument: 'after', ...tagged }).lean<Credential>();
+    if (snapshot)
+      await CredentialBalanceModel.collection.insertOne(
+        { _id: snapshot, credential_id: credential._id, at: testedAt, balances },
+        tagged,
+      );
+    const updated = await CredentialModel.findOneAndUpdate(
+      { _id: credential._id, version: credential.version },
+      { $set: set },
+      { returnDocument: 'after', ...tagged },
+    ).lean<Credential>();
     if (updated) {
       if (await rescheduleChecks(credential._id, due, comment)) updated.next_check_at = due;
-      if (state === ConnectionState.REJECTED) await pauseWalletsOfRefusedCredential(this.logger, credential, error!, comment);
+      if (state === ConnectionState.REJECTED)
+        await pauseWalletsOfRefusedCredential(this.logger, credential, error!, comment);
     } else if (snapshot) {
       await CredentialBalanceModel.deleteOne({ _id: snapshot }, tagged);
     }
     return {
       ok: outcome.ok,
-      credential: updated ?? (await CredentialModel.findById(credential._id).setOptions(tagged).lean<Credential>()) ?? credential,
+      credential:
+        updated ??
+        (await CredentialModel.findById(credential._id).setOptions(tagged).lean<Credential>()) ??
+        credential,
       latencyMs,
       error,
       warnings: outcome.warnings,
@@ -127,5 +211,12 @@ export class ConnectionTester {
 }
 
 function storedPermissions(found: FoundPermissions | null): KeyPermissions | null {
-  return found === null ? null : { read: found.read, trade: found.trade, withdraw: found.withdraw, ip_restricted: found.ipRestricted };
+  return found === null
+    ? null
+    : {
+        read: found.read,
+        trade: found.trade,
+        withdraw: found.withdraw,
+        ip_restricted: found.ipRestricted,
+      };
 }

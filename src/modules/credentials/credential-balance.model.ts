@@ -9,7 +9,10 @@ import { AssetBalance } from './credential.model';
  * like the balances themselves: shown only through Credential.balanceHistory.
  */
 @ObjectType('BalanceSnapshot')
-@modelOptions({ schemaOptions: { collection: 'credential_balances', versionKey: false }, options: { customName: 'CredentialBalance' } })
+@modelOptions({
+  schemaOptions: { collection: 'credential_balances', versionKey: false },
+  options: { customName: 'CredentialBalance' },
+})
 @index({ credential_id: 1, at: -1 })
 export class CredentialBalance {
   readonly _id!: Types.ObjectId;

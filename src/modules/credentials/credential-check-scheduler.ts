@@ -2,7 +2,10 @@ import { Types } from 'mongoose';
 import type { Logger } from '../../logger';
 import { backgroundComment } from '../../shared/background';
 import { LIVE_STATUSES, UserWalletModel } from '../user-wallets/user-wallet.model';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
 import { unscheduleChecks } from './credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from './credential.model';
@@ -10,10 +13,15 @@ import { ConnectionState, CredentialModel, type Credential } from './credential.
 export const CHECKS_COMMENT = backgroundComment('credential checks');
 const BACKGROUND = { comment: CHECKS_COMMENT };
 
-/** A test sends up to this many requests (the balance, the permissions, a clock retry): the per-exchange budget counts tests by it. */
+/**
+ * A test sends up to this many requests (the balance, the permissions, a clock retry): the
+ * per-exchange budget counts tests by it.
+ */
 const REQUESTS_PER_TEST = 3;
 const MINUTE_MS = 60_000;
-/** Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle. */
+/**
+ * Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle.
+ */
 const CANDIDATES_PER_SLOT = 4;
 
 export interface SchedulerSettings {
@@ -63,7 +71,10 @@ export class CredentialCheckScheduler {
     this.next(Math.round(this.pollMs * (0.5 + Math.random() / 2)));
   }
 
-  /** No new claims; waits for the tests in flight (at most stopGraceMs: a late one's lease expires by itself). */
+  /**
+   * No new claims; waits for the tests in flight (at most stopGraceMs: a late one's lease expires
+   * by itself).
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -84,7 +95,12 @@ export class CredentialCheckScheduler {
 
   private tick(): void {
     this.polling = this.poll()
-      .catch((error: unknown) => this.logger.warn({ err: error }, `looking for credentials to test failed; next try in ${this.pollMs} ms`))
+      .catch((error: unknown) =>
+        this.logger.warn(
+          { err: error },
+          `looking for credentials to test failed; next try in ${this.pollMs} ms`,
+        ),
+      )
       .finally(() => {
         this.polling = null;
         this.next(this.pollMs);
@@ -95,7 +111,10 @@ export class CredentialCheckScheduler {
     const free = this.settings.concurrency - this.running.size;
     if (this.stopped || free <= 0) return;
     const spent = this.budgets.spent(now.getTime());
-    const due = await CredentialModel.find({ next_check_at: { $lte: now }, ...(spent.length > 0 ? { wallet_id: { $nin: spent } } : {}) }, { _id: 1, wallet_id: 1, next_check_at: 1 })
+    const due = await CredentialModel.find(
+      { next_check_at: { $lte: now }, ...(spent.length > 0 ? { wallet_id: { $nin: spent } } : {}) },
+      { _id: 1, wallet_id: 1, next_check_at: 1 },
+    )
       .sort({ next_check_at: 1, _id: 1 })
       .limit(free * CANDIDATES_PER_SLOT)
       .setOptions(BACKGROUND)
@@ -104,7 +123,11 @@ export class CredentialCheckScheduler {
     if (due.length === 0) return;
     const ids = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
     const definitions = new Map(
-      (await WalletDefinitionModel.find({ _id: { $in: ids } }).setOptions(BACKGROUND).lean<WalletDefinition[]>()).map((d) => [d._id.toHexString(), d]),
+      (
+        await WalletDefinitionModel.find({ _id: { $in: ids } })
+          .setOptions(BACKGROUND)
+          .lean<WalletDefinition[]>()
+      ).map((d) => [d._id.toHexString(), d]),
     );
     for (const candidate of due) {
       if (this.stopped) return;
@@ -121,8 +144,12 @@ export class CredentialCheckScheduler {
       ).lean<Credential>();
       if (!claimed) continue; // Another instance took it, or it changed meanwhile.
       if (!definition) {
-        // Definitions are only ever soft-deleted: a broken reference, tried again when the lease ends.
-        this.logger.error({ credentialId: claimed._id.toHexString() }, 'a credential refers to a missing wallet definition; it is not tested');
+        // Definitions are only ever soft-deleted: a broken reference, tried again when the lease
+        // ends.
+        this.logger.error(
+          { credentialId: claimed._id.toHexString() },
+          'a credential refers to a missing wallet definition; it is not tested',
+        );
         continue;
       }
       this.budgets.take(definition, now.getTime());
@@ -133,7 +160,10 @@ export class CredentialCheckScheduler {
   private launch(credential: Credential, definition: WalletDefinition): void {
     const task: Promise<void> = this.check(credential, definition)
       .catch((error: unknown) =>
-        this.logger.error({ err: error, credentialId: credential._id.toHexString() }, "the service's connection test failed; it is tried again when its claim expires"),
+        this.logger.error(
+          { err: error, credentialId: credential._id.toHexString() },
+          "the service's connection test failed; it is tried again when its claim expires",
+        ),
       )
       .finally(() => {
         this.running.delete(task);
@@ -144,16 +174,23 @@ export class CredentialCheckScheduler {
 
   private async check(credential: Credential, definition: WalletDefinition): Promise<void> {
     // The queue follows liveness (credential-schedule.ts); this catches what slipped past it.
-    if (!(await UserWalletModel.exists({ credential_id: credential._id, status: { $in: LIVE_STATUSES } }).setOptions(BACKGROUND))) {
+    if (
+      !(await UserWalletModel.exists({
+        credential_id: credential._id,
+        status: { $in: LIVE_STATUSES },
+      }).setOptions(BACKGROUND))
+    ) {
       await unscheduleChecks(credential._id, CHECKS_COMMENT);
       return;
     }
     await this.tester.test(credential, definition, { by: 'service', comment: CHECKS_COMMENT });
   }
-
 }
 
-/** Tests per minute one instance may start against an exchange: a tenth of its rate limit (requests per minute), REQUESTS_PER_TEST each. */
+/**
+ * Tests per minute one instance may start against an exchange: a tenth of its rate limit (requests
+ * per minute), REQUESTS_PER_TEST each.
+ */
 export function testsPerMinute(definition: Pick<WalletDefinition, 'api_config'>): number {
   return Math.max(1, Math.floor(definition.api_config.rate_limit / 10 / REQUESTS_PER_TEST));
 }
@@ -168,12 +205,17 @@ class ExchangeBudgets {
 
   take(definition: WalletDefinition, now: number): void {
     const id = definition._id.toHexString();
-    this.byExchange.set(id, { limit: testsPerMinute(definition), times: [...this.recent(id, now), now] });
+    this.byExchange.set(id, {
+      limit: testsPerMinute(definition),
+      times: [...this.recent(id, now), now],
+    });
   }
 
   /** Exchanges whose minute is used up. */
   spent(now: number): Types.ObjectId[] {
-    return [...this.byExchange.keys()].filter((id) => this.recent(id, now).length >= this.byExchange.get(id)!.limit).map((id) => new Types.ObjectId(id));
+    return [...this.byExchange.keys()]
+      .filter((id) => this.recent(id, now).length >= this.byExchange.get(id)!.limit)
+      .map((id) => new Types.ObjectId(id));
   }
 
   private recent(id: string, now: number): number[] {
@@ -194,25 +236,50 @@ const MIGRATION_BATCH = 1_000;
  * documents without a state are touched. Returns how many it migrated.
  */
 export async function migrateConnectionStates(intervalMs: number, logger: Logger): Promise<number> {
-  const old = await CredentialModel.find({ connection_state: { $exists: false } }, { _id: 1 }).lean<Array<Pick<Credential, '_id'>>>();
+  const old = await CredentialModel.find({ connection_state: { $exists: false } }, { _id: 1 }).lean<
+    Array<Pick<Credential, '_id'>>
+  >();
   if (old.length === 0) return 0;
-  const base = { check_failures: 0, check_due_at: null, last_checked_at: null, next_check_at: null };
-  await CredentialModel.updateMany({ connection_state: { $exists: false }, is_connected: true }, { $set: { ...base, connection_state: ConnectionState.CONNECTED } }, { timestamps: false });
-  await CredentialModel.updateMany({ connection_state: { $exists: false } }, { $set: { ...base, connection_state: ConnectionState.UNTESTED } }, { timestamps: false });
+  const base = {
+    check_failures: 0,
+    check_due_at: null,
+    last_checked_at: null,
+    next_check_at: null,
+  };
+  await CredentialModel.updateMany(
+    { connection_state: { $exists: false }, is_connected: true },
+    { $set: { ...base, connection_state: ConnectionState.CONNECTED } },
+    { timestamps: false },
+  );
+  await CredentialModel.updateMany(
+    { connection_state: { $exists: false } },
+    { $set: { ...base, connection_state: ConnectionState.UNTESTED } },
+    { timestamps: false },
+  );
   let queued = 0;
   for (let i = 0; i < old.length; i += MIGRATION_BATCH) {
     const ids = old.slice(i, i + MIGRATION_BATCH).map((c) => c._id);
-    const live = await UserWalletModel.find({ credential_id: { $in: ids }, status: { $in: LIVE_STATUSES } }, { credential_id: 1 }).lean<Array<{ credential_id: Types.ObjectId }>>();
+    const live = await UserWalletModel.find(
+      { credential_id: { $in: ids }, status: { $in: LIVE_STATUSES } },
+      { credential_id: 1 },
+    ).lean<Array<{ credential_id: Types.ObjectId }>>();
     if (live.length === 0) continue;
     const now = Date.now();
     await CredentialModel.bulkWrite(
       live.map((w) => ({
-        updateOne: { filter: { _id: w.credential_id, next_check_at: null }, update: { $set: { next_check_at: new Date(now + Math.random() * intervalMs) } }, timestamps: false },
+        updateOne: {
+          filter: { _id: w.credential_id, next_check_at: null },
+          update: { $set: { next_check_at: new Date(now + Math.random() * intervalMs) } },
+          timestamps: false,
+        },
       })),
       { ordered: false },
     );
     queued += live.length;
   }
-  logger.info({ migrated: old.length, queued }, 'credentials given a connection state; those of live wallets are in the test queue');
+  logger.info(
+    { migrated: old.length, queued },
+    'credentials given a connection state; those of live wallets are in the test queue',
+  );
   return old.length;
 }

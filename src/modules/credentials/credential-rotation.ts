@@ -2,7 +2,10 @@ import type { Types } from 'mongoose';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import type { Logger } from '../../logger';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import { CredentialModel, type Credential } from './credential.model';
 
 export interface RotationReport {
@@ -27,15 +30,31 @@ type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
  * concurrent edit always wins (its values are new, under the first key already) and a second run
  * finds nothing to do.
  */
-export async function rotateCredentialKeys(keyring: Keyring, logger: Logger): Promise<RotationReport> {
-  const report: RotationReport = { rotated: 0, skipped: 0, unreadable: 0, unreadableIds: [], busy: 0, busyIds: [] };
+export async function rotateCredentialKeys(
+  keyring: Keyring,
+  logger: Logger,
+): Promise<RotationReport> {
+  const report: RotationReport = {
+    rotated: 0,
+    skipped: 0,
+    unreadable: 0,
+    unreadableIds: [],
+    busy: 0,
+    busyIds: [],
+  };
   const encryptedKeys = await encryptedKeysByDefinition();
-  const cursor = CredentialModel.find({}, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored[]>().cursor();
+  const cursor = CredentialModel.find({}, { wallet_id: 1, credentials: 1, version: 1 })
+    .lean<Stored[]>()
+    .cursor();
   for await (const first of cursor as AsyncIterable<Stored>) {
     let credential: Stored | null = first;
     let settled = false;
     for (let attempt = 0; credential && attempt < ATTEMPTS; attempt++) {
-      const outcome = await rotateOne(credential, encryptedKeys.get(credential.wallet_id.toHexString()) ?? new Set(), keyring);
+      const outcome = await rotateOne(
+        credential,
+        encryptedKeys.get(credential.wallet_id.toHexString()) ?? new Set(),
+        keyring,
+      );
       if (outcome !== 'conflict') {
         report[outcome] += 1;
         if (outcome === 'unreadable') report.unreadableIds.push(credential._id.toHexString());
@@ -43,7 +62,11 @@ export async function rotateCredentialKeys(keyring: Keyring, logger: Logger): Pr
         break;
       }
       // Changed under us: look again at what is there now.
-      credential = await CredentialModel.findById(credential._id, { wallet_id: 1, credentials: 1, version: 1 }).lean<Stored>();
+      credential = await CredentialModel.findById(credential._id, {
+        wallet_id: 1,
+        credentials: 1,
+        version: 1,
+      }).lean<Stored>();
     }
     // Deleted meanwhile: nothing left to rotate. Still changing: say so, never count it as done.
     if (!settled && credential) {
@@ -51,11 +74,23 @@ export async function rotateCredentialKeys(keyring: Keyring, logger: Logger): Pr
       report.busyIds.push(credential._id.toHexString());
     }
   }
-  logger.info({ rotated: report.rotated, skipped: report.skipped, unreadable: report.unreadable, busy: report.busy }, 'credential keys rotated');
+  logger.info(
+    {
+      rotated: report.rotated,
+      skipped: report.skipped,
+      unreadable: report.unreadable,
+      busy: report.busy,
+    },
+    'credential keys rotated',
+  );
   return report;
 }
 
-async function rotateOne(credential: Stored, encrypted: Set<string>, keyring: Keyring): Promise<'rotated' | 'skipped' | 'unreadable' | 'conflict'> {
+async function rotateOne(
+  credential: Stored,
+  encrypted: Set<string>,
+  keyring: Keyring,
+): Promise<'rotated' | 'skipped' | 'unreadable' | 'conflict'> {
   const filter: Record<string, unknown> = { _id: credential._id, version: credential.version };
   const set: Record<string, string> = {};
   let unreadable = false;
@@ -80,6 +115,13 @@ async function rotateOne(credential: Stored, encrypted: Set<string>, keyring: Ke
 }
 
 async function encryptedKeysByDefinition(): Promise<Map<string, Set<string>>> {
-  const definitions = await WalletDefinitionModel.find({}, { auth_fields: 1 }).lean<Array<Pick<WalletDefinition, 'auth_fields'> & { _id: Types.ObjectId }>>();
-  return new Map(definitions.map((d) => [d._id.toHexString(), new Set(d.auth_fields.filter((f) => f.encrypted).map((f) => f.key))]));
+  const definitions = await WalletDefinitionModel.find({}, { auth_fields: 1 }).lean<
+    Array<Pick<WalletDefinition, 'auth_fields'> & { _id: Types.ObjectId }>
+  >();
+  return new Map(
+    definitions.map((d) => [
+      d._id.toHexString(),
+      new Set(d.auth_fields.filter((f) => f.encrypted).map((f) => f.key)),
+    ]),
+  );
 }

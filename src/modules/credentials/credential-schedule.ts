@@ -15,10 +15,17 @@ import { CredentialModel, type Credential } from './credential.model';
 
 const JITTER = 0.1;
 
-/** ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one included. */
+/**
+ * ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one
+ * included.
+ */
 export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: number): number {
-  // An untestable definition is no exchange outage: testing sooner can't help until an admin changes it.
-  const base = kind === 'unreachable' ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1)) : intervalMs;
+  // An untestable definition is no exchange outage: testing sooner can't help until an admin
+  // changes it.
+  const base =
+    kind === 'unreachable'
+      ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
+      : intervalMs;
   return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
 }
 
@@ -26,30 +33,68 @@ export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: numb
  * A live wallet now uses the credential: its tests go on from when the last one said, or start at
  * once when it was never tested (or is overdue).
  */
-export async function scheduleChecks(credentialId: Types.ObjectId, comment?: string): Promise<void> {
+export async function scheduleChecks(
+  credentialId: Types.ObjectId,
+  comment?: string,
+): Promise<void> {
   const tagged = commentOption(comment);
-  const credential = await CredentialModel.findById(credentialId, { check_due_at: 1, next_check_at: 1 })
+  const credential = await CredentialModel.findById(credentialId, {
+    check_due_at: 1,
+    next_check_at: 1,
+  })
     .setOptions(tagged)
     .lean<Pick<Credential, '_id' | 'check_due_at' | 'next_check_at'>>();
   if (!credential || credential.next_check_at != null) return;
   const now = Date.now();
-  const due = credential.check_due_at && credential.check_due_at.getTime() > now ? credential.check_due_at : new Date(now);
-  await CredentialModel.updateOne({ _id: credentialId, next_check_at: null }, { $set: { next_check_at: due } }, { timestamps: false, ...tagged });
+  const due =
+    credential.check_due_at && credential.check_due_at.getTime() > now
+      ? credential.check_due_at
+      : new Date(now);
+  await CredentialModel.updateOne(
+    { _id: credentialId, next_check_at: null },
+    { $set: { next_check_at: due } },
+    { timestamps: false, ...tagged },
+  );
 }
 
 /**
  * No live wallet uses the credential any more. Cleared first, then looked again: a wallet going
- * live meanwhile wrote itself before scheduling, so either this sees it or its schedule comes after.
+ * live meanwhile wrote itself before scheduling, so either this sees it or its schedule comes
+ * after.
  */
-export async function unscheduleChecks(credentialId: Types.ObjectId, comment?: string): Promise<void> {
+export async function unscheduleChecks(
+  credentialId: Types.ObjectId,
+  comment?: string,
+): Promise<void> {
   const tagged = commentOption(comment);
-  const cleared = await CredentialModel.updateOne({ _id: credentialId, next_check_at: { $ne: null } }, { $set: { next_check_at: null } }, { timestamps: false, ...tagged });
+  const cleared = await CredentialModel.updateOne(
+    { _id: credentialId, next_check_at: { $ne: null } },
+    { $set: { next_check_at: null } },
+    { timestamps: false, ...tagged },
+  );
   if (cleared.matchedCount === 0) return;
-  if (await UserWalletModel.exists({ credential_id: credentialId, status: { $in: LIVE_STATUSES } }).setOptions(tagged)) await scheduleChecks(credentialId, comment);
+  if (
+    await UserWalletModel.exists({
+      credential_id: credentialId,
+      status: { $in: LIVE_STATUSES },
+    }).setOptions(tagged)
+  )
+    await scheduleChecks(credentialId, comment);
 }
 
-/** A test moved the credential's due time: so does its place in the queue, if it has one. True when it had. */
-export async function rescheduleChecks(credentialId: Types.ObjectId, due: Date, comment?: string): Promise<boolean> {
-  const moved = await CredentialModel.updateOne({ _id: credentialId, next_check_at: { $ne: null } }, { $set: { next_check_at: due } }, { timestamps: false, ...commentOption(comment) });
+/**
+ * A test moved the credential's due time: so does its place in the queue, if it has one. True when
+ * it had.
+ */
+export async function rescheduleChecks(
+  credentialId: Types.ObjectId,
+  due: Date,
+  comment?: string,
+): Promise<boolean> {
+  const moved = await CredentialModel.updateOne(
+    { _id: credentialId, next_check_at: { $ne: null } },
+    { $set: { next_check_at: due } },
+    { timestamps: false, ...commentOption(comment) },
+  );
   return moved.matchedCount > 0;
 }

@@ -48,7 +48,10 @@ export class UpdateCredentialInput {
   @Field(() => Environment, { nullable: true })
   environment?: Environment | null;
 
-  @Field(() => [CredentialValueInput], { nullable: true, description: 'Replaces the stored values as a whole; validated like on create.' })
+  @Field(() => [CredentialValueInput], {
+    nullable: true,
+    description: 'Replaces the stored values as a whole; validated like on create.',
+  })
   @IsOptional()
   @ArrayMaxSize(50, { message: 'must have at most 50 entries' })
   @ValidateNested({ each: true })

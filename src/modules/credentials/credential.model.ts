@@ -15,7 +15,10 @@ export enum Environment {
 }
 registerEnumType(Environment, { name: 'Environment' });
 
-/** What the last connection test said of the key (stored lowercase); see README, "Connection states". */
+/**
+ * What the last connection test said of the key (stored lowercase); see README, "Connection
+ * states".
+ */
 export enum ConnectionState {
   UNTESTED = 'untested',
   CONNECTED = 'connected',
@@ -27,12 +30,20 @@ registerEnumType(ConnectionState, {
   valuesConfig: {
     UNTESTED: { description: 'Not tested since its values or environment were set.' },
     CONNECTED: { description: 'The last test passed.' },
-    UNREACHABLE: { description: 'The last test could not reach the exchange, timed out or was rate limited: the key may still be good.' },
-    REJECTED: { description: 'The exchange refused the key, or the key breaks platform policy (it can withdraw): its wallets are paused.' },
+    UNREACHABLE: {
+      description:
+        'The last test could not reach the exchange, timed out or was rate limited: the key may still be good.',
+    },
+    REJECTED: {
+      description:
+        'The exchange refused the key, or the key breaks platform policy (it can withdraw): its wallets are paused.',
+    },
   },
 });
 
-@ObjectType({ description: 'What the exchange says a key may do; null where the exchange does not tell.' })
+@ObjectType({
+  description: 'What the exchange says a key may do; null where the exchange does not tell.',
+})
 @modelOptions({ schemaOptions: { _id: false } })
 export class KeyPermissions {
   @Field(() => Boolean, { nullable: true })
@@ -47,7 +58,11 @@ export class KeyPermissions {
   @prop({ type: Boolean, default: null })
   withdraw!: boolean | null;
 
-  @Field(() => Boolean, { name: 'ipRestricted', nullable: true, description: 'Whether the key works only from listed IP addresses.' })
+  @Field(() => Boolean, {
+    name: 'ipRestricted',
+    nullable: true,
+    description: 'Whether the key works only from listed IP addresses.',
+  })
   @prop({ type: Boolean, default: null })
   ip_restricted!: boolean | null;
 }
@@ -75,12 +90,17 @@ export class AssetBalance {
 
 @ObjectType('Credential')
 @modelOptions({
-  schemaOptions: { collection: 'credentials', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' }, minimize: false },
+  schemaOptions: {
+    collection: 'credentials',
+    timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+    minimize: false,
+  },
   options: { customName: 'Credential', allowMixed: Severity.ALLOW },
 })
 @index({ user_id: 1, wallet_id: 1 })
 @index({ user_id: 1, is_active: 1 })
-// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
+// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents
+// have none.
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
 // The service's own tests: which credentials are due (see credential-checks.scheduler.ts).
 @index({ next_check_at: 1 })
@@ -103,7 +123,12 @@ export class Credential {
   credentials!: Record<string, string>;
 
   @Field(() => Environment)
-  @prop({ required: true, type: String, enum: Object.values(Environment), default: Environment.MAINNET })
+  @prop({
+    required: true,
+    type: String,
+    enum: Object.values(Environment),
+    default: Environment.MAINNET,
+  })
   environment!: Environment;
 
   /** connection_state == CONNECTED, as the contract has it. */
@@ -115,7 +140,11 @@ export class Credential {
   @prop({ type: String, enum: Object.values(ConnectionState), default: ConnectionState.UNTESTED })
   connection_state?: ConnectionState;
 
-  @Field(() => Date, { name: 'lastCheckedAt', nullable: true, description: 'When the last test, by the user or by the service, ran.' })
+  @Field(() => Date, {
+    name: 'lastCheckedAt',
+    nullable: true,
+    description: 'When the last test, by the user or by the service, ran.',
+  })
   @prop({ type: Date, default: null })
   last_checked_at!: Date | null;
 
@@ -123,7 +152,11 @@ export class Credential {
    * When the service tests the credential next: set while a live wallet uses it, null otherwise.
    * While a test runs, the end of that test's lease (see credential-checks.scheduler.ts).
    */
-  @Field(() => Date, { name: 'nextCheckAt', nullable: true, description: 'When the service will test it by itself next; null while no live wallet uses it.' })
+  @Field(() => Date, {
+    name: 'nextCheckAt',
+    nullable: true,
+    description: 'When the service will test it by itself next; null while no live wallet uses it.',
+  })
   @prop({ type: Date, default: null })
   next_check_at!: Date | null;
 
@@ -150,7 +183,10 @@ export class Credential {
   @prop({ required: true, type: Boolean, default: true })
   is_active!: boolean;
 
-  /** What the last passing connection test found; cleared with the connection state when the values change. */
+  /**
+   * What the last passing connection test found; cleared with the connection state when the values
+   * change.
+   */
   @Field(() => KeyPermissions, { nullable: true, description: 'What the last passing test found.' })
   @prop({ type: () => KeyPermissions, default: null })
   permissions!: KeyPermissions | null;
@@ -170,7 +206,9 @@ export class Credential {
   @prop({ required: true, type: Number, default: 0 })
   version!: number;
 
-  /** Set while a delete checks for wallets that use the credential; see CredentialService.delete. */
+  /**
+   * Set while a delete checks for wallets that use the credential; see CredentialService.delete.
+   */
   @prop({ type: Date, default: null })
   deleting_at!: Date | null;
 

@@ -1,4 +1,15 @@
-import { Arg, Authorized, Ctx, FieldResolver, Int, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Int,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
 import { Role } from '../../auth/roles';
 import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
@@ -8,7 +19,11 @@ import { UserInputError } from '../../errors';
 import { CredentialBalance } from './credential-balance.model';
 import { DEFAULT_BALANCE_HISTORY, MAX_BALANCE_HISTORY } from './credential.loader';
 import { describeFields } from './credential-values';
-import { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
+import {
+  CreateCredentialInput,
+  CredentialFilter,
+  UpdateCredentialInput,
+} from './credential.inputs';
 import { ConnectionState, Credential } from './credential.model';
 import type { CredentialService } from './credential.service';
 import { ConnectionTestResult, CredentialField, DeletePayload } from './credential.types';
@@ -20,19 +35,28 @@ export class CredentialResolver {
 
   @Authorized(Role.USER)
   @Query(() => [Credential], { description: "USER/ADMIN: the caller's own credentials." })
-  credentials(@Ctx() ctx: Context, @Arg('filter', () => CredentialFilter, { nullable: true }) filter?: CredentialFilter | null): Promise<Credential[]> {
+  credentials(
+    @Ctx() ctx: Context,
+    @Arg('filter', () => CredentialFilter, { nullable: true }) filter?: CredentialFilter | null,
+  ): Promise<Credential[]> {
     return this.service.list(ctx.principal, filter);
   }
 
   @Authorized(Role.USER)
   @Query(() => Credential, { description: "USER/ADMIN: FORBIDDEN for another user's credential." })
-  credential(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<Credential> {
+  credential(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @Ctx() ctx: Context,
+  ): Promise<Credential> {
     return this.service.get(ctx.principal, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => Credential, { description: 'USER/ADMIN.' })
-  createCredential(@Arg('input', () => CreateCredentialInput) input: CreateCredentialInput, @Ctx() ctx: Context): Promise<Credential> {
+  createCredential(
+    @Arg('input', () => CreateCredentialInput) input: CreateCredentialInput,
+    @Ctx() ctx: Context,
+  ): Promise<Credential> {
     return this.service.create(ctx.principal, input);
   }
 
@@ -48,33 +72,55 @@ export class CredentialResolver {
 
   @Authorized(Role.USER)
   @Mutation(() => DeletePayload, { description: 'CONFLICT while a user wallet still uses it.' })
-  deleteCredential(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<DeletePayload> {
+  deleteCredential(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @Ctx() ctx: Context,
+  ): Promise<DeletePayload> {
     return this.service.delete(ctx.principal, id);
   }
 
   @Authorized(Role.USER)
-  @Mutation(() => ConnectionTestResult, { description: 'Calls the exchange with the stored credential and records the outcome on it.' })
-  testCredentialConnection(@Arg('id', () => ObjectIdScalar) id: string, @Ctx() ctx: Context): Promise<ConnectionTestResult> {
+  @Mutation(() => ConnectionTestResult, {
+    description: 'Calls the exchange with the stored credential and records the outcome on it.',
+  })
+  testCredentialConnection(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @Ctx() ctx: Context,
+  ): Promise<ConnectionTestResult> {
     return this.service.testConnection(ctx.principal, id);
   }
 
   @FieldResolver(() => WalletDefinition)
   async definition(@Root() credential: Credential, @Ctx() ctx: Context): Promise<WalletDefinition> {
     const definition = await ctx.loaders.definitionById.load(credential.wallet_id);
-    if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
+    if (!definition)
+      throw new Error(
+        `credential ${credential._id.toHexString()} refers to a missing wallet definition`,
+      );
     return definition;
   }
 
   @FieldResolver(() => ConnectionState)
   connectionState(@Root() credential: Credential): ConnectionState {
     // Stored before connection states existed, and not yet migrated (see migrateConnectionStates).
-    return credential.connection_state ?? (credential.is_connected ? ConnectionState.CONNECTED : ConnectionState.UNTESTED);
+    return (
+      credential.connection_state ??
+      (credential.is_connected ? ConnectionState.CONNECTED : ConnectionState.UNTESTED)
+    );
   }
 
-  @FieldResolver(() => [CredentialBalance], { description: 'Balances from passing tests, newest first (default 30, at most 500), kept BALANCE_HISTORY_DAYS.' })
-  balanceHistory(@Root() credential: Credential, @Ctx() ctx: Context, @Arg('first', () => Int, { nullable: true }) first?: number | null): Promise<CredentialBalance[]> {
+  @FieldResolver(() => [CredentialBalance], {
+    description:
+      'Balances from passing tests, newest first (default 30, at most 500), kept BALANCE_HISTORY_DAYS.',
+  })
+  balanceHistory(
+    @Root() credential: Credential,
+    @Ctx() ctx: Context,
+    @Arg('first', () => Int, { nullable: true }) first?: number | null,
+  ): Promise<CredentialBalance[]> {
     const count = first ?? DEFAULT_BALANCE_HISTORY;
-    if (!Number.isInteger(count) || count < 1 || count > MAX_BALANCE_HISTORY) throw new UserInputError(`must be 1 to ${MAX_BALANCE_HISTORY}`, 'first');
+    if (!Number.isInteger(count) || count < 1 || count > MAX_BALANCE_HISTORY)
+      throw new UserInputError(`must be 1 to ${MAX_BALANCE_HISTORY}`, 'first');
     return ctx.loaders.balanceHistoryOf(count).load(credential._id);
   }
 

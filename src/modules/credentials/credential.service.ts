@@ -1,17 +1,35 @@
 import { Types } from 'mongoose';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
 import type { Keyring } from '../../crypto/keyring';
-import { ConflictError, ForbiddenError, NotFoundError, RateLimitedError, UserInputError } from '../../errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  RateLimitedError,
+  UserInputError,
+} from '../../errors';
 import type { Logger } from '../../logger';
 import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
-import { LIVE_STATUSES, UserWalletModel, WalletStatus, type UserWallet } from '../user-wallets/user-wallet.model';
+import {
+  LIVE_STATUSES,
+  UserWalletModel,
+  WalletStatus,
+  type UserWallet,
+} from '../user-wallets/user-wallet.model';
 import { transition } from '../user-wallets/wallet-status';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { storedValues } from './credential-values';
-import type { CreateCredentialInput, CredentialFilter, UpdateCredentialInput } from './credential.inputs';
+import type {
+  CreateCredentialInput,
+  CredentialFilter,
+  UpdateCredentialInput,
+} from './credential.inputs';
 import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
 import { insertWithinCap } from '../../shared/user-caps';
@@ -29,7 +47,10 @@ export class CredentialService {
     private readonly cap: number,
   ) {}
 
-  list(principal: Principal | null, filter: CredentialFilter | null | undefined): Promise<Credential[]> {
+  list(
+    principal: Principal | null,
+    filter: CredentialFilter | null | undefined,
+  ): Promise<Credential[]> {
     const user = requireUser(principal);
     const query: Record<string, unknown> = { user_id: user.userId };
     if (filter?.walletId) query.wallet_id = toObjectId(filter.walletId);
@@ -43,9 +64,15 @@ export class CredentialService {
 
   async create(principal: Principal | null, input: CreateCredentialInput): Promise<Credential> {
     const user = requireUser(principal);
-    const definition = await WalletDefinitionModel.findById(toObjectId(input.walletId)).lean<WalletDefinition>();
+    const definition = await WalletDefinitionModel.findById(
+      toObjectId(input.walletId),
+    ).lean<WalletDefinition>();
     if (!definition) throw new NotFoundError('no wallet definition with that id');
-    if (!definition.is_active) throw new UserInputError(`${definition.name} is not available for new credentials`, 'walletId');
+    if (!definition.is_active)
+      throw new UserInputError(
+        `${definition.name} is not available for new credentials`,
+        'walletId',
+      );
     const doc = {
       user_id: user.userId,
       wallet_id: definition._id,
@@ -53,8 +80,17 @@ export class CredentialService {
       environment: input.environment ?? Environment.MAINNET,
       credentials: storedValues(definition, input.values, this.keyring),
     };
-    const created = await insertWithinCap(CredentialModel, user.userId, this.cap, 'credentials', (cap_slot) => CredentialModel.create({ ...doc, cap_slot }));
-    this.logger.info({ credentialId: created._id.toHexString(), exchange: definition.slug }, 'credential created');
+    const created = await insertWithinCap(
+      CredentialModel,
+      user.userId,
+      this.cap,
+      'credentials',
+      (cap_slot) => CredentialModel.create({ ...doc, cap_slot }),
+    );
+    this.logger.info(
+      { credentialId: created._id.toHexString(), exchange: definition.slug },
+      'credential created',
+    );
     return created.toObject();
   }
 
@@ -62,7 +98,11 @@ export class CredentialService {
    * New values or a new environment make the last connection test meaningless: it is reset
    * (UNTESTED), and a credential in the service's test queue is due at once.
    */
-  async update(principal: Principal | null, id: string, input: UpdateCredentialInput): Promise<Credential> {
+  async update(
+    principal: Principal | null,
+    id: string,
+    input: UpdateCredentialInput,
+  ): Promise<Credential> {
     const user = requireUser(principal);
     const current = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
@@ -100,20 +140,40 @@ export class CredentialService {
     if (!updated) throw new NotFoundError('no credential with that id');
     if (reconnect) {
       const now = new Date();
-      const queued = await CredentialModel.updateOne({ _id: current._id, next_check_at: { $ne: null } }, { $set: { next_check_at: now } }, { timestamps: false });
+      const queued = await CredentialModel.updateOne(
+        { _id: current._id, next_check_at: { $ne: null } },
+        { $set: { next_check_at: now } },
+        { timestamps: false },
+      );
       if (queued.matchedCount > 0) updated.next_check_at = now;
     }
-    this.logger.info({ credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') }, 'credential updated');
+    this.logger.info(
+      { credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') },
+      'credential updated',
+    );
     if (input.isActive === false) await this.pauseLiveWallet(user, updated);
     return updated;
   }
 
-  /** A deactivated credential trades no more: its live wallet (at most one) is paused as by its user. */
+  /**
+   * A deactivated credential trades no more: its live wallet (at most one) is paused as by its
+   * user.
+   */
   private async pauseLiveWallet(user: UserPrincipal, credential: Credential): Promise<void> {
-    const live = await UserWalletModel.findOne({ credential_id: credential._id, status: { $in: LIVE_STATUSES } }).lean<UserWallet>();
+    const live = await UserWalletModel.findOne({
+      credential_id: credential._id,
+      status: { $in: LIVE_STATUSES },
+    }).lean<UserWallet>();
     if (!live) return;
     try {
-      await transition(this.logger, user, live, LIVE_STATUSES, WalletStatus.USER_PAUSED, 'the credential was deactivated');
+      await transition(
+        this.logger,
+        user,
+        live,
+        LIVE_STATUSES,
+        WalletStatus.USER_PAUSED,
+        'the credential was deactivated',
+      );
     } catch (error) {
       // Paused or deleted by someone else meanwhile: it no longer trades either way.
       if (!(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
@@ -127,22 +187,41 @@ export class CredentialService {
    */
   async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
     const current = await this.loadOwned(requireUser(principal), id);
-    // Each delete marks with a token of its own, so one request never clears or uses another's mark.
+    // Each delete marks with a token of its own, so one request never clears or uses another's
+    // mark.
     const token = new Types.ObjectId();
-    await CredentialModel.updateOne({ _id: current._id }, { $set: { deleting_at: new Date(), deleting_token: token } }, { timestamps: false });
+    await CredentialModel.updateOne(
+      { _id: current._id },
+      { $set: { deleting_at: new Date(), deleting_token: token } },
+      { timestamps: false },
+    );
     if (await UserWalletModel.exists({ credential_id: current._id })) {
-      await CredentialModel.updateOne({ _id: current._id, deleting_token: token }, { $set: { deleting_at: null, deleting_token: null } }, { timestamps: false });
+      await CredentialModel.updateOne(
+        { _id: current._id, deleting_token: token },
+        { $set: { deleting_at: null, deleting_token: null } },
+        { timestamps: false },
+      );
       throw new ConflictError('a wallet still uses this credential: delete the wallet first');
     }
-    const { deletedCount } = await CredentialModel.deleteOne({ _id: current._id, user_id: current.user_id, deleting_token: token });
+    const { deletedCount } = await CredentialModel.deleteOne({
+      _id: current._id,
+      user_id: current.user_id,
+      deleting_token: token,
+    });
     if (deletedCount === 0) {
-      if (await CredentialModel.exists({ _id: current._id })) throw new ConflictError('the credential is being changed by another request; try again');
+      if (await CredentialModel.exists({ _id: current._id }))
+        throw new ConflictError('the credential is being changed by another request; try again');
       throw new NotFoundError('no credential with that id');
     }
     this.logger.info({ credentialId: id }, 'credential deleted');
-    // The credential is gone already: snapshots left by a failure here expire with BALANCE_HISTORY_DAYS.
-    await CredentialBalanceModel.deleteMany({ credential_id: current._id }).catch((error: unknown) =>
-      this.logger.error({ err: error, credentialId: id }, "a deleted credential's balance history could not be deleted; it expires by itself"),
+    // The credential is gone already: snapshots left by a failure here expire with
+    // BALANCE_HISTORY_DAYS.
+    await CredentialBalanceModel.deleteMany({ credential_id: current._id }).catch(
+      (error: unknown) =>
+        this.logger.error(
+          { err: error, credentialId: id },
+          "a deleted credential's balance history could not be deleted; it expires by itself",
+        ),
     );
     return { id, deleted: true };
   }
@@ -159,30 +238,51 @@ export class CredentialService {
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
    */
   private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
-    // Counted before the test, in a window that opens with the first: at most 20 a minute, however many arrive at once.
-    await take({ key: `connection-test:user:${user.userId.toHexString()}`, limit: TESTS_PER_USER_PER_MINUTE, windowMs: 60_000, what: 'connection tests' });
+    // Counted before the test, in a window that opens with the first: at most 20 a minute, however
+    // many arrive at once.
+    await take({
+      key: `connection-test:user:${user.userId.toHexString()}`,
+      limit: TESTS_PER_USER_PER_MINUTE,
+      windowMs: 60_000,
+      what: 'connection tests',
+    });
     const now = new Date();
     const claimed = await CredentialModel.updateOne(
-      { _id: credential._id, $or: [{ last_test_at: null }, { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } }] },
+      {
+        _id: credential._id,
+        $or: [
+          { last_test_at: null },
+          { last_test_at: { $lte: new Date(now.getTime() - TEST_INTERVAL_MS) } },
+        ],
+      },
       { $set: { last_test_at: now } },
       { timestamps: false },
     );
     if (claimed.matchedCount === 0) {
-      throw new RateLimitedError('too many connection tests of this credential: at most one per 10 s', TEST_INTERVAL_MS / 1000);
+      throw new RateLimitedError(
+        'too many connection tests of this credential: at most one per 10 s',
+        TEST_INTERVAL_MS / 1000,
+      );
     }
   }
 
   private async loadOwned(user: UserPrincipal, id: string): Promise<Credential> {
     const credential = await CredentialModel.findById(toObjectId(id)).lean<Credential>();
     if (!credential) throw new NotFoundError('no credential with that id');
-    if (!credential.user_id.equals(user.userId)) throw new ForbiddenError("this credential belongs to another user");
+    if (!credential.user_id.equals(user.userId))
+      throw new ForbiddenError('this credential belongs to another user');
     return credential;
   }
 
   private async definitionOf(credential: Credential): Promise<WalletDefinition> {
-    const definition = await WalletDefinitionModel.findById(credential.wallet_id).lean<WalletDefinition>();
+    const definition = await WalletDefinitionModel.findById(
+      credential.wallet_id,
+    ).lean<WalletDefinition>();
     // Definitions are only ever soft-deleted, so this is a broken reference, not a user error.
-    if (!definition) throw new Error(`credential ${credential._id.toHexString()} refers to a missing wallet definition`);
+    if (!definition)
+      throw new Error(
+        `credential ${credential._id.toHexString()} refers to a missing wallet definition`,
+      );
     return definition;
   }
 }

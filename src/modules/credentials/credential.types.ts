@@ -2,7 +2,9 @@ import { Field, Int, ObjectType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { AssetBalance, Credential, KeyPermissions } from './credential.model';
 
-@ObjectType({ description: 'What the API shows of one stored credential value: never the value itself.' })
+@ObjectType({
+  description: 'What the API shows of one stored credential value: never the value itself.',
+})
 export class CredentialField {
   @Field()
   key!: string;
@@ -18,7 +20,8 @@ export class CredentialField {
 
   @Field(() => String, {
     nullable: true,
-    description: 'Last 4 characters of a non-encrypted value, masked (for example ****9f3a); null for encrypted fields.',
+    description:
+      'Last 4 characters of a non-encrypted value, masked (for example ****9f3a); null for encrypted fields.',
   })
   hint!: string | null;
 }
@@ -37,10 +40,16 @@ export class ConnectionTestResult {
   @Field(() => String, { nullable: true })
   error!: string | null;
 
-  @Field(() => [String], { description: 'Safety findings that do not fail the test, e.g. an API key that may withdraw funds.' })
+  @Field(() => [String], {
+    description:
+      'Safety findings that do not fail the test, e.g. an API key that may withdraw funds.',
+  })
   warnings!: string[];
 
-  @Field(() => [AssetBalance], { description: "The account's non-zero balances, by asset (at most 100); empty when the test failed." })
+  @Field(() => [AssetBalance], {
+    description:
+      "The account's non-zero balances, by asset (at most 100); empty when the test failed.",
+  })
   balances!: AssetBalance[];
 
   @Field(() => KeyPermissions, { nullable: true })

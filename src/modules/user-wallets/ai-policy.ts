@@ -28,7 +28,10 @@ type Definition = Pick<WalletDefinition, 'features'>;
  * The leverage an agent may set: the exchange's range under the mode's cap; exactly 1 without
  * derivatives. Empty (max < min) when the mode's cap is below the exchange's minimum.
  */
-export function leverageRange(definition: Definition, mode: TradingMode): { min: number; max: number } {
+export function leverageRange(
+  definition: Definition,
+  mode: TradingMode,
+): { min: number; max: number } {
   const { futures, perpetuals, leverage } = definition.features;
   if (!futures && !perpetuals) return { min: 1, max: 1 };
   return { min: leverage.min, max: Math.min(leverage.max, MODE_LEVERAGE_CAP[mode]) };
@@ -57,7 +60,11 @@ export interface AiBoundsValue {
 }
 
 export function aiBounds({ limits, definition }: PolicyContext): AiBoundsValue {
-  return { maxPositionSize: limits.max_total_risk, leverage: leverageRange(definition, limits.trading_mode), maxTotalRisk: limits.max_total_risk };
+  return {
+    maxPositionSize: limits.max_total_risk,
+    leverage: leverageRange(definition, limits.trading_mode),
+    maxTotalRisk: limits.max_total_risk,
+  };
 }
 
 /** Whether a resulting currentRisk stops the wallet. */
@@ -69,8 +76,10 @@ type Rule = (value: number, context: PolicyContext) => string | null;
 
 const finite: Rule = (v) => (Number.isFinite(v) ? null : 'must be a finite number');
 const nonNegative: Rule = (v) => (Number.isFinite(v) && v >= 0 ? null : 'must be at least 0');
-const count: Rule = (v) => (Number.isInteger(v) && v >= 0 ? null : 'must be a whole number, at least 0');
-const percentScore: Rule = (v) => (Number.isInteger(v) && v >= 0 && v <= 100 ? null : 'must be a whole number from 0 to 100');
+const count: Rule = (v) =>
+  Number.isInteger(v) && v >= 0 ? null : 'must be a whole number, at least 0';
+const percentScore: Rule = (v) =>
+  Number.isInteger(v) && v >= 0 && v <= 100 ? null : 'must be a whole number from 0 to 100';
 
 export const AI_POLICY = {
   // Observed facts: recorded as given.
@@ -80,7 +89,10 @@ export const AI_POLICY = {
   // Decisions: inside the user's limits and the exchange's range.
   currentMaxPositionSize: (v, context) => {
     const { maxPositionSize } = aiBounds(context);
-    return nonNegative(v, context) ?? (v <= maxPositionSize ? null : `must be at most maxTotalRisk (${maxPositionSize})`);
+    return (
+      nonNegative(v, context) ??
+      (v <= maxPositionSize ? null : `must be at most maxTotalRisk (${maxPositionSize})`)
+    );
   },
   currentLeverage: (v, context) => {
     const { min, max } = aiBounds(context).leverage;
@@ -88,7 +100,10 @@ export const AI_POLICY = {
       ? null
       : `must be a whole number from ${min} to ${max} (${context.limits.trading_mode} mode on this exchange)`;
   },
-  adaptiveStopLoss: (v) => (Number.isFinite(v) && v > 0 && v <= 100 ? null : 'must be greater than 0 and at most 100 (percent)'),
+  adaptiveStopLoss: (v) =>
+    Number.isFinite(v) && v > 0 && v <= 100
+      ? null
+      : 'must be greater than 0 and at most 100 (percent)',
   riskScore: percentScore,
   confidenceLevel: percentScore,
 } satisfies Record<string, Rule>;

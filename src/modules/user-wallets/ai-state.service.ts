@@ -1,18 +1,58 @@
 import type { Types } from 'mongoose';
 import type { Principal } from '../../auth/roles';
 import type { Loaders } from '../../context';
-import { AppError, ConflictError, InternalError, NotFoundError, UserInputError } from '../../errors';
+import {
+  AppError,
+  ConflictError,
+  InternalError,
+  NotFoundError,
+  UserInputError,
+} from '../../errors';
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
-import { decodeIdCursor, decodeTimeCursor, encodeIdCursor, encodeTimeCursor, fromAscending } from './cursors';
+import {
+  decodeIdCursor,
+  decodeTimeCursor,
+  encodeIdCursor,
+  encodeTimeCursor,
+  fromAscending,
+} from './cursors';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
-import { apiAiState, apiStatus, deliverEvents, deliverEventsOfMany, pushEvents, walletEvent, WalletEventKind } from './user-wallet-events';
-import { MAX_BATCH, type AiManagedStateInput, type AiStateUpdateInput, type ManagedWalletChangesArgs, type ManagedWalletsArgs } from './user-wallet.inputs';
-import { userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserWallet } from './user-wallet.model';
-import { pageOf, type AiStateUpdateOutcome, type OperationError, type UserWalletConnection } from './user-wallet.types';
+import {
+  apiAiState,
+  apiStatus,
+  deliverEvents,
+  deliverEventsOfMany,
+  pushEvents,
+  walletEvent,
+  WalletEventKind,
+} from './user-wallet-events';
+import {
+  MAX_BATCH,
+  type AiManagedStateInput,
+  type AiStateUpdateInput,
+  type ManagedWalletChangesArgs,
+  type ManagedWalletsArgs,
+} from './user-wallet.inputs';
+import {
+  userChanged,
+  UserWalletModel,
+  WalletStatus,
+  type AiManagedState,
+  type UserWallet,
+} from './user-wallet.model';
+import {
+  pageOf,
+  type AiStateUpdateOutcome,
+  type OperationError,
+  type UserWalletConnection,
+} from './user-wallet.types';
 import { transition } from './wallet-status';
 
 const DEFAULT_PAGE = 100;
@@ -32,7 +72,9 @@ const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
   confidenceLevel: 'confidence_level',
 };
 
-/** What AI agents do: read every wallet, and write the AI-managed state inside each user's limits. */
+/**
+ * What AI agents do: read every wallet, and write the AI-managed state inside each user's limits.
+ */
 export class AiStateService {
   constructor(private readonly logger: Logger) {}
 
@@ -42,7 +84,10 @@ export class AiStateService {
     const query: Record<string, unknown> = {};
     if (args.status) query.status = args.status;
     if (args.after != null) query._id = { $gt: decodeIdCursor(args.after) };
-    const found = await UserWalletModel.find(query).sort({ _id: 1 }).limit(first + 1).lean<UserWallet[]>();
+    const found = await UserWalletModel.find(query)
+      .sort({ _id: 1 })
+      .limit(first + 1)
+      .lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) => encodeIdCursor(node._id));
   }
 
@@ -58,16 +103,31 @@ export class AiStateService {
    */
   async changes(args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
     const first = args.first ?? DEFAULT_PAGE;
-    const query = fromAscending('user_changed_at', args.since, args.after != null ? decodeTimeCursor(args.after) : null);
-    const found = await UserWalletModel.find(query).sort({ user_changed_at: 1, _id: 1 }).limit(first + 1).lean<UserWallet[]>();
-    return pageOf(found, first, args.after, (node) => encodeTimeCursor(node.user_changed_at!, node._id));
+    const query = fromAscending(
+      'user_changed_at',
+      args.since,
+      args.after != null ? decodeTimeCursor(args.after) : null,
+    );
+    const found = await UserWalletModel.find(query)
+      .sort({ user_changed_at: 1, _id: 1 })
+      .limit(first + 1)
+      .lean<UserWallet[]>();
+    return pageOf(found, first, args.after, (node) =>
+      encodeTimeCursor(node.user_changed_at!, node._id),
+    );
   }
 
   /**
    * One conditional update: on the version the limits were checked against, and on the limits and
-   * status themselves, so a user tightening them meanwhile makes this write miss instead of slip through.
+   * status themselves, so a user tightening them meanwhile makes this write miss instead of slip
+   * through.
    */
-  async update(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
+  async update(
+    principal: Principal,
+    walletId: string,
+    input: AiManagedStateInput,
+    expectedVersion: number | null | undefined,
+  ): Promise<UserWallet> {
     try {
       return await this.writeOne(principal, walletId, input, expectedVersion);
     } catch (error) {
@@ -76,16 +136,25 @@ export class AiStateService {
     }
   }
 
-  private async writeOne(principal: Principal, walletId: string, input: AiManagedStateInput, expectedVersion: number | null | undefined): Promise<UserWallet> {
+  private async writeOne(
+    principal: Principal,
+    walletId: string,
+    input: AiManagedStateInput,
+    expectedVersion: number | null | undefined,
+  ): Promise<UserWallet> {
     assertSomeField(input);
     const id = toObjectId(walletId);
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
       const wallet = await UserWalletModel.findById(id).lean<UserWallet>();
       if (!wallet) throw new NotFoundError('no wallet with that id');
       assertVersion(wallet, expectedVersion);
-      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 }).lean<Pick<WalletDefinition, 'features'>>())!;
+      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, {
+        features: 1,
+      }).lean<Pick<WalletDefinition, 'features'>>())!;
       const write = prepareAiWrite(principal, wallet, definition, input, new Date());
-      const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, { returnDocument: 'after' }).lean<UserWallet>();
+      const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
+        returnDocument: 'after',
+      }).lean<UserWallet>();
       // Someone wrote first. Read again: with an expectedVersion, that read answers CONFLICT with
       // the version now (every change the filter depends on grows the version); without, the
       // write is checked again against what is stored now.
@@ -94,9 +163,14 @@ export class AiStateService {
       await deliverEvents(this.logger, updated._id, write.events);
       return updated;
     }
-    const now = await UserWalletModel.findById(id, { version: 1 }).lean<Pick<UserWallet, 'version'>>();
+    const now = await UserWalletModel.findById(id, { version: 1 }).lean<
+      Pick<UserWallet, 'version'>
+    >();
     if (!now) throw new NotFoundError('no wallet with that id');
-    throw new ConflictError('the wallet kept changing while the agent wrote; try again', now.version);
+    throw new ConflictError(
+      'the wallet kept changing while the agent wrote; try again',
+      now.version,
+    );
   }
 
   /**
@@ -106,9 +180,18 @@ export class AiStateService {
    * updates, one insertMany of their events and one pull from the outboxes. Only writes that
    * missed (someone wrote first) cost a read more per attempt.
    */
-  async updateMany(principal: Principal, updates: readonly AiStateUpdateInput[], loaders: Pick<Loaders, 'definitionById'>): Promise<AiStateUpdateOutcome[]> {
-    if (updates.length > MAX_BATCH) throw new UserInputError(`must have at most ${MAX_BATCH} writes`, 'updates');
-    const outcomes: AiStateUpdateOutcome[] = updates.map((u) => ({ walletId: u.walletId, wallet: null, error: null }));
+  async updateMany(
+    principal: Principal,
+    updates: readonly AiStateUpdateInput[],
+    loaders: Pick<Loaders, 'definitionById'>,
+  ): Promise<AiStateUpdateOutcome[]> {
+    if (updates.length > MAX_BATCH)
+      throw new UserInputError(`must have at most ${MAX_BATCH} writes`, 'updates');
+    const outcomes: AiStateUpdateOutcome[] = updates.map((u) => ({
+      walletId: u.walletId,
+      wallet: null,
+      error: null,
+    }));
     const fail = (i: number, error: AppError) => {
       countRefusal(error);
       outcomes[i].error = operationError(error);
@@ -130,14 +213,21 @@ export class AiStateService {
         const definition = wallet && definitions.get(wallet.wallet_id.toHexString());
         if (wallet && !definition) {
           // A broken reference is this write's failure alone, as it would be the one request's.
-          this.logger.error({ walletId: updates[i].walletId }, 'a wallet refers to a missing wallet definition');
+          this.logger.error(
+            { walletId: updates[i].walletId },
+            'a wallet refers to a missing wallet definition',
+          );
           fail(i, new InternalError());
           continue;
         }
         try {
           if (!wallet || !definition) throw new NotFoundError('no wallet with that id');
           assertVersion(wallet, updates[i].expectedVersion);
-          planned.push({ i, wallet, write: prepareAiWrite(principal, wallet, definition, updates[i].input, now) });
+          planned.push({
+            i,
+            wallet,
+            write: prepareAiWrite(principal, wallet, definition, updates[i].input, now),
+          });
         } catch (error) {
           // The refusals updateAiManagedState would answer with; anything else fails the request.
           if (!(error instanceof AppError)) throw error;
@@ -146,9 +236,15 @@ export class AiStateService {
       }
       open = [];
       if (planned.length === 0) break;
-      // updated_at set here rather than by mongoose, so the wallets answered (applied) carry the one stored.
+      // updated_at set here rather than by mongoose, so the wallets answered (applied) carry the
+      // one stored.
       const result = await UserWalletModel.bulkWrite(
-        planned.map(({ write }) => ({ updateOne: { filter: write.filter, update: { ...write.update, $set: { ...write.update.$set, updated_at: now } } } })),
+        planned.map(({ write }) => ({
+          updateOne: {
+            filter: write.filter,
+            update: { ...write.update, $set: { ...write.update.$set, updated_at: now } },
+          },
+        })),
         { ordered: false, timestamps: false },
       );
       let landed: Set<string>;
@@ -159,12 +255,25 @@ export class AiStateService {
         // in its wallet's outbox. This read is also the next attempt's.
         wallets = await readWallets(planned.map((p) => p.wallet._id));
         landed = new Set(
-          planned.filter((p) => wallets.get(p.wallet._id.toHexString())?.pending_events?.some((e) => e._id.equals(p.write.events[0]._id))).map((p) => eventKey(p.write)),
+          planned
+            .filter((p) =>
+              wallets
+                .get(p.wallet._id.toHexString())
+                ?.pending_events?.some((e) => e._id.equals(p.write.events[0]._id)),
+            )
+            .map((p) => eventKey(p.write)),
         );
         if (landed.size < result.matchedCount) {
-          // Gone from the outbox already (a wallet deleted meanwhile copies its events to the trail first).
-          const unsure = planned.filter((p) => !landed.has(eventKey(p.write))).map((p) => p.write.events[0]._id);
-          for (const e of await UserWalletEventModel.find({ _id: { $in: unsure } }, { _id: 1 }).lean<Array<{ _id: Types.ObjectId }>>()) landed.add(e._id.toHexString());
+          // Gone from the outbox already (a wallet deleted meanwhile copies its events to the trail
+          // first).
+          const unsure = planned
+            .filter((p) => !landed.has(eventKey(p.write)))
+            .map((p) => p.write.events[0]._id);
+          for (const e of await UserWalletEventModel.find(
+            { _id: { $in: unsure } },
+            { _id: 1 },
+          ).lean<Array<{ _id: Types.ObjectId }>>())
+            landed.add(e._id.toHexString());
         }
       }
       for (const p of planned) {
@@ -179,23 +288,49 @@ export class AiStateService {
     }
     for (const i of open) {
       const wallet = wallets.get(walletKey(i));
-      fail(i, wallet ? new ConflictError('the wallet kept changing while the agent wrote; try again', wallet.version) : new NotFoundError('no wallet with that id'));
+      fail(
+        i,
+        wallet
+          ? new ConflictError(
+              'the wallet kept changing while the agent wrote; try again',
+              wallet.version,
+            )
+          : new NotFoundError('no wallet with that id'),
+      );
     }
     const delivered = await deliverEventsOfMany(this.logger, events);
     for (const outcome of outcomes) {
-      if (outcome.wallet) outcome.wallet.pending_events = outcome.wallet.pending_events?.filter((e) => !delivered.has(e._id.toHexString()));
+      if (outcome.wallet)
+        outcome.wallet.pending_events = outcome.wallet.pending_events?.filter(
+          (e) => !delivered.has(e._id.toHexString()),
+        );
     }
     return outcomes;
   }
 
   async pause(principal: Principal, walletId: string, reason: string): Promise<UserWallet> {
     const trimmed = reason.trim();
-    if (trimmed.length === 0 || trimmed.length > MAX_REASON) throw new UserInputError(`must be 1 to ${MAX_REASON} characters`, 'reason');
-    return transition(this.logger, principal, await this.load(walletId), [WalletStatus.ACTIVE], WalletStatus.AI_PAUSED, trimmed);
+    if (trimmed.length === 0 || trimmed.length > MAX_REASON)
+      throw new UserInputError(`must be 1 to ${MAX_REASON} characters`, 'reason');
+    return transition(
+      this.logger,
+      principal,
+      await this.load(walletId),
+      [WalletStatus.ACTIVE],
+      WalletStatus.AI_PAUSED,
+      trimmed,
+    );
   }
 
   async resume(principal: Principal, walletId: string): Promise<UserWallet> {
-    return transition(this.logger, principal, await this.load(walletId), [WalletStatus.AI_PAUSED], WalletStatus.ACTIVE, null);
+    return transition(
+      this.logger,
+      principal,
+      await this.load(walletId),
+      [WalletStatus.AI_PAUSED],
+      WalletStatus.ACTIVE,
+      null,
+    );
   }
 
   private async load(walletId: string): Promise<UserWallet> {
@@ -225,7 +360,10 @@ function assertSomeField(input: AiManagedStateInput): void {
 
 function assertVersion(wallet: UserWallet, expectedVersion: number | null | undefined): void {
   if (expectedVersion != null && wallet.version !== expectedVersion) {
-    throw new ConflictError(`stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`, wallet.version);
+    throw new ConflictError(
+      `stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`,
+      wallet.version,
+    );
   }
 }
 
@@ -240,15 +378,24 @@ function operationError(error: AppError): OperationError {
 
 const eventKey = (write: PreparedAiWrite) => write.events[0]._id.toHexString();
 
-async function readWallets(ids: ReadonlyArray<string | Types.ObjectId>): Promise<Map<string, UserWallet>> {
-  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } }).lean<UserWallet[]>();
+async function readWallets(
+  ids: ReadonlyArray<string | Types.ObjectId>,
+): Promise<Map<string, UserWallet>> {
+  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } }).lean<
+    UserWallet[]
+  >();
   return new Map(found.map((w) => [w._id.toHexString(), w]));
 }
 
-async function definitionsOf(loaders: Pick<Loaders, 'definitionById'>, wallets: UserWallet[]): Promise<Map<string, WalletDefinition>> {
+async function definitionsOf(
+  loaders: Pick<Loaders, 'definitionById'>,
+  wallets: UserWallet[],
+): Promise<Map<string, WalletDefinition>> {
   const ids = [...new Map(wallets.map((w) => [w.wallet_id.toHexString(), w.wallet_id])).values()];
   const found = await Promise.all(ids.map((id) => loaders.definitionById.load(id)));
-  return new Map(found.filter((d): d is WalletDefinition => d !== null).map((d) => [d._id.toHexString(), d]));
+  return new Map(
+    found.filter((d): d is WalletDefinition => d !== null).map((d) => [d._id.toHexString(), d]),
+  );
 }
 
 /**
@@ -257,7 +404,10 @@ async function definitionsOf(loaders: Pick<Loaders, 'definitionById'>, wallets: 
  * stored is the one read with this write's changes.
  */
 function applied(wallet: UserWallet, write: PreparedAiWrite, now: Date): UserWallet {
-  const paused = write.pauseReason === null ? {} : { status: WalletStatus.AI_PAUSED, pause_reason: write.pauseReason, ...userChanged(now) };
+  const paused =
+    write.pauseReason === null
+      ? {}
+      : { status: WalletStatus.AI_PAUSED, pause_reason: write.pauseReason, ...userChanged(now) };
   return {
     ...wallet,
     ...paused,
@@ -282,7 +432,12 @@ export interface AiWrite {
  * version, and on the limits and status the values depend on, so the database refuses it if any
  * moved. BAD_USER_INPUT, naming the field and the limit, for a value outside the policy.
  */
-export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinition, 'features'>, input: AiManagedStateInput, now: Date): AiWrite {
+export function planAiWrite(
+  wallet: UserWallet,
+  definition: Pick<WalletDefinition, 'features'>,
+  input: AiManagedStateInput,
+  now: Date,
+): AiWrite {
   const context = { limits: wallet.user_limits, definition };
   const set: Record<string, unknown> = {};
   const changes: Partial<AiManagedState> = {};
@@ -324,20 +479,57 @@ export function planAiWrite(wallet: UserWallet, definition: Pick<WalletDefinitio
 }
 
 export interface PreparedAiWrite extends AiWrite {
-  update: { $set: Record<string, unknown>; $inc: { version: 1 }; $push: { pending_events: { $each: WalletEventRecord[] } } };
+  update: {
+    $set: Record<string, unknown>;
+    $inc: { version: 1 };
+    $push: { pending_events: { $each: WalletEventRecord[] } };
+  };
   /** AI_STATE_CHANGED first, then STATUS_CHANGED when the write pauses the wallet. */
   events: WalletEventRecord[];
 }
 
-/** planAiWrite with its audit events in the update: their version is known, as the update is conditional on the one read. */
-function prepareAiWrite(principal: Principal, wallet: UserWallet, definition: Pick<WalletDefinition, 'features'>, input: AiManagedStateInput, now: Date): PreparedAiWrite {
+/**
+ * planAiWrite with its audit events in the update: their version is known, as the update is
+ * conditional on the one read.
+ */
+function prepareAiWrite(
+  principal: Principal,
+  wallet: UserWallet,
+  definition: Pick<WalletDefinition, 'features'>,
+  input: AiManagedStateInput,
+  now: Date,
+): PreparedAiWrite {
   const plan = planAiWrite(wallet, definition, input, now);
   const version = wallet.version + 1;
-  const before = Object.fromEntries(Object.keys(plan.changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]));
-  const events = [walletEvent(principal, wallet._id, version, WalletEventKind.AI_STATE_CHANGED, apiAiState(before), apiAiState(plan.changes))];
+  const before = Object.fromEntries(
+    Object.keys(plan.changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]),
+  );
+  const events = [
+    walletEvent(
+      principal,
+      wallet._id,
+      version,
+      WalletEventKind.AI_STATE_CHANGED,
+      apiAiState(before),
+      apiAiState(plan.changes),
+    ),
+  ];
   if (plan.pauseReason !== null) {
     const after = apiStatus(WalletStatus.AI_PAUSED, plan.pauseReason);
-    events.push(walletEvent(principal, wallet._id, version, WalletEventKind.STATUS_CHANGED, apiStatus(wallet.status, wallet.pause_reason), after));
+    events.push(
+      walletEvent(
+        principal,
+        wallet._id,
+        version,
+        WalletEventKind.STATUS_CHANGED,
+        apiStatus(wallet.status, wallet.pause_reason),
+        after,
+      ),
+    );
   }
-  return { ...plan, events, update: { $set: plan.set, $inc: { version: 1 }, ...pushEvents(events) } };
+  return {
+    ...plan,
+    events,
+    update: { $set: plan.set, $inc: { version: 1 }, ...pushEvents(events) },
+  };
 }

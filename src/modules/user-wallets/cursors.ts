@@ -13,7 +13,8 @@ export function encodeIdCursor(id: Types.ObjectId): string {
 
 export function decodeIdCursor(cursor: string, field = 'after'): Types.ObjectId {
   const hex = Buffer.from(cursor, 'base64url').toString('hex');
-  if (!/^[0-9a-f]{24}$/.test(hex) || encodeIdCursor(new Types.ObjectId(hex)) !== cursor) throw new UserInputError('not a cursor from this list', field);
+  if (!/^[0-9a-f]{24}$/.test(hex) || encodeIdCursor(new Types.ObjectId(hex)) !== cursor)
+    throw new UserInputError('not a cursor from this list', field);
   return new Types.ObjectId(hex);
 }
 
@@ -36,7 +37,8 @@ export function decodeTimeCursor(cursor: string, field = 'after'): TimeCursor {
   const at = new Date(ms);
   if (Number.isNaN(at.getTime())) throw new UserInputError('not a cursor from this list', field);
   const id = new Types.ObjectId(bytes.subarray(8).toString('hex'));
-  if (encodeTimeCursor(at, id) !== cursor) throw new UserInputError('not a cursor from this list', field);
+  if (encodeTimeCursor(at, id) !== cursor)
+    throw new UserInputError('not a cursor from this list', field);
   return { at, id };
 }
 
@@ -46,13 +48,22 @@ export function decodeTimeCursor(cursor: string, field = 'after'): TimeCursor {
  * with the range doing most of the work (an engine without range indexes tests it first on every
  * document).
  */
-export function fromAscending(field: string, since: Date, cursor: TimeCursor | null): Record<string, unknown> {
+export function fromAscending(
+  field: string,
+  since: Date,
+  cursor: TimeCursor | null,
+): Record<string, unknown> {
   if (!cursor) return { [field]: { $gte: since } };
   const from = cursor.at > since ? cursor.at : since;
-  return { [field]: { $gte: from }, $or: [{ [field]: { $gt: cursor.at } }, { _id: { $gt: cursor.id } }] };
+  return {
+    [field]: { $gte: from },
+    $or: [{ [field]: { $gt: cursor.at } }, { _id: { $gt: cursor.id } }],
+  };
 }
 
 /** The filter for what comes after `cursor` in descending (field, _id) order. */
 export function afterDescending(field: string, cursor: TimeCursor): Record<string, unknown> {
-  return { $or: [{ [field]: { $lt: cursor.at } }, { [field]: cursor.at, _id: { $lt: cursor.id } }] };
+  return {
+    $or: [{ [field]: { $lt: cursor.at } }, { [field]: cursor.at, _id: { $lt: cursor.id } }],
+  };
 }

@@ -16,7 +16,11 @@ const SEEN = { user_limits: 1, ai_managed_state: 1 };
  * Each clamp is conditional on the mode and on the leverage being outside the bound, not on the
  * version, so agents writing meanwhile can't make it miss.
  */
-export async function clampWalletsToDefinition(logger: Logger, principal: Principal, definition: Pick<WalletDefinition, '_id' | 'features'>): Promise<number> {
+export async function clampWalletsToDefinition(
+  logger: Logger,
+  principal: Principal,
+  definition: Pick<WalletDefinition, '_id' | 'features'>,
+): Promise<number> {
   let clamped = 0;
   const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN).lean<Seen[]>().cursor();
   for await (const first of cursor as AsyncIterable<Seen>) {
@@ -27,14 +31,29 @@ export async function clampWalletsToDefinition(logger: Logger, principal: Princi
       const current = wallet.ai_managed_state.current_leverage;
       const target = Math.max(min, Math.min(current, max));
       if (target === current) break;
-      const provisional = walletEvent(principal, wallet._id, null, WalletEventKind.AI_STATE_CHANGED, null, apiAiState({ current_leverage: target }));
+      const provisional = walletEvent(
+        principal,
+        wallet._id,
+        null,
+        WalletEventKind.AI_STATE_CHANGED,
+        null,
+        apiAiState({ current_leverage: target }),
+      );
       const replaced = await writeWithEvent(
         logger,
-        { _id: wallet._id, 'user_limits.trading_mode': mode, 'ai_managed_state.current_leverage': target < current ? { $gt: target } : { $lt: target } },
+        {
+          _id: wallet._id,
+          'user_limits.trading_mode': mode,
+          'ai_managed_state.current_leverage': target < current ? { $gt: target } : { $lt: target },
+        },
         // Not the agents' own write: they see it in the change feed.
         { $set: { 'ai_managed_state.current_leverage': target, ...userChanged() } },
         provisional,
-        (before) => ({ ...provisional, version: before.version + 1, before: apiAiState({ current_leverage: before.ai_managed_state.current_leverage }) }),
+        (before) => ({
+          ...provisional,
+          version: before.version + 1,
+          before: apiAiState({ current_leverage: before.ai_managed_state.current_leverage }),
+        }),
       );
       if (replaced) {
         clamped += 1;
@@ -43,6 +62,10 @@ export async function clampWalletsToDefinition(logger: Logger, principal: Princi
       wallet = await UserWalletModel.findById(wallet._id, SEEN).lean<Seen>();
     }
   }
-  if (clamped > 0) logger.info({ definition: definition._id.toHexString(), clamped }, 'wallets brought inside the changed leverage range');
+  if (clamped > 0)
+    logger.info(
+      { definition: definition._id.toHexString(), clamped },
+      'wallets brought inside the changed leverage range',
+    );
   return clamped;
 }

@@ -13,19 +13,31 @@ const BATCH = 1_000;
 export async function backfillUserChangedAt(logger: Logger): Promise<number> {
   let filled = 0;
   for (;;) {
-    const batch = await UserWalletModel.find({ user_changed_at: null }, { updated_at: 1, created_at: 1 })
+    const batch = await UserWalletModel.find(
+      { user_changed_at: null },
+      { updated_at: 1, created_at: 1 },
+    )
       .limit(BATCH)
       .lean<Array<{ _id: Types.ObjectId; updated_at?: Date; created_at?: Date }>>();
     if (batch.length === 0) break;
     await UserWalletModel.collection.bulkWrite(
       batch.map((w) => ({
-        updateOne: { filter: { _id: w._id, user_changed_at: null }, update: { $set: { user_changed_at: w.updated_at ?? w.created_at ?? w._id.getTimestamp() } } },
+        updateOne: {
+          filter: { _id: w._id, user_changed_at: null },
+          update: {
+            $set: { user_changed_at: w.updated_at ?? w.created_at ?? w._id.getTimestamp() },
+          },
+        },
       })),
       { ordered: false },
     );
     filled += batch.length;
   }
-  if (filled > 0) logger.info({ wallets: filled }, 'userChangedAt filled in for wallets stored before it existed');
+  if (filled > 0)
+    logger.info(
+      { wallets: filled },
+      'userChangedAt filled in for wallets stored before it existed',
+    );
   return filled;
 }
 
@@ -49,6 +61,10 @@ export async function dropRetiredIndexes(logger: Logger): Promise<string[]> {
       if ((error as { code?: number }).code !== INDEX_NOT_FOUND) throw error;
     }
   }
-  if (dropped.length > 0) logger.info({ collection: UserWalletModel.collection.collectionName, indexes: dropped }, 'dropped indexes this version no longer uses');
+  if (dropped.length > 0)
+    logger.info(
+      { collection: UserWalletModel.collection.collectionName, indexes: dropped },
+      'dropped indexes this version no longer uses',
+    );
   return dropped;
 }

@@ -46,7 +46,10 @@ export class UserWalletEvent {
   @prop({ required: true, type: String, enum: Object.values(Role) })
   actor_role!: Role;
 
-  @Field(() => JSONObjectScalar, { nullable: true, description: "The changed fields before and after, in the API's field names." })
+  @Field(() => JSONObjectScalar, {
+    nullable: true,
+    description: "The changed fields before and after, in the API's field names.",
+  })
   @prop({ type: Schema.Types.Mixed, default: null })
   before!: Record<string, unknown> | null;
 
@@ -58,7 +61,11 @@ export class UserWalletEvent {
    * The wallet's version this event produced. Null only on a provisional event (see
    * writeWithEvent) whose request stopped before it could complete it.
    */
-  @Field(() => Int, { nullable: true, description: "The wallet version this event's change produced; null for a change whose version was never known." })
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "The wallet version this event's change produced; null for a change whose version was never known.",
+  })
   @prop({ type: Number, default: null })
   version!: number | null;
 
@@ -73,5 +80,20 @@ export class UserWalletEvent {
 
 export const UserWalletEventModel = getModelForClass(UserWalletEvent);
 
-/** An event as stored: in the trail, or still in its wallet's outbox (`user_wallets.pending_events`). */
-export type WalletEventRecord = Pick<UserWalletEvent, '_id' | 'wallet_id' | 'kind' | 'actor' | 'actor_id' | 'actor_role' | 'before' | 'after' | 'version' | 'at'>;
+/**
+ * An event as stored: in the trail, or still in its wallet's outbox
+ * (`user_wallets.pending_events`).
+ */
+export type WalletEventRecord = Pick<
+  UserWalletEvent,
+  | '_id'
+  | 'wallet_id'
+  | 'kind'
+  | 'actor'
+  | 'actor_id'
+  | 'actor_role'
+  | 'before'
+  | 'after'
+  | 'version'
+  | 'at'
+>;

@@ -5,8 +5,19 @@ import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { backgroundComment, commentOption } from '../../shared/background';
 import { afterDescending, encodeTimeCursor, type TimeCursor } from './cursors';
-import { UserWalletEventModel, WalletEventKind, type UserWalletEvent, type WalletEventRecord } from './user-wallet-event.model';
-import { UserWalletModel, type AiManagedState, type UserLimits, type UserWallet, type WalletStatus } from './user-wallet.model';
+import {
+  UserWalletEventModel,
+  WalletEventKind,
+  type UserWalletEvent,
+  type WalletEventRecord,
+} from './user-wallet-event.model';
+import {
+  UserWalletModel,
+  type AiManagedState,
+  type UserLimits,
+  type UserWallet,
+  type WalletStatus,
+} from './user-wallet.model';
 
 export { WalletEventKind };
 
@@ -32,14 +43,24 @@ const SWEEP_BATCH = 500;
 const SWEEP_INTERVAL_MS = 30_000;
 const SWEEP_COMMENT = backgroundComment('audit outbox sweep');
 
-/** Who did it, as the audit trail names them: a user by id, an agent by its token's name, the service as wallet-service. */
-function actorOf(actor: Actor): { actor: string; actor_role: Actor['role']; actor_id: Types.ObjectId } {
+/**
+ * Who did it, as the audit trail names them: a user by id, an agent by its token's name, the
+ * service as wallet-service.
+ */
+function actorOf(actor: Actor): {
+  actor: string;
+  actor_role: Actor['role'];
+  actor_id: Types.ObjectId;
+} {
   // Agent names are not unique: the token's own id is kept beside the name.
-  const id = actor.kind === 'user' ? actor.userId : actor.kind === 'agent' ? actor.agentId : actor.id;
+  const id =
+    actor.kind === 'user' ? actor.userId : actor.kind === 'agent' ? actor.agentId : actor.id;
   return { actor: actorName(actor), actor_role: actor.role, actor_id: id };
 }
 
-/** One event, ready to go into the update that makes the change; `version` is the one it produces. */
+/**
+ * One event, ready to go into the update that makes the change; `version` is the one it produces.
+ */
 export function walletEvent(
   principal: Actor,
   walletId: Types.ObjectId,
@@ -48,30 +69,62 @@ export function walletEvent(
   before: Record<string, unknown> | null,
   after: Record<string, unknown> | null,
 ): WalletEventRecord {
-  return { _id: new Types.ObjectId(), wallet_id: walletId, kind, ...actorOf(principal), before, after, version, at: new Date() };
+  return {
+    _id: new Types.ObjectId(),
+    wallet_id: walletId,
+    kind,
+    ...actorOf(principal),
+    before,
+    after,
+    version,
+    at: new Date(),
+  };
 }
 
-/** A status change's provisional event, and how writeWithEvent completes it from the document it replaced. */
+/**
+ * A status change's provisional event, and how writeWithEvent completes it from the document it
+ * replaced.
+ */
 export function statusChangeEvent(
   principal: Actor,
   walletId: Types.ObjectId,
   to: WalletStatus,
   pauseReason: string | null,
 ): { provisional: WalletEventRecord; complete: (replaced: UserWallet) => WalletEventRecord } {
-  const provisional = walletEvent(principal, walletId, null, WalletEventKind.STATUS_CHANGED, null, apiStatus(to, pauseReason));
-  return { provisional, complete: (replaced) => ({ ...provisional, version: replaced.version + 1, before: apiStatus(replaced.status, replaced.pause_reason) }) };
+  const provisional = walletEvent(
+    principal,
+    walletId,
+    null,
+    WalletEventKind.STATUS_CHANGED,
+    null,
+    apiStatus(to, pauseReason),
+  );
+  return {
+    provisional,
+    complete: (replaced) => ({
+      ...provisional,
+      version: replaced.version + 1,
+      before: apiStatus(replaced.status, replaced.pause_reason),
+    }),
+  };
 }
 
 /** The part of a wallet update that stores its events with it. */
-export function pushEvents(events: WalletEventRecord[]): { $push: { pending_events: { $each: WalletEventRecord[] } } } {
+export function pushEvents(events: WalletEventRecord[]): {
+  $push: { pending_events: { $each: WalletEventRecord[] } };
+} {
   return { $push: { pending_events: { $each: events } } };
 }
 
 /**
  * Events as they go into the trail: stamped with when they got there (`recorded_at`), which is what
- * the live feed reads by (an event the sweep delivers late has an old `at` but a new `recorded_at`).
+ * the live feed reads by (an event the sweep delivers late has an old `at` but a new
+ * `recorded_at`).
  */
-export function trailRecords(events: readonly WalletEventRecord[], now = new Date()): Array<WalletEventRecord & { recorded_at: Date }> {
+export function trailRecords(
+  events: readonly WalletEventRecord[],
+  now = new Date(),
+): Array<WalletEventRecord & { recorded_at: Date }> {
   return events.map((event) => ({ ...event, recorded_at: now }));
 }
 
@@ -79,29 +132,48 @@ export function trailRecords(events: readonly WalletEventRecord[], now = new Dat
  * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
  * failure. `comment` tags the commands of the service's own work (shared/background.ts).
  */
-export async function copyEvents(walletId: Types.ObjectId, events: readonly WalletEventRecord[], comment?: string): Promise<void> {
+export async function copyEvents(
+  walletId: Types.ObjectId,
+  events: readonly WalletEventRecord[],
+  comment?: string,
+): Promise<void> {
   if (events.length === 0) return;
   const ids = events.map((e) => e._id);
   const tagged = commentOption(comment);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false, ...tagged }).catch(async (error: unknown) => {
-    if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length) throw error;
-  });
+  await UserWalletEventModel.collection
+    .insertMany(trailRecords(events), { ordered: false, ...tagged })
+    .catch(async (error: unknown) => {
+      if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length)
+        throw error;
+    });
   // No change to the wallet: updated_at stays.
-  await UserWalletModel.updateOne({ _id: walletId }, { $pull: { pending_events: { _id: { $in: ids } } } }, { timestamps: false, ...tagged });
+  await UserWalletModel.updateOne(
+    { _id: walletId },
+    { $pull: { pending_events: { _id: { $in: ids } } } },
+    { timestamps: false, ...tagged },
+  );
 }
 
 /**
  * copyEvents after a write: a failure is logged and left to the sweep, since the events are safe
  * in the wallet. True when they were delivered.
  */
-export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, events: readonly WalletEventRecord[], comment?: string): Promise<boolean> {
+export async function deliverEvents(
+  logger: Logger,
+  walletId: Types.ObjectId,
+  events: readonly WalletEventRecord[],
+  comment?: string,
+): Promise<boolean> {
   try {
     await copyEvents(walletId, events, comment);
     return true;
   } catch (error) {
-    logger.warn({ err: error, walletId: walletId.toHexString(), events: events.length }, 'audit events stay in their wallet until the next sweep');
+    logger.warn(
+      { err: error, walletId: walletId.toHexString(), events: events.length },
+      'audit events stay in their wallet until the next sweep',
+    );
     return false;
   }
 }
@@ -111,23 +183,50 @@ export async function deliverEvents(logger: Logger, walletId: Types.ObjectId, ev
  * the trail and one pull from the outboxes, whatever the number of wallets. Events the trail did
  * not take stay in their wallets for the sweep. Returns the ids (hex) now in the trail.
  */
-export async function deliverEventsOfMany(logger: Logger, events: readonly WalletEventRecord[]): Promise<Set<string>> {
+export async function deliverEventsOfMany(
+  logger: Logger,
+  events: readonly WalletEventRecord[],
+): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const ids = events.map((e) => e._id);
   try {
     let delivered = ids;
-    await UserWalletEventModel.collection.insertMany(trailRecords(events), { ordered: false }).catch(async (error: unknown) => {
-      // As in copyEvents: an id already in the trail was delivered before; only the missing ones failed.
-      delivered = (await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 }).lean<Array<{ _id: Types.ObjectId }>>()).map((e) => e._id);
-      if (delivered.length < ids.length) logger.warn({ err: error, events: ids.length - delivered.length }, 'audit events stay in their wallet until the next sweep');
-    });
+    await UserWalletEventModel.collection
+      .insertMany(trailRecords(events), { ordered: false })
+      .catch(async (error: unknown) => {
+        // As in copyEvents: an id already in the trail was delivered before; only the missing ones
+        // failed.
+        delivered = (
+          await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 }).lean<
+            Array<{ _id: Types.ObjectId }>
+          >()
+        ).map((e) => e._id);
+        if (delivered.length < ids.length)
+          logger.warn(
+            { err: error, events: ids.length - delivered.length },
+            'audit events stay in their wallet until the next sweep',
+          );
+      });
     if (delivered.length === 0) return new Set();
     const done = new Set(delivered.map((id) => id.toHexString()));
-    const walletIds = [...new Map(events.filter((e) => done.has(e._id.toHexString())).map((e) => [e.wallet_id.toHexString(), e.wallet_id])).values()];
-    await UserWalletModel.updateMany({ _id: { $in: walletIds } }, { $pull: { pending_events: { _id: { $in: delivered } } } }, { timestamps: false });
+    const walletIds = [
+      ...new Map(
+        events
+          .filter((e) => done.has(e._id.toHexString()))
+          .map((e) => [e.wallet_id.toHexString(), e.wallet_id]),
+      ).values(),
+    ];
+    await UserWalletModel.updateMany(
+      { _id: { $in: walletIds } },
+      { $pull: { pending_events: { _id: { $in: delivered } } } },
+      { timestamps: false },
+    );
     return done;
   } catch (error) {
-    logger.warn({ err: error, events: events.length }, 'audit events stay in their wallet until the next sweep');
+    logger.warn(
+      { err: error, events: events.length },
+      'audit events stay in their wallet until the next sweep',
+    );
     return new Set();
   }
 }
@@ -150,13 +249,24 @@ export async function writeWithEvent(
   comment?: string,
 ): Promise<UserWallet | null> {
   const tagged = commentOption(comment);
-  const replaced = await UserWalletModel.findOneAndUpdate(filter, { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) }, { returnDocument: 'before', ...tagged }).lean<UserWallet>();
+  const replaced = await UserWalletModel.findOneAndUpdate(
+    filter,
+    { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) },
+    { returnDocument: 'before', ...tagged },
+  ).lean<UserWallet>();
   if (!replaced) return null;
   const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
   if (!(await deliverEvents(logger, replaced._id, [event], comment))) {
     // Left to the sweep: let it find the complete event.
-    await UserWalletModel.updateOne({ _id: replaced._id, 'pending_events._id': event._id }, { $set: { 'pending_events.$': event } }, { timestamps: false, ...tagged }).catch((error: unknown) =>
-      logger.warn({ err: error, walletId: replaced._id.toHexString() }, 'a provisional audit event could not be completed'),
+    await UserWalletModel.updateOne(
+      { _id: replaced._id, 'pending_events._id': event._id },
+      { $set: { 'pending_events.$': event } },
+      { timestamps: false, ...tagged },
+    ).catch((error: unknown) =>
+      logger.warn(
+        { err: error, walletId: replaced._id.toHexString() },
+        'a provisional audit event could not be completed',
+      ),
     );
   }
   return replaced;
@@ -172,7 +282,10 @@ let sweptUpTo: Types.ObjectId | null = null;
  */
 export async function deliverPendingEvents(logger: Logger, now = new Date()): Promise<number> {
   const cutoff = new Date(now.getTime() - SWEEP_AFTER_MS);
-  const wallets = await UserWalletModel.find({ 'pending_events.at': { $lt: cutoff }, ...(sweptUpTo ? { _id: { $gt: sweptUpTo } } : {}) }, { pending_events: 1 })
+  const wallets = await UserWalletModel.find(
+    { 'pending_events.at': { $lt: cutoff }, ...(sweptUpTo ? { _id: { $gt: sweptUpTo } } : {}) },
+    { pending_events: 1 },
+  )
     .sort({ _id: 1 })
     .limit(SWEEP_BATCH)
     .comment(SWEEP_COMMENT)
@@ -180,20 +293,32 @@ export async function deliverPendingEvents(logger: Logger, now = new Date()): Pr
   sweptUpTo = wallets.length === SWEEP_BATCH ? wallets[wallets.length - 1]._id : null;
   let delivered = 0;
   for (const wallet of wallets) {
-    if (await deliverEvents(logger, wallet._id, wallet.pending_events, SWEEP_COMMENT)) delivered += wallet.pending_events.length;
+    if (await deliverEvents(logger, wallet._id, wallet.pending_events, SWEEP_COMMENT))
+      delivered += wallet.pending_events.length;
   }
-  if (delivered > 0) logger.warn({ delivered }, 'audit events delivered by the sweep (a request could not deliver them)');
+  if (delivered > 0)
+    logger.warn(
+      { delivered },
+      'audit events delivered by the sweep (a request could not deliver them)',
+    );
   metrics.sweepDelivered.inc(delivered);
   return delivered;
 }
 
-/** Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it and waits for a sweep under way. */
+/**
+ * Runs the sweep now and every SWEEP_INTERVAL_MS; returns the function that stops it and waits for
+ * a sweep under way.
+ */
 export function startEventSweep(logger: Logger): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const sweep = () => {
     running = deliverPendingEvents(logger).then(
       () => undefined,
-      (error: unknown) => logger.warn({ err: error }, `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`),
+      (error: unknown) =>
+        logger.warn(
+          { err: error },
+          `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`,
+        ),
     );
   };
   sweep();
@@ -204,7 +329,10 @@ export function startEventSweep(logger: Logger): () => Promise<void> {
   };
 }
 
-/** Which part of a wallet's trail a request reads: the newest `first` (after `before`, when given), of `kinds` only when given. */
+/**
+ * Which part of a wallet's trail a request reads: the newest `first` (after `before`, when given),
+ * of `kinds` only when given.
+ */
 export interface TrailQuery {
   first: number;
   kinds: readonly WalletEventKind[] | null;
@@ -221,14 +349,22 @@ function inTrailQuery(event: WalletEventRecord, query: TrailQuery): boolean {
 
 /**
  * A wallet's trail as the API shows it: delivered events and any still pending (in the query),
- * newest first, at most query.first. An event delivered but not yet pulled is shown once, as delivered.
+ * newest first, at most query.first. An event delivered but not yet pulled is shown once, as
+ * delivered.
  */
-export function withPending(delivered: UserWalletEvent[], pending: readonly WalletEventRecord[] | undefined, query: TrailQuery): UserWalletEvent[] {
+export function withPending(
+  delivered: UserWalletEvent[],
+  pending: readonly WalletEventRecord[] | undefined,
+  query: TrailQuery,
+): UserWalletEvent[] {
   const waiting = pending?.filter((e) => inTrailQuery(e, query));
   if (!waiting?.length) return delivered.slice(0, query.first);
   const seen = new Set(delivered.map((e) => e._id.toHexString()));
   const merged = [...delivered, ...waiting.filter((e) => !seen.has(e._id.toHexString()))];
-  merged.sort((a, b) => b.at.getTime() - a.at.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()));
+  merged.sort(
+    (a, b) =>
+      b.at.getTime() - a.at.getTime() || b._id.toHexString().localeCompare(a._id.toHexString()),
+  );
   return merged.slice(0, query.first);
 }
 
@@ -258,12 +394,19 @@ export function apiAiState(state: Partial<AiManagedState>): Record<string, unkno
   return Object.fromEntries(
     Object.entries(state).map(([key, value]) => [
       AI_STATE_NAMES[key as keyof AiManagedState],
-      key === 'market_sentiment' ? String(value).toUpperCase() : value instanceof Date ? value.toISOString() : value,
+      key === 'market_sentiment'
+        ? String(value).toUpperCase()
+        : value instanceof Date
+          ? value.toISOString()
+          : value,
     ]),
   );
 }
 
-export function apiStatus(status: WalletStatus, pauseReason: string | null): Record<string, unknown> {
+export function apiStatus(
+  status: WalletStatus,
+  pauseReason: string | null,
+): Record<string, unknown> {
   return { status: status.toUpperCase(), pauseReason };
 }
 
@@ -272,13 +415,18 @@ export function apiStatus(status: WalletStatus, pauseReason: string | null): Rec
  * part of its trail, cut to query.first per wallet in the database, so a long trail is never
  * shipped whole.
  */
-export function createTrailLoader(query: TrailQuery): DataLoader<Types.ObjectId, UserWalletEvent[], string> {
+export function createTrailLoader(
+  query: TrailQuery,
+): DataLoader<Types.ObjectId, UserWalletEvent[], string> {
   return new DataLoader(
     async (walletIds) => {
       const match: Record<string, unknown> = { wallet_id: { $in: walletIds } };
       if (query.kinds) match.kind = { $in: query.kinds };
       if (query.before) Object.assign(match, afterDescending('at', query.before));
-      const groups = await UserWalletEventModel.aggregate<{ _id: Types.ObjectId; events: UserWalletEvent[] }>([
+      const groups = await UserWalletEventModel.aggregate<{
+        _id: Types.ObjectId;
+        events: UserWalletEvent[];
+      }>([
         { $match: match },
         { $sort: { at: -1, _id: -1 } },
         { $group: { _id: '$wallet_id', events: { $push: '$$ROOT' } } },

@@ -5,7 +5,10 @@ import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '..
 import { WalletEventKind } from './user-wallet-event.model';
 import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
 
-/** Shape only; what needs the database (symbols vs. supported assets, leverage vs. the exchange) is in the services. */
+/**
+ * Shape only; what needs the database (symbols vs. supported assets, leverage vs. the exchange) is
+ * in the services.
+ */
 
 const MAX_RISK = 1e15;
 
@@ -16,7 +19,10 @@ export class UserLimitsInput {
   @Max(MAX_RISK, { message: `must be at most ${MAX_RISK}` })
   maxTotalRisk!: number;
 
-  @Field(() => [String], { nullable: true, description: "null: every asset in the definition's supportedAssets." })
+  @Field(() => [String], {
+    nullable: true,
+    description: "null: every asset in the definition's supportedAssets.",
+  })
   allowedSymbols?: string[] | null;
 
   @Field(() => TradingMode)
@@ -56,7 +62,10 @@ export class UserWalletFilter {
   status?: WalletStatus | null;
 }
 
-@InputType({ description: 'A partial update: only the fields given change. lastAiDecision is set by the server.' })
+@InputType({
+  description:
+    'A partial update: only the fields given change. lastAiDecision is set by the server.',
+})
 export class AiManagedStateInput {
   @Field(() => NonNegativeFloatScalar, { nullable: true })
   currentRisk?: number | null;
@@ -114,7 +123,10 @@ export class ManagedWalletChangesArgs {
   @Max(500, { message: 'must be at most 500' })
   first?: number | null;
 
-  @Field(() => String, { nullable: true, description: 'The endCursor of the previous page; stable while changes keep arriving.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'The endCursor of the previous page; stable while changes keep arriving.',
+  })
   after?: string | null;
 }
 

@@ -41,7 +41,11 @@ export class UserLimits {
   @prop({ required: true, type: Number })
   max_total_risk!: number;
 
-  @Field(() => [String], { name: 'allowedSymbols', nullable: true, description: "null: every asset in the definition's supportedAssets." })
+  @Field(() => [String], {
+    name: 'allowedSymbols',
+    nullable: true,
+    description: "null: every asset in the definition's supportedAssets.",
+  })
   @prop({ type: () => [String], default: null })
   allowed_symbols!: string[] | null;
 
@@ -96,7 +100,10 @@ export class AiManagedState {
 
 @ObjectType('UserWallet')
 @modelOptions({
-  schemaOptions: { collection: 'user_wallets', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' } },
+  schemaOptions: {
+    collection: 'user_wallets',
+    timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+  },
   options: { customName: 'UserWallet' },
 })
 @index({ user_id: 1, status: 1 })
@@ -105,11 +112,14 @@ export class AiManagedState {
 // One live wallet per credential, enforced by the database on every engine (partial indexes are
 // not everywhere): live_key is the credential's id while the wallet is live, its own id otherwise.
 @index({ live_key: 1 }, { unique: true })
-// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents have none.
+// The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents
+// have none.
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
-// The outbox sweep's query: a range on the pending events' times, which only wallets holding one match.
+// The outbox sweep's query: a range on the pending events' times, which only wallets holding one
+// match.
 @index({ 'pending_events.at': 1 })
-// The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at, _id) order.
+// The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at,
+// _id) order.
 @index({ user_changed_at: 1, _id: 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
@@ -141,7 +151,11 @@ export class UserWallet {
   @prop({ required: true, type: String, enum: Object.values(WalletStatus) })
   status!: WalletStatus;
 
-  @Field(() => String, { name: 'pauseReason', nullable: true, description: 'Why the wallet is paused, when it is.' })
+  @Field(() => String, {
+    name: 'pauseReason',
+    nullable: true,
+    description: 'Why the wallet is paused, when it is.',
+  })
   @prop({ type: String, default: null })
   pause_reason!: string | null;
 
@@ -152,13 +166,16 @@ export class UserWallet {
   @prop({ type: String })
   cap_slot?: string;
 
-  @Field(() => Int, { description: 'Grows by one on every write; AI agents pass it back as expectedVersion.' })
+  @Field(() => Int, {
+    description: 'Grows by one on every write; AI agents pass it back as expectedVersion.',
+  })
   @prop({ required: true, type: Number, default: 0 })
   version!: number;
 
   /**
    * Audit events written in the same update as the change they describe, until they are copied to
-   * `user_wallet_events` (see user-wallet-events.ts): the change and its event stand or fall together.
+   * `user_wallet_events` (see user-wallet-events.ts): the change and its event stand or fall
+   * together.
    */
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })
   pending_events?: WalletEventRecord[];

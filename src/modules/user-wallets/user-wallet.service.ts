@@ -1,24 +1,60 @@
 import { Types } from 'mongoose';
 import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
-import { ConflictError, ForbiddenError, NotFoundError, UserInputError, isDuplicateKeyError } from '../../errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UserInputError,
+  isDuplicateKeyError,
+} from '../../errors';
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import type { WalletEventRecord } from './user-wallet-event.model';
-import { apiAiState, apiLimits, apiStatus, copyEvents, deliverEvents, statusChangeEvent, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
-import type { CreateUserWalletInput, UpdateUserWalletInput, UserLimitsInput, UserWalletFilter } from './user-wallet.inputs';
-import { LIVE_STATUSES, MarketSentiment, userChanged, UserWalletModel, WalletStatus, type AiManagedState, type UserLimits, type UserWallet } from './user-wallet.model';
+import {
+  apiAiState,
+  apiLimits,
+  apiStatus,
+  copyEvents,
+  deliverEvents,
+  statusChangeEvent,
+  walletEvent,
+  WalletEventKind,
+  writeWithEvent,
+} from './user-wallet-events';
+import type {
+  CreateUserWalletInput,
+  UpdateUserWalletInput,
+  UserLimitsInput,
+  UserWalletFilter,
+} from './user-wallet.inputs';
+import {
+  LIVE_STATUSES,
+  MarketSentiment,
+  userChanged,
+  UserWalletModel,
+  WalletStatus,
+  type AiManagedState,
+  type UserLimits,
+  type UserWallet,
+} from './user-wallet.model';
 import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
-/** A credential whose deletion began this recently counts as being deleted (see CredentialService.delete). */
+/**
+ * A credential whose deletion began this recently counts as being deleted (see
+ * CredentialService.delete).
+ */
 export const DELETION_GRACE_MS = 60_000;
 
 export class UserWalletService {
@@ -28,7 +64,10 @@ export class UserWalletService {
     private readonly cap: number,
   ) {}
 
-  list(principal: Principal | null, filter: UserWalletFilter | null | undefined): Promise<UserWallet[]> {
+  list(
+    principal: Principal | null,
+    filter: UserWalletFilter | null | undefined,
+  ): Promise<UserWallet[]> {
     const user = requireUser(principal);
     const query: Record<string, unknown> = { user_id: user.userId };
     if (filter?.status) query.status = filter.status;
@@ -41,13 +80,24 @@ export class UserWalletService {
 
   async create(principal: Principal | null, input: CreateUserWalletInput): Promise<UserWallet> {
     const user = requireUser(principal);
-    const credential = await CredentialModel.findById(toObjectId(input.credentialId)).lean<Credential>();
+    const credential = await CredentialModel.findById(
+      toObjectId(input.credentialId),
+    ).lean<Credential>();
     if (!credential) throw new NotFoundError('no credential with that id');
-    if (!credential.user_id.equals(user.userId)) throw new ForbiddenError('this credential belongs to another user');
-    if (!credential.is_active) throw new UserInputError('the credential is not active', 'credentialId');
-    if (credential.connection_state === ConnectionState.REJECTED) throw new ConflictError(TEST_AGAIN_FIRST);
-    const definition = await WalletDefinitionModel.findById(credential.wallet_id).lean<WalletDefinition>();
-    if (!definition?.is_active) throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
+    if (!credential.user_id.equals(user.userId))
+      throw new ForbiddenError('this credential belongs to another user');
+    if (!credential.is_active)
+      throw new UserInputError('the credential is not active', 'credentialId');
+    if (credential.connection_state === ConnectionState.REJECTED)
+      throw new ConflictError(TEST_AGAIN_FIRST);
+    const definition = await WalletDefinitionModel.findById(
+      credential.wallet_id,
+    ).lean<WalletDefinition>();
+    if (!definition?.is_active)
+      throw new UserInputError(
+        `${definition?.name ?? 'the exchange'} is not active`,
+        'credentialId',
+      );
 
     const limits = toLimits(definition, input.userLimits);
     const _id = new Types.ObjectId();
@@ -75,9 +125,14 @@ export class UserWalletService {
       ...userChanged(created.at),
     };
     try {
-      await insertWithinCap(UserWalletModel, user.userId, this.cap, 'wallets', (cap_slot) => UserWalletModel.create({ ...doc, cap_slot }));
+      await insertWithinCap(UserWalletModel, user.userId, this.cap, 'wallets', (cap_slot) =>
+        UserWalletModel.create({ ...doc, cap_slot }),
+      );
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictError('this credential already has a live wallet: pause or delete it first');
+      if (isDuplicateKeyError(error))
+        throw new ConflictError(
+          'this credential already has a live wallet: pause or delete it first',
+        );
       throw error;
     }
     await this.assertCredentialStays(credential._id, _id);
@@ -92,7 +147,11 @@ export class UserWalletService {
    * ($min), with no condition on the version to miss: the user always wins, however busy the agents
    * are. The audit event is completed from the document the update replaced (writeWithEvent).
    */
-  async update(principal: Principal | null, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
+  async update(
+    principal: Principal | null,
+    id: string,
+    input: UpdateUserWalletInput,
+  ): Promise<UserWallet> {
     const user = requireUser(principal);
     const wallet = await this.loadOwned(user, id);
     const set: Record<string, unknown> = {};
@@ -100,25 +159,40 @@ export class UserWalletService {
     if (input.userLimits == null) {
       if (Object.keys(set).length === 0) return wallet;
       // A new name is not in the audit trail (status, limits and AI state are).
-      const renamed = await UserWalletModel.findOneAndUpdate({ _id: wallet._id, user_id: user.userId }, { $set: set, $inc: { version: 1 } }, { returnDocument: 'after' }).lean<UserWallet>();
+      const renamed = await UserWalletModel.findOneAndUpdate(
+        { _id: wallet._id, user_id: user.userId },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after' },
+      ).lean<UserWallet>();
       if (!renamed) throw new NotFoundError('no wallet with that id');
       return renamed;
     }
-    const definition = (await WalletDefinitionModel.findById(wallet.wallet_id).lean<WalletDefinition>())!;
+    const definition = (await WalletDefinitionModel.findById(
+      wallet.wallet_id,
+    ).lean<WalletDefinition>())!;
     const limits = toLimits(definition, input.userLimits);
     set.user_limits = limits;
     const min = {
       'ai_managed_state.current_max_position_size': limits.max_total_risk,
       'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
     };
-    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, { userLimits: apiLimits(limits) });
-    const replaced = await writeWithEvent(this.logger, { _id: wallet._id, user_id: user.userId }, { $set: { ...set, ...userChanged() }, $min: min }, provisional, (before) =>
-      limitsEvent(user, before, limits, min),
+    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, {
+      userLimits: apiLimits(limits),
+    });
+    const replaced = await writeWithEvent(
+      this.logger,
+      { _id: wallet._id, user_id: user.userId },
+      { $set: { ...set, ...userChanged() }, $min: min },
+      provisional,
+      (before) => limitsEvent(user, before, limits, min),
     );
     if (!replaced) throw new NotFoundError('no wallet with that id');
     const updated = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
     if (!updated) throw new NotFoundError('no wallet with that id');
-    if (updated.status === WalletStatus.ACTIVE && updated.ai_managed_state.current_risk > limits.max_total_risk) {
+    if (
+      updated.status === WalletStatus.ACTIVE &&
+      updated.ai_managed_state.current_risk > limits.max_total_risk
+    ) {
       return this.pauseOverLimit(user, updated, limits.max_total_risk);
     }
     return updated;
@@ -128,13 +202,27 @@ export class UserWalletService {
    * The risk already taken is over the new limit: the wallet stops, as an agent's write would stop
    * it. The limits are stored already, so whatever happens here the answer is the wallet as it is.
    */
-  private async pauseOverLimit(user: UserPrincipal, wallet: UserWallet, maxTotalRisk: number): Promise<UserWallet> {
+  private async pauseOverLimit(
+    user: UserPrincipal,
+    wallet: UserWallet,
+    maxTotalRisk: number,
+  ): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-    const { provisional, complete } = statusChangeEvent(user, wallet._id, WalletStatus.AI_PAUSED, reason);
+    const { provisional, complete } = statusChangeEvent(
+      user,
+      wallet._id,
+      WalletStatus.AI_PAUSED,
+      reason,
+    );
     const paused = await writeWithEvent(
       this.logger,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
-      { _id: wallet._id, status: WalletStatus.ACTIVE, 'user_limits.max_total_risk': maxTotalRisk, 'ai_managed_state.current_risk': { $gt: maxTotalRisk } },
+      {
+        _id: wallet._id,
+        status: WalletStatus.ACTIVE,
+        'user_limits.max_total_risk': maxTotalRisk,
+        'ai_managed_state.current_risk': { $gt: maxTotalRisk },
+      },
       { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() } },
       provisional,
       complete,
@@ -157,7 +245,10 @@ export class UserWalletService {
     const copied = new Set(pending.map((e) => e._id.toHexString()));
     const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
     await copyEvents(wallet._id, late).catch((error: unknown) =>
-      this.logger.error({ err: error, walletId: id, events: late.map((e) => e._id.toHexString()) }, 'audit events of a deleted wallet could not be saved'),
+      this.logger.error(
+        { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
+        'audit events of a deleted wallet could not be saved',
+      ),
     );
     if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(deleted.credential_id);
     this.logger.info({ walletId: id }, 'user wallet deleted');
@@ -167,19 +258,34 @@ export class UserWalletService {
   async pause(principal: Principal | null, id: string): Promise<UserWallet> {
     const user = requireUser(principal);
     const wallet = await this.loadOwned(user, id);
-    return transition(this.logger, user, wallet, [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED], WalletStatus.USER_PAUSED, 'paused by the user');
+    return transition(
+      this.logger,
+      user,
+      wallet,
+      [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED],
+      WalletStatus.USER_PAUSED,
+      'paused by the user',
+    );
   }
 
   async resume(principal: Principal | null, id: string): Promise<UserWallet> {
     const user = requireUser(principal);
     const wallet = await this.loadOwned(user, id);
-    return transition(this.logger, user, wallet, [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED], WalletStatus.ACTIVE, null);
+    return transition(
+      this.logger,
+      user,
+      wallet,
+      [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED],
+      WalletStatus.ACTIVE,
+      null,
+    );
   }
 
   private async loadOwned(user: UserPrincipal, id: string): Promise<UserWallet> {
     const wallet = await UserWalletModel.findById(toObjectId(id)).lean<UserWallet>();
     if (!wallet) throw new NotFoundError('no wallet with that id');
-    if (!wallet.user_id.equals(user.userId)) throw new ForbiddenError('this wallet belongs to another user');
+    if (!wallet.user_id.equals(user.userId))
+      throw new ForbiddenError('this wallet belongs to another user');
     return wallet;
   }
 
@@ -187,10 +293,16 @@ export class UserWalletService {
    * A credential being deleted may have checked for wallets just before this one was written.
    * Looking again after the write closes that gap: one of the two requests always sees the other.
    */
-  private async assertCredentialStays(credentialId: Types.ObjectId, walletId: Types.ObjectId): Promise<void> {
+  private async assertCredentialStays(
+    credentialId: Types.ObjectId,
+    walletId: Types.ObjectId,
+  ): Promise<void> {
     const stays = await CredentialModel.exists({
       _id: credentialId,
-      $or: [{ deleting_at: null }, { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } }],
+      $or: [
+        { deleting_at: null },
+        { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
+      ],
     });
     if (stays) return;
     await UserWalletModel.deleteOne({ _id: walletId });
@@ -202,8 +314,15 @@ export class UserWalletService {
  * The LIMITS_CHANGED event of a limits update, from the document it replaced: the limits before
  * and after, and the AI parameters its $min bounds pulled down, if any.
  */
-function limitsEvent(user: UserPrincipal, before: UserWallet, limits: UserLimits, min: Record<string, number>): WalletEventRecord {
-  const bounds = Object.entries(min).map(([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const);
+function limitsEvent(
+  user: UserPrincipal,
+  before: UserWallet,
+  limits: UserLimits,
+  min: Record<string, number>,
+): WalletEventRecord {
+  const bounds = Object.entries(min).map(
+    ([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const,
+  );
   const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
   const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
   const next = Object.fromEntries(clamped);
@@ -212,13 +331,20 @@ function limitsEvent(user: UserPrincipal, before: UserWallet, limits: UserLimits
     before._id,
     before.version + 1,
     WalletEventKind.LIMITS_CHANGED,
-    { userLimits: apiLimits(before.user_limits), ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}) },
-    { userLimits: apiLimits(limits), ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}) },
+    {
+      userLimits: apiLimits(before.user_limits),
+      ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}),
+    },
+    {
+      userLimits: apiLimits(limits),
+      ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}),
+    },
   );
 }
 
 function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
-  if (!(input.maxTotalRisk > 0)) throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
+  if (!(input.maxTotalRisk > 0))
+    throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
   if (!modeFits(definition, input.tradingMode)) {
     const { min, max } = leverageRange(definition, input.tradingMode);
     throw new UserInputError(
@@ -228,7 +354,11 @@ function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLim
   }
   return {
     max_total_risk: input.maxTotalRisk,
-    allowed_symbols: normalizeAllowedSymbols(definition, input.allowedSymbols, 'userLimits.allowedSymbols'),
+    allowed_symbols: normalizeAllowedSymbols(
+      definition,
+      input.allowedSymbols,
+      'userLimits.allowedSymbols',
+    ),
     trading_mode: input.tradingMode,
   };
 }

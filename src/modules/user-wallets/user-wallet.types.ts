@@ -13,7 +13,9 @@ export class UserWalletEdge {
   node!: UserWallet;
 }
 
-/** Relay's PageInfo. Lists here page forward only: hasPreviousPage says whether `after` was given. */
+/**
+ * Relay's PageInfo. Lists here page forward only: hasPreviousPage says whether `after` was given.
+ */
 @ObjectType()
 export class PageInfo {
   @Field()
@@ -57,27 +59,47 @@ export class UserWalletEventConnection {
 }
 
 /** The edges and PageInfo of one forward page: `found` holds up to first + 1 nodes, in order. */
-export function pageOf<T>(found: readonly T[], first: number, after: string | null | undefined, cursorOf: (node: T) => string): { edges: Array<{ cursor: string; node: T }>; pageInfo: PageInfo } {
+export function pageOf<T>(
+  found: readonly T[],
+  first: number,
+  after: string | null | undefined,
+  cursorOf: (node: T) => string,
+): { edges: Array<{ cursor: string; node: T }>; pageInfo: PageInfo } {
   const edges = found.slice(0, first).map((node) => ({ cursor: cursorOf(node), node }));
   return {
     edges,
-    pageInfo: { hasNextPage: found.length > first, endCursor: edges.at(-1)?.cursor ?? null, hasPreviousPage: after != null, startCursor: edges[0]?.cursor ?? null },
+    pageInfo: {
+      hasNextPage: found.length > first,
+      endCursor: edges.at(-1)?.cursor ?? null,
+      hasPreviousPage: after != null,
+      startCursor: edges[0]?.cursor ?? null,
+    },
   };
 }
 
-@ObjectType({ description: "What an agent may write now, from the user's limits, the trading mode and the exchange (the service's own policy)." })
+@ObjectType({
+  description:
+    "What an agent may write now, from the user's limits, the trading mode and the exchange (the service's own policy).",
+})
 export class AiBounds {
-  @Field(() => NonNegativeFloatScalar, { description: 'currentMaxPositionSize may be at most this.' })
+  @Field(() => NonNegativeFloatScalar, {
+    description: 'currentMaxPositionSize may be at most this.',
+  })
   maxPositionSize!: number;
 
   @Field(() => LeverageRange, { description: 'currentLeverage must lie in this range.' })
   leverage!: LeverageRange;
 
-  @Field(() => NonNegativeFloatScalar, { description: 'A write whose currentRisk passes this pauses the wallet (AI_PAUSED).' })
+  @Field(() => NonNegativeFloatScalar, {
+    description: 'A write whose currentRisk passes this pauses the wallet (AI_PAUSED).',
+  })
   maxTotalRisk!: number;
 }
 
-@ObjectType({ description: 'Why one write of a batch did not happen; the same code and message updateAiManagedState would give.' })
+@ObjectType({
+  description:
+    'Why one write of a batch did not happen; the same code and message updateAiManagedState would give.',
+})
 export class OperationError {
   @Field()
   code!: string;

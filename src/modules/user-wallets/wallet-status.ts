@@ -5,11 +5,23 @@ import { metrics } from '../../metrics';
 import { commentOption } from '../../shared/background';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
-import { WalletDefinitionModel, type WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import {
+  WalletDefinitionModel,
+  type WalletDefinition,
+} from '../wallet-definitions/wallet-definition.model';
 import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
-import { LIVE_STATUSES, userChanged, UserWalletModel, WalletStatus, type UserWallet } from './user-wallet.model';
+import {
+  LIVE_STATUSES,
+  userChanged,
+  UserWalletModel,
+  WalletStatus,
+  type UserWallet,
+} from './user-wallet.model';
 
-/** The pause reason of a wallet whose credential the exchange refused, before the test's own message. */
+/**
+ * The pause reason of a wallet whose credential the exchange refused, before the test's own
+ * message.
+ */
 export const REFUSED_CREDENTIAL = "the exchange refused this wallet's credential";
 export const TEST_AGAIN_FIRST = `${REFUSED_CREDENTIAL}: test the credential again first`;
 
@@ -49,8 +61,12 @@ export async function transition(
       complete,
     );
   } catch (error) {
-    // Only a wallet going live can collide on live_key (a live one already holds its credential's id).
-    if (LIVE_STATUSES.includes(to) && isDuplicateKeyError(error)) throw new ConflictError('another live wallet already uses this credential: pause or delete it first');
+    // Only a wallet going live can collide on live_key (a live one already holds its credential's
+    // id).
+    if (LIVE_STATUSES.includes(to) && isDuplicateKeyError(error))
+      throw new ConflictError(
+        'another live wallet already uses this credential: pause or delete it first',
+      );
     throw error;
   }
   if (replaced) {
@@ -69,19 +85,31 @@ export async function transition(
 
 function transitionRefusal(current: WalletStatus, to: WalletStatus): string {
   if (current === to) return `the wallet is already ${current.toUpperCase()}`;
-  if (current === WalletStatus.USER_PAUSED) return 'the user paused this wallet: only the user can change that';
+  if (current === WalletStatus.USER_PAUSED)
+    return 'the user paused this wallet: only the user can change that';
   return `a ${current.toUpperCase()} wallet can't become ${to.toUpperCase()} this way`;
 }
 
-/** A wallet trades only on an active credential the exchange has not refused, of an active exchange. */
-export async function assertCanGoLive(wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>): Promise<void> {
+/**
+ * A wallet trades only on an active credential the exchange has not refused, of an active exchange.
+ */
+export async function assertCanGoLive(
+  wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>,
+): Promise<void> {
   const [credential, definition] = await Promise.all([
-    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 }).lean<Pick<Credential, 'is_active' | 'connection_state'>>(),
-    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 }).lean<Pick<WalletDefinition, 'is_active' | 'name'>>(),
+    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 }).lean<
+      Pick<Credential, 'is_active' | 'connection_state'>
+    >(),
+    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 }).lean<
+      Pick<WalletDefinition, 'is_active' | 'name'>
+    >(),
   ]);
-  if (!credential?.is_active) throw new UserInputError("the wallet's credential is not active", 'credentialId');
-  if (!definition?.is_active) throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
-  if (credential.connection_state === ConnectionState.REJECTED) throw new ConflictError(TEST_AGAIN_FIRST);
+  if (!credential?.is_active)
+    throw new UserInputError("the wallet's credential is not active", 'credentialId');
+  if (!definition?.is_active)
+    throw new UserInputError(`${definition?.name ?? 'the exchange'} is not active`, 'credentialId');
+  if (credential.connection_state === ConnectionState.REJECTED)
+    throw new ConflictError(TEST_AGAIN_FIRST);
 }
 
 /**
@@ -91,29 +119,70 @@ export async function assertCanGoLive(wallet: Pick<UserWallet, 'credential_id' |
  * (Role.SYSTEM, "wallet-service"). A wallet already paused for that very reason is left alone.
  * Returns how many it paused.
  */
-export async function pauseWalletsOfRefusedCredential(logger: Logger, credential: Pick<Credential, '_id'>, message: string, comment?: string): Promise<number> {
+export async function pauseWalletsOfRefusedCredential(
+  logger: Logger,
+  credential: Pick<Credential, '_id'>,
+  message: string,
+  comment?: string,
+): Promise<number> {
   const reason = `${REFUSED_CREDENTIAL}: ${message}`;
-  const filter = { credential_id: credential._id, status: { $in: LIVE_STATUSES }, pause_reason: { $ne: reason } };
-  const wallets = await UserWalletModel.find(filter, { _id: 1 }).setOptions(commentOption(comment)).lean<Array<Pick<UserWallet, '_id'>>>();
+  const filter = {
+    credential_id: credential._id,
+    status: { $in: LIVE_STATUSES },
+    pause_reason: { $ne: reason },
+  };
+  const wallets = await UserWalletModel.find(filter, { _id: 1 })
+    .setOptions(commentOption(comment))
+    .lean<Array<Pick<UserWallet, '_id'>>>();
   let paused = 0;
   for (const wallet of wallets) {
-    const { provisional, complete } = statusChangeEvent(SYSTEM_ACTOR, wallet._id, WalletStatus.AI_PAUSED, reason);
+    const { provisional, complete } = statusChangeEvent(
+      SYSTEM_ACTOR,
+      wallet._id,
+      WalletStatus.AI_PAUSED,
+      reason,
+    );
     // Still live (an AI_PAUSED wallet stays live): live_key is unchanged.
     // The agents' change feed shows it (userChanged): they did not pause it themselves.
-    const update = { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() } };
-    const replaced = await writeWithEvent(logger, { ...filter, _id: wallet._id }, update, provisional, complete, comment);
+    const update = {
+      $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() },
+    };
+    const replaced = await writeWithEvent(
+      logger,
+      { ...filter, _id: wallet._id },
+      update,
+      provisional,
+      complete,
+      comment,
+    );
     if (replaced) {
       paused += 1;
       metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
     }
   }
-  if (paused > 0) logger.warn({ credentialId: credential._id.toHexString(), paused }, 'wallets paused: the exchange refused their credential');
+  if (paused > 0)
+    logger.warn(
+      { credentialId: credential._id.toHexString(), paused },
+      'wallets paused: the exchange refused their credential',
+    );
   return paused;
 }
 
-/** After a wallet went live: if its credential is REJECTED by now, it is paused as any other of it. */
-export async function pauseIfCredentialRefused(logger: Logger, credentialId: Credential['_id']): Promise<void> {
-  const credential = await CredentialModel.findById(credentialId, { connection_state: 1, connection_error: 1 }).lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
+/**
+ * After a wallet went live: if its credential is REJECTED by now, it is paused as any other of it.
+ */
+export async function pauseIfCredentialRefused(
+  logger: Logger,
+  credentialId: Credential['_id'],
+): Promise<void> {
+  const credential = await CredentialModel.findById(credentialId, {
+    connection_state: 1,
+    connection_error: 1,
+  }).lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
   if (credential?.connection_state !== ConnectionState.REJECTED) return;
-  await pauseWalletsOfRefusedCredential(logger, credential, credential.connection_error ?? 'the connection test failed');
+  await pauseWalletsOfRefusedCredential(
+    logger,
+    credential,
+    credential.connection_error ?? 'the connection test failed',
+  );
 }

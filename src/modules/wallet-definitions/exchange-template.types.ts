@@ -2,7 +2,10 @@ import { Field, ObjectType } from 'type-graphql';
 import { CcxtCredential } from '../../exchanges/credentials';
 import { ApiConfig, AuthField, WalletFeatures, WalletType } from './wallet-definition.model';
 
-@ObjectType({ description: 'A catalog entry drafted from what ccxt knows of an exchange, ready for createWalletDefinition.' })
+@ObjectType({
+  description:
+    'A catalog entry drafted from what ccxt knows of an exchange, ready for createWalletDefinition.',
+})
 export class WalletDefinitionDraft {
   @Field()
   name!: string;
@@ -46,7 +49,10 @@ export class ExchangeTemplate {
   @Field()
   hasTestnet!: boolean;
 
-  @Field({ description: 'Whether a connection test can prove a key of this exchange with a signed request.' })
+  @Field({
+    description:
+      'Whether a connection test can prove a key of this exchange with a signed request.',
+  })
   signedProof!: boolean;
 
   @Field(() => WalletDefinitionDraft)

@@ -46,7 +46,9 @@ class NotBelowMin implements ValidatorConstraintInterface {
 @InputType()
 export class AuthFieldInput {
   @Field()
-  @Matches(AUTH_FIELD_KEY, { message: 'must be snake_case (lower-case letters, digits and single underscores)' })
+  @Matches(AUTH_FIELD_KEY, {
+    message: 'must be snake_case (lower-case letters, digits and single underscores)',
+  })
   @MaxLength(64, { message: 'must be at most 64 characters' })
   key!: string;
 
@@ -75,7 +77,8 @@ export class AuthFieldInput {
 
   @Field(() => CcxtCredential, {
     nullable: true,
-    description: 'Left out: from the key (api_key, api_secret or secret, passphrase or password, uid, private_key, wallet_address).',
+    description:
+      'Left out: from the key (api_key, api_secret or secret, passphrase or password, uid, private_key, wallet_address).',
   })
   ccxtCredential?: CcxtCredential | null;
 }
@@ -112,7 +115,10 @@ export class WalletFeaturesInput {
 
   @Field(() => [String])
   @ArrayMaxSize(500, { message: 'must have at most 500 entries' })
-  @Matches(ASSET, { each: true, message: 'each entry must be an upper-case asset symbol such as BTC' })
+  @Matches(ASSET, {
+    each: true,
+    message: 'each entry must be an upper-case asset symbol such as BTC',
+  })
   @ArrayUnique({ message: 'must not repeat an asset' })
   supportedAssets!: string[];
 }
@@ -150,13 +156,18 @@ export class CreateWalletDefinitionInput {
   name!: string;
 
   @Field()
-  @Matches(SLUG_PATTERN, { message: 'must be 2 to 40 lower-case letters, digits or dashes, not starting with a dash' })
+  @Matches(SLUG_PATTERN, {
+    message: 'must be 2 to 40 lower-case letters, digits or dashes, not starting with a dash',
+  })
   slug!: string;
 
   @Field(() => WalletType)
   type!: WalletType;
 
-  @Field(() => String, { nullable: true, description: 'Left out: the slug, when ccxt has an exchange of that id.' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'Left out: the slug, when ccxt has an exchange of that id.',
+  })
   @IsOptional()
   @Matches(CCXT_ID, { message: CCXT_ID_MESSAGE })
   ccxtId?: string | null;
@@ -208,7 +219,10 @@ export class UpdateWalletDefinitionInput {
   @Field(() => WalletType, { nullable: true })
   type?: WalletType | null;
 
-  @Field(() => String, { nullable: true, description: 'null: no ccxt exchange (no connection test).' })
+  @Field(() => String, {
+    nullable: true,
+    description: 'null: no ccxt exchange (no connection test).',
+  })
   @IsOptional()
   @Matches(CCXT_ID, { message: CCXT_ID_MESSAGE })
   ccxtId?: string | null;

@@ -7,7 +7,8 @@ import { ObjectIdScalar } from '../../shared/scalars';
 
 /**
  * Collection `wallets` (spec §1). One class, two faces: the TypeScript properties are the stored
- * snake_case names, and each @Field gives the API's camelCase name, so lean documents resolve as-is.
+ * snake_case names, and each @Field gives the API's camelCase name, so lean documents resolve
+ * as-is.
  */
 
 /** Stored lowercase, shown as the enum's names. */
@@ -26,7 +27,10 @@ export enum AuthFieldType {
 registerEnumType(AuthFieldType, { name: 'AuthFieldType' });
 
 /** Stored as ccxt spells it (apiKey, secret, password, ...), shown as the enum's names. */
-registerEnumType(CcxtCredential, { name: 'CcxtCredential', description: "The credential names ccxt gives an exchange's requiredCredentials." });
+registerEnumType(CcxtCredential, {
+  name: 'CcxtCredential',
+  description: "The credential names ccxt gives an exchange's requiredCredentials.",
+});
 
 @ObjectType()
 @modelOptions({ schemaOptions: { _id: false } })
@@ -59,8 +63,17 @@ export class AuthField {
   @prop({ type: String, default: null })
   help_text!: string | null;
 
-  @Field(() => CcxtCredential, { name: 'ccxtCredential', nullable: true, description: "Which ccxt credential this field's value is passed as." })
-  @prop({ type: String, default: null, validate: (value: unknown) => value === null || Object.values(CcxtCredential).includes(value as CcxtCredential) })
+  @Field(() => CcxtCredential, {
+    name: 'ccxtCredential',
+    nullable: true,
+    description: "Which ccxt credential this field's value is passed as.",
+  })
+  @prop({
+    type: String,
+    default: null,
+    validate: (value: unknown) =>
+      value === null || Object.values(CcxtCredential).includes(value as CcxtCredential),
+  })
   ccxt_credential!: CcxtCredential | null;
 }
 
@@ -122,7 +135,10 @@ export class ApiConfig {
 
 @ObjectType('WalletDefinition')
 @modelOptions({
-  schemaOptions: { collection: 'wallets', timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' } },
+  schemaOptions: {
+    collection: 'wallets',
+    timestamps: { createdAt: 'created_at', updatedAt: 'updated_at' },
+  },
   options: { customName: 'WalletDefinition', allowMixed: Severity.ERROR },
 })
 @index({ slug: 1 }, { unique: true })
@@ -154,7 +170,8 @@ export class WalletDefinition {
   @Field(() => String, {
     name: 'ccxtId',
     nullable: true,
-    description: 'The ccxt exchange id the connection test uses (binance, okx, kraken, bybit, ...); null: none.',
+    description:
+      'The ccxt exchange id the connection test uses (binance, okx, kraken, bybit, ...); null: none.',
   })
   @prop({ type: String, default: null })
   ccxt_id!: string | null;

@@ -1,4 +1,14 @@
-import { Arg, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root, UseMiddleware } from 'type-graphql';
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
 import { Role } from '../../auth/roles';
 import { Deadline } from '../../shared/deadline';
 import type { Context } from '../../context';
@@ -18,7 +28,8 @@ export class WalletDefinitionResolver {
 
   @Query(() => [WalletDefinition], { description: 'Public. Sorted by order, then name.' })
   walletDefinitions(
-    @Arg('filter', () => WalletDefinitionFilter, { nullable: true }) filter?: WalletDefinitionFilter | null,
+    @Arg('filter', () => WalletDefinitionFilter, { nullable: true })
+    filter?: WalletDefinitionFilter | null,
   ): Promise<WalletDefinition[]> {
     return this.definitions.list(filter);
   }
@@ -49,13 +60,17 @@ export class WalletDefinitionResolver {
 
   @Authorized(Role.ADMIN)
   @Mutation(() => WalletDefinition, { description: 'ADMIN. Soft delete: isActive becomes false.' })
-  deleteWalletDefinition(@Arg('slug', () => String) slug: string, @Ctx() ctx: Context): Promise<WalletDefinition> {
+  deleteWalletDefinition(
+    @Arg('slug', () => String) slug: string,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
     return this.definitions.softDelete(ctx.principal!, slug);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => [WalletDefinition], {
-    description: 'ADMIN. Inserts or refreshes the built-in catalog (Binance, Hyperliquid); idempotent.',
+    description:
+      'ADMIN. Inserts or refreshes the built-in catalog (Binance, Hyperliquid); idempotent.',
   })
   seedWalletDefinitions(): Promise<WalletDefinition[]> {
     return this.definitions.seed();
@@ -63,9 +78,12 @@ export class WalletDefinitionResolver {
 
   @Authorized(Role.ADMIN)
   @Query(() => [ExchangeTemplate], {
-    description: 'ADMIN: the exchanges ccxt supports whose id or name contains search (case-insensitive), by id.',
+    description:
+      'ADMIN: the exchanges ccxt supports whose id or name contains search (case-insensitive), by id.',
   })
-  exchangeTemplates(@Arg('search', () => String, { nullable: true }) search?: string | null): ExchangeTemplate[] {
+  exchangeTemplates(
+    @Arg('search', () => String, { nullable: true }) search?: string | null,
+  ): ExchangeTemplate[] {
     return this.definitions.templates(search);
   }
 
@@ -75,7 +93,10 @@ export class WalletDefinitionResolver {
     return this.definitions.template(ccxtId);
   }
 
-  @FieldResolver(() => Boolean, { description: 'Whether a connection test can prove a key of this exchange with a signed request.' })
+  @FieldResolver(() => Boolean, {
+    description:
+      'Whether a connection test can prove a key of this exchange with a signed request.',
+  })
   connectionTestable(@Root() definition: WalletDefinition): boolean {
     return isConnectionTestable(definition);
   }

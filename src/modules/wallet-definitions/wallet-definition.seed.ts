@@ -65,7 +65,8 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         required: true,
         encrypted: true,
         placeholder: 'Enter your API wallet private key',
-        help_text: "The private key of an API wallet approved for your account (your account's own key can withdraw funds, and is refused)",
+        help_text:
+          "The private key of an API wallet approved for your account (your account's own key can withdraw funds, and is refused)",
         ccxt_credential: CcxtCredential.PRIVATE_KEY,
       },
       {
@@ -77,7 +78,8 @@ export const BUILT_IN_DEFINITIONS: SeedDefinition[] = [
         required: false,
         encrypted: false,
         placeholder: '0x...',
-        help_text: 'The address of your main account; needed when the private key belongs to an API wallet',
+        help_text:
+          'The address of your main account; needed when the private key belongs to an API wallet',
         ccxt_credential: CcxtCredential.WALLET_ADDRESS,
       },
     ],

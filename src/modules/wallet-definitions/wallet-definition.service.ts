@@ -1,10 +1,20 @@
 import { actorName, type Principal } from '../../auth/roles';
 import { ConflictError, isDuplicateKeyError, NotFoundError } from '../../errors';
 import { hasSignedProof } from '../../exchanges/credentials';
-import { exchangeTemplate, exchangeTemplates, type DefinitionDraft, type ExchangeTemplate as TemplateData } from '../../exchanges/templates';
+import {
+  exchangeTemplate,
+  exchangeTemplates,
+  type DefinitionDraft,
+  type ExchangeTemplate as TemplateData,
+} from '../../exchanges/templates';
 import type { Logger } from '../../logger';
 import { clampWalletsToDefinition } from '../user-wallets/definition-changes';
-import { ccxtCredentialOf, ccxtIdForCreate, checkCredentialCoverage, knownCcxtId } from './ccxt-mapping';
+import {
+  ccxtCredentialOf,
+  ccxtIdForCreate,
+  checkCredentialCoverage,
+  knownCcxtId,
+} from './ccxt-mapping';
 import type { ExchangeTemplate, WalletDefinitionDraft } from './exchange-template.types';
 import type {
   ApiConfigInput,
@@ -14,7 +24,15 @@ import type {
   WalletDefinitionFilter,
   WalletFeaturesInput,
 } from './wallet-definition.inputs';
-import { AuthFieldType, WalletDefinitionModel, WalletType, type ApiConfig, type AuthField, type WalletDefinition, type WalletFeatures } from './wallet-definition.model';
+import {
+  AuthFieldType,
+  WalletDefinitionModel,
+  WalletType,
+  type ApiConfig,
+  type AuthField,
+  type WalletDefinition,
+  type WalletFeatures,
+} from './wallet-definition.model';
 import { BUILT_IN_DEFINITIONS } from './wallet-definition.seed';
 import { cleanName } from '../../shared/validators';
 
@@ -28,7 +46,10 @@ export const CATALOG_CACHE_TTL_MS = 5_000;
 
 export class WalletDefinitionService {
   /** The catalog changes rarely and is read on every page load: lists are cached per filter. */
-  private readonly lists = new Map<string, { expires: number; value: Promise<WalletDefinition[]> }>();
+  private readonly lists = new Map<
+    string,
+    { expires: number; value: Promise<WalletDefinition[]> }
+  >();
 
   constructor(private readonly logger: Logger) {}
 
@@ -41,7 +62,10 @@ export class WalletDefinitionService {
     if (cached && cached.expires > now) return cached.value;
     const query: Record<string, unknown> = { is_active: isActive };
     if (filter?.type) query.type = filter.type;
-    const value = WalletDefinitionModel.find(query).sort({ order: 1, name: 1 }).lean<WalletDefinition[]>().exec();
+    const value = WalletDefinitionModel.find(query)
+      .sort({ order: 1, name: 1 })
+      .lean<WalletDefinition[]>()
+      .exec();
     const entry = { expires: now + CATALOG_CACHE_TTL_MS, value };
     this.lists.set(key, entry);
     // A failed read is not cached.
@@ -63,7 +87,10 @@ export class WalletDefinitionService {
     return definition;
   }
 
-  async create(principal: Principal, input: CreateWalletDefinitionInput): Promise<WalletDefinition> {
+  async create(
+    principal: Principal,
+    input: CreateWalletDefinitionInput,
+  ): Promise<WalletDefinition> {
     const ccxtId = ccxtIdForCreate(input.ccxtId, input.slug);
     const authFields = input.authFields.map(toAuthField);
     checkCredentialCoverage(ccxtId, authFields);
@@ -88,7 +115,8 @@ export class WalletDefinitionService {
       this.logger.info({ slug: doc.slug, by: actorName(principal) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
-      if (isDuplicateKeyError(error)) throw new ConflictError('a wallet definition with this slug already exists');
+      if (isDuplicateKeyError(error))
+        throw new ConflictError('a wallet definition with this slug already exists');
       throw error;
     }
   }
@@ -98,14 +126,26 @@ export class WalletDefinitionService {
    * changes. A new ccxt id or new auth fields are checked together with what is stored of the
    * other, and written only if that is still what is stored (CONFLICT otherwise).
    */
-  async update(principal: Principal, slug: string, input: UpdateWalletDefinitionInput): Promise<WalletDefinition> {
+  async update(
+    principal: Principal,
+    slug: string,
+    input: UpdateWalletDefinitionInput,
+  ): Promise<WalletDefinition> {
     const set: Partial<Stored> = {};
     const filter: Record<string, unknown> = { slug };
     if (input.ccxtId !== undefined || input.authFields != null) {
       const current = await WalletDefinitionModel.findOne({ slug }).lean<WalletDefinition>();
       if (!current) throw notFound();
-      const ccxtId = input.ccxtId === undefined ? (current.ccxt_id ?? null) : input.ccxtId === null ? null : knownCcxtId(input.ccxtId);
-      const authFields = input.authFields != null ? input.authFields.map(toAuthField) : current.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
+      const ccxtId =
+        input.ccxtId === undefined
+          ? (current.ccxt_id ?? null)
+          : input.ccxtId === null
+            ? null
+            : knownCcxtId(input.ccxtId);
+      const authFields =
+        input.authFields != null
+          ? input.authFields.map(toAuthField)
+          : current.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
       checkCredentialCoverage(ccxtId, authFields);
       if (input.ccxtId !== undefined) set.ccxt_id = ccxtId;
       if (input.authFields != null) set.auth_fields = authFields;
@@ -119,22 +159,35 @@ export class WalletDefinitionService {
     if (input.apiConfig != null) set.api_config = toApiConfig(input.apiConfig);
     if (input.isActive != null) set.is_active = input.isActive;
     if (input.order != null) set.order = input.order;
-    const updated = await WalletDefinitionModel.findOneAndUpdate(filter, { $set: set }, { returnDocument: 'after' }).lean<WalletDefinition>();
+    const updated = await WalletDefinitionModel.findOneAndUpdate(
+      filter,
+      { $set: set },
+      { returnDocument: 'after' },
+    ).lean<WalletDefinition>();
     this.invalidate();
     if (!updated) {
       if (filter.updated_at !== undefined && (await WalletDefinitionModel.exists({ slug }))) {
-        throw new ConflictError('the definition was changed by another request meanwhile; try again');
+        throw new ConflictError(
+          'the definition was changed by another request meanwhile; try again',
+        );
       }
       throw notFound();
     }
-    this.logger.info({ slug, fields: Object.keys(set), by: actorName(principal) }, 'wallet definition updated');
+    this.logger.info(
+      { slug, fields: Object.keys(set), by: actorName(principal) },
+      'wallet definition updated',
+    );
     if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
     return updated;
   }
 
   /** Soft delete: the definition stays for the credentials and wallets that reference it. */
   async softDelete(principal: Principal, slug: string): Promise<WalletDefinition> {
-    const updated = await WalletDefinitionModel.findOneAndUpdate({ slug }, { $set: { is_active: false } }, { returnDocument: 'after' }).lean<WalletDefinition>();
+    const updated = await WalletDefinitionModel.findOneAndUpdate(
+      { slug },
+      { $set: { is_active: false } },
+      { returnDocument: 'after' },
+    ).lean<WalletDefinition>();
     this.invalidate();
     if (!updated) throw notFound();
     this.logger.info({ slug, by: actorName(principal) }, 'wallet definition deactivated');
@@ -179,8 +232,13 @@ export class WalletDefinitionService {
    * Idempotent; loads ccxt only when a definition outside the built-in catalog needs it.
    */
   async migrateToCcxt(): Promise<number> {
-    type Old = Pick<WalletDefinition, '_id' | 'slug' | 'auth_fields' | 'updated_at'> & { ccxt_id?: string | null };
-    const definitions = await WalletDefinitionModel.find({}, { slug: 1, ccxt_id: 1, auth_fields: 1, updated_at: 1 }).lean<Old[]>();
+    type Old = Pick<WalletDefinition, '_id' | 'slug' | 'auth_fields' | 'updated_at'> & {
+      ccxt_id?: string | null;
+    };
+    const definitions = await WalletDefinitionModel.find(
+      {},
+      { slug: 1, ccxt_id: 1, auth_fields: 1, updated_at: 1 },
+    ).lean<Old[]>();
     let migrated = 0;
     for (const definition of definitions) {
       const set: Record<string, unknown> = {};
@@ -189,11 +247,18 @@ export class WalletDefinitionService {
         set.ccxt_id = builtIn ? builtIn.ccxt_id : ccxtIdForCreate(undefined, definition.slug);
       }
       if (definition.auth_fields.some((f) => f.ccxt_credential === undefined)) {
-        set.auth_fields = definition.auth_fields.map((f) => ({ ...f, ccxt_credential: ccxtCredentialOf(f) }));
+        set.auth_fields = definition.auth_fields.map((f) => ({
+          ...f,
+          ccxt_credential: ccxtCredentialOf(f),
+        }));
       }
       if (Object.keys(set).length === 0) continue;
       // An admin's write in between wins: its fields carry their credentials already.
-      const result = await WalletDefinitionModel.updateOne({ _id: definition._id, updated_at: definition.updated_at }, { $set: set }, { timestamps: false });
+      const result = await WalletDefinitionModel.updateOne(
+        { _id: definition._id, updated_at: definition.updated_at },
+        { $set: set },
+        { timestamps: false },
+      );
       migrated += result.modifiedCount;
     }
     if (migrated > 0) {
@@ -203,11 +268,16 @@ export class WalletDefinitionService {
     return migrated;
   }
 
-  /** ADMIN: what ccxt knows, whose id or name contains `search` (case-insensitive), by id. Loads ccxt. */
+  /**
+   * ADMIN: what ccxt knows, whose id or name contains `search` (case-insensitive), by id. Loads
+   * ccxt.
+   */
   templates(search: string | null | undefined): ExchangeTemplate[] {
     const needle = search?.trim().toLowerCase() ?? '';
     return exchangeTemplates()
-      .filter((t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle))
+      .filter(
+        (t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle),
+      )
       .map(toTemplate);
   }
 
@@ -218,7 +288,9 @@ export class WalletDefinitionService {
   }
 
   private async nextOrder(): Promise<number> {
-    const last = await WalletDefinitionModel.findOne({}, { order: 1 }).sort({ order: -1 }).lean<Pick<WalletDefinition, 'order'>>();
+    const last = await WalletDefinitionModel.findOne({}, { order: 1 })
+      .sort({ order: -1 })
+      .lean<Pick<WalletDefinition, 'order'>>();
     return last ? last.order + 1 : 1;
   }
 }
@@ -227,7 +299,6 @@ export class WalletDefinitionService {
 function notFound(): NotFoundError {
   return new NotFoundError('no wallet definition with that slug');
 }
-
 
 /** Whether a connection test can prove a key of the definition's exchange with a signed request. */
 export function isConnectionTestable(definition: Pick<WalletDefinition, 'ccxt_id'>): boolean {
@@ -247,7 +318,11 @@ function toAuthField(input: AuthFieldInput): AuthField {
   };
 }
 
-const WALLET_TYPES: Record<DefinitionDraft['type'], WalletType> = { cex: WalletType.CEX, dex: WalletType.DEX, perpetuals: WalletType.PERPETUALS };
+const WALLET_TYPES: Record<DefinitionDraft['type'], WalletType> = {
+  cex: WalletType.CEX,
+  dex: WalletType.DEX,
+  perpetuals: WalletType.PERPETUALS,
+};
 const FIELD_TYPES: Record<DefinitionDraft['authFields'][number]['type'], AuthFieldType> = {
   string: AuthFieldType.STRING,
   password: AuthFieldType.PASSWORD,
@@ -282,7 +357,14 @@ function toTemplate(template: TemplateData): ExchangeTemplate {
       rate_limit: draft.apiConfig.rateLimit,
     },
   };
-  return { ccxtId: template.ccxtId, name: template.name, requiredCredentials: template.requiredCredentials, hasTestnet: template.hasTestnet, signedProof: template.signedProof, draft: shaped };
+  return {
+    ccxtId: template.ccxtId,
+    name: template.name,
+    requiredCredentials: template.requiredCredentials,
+    hasTestnet: template.hasTestnet,
+    signedProof: template.signedProof,
+    draft: shaped,
+  };
 }
 
 function toFeatures(input: WalletFeaturesInput): WalletFeatures {
