@@ -643,34 +643,40 @@ async function seed(db, keyring) {
   // After every creation time (10,000 wallets' clock ticks are well under a day).
   const changedSince = new Date(base + DAY);
 
-  // The models' indexes, under mongoose's names, so the service's own createIndexes finds them.
-  await db.collection('users').createIndex({ email: 1 }, { unique: true, name: 'email_1' });
-  await db.collection('wallets').createIndex({ slug: 1 }, { unique: true, name: 'slug_1' });
-  await db
-    .collection('wallets')
-    .createIndex({ is_active: 1, order: 1 }, { name: 'is_active_1_order_1' });
-  await db
-    .collection('credentials')
-    .createIndex({ user_id: 1, wallet_id: 1 }, { name: 'user_id_1_wallet_id_1' });
-  await db
-    .collection('credentials')
-    .createIndex({ user_id: 1, is_active: 1 }, { name: 'user_id_1_is_active_1' });
-  await db
-    .collection('user_wallets')
-    .createIndex({ user_id: 1, status: 1 }, { name: 'user_id_1_status_1' });
-  await db
-    .collection('user_wallets')
-    .createIndex({ credential_id: 1 }, { name: 'credential_id_1' });
-  await db.collection('user_wallets').createIndex({ wallet_id: 1 }, { name: 'wallet_id_1' });
-  await db
-    .collection('user_wallets')
-    .createIndex({ live_key: 1 }, { unique: true, name: 'live_key_1' });
-  await db
-    .collection('user_wallets')
-    .createIndex({ user_changed_at: 1, _id: 1 }, { name: 'user_changed_at_1__id_1' });
-  await db
-    .collection('user_wallet_events')
-    .createIndex({ wallet_id: 1, at: -1 }, { name: 'wallet_id_1_at_-1' });
+  // Every index the models declare, under mongoose's names and options, so the service starts as
+  // on a database it has run on before: its own createIndexes finds them all and builds nothing
+  // (the start-up target is a restart's, not a first start's on 10,000 wallets).
+  const DAY_S = 86_400;
+  const indexes = [
+    ['users', { email: 1 }, { unique: true }],
+    ['wallets', { slug: 1 }, { unique: true }],
+    ['wallets', { is_active: 1, order: 1 }],
+    ['credentials', { user_id: 1, wallet_id: 1 }],
+    ['credentials', { user_id: 1, is_active: 1 }],
+    ['credentials', { cap_slot: 1 }, { unique: true, sparse: true }],
+    ['credentials', { next_check_at: 1 }],
+    ['credential_balances', { credential_id: 1, at: -1 }],
+    ['credential_balances', { at: 1 }, { expireAfterSeconds: 30 * DAY_S }],
+    ['user_wallets', { user_id: 1, status: 1 }],
+    ['user_wallets', { credential_id: 1 }],
+    ['user_wallets', { wallet_id: 1 }],
+    ['user_wallets', { live_key: 1 }, { unique: true }],
+    ['user_wallets', { cap_slot: 1 }, { unique: true, sparse: true }],
+    ['user_wallets', { user_changed_at: 1, _id: 1 }],
+    ['user_wallets', { 'pending_events.at': 1 }],
+    ['user_wallet_events', { wallet_id: 1, at: -1 }],
+    ['user_wallet_events', { recorded_at: 1 }],
+    ['user_wallet_events', { at: 1 }, { expireAfterSeconds: 400 * DAY_S }],
+    ['rate_limits', { expires_at: 1 }, { expireAfterSeconds: 0 }],
+    ['agent_tokens', { created_at: -1 }],
+    ['agent_tokens', { revoked_at: 1, expires_at: 1 }],
+  ];
+  for (const [collection, keys, options = {}] of indexes) {
+    const name = Object.entries(keys)
+      .map(([k, v]) => `${k}_${v}`)
+      .join('_');
+    await db.collection(collection).createIndex(keys, { ...options, name });
+  }
 
   const definitions = DEFINITIONS.map((d) => {
     const created = at();
