@@ -495,8 +495,19 @@ describe('engine fidelity', () => {
     ).toEqual([47, 49]);
     expect(await col.findOne({ code: 'c3', status: 'active' })).toMatchObject({ _id: 3 });
     expect(await col.findOne({ code: 'c3', status: 'paused' })).toBeNull();
-    // A sparse index leaves out documents without the field: null must still find those.
+    // A sparse index leaves out documents without the field: null must still find those (in find,
+    // which may use an index, not only in countDocuments, an aggregation).
     expect(await col.countDocuments({ code: null, status: 'active' })).toBe(20);
+    expect(await col.find({ code: null, status: 'active' }).toArray()).toHaveLength(20);
+    expect(
+      await col.find({ code: { $in: [null, 'c1'] }, status: 'active' }).toArray(),
+    ).toHaveLength(21);
+    // A regular expression in an $in is a pattern, not a value to look up.
+    expect(
+      (await col.find({ code: { $in: [/^c[12]$/] }, status: 'active' }).toArray()).map(
+        (d) => d._id,
+      ),
+    ).toEqual([1]);
     const updated = await col.updateMany(
       { _id: { $in: [10, 11, 12] }, version: 1 },
       { $inc: { n: 1 } },

@@ -3,11 +3,14 @@ import de.bwaldvogel.mongo.MongoCollection;
 import de.bwaldvogel.mongo.MongoDatabase;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.ServerVersion;
+import de.bwaldvogel.mongo.backend.CollectionOptions;
 import de.bwaldvogel.mongo.backend.CursorRegistry;
 import de.bwaldvogel.mongo.backend.Index;
 import de.bwaldvogel.mongo.backend.IndexKey;
+import de.bwaldvogel.mongo.bson.BsonRegularExpression;
 import de.bwaldvogel.mongo.bson.Document;
 import de.bwaldvogel.mongo.backend.h2.H2Backend;
+import de.bwaldvogel.mongo.backend.h2.H2Collection;
 import de.bwaldvogel.mongo.backend.h2.H2Database;
 import de.bwaldvogel.mongo.exception.KeyConstraintError;
 import java.io.InputStream;
@@ -38,7 +41,9 @@ public class MongoLauncher {
         String dataFile = args[1];
         boolean exitOnStdinClose = args.length > 2 && args[2].equals("--exit-on-stdin-close");
 
-        MongoBackend backend = dataFile.equals("-") ? new IndexedH2Backend(MVStore.open(null)) : new IndexedH2Backend(dataFile);
+        MVStore store = MVStore.open(dataFile.equals("-") ? null : dataFile);
+        IndexedH2Database.store = store;
+        MongoBackend backend = new IndexedH2Backend(store);
         backend.version(ServerVersion.MONGO_5_0);
         MongoServer server = new MongoServer(backend);
         server.bind("127.0.0.1", port);
@@ -70,10 +75,6 @@ class IndexedH2Backend extends H2Backend {
         super(store);
     }
 
-    IndexedH2Backend(String dataFile) {
-        super(dataFile);
-    }
-
     @Override
     protected MongoDatabase openOrCreateDatabase(String name) {
         return new IndexedH2Database(name, getMvStore(), getCursorRegistry());
@@ -81,8 +82,21 @@ class IndexedH2Backend extends H2Backend {
 }
 
 class IndexedH2Database extends H2Database {
+    /**
+     * The one store of this process, set before the backend opens any database: H2Database keeps
+     * its own private, and its constructor already opens collections (before a field of ours would be set).
+     */
+    static MVStore store;
+
     IndexedH2Database(String name, MVStore store, CursorRegistry cursors) {
         super(name, store, cursors);
+    }
+
+    /** H2Database's own collection (its two maps, under its names), with index builds and drops under the collection's lock. */
+    @Override
+    protected MongoCollection<Object> openOrCreateCollection(String name, CollectionOptions options) {
+        String namespace = getFullCollectionNamespace(name);
+        return new IndexLockedCollection(this, name, options, store.openMap("databases." + namespace), store.openMap("meta." + namespace), cursorRegistry);
     }
 
     @Override
@@ -264,6 +278,27 @@ class SecondaryIndex extends Index<Object> {
 }
 
 /**
+ * The engine takes its collection lock for reads and writes but not to build or drop an index: a
+ * write between a build's read of the documents and the index's registration would never be
+ * indexed, and a drop could change the index list under a write. Both take the lock here.
+ */
+class IndexLockedCollection extends H2Collection {
+    IndexLockedCollection(MongoDatabase database, String name, CollectionOptions options, org.h2.mvstore.MVMap<Object, Document> data, org.h2.mvstore.MVMap<String, Object> meta, CursorRegistry cursors) {
+        super(database, name, options, data, meta, cursors);
+    }
+
+    @Override
+    public synchronized void addIndex(Index<Object> index) {
+        super.addIndex(index);
+    }
+
+    @Override
+    public synchronized void dropIndex(String name) {
+        super.dropIndex(name);
+    }
+}
+
+/**
  * The engine's own unique index, asked about only the part of a query it covers (its fields, at the
  * query's top level, where every match must have them). The collection still matches each document
  * it returns against the whole query, so the answer is the scan's: only found sooner.
@@ -276,14 +311,28 @@ class CoveringIndex extends Index<Object> {
         this.inner = inner;
     }
 
-    /** The query's conditions on this index's fields, or null when it lacks one of them. */
+    /**
+     * The query's conditions on this index's fields, or null when it lacks one of them or names one
+     * the engine's lookup would get wrong: null (a sparse index holds no entry for it) or a regular
+     * expression, alone or in an `$in` (looked up as a value).
+     */
     private Document covered(Document query) {
         Document part = new Document();
         for (String key : keys()) {
             if (!query.containsKey(key)) return null;
-            part.put(key, query.get(key));
+            Object condition = query.get(key);
+            if (!lookupSafe(condition)) return null;
+            if (condition instanceof Document operators && operators.containsKey("$in")) {
+                if (!(operators.get("$in") instanceof List<?> values)) return null;
+                for (Object value : values) if (!lookupSafe(value)) return null;
+            }
+            part.put(key, condition);
         }
         return part;
+    }
+
+    private static boolean lookupSafe(Object value) {
+        return value != null && !(value instanceof de.bwaldvogel.mongo.backend.Missing) && !(value instanceof BsonRegularExpression) && !(value instanceof java.util.regex.Pattern);
     }
 
     @Override
