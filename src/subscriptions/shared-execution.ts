@@ -57,7 +57,13 @@ function mapEvents(
     async next() {
       const step = await source.next();
       if (step.done) return { done: true, value: undefined };
-      return { done: false, value: await map(step.value) };
+      try {
+        return { done: false, value: await map(step.value) };
+      } catch (error) {
+        // As graphql-js's own mapping does: a failed execution ends the subscription's source too.
+        await source.return?.();
+        throw error;
+      }
     },
     async return() {
       await source.return?.();
