@@ -95,16 +95,23 @@ export class AiManagedStateInput {
   confidenceLevel?: number | null;
 }
 
+/** An agent's page of wallets (managedWallets, managedWalletChanges). */
+export const DEFAULT_WALLET_PAGE = 100;
+export const MAX_WALLET_PAGE = 500;
+
 @ArgsType()
 export class ManagedWalletsArgs {
   @Field(() => WalletStatus, { nullable: true })
   status?: WalletStatus | null;
 
-  @Field(() => Int, { nullable: true, description: 'Default 100, at most 500.' })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Default ${DEFAULT_WALLET_PAGE}, at most ${MAX_WALLET_PAGE}.`,
+  })
   @IsOptional()
   @IsInt()
   @Min(1, { message: 'must be at least 1' })
-  @Max(500, { message: 'must be at most 500' })
+  @Max(MAX_WALLET_PAGE, { message: `must be at most ${MAX_WALLET_PAGE}` })
   first?: number | null;
 
   @Field(() => String, { nullable: true, description: 'The endCursor of the previous page.' })
@@ -116,11 +123,14 @@ export class ManagedWalletChangesArgs {
   @Field(() => Date, { description: 'Wallets whose userChangedAt is at or after this.' })
   since!: Date;
 
-  @Field(() => Int, { nullable: true, description: 'Default 100, at most 500.' })
+  @Field(() => Int, {
+    nullable: true,
+    description: `Default ${DEFAULT_WALLET_PAGE}, at most ${MAX_WALLET_PAGE}.`,
+  })
   @IsOptional()
   @IsInt()
   @Min(1, { message: 'must be at least 1' })
-  @Max(500, { message: 'must be at most 500' })
+  @Max(MAX_WALLET_PAGE, { message: `must be at most ${MAX_WALLET_PAGE}` })
   first?: number | null;
 
   @Field(() => String, {

@@ -28,6 +28,8 @@ const ASSET = /^[A-Z0-9]{1,20}$/;
 const HTTP_URL = { protocols: ['http', 'https'], require_protocol: true, require_tld: false };
 const WS_URL = { protocols: ['ws', 'wss'], require_protocol: true, require_tld: false };
 const MAX_LEVERAGE = 1000;
+export const MAX_SUPPORTED_ASSETS = 500;
+export const MAX_AUTH_FIELDS = 50;
 /** ccxt's exchange ids: lower-case letters and digits. */
 const CCXT_ID = /^[a-z0-9]{2,40}$/;
 const CCXT_ID_MESSAGE = 'must be a ccxt exchange id (lower-case letters and digits, such as okx)';
@@ -114,7 +116,9 @@ export class WalletFeaturesInput {
   leverage!: LeverageRangeInput;
 
   @Field(() => [String])
-  @ArrayMaxSize(500, { message: 'must have at most 500 entries' })
+  @ArrayMaxSize(MAX_SUPPORTED_ASSETS, {
+    message: `must have at most ${MAX_SUPPORTED_ASSETS} entries`,
+  })
   @Matches(ASSET, {
     each: true,
     message: 'each entry must be an upper-case asset symbol such as BTC',
@@ -185,7 +189,7 @@ export class CreateWalletDefinitionInput {
 
   @Field(() => [AuthFieldInput])
   @ArrayMinSize(1, { message: 'must have at least one auth field' })
-  @ArrayMaxSize(50, { message: 'must have at most 50 auth fields' })
+  @ArrayMaxSize(MAX_AUTH_FIELDS, { message: `must have at most ${MAX_AUTH_FIELDS} auth fields` })
   @ArrayUnique((f: AuthFieldInput) => f.key, { message: 'keys must be unique' })
   @ValidateNested({ each: true })
   authFields!: AuthFieldInput[];
@@ -241,7 +245,7 @@ export class UpdateWalletDefinitionInput {
   @Field(() => [AuthFieldInput], { nullable: true })
   @IsOptional()
   @ArrayMinSize(1, { message: 'must have at least one auth field' })
-  @ArrayMaxSize(50, { message: 'must have at most 50 auth fields' })
+  @ArrayMaxSize(MAX_AUTH_FIELDS, { message: `must have at most ${MAX_AUTH_FIELDS} auth fields` })
   @ArrayUnique((f: AuthFieldInput) => f.key, { message: 'keys must be unique' })
   @ValidateNested({ each: true })
   authFields?: AuthFieldInput[] | null;
