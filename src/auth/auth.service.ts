@@ -25,6 +25,8 @@ const DEFAULT_AGENT_TOKEN_DAYS = 30;
 const LOGIN_WINDOW_MS = 15 * 60_000;
 const HOUR_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
+/** agentTokens answers the newest this many. */
+export const MAX_LISTED_AGENT_TOKENS = 500;
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -189,10 +191,11 @@ export class AuthService {
     return { id: record._id, token: signed.token, name: record.name, expiresAt: signed.expiresAt };
   }
 
-  /** Newest first; revoked ones only when asked for. */
+  /** Newest first, at most MAX_LISTED_AGENT_TOKENS; revoked ones only when asked for. */
   listAgentTokens(includeRevoked: boolean | null | undefined): Promise<AgentTokenRecord[]> {
     return AgentTokenModel.find(includeRevoked ? {} : { revoked_at: null })
       .sort({ created_at: -1, _id: -1 })
+      .limit(MAX_LISTED_AGENT_TOKENS)
       .lean<AgentTokenRecord[]>()
       .exec();
   }

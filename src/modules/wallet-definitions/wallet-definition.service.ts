@@ -1,5 +1,5 @@
 import { actorName, type Principal } from '../../auth/roles';
-import { ConflictError, isDuplicateKeyError, NotFoundError } from '../../errors';
+import { ConflictError, isDuplicateKeyError, NotFoundError, UserInputError } from '../../errors';
 import { hasSignedProof } from '../../exchanges/credentials';
 import {
   exchangeTemplate,
@@ -44,6 +44,15 @@ type Stored = Omit<WalletDefinition, '_id' | 'created_at' | 'updated_at'>;
  */
 export const CATALOG_CACHE_TTL_MS = 5_000;
 
+/** The most exchanges the catalog holds: every list of it is answered whole. */
+export const MAX_DEFINITIONS = 200;
+
+/**
+ * The most exchanges exchangeTemplates lists: more than ccxt knows (104 in 4.5.84; a test holds
+ * ccxt to it).
+ */
+export const MAX_EXCHANGE_TEMPLATES = 200;
+
 export class WalletDefinitionService {
   /** The catalog changes rarely and is read on every page load: lists are cached per filter. */
   private readonly lists = new Map<
@@ -64,6 +73,7 @@ export class WalletDefinitionService {
     if (filter?.type) query.type = filter.type;
     const value = WalletDefinitionModel.find(query)
       .sort({ order: 1, name: 1 })
+      .limit(MAX_DEFINITIONS)
       .lean<WalletDefinition[]>()
       .exec();
     const entry = { expires: now + CATALOG_CACHE_TTL_MS, value };
@@ -92,6 +102,8 @@ export class WalletDefinitionService {
     input: CreateWalletDefinitionInput,
   ): Promise<WalletDefinition> {
     const ccxtId = ccxtIdForCreate(input.ccxtId, input.slug);
+    if ((await WalletDefinitionModel.countDocuments({})) >= MAX_DEFINITIONS)
+      throw new UserInputError(`the catalog holds at most ${MAX_DEFINITIONS} exchanges`);
     const authFields = input.authFields.map(toAuthField);
     checkCredentialCoverage(ccxtId, authFields);
     const order = input.order ?? (await this.nextOrder());
@@ -278,6 +290,7 @@ export class WalletDefinitionService {
       .filter(
         (t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle),
       )
+      .slice(0, MAX_EXCHANGE_TEMPLATES)
       .map(toTemplate);
   }
 
