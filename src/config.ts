@@ -23,6 +23,13 @@ export interface Config {
   admin: { email: string; password: string } | undefined;
   /** Execution time limit of one request. */
   requestTimeoutMs: number;
+  /**
+   * The most an operation may cost, with its variables (see graphql-cost.ts); also the most list
+   * items one answer may hold.
+   */
+  maxRequestCost: number;
+  /** The largest answer sent over HTTP, in bytes; a larger one is replaced by an error. */
+  maxResponseBytes: number;
   /** Browser origins allowed to call the API cross-origin; none by default. */
   corsOrigins: string[];
   /** Whether X-Forwarded-For names the client (behind a load balancer we run). */
@@ -141,6 +148,19 @@ const schema = z.object({
   REQUEST_TIMEOUT_MS: z.preprocess(
     emptyAsUndefined,
     z.coerce.number().int().min(100).max(300_000).default(15_000),
+  ),
+  MAX_REQUEST_COST: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(100).max(100_000_000).default(600_000),
+  ),
+  MAX_RESPONSE_BYTES: z.preprocess(
+    emptyAsUndefined,
+    z.coerce
+      .number()
+      .int()
+      .min(64 * 1024)
+      .max(1024 * 1024 * 1024)
+      .default(8 * 1024 * 1024),
   ),
   CORS_ORIGINS: z.preprocess(
     emptyAsUndefined,
@@ -328,6 +348,8 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       admin:
         adminEmail && adminPassword ? { email: adminEmail, password: adminPassword } : undefined,
       requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      maxRequestCost: e.MAX_REQUEST_COST,
+      maxResponseBytes: e.MAX_RESPONSE_BYTES,
       corsOrigins: (e.CORS_ORIGINS ?? '')
         .split(',')
         .map((o) => o.trim())

@@ -52,6 +52,11 @@ export interface Context {
   loaders: Loaders;
   /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
   deadline: number;
+  /**
+   * How many more list items this request's answer may hold (see shared/answer-budget.ts): the
+   * cost limit's, as an answer holds at most that many values.
+   */
+  itemsLeft: number;
   /** On a subscription (over WebSocket): the live events and the connection they go to. */
   live?: {
     service: LiveEventsService;
@@ -83,7 +88,7 @@ export async function buildContext(
   requestId: string,
   auth: AuthService,
   budget: TokenBudget,
-  settings: { trustProxy: boolean; requestTimeoutMs: number },
+  settings: { trustProxy: boolean; requestTimeoutMs: number; maxRequestCost: number },
   logger: Logger,
 ): Promise<Context> {
   const deadline = Date.now() + settings.requestTimeoutMs;
@@ -109,5 +114,13 @@ export async function buildContext(
       });
     throw error;
   }
-  return { requestId, clientAddress, principal, logger: child, loaders: createLoaders(), deadline };
+  return {
+    requestId,
+    clientAddress,
+    principal,
+    logger: child,
+    loaders: createLoaders(),
+    deadline,
+    itemsLeft: settings.maxRequestCost,
+  };
 }

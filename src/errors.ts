@@ -70,6 +70,21 @@ export class ConflictError extends AppError {
   }
 }
 
+/** An operation whose answer could hold more than the limit allows (see graphql-cost.ts). */
+export class CostLimitError extends AppError {
+  readonly code = 'BAD_USER_INPUT' as const;
+  constructor(
+    readonly cost: number,
+    readonly limit: number,
+  ) {
+    super(
+      `the operation's cost of ${cost} is over the limit of ${limit}: ask for smaller pages or fewer fields`,
+      'BAD_USER_INPUT',
+      { cost, limit },
+    );
+  }
+}
+
 export class RateLimitedError extends AppError {
   readonly code = 'RATE_LIMITED' as const;
   constructor(message = 'too many requests', retryAfterSeconds?: number) {

@@ -10,13 +10,6 @@ export const GRAPHQL_LIMITS = {
   aliases: 15,
   tokens: 2_000,
   directives: 20,
-  /**
-   * graphql-armor's static cost: about the number of values an answer can hold, counted on the
-   * document (2 per object, 1 per scalar, times a literal `first` of the list). An agent's page of
-   * 500 wallets with their state and 10 events each is about 75,000; the same with 100 events each
-   * is refused.
-   */
-  cost: 100_000,
 } as const;
 
 /**
@@ -32,14 +25,9 @@ export function graphqlLimits(): ReturnType<ApolloArmor['protect']> {
     maxAliases: { n: GRAPHQL_LIMITS.aliases, exposeLimits: true, propagateOnRejection: true },
     maxTokens: { enabled: false },
     maxDirectives: { n: GRAPHQL_LIMITS.directives, exposeLimits: true, propagateOnRejection: true },
-    costLimit: {
-      maxCost: GRAPHQL_LIMITS.cost,
-      objectCost: 2,
-      scalarCost: 1,
-      depthCostFactor: 1,
-      exposeLimits: true,
-      propagateOnRejection: true,
-    },
+    // The cost is computed with the variables' values once the operation is known
+    // (graphql-cost.ts); at validation, where this rule runs, variables are unknown.
+    costLimit: { enabled: false },
     // Suggestions ("Did you mean …", enum values too) are masked by formatError in production.
     blockFieldSuggestion: { enabled: false },
   }).protect();

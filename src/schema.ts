@@ -13,6 +13,7 @@ import { UserWalletResolver } from './modules/user-wallets/user-wallet.resolver'
 import type { UserWalletService } from './modules/user-wallets/user-wallet.service';
 import { WalletDefinitionResolver } from './modules/wallet-definitions/wallet-definition.resolver';
 import type { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
+import { guardLists } from './shared/answer-budget';
 import { usePlainResolvers } from './shared/plain-resolvers';
 import { scalarsMap } from './shared/scalars';
 
@@ -73,8 +74,10 @@ export async function buildAppSchema(services?: Services): Promise<GraphQLSchema
     // `subscribe` (src/subscriptions/), so this one never carries an event.
     pubSub: createPubSub(),
   });
-  if (services)
+  if (services) {
     usePlainResolvers(schema, (resolverClass) => container.get(resolverClass) as object);
+    guardLists(schema);
+  }
   return schema;
 }
 

@@ -19,7 +19,9 @@ import type { Config } from './config';
 import { buildContext, requestIdOf, type Context } from './context';
 import { connectDatabase, disconnectDatabase, ensureIndexes, pingDatabase } from './db/connection';
 import { createFormatError, schemaNamesOf } from './format-error';
+import { costLimitPlugin, createCostLimit } from './graphql-cost';
 import { graphqlLimits, PARSE_OPTIONS } from './graphql-limits';
+import { capResponses } from './response-cap';
 import { mountGraphiQL, wantsGraphiQL } from './graphiql/graphiql';
 import type { Logger } from './logger';
 import { Keyring } from './crypto/keyring';
@@ -134,6 +136,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const limits = graphqlLimits();
   const schema = await buildAppSchema(services);
+  const cost = createCostLimit(schema, { caps: config.caps, maxCost: config.maxRequestCost });
   const budget = new TokenBudget((key) =>
     key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute,
   );
@@ -148,6 +151,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     auth: services.auth,
     service: new LiveEventsService(feed),
     validationRules: limits.validationRules,
+    cost,
     formatError,
     trustProxy: config.trustProxy,
     production: config.nodeEnv === 'production',
@@ -189,6 +193,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       requestErrorStatus(),
       requestMetrics(rootFieldsOf(schema)),
       ...limits.plugins,
+      costLimitPlugin(cost),
     ],
   });
   await apollo.start();
@@ -231,6 +236,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       next();
     },
     express.json({ limit: BODY_LIMIT }),
+    capResponses(config.maxResponseBytes, logger),
     expressMiddleware(apollo, {
       context: ({ req, res }) =>
         buildContext(req, res.locals.requestId as string, services.auth, budget, config, logger),

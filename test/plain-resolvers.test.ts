@@ -61,12 +61,50 @@ describe("the schema's plain resolvers", () => {
   });
 
   it('leave fields with arguments and roles to type-graphql (it validates them)', () => {
+    // events is a list, so the answer budget wraps it (below); what it calls is type-graphql's.
     for (const [type, name] of [
       ['UserWallet', 'events'],
       ['UserWallet', 'auditTrail'],
       ['WalletDefinition', 'apiConfig'],
     ]) {
-      expect(String(field(type, name).resolve)).not.toMatch(/assertInTime|source\[property\]/);
+      expect(String(field(type, name).resolve)).not.toMatch(/order\.length|source\[property\]/);
     }
+    for (const [type, name] of [
+      ['UserWallet', 'auditTrail'],
+      ['WalletDefinition', 'apiConfig'],
+    ]) {
+      expect(String(field(type, name).resolve)).not.toMatch(/assertInTime/);
+    }
+  });
+
+  it('start no list past the deadline, plain properties included', () => {
+    const limits = { allowed_symbols: ['BTC', 'ETH'] };
+    const late = { deadline: Date.now() - 1, itemsLeft: 100 };
+    expect(() =>
+      field('UserLimits', 'allowedSymbols').resolve!(limits, {}, late, {} as never),
+    ).toThrow(TIMED_OUT);
+    expect(late.itemsLeft).toBe(100);
+  });
+
+  it("count every list's items and every JSON object's values against the request's budget", () => {
+    const context = { deadline: Date.now() + 10_000, itemsLeft: 10 };
+    const symbols = (list: string[]) =>
+      field('UserLimits', 'allowedSymbols').resolve!(
+        { allowed_symbols: list },
+        {},
+        context,
+        {} as never,
+      );
+    expect(symbols(['BTC', 'ETH'])).toEqual(['BTC', 'ETH']);
+    expect(context.itemsLeft).toBe(8);
+    const after = { userLimits: { allowedSymbols: ['BTC', 'ETH'] } };
+    expect(field('UserWalletEvent', 'after').resolve!({ after }, {}, context, {} as never)).toBe(
+      after,
+    );
+    // userLimits, allowedSymbols, BTC and ETH.
+    expect(context.itemsLeft).toBe(4);
+    expect(() => symbols(['BTC', 'ETH', 'SOL', 'XRP', 'ADA'])).toThrow(
+      /more items than a request may/,
+    );
   });
 });

@@ -18,7 +18,8 @@ import type { AuthService } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
 import { logSecurityEvent } from '../auth/security-log';
 import { clientAddressOf, createLoaders, type Context } from '../context';
-import { RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
+import { CostLimitError, RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
+import type { CostLimit } from '../graphql-cost';
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
@@ -51,6 +52,8 @@ export interface LiveServerOptions {
   auth: AuthService;
   service: LiveEventsService;
   validationRules: readonly ValidationRule[];
+  /** The request cost limit, checked with each subscription's variables before it starts. */
+  cost: CostLimit;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   trustProxy: boolean;
   production: boolean;
@@ -189,6 +192,12 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             ),
           ];
         }
+        try {
+          options.cost.assertWithin(document, operation, payload.variables);
+        } catch (error) {
+          if (error instanceof CostLimitError) return [error];
+          throw error;
+        }
         const requestId = randomUUID();
         const contextValue: Context = {
           requestId,
@@ -198,6 +207,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           loaders: createLoaders(),
           // A subscription lasts as long as its connection.
           deadline: Number.MAX_SAFE_INTEGER,
+          // Each event is one object; the cost limit bounds what is selected of it.
+          itemsLeft: Number.POSITIVE_INFINITY,
           live: {
             service: options.service,
             connection: {

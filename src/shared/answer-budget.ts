@@ -1,0 +1,77 @@
+import {
+  defaultFieldResolver,
+  getNamedType,
+  getNullableType,
+  isListType,
+  isObjectType,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+} from 'graphql';
+import type { Context } from '../context';
+import { UserInputError } from '../errors';
+import { assertInTime } from './deadline';
+
+/**
+ * Every list field of the schema, plain properties included (shared/plain-resolvers.ts leaves
+ * those unwrapped): none starts past the request's deadline, and the items each returns (and the
+ * values of each JSON object) are counted against the request's budget (Context.itemsLeft). The cost limit refuses what could be
+ * too large before anything runs; this holds what the documents really hold (a cap lowered after
+ * the fact, a list stored before its limit existed) while the answer is built, not once it is
+ * sent.
+ */
+export function guardLists(schema: GraphQLSchema): void {
+  const subscription = schema.getSubscriptionType();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (type.name.startsWith('__') || !isObjectType(type) || type === subscription) continue;
+    for (const field of Object.values(type.getFields())) {
+      if (getNamedType(field.type).name === 'JSONObject') {
+        const resolve: GraphQLFieldResolver<unknown, Context> =
+          field.resolve ?? defaultFieldResolver;
+        field.resolve = (source, args, context: Context, info) => {
+          const result = resolve(source, args, context, info);
+          return result instanceof Promise
+            ? result.then((value: unknown) => countedValues(context, value))
+            : countedValues(context, result);
+        };
+        continue;
+      }
+      if (!isListType(getNullableType(field.type))) continue;
+      const resolve: GraphQLFieldResolver<unknown, Context> = field.resolve ?? defaultFieldResolver;
+      field.resolve = (source, args, context: Context, info) => {
+        assertInTime(context);
+        const result = resolve(source, args, context, info);
+        return result instanceof Promise
+          ? result.then((items: unknown) => counted(context, items))
+          : counted(context, result);
+      };
+    }
+  }
+}
+
+/** A JSON object's values, arrays' items included: what it adds to the answer. */
+function countedValues(context: Pick<Context, 'itemsLeft'>, value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  let values = 0;
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const next = stack.pop();
+    if (next === null || typeof next !== 'object') continue;
+    const children: unknown[] = Array.isArray(next) ? (next as unknown[]) : Object.values(next);
+    values += children.length;
+    stack.push(...children);
+  }
+  return spend(context, values, value);
+}
+
+function counted(context: Pick<Context, 'itemsLeft'>, items: unknown): unknown {
+  return Array.isArray(items) ? spend(context, items.length, items) : items;
+}
+
+function spend<T>(context: Pick<Context, 'itemsLeft'>, items: number, value: T): T {
+  context.itemsLeft -= items;
+  if (context.itemsLeft < 0)
+    throw new UserInputError(
+      'the answer holds more items than a request may: ask for smaller pages or fewer fields',
+    );
+  return value;
+}
