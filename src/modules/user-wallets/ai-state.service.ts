@@ -53,7 +53,7 @@ import {
   type OperationError,
   type UserWalletConnection,
 } from './user-wallet.types';
-import { transition } from './wallet-status';
+import { transition, type TransitionGuard } from './wallet-status';
 
 const DEFAULT_PAGE = 100;
 const WRITE_ATTEMPTS = 5;
@@ -322,6 +322,10 @@ export class AiStateService {
     );
   }
 
+  /**
+   * Not while the risk taken is over the user's limit: an agent brings currentRisk within it first
+   * (its writes land on a paused wallet too), or the user resumes the wallet themselves.
+   */
   async resume(principal: Principal, walletId: string): Promise<UserWallet> {
     return transition(
       this.logger,
@@ -330,6 +334,7 @@ export class AiStateService {
       [WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
+      WITHIN_RISK_LIMIT,
     );
   }
 
@@ -339,6 +344,21 @@ export class AiStateService {
     return wallet;
   }
 }
+
+/**
+ * The risk the wallet has taken is within the user's limit (the rule planAiWrite pauses by), on the
+ * exact risk and limit read, so a write of either between the check and the resume makes it miss.
+ */
+const WITHIN_RISK_LIMIT: TransitionGuard = {
+  refusal: (wallet) =>
+    wallet.ai_managed_state.current_risk > wallet.user_limits.max_total_risk
+      ? "the wallet's currentRisk is over its maxTotalRisk: an agent can resume it once an update brings currentRisk within the limit; its user can resume it as it is"
+      : null,
+  valuesRead: (wallet) => ({
+    'ai_managed_state.current_risk': wallet.ai_managed_state.current_risk,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+  }),
+};
 
 function countWritten(write: AiWrite): void {
   metrics.aiWrites.inc({ outcome: write.pauseReason === null ? 'written' : 'paused' });
