@@ -379,9 +379,10 @@ function assertSomeField(input: AiManagedStateInput): void {
 }
 
 function assertVersion(wallet: UserWallet, expectedVersion: number | null | undefined): void {
+  // The message says the version now, never the one sent: no error repeats what a client wrote.
   if (expectedVersion != null && wallet.version !== expectedVersion) {
     throw new ConflictError(
-      `stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`,
+      `expectedVersion is stale: the wallet is at version ${wallet.version}`,
       wallet.version,
     );
   }
