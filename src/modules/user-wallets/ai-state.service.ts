@@ -11,6 +11,7 @@ import {
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
+import { cleanName } from '../../shared/validators';
 import {
   WalletDefinitionModel,
   type WalletDefinition,
@@ -57,7 +58,6 @@ import { transition, type TransitionGuard } from './wallet-status';
 
 const DEFAULT_PAGE = 100;
 const WRITE_ATTEMPTS = 5;
-const MAX_REASON = 500;
 
 /** Input field -> stored field of ai_managed_state. */
 const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
@@ -308,17 +308,15 @@ export class AiStateService {
     return outcomes;
   }
 
+  /** The reason is checked as text at the edge (AiPauseWalletArgs) and stored as names are. */
   async pause(principal: Principal, walletId: string, reason: string): Promise<UserWallet> {
-    const trimmed = reason.trim();
-    if (trimmed.length === 0 || trimmed.length > MAX_REASON)
-      throw new UserInputError(`must be 1 to ${MAX_REASON} characters`, 'reason');
     return transition(
       this.logger,
       principal,
       await this.load(walletId),
       [WalletStatus.ACTIVE],
       WalletStatus.AI_PAUSED,
-      trimmed,
+      cleanName(reason),
     );
   }
 
