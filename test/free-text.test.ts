@@ -1,8 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import { expect } from '@jest/globals';
 import mongoose, { Types } from 'mongoose';
-import { AiPauseWalletDocument } from './generated/graphql';
+import {
+  AiPauseWalletDocument,
+  CreateWalletDefinitionDocument,
+  RegisterDocument,
+  UpdateWalletDefinitionDocument,
+  type CreateWalletDefinitionInput,
+} from './generated/graphql';
 import { startTestApp, type TestApp } from './helpers/app';
-import { agentToken, binanceCredential, registerUser, userWallet } from './helpers/factories';
+import {
+  adminToken,
+  agentToken,
+  binanceCredential,
+  definitionInput,
+  registerUser,
+  uniqueEmail,
+  userWallet,
+} from './helpers/factories';
 
 /**
  * Every free text the API stores and shows back is held to the rule names are held to
@@ -24,12 +39,14 @@ const UNSAFE: Array<[string, string]> = [
 ];
 
 let t: TestApp;
+let admin: string;
 let agent: string;
 
 const db = () => mongoose.connection.db!;
 
 beforeAll(async () => {
   t = await startTestApp({ MAX_CREDENTIALS_PER_USER: '100', MAX_WALLETS_PER_USER: '100' });
+  admin = await adminToken(t);
   agent = await agentToken(t);
 });
 afterAll(() => t.close());
@@ -76,6 +93,86 @@ describe("aiPauseWallet's reason", () => {
     expect(
       (await t.gql(AiPauseWalletDocument, { walletId: other.id, reason: 'x'.repeat(500) }, agent))
         .errors,
+    ).toBeUndefined();
+  });
+});
+
+describe("the catalog's texts", () => {
+  /** Each free text of a definition (URLs too: IsUrl lets these characters through), by its path. */
+  const FIELDS: Array<[string, (unsafe: string) => Partial<CreateWalletDefinitionInput>]> = [
+    ['description', (u) => ({ description: `A test ${u}exchange` })],
+    ['logo', (u) => ({ logo: `https://logo.example/a${u}b.png` })],
+    [
+      'authFields[0].placeholder',
+      (u) => ({ authFields: [{ ...definitionInput().authFields[0], placeholder: `key${u}` }] }),
+    ],
+    [
+      'authFields[0].helpText',
+      (u) => ({
+        authFields: [{ ...definitionInput().authFields[0], helpText: `Find it ${u}here` }],
+      }),
+    ],
+    [
+      'apiConfig.baseUrl',
+      (u) => ({
+        apiConfig: { ...definitionInput().apiConfig, baseUrl: `https://api.example/${u}` },
+      }),
+    ],
+    [
+      'apiConfig.testnetUrl',
+      (u) => ({
+        apiConfig: { ...definitionInput().apiConfig, testnetUrl: `https://test.example/${u}` },
+      }),
+    ],
+    [
+      'apiConfig.websocketUrl',
+      (u) => ({
+        apiConfig: { ...definitionInput().apiConfig, websocketUrl: `wss://ws.example/${u}` },
+      }),
+    ],
+  ];
+  const cases = FIELDS.flatMap(([field, input]) =>
+    UNSAFE.map(([what, unsafe]) => [field, what, input(unsafe)] as const),
+  );
+
+  it.each(cases)('refuses %s with %s, on create and on update', async (field, _what, input) => {
+    const slug = `ft-${randomBytes(3).toString('hex')}`;
+    const created = await t.gql(
+      CreateWalletDefinitionDocument,
+      { input: definitionInput({ slug, ...input }) },
+      admin,
+    );
+    expect(created.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+    expect(await db().collection('wallets').countDocuments({ slug })).toBe(0);
+
+    const before = await db().collection('wallets').findOne({ slug: 'binance' });
+    const updated = await t.gql(UpdateWalletDefinitionDocument, { slug: 'binance', input }, admin);
+    expect(updated.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+    expect(await db().collection('wallets').findOne({ slug: 'binance' })).toEqual(before);
+  });
+});
+
+describe('an email', () => {
+  it.each([
+    ['a right-to-left override', `rtl\u202Egro.elpmaxe@example.com`],
+    ['a left-to-right isolate', `iso\u2066late@example.com`],
+    ['a line feed in a quoted local part', `"line\nfeed"@example.com`],
+    ['ESC in a quoted local part', `"esc\u001b[31m"@example.com`],
+  ])('refuses %s at registration, and stores no account', async (_what, email) => {
+    const registered = await t.gql(RegisterDocument, {
+      input: { email, password: 'long enough password', name: 'N' },
+    });
+    expect(registered.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field: 'email' });
+    expect(await db().collection('users').countDocuments({ email: email.toLowerCase() })).toBe(0);
+  });
+
+  it('still takes an ordinary one', async () => {
+    expect(
+      (
+        await t.gql(RegisterDocument, {
+          input: { email: uniqueEmail('ok'), password: 'long enough password', name: 'N' },
+        })
+      ).errors,
     ).toBeUndefined();
   });
 });
