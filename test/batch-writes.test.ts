@@ -147,7 +147,7 @@ describe('updateAiManagedStates', () => {
       null,
       {
         code: 'CONFLICT',
-        message: 'stale expectedVersion 0: the wallet is at version 1',
+        message: 'expectedVersion is stale: the wallet is at version 1',
         field: null,
         currentVersion: 1,
       },

@@ -10,6 +10,7 @@ export class RegisterInput {
   @Field()
   @MaxLength(254, { message: 'must be at most 254 characters' })
   @IsEmail({}, { message: 'must be an email address' })
+  @SafeText()
   email!: string;
 
   @Field()

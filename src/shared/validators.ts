@@ -29,14 +29,20 @@ export function SafeText(): PropertyDecorator {
 }
 
 /**
- * A display name: 1 to 100 characters, not blank, no unsafe characters. Stored through cleanName.
+ * Text people read (a name, a reason): 1 to `max` characters, not blank, no unsafe characters.
+ * Stored through cleanName.
  */
-export function Name(): PropertyDecorator {
+export function Text(max: number): PropertyDecorator {
   return (target, key) => {
-    Length(1, 100, { message: 'must be 1 to 100 characters' })(target, key);
+    Length(1, max, { message: `must be 1 to ${max} characters` })(target, key);
     NotBlank()(target, key);
     SafeText()(target, key);
   };
+}
+
+/** A display name. */
+export function Name(): PropertyDecorator {
+  return Text(100);
 }
 
 /** How names are stored: trimmed, and NFC-normalised so one name has one form (and one look). */

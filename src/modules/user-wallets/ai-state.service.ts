@@ -11,6 +11,7 @@ import {
 import type { Logger } from '../../logger';
 import { metrics } from '../../metrics';
 import { toObjectId } from '../../shared/scalars';
+import { cleanName } from '../../shared/validators';
 import {
   WalletDefinitionModel,
   type WalletDefinition,
@@ -53,11 +54,10 @@ import {
   type OperationError,
   type UserWalletConnection,
 } from './user-wallet.types';
-import { transition } from './wallet-status';
+import { transition, type TransitionGuard } from './wallet-status';
 
 const DEFAULT_PAGE = 100;
 const WRITE_ATTEMPTS = 5;
-const MAX_REASON = 500;
 
 /** Input field -> stored field of ai_managed_state. */
 const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
@@ -308,20 +308,22 @@ export class AiStateService {
     return outcomes;
   }
 
+  /** The reason is checked as text at the edge (AiPauseWalletArgs) and stored as names are. */
   async pause(principal: Principal, walletId: string, reason: string): Promise<UserWallet> {
-    const trimmed = reason.trim();
-    if (trimmed.length === 0 || trimmed.length > MAX_REASON)
-      throw new UserInputError(`must be 1 to ${MAX_REASON} characters`, 'reason');
     return transition(
       this.logger,
       principal,
       await this.load(walletId),
       [WalletStatus.ACTIVE],
       WalletStatus.AI_PAUSED,
-      trimmed,
+      cleanName(reason),
     );
   }
 
+  /**
+   * Not while the risk taken is over the user's limit: an agent brings currentRisk within it first
+   * (its writes land on a paused wallet too), or the user resumes the wallet themselves.
+   */
   async resume(principal: Principal, walletId: string): Promise<UserWallet> {
     return transition(
       this.logger,
@@ -330,6 +332,7 @@ export class AiStateService {
       [WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
+      WITHIN_RISK_LIMIT,
     );
   }
 
@@ -339,6 +342,21 @@ export class AiStateService {
     return wallet;
   }
 }
+
+/**
+ * The risk the wallet has taken is within the user's limit (the rule planAiWrite pauses by), on the
+ * exact risk and limit read, so a write of either between the check and the resume makes it miss.
+ */
+const WITHIN_RISK_LIMIT: TransitionGuard = {
+  refusal: (wallet) =>
+    wallet.ai_managed_state.current_risk > wallet.user_limits.max_total_risk
+      ? "the wallet's currentRisk is over its maxTotalRisk: an agent can resume it once an update brings currentRisk within the limit; its user can resume it as it is"
+      : null,
+  valuesRead: (wallet) => ({
+    'ai_managed_state.current_risk': wallet.ai_managed_state.current_risk,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+  }),
+};
 
 function countWritten(write: AiWrite): void {
   metrics.aiWrites.inc({ outcome: write.pauseReason === null ? 'written' : 'paused' });
@@ -359,9 +377,10 @@ function assertSomeField(input: AiManagedStateInput): void {
 }
 
 function assertVersion(wallet: UserWallet, expectedVersion: number | null | undefined): void {
+  // The message says the version now, never the one sent: no error repeats what a client wrote.
   if (expectedVersion != null && wallet.version !== expectedVersion) {
     throw new ConflictError(
-      `stale expectedVersion ${expectedVersion}: the wallet is at version ${wallet.version}`,
+      `expectedVersion is stale: the wallet is at version ${wallet.version}`,
       wallet.version,
     );
   }

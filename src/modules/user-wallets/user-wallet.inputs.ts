@@ -1,5 +1,5 @@
 import { ArrayMaxSize, IsInt, IsOptional, Max, Min, ValidateNested } from 'class-validator';
-import { Name } from '../../shared/validators';
+import { Name, Text } from '../../shared/validators';
 import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
 import { WalletEventKind } from './user-wallet-event.model';
@@ -177,4 +177,16 @@ export class AiStateUpdatesArgs {
   @Field(() => [AiStateUpdateInput])
   @ArrayMaxSize(MAX_BATCH, { message: `must have at most ${MAX_BATCH} writes` })
   updates!: AiStateUpdateInput[];
+}
+
+const MAX_REASON = 500;
+
+@ArgsType()
+export class AiPauseWalletArgs {
+  @Field(() => ObjectIdScalar)
+  walletId!: string;
+
+  @Field()
+  @Text(MAX_REASON)
+  reason!: string;
 }

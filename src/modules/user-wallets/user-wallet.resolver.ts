@@ -26,6 +26,7 @@ import { aiBounds } from './ai-policy';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors';
 import {
   AiManagedStateInput,
+  AiPauseWalletArgs,
   AiStateUpdatesArgs,
   AuditTrailArgs,
   CreateUserWalletInput,
@@ -173,8 +174,7 @@ export class UserWalletResolver {
   @Authorized(Role.AGENT)
   @Mutation(() => UserWallet, { description: 'AGENT: ACTIVE -> AI_PAUSED.' })
   aiPauseWallet(
-    @Arg('walletId', () => ObjectIdScalar) walletId: string,
-    @Arg('reason', () => String) reason: string,
+    @Args(() => AiPauseWalletArgs) { walletId, reason }: AiPauseWalletArgs,
     @Ctx() ctx: Context,
   ): Promise<UserWallet> {
     return this.ai.pause(ctx.principal!, walletId, reason);

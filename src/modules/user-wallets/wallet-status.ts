@@ -26,6 +26,21 @@ export const REFUSED_CREDENTIAL = "the exchange refused this wallet's credential
 export const TEST_AGAIN_FIRST = `${REFUSED_CREDENTIAL}: test the credential again first`;
 
 /**
+ * A condition a transition needs besides the status it starts from. It is checked on the wallet as
+ * read, and the values it read go into the conditional update as they are, so a change of any of
+ * them in between makes the update miss and the wallet is checked again as it is then.
+ */
+export interface TransitionGuard {
+  /** Why this wallet may not make the transition, or null. */
+  refusal(wallet: UserWallet): string | null;
+  /** The stored values refusal() read, as an equality filter on their paths. */
+  valuesRead(wallet: UserWallet): Record<string, unknown>;
+}
+
+/** How often a guarded transition is checked again when only what its guard read moved. */
+const GUARD_ATTEMPTS = 5;
+
+/**
  * Status changes, for users and agents alike: one update conditional on the status it starts from
  * (not on the version: a user's pause must land however busy the agents are), so two requests
  * can't both make the same transition. Going live writes the credential's id into live_key, where
@@ -39,14 +54,46 @@ export async function transition(
   from: readonly WalletStatus[],
   to: WalletStatus,
   pauseReason: string | null,
+  guard?: TransitionGuard,
 ): Promise<UserWallet> {
+  for (let attempt = 1; ; attempt++) {
+    if (guard && from.includes(wallet.status)) {
+      const refused = guard.refusal(wallet);
+      if (refused) throw new ConflictError(refused);
+    }
+    const replaced = await writeTransition(logger, principal, wallet, from, to, pauseReason, guard);
+    const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    if (!now) throw new NotFoundError('no wallet with that id');
+    if (replaced) {
+      metrics.statusChanges.inc({ to });
+      return now;
+    }
+    if (!guard || !from.includes(now.status))
+      throw new ConflictError(transitionRefusal(now.status, to));
+    // The status still fits: only a value the guard read moved.
+    if (attempt === GUARD_ATTEMPTS)
+      throw new ConflictError('the wallet kept changing while its status was changed; try again');
+    wallet = now;
+  }
+}
+
+/** The conditional update of one transition; the wallet it replaced, or null when it missed. */
+async function writeTransition(
+  logger: Logger,
+  principal: Actor,
+  wallet: UserWallet,
+  from: readonly WalletStatus[],
+  to: WalletStatus,
+  pauseReason: string | null,
+  guard: TransitionGuard | undefined,
+): Promise<UserWallet | null> {
   if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
   const { provisional, complete } = statusChangeEvent(principal, wallet._id, to, pauseReason);
   let replaced: UserWallet | null;
   try {
     replaced = await writeWithEvent(
       logger,
-      { _id: wallet._id, status: { $in: from } },
+      { ...guard?.valuesRead(wallet), _id: wallet._id, status: { $in: from } },
       {
         $set: {
           status: to,
@@ -76,11 +123,7 @@ export async function transition(
     // The credential may have been refused between the check above and this write.
     if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(logger, wallet.credential_id);
   }
-  const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
-  if (!now) throw new NotFoundError('no wallet with that id');
-  if (!replaced) throw new ConflictError(transitionRefusal(now.status, to));
-  metrics.statusChanges.inc({ to });
-  return now;
+  return replaced;
 }
 
 function transitionRefusal(current: WalletStatus, to: WalletStatus): string {

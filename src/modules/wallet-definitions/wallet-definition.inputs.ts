@@ -15,7 +15,7 @@ import {
   type ValidationArguments,
   type ValidatorConstraintInterface,
 } from 'class-validator';
-import { Name } from '../../shared/validators';
+import { Name, SafeText } from '../../shared/validators';
 import { Field, InputType, Int } from 'type-graphql';
 import { CcxtCredential } from '../../exchanges/credentials';
 import { AuthFieldType, WalletType } from './wallet-definition.model';
@@ -70,11 +70,13 @@ export class AuthFieldInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(200, { message: 'must be at most 200 characters' })
+  @SafeText()
   placeholder?: string | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(1000, { message: 'must be at most 1000 characters' })
+  @SafeText()
   helpText?: string | null;
 
   @Field(() => CcxtCredential, {
@@ -132,18 +134,21 @@ export class ApiConfigInput {
   @Field()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
   @IsUrl(HTTP_URL, { message: 'must be an http(s) URL' })
+  @SafeText()
   baseUrl!: string;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
   @IsUrl(HTTP_URL, { message: 'must be an http(s) URL' })
+  @SafeText()
   testnetUrl?: string | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
   @IsUrl(WS_URL, { message: 'must be a ws(s) URL' })
+  @SafeText()
   websocketUrl?: string | null;
 
   @Field(() => Int)
@@ -179,12 +184,14 @@ export class CreateWalletDefinitionInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
+  @SafeText()
   description?: string | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
   @IsUrl(HTTP_URL, { message: 'must be an http(s) URL' })
+  @SafeText()
   logo?: string | null;
 
   @Field(() => [AuthFieldInput])
@@ -234,12 +241,14 @@ export class UpdateWalletDefinitionInput {
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
+  @SafeText()
   description?: string | null;
 
   @Field(() => String, { nullable: true })
   @IsOptional()
   @MaxLength(2000, { message: 'must be at most 2000 characters' })
   @IsUrl(HTTP_URL, { message: 'must be an http(s) URL' })
+  @SafeText()
   logo?: string | null;
 
   @Field(() => [AuthFieldInput], { nullable: true })
