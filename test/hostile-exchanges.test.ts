@@ -19,12 +19,17 @@ import { waitFor } from './helpers/processes';
 import { startHostileSimulator, type HostileSimulator } from './simulators/hostile.simulator';
 
 /**
- * Exchanges that answer to hurt: error codes holding text meant for a log or a page. Whoever starts the test (a user, or the service's own schedule), it fails
+ * Exchanges that answer to hurt: error codes holding text meant for a log or a page, and bodies
+ * too large to hold. Whoever starts the test (a user, or the service's own schedule), it fails
  * with a fixed message, and no word of the answer reaches a response, a log line or /metrics.
  */
 
 const UNEXPECTED_ANSWER = 'the exchange returned an unexpected answer';
 const AN_ERROR = 'the exchange returned an error';
+const TOO_LARGE = "the exchange's answer was larger than 4 MB: the test stopped reading it";
+const HUGE = 200 * 1024 * 1024;
+/** The cap, and more than the sockets' buffers on both sides could take beyond it. */
+const READ_AT_MOST = 32 * 1024 * 1024;
 
 /** Pieces of the hostile codes: none may show anywhere. */
 const MARKERS = ['SUPERSECRET', 'frank-valu', 'INJECTED-CODE', '<b>x</b>', 'APIKEY-'];
@@ -254,4 +259,39 @@ describe("an exchange's error code holding text", () => {
     });
     await expectLogsAndMetricsClean(logged);
   });
+});
+
+describe('an answer larger than 4 MB', () => {
+  it.each([
+    ['binance', false],
+    ['okx', false],
+    ['binance', true],
+  ] as const)(
+    'fails a %s test, and the read stops at the cap (Content-Length declared: %s)',
+    async (ccxtId, declareLength) => {
+      const exchange = byId(ccxtId);
+      const { simulator, definitionId } = await hostile(exchange, {
+        status: 200,
+        stream: { bytes: HUGE, declareLength },
+      });
+      const credentialId = await credentialOn(definitionId, exchange.values());
+
+      const result = await t.gql(
+        TestCredentialConnectionDocument,
+        { id: credentialId },
+        user.token,
+      );
+      expect(result.errors).toBeUndefined();
+      expect(result.data!.testCredentialConnection).toMatchObject({
+        ok: false,
+        error: TOO_LARGE,
+        credential: { connectionState: 'UNREACHABLE', connectionError: TOO_LARGE },
+      });
+      expect(simulator.streams).toHaveLength(1);
+      const [streamed] = simulator.streams;
+      await streamed.over;
+      expect(streamed.closedEarly).toBe(true);
+      expect(streamed.sent).toBeLessThan(READ_AT_MOST);
+    },
+  );
 });

@@ -8,7 +8,7 @@ import {
   type ErrorMatcher,
 } from './errors';
 import { nonZeroBalances, withdrawalPolicy } from './findings';
-import { createOutboundGuard, type OutboundGuard } from './guard';
+import { ANSWER_TOO_LARGE, createOutboundGuard, type OutboundGuard } from './guard';
 import { ccxtExchangeIds, loadCcxt, pointAtBaseUrl, resolveBaseUrl, type Ccxt } from './hosts';
 import type {
   ConnectionCheckInput,
@@ -154,8 +154,8 @@ async function withinDeadline<T>(
 }
 
 /**
- * A refused request, a ccxt or transport error, or any error once the exchange has answered, as a
- * result; anything else (a bug before any answer) is thrown on.
+ * A refused request, an answer too large, a ccxt or transport error, or any error once the
+ * exchange has answered, as a result; anything else (a bug before any answer) is thrown on.
  */
 export function explainFailure(
   check: PreparedCheck,
@@ -163,6 +163,7 @@ export function explainFailure(
   matchers?: readonly ErrorMatcher[],
 ): ConnectionCheckResult {
   if (check.guard.refusal !== undefined) return failure('untestable', check.guard.refusal);
+  if (check.guard.tooLarge) return failure('unreachable', ANSWER_TOO_LARGE);
   const described = describeExchangeError(check.ccxt, error, {
     timeoutMs: check.input.timeoutMs,
     matchers,

@@ -1,7 +1,7 @@
 import { lookup as systemLookup } from 'node:dns/promises';
 import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import type { buildConnector as BuildConnector } from 'undici';
+import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
 import { nodeRequire } from './node-require';
 import type { OutboundPolicy } from './types';
 
@@ -117,6 +117,14 @@ export const REDIRECT_REFUSED =
   'the exchange answered with a redirect, which a connection test does not follow';
 
 /**
+ * The most a check reads of one answer. A balance listing every asset of an exchange, or a key's
+ * permissions, is tens of kilobytes: an answer past this is none a check needs, and reading it on
+ * would hold all of it in memory.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+export const ANSWER_TOO_LARGE = `the exchange's answer was larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB: the test stopped reading it`;
+
+/**
  * Null for an address a connection test may reach: a public one. An IPv6 address that stands for
  * an IPv4 one (IPv4-mapped, IPv4-translated, or in the well-known NAT64 prefix) counts as that
  * IPv4 address.
@@ -179,6 +187,34 @@ class OutboundRefused extends Error {
   readonly code = 'ERR_OUTBOUND_REFUSED';
 }
 
+class AnswerTooLarge extends Error {
+  readonly code = 'ERR_ANSWER_TOO_LARGE';
+}
+
+/**
+ * The body, up to MAX_ANSWER_BYTES: an answer that says it is larger is not read at all, and one
+ * that turns out larger is dropped (with its connection) at the chunk that passes the cap.
+ */
+async function readCapped(
+  response: Dispatcher.ResponseData,
+  tooLarge: () => AnswerTooLarge,
+): Promise<Buffer> {
+  const { body } = response;
+  if (Number(response.headers['content-length']) > MAX_ANSWER_BYTES) {
+    body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Throwing out of the loop destroys the body.
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
 export interface FetchInit {
   method?: string;
   headers?: Record<string, string>;
@@ -209,6 +245,11 @@ export interface OutboundGuard {
    * error.
    */
   readonly refusal: string | undefined;
+  /**
+   * An answer was larger than MAX_ANSWER_BYTES: the check fails with ANSWER_TOO_LARGE, whatever
+   * ccxt made of the error.
+   */
+  readonly tooLarge: boolean;
   /** The HTTP status of every answer, in order. */
   readonly statuses: readonly number[];
   close(): Promise<void>;
@@ -222,6 +263,11 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
   const refuse = (message: string): OutboundRefused => {
     refusal ??= message;
     return new OutboundRefused(message);
+  };
+  let tooLarge = false;
+  const stopReading = (): AnswerTooLarge => {
+    tooLarge = true;
+    return new AnswerTooLarge(ANSWER_TOO_LARGE);
   };
 
   const lookup: LookupFunction = (hostname, options, callback) => {
@@ -307,12 +353,16 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
         status: response.statusCode,
         statusText: STATUS_CODES[response.statusCode] ?? '',
         headers: response.headers,
-        text: () => response.body.text(),
-        arrayBuffer: () => response.body.arrayBuffer(),
+        // As undici's text(): UTF-8, a byte order mark dropped.
+        text: async () => new TextDecoder().decode(await readCapped(response, stopReading)),
+        arrayBuffer: async () => new Uint8Array(await readCapped(response, stopReading)).buffer,
       };
     },
     get refusal() {
       return refusal;
+    },
+    get tooLarge() {
+      return tooLarge;
     },
     statuses,
     close: () => agent.destroy(),
