@@ -126,15 +126,18 @@ export function codeIs(code: number, field = 'code'): RegExp {
 
 // Duck-typed rather than `instanceof Error`: under jest, ccxt and its errors live in another realm
 // (see loadCcxt).
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string'
+    ? error.code
+    : undefined;
+}
+
 function isTransportError(error: unknown): boolean {
-  if (
-    typeof error !== 'object' ||
-    error === null ||
-    !('code' in error) ||
-    typeof error.code !== 'string'
-  )
-    return false;
-  const code = error.code;
+  const code = errorCode(error);
+  if (code === undefined) return false;
   if (
     code.startsWith('UND_ERR_') ||
     code.startsWith('ERR_TLS_') ||
