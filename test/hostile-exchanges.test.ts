@@ -16,7 +16,12 @@ import {
   type TestUser,
 } from './helpers/factories';
 import { waitFor } from './helpers/processes';
-import { startHostileSimulator, type HostileSimulator } from './simulators/hostile.simulator';
+import {
+  startHostileSimulator,
+  startRawSimulator,
+  type HostileSimulator,
+  type RawSimulator,
+} from './simulators/hostile.simulator';
 
 /**
  * Exchanges that answer to hurt: error codes holding text meant for a log or a page, and bodies
@@ -79,7 +84,7 @@ const byId = (id: string) => EXCHANGES.find((e) => e.ccxtId === id)!;
 let t: TestApp;
 let admin: string;
 let user: TestUser;
-const simulators: HostileSimulator[] = [];
+const simulators: Array<HostileSimulator | RawSimulator> = [];
 const secrets: string[] = [];
 
 beforeAll(async () => {
@@ -97,13 +102,8 @@ afterAll(async () => {
   await Promise.all(simulators.map((s) => s.close()));
 });
 
-/** A catalog entry tested as `exchange`, at a hostile simulator answering `answer`. */
-async function hostile(
-  exchange: Exchange,
-  answer: HostileSimulator['answer'],
-): Promise<{ simulator: HostileSimulator; definitionId: string }> {
-  const simulator = await startHostileSimulator(answer);
-  simulators.push(simulator);
+/** A catalog entry tested as `exchange`, at `url`. */
+async function definitionAt(exchange: Exchange, url: string): Promise<string> {
   const slug = `${exchange.ccxtId}-${randomBytes(3).toString('hex')}`;
   const field = (key: string, encrypted: boolean) => ({
     key,
@@ -120,14 +120,24 @@ async function hostile(
         slug,
         ccxtId: exchange.ccxtId,
         authFields: Object.keys(exchange.values()).map((key) => field(key, key !== 'api_key')),
-        apiConfig: { baseUrl: simulator.url, testnetUrl: simulator.url, rateLimit: 1200 },
+        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit: 1200 },
       }),
     },
     admin,
   );
   if (!result.data)
     throw new Error(`createWalletDefinition failed: ${JSON.stringify(result.errors)}`);
-  return { simulator, definitionId: result.data.createWalletDefinition.id };
+  return result.data.createWalletDefinition.id;
+}
+
+/** A catalog entry tested as `exchange`, at a hostile simulator answering `answer`. */
+async function hostile(
+  exchange: Exchange,
+  answer: HostileSimulator['answer'],
+): Promise<{ simulator: HostileSimulator; definitionId: string }> {
+  const simulator = await startHostileSimulator(answer);
+  simulators.push(simulator);
+  return { simulator, definitionId: await definitionAt(exchange, simulator.url) };
 }
 
 async function credentialOn(definitionId: string, values: Record<string, string>): Promise<string> {
@@ -294,4 +304,34 @@ describe('an answer larger than 4 MB', () => {
       expect(streamed.sent).toBeLessThan(READ_AT_MOST);
     },
   );
+});
+
+describe('an answer that is not HTTP', () => {
+  it.each([
+    ['not HTTP at all', 'SUPERSECRET-frank-value-9f3a7c <b>x</b>\r\n\r\n'],
+    [
+      'a header holding a control character',
+      'HTTP/1.1 200 OK\r\nX-Code: INJECTED-CODE\u0001<b>x</b>\r\nContent-Length: 2\r\n\r\n{}',
+    ],
+    ['a malformed status line', 'HTTP/1.1 2x0 SUPERSECRET-frank-value-9f3a7c\r\n\r\n'],
+  ])('fails a test as an unexpected answer: %s', async (_what, raw) => {
+    const logged = t.logs.length;
+    const simulator = await startRawSimulator(raw);
+    simulators.push(simulator);
+    const exchange = byId('binance');
+    const credentialId = await credentialOn(
+      await definitionAt(exchange, simulator.url),
+      exchange.values(),
+    );
+
+    const result = await t.gql(TestCredentialConnectionDocument, { id: credentialId }, user.token);
+    expect(result.errors).toBeUndefined();
+    expect(result.data!.testCredentialConnection).toMatchObject({
+      ok: false,
+      error: UNEXPECTED_ANSWER,
+    });
+    expect(simulator.answered).toBeGreaterThan(0);
+    expectClean('response', JSON.stringify(result));
+    await expectLogsAndMetricsClean(logged);
+  });
 });

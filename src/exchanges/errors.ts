@@ -100,6 +100,7 @@ export function describeExchangeError(
           : `the exchange returned an error (code ${code})`,
     };
   }
+  if (isHttpParserError(error)) return { kind: 'unreachable', message: UNEXPECTED_ANSWER };
   // ccxt rethrows transport errors it does not recognise as they are (EHOSTUNREACH, TLS certificate
   // errors ...).
   if (isTransportError(error))
@@ -133,6 +134,20 @@ function errorCode(error: unknown): string | undefined {
     typeof error.code === 'string'
     ? error.code
     : undefined;
+}
+
+/**
+ * undici's HTTPParserError, which ccxt rethrows as it is: what came back is not HTTP. Its code is
+ * often unset, and its `data` holds the bytes that came.
+ */
+function isHttpParserError(error: unknown): boolean {
+  return (
+    errorCode(error)?.startsWith('HPE_') === true ||
+    (typeof error === 'object' &&
+      error !== null &&
+      'name' in error &&
+      error.name === 'HTTPParserError')
+  );
 }
 
 function isTransportError(error: unknown): boolean {

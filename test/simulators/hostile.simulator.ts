@@ -1,5 +1,5 @@
 import { createServer, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { RecordedRequest, Simulator } from './recording-server';
 
 /**
@@ -107,4 +107,44 @@ function stream(
   };
   pump();
   return record;
+}
+
+export interface RawSimulator {
+  url: string;
+  /** Connections it answered. */
+  answered: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP server that answers the first bytes of each connection with `raw`, which need not be HTTP
+ * at all, and closes it.
+ */
+export async function startRawSimulator(raw: string): Promise<RawSimulator> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    // The client drops a connection it can't read: a reset is the expected end here.
+    socket.on('error', () => socket.destroy());
+    socket.once('data', () => {
+      simulator.answered += 1;
+      socket.end(raw);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const simulator: RawSimulator = {
+    url: `http://127.0.0.1:${port}`,
+    answered: 0,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+  return simulator;
 }
