@@ -181,13 +181,13 @@ describe('checkConnection', () => {
     );
   });
 
-  it('throws only for a bug, and scrubs the input values from what it throws', async () => {
+  it('throws only for a bug before any answer, and scrubs the input values from what it throws', async () => {
     const simulator = await startBinanceSimulator({
       accounts: [{ apiKey: KEYS.good.api_key, secret: KEYS.good.api_secret }],
     });
-    const bug = jest
-      .spyOn(binanceProfile, 'permissions')
-      .mockRejectedValue(new TypeError(`cannot read ${KEYS.good.api_secret}`));
+    const bug = jest.spyOn(loadCcxt().binance.prototype, 'sign').mockImplementation(() => {
+      throw new TypeError(`cannot read ${KEYS.good.api_secret}`);
+    });
     try {
       const thrown: unknown = await checkConnection(
         input('binance', simulator.url, KEYS.good),
@@ -197,8 +197,29 @@ describe('checkConnection', () => {
         'the binance connection check failed unexpectedly: cannot read [redacted]',
       );
       expect((thrown as Error).stack).not.toContain(KEYS.good.api_secret);
+      expect(simulator.requests).toHaveLength(0);
     } finally {
       bug.mockRestore();
+      await simulator.close();
+    }
+  });
+
+  it("fails as an unexpected answer on any other error once the exchange has answered, keeping only the error's class and the status", async () => {
+    const simulator = await startBinanceSimulator({
+      accounts: [{ apiKey: KEYS.good.api_key, secret: KEYS.good.api_secret }],
+    });
+    const broken = jest
+      .spyOn(binanceProfile, 'permissions')
+      .mockRejectedValue(new TypeError('cannot read INJECTED-TEXT'));
+    try {
+      const result = await check(input('binance', simulator.url, KEYS.good));
+      expect(result).toEqual({
+        ...failed('unreachable', 'the exchange returned an unexpected answer'),
+        unreadable: { errorClass: 'TypeError', httpStatus: 200 },
+      });
+      expect(JSON.stringify(result)).not.toContain('INJECTED-TEXT');
+    } finally {
+      broken.mockRestore();
       await simulator.close();
     }
   });

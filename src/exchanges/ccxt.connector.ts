@@ -8,7 +8,7 @@ import {
   type ErrorMatcher,
 } from './errors';
 import { nonZeroBalances, withdrawalPolicy } from './findings';
-import { createOutboundGuard, type OutboundGuard } from './guard';
+import { ANSWER_TOO_LARGE, createOutboundGuard, type OutboundGuard } from './guard';
 import { ccxtExchangeIds, loadCcxt, pointAtBaseUrl, resolveBaseUrl, type Ccxt } from './hosts';
 import type {
   ConnectionCheckInput,
@@ -153,19 +153,39 @@ async function withinDeadline<T>(
   }
 }
 
-/** A refused request, a ccxt or transport error as a result; anything else (a bug) is thrown on. */
+/**
+ * A refused request, an answer too large, a ccxt or transport error, or any error once the
+ * exchange has answered, as a result; anything else (a bug before any answer) is thrown on.
+ */
 export function explainFailure(
   check: PreparedCheck,
   error: unknown,
   matchers?: readonly ErrorMatcher[],
 ): ConnectionCheckResult {
   if (check.guard.refusal !== undefined) return failure('untestable', check.guard.refusal);
+  if (check.guard.tooLarge) return failure('unreachable', ANSWER_TOO_LARGE);
   const described = describeExchangeError(check.ccxt, error, {
     timeoutMs: check.input.timeoutMs,
     matchers,
   });
-  if (described === null) throw error;
-  return failure(described.kind, described.message);
+  if (described !== null) return failure(described.kind, described.message);
+  // ccxt's binance reads a non-numeric error code as a BigInt, for one: the answer broke the
+  // reading, and the error's message quotes it.
+  const httpStatus = check.guard.statuses.at(-1);
+  if (httpStatus === undefined) throw error;
+  return {
+    ...failure('unreachable', UNEXPECTED_ANSWER),
+    unreadable: { errorClass: errorClass(error), httpStatus },
+  };
+}
+
+/** The name of the error's constructor: code's, not the exchange's. */
+function errorClass(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return typeof error;
+  const constructor = (error as { constructor?: unknown }).constructor;
+  return typeof constructor === 'function' && /^[A-Za-z_$][\w$]{0,63}$/.test(constructor.name)
+    ? constructor.name
+    : 'unknown';
 }
 
 /**

@@ -100,6 +100,7 @@ export function describeExchangeError(
           : `the exchange returned an error (code ${code})`,
     };
   }
+  if (isHttpParserError(error)) return { kind: 'unreachable', message: UNEXPECTED_ANSWER };
   // ccxt rethrows transport errors it does not recognise as they are (EHOSTUNREACH, TLS certificate
   // errors ...).
   if (isTransportError(error))
@@ -126,15 +127,32 @@ export function codeIs(code: number, field = 'code'): RegExp {
 
 // Duck-typed rather than `instanceof Error`: under jest, ccxt and its errors live in another realm
 // (see loadCcxt).
+function errorCode(error: unknown): string | undefined {
+  return typeof error === 'object' &&
+    error !== null &&
+    'code' in error &&
+    typeof error.code === 'string'
+    ? error.code
+    : undefined;
+}
+
+/**
+ * undici's HTTPParserError, which ccxt rethrows as it is: what came back is not HTTP. Its code is
+ * often unset, and its `data` holds the bytes that came.
+ */
+function isHttpParserError(error: unknown): boolean {
+  return (
+    errorCode(error)?.startsWith('HPE_') === true ||
+    (typeof error === 'object' &&
+      error !== null &&
+      'name' in error &&
+      error.name === 'HTTPParserError')
+  );
+}
+
 function isTransportError(error: unknown): boolean {
-  if (
-    typeof error !== 'object' ||
-    error === null ||
-    !('code' in error) ||
-    typeof error.code !== 'string'
-  )
-    return false;
-  const code = error.code;
+  const code = errorCode(error);
+  if (code === undefined) return false;
   if (
     code.startsWith('UND_ERR_') ||
     code.startsWith('ERR_TLS_') ||

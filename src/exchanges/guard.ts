@@ -1,7 +1,7 @@
 import { lookup as systemLookup } from 'node:dns/promises';
 import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
-import type { buildConnector as BuildConnector } from 'undici';
+import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
 import { nodeRequire } from './node-require';
 import type { OutboundPolicy } from './types';
 
@@ -64,6 +64,10 @@ const RANGES: ReadonlyArray<[AddressClass, ReadonlyArray<[string, number]>]> = [
       ['172.16.0.0', 12],
       ['192.168.0.0', 16],
       ['100.64.0.0', 10],
+      // Site-local, deprecated but still routed inside some networks.
+      ['fec0::', 10],
+      // NAT64 for local use (RFC 8215): whatever IPv4 it embeds, the translator is the network's.
+      ['64:ff9b:1::', 48],
     ],
   ],
   [
@@ -77,8 +81,14 @@ const RANGES: ReadonlyArray<[AddressClass, ReadonlyArray<[string, number]>]> = [
       ['203.0.113.0', 24],
       ['224.0.0.0', 4],
       ['240.0.0.0', 4],
-      ['::', 128],
+      // The 6to4 relays' anycast, deprecated.
+      ['192.88.99.0', 24],
+      // The unspecified address and the deprecated IPv4-compatible addresses (::a.b.c.d).
+      ['::', 96],
       ['100::', 64],
+      // Teredo and 6to4 tunnel to an IPv4 address they embed, which may be a private one.
+      ['2001::', 32],
+      ['2002::', 16],
       ['2001:db8::', 32],
       ['ff00::', 8],
     ],
@@ -107,32 +117,42 @@ export const REDIRECT_REFUSED =
   'the exchange answered with a redirect, which a connection test does not follow';
 
 /**
- * Null for an address a connection test may reach: a public one. IPv4-mapped IPv6 addresses
- * count as their IPv4 address (BlockList matches them against IPv4 ranges), and so do the
- * addresses of the well-known NAT64 prefix 64:ff9b::/96.
+ * The most a check reads of one answer. A balance listing every asset of an exchange, or a key's
+ * permissions, is tens of kilobytes: an answer past this is none a check needs, and reading it on
+ * would hold all of it in memory.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+export const ANSWER_TOO_LARGE = `the exchange's answer was larger than ${MAX_ANSWER_BYTES / 1024 / 1024} MB: the test stopped reading it`;
+
+/**
+ * Null for an address a connection test may reach: a public one. An IPv6 address that stands for
+ * an IPv4 one (IPv4-mapped, IPv4-translated, or in the well-known NAT64 prefix) counts as that
+ * IPv4 address.
  */
 export function classifyAddress(address: string): AddressClass | null {
   const family = isIP(address);
   if (family === 0) return 'reserved';
-  const nat64 = family === 6 ? nat64Ipv4(address) : undefined;
+  const ipv4 = family === 6 ? embeddedIpv4(address) : undefined;
   const [checked, type] =
-    nat64 === undefined ? [address, family === 4 ? 'ipv4' : 'ipv6'] : [nat64, 'ipv4'];
+    ipv4 === undefined ? [address, family === 4 ? 'ipv4' : 'ipv6'] : [ipv4, 'ipv4'];
   for (const [name, list] of BLOCK_LISTS) {
     if (list.check(checked, type as 'ipv4' | 'ipv6')) return name;
   }
   return null;
 }
 
-/** The IPv4 address a 64:ff9b::/96 address translates to; undefined for any other address. */
-function nat64Ipv4(address: string): string | undefined {
+/**
+ * The IPv4 address of ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (translated, RFC 2765) and
+ * 64:ff9b::a.b.c.d (NAT64, RFC 6052), in whichever form they are written; undefined for any other.
+ */
+function embeddedIpv4(address: string): string | undefined {
   const groups = expandIpv6(address);
-  if (
-    groups === undefined ||
-    groups[0] !== 0x64 ||
-    groups[1] !== 0xff9b ||
-    groups.slice(2, 6).some((g) => g !== 0)
-  )
-    return undefined;
+  if (groups === undefined) return undefined;
+  const zero = (from: number, to: number) => groups.slice(from, to).every((g) => g === 0);
+  const mapped = zero(0, 5) && groups[5] === 0xffff;
+  const translated = zero(0, 4) && groups[4] === 0xffff && groups[5] === 0;
+  const nat64 = groups[0] === 0x64 && groups[1] === 0xff9b && zero(2, 6);
+  if (!mapped && !translated && !nat64) return undefined;
   return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
 }
 
@@ -167,6 +187,34 @@ class OutboundRefused extends Error {
   readonly code = 'ERR_OUTBOUND_REFUSED';
 }
 
+class AnswerTooLarge extends Error {
+  readonly code = 'ERR_ANSWER_TOO_LARGE';
+}
+
+/**
+ * The body, up to MAX_ANSWER_BYTES: an answer that says it is larger is not read at all, and one
+ * that turns out larger is dropped (with its connection) at the chunk that passes the cap.
+ */
+async function readCapped(
+  response: Dispatcher.ResponseData,
+  tooLarge: () => AnswerTooLarge,
+): Promise<Buffer> {
+  const { body } = response;
+  if (Number(response.headers['content-length']) > MAX_ANSWER_BYTES) {
+    body.destroy();
+    throw tooLarge();
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Throwing out of the loop destroys the body.
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) throw tooLarge();
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
 export interface FetchInit {
   method?: string;
   headers?: Record<string, string>;
@@ -197,6 +245,11 @@ export interface OutboundGuard {
    * error.
    */
   readonly refusal: string | undefined;
+  /**
+   * An answer was larger than MAX_ANSWER_BYTES: the check fails with ANSWER_TOO_LARGE, whatever
+   * ccxt made of the error.
+   */
+  readonly tooLarge: boolean;
   /** The HTTP status of every answer, in order. */
   readonly statuses: readonly number[];
   close(): Promise<void>;
@@ -210,6 +263,11 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
   const refuse = (message: string): OutboundRefused => {
     refusal ??= message;
     return new OutboundRefused(message);
+  };
+  let tooLarge = false;
+  const stopReading = (): AnswerTooLarge => {
+    tooLarge = true;
+    return new AnswerTooLarge(ANSWER_TOO_LARGE);
   };
 
   const lookup: LookupFunction = (hostname, options, callback) => {
@@ -295,12 +353,16 @@ export function createOutboundGuard(origin: string, policy: OutboundPolicy): Out
         status: response.statusCode,
         statusText: STATUS_CODES[response.statusCode] ?? '',
         headers: response.headers,
-        text: () => response.body.text(),
-        arrayBuffer: () => response.body.arrayBuffer(),
+        // As undici's text(): UTF-8, a byte order mark dropped.
+        text: async () => new TextDecoder().decode(await readCapped(response, stopReading)),
+        arrayBuffer: async () => new Uint8Array(await readCapped(response, stopReading)).buffer,
       };
     },
     get refusal() {
       return refusal;
+    },
+    get tooLarge() {
+      return tooLarge;
     },
     statuses,
     close: () => agent.destroy(),

@@ -64,9 +64,9 @@ const publicLookup: ExchangeConnector = {
 
 /**
  * Tests a credential against its exchange. Exchange and network problems come back as `ok: false`
- * with a kind and a message; only a bug (an error that is neither ccxt's nor the network's) is
- * thrown, with every input value scrubbed from it, so the caller logs it and answers
- * INTERNAL_SERVER_ERROR.
+ * with a kind and a message, and so does any error once the exchange has answered (see
+ * explainFailure); only a bug before any answer is thrown, with every input value scrubbed from
+ * it, so the caller logs it and answers INTERNAL_SERVER_ERROR.
  */
 export async function checkConnection(input: ConnectionCheckInput): Promise<ConnectionCheckResult> {
   let result: ConnectionCheckResult;

@@ -77,6 +77,19 @@ export interface ConnectionCheckResult {
   /** Non-zero balances by asset, at most 100; empty unless ok. */
   balances: AssetBalance[];
   permissions: KeyPermissions | null;
+  /** Set when the test failed on an answer it could not read; see UnreadableAnswer. */
+  unreadable?: UnreadableAnswer;
+}
+
+/**
+ * For the service's log, never for a response: an error that is neither ccxt's nor the network's
+ * was thrown after the exchange answered, so its answer is what broke the code reading it (ccxt's
+ * or ours). Only the error's class and the answer's HTTP status are kept: the message may quote
+ * the answer.
+ */
+export interface UnreadableAnswer {
+  errorClass: string;
+  httpStatus: number;
 }
 
 export interface ExchangeConnector {

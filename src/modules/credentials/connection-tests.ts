@@ -117,18 +117,22 @@ export class ConnectionTester {
       outcome: outcome.kind === 'ok' || outcome.kind === 'rejected' ? outcome.kind : 'unreachable',
     });
     metrics.connectionTestDuration.observe({ exchange }, latencyMs / 1000);
-    // Never the balances: they are the owner's.
-    this.logger.info(
-      {
-        credentialId: id,
-        exchange: definition.slug,
-        ok: outcome.ok,
-        kind: outcome.kind,
-        latencyMs,
-        by: run.by,
-      },
-      'connection tested',
-    );
+    // Never the balances: they are the owner's. Nothing of the exchange's answer either: an
+    // unreadable one is named by its error's class and its HTTP status.
+    const tested = {
+      credentialId: id,
+      exchange: definition.slug,
+      ok: outcome.ok,
+      kind: outcome.kind,
+      latencyMs,
+      by: run.by,
+    };
+    if (outcome.unreadable)
+      this.logger.warn(
+        { ...tested, ...outcome.unreadable },
+        "connection tested: the exchange's answer could not be read",
+      );
+    else this.logger.info(tested, 'connection tested');
     return this.record(credential, outcome, latencyMs, run);
   }
 

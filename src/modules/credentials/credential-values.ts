@@ -1,3 +1,4 @@
+import type { Principal } from '../../auth/roles';
 import type { Keyring } from '../../crypto/keyring';
 import { UserInputError } from '../../errors';
 import {
@@ -67,11 +68,17 @@ export function storedValues(
   return stored;
 }
 
-/** What the API shows: per auth field, whether it is set, and for plain ones a masked tail. */
+/**
+ * What the API shows: per auth field, whether it is set, and for plain ones a masked tail. Only
+ * to a user (the owner: no one else reaches a credential's fields): an agent reaches them through
+ * the wallets it manages, and needs to know a key is set, not which.
+ */
 export function describeFields(
+  viewer: Principal | null,
   definition: WalletDefinition,
   stored: Record<string, string>,
 ): CredentialField[] {
+  const hints = viewer?.kind === 'user';
   return definition.auth_fields.map((field) => {
     const value = Object.hasOwn(stored, field.key) ? stored[field.key] : undefined;
     return {
@@ -79,7 +86,7 @@ export function describeFields(
       label: field.label,
       encrypted: field.encrypted,
       isSet: value !== undefined,
-      hint: value === undefined || field.encrypted ? null : maskedHint(value),
+      hint: !hints || value === undefined || field.encrypted ? null : maskedHint(value),
     };
   });
 }

@@ -126,6 +126,10 @@ export class CredentialResolver {
 
   @FieldResolver(() => [CredentialField])
   async fields(@Root() credential: Credential, @Ctx() ctx: Context): Promise<CredentialField[]> {
-    return describeFields(await this.definition(credential, ctx), credential.credentials);
+    return describeFields(
+      ctx.principal,
+      await this.definition(credential, ctx),
+      credential.credentials,
+    );
   }
 }

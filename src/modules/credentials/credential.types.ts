@@ -21,7 +21,7 @@ export class CredentialField {
   @Field(() => String, {
     nullable: true,
     description:
-      'Last 4 characters of a non-encrypted value, masked (for example ****9f3a); null for encrypted fields.',
+      "Last 4 characters of a non-encrypted value at least 12 long, masked (for example ****9f3a; **** for a shorter one); null for encrypted fields, and for an agent's view.",
   })
   hint!: string | null;
 }
