@@ -18,19 +18,25 @@ afterAll(() => t.close());
 
 const REGISTER = 'mutation ($i: RegisterInput!) { register(input: $i) { token } }';
 const LOGIN = 'mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }';
-const from = (address: string) => ({ 'x-forwarded-for': address });
+/**
+ * As our load balancer (TRUST_PROXY=true: one hop) passes it on: what the client sent, if
+ * anything, then the address it saw.
+ */
+const from = (address: string, clientSent?: string) => ({
+  'x-forwarded-for': clientSent === undefined ? address : `${clientSent}, ${address}`,
+});
 
-async function register(address: string, email = uniqueEmail()) {
+async function register(address: string, email = uniqueEmail(), clientSent?: string) {
   return t.raw<{ register: { token: string } }>(
     REGISTER,
     { i: { email, password: 'correct horse battery' } },
     undefined,
-    from(address),
+    from(address, clientSent),
   );
 }
 
-const login = (email: string, password: string, address: string) =>
-  t.raw(LOGIN, { e: email, p: password }, undefined, from(address));
+const login = (email: string, password: string, address: string, clientSent?: string) =>
+  t.raw(LOGIN, { e: email, p: password }, undefined, from(address, clientSent));
 
 describe('rate limits', () => {
   it('limits registrations per client address', async () => {
@@ -39,6 +45,12 @@ describe('rate limits', () => {
     expect(codes(fourth)).toEqual(['RATE_LIMITED']);
     expect(fourth.errors![0].message).toMatch(/at most 3 per 3600 s/);
     expect((await register('203.0.113.2')).errors).toBeUndefined();
+  });
+
+  it('limits registrations by the address the proxy saw, whatever first entries the client forges', async () => {
+    const forged = (i: number) => register('203.0.113.4', uniqueEmail(), `10.77.${i}.1`);
+    for (let i = 0; i < 3; i++) expect((await forged(i)).errors).toBeUndefined();
+    expect(codes(await forged(3))).toEqual(['RATE_LIMITED']);
   });
 
   it('lets no more registrations through than the limit when they arrive at once', async () => {
@@ -69,6 +81,26 @@ describe('rate limits', () => {
       'RATE_LIMITED',
     ]);
     expect((await login(email, 'correct horse battery', '192.0.2.9')).errors).toBeUndefined();
+  });
+
+  it('counts failed logins by the address the proxy saw, whatever first entries the client forges', async () => {
+    const email = uniqueEmail('forged');
+    await register('198.51.100.80', email);
+    const answers = [];
+    for (let i = 0; i < 12; i++)
+      answers.push(
+        codes(
+          await login(email, `wrong password ${i}`, '198.51.100.81', `10.66.${i}.1, 127.0.0.1`),
+        ),
+      );
+    expect(answers.slice(0, 3)).toEqual(Array(3).fill(['UNAUTHENTICATED']));
+    expect(answers.slice(3)).toEqual(Array(9).fill(['RATE_LIMITED']));
+    // Across emails too: the address's own counter.
+    for (let i = 0; i < 3; i++)
+      await login(uniqueEmail('forged-spray'), 'guess', '192.0.2.40', `10.67.${i}.1`);
+    expect(
+      codes(await login(uniqueEmail('forged-spray'), 'guess', '192.0.2.40', '10.67.99.1')),
+    ).toEqual(['RATE_LIMITED']);
   });
 
   it('limits failed logins per email from every address, at its own (higher) limit', async () => {

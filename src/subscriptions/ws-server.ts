@@ -22,6 +22,7 @@ import { RateLimitedError, UnauthenticatedError, UserInputError } from '../error
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
+import type { TrustProxy } from '../shared/client-address';
 import type { LiveEventsService } from './live-events.service';
 import { sharedSubscribe } from './shared-execution';
 
@@ -52,7 +53,7 @@ export interface LiveServerOptions {
   service: LiveEventsService;
   validationRules: readonly ValidationRule[];
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
-  trustProxy: boolean;
+  trustProxy: TrustProxy;
   production: boolean;
   recheckMs: number;
   logger: Logger;
