@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import mongoose from 'mongoose';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { PASSWORD_CHECKS_IN_FLIGHT, passwordChecksInFlight } from '../src/auth/password';
@@ -133,6 +134,28 @@ describe('rate limits', () => {
       await mongoose.connection.db!.collection('rate_limits').find({}).toArray()
     ).filter((c) => String(c._id).startsWith('login:pair:'));
     expect(Math.max(...counters.map((c) => c.count as number))).toBe(3);
+  });
+
+  it('runs at most the limit of real password verifications when hundreds of guesses arrive at once', async () => {
+    const email = uniqueEmail('verified');
+    await register('198.51.100.42', email);
+    // A spy, not a mock: every call still runs argon2's own verification.
+    const verify = jest.spyOn(argon2, 'verify');
+    let verified: boolean[];
+    let answers: Array<string | undefined>;
+    try {
+      const guesses = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => login(email, `wrong guess ${i}`, '198.51.100.43')),
+      );
+      answers = guesses.map((g) => codes(g)[0]);
+      verified = await Promise.all(verify.mock.results.map((r) => r.value as Promise<boolean>));
+    } finally {
+      verify.mockRestore();
+    }
+    expect(verified.length).toBeGreaterThan(0);
+    expect(verified.length).toBeLessThanOrEqual(3);
+    expect(verified.every((ok) => !ok)).toBe(true);
+    expect(answers.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(verified.length);
   });
 
   it('bounds the password checks in flight, whatever arrives', async () => {
