@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import { canonicalIp, type TrustProxy } from './shared/client-address';
 
 /** The one place that reads the environment. Everything else receives a Config. */
 
@@ -32,8 +33,11 @@ export interface Config {
   maxResponseBytes: number;
   /** Browser origins allowed to call the API cross-origin; none by default. */
   corsOrigins: string[];
-  /** Whether X-Forwarded-For names the client (behind a load balancer we run). */
-  trustProxy: boolean;
+  /**
+   * Which peers are load balancers we run, whose X-Forwarded-For entries name the client (see
+   * shared/client-address.ts); `{ hops: 0 }`: none, the header is ignored.
+   */
+  trustProxy: TrustProxy;
   rateLimits: {
     /** Requests per minute per token, kept in memory per instance. */
     userPerMinute: number;
@@ -172,7 +176,18 @@ const schema = z.object({
       )
       .optional(),
   ),
-  TRUST_PROXY: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  TRUST_PROXY: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default('false')
+      .transform((value, ctx) => {
+        const trust = parseTrustProxy(value);
+        if (typeof trust !== 'string') return trust;
+        ctx.addIssue({ code: 'custom', message: trust });
+        return z.NEVER;
+      }),
+  ),
   RATE_LIMIT_USER_PER_MINUTE: z.preprocess(
     emptyAsUndefined,
     z.coerce.number().int().min(1).default(1_200),
@@ -354,7 +369,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         .split(',')
         .map((o) => o.trim())
         .filter(Boolean),
-      trustProxy: e.TRUST_PROXY === 'true',
+      trustProxy: e.TRUST_PROXY,
       rateLimits: {
         userPerMinute: e.RATE_LIMIT_USER_PER_MINUTE,
         agentPerMinute: e.RATE_LIMIT_AGENT_PER_MINUTE,
@@ -401,6 +416,43 @@ const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 function durationSeconds(value: string): number {
   const [, amount, unit = 's'] = /^(\d+)\s*([smhd])?$/.exec(value)!;
   return Number(amount) * UNIT_SECONDS[unit];
+}
+
+const MAX_PROXY_HOPS = 32;
+const TRUST_PROXY_FORMS =
+  'must be true (one proxy), false, a number of proxy hops, or a comma-separated list of proxy addresses and CIDRs such as 10.0.0.0/8';
+
+/**
+ * TRUST_PROXY: "true" is one hop (not Express' "every hop", which believes the entry the client
+ * wrote), "false" or 0 none, a number that many hops, or a list of the proxies' addresses and CIDRs.
+ * A problem is returned as its message.
+ */
+function parseTrustProxy(value: string): TrustProxy | string {
+  const text = value.trim();
+  if (text === 'false') return { hops: 0 };
+  if (text === 'true') return { hops: 1 };
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    return hops <= MAX_PROXY_HOPS ? { hops } : `at most ${MAX_PROXY_HOPS} proxy hops`;
+  }
+  const proxies: string[] = [];
+  const entries = text.split(',').map((entry) => entry.trim());
+  for (const [i, entry] of entries.entries()) {
+    const cidr = /^([^/]+)(?:\/(\d{1,3}))?$/.exec(entry);
+    const address = cidr ? canonicalIp(cidr[1]) : null;
+    if (!cidr || !address || address.includes('%'))
+      return `entry ${i + 1} is not an IP address or a CIDR: ${TRUST_PROXY_FORMS}`;
+    const bits = address.includes(':') ? 128 : 32;
+    // An IPv4-mapped network (::ffff:10.0.0.0/104) is the IPv4 one it maps.
+    const mappedFrom = cidr[1].includes(':') && bits === 32 ? 96 : 0;
+    const prefix = cidr[2] === undefined ? bits : Number(cidr[2]) - mappedFrom;
+    if (prefix < 0 || prefix > bits)
+      return `entry ${i + 1} has a prefix length out of range: ${TRUST_PROXY_FORMS}`;
+    if (prefix === 0)
+      return `entry ${i + 1} trusts every address, so a client could name its own: list the proxies' addresses`;
+    proxies.push(`${address}/${prefix}`);
+  }
+  return { proxies };
 }
 
 function splitKeys(value: string | undefined): string[] {

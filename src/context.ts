@@ -7,6 +7,7 @@ import { RateLimitedError, UnauthenticatedError } from './errors';
 import type { Logger } from './logger';
 import type { LiveConnection, LiveEventsService } from './subscriptions/live-events.service';
 import type { TokenBudget } from './shared/token-budget';
+import { clientAddressFrom, type TrustProxy } from './shared/client-address';
 import {
   createBalanceHistoryLoader,
   createCredentialLoader,
@@ -45,7 +46,10 @@ export type Loaders = ReturnType<typeof createLoaders>;
 /** Built once per request: the verified principal, a request id and a child logger. */
 export interface Context {
   requestId: string;
-  /** The client's address: the peer's, or X-Forwarded-For's first entry behind a trusted proxy. */
+  /**
+   * The client's address: the peer's, or behind proxies we trust the one they saw (never an entry
+   * the client wrote; see shared/client-address.ts).
+   */
   clientAddress: string;
   principal: Principal | null;
   logger: Logger;
@@ -76,11 +80,8 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
 }
 
-export function clientAddressOf(req: IncomingMessage, trustProxy: boolean): string {
-  const forwarded = req.headers['x-forwarded-for'];
-  if (trustProxy && typeof forwarded === 'string' && forwarded.trim() !== '')
-    return forwarded.split(',')[0].trim();
-  return req.socket.remoteAddress ?? 'unknown';
+export function clientAddressOf(req: IncomingMessage, trustProxy: TrustProxy): string {
+  return clientAddressFrom(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy);
 }
 
 export async function buildContext(
@@ -88,7 +89,7 @@ export async function buildContext(
   requestId: string,
   auth: AuthService,
   budget: TokenBudget,
-  settings: { trustProxy: boolean; requestTimeoutMs: number; maxRequestCost: number },
+  settings: { trustProxy: TrustProxy; requestTimeoutMs: number; maxRequestCost: number },
   logger: Logger,
 ): Promise<Context> {
   const deadline = Date.now() + settings.requestTimeoutMs;

@@ -2,6 +2,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Express } from 'express';
 import type { GraphQLSchema } from 'graphql';
 import { clientAddressOf } from './context';
+import type { TrustProxy } from './shared/client-address';
 import { registry } from './metrics';
 
 /** The schema's own operations: the only names a metric's operation label may hold. */
@@ -13,10 +14,9 @@ export function rootFieldsOf(schema: GraphQLSchema): Set<string> {
   );
 }
 
+/** On a canonical address (clientAddressOf's): an IPv4-mapped one is already IPv4. */
 function isLoopback(address: string): boolean {
-  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3})$/.test(
-    address,
-  );
+  return /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1)$/.test(address);
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -28,11 +28,12 @@ function sameToken(given: string, expected: string): boolean {
 /**
  * GET /metrics in Prometheus' text format, on the service's own port: open to loopback (a scraper
  * beside the service), and to anyone else only with `Authorization: Bearer <METRICS_TOKEN>`.
- * Behind a trusted proxy the client is X-Forwarded-For's, so the proxy itself opens nothing.
+ * Behind a trusted proxy the client is the one the proxy saw, so neither the proxy itself nor an
+ * entry the client wrote into X-Forwarded-For opens anything.
  */
 export function mountMetrics(
   app: Express,
-  options: { token: string | undefined; trustProxy: boolean },
+  options: { token: string | undefined; trustProxy: TrustProxy },
 ): void {
   app.get('/metrics', async (req, res) => {
     const address = clientAddressOf(req, options.trustProxy);

@@ -229,6 +229,50 @@ describe('configuration', () => {
     );
   });
 
+  it("reads TRUST_PROXY as a number of proxy hops (true is one, not every one) or the proxies' addresses", () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    const trust = (value: string | undefined) =>
+      parseConfig({ ...base, TRUST_PROXY: value }, cwd).config.trustProxy;
+    for (const none of [undefined, '', 'false', '0']) expect(trust(none)).toEqual({ hops: 0 });
+    expect(trust('true')).toEqual({ hops: 1 });
+    expect(trust(' 3 ')).toEqual({ hops: 3 });
+    expect(trust('10.0.0.0/8, 192.168.1.5,2001:DB8:0::/32 , ::ffff:172.16.0.0/108, ::1')).toEqual({
+      proxies: ['10.0.0.0/8', '192.168.1.5/32', '2001:db8::/32', '172.16.0.0/12', '::1/128'],
+    });
+    const problem = (value: string) => problemsOf({ ...base, TRUST_PROXY: value }, cwd);
+    const forms =
+      'must be true (one proxy), false, a number of proxy hops, or a comma-separated list of proxy addresses and CIDRs such as 10.0.0.0/8';
+    expect(problem('yes')).toEqual([
+      `TRUST_PROXY: entry 1 is not an IP address or a CIDR: ${forms}`,
+    ]);
+    expect(problem('10.0.0.0/8,10.0.0.300')).toEqual([
+      `TRUST_PROXY: entry 2 is not an IP address or a CIDR: ${forms}`,
+    ]);
+    expect(problem('10.0.0.0/8,')).toEqual([
+      `TRUST_PROXY: entry 2 is not an IP address or a CIDR: ${forms}`,
+    ]);
+    expect(problem('10.0.0.1:8080')).toEqual([
+      `TRUST_PROXY: entry 1 is not an IP address or a CIDR: ${forms}`,
+    ]);
+    expect(problem('10.0.0.0/33')).toEqual([
+      `TRUST_PROXY: entry 1 has a prefix length out of range: ${forms}`,
+    ]);
+    expect(problem('2001:db8::/129')).toEqual([
+      `TRUST_PROXY: entry 1 has a prefix length out of range: ${forms}`,
+    ]);
+    for (const everyone of ['0.0.0.0/0', '10.0.0.1, ::/0'])
+      expect(problem(everyone)).toEqual([
+        expect.stringMatching(
+          /^TRUST_PROXY: entry \d trusts every address, so a client could name its own/,
+        ),
+      ]);
+    expect(problem('33')).toEqual(['TRUST_PROXY: at most 32 proxy hops']);
+    expect(problem('-1')).toEqual([
+      `TRUST_PROXY: entry 1 is not an IP address or a CIDR: ${forms}`,
+    ]);
+  });
+
   it('reads token lifetimes as seconds, minutes, hours or days', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const lifetime = (value: string) =>

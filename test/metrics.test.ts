@@ -172,6 +172,9 @@ describe('GET /metrics', () => {
     expect(
       (await scrape({ ...elsewhere, authorization: 'Bearer not-the-token-at-all' })).status,
     ).toBe(401);
+    // The proxy (TRUST_PROXY=true: one hop) appends what it saw to what the client wrote.
+    expect((await scrape({ 'x-forwarded-for': '127.0.0.1, 203.0.113.9' })).status).toBe(401);
+    expect((await scrape({ 'x-forwarded-for': '::ffff:127.0.0.1, 203.0.113.9' })).status).toBe(401);
     const allowed = await scrape({ ...elsewhere, authorization: `Bearer ${METRICS_TOKEN}` });
     expect(allowed.status).toBe(200);
     expect(allowed.text).toContain('# TYPE graphql_requests_total counter');

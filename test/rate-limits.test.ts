@@ -1,3 +1,4 @@
+import argon2 from 'argon2';
 import mongoose from 'mongoose';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { PASSWORD_CHECKS_IN_FLIGHT, passwordChecksInFlight } from '../src/auth/password';
@@ -18,19 +19,25 @@ afterAll(() => t.close());
 
 const REGISTER = 'mutation ($i: RegisterInput!) { register(input: $i) { token } }';
 const LOGIN = 'mutation ($e: String!, $p: String!) { login(email: $e, password: $p) { token } }';
-const from = (address: string) => ({ 'x-forwarded-for': address });
+/**
+ * As our load balancer (TRUST_PROXY=true: one hop) passes it on: what the client sent, if
+ * anything, then the address it saw.
+ */
+const from = (address: string, clientSent?: string) => ({
+  'x-forwarded-for': clientSent === undefined ? address : `${clientSent}, ${address}`,
+});
 
-async function register(address: string, email = uniqueEmail()) {
+async function register(address: string, email = uniqueEmail(), clientSent?: string) {
   return t.raw<{ register: { token: string } }>(
     REGISTER,
     { i: { email, password: 'correct horse battery' } },
     undefined,
-    from(address),
+    from(address, clientSent),
   );
 }
 
-const login = (email: string, password: string, address: string) =>
-  t.raw(LOGIN, { e: email, p: password }, undefined, from(address));
+const login = (email: string, password: string, address: string, clientSent?: string) =>
+  t.raw(LOGIN, { e: email, p: password }, undefined, from(address, clientSent));
 
 describe('rate limits', () => {
   it('limits registrations per client address', async () => {
@@ -39,6 +46,12 @@ describe('rate limits', () => {
     expect(codes(fourth)).toEqual(['RATE_LIMITED']);
     expect(fourth.errors![0].message).toMatch(/at most 3 per 3600 s/);
     expect((await register('203.0.113.2')).errors).toBeUndefined();
+  });
+
+  it('limits registrations by the address the proxy saw, whatever first entries the client forges', async () => {
+    const forged = (i: number) => register('203.0.113.4', uniqueEmail(), `10.77.${i}.1`);
+    for (let i = 0; i < 3; i++) expect((await forged(i)).errors).toBeUndefined();
+    expect(codes(await forged(3))).toEqual(['RATE_LIMITED']);
   });
 
   it('lets no more registrations through than the limit when they arrive at once', async () => {
@@ -71,6 +84,26 @@ describe('rate limits', () => {
     expect((await login(email, 'correct horse battery', '192.0.2.9')).errors).toBeUndefined();
   });
 
+  it('counts failed logins by the address the proxy saw, whatever first entries the client forges', async () => {
+    const email = uniqueEmail('forged');
+    await register('198.51.100.80', email);
+    const answers = [];
+    for (let i = 0; i < 12; i++)
+      answers.push(
+        codes(
+          await login(email, `wrong password ${i}`, '198.51.100.81', `10.66.${i}.1, 127.0.0.1`),
+        ),
+      );
+    expect(answers.slice(0, 3)).toEqual(Array(3).fill(['UNAUTHENTICATED']));
+    expect(answers.slice(3)).toEqual(Array(9).fill(['RATE_LIMITED']));
+    // Across emails too: the address's own counter.
+    for (let i = 0; i < 3; i++)
+      await login(uniqueEmail('forged-spray'), 'guess', '192.0.2.40', `10.67.${i}.1`);
+    expect(
+      codes(await login(uniqueEmail('forged-spray'), 'guess', '192.0.2.40', '10.67.99.1')),
+    ).toEqual(['RATE_LIMITED']);
+  });
+
   it('limits failed logins per email from every address, at its own (higher) limit', async () => {
     const email = uniqueEmail('spread');
     await register('192.0.2.20', email);
@@ -101,6 +134,28 @@ describe('rate limits', () => {
       await mongoose.connection.db!.collection('rate_limits').find({}).toArray()
     ).filter((c) => String(c._id).startsWith('login:pair:'));
     expect(Math.max(...counters.map((c) => c.count as number))).toBe(3);
+  });
+
+  it('runs at most the limit of real password verifications when hundreds of guesses arrive at once', async () => {
+    const email = uniqueEmail('verified');
+    await register('198.51.100.42', email);
+    // A spy, not a mock: every call still runs argon2's own verification.
+    const verify = jest.spyOn(argon2, 'verify');
+    let verified: boolean[];
+    let answers: Array<string | undefined>;
+    try {
+      const guesses = await Promise.all(
+        Array.from({ length: 300 }, (_, i) => login(email, `wrong guess ${i}`, '198.51.100.43')),
+      );
+      answers = guesses.map((g) => codes(g)[0]);
+      verified = await Promise.all(verify.mock.results.map((r) => r.value as Promise<boolean>));
+    } finally {
+      verify.mockRestore();
+    }
+    expect(verified.length).toBeGreaterThan(0);
+    expect(verified.length).toBeLessThanOrEqual(3);
+    expect(verified.every((ok) => !ok)).toBe(true);
+    expect(answers.filter((code) => code === 'UNAUTHENTICATED')).toHaveLength(verified.length);
   });
 
   it('bounds the password checks in flight, whatever arrives', async () => {

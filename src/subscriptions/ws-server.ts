@@ -23,6 +23,7 @@ import type { CostLimit } from '../graphql-cost';
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
+import type { TrustProxy } from '../shared/client-address';
 import type { LiveEventsService } from './live-events.service';
 import { sharedSubscribe } from './shared-execution';
 
@@ -55,7 +56,7 @@ export interface LiveServerOptions {
   /** The request cost limit, checked with each subscription's variables before it starts. */
   cost: CostLimit;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
-  trustProxy: boolean;
+  trustProxy: TrustProxy;
   production: boolean;
   recheckMs: number;
   logger: Logger;
