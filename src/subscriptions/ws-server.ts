@@ -13,7 +13,7 @@ import {
 } from 'graphql';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
 import { logSecurityEvent } from '../auth/security-log';
@@ -114,6 +114,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         }
         // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
         if (!principal) return false;
+        // Gone while its token was checked: its close has been handled already, with nothing to
+        // give back, so nothing is taken for it.
+        if (extra.socket.readyState !== WebSocket.OPEN) return false;
         const key = principalKey(principal);
         if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
           logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', {
