@@ -22,7 +22,7 @@ import { RateLimitedError, UnauthenticatedError, UserInputError } from '../error
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
-import type { LiveEventsService } from './live-events.service';
+import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { sharedSubscribe } from './shared-execution';
 
 /**
@@ -229,7 +229,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const socket = ctx.extra.socket;
         if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
           socket.close(
-            4008,
+            SLOW_CONSUMER_CLOSE,
             `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
           );
         }
