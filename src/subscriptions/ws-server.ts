@@ -11,10 +11,9 @@ import {
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
-import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { AuthService } from '../auth/auth.service';
+import type { AuthService, Session } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
 import { logSecurityEvent } from '../auth/security-log';
 import { clientAddressOf, createLoaders, type Context } from '../context';
@@ -23,14 +22,16 @@ import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
+import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
 import { sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
  * in connection_init's payload ({ authorization: "Bearer ..." }) and is checked as an HTTP
- * request's is, then again every `recheckMs` while the connection lasts: a token that stops being
- * good (revoked, expired, its user gone or their password changed) closes the connection with 4403.
- * Each operation gets the same shape limits as over HTTP.
+ * request's is; a token that stops being good while the connection lasts (revoked, expired, its
+ * user gone, their password or role changed, an agent token's issuer no longer an admin) closes it
+ * with 4403 within seconds (see live-sessions.ts). Each operation gets the same shape limits as
+ * over HTTP.
  */
 
 export const LIVE_LIMITS = {
@@ -54,17 +55,9 @@ export interface LiveServerOptions {
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   trustProxy: boolean;
   production: boolean;
+  /** SUBSCRIPTION_AUTH_RECHECK: the longest an open connection's token goes unchecked. */
   recheckMs: number;
   logger: Logger;
-}
-
-/** What each connection keeps between graphql-ws's callbacks. */
-interface ConnectionState {
-  principal: Principal;
-  header: string;
-  key: string;
-  clientAddress: string;
-  recheck: NodeJS.Timeout;
 }
 
 export interface LiveServer {
@@ -86,11 +79,16 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     path: '/graphql',
     maxPayload: LIVE_LIMITS.maxPayloadBytes,
   });
-  const perToken = new Map<string, number>();
+  const sessions = new LiveSessions(
+    auth,
+    logger,
+    LIVE_LIMITS.connectionsPerToken,
+    Math.min(options.recheckMs, SESSION_CHECK_MS),
+  );
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => options.formatError(error.toJSON(), error));
 
-  const cleanup = useServer<Record<string, unknown>, { state?: ConnectionState }>(
+  const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
@@ -102,9 +100,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           typeof ctx.connectionParams?.authorization === 'string'
             ? ctx.connectionParams.authorization
             : '';
-        let principal: Principal | null = null;
+        let session: Session | null = null;
         try {
-          principal = await auth.authenticate(header);
+          session = await auth.authenticateSession(header);
         } catch (error) {
           if (!(error instanceof UnauthenticatedError)) throw error;
           logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', {
@@ -113,12 +111,18 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           });
         }
         // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
-        if (!principal) return false;
+        if (!session) return false;
         // Gone while its token was checked: its close has been handled already, with nothing to
         // give back, so nothing is taken for it.
         if (extra.socket.readyState !== WebSocket.OPEN) return false;
-        const key = principalKey(principal);
-        if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
+        const { principal } = session;
+        const live: LiveSession = {
+          session,
+          key: principalKey(principal),
+          clientAddress,
+          close: (code, reason) => extra.socket.close(code, reason),
+        };
+        if (!sessions.admit(live)) {
           logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', {
             message: 'too many connections for this token',
             transport: 'websocket',
@@ -130,35 +134,16 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           );
           return false;
         }
-        perToken.set(key, (perToken.get(key) ?? 0) + 1);
-        const recheck = setInterval(() => {
-          auth.authenticate(header).then(
-            () => undefined,
-            (error: unknown) => {
-              if (!(error instanceof UnauthenticatedError)) return; // the database away: try again next time
-              logSecurityEvent({ logger, clientAddress, principal }, 'token refused', {
-                reason: error.message,
-                transport: 'websocket',
-              });
-              extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
-            },
-          );
-        }, options.recheckMs);
-        recheck.unref();
-        extra.state = { principal, header, key, clientAddress, recheck };
+        extra.live = live;
         return true;
       },
       onClose: (ctx) => {
-        const state = ctx.extra.state;
-        if (!state) return;
-        clearInterval(state.recheck);
-        const left = (perToken.get(state.key) ?? 1) - 1;
-        if (left > 0) perToken.set(state.key, left);
-        else perToken.delete(state.key);
+        if (ctx.extra.live) sessions.release(ctx.extra.live);
       },
       onSubscribe: (ctx, _id, payload) => {
         const extra = ctx.extra;
-        const state = extra.state!;
+        const live = extra.live!;
+        const { principal } = live.session;
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
           return [
@@ -195,8 +180,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const requestId = randomUUID();
         const contextValue: Context = {
           requestId,
-          clientAddress: state.clientAddress,
-          principal: state.principal,
+          clientAddress: live.clientAddress,
+          principal,
           logger: logger.child({ requestId, transport: 'websocket' }),
           loaders: createLoaders(),
           // A subscription lasts as long as its connection.
@@ -209,8 +194,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             },
             // Everything the answer to an event may depend on besides the event itself.
             shareKey: JSON.stringify([
-              state.key,
-              state.principal.role,
+              live.key,
+              principal.role,
               payload.operationName ?? null,
               payload.variables ?? null,
               payload.query,
@@ -249,6 +234,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
 
   return {
     dispose: async () => {
+      sessions.stop();
       await cleanup.dispose();
     },
     connections: () => wss.clients.size,
