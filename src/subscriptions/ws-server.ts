@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import {
+  getVariableValues,
   GraphQLError,
   Kind,
   OperationTypeNode,
@@ -177,6 +178,14 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             ),
           ];
         }
+        // Checked here, as Apollo does over HTTP: graphql-js would answer them as the execution's
+        // own errors, which carry no code.
+        const variables = getVariableValues(
+          options.schema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+        );
+        if (variables.errors) return variables.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
         const requestId = randomUUID();
         const contextValue: Context = {
           requestId,
