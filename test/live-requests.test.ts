@@ -1,7 +1,14 @@
 import WebSocket from 'ws';
-import { IssueAgentTokenDocument } from './generated/graphql';
-import { startTestApp, type TestApp } from './helpers/app';
-import { adminToken, registerUser } from './helpers/factories';
+import { IssueAgentTokenDocument, RevokeAgentTokenDocument } from './generated/graphql';
+import { codes, startTestApp, type TestApp } from './helpers/app';
+import {
+  adminToken,
+  binanceCredential,
+  registerUser,
+  userWallet,
+  type TestUser,
+} from './helpers/factories';
+import { subscribe } from './helpers/live';
 
 const PER_MINUTE = 20;
 
@@ -75,7 +82,88 @@ async function connection(token: string) {
   };
 }
 
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+const errorsOf = (code: string) => metric(`graphql_errors_total{code="${code}"}`);
+
+async function walletOf(user: TestUser): Promise<string> {
+  return (await userWallet(t, user, await binanceCredential(t, user))).id;
+}
+
+/** Log lines of one security event over WebSocket. */
+const securityLines = (event: string) =>
+  t.logs.filter(
+    (l) => l.includes(`"security":"${event}"`) && l.includes('"transport":"websocket"'),
+  );
+
 describe('subscribe requests', () => {
+  it("cost from the token's request budget, as HTTP requests do; refusals are logged and counted", async () => {
+    const stranger = await registerUser(t);
+    const theirs = await walletOf(stranger);
+    const user = await registerUser(t);
+    const [forbiddenBefore, limitedBefore] = [
+      await errorsOf('FORBIDDEN'),
+      await errorsOf('RATE_LIMITED'),
+    ];
+    const [forbiddenLogged, limitedLogged] = [
+      securityLines('forbidden').length,
+      securityLines('rate limited').length,
+    ];
+    const live = await connection(user.token);
+    expect(await live.acknowledged).toBe(true);
+    const answers: string[] = [];
+    for (let i = 0; i < PER_MINUTE + 5; i++) {
+      const errors = await live.subscribe(MINE, { w: theirs });
+      expect(errors).toHaveLength(1);
+      answers.push(errors[0].code!);
+    }
+    const forbidden = answers.filter((c) => c === 'FORBIDDEN').length;
+    const limited = answers.filter((c) => c === 'RATE_LIMITED').length;
+    expect(forbidden + limited).toBe(answers.length);
+    // The connection took one of the budget's requests, each subscribe another.
+    expect(forbidden).toBeLessThanOrEqual(PER_MINUTE - 1);
+    expect(limited).toBeGreaterThanOrEqual(5);
+    // One budget: HTTP is refused too.
+    expect(codes(await t.raw('{ me { id } }', {}, user.token))).toEqual(['RATE_LIMITED']);
+
+    expect((await errorsOf('FORBIDDEN')) - forbiddenBefore).toBe(forbidden);
+    // The HTTP request's refusal counts as well.
+    expect((await errorsOf('RATE_LIMITED')) - limitedBefore).toBe(limited + 1);
+    expect(securityLines('forbidden').length - forbiddenLogged).toBe(forbidden);
+    expect(securityLines('rate limited').length - limitedLogged).toBe(limited);
+    expect(securityLines('forbidden').at(-1)).toContain(`"actor":"${user.id}"`);
+    live.close();
+  });
+
+  it('refuse a connection once the budget is spent, with 4429', async () => {
+    const user = await registerUser(t);
+    for (let i = 0; i < PER_MINUTE; i++) await t.raw('{ me { id } }', {}, user.token);
+    expect(codes(await t.raw('{ me { id } }', {}, user.token))).toEqual(['RATE_LIMITED']);
+    const before = await errorsOf('RATE_LIMITED');
+    const live = await connection(user.token);
+    expect(await live.acknowledged).toBe(false);
+    const closed = await live.closed;
+    expect(closed.code).toBe(4429);
+    expect(closed.reason).toMatch(/^too many requests for this token: at most 20 per minute/);
+    expect((await errorsOf('RATE_LIMITED')) - before).toBe(1);
+  });
+
+  it('count a connection refused or closed for its token as UNAUTHENTICATED', async () => {
+    const before = await errorsOf('UNAUTHENTICATED');
+    const forged = await connection('not.a.token');
+    expect((await forged.closed).code).toBe(4403);
+    const { id, token } = (await t.gql(IssueAgentTokenDocument, { name: 'counted' }, admin)).data!
+      .issueAgentToken;
+    const agent = subscribe(t.url, token, MANAGED);
+    await agent.connected;
+    await t.gql(RevokeAgentTokenDocument, { id }, admin);
+    expect((await agent.closed).code).toBe(4403);
+    expect((await errorsOf('UNAUTHENTICATED')) - before).toBe(2);
+  });
+
   it('answer bad variable values with BAD_USER_INPUT, as HTTP does, without the value', async () => {
     const user = await registerUser(t);
     const secret = 'sk_live_4f9a8b7c6d5e';

@@ -16,12 +16,14 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
-import { logSecurityEvent } from '../auth/security-log';
+import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
 import { clientAddressOf, createLoaders, type Context } from '../context';
 import { RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
+import { countErrors, logRequestErrors } from '../request-plugins';
+import type { TokenBudget } from '../shared/token-budget';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
 import { sharedSubscribe } from './shared-execution';
@@ -51,6 +53,8 @@ export interface LiveServerOptions {
   httpServer: http.Server;
   schema: GraphQLSchema;
   auth: AuthService;
+  /** The per-token request budget HTTP requests take from: connections and subscribes do too. */
+  budget: TokenBudget;
   service: LiveEventsService;
   validationRules: readonly ValidationRule[];
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
@@ -88,6 +92,30 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
   );
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => options.formatError(error.toJSON(), error));
+  /** Errors as they are answered: logged and counted as requestLogging and requestMetrics do. */
+  const answer = (meta: RequestMeta, errors: readonly GraphQLError[]) => {
+    logRequestErrors(meta, errors);
+    const formatted = format(errors);
+    countErrors(formatted);
+    return formatted;
+  };
+  /** A request of the token's budget; the refusal when it has none left. */
+  const spend = (live: LiveSession): RateLimitedError | null => {
+    try {
+      options.budget.take(live.key);
+      return null;
+    } catch (error) {
+      if (error instanceof RateLimitedError) return error;
+      throw error;
+    }
+  };
+  /** A connection refused by a limit: closed with 4429, logged and counted as RATE_LIMITED. */
+  const tooMany = (socket: WebSocket, meta: RequestMeta, message: string): false => {
+    logSecurityEvent(meta, 'rate limited', { message, transport: 'websocket' });
+    metrics.graphqlErrors.inc({ code: 'RATE_LIMITED' });
+    socket.close(TOO_MANY_CONNECTIONS_CLOSE, message);
+    return false;
+  };
 
   const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
     {
@@ -112,7 +140,10 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           });
         }
         // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
-        if (!session) return false;
+        if (!session) {
+          metrics.graphqlErrors.inc({ code: 'UNAUTHENTICATED' });
+          return false;
+        }
         // Gone while its token was checked: its close has been handled already, with nothing to
         // give back, so nothing is taken for it.
         if (extra.socket.readyState !== WebSocket.OPEN) return false;
@@ -123,17 +154,17 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           clientAddress,
           close: (code, reason) => extra.socket.close(code, reason),
         };
+        const meta: RequestMeta = { logger, clientAddress, principal };
+        // The token's check cost what an HTTP request's does: so does the connection.
+        const spent = spend(live);
+        if (spent) return tooMany(extra.socket, meta, spent.message);
         if (!sessions.admit(live)) {
-          logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', {
-            message: 'too many connections for this token',
-            transport: 'websocket',
-          });
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
-          extra.socket.close(
-            TOO_MANY_CONNECTIONS_CLOSE,
+          return tooMany(
+            extra.socket,
+            meta,
             `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`,
           );
-          return false;
         }
         extra.live = live;
         return true;
@@ -145,6 +176,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const extra = ctx.extra;
         const live = extra.live!;
         const { principal } = live.session;
+        // Each subscribe is a request of the token's budget, as over HTTP.
+        const spent = spend(live);
+        if (spent) return [spent];
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
           return [
@@ -219,7 +253,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           contextValue,
         };
       },
-      onNext: (ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, _id, _payload, args, result) => {
         const socket = ctx.extra.socket;
         if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
           socket.close(
@@ -231,10 +265,20 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const errors = result.errors.map((error) =>
           error instanceof GraphQLError ? error : new GraphQLError(String(error)),
         );
-        return { ...result, errors: format(errors) };
+        return { ...result, errors: answer(args.contextValue as Context, errors) };
       },
-      // Errors of onSubscribe (limits, syntax, validation): formatted as over HTTP.
-      onError: (_ctx, _id, _payload, errors) => format(errors),
+      // Errors of onSubscribe (limits, syntax, validation, variables) and of a failed source.
+      onError: (ctx, _id, _payload, errors) => {
+        const live = ctx.extra.live!;
+        return answer(
+          {
+            logger: logger.child({ requestId: randomUUID(), transport: 'websocket' }),
+            clientAddress: live.clientAddress,
+            principal: live.session.principal,
+          },
+          errors,
+        );
+      },
       // Never an internal error's message in a close reason, in any environment.
       isProd: true,
     },
