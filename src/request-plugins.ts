@@ -1,7 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import type { ApolloServerPlugin } from '@apollo/server';
-import { Kind, type GraphQLError, type OperationDefinitionNode } from 'graphql';
-import { logSecurityEvent } from './auth/security-log';
+import {
+  Kind,
+  type GraphQLError,
+  type GraphQLFormattedError,
+  type OperationDefinitionNode,
+} from 'graphql';
+import { logSecurityEvent, type RequestMeta } from './auth/security-log';
 import type { Context } from './context';
 import { AppError } from './errors';
 import { classifyError } from './format-error';
@@ -33,26 +38,31 @@ export function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
           );
         },
         async didEncounterErrors({ errors }) {
-          for (const error of errors) {
-            const kind = classifyError({ extensions: error.extensions, path: error.path }, error);
-            // Paths are the response's keys: aliases the client wrote. The field's schema name is
-            // logged instead.
-            const field = fieldNameOf(error);
-            if (kind === 'internal')
-              contextValue.logger.error(
-                { err: error.originalError ?? error, field },
-                'request failed',
-              );
-            if (kind === 'unavailable') contextValue.logger.warn({ field }, 'database unavailable');
-            if (kind === 'app' && error.extensions.code === 'FORBIDDEN')
-              logSecurityEvent(contextValue, 'forbidden', { message: error.message });
-            if (kind === 'app' && error.extensions.code === 'RATE_LIMITED')
-              logSecurityEvent(contextValue, 'rate limited', { message: error.message });
-          }
+          logRequestErrors(contextValue, errors);
         },
       };
     },
   };
+}
+
+/**
+ * What is logged of a request's errors (over HTTP or WebSocket): internal ones with their error,
+ * the database's absence, and FORBIDDEN and RATE_LIMITED as security events.
+ */
+export function logRequestErrors(meta: RequestMeta, errors: readonly GraphQLError[]): void {
+  for (const error of errors) {
+    const kind = classifyError({ extensions: error.extensions, path: error.path }, error);
+    // Paths are the response's keys: aliases the client wrote. The field's schema name is logged
+    // instead.
+    const field = fieldNameOf(error);
+    if (kind === 'internal')
+      meta.logger.error({ err: error.originalError ?? error, field }, 'request failed');
+    if (kind === 'unavailable') meta.logger.warn({ field }, 'database unavailable');
+    if (kind === 'app' && error.extensions.code === 'FORBIDDEN')
+      logSecurityEvent(meta, 'forbidden', { message: error.message });
+    if (kind === 'app' && error.extensions.code === 'RATE_LIMITED')
+      logSecurityEvent(meta, 'rate limited', { message: error.message });
+  }
 }
 
 /** The root fields an operation asks for, by their schema names. */
@@ -137,15 +147,18 @@ export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlu
             { operation: label },
             (performance.now() - started) / 1000,
           );
-          for (const error of errors) {
-            // formatError gives every error a string code.
-            const code = error.extensions?.code;
-            metrics.graphqlErrors.inc({
-              code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR',
-            });
-          }
+          countErrors(errors);
         },
       };
     },
   };
+}
+
+/** graphql_errors_total, by the codes of errors as they were answered (formatted). */
+export function countErrors(errors: readonly GraphQLFormattedError[]): void {
+  for (const error of errors) {
+    // formatError gives every error a string code.
+    const code = error.extensions?.code;
+    metrics.graphqlErrors.inc({ code: typeof code === 'string' ? code : 'INTERNAL_SERVER_ERROR' });
+  }
 }

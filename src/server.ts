@@ -149,6 +149,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     httpServer,
     schema,
     auth: services.auth,
+    budget,
     service: new LiveEventsService(feed),
     validationRules: limits.validationRules,
     cost,

@@ -1,7 +1,13 @@
 import jwt from 'jsonwebtoken';
 import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
-import { AGENT_TOKEN_REFRESH_MS, BACKGROUND_COMMENT } from '../src/auth/agent-token-registry';
+import {
+  AGENT_TOKEN_REFRESH_MS,
+  AgentTokenRegistry,
+  BACKGROUND_COMMENT,
+} from '../src/auth/agent-token-registry';
+import { AgentTokenModel } from '../src/auth/agent-token.model';
+import { createLogger } from '../src/logger';
 import { isBackgroundComment } from '../src/shared/background';
 import {
   AgentTokensDocument,
@@ -207,5 +213,73 @@ describe('agent tokens', () => {
     expect(seen.filter((c) => c === 'find agent_tokens').length).toBeLessThanOrEqual(refreshes);
     expect(seen.length).toBeLessThanOrEqual(2 * refreshes);
     expect(background).toBe(seen.length);
+  });
+});
+
+describe('the agent token list of an instance', () => {
+  /** An instance's list, driven by hand, on the test's database. */
+  const registry = () => new AgentTokenRegistry(createLogger({ logLevel: 'silent' }));
+
+  /** What revokeAgentToken does on that instance: the record, then its list. */
+  async function revokeHere(list: AgentTokenRegistry, id: string): Promise<void> {
+    await AgentTokenModel.updateOne({ _id: id }, { $set: { revoked_at: new Date() } });
+    list.revoked(new Types.ObjectId(id));
+  }
+
+  it('keeps a token revoked here refused when a refresh that read before the revocation applies after it', async () => {
+    const list = registry();
+    const { id } = await issue('revoked-mid-refresh');
+    const read = await list.read();
+    expect(read.honoured.has(id)).toBe(true);
+    await revokeHere(list, id);
+    list.apply(read);
+    expect(list.status(id)).toBe(false);
+    expect(await list.isHonoured(id)).toBe(false);
+    // The next refresh reads the revocation itself.
+    list.apply(await list.read());
+    expect(await list.isHonoured(id)).toBe(false);
+  });
+
+  it('does not keep what a look-up read when the token was revoked here meanwhile', async () => {
+    const list = registry();
+    const { id } = await issue('revoked-mid-look-up');
+    // Unknown to this list: looked up in the database (which still has it good), and revoked here
+    // while that read runs.
+    const honoured = list.isHonoured(id);
+    list.revoked(new Types.ObjectId(id));
+    expect(await honoured).toBe(false);
+    expect(list.status(id)).toBe(false);
+  });
+
+  it('keeps a token issued here honoured when a refresh that read before it applies after it', async () => {
+    const list = registry();
+    const read = await list.read();
+    const record = {
+      _id: new Types.ObjectId(),
+      name: 'issued-mid-refresh',
+      issued_by: (await mongoose.connection
+        .db!.collection('users')
+        .findOne({ email: ADMIN_EMAIL }))!._id,
+      expires_at: new Date(Date.now() + 86_400_000),
+      revoked_at: null,
+    };
+    await AgentTokenModel.create(record);
+    list.issued(record);
+    list.apply(read);
+    expect(list.status(record._id.toHexString())).toBe(true);
+  });
+
+  it('refuses without a query a token a refresh no longer lists, and tells who listens', async () => {
+    const list = registry();
+    const { id } = await issue('dropped');
+    list.apply(await list.read());
+    expect(list.status(id)).toBe(true);
+    let changes = 0;
+    const unsubscribe = list.onChange(() => changes++);
+    await AgentTokenModel.updateOne({ _id: id }, { $set: { revoked_at: new Date() } });
+    list.apply(await list.read());
+    expect(list.status(id)).toBe(false);
+    expect(changes).toBe(1);
+    unsubscribe();
   });
 });

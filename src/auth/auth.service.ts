@@ -9,13 +9,14 @@ import {
   UnauthenticatedError,
 } from '../errors';
 import type { Logger } from '../logger';
+import { backgroundComment } from '../shared/background';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../shared/rate-limit';
 import { cleanName } from '../shared/validators';
 import type { AgentTokenRegistry } from './agent-token-registry';
 import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
-import { Role, requireUser, type Principal } from './roles';
+import { Role, requireUser, type Principal, type UserPrincipal } from './roles';
 import { logSecurityEvent, type RequestMeta } from './security-log';
 import type { AgentToken, AuthPayload } from './auth.types';
 import type { RegisterInput } from './auth.inputs';
@@ -27,6 +28,21 @@ const HOUR_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 /** agentTokens answers the newest this many. */
 export const MAX_LISTED_AGENT_TOKENS = 500;
+
+/** The comment of the open sessions' re-check (see shared/background.ts). */
+export const SESSIONS_COMMENT = backgroundComment('subscription sessions');
+
+/**
+ * A token as an open connection holds it (subscriptions): checked when the connection began, and
+ * again by refusedSessions while it lasts.
+ */
+export interface Session {
+  principal: Principal;
+  /** The token's exp, in ms. */
+  expiresAt: number;
+  /** A user token's tv (0 for an agent's). */
+  tokenVersion: number;
+}
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -254,6 +270,59 @@ export class AuthService {
         'this token was issued before a password change: sign in again',
       );
     return { kind: 'user', userId: user._id, role: user.role, email: user.email };
+  }
+
+  /** As authenticate, with what an open connection's later checks need of the token. */
+  async authenticateSession(header: string | undefined): Promise<Session | null> {
+    const principal = await this.authenticate(header);
+    if (!principal) return null;
+    // Verified just above: read again for its expiry and token version.
+    const claims = verifyToken(this.config.jwt, header!.slice('Bearer '.length));
+    return {
+      principal,
+      expiresAt: claims.exp * 1000,
+      tokenVersion: claims.typ === 'user' ? (claims.tv ?? 0) : 0,
+    };
+  }
+
+  /**
+   * The sessions whose token stopped being good, each with the reason, in authenticate's words:
+   * expired, an agent token the registry no longer honours (its list: no query), a user account
+   * gone, its password or its role changed since the session began (one query for all of them).
+   */
+  async refusedSessions(
+    sessions: readonly Session[],
+    now = Date.now(),
+  ): Promise<Map<Session, string>> {
+    const refused = new Map<Session, string>();
+    const users: Array<[Session, UserPrincipal]> = [];
+    for (const session of sessions) {
+      const { principal } = session;
+      if (session.expiresAt <= now) refused.set(session, 'token expired');
+      else if (principal.kind === 'user') users.push([session, principal]);
+      else if (!(await this.agentTokens.isHonoured(principal.agentId.toHexString(), now)))
+        refused.set(session, 'this agent token was revoked or is unknown');
+    }
+    if (users.length === 0) return refused;
+    const ids = new Set(users.map(([, principal]) => principal.userId.toHexString()));
+    const accounts = await UserModel.find({ _id: { $in: [...ids] } }, { role: 1, token_version: 1 })
+      .comment(SESSIONS_COMMENT)
+      .lean<Array<Pick<User, '_id' | 'role' | 'token_version'>>>();
+    const byId = new Map(accounts.map((a) => [a._id.toHexString(), a]));
+    for (const [session, principal] of users) {
+      const account = byId.get(principal.userId.toHexString());
+      if (!account) refused.set(session, 'invalid token');
+      else if ((account.token_version ?? 0) !== session.tokenVersion)
+        refused.set(session, 'this token was issued before a password change: sign in again');
+      else if (account.role !== principal.role)
+        refused.set(session, "the account's role changed: connect again");
+    }
+    return refused;
+  }
+
+  /** Called whenever agent tokens may have stopped being good here; returns the unsubscribe. */
+  onAgentTokensChanged(listener: () => void): () => void {
+    return this.agentTokens.onChange(listener);
   }
 
   /**

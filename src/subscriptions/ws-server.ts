@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import {
+  getVariableValues,
   GraphQLError,
   Kind,
   OperationTypeNode,
@@ -11,28 +12,31 @@ import {
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
-import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import type { AuthService } from '../auth/auth.service';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { AuthService, Session } from '../auth/auth.service';
 import type { Principal } from '../auth/roles';
-import { logSecurityEvent } from '../auth/security-log';
+import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
 import { clientAddressOf, createLoaders, type Context } from '../context';
 import { CostLimitError, RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
 import type { CostLimit } from '../graphql-cost';
 import { PARSE_OPTIONS } from '../graphql-limits';
 import type { Logger } from '../logger';
 import { metrics } from '../metrics';
+import { countErrors, logRequestErrors } from '../request-plugins';
 import type { TrustProxy } from '../shared/client-address';
-import type { LiveEventsService } from './live-events.service';
+import type { TokenBudget } from '../shared/token-budget';
+import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
+import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
 import { sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
  * in connection_init's payload ({ authorization: "Bearer ..." }) and is checked as an HTTP
- * request's is, then again every `recheckMs` while the connection lasts: a token that stops being
- * good (revoked, expired, its user gone or their password changed) closes the connection with 4403.
- * Each operation gets the same shape limits as over HTTP.
+ * request's is; a token that stops being good while the connection lasts (revoked, expired, its
+ * user gone, their password or role changed, an agent token's issuer no longer an admin) closes it
+ * with 4403 within seconds (see live-sessions.ts). Each operation gets the same shape limits as
+ * over HTTP.
  */
 
 export const LIVE_LIMITS = {
@@ -51,6 +55,8 @@ export interface LiveServerOptions {
   httpServer: http.Server;
   schema: GraphQLSchema;
   auth: AuthService;
+  /** The per-token request budget HTTP requests take from: connections and subscribes do too. */
+  budget: TokenBudget;
   service: LiveEventsService;
   validationRules: readonly ValidationRule[];
   /** The request cost limit, checked with each subscription's variables before it starts. */
@@ -58,17 +64,9 @@ export interface LiveServerOptions {
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   trustProxy: TrustProxy;
   production: boolean;
+  /** SUBSCRIPTION_AUTH_RECHECK: the longest an open connection's token goes unchecked. */
   recheckMs: number;
   logger: Logger;
-}
-
-/** What each connection keeps between graphql-ws's callbacks. */
-interface ConnectionState {
-  principal: Principal;
-  header: string;
-  key: string;
-  clientAddress: string;
-  recheck: NodeJS.Timeout;
 }
 
 export interface LiveServer {
@@ -90,11 +88,40 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     path: '/graphql',
     maxPayload: LIVE_LIMITS.maxPayloadBytes,
   });
-  const perToken = new Map<string, number>();
+  const sessions = new LiveSessions(
+    auth,
+    logger,
+    LIVE_LIMITS.connectionsPerToken,
+    Math.min(options.recheckMs, SESSION_CHECK_MS),
+  );
   const format = (errors: readonly GraphQLError[]) =>
     errors.map((error) => options.formatError(error.toJSON(), error));
+  /** Errors as they are answered: logged and counted as requestLogging and requestMetrics do. */
+  const answer = (meta: RequestMeta, errors: readonly GraphQLError[]) => {
+    logRequestErrors(meta, errors);
+    const formatted = format(errors);
+    countErrors(formatted);
+    return formatted;
+  };
+  /** A request of the token's budget; the refusal when it has none left. */
+  const spend = (live: LiveSession): RateLimitedError | null => {
+    try {
+      options.budget.take(live.key);
+      return null;
+    } catch (error) {
+      if (error instanceof RateLimitedError) return error;
+      throw error;
+    }
+  };
+  /** A connection refused by a limit: closed with 4429, logged and counted as RATE_LIMITED. */
+  const tooMany = (socket: WebSocket, meta: RequestMeta, message: string): false => {
+    logSecurityEvent(meta, 'rate limited', { message, transport: 'websocket' });
+    metrics.graphqlErrors.inc({ code: 'RATE_LIMITED' });
+    socket.close(TOO_MANY_CONNECTIONS_CLOSE, message);
+    return false;
+  };
 
-  const cleanup = useServer<Record<string, unknown>, { state?: ConnectionState }>(
+  const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
@@ -106,9 +133,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           typeof ctx.connectionParams?.authorization === 'string'
             ? ctx.connectionParams.authorization
             : '';
-        let principal: Principal | null = null;
+        let session: Session | null = null;
         try {
-          principal = await auth.authenticate(header);
+          session = await auth.authenticateSession(header);
         } catch (error) {
           if (!(error instanceof UnauthenticatedError)) throw error;
           logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', {
@@ -117,49 +144,45 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           });
         }
         // Subscriptions are for signed-in callers only: graphql-ws closes with 4403.
-        if (!principal) return false;
-        const key = principalKey(principal);
-        if ((perToken.get(key) ?? 0) >= LIVE_LIMITS.connectionsPerToken) {
-          logSecurityEvent({ logger, clientAddress, principal }, 'rate limited', {
-            message: 'too many connections for this token',
-            transport: 'websocket',
-          });
-          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
-          extra.socket.close(
-            TOO_MANY_CONNECTIONS_CLOSE,
-            `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`,
-          );
+        if (!session) {
+          metrics.graphqlErrors.inc({ code: 'UNAUTHENTICATED' });
           return false;
         }
-        perToken.set(key, (perToken.get(key) ?? 0) + 1);
-        const recheck = setInterval(() => {
-          auth.authenticate(header).then(
-            () => undefined,
-            (error: unknown) => {
-              if (!(error instanceof UnauthenticatedError)) return; // the database away: try again next time
-              logSecurityEvent({ logger, clientAddress, principal }, 'token refused', {
-                reason: error.message,
-                transport: 'websocket',
-              });
-              extra.socket.close(CloseCode.Forbidden, `Forbidden: ${error.message}`);
-            },
+        // Gone while its token was checked: its close has been handled already, with nothing to
+        // give back, so nothing is taken for it.
+        if (extra.socket.readyState !== WebSocket.OPEN) return false;
+        const { principal } = session;
+        const live: LiveSession = {
+          session,
+          key: principalKey(principal),
+          clientAddress,
+          close: (code, reason) => extra.socket.close(code, reason),
+        };
+        const meta: RequestMeta = { logger, clientAddress, principal };
+        // The token's check cost what an HTTP request's does: so does the connection.
+        const spent = spend(live);
+        if (spent) return tooMany(extra.socket, meta, spent.message);
+        if (!sessions.admit(live)) {
+          metrics.rateLimitRefusals.inc({ kind: 'websocket' });
+          return tooMany(
+            extra.socket,
+            meta,
+            `too many connections for this token: at most ${LIVE_LIMITS.connectionsPerToken}`,
           );
-        }, options.recheckMs);
-        recheck.unref();
-        extra.state = { principal, header, key, clientAddress, recheck };
+        }
+        extra.live = live;
         return true;
       },
       onClose: (ctx) => {
-        const state = ctx.extra.state;
-        if (!state) return;
-        clearInterval(state.recheck);
-        const left = (perToken.get(state.key) ?? 1) - 1;
-        if (left > 0) perToken.set(state.key, left);
-        else perToken.delete(state.key);
+        if (ctx.extra.live) sessions.release(ctx.extra.live);
       },
       onSubscribe: (ctx, _id, payload) => {
         const extra = ctx.extra;
-        const state = extra.state!;
+        const live = extra.live!;
+        const { principal } = live.session;
+        // Each subscribe is a request of the token's budget, as over HTTP.
+        const spent = spend(live);
+        if (spent) return [spent];
         if (Object.keys(ctx.subscriptions).length > LIVE_LIMITS.subscriptionsPerConnection) {
           metrics.rateLimitRefusals.inc({ kind: 'websocket' });
           return [
@@ -193,8 +216,16 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             ),
           ];
         }
+        // Checked here, as Apollo does over HTTP: graphql-js would answer them as the execution's
+        // own errors, which carry no code.
+        const variables = getVariableValues(
+          options.schema,
+          operation.variableDefinitions ?? [],
+          payload.variables ?? {},
+        );
+        if (variables.errors) return variables.errors.map((e) => withCode(e, 'BAD_USER_INPUT'));
         try {
-          options.cost.assertWithin(document, operation, payload.variables);
+          options.cost.assertWithin(document, operation, variables.coerced);
         } catch (error) {
           if (error instanceof CostLimitError) return [error];
           throw error;
@@ -202,8 +233,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const requestId = randomUUID();
         const contextValue: Context = {
           requestId,
-          clientAddress: state.clientAddress,
-          principal: state.principal,
+          clientAddress: live.clientAddress,
+          principal,
           logger: logger.child({ requestId, transport: 'websocket' }),
           loaders: createLoaders(),
           // A subscription lasts as long as its connection.
@@ -218,8 +249,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             },
             // Everything the answer to an event may depend on besides the event itself.
             shareKey: JSON.stringify([
-              state.key,
-              state.principal.role,
+              live.key,
+              principal.role,
               payload.operationName ?? null,
               payload.variables ?? null,
               payload.query,
@@ -234,11 +265,11 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           contextValue,
         };
       },
-      onNext: (ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, _id, _payload, args, result) => {
         const socket = ctx.extra.socket;
         if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
           socket.close(
-            4008,
+            SLOW_CONSUMER_CLOSE,
             `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
           );
         }
@@ -246,10 +277,20 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const errors = result.errors.map((error) =>
           error instanceof GraphQLError ? error : new GraphQLError(String(error)),
         );
-        return { ...result, errors: format(errors) };
+        return { ...result, errors: answer(args.contextValue as Context, errors) };
       },
-      // Errors of onSubscribe (limits, syntax, validation): formatted as over HTTP.
-      onError: (_ctx, _id, _payload, errors) => format(errors),
+      // Errors of onSubscribe (limits, syntax, validation, variables) and of a failed source.
+      onError: (ctx, _id, _payload, errors) => {
+        const live = ctx.extra.live!;
+        return answer(
+          {
+            logger: logger.child({ requestId: randomUUID(), transport: 'websocket' }),
+            clientAddress: live.clientAddress,
+            principal: live.session.principal,
+          },
+          errors,
+        );
+      },
       // Never an internal error's message in a close reason, in any environment.
       isProd: true,
     },
@@ -258,6 +299,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
 
   return {
     dispose: async () => {
+      sessions.stop();
       await cleanup.dispose();
     },
     connections: () => wss.clients.size,
