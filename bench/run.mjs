@@ -88,6 +88,13 @@ const SETTINGS = {
    */
   liveSubscribers: 50,
   liveWritesPerSecond: 100,
+  /**
+   * The largest allowed request (issue 17): one credential's balanceHistory(first: 500) of 100
+   * assets each, looping on this many connections while another user asks for `me`.
+   */
+  heavyConnections: 2,
+  heavySnapshots: 500,
+  heavyAssets: 100,
 };
 const TARGETS = {
   maxCommandsPerList: 4,
@@ -103,6 +110,7 @@ const TARGETS = {
   startupMs: 3_000,
   liveP99Ms: 2_000,
   liveWriteShare: 0.9,
+  meP99WithHeavyMs: 200,
 };
 const DB_NAME = env.MONGODB_URI ? `wallet_bench_${Date.now().toString(36)}` : 'wallet_bench';
 const JWT_ISSUER = 'wallet-service';
@@ -117,6 +125,8 @@ const Q = {
   write: `mutation AgentWrite($walletId: ObjectID!, $expectedVersion: Int, $input: AiManagedStateInput!) { updateAiManagedState(walletId: $walletId, expectedVersion: $expectedVersion, input: $input) { id version status aiManagedState { currentRisk currentMaxPositionSize currentLeverage riskScore marketSentiment confidenceLevel lastAiDecision } } }`,
   managed: `query Managed($after: String) { managedWallets(first: 100, after: $after) { edges { cursor node { id name status version userLimits { maxTotalRisk tradingMode } aiManagedState { currentRisk currentLeverage riskScore marketSentiment } } } pageInfo { hasNextPage endCursor } } }`,
   changes: `query Changes($since: DateTimeISO!, $after: String) { managedWalletChanges(since: $since, first: 100, after: $after) { edges { cursor node { id name status version userChangedAt userLimits { maxTotalRisk tradingMode } aiManagedState { currentRisk currentLeverage riskScore marketSentiment } } } pageInfo { hasNextPage endCursor } } }`,
+  heavy: `query Heavy($id: ObjectID!) { credential(id: $id) { id name balanceHistory(first: 500) { at balances { asset free used total } } } }`,
+  me: `query Me { me { id } }`,
   batch: `mutation AgentWrites($updates: [AiStateUpdateInput!]!) { updateAiManagedStates(updates: $updates) { walletId wallet { id version status aiManagedState { currentRisk currentMaxPositionSize currentLeverage riskScore marketSentiment confidenceLevel lastAiDecision } } error { code message currentVersion } } }`,
   updateDefinition: `mutation Touch($slug: String!, $input: UpdateWalletDefinitionInput!) { updateWalletDefinition(slug: $slug, input: $input) { slug description } }`,
 };
@@ -822,6 +832,22 @@ async function seed(db, keyring) {
   for (let u = 0; n < SETTINGS.totalWallets; u++)
     addWallets(newUser(`other-${u}`), Math.min(100, SETTINGS.totalWallets - n), mixed);
 
+  // The largest allowed request's data: 500 snapshots of 100 assets on one credential of the
+  // 10-wallet user.
+  const heavyCredential = credentials.find((c) => c.user_id.equals(listUsers[10]._id));
+  const snapshotAt = Date.now();
+  await db.collection('credential_balances').insertMany(
+    Array.from({ length: SETTINGS.heavySnapshots }, (_, i) => ({
+      credential_id: heavyCredential._id,
+      at: new Date(snapshotAt - i * 60_000),
+      balances: Array.from({ length: SETTINGS.heavyAssets }, (_, a) => ({
+        asset: `ASSET${a}`,
+        free: 1_000 + a + i / 1_000,
+        used: a / 7,
+        total: 1_000 + a + a / 7 + i / 1_000,
+      })),
+    })),
+  );
   await db.collection('users').insertMany(users);
   for (let i = 0; i < credentials.length; i += 1_000)
     await db.collection('credentials').insertMany(credentials.slice(i, i + 1_000));
@@ -856,6 +882,7 @@ async function seed(db, keyring) {
     seconds: Math.round((performance.now() - started) / 100) / 10,
     admin,
     listUsers,
+    heavyCredentialId: heavyCredential._id.toHexString(),
     agentTokenId,
     writePool: writePool.map((id) => id.toHexString()),
     changedSince,
@@ -1728,6 +1755,54 @@ async function main() {
     );
   }
 
+  // 6c. The largest allowed request in a loop (issue 17), and another user's `me` meanwhile: the
+  // cost limit must leave the service answering everyone else.
+  {
+    const heavyBody = JSON.stringify({
+      query: Q.heavy,
+      variables: { id: fixtures.heavyCredentialId },
+    });
+    const sample = await gqlData(
+      service,
+      Q.heavy,
+      { id: fixtures.heavyCredentialId },
+      tokens.list[10],
+    );
+    const snapshots = sample.credential.balanceHistory;
+    check(
+      snapshots.length === SETTINGS.heavySnapshots &&
+        snapshots.every((b) => b.balances.length === SETTINGS.heavyAssets),
+      `the largest allowed request answers ${SETTINGS.heavySnapshots} snapshots of ${SETTINGS.heavyAssets} assets`,
+    );
+    log(
+      `largest allowed request (${JSON.stringify(sample).length} bytes) on ${SETTINGS.heavyConnections} connections, me on 1, ${SETTINGS.phaseSeconds} s`,
+    );
+    const [heavy, me] = await Promise.all([
+      runLoad({
+        url: `${service.url}/graphql`,
+        connections: SETTINGS.heavyConnections,
+        duration: SETTINGS.phaseSeconds,
+        kind: 'static',
+        token: tokens.list[10],
+        body: heavyBody,
+        label: 'heavy @service',
+      }),
+      runLoad({
+        url: `${service.url}/graphql`,
+        connections: 1,
+        duration: SETTINGS.phaseSeconds,
+        kind: 'static',
+        token: tokens.list[100],
+        body: JSON.stringify({ query: Q.me }),
+        label: 'me beside heavy @service',
+      }),
+    ]);
+    results.heavy = { heavy: summary(heavy), me: summary(me) };
+    log(
+      `largest allowed request ${heavy.rps} req/s p99 ${heavy.latencyMs.p99} ms; me beside it ${me.rps} req/s p50 ${me.latencyMs.p50} ms p99 ${me.latencyMs.p99} ms, errors ${heavy.errors + me.errors}`,
+    );
+  }
+
   // 7. RSS over a constant mixed load (the four operations, round robin) on the service. RSS
   // saw-tooths with garbage collection, so the start and the end are the medians of 10 s windows:
   // the first after a settling time, and the last.
@@ -2035,6 +2110,17 @@ async function main() {
       live.withoutSubscribers.errors === 0,
     live
       ? `${live.withSubscribers.rps} vs ${live.withoutSubscribers.rps} req/s = ${pct(live.ratio)}`
+      : 'not measured',
+  );
+  const heavy = results.heavy;
+  t(
+    `another user's me at p99 within 200 ms while the largest allowed request runs on ${SETTINGS.heavyConnections} connections`,
+    heavy &&
+      heavy.me.p99 <= TARGETS.meP99WithHeavyMs &&
+      heavy.me.errors === 0 &&
+      heavy.heavy.errors === 0,
+    heavy
+      ? `me p50 ${heavy.me.p50} ms, p99 ${heavy.me.p99} ms (${heavy.me.rps} req/s); the large request ${heavy.heavy.rps} req/s, p99 ${heavy.heavy.p99} ms`
       : 'not measured',
   );
   t(
