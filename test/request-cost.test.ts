@@ -140,6 +140,43 @@ describe('the request cost, with its variables', () => {
     expectRefusedByCost(twice);
   });
 
+  it('answers the largest allowed request whole, its lists let through in slices', async () => {
+    const id = new Types.ObjectId(credentialId);
+    const base = Date.now();
+    await CredentialBalanceModel.insertMany(
+      Array.from({ length: 500 }, (_, i) => ({
+        credential_id: id,
+        at: new Date(base - i * 60_000),
+        balances: Array.from({ length: 100 }, (_, a) => ({
+          asset: `A${a}`,
+          free: i + a,
+          used: 0,
+          total: i + a,
+        })),
+      })),
+    );
+    try {
+      const result = await t.raw<{
+        credential: { balanceHistory: Array<{ at: string; balances: Array<{ free: number }> }> };
+      }>(
+        'query ($id: ObjectID!) { credential(id: $id) { balanceHistory(first: 500) { at balances { asset free used total } } } }',
+        { id: credentialId },
+        user.token,
+      );
+      expect(result.errors).toBeUndefined();
+      const history = result.data!.credential.balanceHistory;
+      expect(history).toHaveLength(500);
+      // Newest first, each whole and in its own order.
+      history.forEach((snapshot, i) => {
+        expect(snapshot.balances.map((b) => b.free)).toEqual(
+          Array.from({ length: 100 }, (_, a) => i + a),
+        );
+      });
+    } finally {
+      await CredentialBalanceModel.deleteMany({ credential_id: id });
+    }
+  });
+
   it('counts a list of no argument at the most it can return (the per-user cap)', async () => {
     // What one wallet may ask for, times the cap of 50 wallets.
     const history =
