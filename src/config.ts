@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
+import type { MongodDownload } from './db/embedded';
 import { canonicalIp, type TrustProxy } from './shared/client-address';
 
 /** The one place that reads the environment. Everything else receives a Config. */
@@ -17,7 +18,7 @@ export interface Config {
   mongodbUri: string | undefined;
   dataDir: string;
   /** How the embedded engine finds a mongod; see src/db/embedded.ts. */
-  embedded: { mongodBinary: string | undefined; allowDownload: boolean; searchPath: string };
+  embedded: { mongodBinary: string | undefined; download: MongodDownload; searchPath: string };
   /** Fernet keys, newest first: the first encrypts, every one decrypts. */
   encryptionKeys: string[];
   jwt: { secret: string; issuer: string; audience: string; expiresInSeconds: number };
@@ -123,7 +124,10 @@ const schema = z.object({
   ),
   DATA_DIR: z.preprocess(emptyAsUndefined, z.string().default('.data')),
   MONGOD_BINARY: optionalString,
-  MONGOD_DOWNLOAD: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
+  MONGOD_DOWNLOAD: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['auto', 'true', 'false']).default('auto'),
+  ),
   PATH: z.string().default(''),
   ENCRYPTION_KEY: optionalString,
   ENCRYPTION_KEYS: optionalString,
@@ -350,7 +354,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       dataDir,
       embedded: {
         mongodBinary: e.MONGOD_BINARY,
-        allowDownload: e.MONGOD_DOWNLOAD === 'true',
+        download: e.MONGOD_DOWNLOAD,
         searchPath: e.PATH,
       },
       encryptionKeys: keys,

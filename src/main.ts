@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { LoadedConfig } from './config';
-import { resolveDatabase } from './db/embedded';
+import { resolveDatabase, type EmbeddedEngine } from './db/embedded';
 import { runEntryPoint } from './entry-point';
 import { createLogger, logFormatFor } from './logger';
 import { startApp, type App } from './server';
@@ -16,6 +16,10 @@ async function main({ config, warnings }: LoadedConfig): Promise<void> {
 
   const { uri, engine } = await resolveDatabase(config, logger);
   config.mongodbUri = uri;
+  logger.info(
+    { engine: engine ? engine.kind : 'MONGODB_URI' },
+    engine ? `database engine: ${engineName(engine.kind)}` : 'database: MONGODB_URI',
+  );
 
   let app: App;
   try {
@@ -48,6 +52,12 @@ async function main({ config, warnings }: LoadedConfig): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function engineName(kind: EmbeddedEngine['kind']): string {
+  if (kind === 'mongod') return 'mongod (mongodb-memory-server)';
+  if (kind === 'mongo-java-server') return 'mongo-java-server (embedded, on the JDK)';
+  return 'the embedded engine another process runs on this data directory';
 }
 
 runEntryPoint('wallet-service start-up', main);

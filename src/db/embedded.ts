@@ -7,12 +7,19 @@ import type { Logger } from '../logger';
 
 /**
  * The database a developer gets when MONGODB_URI is unset:
- *  1. a real mongod through mongodb-memory-server, when a binary is on this machine (or a
- *     download is allowed and answers);
- *  2. otherwise mongo-java-server (MongoDB wire protocol in a JVM, H2 data file), resolved from
- *     Maven Central into .cache/ on first use and started by src/db/java/MongoLauncher.java.
+ *  1. a real mongod through mongodb-memory-server, when a binary is on this machine (MONGOD_BINARY,
+ *     the search path, mongodb-memory-server's download cache);
+ *  2. a real mongod that mongodb-memory-server downloads, on a machine with no JDK (a developer's
+ *     laptop with internet: MONGOD_DOWNLOAD=auto), or first whatever the machine has
+ *     (MONGOD_DOWNLOAD=true);
+ *  3. otherwise mongo-java-server (MongoDB wire protocol in a JVM, H2 data file), resolved from
+ *     Maven Central into .cache/ on first use and started by src/db/java/MongoLauncher.java: a
+ *     machine with a JDK and Maven and no network (ours).
  * Both listen on 127.0.0.1 only.
  */
+
+/** Whether mongodb-memory-server may download a mongod: when no JDK is here, always, never. */
+export type MongodDownload = 'auto' | 'true' | 'false';
 
 export interface EmbeddedEngine {
   uri: string;
@@ -29,10 +36,8 @@ export interface EmbeddedOptions {
    */
   mongodBinary?: string;
   searchPath?: string;
-  /**
-   * Whether mongodb-memory-server may try to download a mongod (off by default: no internet here).
-   */
-  allowDownload?: boolean;
+  /** Whether mongodb-memory-server may download a mongod (default auto: when no JDK is here). */
+  download?: MongodDownload;
   logger?: Logger;
 }
 
@@ -47,17 +52,17 @@ export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<Emb
   const shared = options.dataDir ? findRunningEngine(options.dataDir) : undefined;
   if (shared) {
     options.logger?.info(
-      { uri: shared },
+      { uri: shared.uri, engine: shared.kind },
       'using the embedded database already running on this data directory',
     );
-    return { uri: shared, kind: 'shared', stop: () => Promise.resolve() };
+    return { uri: shared.uri, kind: 'shared', stop: () => Promise.resolve() };
   }
   const engine = await startOwnEngine(options);
   if (!options.dataDir) return engine;
   // Other processes on the same data (npm run seed, rotate-keys, a second npm start) join this
   // engine through the note instead of fighting over its data file.
   const dataDir = options.dataDir;
-  writeEngineNote(dataDir, engine.uri);
+  writeEngineNote(dataDir, engine.uri, engine.kind);
   return {
     ...engine,
     stop: async () => {
@@ -69,10 +74,19 @@ export async function startEmbeddedEngine(options: EmbeddedOptions): Promise<Emb
 
 async function startOwnEngine(options: EmbeddedOptions): Promise<EmbeddedEngine> {
   const mongod = options.mongodBinary ?? (await locateMongod(options.searchPath));
-  if (mongod || options.allowDownload) {
+  const jdk = hasJdk(options.searchPath);
+  const download = options.download ?? 'auto';
+  if (mongod || download === 'true' || (download === 'auto' && !jdk)) {
     try {
       return await startMongod(options, mongod);
     } catch (error) {
+      if (!jdk)
+        throw new Error(
+          'no database engine could be started: mongod could not be ' +
+            (mongod ? 'started' : 'downloaded (is there internet?)') +
+            ', and mongo-java-server needs a JDK 17+ and Maven; or set MONGODB_URI',
+          { cause: error },
+        );
       options.logger?.warn(
         { err: error },
         'mongod could not be started; falling back to mongo-java-server',
@@ -82,27 +96,43 @@ async function startOwnEngine(options: EmbeddedOptions): Promise<EmbeddedEngine>
   return startJavaServer(options);
 }
 
+/** java and mvn on the search path: what mongo-java-server needs. */
+function hasJdk(searchPath: string | undefined): boolean {
+  const dirs = (searchPath ?? '').split(delimiter).filter(Boolean);
+  return ['java', 'mvn'].every((tool) => dirs.some((dir) => existsSync(join(dir, tool))));
+}
+
 /** A running engine leaves a note with its URI (and its owner's pid) beside its data. */
 export function engineNotePath(dataDir: string): string {
   return join(dataDir, 'mongo', 'engine.json');
 }
 
-export function writeEngineNote(dataDir: string, uri: string): void {
+export function writeEngineNote(
+  dataDir: string,
+  uri: string,
+  kind: EmbeddedEngine['kind'] = 'shared',
+): void {
   mkdirSync(join(dataDir, 'mongo'), { recursive: true });
-  writeFileSync(engineNotePath(dataDir), JSON.stringify({ uri, pid: process.pid }));
+  writeFileSync(engineNotePath(dataDir), JSON.stringify({ uri, kind, pid: process.pid }));
 }
 
 export function removeEngineNote(dataDir: string): void {
   rmSync(engineNotePath(dataDir), { force: true });
 }
 
-function findRunningEngine(dataDir: string): string | undefined {
+function findRunningEngine(
+  dataDir: string,
+): { uri: string; kind: EmbeddedEngine['kind'] } | undefined {
   const file = engineNotePath(dataDir);
   if (!existsSync(file)) return undefined;
   try {
-    const note = JSON.parse(readFileSync(file, 'utf8')) as { uri: string; pid: number };
+    const note = JSON.parse(readFileSync(file, 'utf8')) as {
+      uri: string;
+      kind?: EmbeddedEngine['kind'];
+      pid: number;
+    };
     process.kill(note.pid, 0);
-    return note.uri;
+    return { uri: note.uri, kind: note.kind ?? 'shared' };
   } catch {
     // A note left by a process that is gone: it no longer describes a running engine.
     rmSync(file, { force: true });
