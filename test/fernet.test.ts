@@ -14,7 +14,8 @@ interface Vector {
   desc?: string;
 }
 
-const VECTORS = join(__dirname, '..', '..', 'shared', 'vectors', 'fernet');
+/** The Fernet specification's test vectors (github.com/fernet/spec), as the spec publishes them. */
+const VECTORS = join(__dirname, 'fixtures', 'fernet');
 const load = (name: string) => JSON.parse(readFileSync(join(VECTORS, name), 'utf8')) as Vector[];
 const seconds = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
 
