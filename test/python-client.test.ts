@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { PYTHON } from './helpers/python';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -31,16 +32,16 @@ describe('the Python client (clients/python)', () => {
   it('is what ariadne-codegen generates from the schema and its queries (run `npm run client:python`)', () => {
     // generate.py refuses to run without the pinned ariadne-codegen and ruff, and says how to
     // install them.
-    const run = spawnSync('python3', [join(CLIENT, 'generate.py'), '--out', out], {
+    const run = spawnSync(PYTHON, [join(CLIENT, 'generate.py'), '--out', out], {
       encoding: 'utf8',
       timeout: 120_000,
     });
     if (run.error)
-      throw new Error(`python3 could not run clients/python/generate.py: ${run.error.message}`);
+      throw new Error(`${PYTHON} could not run clients/python/generate.py: ${run.error.message}`);
     if (run.status !== 0) {
       throw new Error(
-        `clients/python/generate.py failed (${run.status}); .ci/run installs what it needs ` +
-          `(python3 -m pip install -r clients/python/requirements-dev.txt):\n${run.stderr}`,
+        `clients/python/generate.py failed (${run.status}); npm test makes .venv/ with what it ` +
+          `needs (node scripts/test-setup.mjs):\n${run.stderr}`,
       );
     }
     for (const name of GENERATED_PACKAGES) {

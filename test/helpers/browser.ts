@@ -1,13 +1,19 @@
 import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 
-const CHROMIUM = '/usr/bin/chromium';
+/** CHROME_PATH, else the first Chromium on the PATH (npm test installs one when it can). */
+function chromiumPath(): string {
+  if (process.env.CHROME_PATH) return process.env.CHROME_PATH;
+  for (const dir of (process.env.PATH ?? '').split(delimiter))
+    for (const name of ['chromium', 'chromium-browser', 'google-chrome'])
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
+  throw new Error('no Chromium: run `sudo apt-get install -y chromium` (or set CHROME_PATH)');
+}
 
 export async function launchChromium(): Promise<Browser> {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
   return puppeteer.launch({
-    executablePath: CHROMIUM,
+    executablePath: chromiumPath(),
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
