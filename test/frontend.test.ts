@@ -4,9 +4,9 @@ import { promisify } from 'node:util';
 import { startTestApp, type TestApp } from './helpers/app';
 
 /**
- * What the README's Frontend section promises, run with the real client libraries in Node against
- * the real service: Apollo Client under `--conditions=development` (where it prints its cache
- * warnings) and urql.
+ * What docs/frontend.md promises, run with the real client libraries in Node against the real
+ * service: Apollo Client under `--conditions=development` (where it prints its cache warnings)
+ * and urql.
  */
 const run = promisify(execFile);
 const FRONTEND = join(__dirname, 'frontend');

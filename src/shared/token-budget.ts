@@ -3,8 +3,8 @@ import { metrics } from '../metrics';
 
 /**
  * A per-token request budget, in memory: a token bucket per principal that refills continuously.
- * It adds no database command to a request; each instance keeps its own (see README, "Several
- * instances").
+ * It adds no database command to a request; each instance keeps its own (see docs/operations.md,
+ * "Several instances").
  */
 export class TokenBudget {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();

@@ -1,7 +1,7 @@
-// Runs a frontend's session with @apollo/client against the service at argv[2], with the README's
-// type policies unless argv[3] is "bare", and prints what it found as one JSON line: the checks of
-// the cached lists after each step, and every warning Apollo Client printed (it prints them only
-// under `node --conditions=development`).
+// Runs a frontend's session with @apollo/client against the service at argv[2], with the type
+// policies of docs/frontend.md unless argv[3] is "bare", and prints what it found as one JSON
+// line: the checks of the cached lists after each step, and every warning Apollo Client printed
+// (it prints them only under `node --conditions=development`).
 import { ApolloClient, HttpLink, InMemoryCache, gql } from '@apollo/client';
 import { typePolicies, evictDeleted } from './type-policies.mjs';
 

@@ -1,4 +1,4 @@
-// The Apollo Client cache set-up the README's "Frontend" section gives, as the tests use it.
+// The Apollo Client cache set-up docs/frontend.md gives, as the tests use it.
 // Objects without an id (limits, AI state, features, ...) are merged into the object that holds
 // them instead of replacing it, so two queries selecting different fields of them lose nothing.
 export const typePolicies = {

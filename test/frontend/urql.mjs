@@ -1,5 +1,5 @@
-// urql against the service at argv[2]: its default set-up, and the two the README's "Frontend"
-// section gives. Prints one JSON line with what each got.
+// urql against the service at argv[2]: its default set-up, and the two docs/frontend.md gives.
+// Prints one JSON line with what each got.
 import { Client, fetchExchange, gql } from '@urql/core';
 
 const url = `${process.argv[2]}/graphql`;

@@ -1,4 +1,4 @@
-"""The README's ten-line agent, run as it is written there, against the real service."""
+"""The ten-line agent of docs/agents.md, run as it is written there, against the real service."""
 
 import re
 
@@ -7,27 +7,28 @@ import pytest
 from service import ROOT, Owner, Service
 from wallet_service_client.sync import Client, WalletStatus
 
+AGENTS_DOC = "docs/agents.md"
 MARKER = "<!-- the-ten-line-agent: clients/python/tests/test_readme.py runs this block -->"
 
 
-def readme_agent() -> str:
-    readme = (ROOT / "README.md").read_text()
+def documented_agent() -> str:
+    doc = (ROOT / AGENTS_DOC).read_text()
     # A blank line may part the marker from the block (Prettier puts one there).
-    match = re.search(re.escape(MARKER) + r"\n+```python\n(.*?)\n```\n", readme, re.DOTALL)
-    assert match, "the README's agent block is missing"
+    match = re.search(re.escape(MARKER) + r"\n+```python\n(.*?)\n```\n", doc, re.DOTALL)
+    assert match, f"the agent block of {AGENTS_DOC} is missing"
     return match.group(1)
 
 
-def test_the_readmes_agent_writes_every_active_wallet_inside_its_bounds(
+def test_the_documented_agent_writes_every_active_wallet_inside_its_bounds(
     service: Service, owner: Owner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ours = [service.create_wallet(owner, max_total_risk=100 * (n + 1)) for n in range(3)]
-    code = readme_agent()
+    code = documented_agent()
     assert len(code.splitlines()) <= 16
 
     monkeypatch.setenv("WALLET_SERVICE_URL", service.graphql)
     monkeypatch.setenv("AGENT_TOKEN", service.agent_token)
-    exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+    exec(compile(code, AGENTS_DOC, "exec"), {"__name__": "__main__"})
 
     with Client(service.graphql, token=service.agent_token) as client:
         for n, wallet_id in enumerate(ours):

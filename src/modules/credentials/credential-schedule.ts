@@ -5,7 +5,7 @@ import type { CheckKind } from '../../exchanges/types';
 import { CredentialModel, type Credential } from './credential.model';
 
 /*
- * When the service tests a credential by itself (README, "The re-test schedule"). Each test's
+ * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
  * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
  * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
  * all. `next_check_at`, the scheduler's queue, is `check_due_at` while a live wallet uses the

@@ -16,7 +16,7 @@ export enum Environment {
 registerEnumType(Environment, { name: 'Environment' });
 
 /**
- * What the last connection test said of the key (stored lowercase); see README, "Connection
+ * What the last connection test said of the key (stored lowercase); see docs/api.md, "Connection
  * states".
  */
 export enum ConnectionState {
