@@ -35,6 +35,7 @@ import {
   WalletEventKind,
 } from './user-wallet-events';
 import {
+  DEFAULT_WALLET_PAGE,
   MAX_BATCH,
   type AiManagedStateInput,
   type AiStateUpdateInput,
@@ -56,7 +57,6 @@ import {
 } from './user-wallet.types';
 import { transition, type TransitionGuard } from './wallet-status';
 
-const DEFAULT_PAGE = 100;
 const WRITE_ATTEMPTS = 5;
 
 /** Input field -> stored field of ai_managed_state. */
@@ -80,7 +80,7 @@ export class AiStateService {
 
   /** Every user's wallets, oldest first. The cursor is the last wallet's id. */
   async managedWallets(args: ManagedWalletsArgs): Promise<UserWalletConnection> {
-    const first = args.first ?? DEFAULT_PAGE;
+    const first = args.first ?? DEFAULT_WALLET_PAGE;
     const query: Record<string, unknown> = {};
     if (args.status) query.status = args.status;
     if (args.after != null) query._id = { $gt: decodeIdCursor(args.after) };
@@ -102,7 +102,7 @@ export class AiStateService {
    * behind it and comes again, and nothing before it can shift a page.
    */
   async changes(args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
-    const first = args.first ?? DEFAULT_PAGE;
+    const first = args.first ?? DEFAULT_WALLET_PAGE;
     const query = fromAscending(
       'user_changed_at',
       args.since,
