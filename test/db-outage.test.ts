@@ -18,7 +18,7 @@ const port = () => Number(new URL(engine.uri).port);
 
 beforeAll(async () => {
   // An engine of this file's own, on a data file, so it can be stopped and started again.
-  engine = await startEmbeddedEngine({ dataDir, searchPath: '', logger });
+  engine = await startEmbeddedEngine({ dataDir, searchPath: '', download: 'false', logger });
   t = await startTestApp({ MONGODB_URI: `${engine.uri}outage` });
   user = await registerUser(t);
 });
@@ -51,7 +51,13 @@ describe('a database outage', () => {
     expect(await ready()).toBe(503);
     expect(JSON.stringify(during)).not.toMatch(/127\.0\.0\.1|ECONNREFUSED|Mongo/);
 
-    engine = await startEmbeddedEngine({ dataDir, port: address, searchPath: '', logger });
+    engine = await startEmbeddedEngine({
+      dataDir,
+      port: address,
+      searchPath: '',
+      download: 'false',
+      logger,
+    });
     const deadline = Date.now() + 30_000;
     while ((await ready()) !== 200) {
       if (Date.now() > deadline) throw new Error('the service did not recover');
