@@ -295,14 +295,23 @@ describe('the cost over WebSocket', () => {
     await subscriber.dispose();
   });
 
-  it("refuses the attacker's shapes over WebSocket too", async () => {
+  it("refuses the attacker's shapes over WebSocket too, as a user and as an agent", async () => {
     const owner = await registerUser(small);
-    const subscriber = subscribe(small.url, owner.token, ATTACKER_AS_USER(5), { n: 100, m: 500 });
-    await subscriber.completed;
-    expect(subscriber.errors).toEqual([
-      expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) }),
-    ]);
-    await subscriber.dispose();
+    const agent = await agentToken(small, 'ws-attacker');
+    for (const [token, query, variables] of [
+      [owner.token, ATTACKER_AS_USER(5), { n: 100, m: 500 }],
+      [agent, ATTACKER_AS_AGENT(3), { n: 100, m: 500, p: 500 }],
+    ] as const) {
+      const subscriber = subscribe(small.url, token, query, variables);
+      await subscriber.completed;
+      expect(subscriber.errors).toEqual([
+        expect.objectContaining({
+          extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }),
+        }),
+      ]);
+      expect(subscriber.events).toEqual([]);
+      await subscriber.dispose();
+    }
   });
 });
 
