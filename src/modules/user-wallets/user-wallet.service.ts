@@ -364,7 +364,7 @@ function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLim
 }
 
 /** Safe until an agent decides: nothing trades (position size 0), leverage at its lowest. */
-function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
+export function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
   return {
     current_risk: 0,
     daily_pnl: 0,
