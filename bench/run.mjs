@@ -61,6 +61,7 @@ import {
 } from './lib/processes.mjs';
 import { rssMB } from './lib/procfs.mjs';
 import { printTable, writeResults } from './lib/report.mjs';
+import { parseOnly, select } from './lib/selection.mjs';
 import { seed } from './lib/seed.mjs';
 import { Keyring } from './lib/service-code.mjs';
 import { startFloor, startProxies, startService } from './lib/servers.mjs';
@@ -201,6 +202,18 @@ const TARGETS = [
   if (wrong.length) throw new Error(`bench: the plan and the scenarios disagree on ${wrong}`);
 }
 
+let only;
+try {
+  only = parseOnly(
+    process.argv.slice(2),
+    Object.keys(SCENARIOS).filter((name) => name !== RUN.name),
+  );
+} catch (error) {
+  process.stderr.write(`bench: ${error.message}\n`);
+  process.exit(2);
+}
+const selection = select(SCENARIOS, only, RUN.name);
+
 const entry = (name) => {
   const [scenario, key] = name.split('.');
   return { scenario: SCENARIOS[scenario], key };
@@ -209,7 +222,7 @@ const entry = (name) => {
 async function runSteps(state, names) {
   for (const name of names) {
     const { scenario, key } = entry(name);
-    await scenario.steps[key](state);
+    if (selection.runs(scenario.name, key)) await scenario.steps[key](state);
   }
 }
 
@@ -225,6 +238,8 @@ function newResults() {
       loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
     },
     settings: SETTINGS,
+    // A partial run's scenarios (--only); absent in a full run.
+    ...(only ? { only } : {}),
     thresholds: THRESHOLDS,
     database: {},
     startup: {},
@@ -282,6 +297,14 @@ async function setUp(state) {
 
 async function main(state) {
   const { results, verified } = state;
+  if (only) {
+    const also = (set) => [...set].filter((n) => n !== RUN.name && !only.includes(n));
+    const measuredAlong = also(selection.measured);
+    const checkedAlong = also(selection.checked).filter((n) => !measuredAlong.includes(n));
+    log(
+      `only ${only.join(', ')}${measuredAlong.length ? `; measured along for their targets: ${measuredAlong.join(', ')}` : ''}${checkedAlong.length ? `; answers checked for their load: ${checkedAlong.join(', ')}` : ''}`,
+    );
+  }
   await setUp(state);
 
   log('checking answers');
@@ -301,7 +324,7 @@ async function main(state) {
   const judging = judge(state);
   for (const name of TARGETS) {
     const { scenario, key } = entry(name);
-    scenario.targets[key](state, judging);
+    if (selection.judges(scenario.name)) scenario.targets[key](state, judging);
   }
   results.pass = results.targets.every((x) => x.pass);
   results.warnings = [];
@@ -337,7 +360,8 @@ try {
   await main(state);
   state.results.totalSeconds = Math.round((performance.now() - runStarted) / 1000);
   printTable(state.results, SETTINGS);
-  writeResults(state.results);
+  // A partial run leaves the last full run's record alone.
+  writeResults(state.results, only ? 'partial.json' : 'latest.json');
   exitCode = state.results.pass ? 0 : 1;
 } catch (error) {
   if (wasInterrupted()) await new Promise(() => undefined); // the signal handler exits once all is stopped

@@ -1,5 +1,5 @@
 // Output: the table and PASS/FAIL per target on stdout, the whole record in
-// bench/results/latest.json.
+// bench/results/latest.json (partial.json for a run with --only).
 
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -85,10 +85,10 @@ export function printTable(results, settings) {
   );
 }
 
-export function writeResults(results) {
+export function writeResults(results, name) {
   const dir = join(ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'latest.json');
+  const file = join(dir, name);
   writeFileSync(`${file}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
   renameSync(`${file}.tmp`, file);
   log(`wrote ${file}`);

@@ -12,6 +12,8 @@ const WRITE = 'updateAiManagedState';
 
 export default {
   name: 'liveEvents',
+  // The write scenario's load spec, once its answers are right.
+  uses: ['updateAiManagedState'],
   steps: {
     async measure(state) {
       const { settings, service, tokens, specs, results } = state;

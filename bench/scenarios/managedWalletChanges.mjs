@@ -10,6 +10,8 @@ const MANAGED = 'managedWallets (first: 100)';
 
 export default {
   name: 'managedWalletChanges',
+  // Its target compares with managedWallets' throughput.
+  compares: ['managedWallets'],
   steps: {
     async verify(state) {
       const { service, tokens, settings, fixtures } = state;

@@ -22,6 +22,8 @@ const median = (values) => {
 
 export default {
   name: 'rss',
+  // The operations of the mix, once their answers are right.
+  uses: ['userWallets', 'walletDefinitions', 'updateAiManagedState', 'managedWallets'],
   steps: {
     async measure(state) {
       const { settings, service, specs, results } = state;

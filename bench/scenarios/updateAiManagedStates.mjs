@@ -75,6 +75,8 @@ async function checkBatch(state) {
 
 export default {
   name: 'updateAiManagedStates',
+  // Its target compares with the single write's throughput.
+  compares: ['updateAiManagedState'],
   steps: {
     async verify(state) {
       await verify(state, label(state.settings), () => checkBatch(state));
