@@ -63,10 +63,9 @@ import { rssMB } from './lib/procfs.mjs';
 import { printTable, writeResults } from './lib/report.mjs';
 import { parseOnly, select } from './lib/selection.mjs';
 import { seed } from './lib/seed.mjs';
-import { Keyring } from './lib/service-code.mjs';
-import { startFloor, startProxies, startService } from './lib/servers.mjs';
+import { agentToken, configOf, Keyring, userToken } from './lib/service-code.mjs';
+import { serviceEnvironment, startFloor, startProxies, startService } from './lib/servers.mjs';
 import { SETTINGS, THRESHOLDS } from './lib/settings.mjs';
-import { agentToken, userToken } from './lib/tokens.mjs';
 import largestRequest from './scenarios/largestRequest.mjs';
 import liveEvents from './scenarios/liveEvents.mjs';
 import managedWalletChanges from './scenarios/managedWalletChanges.mjs';
@@ -265,6 +264,8 @@ async function setUp(state) {
     LANG: env.LANG ?? 'C.UTF-8',
     ...(env.JAVA_HOME ? { JAVA_HOME: env.JAVA_HOME } : {}),
   };
+  state.serviceEnv = serviceEnvironment(state);
+  state.config = configOf(state.serviceEnv, state.tmpDir);
   state.db = await startDatabase(state);
 
   log('seeding');
@@ -285,13 +286,16 @@ async function setUp(state) {
   state.serverPids = [state.service.child.proc.pid, state.floor.child.proc.pid];
   state.load = startLoad();
 
-  const secret = state.keys.jwtSecret;
+  // Signed by the service's own code with its Config, as login and issueAgentToken sign them.
   state.tokens = {
-    admin: userToken(secret, fixtures.admin),
+    admin: userToken(state.config, fixtures.admin),
     list: Object.fromEntries(
-      Object.entries(fixtures.listUsers).map(([size, user]) => [size, userToken(secret, user)]),
+      Object.entries(fixtures.listUsers).map(([size, user]) => [
+        size,
+        userToken(state.config, user),
+      ]),
     ),
-    agent: agentToken(secret, 'bench-risk-agent', fixtures.agentTokenId),
+    agent: agentToken(state.config, fixtures.agentToken),
   };
 }
 

@@ -250,17 +250,17 @@ export async function seed(db, keyring) {
     await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
   // The service honours an agent token only while its record is here
   // (src/auth/agent-token.model.ts).
-  const agentTokenId = new ObjectId();
   // Now, not on the seed's clock (30 days back): the record must not have expired.
   const issued = new Date();
-  await db.collection('agent_tokens').insertOne({
-    _id: agentTokenId,
+  const agentToken = {
+    _id: new ObjectId(),
     name: 'bench-risk-agent',
     issued_by: admin._id,
     created_at: issued,
     expires_at: new Date(issued.getTime() + 86_400_000),
     revoked_at: null,
-  });
+  };
+  await db.collection('agent_tokens').insertOne(agentToken);
 
   const counts = {
     definitions: await db.collection('wallets').countDocuments(),
@@ -278,7 +278,7 @@ export async function seed(db, keyring) {
     admin,
     listUsers,
     heavyCredentialId: heavyCredential._id.toHexString(),
-    agentTokenId,
+    agentToken,
     writePool: writePool.map((id) => id.toHexString()),
     changedSince,
   };

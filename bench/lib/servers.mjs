@@ -30,8 +30,36 @@ export async function startProxies({ db }) {
   return { service, floor };
 }
 
+/**
+ * The service's environment but for its port and its database, which are known only when it
+ * starts: the bench reads the service's Config from it (the JWT settings its tokens need).
+ */
+export function serviceEnvironment({ baseEnv, tmpDir, keys }) {
+  return {
+    ...baseEnv,
+    NODE_ENV: 'production',
+    HOST: '127.0.0.1',
+    JWT_SECRET: keys.jwtSecret,
+    ENCRYPTION_KEY: keys.encryptionKey,
+    LOG_LEVEL: 'warn',
+    DATA_DIR: join(tmpDir, 'service'),
+    SHUTDOWN_GRACE_MS: '2000',
+    // The per-token request budgets are a policy, not a capacity: raised out of the way so the
+    // run measures what the service can serve. Their bookkeeping still runs on every request.
+    RATE_LIMIT_USER_PER_MINUTE: '1000000000',
+    RATE_LIMIT_AGENT_PER_MINUTE: '1000000000',
+    // BENCH_SERVICE_<NAME>=value reaches the service as <NAME>=value (e.g. a rate budget to
+    // raise).
+    ...Object.fromEntries(
+      Object.entries(env)
+        .filter(([k]) => k.startsWith('BENCH_SERVICE_'))
+        .map(([k, v]) => [k.slice('BENCH_SERVICE_'.length), v]),
+    ),
+  };
+}
+
 /** The service: spawn -> /ready 200 (results.startup.serviceMs), then its idle RSS. */
-export async function startService({ results, baseEnv, tmpDir, keys, db }, proxy) {
+export async function startService({ results, serviceEnv, tmpDir, db }, proxy) {
   const port = await freePort();
   const started = performance.now();
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
@@ -41,27 +69,9 @@ export async function startService({ results, baseEnv, tmpDir, keys, db }, proxy
     [...nodeArgs, join(ROOT, 'dist', 'main.js')],
     {
       env: {
-        ...baseEnv,
-        NODE_ENV: 'production',
-        HOST: '127.0.0.1',
+        ...serviceEnv,
         PORT: String(port),
         MONGODB_URI: mongoUri(db.target, '127.0.0.1', proxy.port, 'directConnection=true'),
-        JWT_SECRET: keys.jwtSecret,
-        ENCRYPTION_KEY: keys.encryptionKey,
-        LOG_LEVEL: 'warn',
-        DATA_DIR: join(tmpDir, 'service'),
-        SHUTDOWN_GRACE_MS: '2000',
-        // The per-token request budgets are a policy, not a capacity: raised out of the way so the
-        // run measures what the service can serve. Their bookkeeping still runs on every request.
-        RATE_LIMIT_USER_PER_MINUTE: '1000000000',
-        RATE_LIMIT_AGENT_PER_MINUTE: '1000000000',
-        // BENCH_SERVICE_<NAME>=value reaches the service as <NAME>=value (e.g. a rate budget to
-        // raise).
-        ...Object.fromEntries(
-          Object.entries(env)
-            .filter(([k]) => k.startsWith('BENCH_SERVICE_'))
-            .map(([k, v]) => [k.slice('BENCH_SERVICE_'.length), v]),
-        ),
       },
       // Not the repository: no .env of a developer's can reach the run.
       cwd: tmpDir,
@@ -77,7 +87,7 @@ export async function startService({ results, baseEnv, tmpDir, keys, db }, proxy
 }
 
 /** The floor, once it answers /ready; its idle RSS, and both servers' database drivers. */
-export async function startFloor({ results, baseEnv, tmpDir, keys, db }, proxy) {
+export async function startFloor({ results, baseEnv, tmpDir, config, db }, proxy) {
   const port = await freePort();
   const started = performance.now();
   const child = startChild(
@@ -90,7 +100,10 @@ export async function startFloor({ results, baseEnv, tmpDir, keys, db }, proxy) 
         PORT: String(port),
         HOST: '127.0.0.1',
         MONGODB_URI: mongoUri(db.target, '127.0.0.1', proxy.port, 'directConnection=true'),
-        JWT_SECRET: keys.jwtSecret,
+        // The service's token settings, so both honour the same tokens.
+        JWT_SECRET: config.jwt.secret,
+        JWT_ISSUER: config.jwt.issuer,
+        JWT_AUDIENCE: config.jwt.audience,
         NODE_ENV: 'production',
       },
       cwd: tmpDir,
