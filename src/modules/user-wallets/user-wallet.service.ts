@@ -342,7 +342,7 @@ function limitsEvent(
   );
 }
 
-function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
+export function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
   if (!(input.maxTotalRisk > 0))
     throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
   if (!modeFits(definition, input.tradingMode)) {
