@@ -1,98 +1,11 @@
-// The catalog the benchmark seeds: 4 active exchange definitions (Binance- and Hyperliquid-like,
-// OKX with three auth fields, dYdX with a field ccxt has no name for) and 1 inactive.
+// The catalog the benchmark seeds: the service's built-in definitions (BUILT_IN_DEFINITIONS, from
+// dist/) and, listed after them, definitions of the bench's own that exercise what the built-in
+// ones don't: OKX with three auth fields, dYdX with a field ccxt has no name for, and an inactive
+// one. 4 active and 1 inactive while the built-in catalog is Binance and Hyperliquid.
 
-export const DEFINITIONS = [
-  {
-    name: 'Binance',
-    slug: 'binance',
-    ccxt_id: 'binance',
-    type: 'cex',
-    description: 'Leading cryptocurrency exchange with spot and futures trading',
-    logo: null,
-    auth_fields: [
-      {
-        key: 'api_key',
-        label: 'API Key',
-        type: 'string',
-        required: true,
-        encrypted: false,
-        placeholder: 'Enter your Binance API key',
-        help_text: 'Find this in your Binance account settings',
-        ccxt_credential: 'apiKey',
-      },
-      {
-        key: 'api_secret',
-        label: 'API Secret',
-        type: 'password',
-        required: true,
-        encrypted: true,
-        placeholder: 'Enter your API secret',
-        help_text: 'Keep this secret and never share it',
-        ccxt_credential: 'secret',
-      },
-    ],
-    features: {
-      spot: true,
-      futures: true,
-      perpetuals: true,
-      leverage: { min: 1, max: 125 },
-      supported_assets: ['BTC', 'ETH', 'BNB', 'SOL', 'USDT'],
-    },
-    api_config: {
-      base_url: 'https://api.binance.com',
-      testnet_url: 'https://testnet.binance.vision',
-      websocket_url: 'wss://stream.binance.com:9443',
-      rate_limit: 1200,
-    },
-    is_active: true,
-    order: 1,
-  },
-  {
-    name: 'Hyperliquid',
-    slug: 'hyperliquid',
-    ccxt_id: 'hyperliquid',
-    type: 'perpetuals',
-    description: 'Decentralized perpetuals exchange',
-    logo: null,
-    auth_fields: [
-      {
-        key: 'private_key',
-        label: 'Private Key',
-        type: 'password',
-        required: true,
-        encrypted: true,
-        placeholder: 'Enter your wallet private key',
-        help_text: 'Your Ethereum private key for signing transactions',
-        ccxt_credential: 'privateKey',
-      },
-      {
-        key: 'wallet_address',
-        label: 'Wallet Address',
-        type: 'string',
-        required: false,
-        encrypted: false,
-        placeholder: '0x...',
-        help_text:
-          'The address of your main account; needed when the private key belongs to an API wallet',
-        ccxt_credential: 'walletAddress',
-      },
-    ],
-    features: {
-      spot: false,
-      futures: false,
-      perpetuals: true,
-      leverage: { min: 1, max: 50 },
-      supported_assets: ['BTC', 'ETH', 'SOL'],
-    },
-    api_config: {
-      base_url: 'https://api.hyperliquid.xyz',
-      testnet_url: 'https://api.hyperliquid-testnet.xyz',
-      websocket_url: 'wss://api.hyperliquid.xyz/ws',
-      rate_limit: 300,
-    },
-    is_active: true,
-    order: 2,
-  },
+import { BUILT_IN_DEFINITIONS } from './service-code.mjs';
+
+const BENCH_DEFINITIONS = [
   {
     name: 'OKX',
     slug: 'okx',
@@ -146,7 +59,6 @@ export const DEFINITIONS = [
       rate_limit: 600,
     },
     is_active: true,
-    order: 3,
   },
   {
     name: 'dYdX',
@@ -181,7 +93,6 @@ export const DEFINITIONS = [
       rate_limit: 300,
     },
     is_active: true,
-    order: 4,
   },
   {
     name: 'Legacy DEX',
@@ -216,7 +127,26 @@ export const DEFINITIONS = [
       rate_limit: 60,
     },
     is_active: false,
-    order: 5,
   },
 ];
+
+const builtIn = new Set(BUILT_IN_DEFINITIONS.map((d) => d.slug));
+const lastOrder = Math.max(0, ...BUILT_IN_DEFINITIONS.map((d) => d.order));
+
+export const DEFINITIONS = [
+  ...BUILT_IN_DEFINITIONS,
+  ...BENCH_DEFINITIONS.filter((d) => !builtIn.has(d.slug)).map((d, i) => ({
+    ...d,
+    order: lastOrder + i + 1,
+  })),
+];
+
 export const ACTIVE_DEFINITIONS = DEFINITIONS.filter((d) => d.is_active).length;
+
+/** The active definitions' slugs as walletDefinitions lists them (by order, then name). */
+export const ACTIVE_SLUGS = DEFINITIONS.filter((d) => d.is_active)
+  .sort((a, b) => a.order - b.order || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  .map((d) => d.slug);
+
+/** A definition of the catalog by its slug. */
+export const definitionOf = (slug) => DEFINITIONS.find((d) => d.slug === slug);

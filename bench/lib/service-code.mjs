@@ -4,6 +4,8 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
+// The models' decorators need it loaded first, as in dist/main.js.
+require('reflect-metadata');
 
 export const { Keyring } = require('../../dist/crypto/keyring.js');
 const { parseConfig } = require('../../dist/config.js');
@@ -19,3 +21,6 @@ export const userToken = (config, user) =>
 /** The token of an agent_tokens record, as the service signs it when an admin issues one. */
 export const agentToken = (config, record) =>
   signAgentToken(config.jwt, record._id, record.name, record.expires_at).token;
+export const {
+  BUILT_IN_DEFINITIONS,
+} = require('../../dist/modules/wallet-definitions/wallet-definition.seed.js');

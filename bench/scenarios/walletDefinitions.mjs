@@ -2,7 +2,7 @@
 // them on every catalog write); and an admin write followed at once by a read, which must show it.
 
 import { randomBytes } from 'node:crypto';
-import { ACTIVE_DEFINITIONS, DEFINITIONS } from '../lib/catalog.mjs';
+import { ACTIVE_DEFINITIONS, ACTIVE_SLUGS, definitionOf } from '../lib/catalog.mjs';
 import { check, gqlData, Q } from '../lib/graphql.mjs';
 import { errorsIn, pct } from '../lib/judge.mjs';
 import { countBoth, pair, verify } from '../lib/measure.mjs';
@@ -23,7 +23,7 @@ export default {
           `service catalog has ${s.walletDefinitions.length} definitions, expected ${ACTIVE_DEFINITIONS}`,
         );
         check(
-          s.walletDefinitions.map((d) => d.slug).join() === 'binance,hyperliquid,okx,dydx',
+          s.walletDefinitions.map((d) => d.slug).join() === ACTIVE_SLUGS.join(),
           'catalog order',
         );
         check(
@@ -62,7 +62,7 @@ export default {
         await gqlData(
           service,
           Q.updateDefinition,
-          { slug: 'okx', input: { description: DEFINITIONS[2].description } },
+          { slug: 'okx', input: { description: definitionOf('okx').description } },
           tokens.admin,
         );
         check(stale.length === 0, `stale reads after an admin write: ${JSON.stringify(stale)}`);
