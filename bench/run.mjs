@@ -63,7 +63,7 @@ import { rssMB } from './lib/procfs.mjs';
 import { printTable, writeResults } from './lib/report.mjs';
 import { parseOnly, select } from './lib/selection.mjs';
 import { seed } from './lib/seed.mjs';
-import { agentToken, configOf, Keyring, userToken } from './lib/service-code.mjs';
+import { agentToken, configOf, userToken } from './lib/service-code.mjs';
 import { serviceEnvironment, startFloor, startProxies, startService } from './lib/servers.mjs';
 import { SETTINGS, THRESHOLDS } from './lib/settings.mjs';
 import largestRequest from './scenarios/largestRequest.mjs';
@@ -269,7 +269,7 @@ async function setUp(state) {
   state.db = await startDatabase(state);
 
   log('seeding');
-  const fixtures = await seed(state.db.direct, new Keyring([state.keys.encryptionKey]));
+  const fixtures = await seed({ db: state.db.direct, uri: state.db.uri, config: state.config });
   state.fixtures = fixtures;
   state.results.database.seed = {
     ...fixtures.counts,

@@ -32,7 +32,8 @@ export function mongoUri({ userinfo, query }, host, port, extra = '') {
 
 /**
  * Starts or finds the database and connects to it directly; fills results.database. Returns
- * { target (parsed URI), direct (a Db of the plain driver), enginePids (empty on MONGODB_URI) }.
+ * { target (parsed URI), uri (the bench's database, directly), direct (a Db of the plain driver on
+ * it), enginePids (empty on MONGODB_URI) }.
  */
 export async function startDatabase({ results, baseEnv, tmpDir }) {
   let target;
@@ -69,14 +70,13 @@ export async function startDatabase({ results, baseEnv, tmpDir }) {
     };
     log(`database: ${uri} in ${results.database.startSeconds} s`);
   }
-  const directClient = new MongoClient(
-    mongoUri(target, target.host, target.port, 'directConnection=true'),
-  );
+  const uri = mongoUri(target, target.host, target.port, 'directConnection=true');
+  const directClient = new MongoClient(uri);
   await directClient.connect();
   const direct = directClient.db();
   onCleanup(async () => {
     if (env.MONGODB_URI) await direct.dropDatabase().catch(() => undefined);
     await directClient.close();
   });
-  return { target, direct, enginePids };
+  return { target, uri, direct, enginePids };
 }

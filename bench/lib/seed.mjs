@@ -9,38 +9,45 @@ import { performance } from 'node:perf_hooks';
 import { ObjectId } from 'mongodb';
 import { DEFINITIONS } from './catalog.mjs';
 import { check } from './graphql.mjs';
+import {
+  createServiceIndexes,
+  initialAiState,
+  Keyring,
+  storedValues,
+  toLimits,
+} from './service-code.mjs';
 import { SETTINGS } from './settings.mjs';
 
 const DAY = 86_400_000;
 
 const MODES = ['conservative', 'moderate', 'aggressive'];
-const INITIAL_STOP_LOSS = { conservative: 2, moderate: 5, aggressive: 10 };
-
-function leverageMin(definition) {
-  const { futures, perpetuals, leverage } = definition.features;
-  return !futures && !perpetuals ? 1 : leverage.min;
-}
 
 const hex = (bytes) => randomBytes(bytes).toString('hex');
 
-function credentialValues(slug, keyring) {
-  switch (slug) {
-    case 'binance':
-      return { api_key: `bk${hex(16)}`, api_secret: keyring.encrypt(`bs${hex(24)}`) };
-    case 'hyperliquid':
-      return { private_key: keyring.encrypt(`0x${hex(32)}`), wallet_address: `0x${hex(20)}` };
-    case 'okx':
-      return {
-        api_key: `ok${hex(16)}`,
-        api_secret: keyring.encrypt(hex(16)),
-        passphrase: keyring.encrypt(hex(8)),
-      };
-    default:
-      return { mnemonic: keyring.encrypt(Array.from({ length: 12 }, () => hex(3)).join(' ')) };
-  }
-}
+/** A plain value like a user's for an auth field, by its key. */
+const PLAIN = {
+  api_key: () => hex(16),
+  api_secret: () => hex(24),
+  passphrase: () => hex(8),
+  private_key: () => `0x${hex(32)}`,
+  wallet_address: () => `0x${hex(20)}`,
+  mnemonic: () => Array.from({ length: 12 }, () => hex(3)).join(' '),
+};
 
-export async function seed(db, keyring) {
+/** A credential's values for every auth field of its definition, as the service stores them. */
+const credentialValues = (definition, keyring) =>
+  storedValues(
+    definition,
+    definition.auth_fields.map((f) => ({ key: f.key, value: (PLAIN[f.key] ?? PLAIN.api_key)() })),
+    keyring,
+  );
+
+/**
+ * Seeds the database at `uri` (db: the plain driver's handle on it) for the service whose Config
+ * is `config`: its indexes, its encryption keys.
+ */
+export async function seed({ db, uri, config }) {
+  const keyring = new Keyring(config.encryptionKeys);
   const started = performance.now();
   const base = Date.now() - 30 * DAY;
   let clock = 0;
@@ -48,40 +55,10 @@ export async function seed(db, keyring) {
   // After every creation time (10,000 wallets' clock ticks are well under a day).
   const changedSince = new Date(base + DAY);
 
-  // Every index the models declare, under mongoose's names and options, so the service starts as
-  // on a database it has run on before: its own createIndexes finds them all and builds nothing
-  // (the start-up target is a restart's, not a first start's on 10,000 wallets).
-  const DAY_S = 86_400;
-  const indexes = [
-    ['users', { email: 1 }, { unique: true }],
-    ['wallets', { slug: 1 }, { unique: true }],
-    ['wallets', { is_active: 1, order: 1 }],
-    ['credentials', { user_id: 1, wallet_id: 1 }],
-    ['credentials', { user_id: 1, is_active: 1 }],
-    ['credentials', { cap_slot: 1 }, { unique: true, sparse: true }],
-    ['credentials', { next_check_at: 1 }],
-    ['credential_balances', { credential_id: 1, at: -1 }],
-    ['credential_balances', { at: 1 }, { expireAfterSeconds: 30 * DAY_S }],
-    ['user_wallets', { user_id: 1, status: 1 }],
-    ['user_wallets', { credential_id: 1 }],
-    ['user_wallets', { wallet_id: 1 }],
-    ['user_wallets', { live_key: 1 }, { unique: true }],
-    ['user_wallets', { cap_slot: 1 }, { unique: true, sparse: true }],
-    ['user_wallets', { user_changed_at: 1, _id: 1 }],
-    ['user_wallets', { 'pending_events.at': 1 }],
-    ['user_wallet_events', { wallet_id: 1, at: -1 }],
-    ['user_wallet_events', { recorded_at: 1 }],
-    ['user_wallet_events', { at: 1 }, { expireAfterSeconds: 400 * DAY_S }],
-    ['rate_limits', { expires_at: 1 }, { expireAfterSeconds: 0 }],
-    ['agent_tokens', { created_at: -1 }],
-    ['agent_tokens', { revoked_at: 1, expires_at: 1 }],
-  ];
-  for (const [collection, keys, options = {}] of indexes) {
-    const name = Object.entries(keys)
-      .map(([k, v]) => `${k}_${v}`)
-      .join('_');
-    await db.collection(collection).createIndex(keys, { ...options, name });
-  }
+  // The service's own indexes, made by its own start-up code, so it starts as on a database it
+  // has run on before: its createIndexes finds them all and builds nothing (the start-up target is
+  // a restart's, not a first start's on 10,000 wallets).
+  await createServiceIndexes(uri, config);
 
   const definitions = DEFINITIONS.map((d) => {
     const created = at();
@@ -122,7 +99,7 @@ export async function seed(db, keyring) {
         user_id: user._id,
         wallet_id: definition._id,
         name: `${definition.name} key ${i + 1}`,
-        credentials: credentialValues(definition.slug, keyring),
+        credentials: credentialValues(definition, keyring),
         environment: i % 7 === 6 ? 'testnet' : 'mainnet',
         is_connected: i % 3 !== 2,
         // As the service's own tests leave them, mid-interval: none due during the run (a due one
@@ -143,8 +120,9 @@ export async function seed(db, keyring) {
         __v: 0,
       };
       credentials.push(credential);
-      const limits = limitsFor(i, definition);
-      const paused = limits.status === 'user_paused';
+      const { status, ...input } = limitsFor(i, definition);
+      const limits = toLimits(definition, input);
+      const paused = status === 'user_paused';
       const _id = new ObjectId();
       if (!paused)
         credential.next_check_at = credential.check_due_at = new Date(
@@ -156,24 +134,9 @@ export async function seed(db, keyring) {
         credential_id: credential._id,
         wallet_id: definition._id,
         name: `${definition.name} wallet ${i + 1}`,
-        user_limits: {
-          max_total_risk: limits.max_total_risk,
-          allowed_symbols: limits.allowed_symbols,
-          trading_mode: limits.trading_mode,
-        },
-        ai_managed_state: {
-          current_risk: 0,
-          daily_pnl: 0,
-          open_positions: 0,
-          current_max_position_size: 0,
-          current_leverage: leverageMin(definition),
-          adaptive_stop_loss: INITIAL_STOP_LOSS[limits.trading_mode],
-          risk_score: 50,
-          market_sentiment: 'neutral',
-          confidence_level: 0,
-          last_ai_decision: null,
-        },
-        status: limits.status,
+        user_limits: limits,
+        ai_managed_state: initialAiState(definition, limits),
+        status,
         pause_reason: paused ? 'paused by the user' : null,
         live_key: paused ? _id : credential._id,
         version: 0,
@@ -194,12 +157,12 @@ export async function seed(db, keyring) {
   const mixed = {
     definitionsFor: (i) => active[i % active.length],
     limitsFor: (i, definition) => ({
-      max_total_risk: 1_000 + (i % 50) * 250,
-      allowed_symbols:
+      maxTotalRisk: 1_000 + (i % 50) * 250,
+      allowedSymbols:
         i % 2 === 0
           ? null
           : definition.features.supported_assets.slice(0, 2).map((a) => `${a}/USDT`),
-      trading_mode: MODES[i % 3],
+      tradingMode: MODES[i % 3],
       status: i % 10 === 9 ? 'user_paused' : 'active',
     }),
   };
@@ -208,9 +171,9 @@ export async function seed(db, keyring) {
   const writable = {
     definitionsFor: (i) => (i % 2 === 0 ? bySlug.binance : bySlug.hyperliquid),
     limitsFor: (i) => ({
-      max_total_risk: 50_000,
-      allowed_symbols: null,
-      trading_mode: MODES[i % 3],
+      maxTotalRisk: 50_000,
+      allowedSymbols: null,
+      tradingMode: MODES[i % 3],
       status: 'active',
     }),
   };
