@@ -5,10 +5,11 @@
 //   1. the database (lib/database.mjs): MONGODB_URI when set (a single host; a fresh database in
 //      it, dropped at the end), else its own embedded engine (node dist/db/db-cli.js on a
 //      temporary DATA_DIR);
-//   2. seeds it with the plain mongodb driver (lib/seed.mjs, lib/catalog.mjs): 4 active exchange
-//      definitions and 1 inactive; users with 10, 100 and 1,000 wallets; 2,000 wallets for the
-//      agents' writes; more users' wallets up to 10,000 in all; every wallet on its own
-//      credential, encrypted with the service's Keyring;
+//   2. seeds it with the plain mongodb driver (lib/seed.mjs, lib/catalog.mjs): the service's
+//      built-in catalog and the bench's own definitions (4 active, 1 inactive); users with 10, 100
+//      and 1,000 wallets; 2,000 wallets for the agents' writes; more users' wallets up to 10,000
+//      in all; every wallet on its own credential; indexes, stored values and tokens come from
+//      the service's own code in dist/ (lib/service-code.mjs);
 //   3. puts a counting TCP proxy (db-proxy.mjs) between each server and the database, so
 //      database commands per request are counted for both without touching either;
 //   4. starts the service (node dist/main.js, NODE_ENV=production, LOG_LEVEL=warn, per-token
@@ -34,6 +35,10 @@
 // Each scenario is a module of scenarios/ with its steps (checking its answers, measuring,
 // counting commands) and its targets; PLAN below says when each step runs, TARGETS in which order
 // the targets are printed. One state object goes through all of them.
+//
+// `npm run bench -- --only <scenario>` (several allowed; lib/selection.mjs): 1-4 as always, then
+// only the named scenarios' steps (and those of the scenarios they compare with) and only their
+// targets; written to bench/results/partial.json.
 //
 // Knobs (environment): MONGODB_URI; BENCH_SECONDS (a measured phase, default 10);
 // BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SERVICE_<NAME>
