@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: the wallet service against a hand-written floor, in one run (issue 5).
 //
-// What it does, in order:
+// What it does, in order (1-4 in lib/setup.mjs):
 //   1. the database (lib/database.mjs): MONGODB_URI when set (a single host; a fresh database in
 //      it, dropped at the end), else its own embedded engine (node dist/db/db-cli.js on a
 //      temporary DATA_DIR);
@@ -47,30 +47,16 @@
 // Errors: a non-2xx answer, or a 200 whose body has GraphQL errors, or a sampled answer whose
 // data is not the expected data. A target passes only when its phases had no errors.
 
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDatabase } from './lib/database.mjs';
 import { judge } from './lib/judge.mjs';
-import { startLoad } from './lib/load-client.mjs';
 import { recordCommands } from './lib/measure.mjs';
-import {
-  children,
-  cleanup,
-  log,
-  makeTmpDir,
-  stopOnSignals,
-  tail,
-  wasInterrupted,
-} from './lib/processes.mjs';
+import { children, cleanup, log, stopOnSignals, tail, wasInterrupted } from './lib/processes.mjs';
 import { rssMB } from './lib/procfs.mjs';
 import { printTable, writeResults } from './lib/report.mjs';
 import { parseOnly, select } from './lib/selection.mjs';
-import { seed } from './lib/seed.mjs';
-import { agentToken, configOf, userToken } from './lib/service-code.mjs';
-import { serviceEnvironment, startFloor, startProxies, startService } from './lib/servers.mjs';
 import { SETTINGS, THRESHOLDS } from './lib/settings.mjs';
+import { newResults, setUp } from './lib/setup.mjs';
 import largestRequest from './scenarios/largestRequest.mjs';
 import liveEvents from './scenarios/liveEvents.mjs';
 import managedWalletChanges from './scenarios/managedWalletChanges.mjs';
@@ -230,80 +216,6 @@ async function runSteps(state, names) {
   }
 }
 
-function newResults() {
-  return {
-    date: new Date().toISOString(),
-    machine: {
-      cpus: os.cpus().length,
-      cpuModel: os.cpus()[0]?.model,
-      memoryGB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      platform: `${os.platform()} ${os.release()}`,
-      loadAverageAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
-    },
-    settings: SETTINGS,
-    // A partial run's scenarios (--only); absent in a full run.
-    ...(only ? { only } : {}),
-    thresholds: THRESHOLDS,
-    database: {},
-    startup: {},
-    rss: {},
-    correctness: {},
-    commands: {},
-    scenarios: {},
-    targets: [],
-  };
-}
-
-/** 1-4: the database, its data, the servers, the load generator and the tokens. */
-async function setUp(state) {
-  const env = process.env;
-  state.tmpDir = makeTmpDir();
-  state.keys = {
-    jwtSecret: randomBytes(48).toString('base64url'),
-    encryptionKey: `${randomBytes(32).toString('base64url')}=`,
-  };
-  state.baseEnv = {
-    PATH: env.PATH,
-    HOME: env.HOME ?? state.tmpDir,
-    LANG: env.LANG ?? 'C.UTF-8',
-    ...(env.JAVA_HOME ? { JAVA_HOME: env.JAVA_HOME } : {}),
-  };
-  state.serviceEnv = serviceEnvironment(state);
-  state.config = configOf(state.serviceEnv, state.tmpDir);
-  state.db = await startDatabase(state);
-
-  log('seeding');
-  const fixtures = await seed({ db: state.db.direct, uri: state.db.uri, config: state.config });
-  state.fixtures = fixtures;
-  state.results.database.seed = {
-    ...fixtures.counts,
-    seconds: fixtures.seconds,
-    listUsers: [10, 100, 1_000],
-    writePool: SETTINGS.writePool,
-  };
-  log(`seeded ${JSON.stringify(fixtures.counts)} in ${fixtures.seconds} s`);
-
-  const proxies = await startProxies(state);
-  state.counters = [proxies.service.counter, proxies.floor.counter];
-  state.service = await startService(state, proxies.service);
-  state.floor = await startFloor(state, proxies.floor);
-  state.serverPids = [state.service.child.proc.pid, state.floor.child.proc.pid];
-  state.load = startLoad();
-
-  // Signed by the service's own code with its Config, as login and issueAgentToken sign them.
-  state.tokens = {
-    admin: userToken(state.config, fixtures.admin),
-    list: Object.fromEntries(
-      Object.entries(fixtures.listUsers).map(([size, user]) => [
-        size,
-        userToken(state.config, user),
-      ]),
-    ),
-    agent: agentToken(state.config, fixtures.agentToken),
-  };
-}
-
 async function main(state) {
   const { results, verified } = state;
   if (only) {
@@ -353,7 +265,7 @@ stopOnSignals();
 const state = {
   settings: SETTINGS,
   thresholds: THRESHOLDS,
-  results: newResults(),
+  results: newResults(only),
   /** Scenario label -> whether its answers were right (only those are measured). */
   verified: {},
   /** Scenario label -> its load spec (bench/load.mjs), made when its answers are checked. */
