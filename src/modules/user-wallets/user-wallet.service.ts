@@ -342,7 +342,7 @@ function limitsEvent(
   );
 }
 
-function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
+export function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
   if (!(input.maxTotalRisk > 0))
     throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
   if (!modeFits(definition, input.tradingMode)) {
@@ -364,7 +364,7 @@ function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLim
 }
 
 /** Safe until an agent decides: nothing trades (position size 0), leverage at its lowest. */
-function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
+export function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
   return {
     current_risk: 0,
     daily_pnl: 0,

@@ -1,0 +1,45 @@
+// The run's settings (environment knobs and fixed sizes) and the targets' thresholds.
+
+const env = process.env;
+
+export const SETTINGS = {
+  phaseSeconds: Number(env.BENCH_SECONDS ?? 10),
+  warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 3),
+  connections: Number(env.BENCH_CONNECTIONS ?? 16),
+  rssSeconds: Number(env.BENCH_RSS_SECONDS ?? 60),
+  rssSettleSeconds: 5,
+  totalWallets: 10_000,
+  writePool: 2_000,
+  /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
+  changedWallets: 1_000,
+  batchSize: 100,
+  /**
+   * The live events scenario (issue 13): agents' subscriptions, and the paced writes they follow.
+   */
+  liveSubscribers: 50,
+  liveWritesPerSecond: 100,
+  /**
+   * The largest allowed request (issue 17): one credential's balanceHistory(first: 500) of 100
+   * assets each, looping on this many connections while another user asks for `me`.
+   */
+  heavyConnections: 2,
+  heavySnapshots: 500,
+  heavyAssets: 100,
+};
+
+export const THRESHOLDS = {
+  maxCommandsPerList: 4,
+  listThroughputShare: 0.7,
+  listTailFactor: 3,
+  catalogThroughputShare: 1.0,
+  writeThroughputShare: 0.6,
+  batchWriteFactor: 5,
+  changesThroughputShare: 1.0,
+  listCpuFactor: 1.25,
+  idleRssMB: 150,
+  rssGrowth: 0.1,
+  startupMs: 3_000,
+  liveP99Ms: 2_000,
+  liveWriteShare: 0.9,
+  meP99WithHeavyMs: 200,
+};
