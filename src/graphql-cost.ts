@@ -187,14 +187,16 @@ class CostWalk {
     for (const definition of document.definitions)
       if (definition.kind === Kind.FRAGMENT_DEFINITION)
         this.fragments.set(definition.name.value, definition);
-    // A variable left out takes its definition's default.
-    this.variables = {};
-    for (const definition of operation.variableDefinitions ?? [])
-      if (definition.defaultValue)
-        this.variables[definition.variable.name.value] = valueFromASTUntyped(
-          definition.defaultValue,
-        );
-    Object.assign(this.variables, variables);
+    // A variable left out takes its definition's default. Only the operation's own variables,
+    // and only values the client really sent: never a "__proto__" key, which Object.assign would
+    // make the prototype every missing variable is then read from.
+    this.variables = Object.create(null) as Record<string, unknown>;
+    for (const definition of operation.variableDefinitions ?? []) {
+      const name = definition.variable.name.value;
+      if (Object.hasOwn(variables, name)) this.variables[name] = variables[name];
+      else if (definition.defaultValue)
+        this.variables[name] = valueFromASTUntyped(definition.defaultValue);
+    }
   }
 
   total(): number {

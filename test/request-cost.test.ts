@@ -89,6 +89,21 @@ describe('the request cost, with its variables', () => {
     },
   );
 
+  it('reads only the variables sent: a "__proto__" key counts for nothing', async () => {
+    // Parsed from JSON, "__proto__" is an own key; copied with Object.assign it would become the
+    // prototype every variable left out is read from, pages of 0 that the execution never sees.
+    const variables = JSON.parse('{"__proto__": {"n": 0, "m": 0, "p": 0}}') as Record<
+      string,
+      unknown
+    >;
+    let result!: GqlResult<unknown>;
+    const commands = await commandsFor(async () => {
+      result = await t.raw(ATTACKER_AS_AGENT(1), variables, agent);
+    });
+    expectRefusedByCost(result);
+    expect(commands).toEqual([]);
+  });
+
   it('counts literal page sizes as before, and the same with variables', async () => {
     const literal = await t.raw(
       '{ managedWallets(first: 500) { edges { node { id events(first: 100) { id kind actor actorRole before after at } } } } }',
