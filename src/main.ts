@@ -13,6 +13,12 @@ async function main({ config, warnings }: LoadedConfig): Promise<void> {
     logFormatFor(config.nodeEnv, process.stdout.isTTY === true),
   );
   for (const warning of warnings) logger.warn(warning);
+  // A promise a request left behind must not end the service for everyone (Node's default for an
+  // unhandled rejection): it is a bug to fix, logged with its class and stack, and the process
+  // goes on.
+  process.on('unhandledRejection', (reason) => {
+    logger.error({ err: reason }, 'unhandled promise rejection');
+  });
 
   const { uri, engine } = await resolveDatabase(config, logger);
   config.mongodbUri = uri;

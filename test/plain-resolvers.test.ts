@@ -36,17 +36,19 @@ describe("the schema's plain resolvers", () => {
     const loaders = createLoaders();
     const load = jest.spyOn(loaders.definitionById, 'load');
     const late = { deadline: Date.now() - 1, loaders };
-    expect(() => field('UserWallet', 'definition').resolve!(wallet, {}, late, {} as never)).toThrow(
-      TIMED_OUT,
-    );
-    expect(() =>
+    // Refused with a rejection, never a throw: an item of a list that throws would leave an
+    // earlier item's promise unhandled (see asRejection in shared/answer-budget.ts).
+    await expect(
+      field('UserWallet', 'definition').resolve!(wallet, {}, late, {} as never),
+    ).rejects.toThrow(TIMED_OUT);
+    await expect(
       field('Credential', 'definition').resolve!(
         { wallet_id: wallet.wallet_id },
         {},
         late,
         {} as never,
       ),
-    ).toThrow(TIMED_OUT);
+    ).rejects.toThrow(TIMED_OUT);
     expect(load).not.toHaveBeenCalled();
     // In time, the method runs: a wallet whose definition is gone is an error of its own.
     await expect(
@@ -77,16 +79,16 @@ describe("the schema's plain resolvers", () => {
     }
   });
 
-  it('start no list past the deadline, plain properties included', () => {
+  it('start no list past the deadline, plain properties included', async () => {
     const limits = { allowed_symbols: ['BTC', 'ETH'] };
     const late = { deadline: Date.now() - 1, itemsLeft: 100 };
-    expect(() =>
+    await expect(
       field('UserLimits', 'allowedSymbols').resolve!(limits, {}, late, {} as never),
-    ).toThrow(TIMED_OUT);
+    ).rejects.toThrow(TIMED_OUT);
     expect(late.itemsLeft).toBe(100);
   });
 
-  it("count every list's items and every JSON object's values against the request's budget", () => {
+  it("count every list's items and every JSON object's values against the request's budget", async () => {
     const context = { deadline: Date.now() + 10_000, itemsLeft: 10 };
     const symbols = (list: string[]) =>
       field('UserLimits', 'allowedSymbols').resolve!(
@@ -103,8 +105,12 @@ describe("the schema's plain resolvers", () => {
     );
     // userLimits, allowedSymbols, BTC and ETH.
     expect(context.itemsLeft).toBe(4);
-    expect(() => symbols(['BTC', 'ETH', 'SOL', 'XRP', 'ADA'])).toThrow(
+    await expect(symbols(['BTC', 'ETH', 'SOL', 'XRP', 'ADA'])).rejects.toThrow(
       /more items than a request may/,
     );
+    // Over the budget, a JSON object is refused the same way.
+    await expect(
+      field('UserWalletEvent', 'after').resolve!({ after }, {}, context, {} as never),
+    ).rejects.toThrow(/more items than a request may/);
   });
 });

@@ -1,7 +1,8 @@
 import { GraphQLObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { getMetadataStorage } from 'type-graphql';
 import type { Context } from '../context';
-import { assertInTime, Deadline } from './deadline';
+import { InternalError } from '../errors';
+import { Deadline, TIMED_OUT } from './deadline';
 
 type Resolver = GraphQLFieldResolver<unknown, Context>;
 type Method = (...params: unknown[]) => unknown;
@@ -61,7 +62,8 @@ export function usePlainResolvers(
       const call = instance[method.methodName].bind(instance);
       const order = params.map((p) => p.kind);
       target.resolve = (root, _args, context: Pick<Context, 'deadline'>) => {
-        assertInTime(context);
+        // A rejection, not a throw: see asRejection in shared/answer-budget.ts.
+        if (context.deadline <= Date.now()) return Promise.reject(new InternalError(TIMED_OUT));
         return order.length === 2
           ? call(order[0] === 'root' ? root : context, order[1] === 'root' ? root : context)
           : call(order[0] === 'root' ? root : context);
