@@ -22,7 +22,7 @@ export const SETTINGS = {
    * The largest allowed request (issue 17): one credential's balanceHistory(first: 500) of 100
    * assets each, looping on this many connections while another user asks for `me`.
    */
-  heavyConnections: 2,
+  heavyConnections: 1,
   heavySnapshots: 500,
   heavyAssets: 100,
 };
