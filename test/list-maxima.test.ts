@@ -16,6 +16,7 @@ import {
   AgentTokensDocument,
   CreateWalletDefinitionDocument,
   ExchangeTemplatesDocument,
+  IssueAgentTokenDocument,
   WalletDefinitionsDocument,
 } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
@@ -69,6 +70,25 @@ describe('every list has a maximum', () => {
     expect(names).toHaveLength(MAX_LISTED_AGENT_TOKENS);
     expect(names[0]).toBe('agent-0');
     expect(names).not.toContain(`agent-${MAX_LISTED_AGENT_TOKENS}`);
+    // So that no unrevoked token goes unlisted, no more may be issued past the maximum.
+    const refused = await t.gql(IssueAgentTokenDocument, { name: 'one-too-many' }, admin);
+    expect(codes(refused)).toEqual(['BAD_USER_INPUT']);
+    expect(refused.errors![0].message).toMatch(
+      new RegExp(`^at most ${MAX_LISTED_AGENT_TOKENS} agent tokens may be unrevoked`),
+    );
+    expect(await AgentTokenModel.countDocuments({ name: 'one-too-many' })).toBe(0);
+    // Revoking makes room again.
+    await AgentTokenModel.updateMany(
+      {
+        name: {
+          $in: Array.from({ length: 21 }, (_, i) => `agent-${MAX_LISTED_AGENT_TOKENS - 1 + i}`),
+        },
+      },
+      { $set: { revoked_at: new Date() } },
+    );
+    const issued = await t.gql(IssueAgentTokenDocument, { name: 'one-more' }, admin);
+    expect(issued.errors).toBeUndefined();
+    await AgentTokenModel.updateMany({ issued_by: issuer }, { $set: { revoked_at: new Date() } });
   });
 
   it(`exchangeTemplates lists every exchange ccxt knows: at most ${MAX_EXCHANGE_TEMPLATES}`, async () => {

@@ -7,6 +7,7 @@ import {
   isDuplicateKeyError,
   NotFoundError,
   UnauthenticatedError,
+  UserInputError,
 } from '../errors';
 import type { Logger } from '../logger';
 import { backgroundComment } from '../shared/background';
@@ -26,7 +27,10 @@ const DEFAULT_AGENT_TOKEN_DAYS = 30;
 const LOGIN_WINDOW_MS = 15 * 60_000;
 const HOUR_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
-/** agentTokens answers the newest this many. */
+/**
+ * agentTokens answers the newest this many; and no more than this many unrevoked ones (expired or
+ * not) may exist, so every token an admin may still revoke is listed.
+ */
 export const MAX_LISTED_AGENT_TOKENS = 500;
 
 /** The comment of the open sessions' re-check (see shared/background.ts). */
@@ -189,6 +193,10 @@ export class AuthService {
   ): Promise<AgentToken> {
     const admin = requireUser(request.principal);
     if (admin.role !== Role.ADMIN) throw new ForbiddenError('issueAgentToken is for ADMIN only');
+    if ((await AgentTokenModel.countDocuments({ revoked_at: null })) >= MAX_LISTED_AGENT_TOKENS)
+      throw new UserInputError(
+        `at most ${MAX_LISTED_AGENT_TOKENS} agent tokens may be unrevoked (expired ones count until revoked): revoke one first`,
+      );
     const record = {
       _id: new Types.ObjectId(),
       name: cleanName(name),
