@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { Principal } from './auth/roles';
+import { principalKey, type Principal } from './auth/roles';
 import type { AuthService } from './auth/auth.service';
 import { logSecurityEvent } from './auth/security-log';
 import { RateLimitedError, UnauthenticatedError } from './errors';
@@ -98,12 +98,7 @@ export async function buildContext(
   let principal: Principal | null = null;
   try {
     principal = await auth.authenticate(req.headers.authorization);
-    if (principal)
-      budget.take(
-        principal.kind === 'user'
-          ? `user:${principal.userId.toHexString()}`
-          : `agent:${principal.agentId.toHexString()}`,
-      );
+    if (principal) budget.take(principalKey(principal));
   } catch (error) {
     if (error instanceof UnauthenticatedError)
       logSecurityEvent({ logger: child, clientAddress, principal }, 'token refused', {

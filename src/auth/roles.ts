@@ -33,6 +33,16 @@ export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 /**
  * Services that act for a user take a UserPrincipal; the auth checker has already kept agents out.
  */
+/**
+ * Whose token a request is, as the per-token request budget and the connection limit count it
+ * (HTTP and WebSocket alike): user:<id>, agent:<id>.
+ */
+export function principalKey(principal: Principal): string {
+  return principal.kind === 'user'
+    ? `user:${principal.userId.toHexString()}`
+    : `agent:${principal.agentId.toHexString()}`;
+}
+
 export function requireUser(principal: Principal | null): UserPrincipal {
   if (principal?.kind !== 'user')
     throw new ForbiddenError('this operation is for USER or ADMIN only');

@@ -15,7 +15,7 @@ import {
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService, Session } from '../auth/auth.service';
-import type { Principal } from '../auth/roles';
+import { principalKey } from '../auth/roles';
 import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
 import { clientAddressOf, createLoaders, type Context } from '../context';
 import { CostLimitError, RateLimitedError, UnauthenticatedError, UserInputError } from '../errors';
@@ -73,12 +73,6 @@ export interface LiveServer {
   /** Closes every socket (1001) and the WebSocket server. */
   dispose(): Promise<void>;
   connections(): number;
-}
-
-function principalKey(principal: Principal): string {
-  return principal.kind === 'user'
-    ? `user:${principal.userId.toHexString()}`
-    : `agent:${principal.agentId.toHexString()}`;
 }
 
 export function startLiveServer(options: LiveServerOptions): LiveServer {
