@@ -41,7 +41,7 @@ export default defineConfig(
   {
     // Apollo's plugin hooks must return promises (its types say so, and it awaits each one):
     // `async` is what makes them, and turns a throw inside a hook into a rejection Apollo handles.
-    files: ['src/request-plugins.ts'],
+    files: ['src/graphql/request-plugins.ts'],
     rules: { '@typescript-eslint/require-await': 'off' },
   },
   {

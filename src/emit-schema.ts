@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
-import { emitSchema } from './schema';
+import { emitSchema } from './graphql/schema';
 
 /** `npm run schema`: writes schema/schema.graphql from the type-graphql classes. */
 emitSchema(join(__dirname, '..', 'schema', 'schema.graphql')).catch((error) => {

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
-import type { LoadedConfig } from './config';
+import type { LoadedConfig } from './core/config';
 import { resolveDatabase, type EmbeddedEngine } from './db/embedded';
 import { runEntryPoint } from './entry-point';
-import { createLogger, logFormatFor } from './logger';
-import { startApp, type App } from './server';
+import { createLogger, logFormatFor } from './core/logger';
+import { startApp, type App } from './app/server';
 
 /** Process entry: config -> database -> HTTP server -> graceful shutdown. */
 async function main({ config, warnings }: LoadedConfig): Promise<void> {

@@ -1,10 +1,10 @@
 import 'reflect-metadata';
-import type { LoadedConfig } from './config';
+import type { LoadedConfig } from './core/config';
 import { Keyring } from './crypto/keyring';
 import { connectDatabase, disconnectDatabase } from './db/connection';
 import { resolveDatabase } from './db/embedded';
 import { runEntryPoint } from './entry-point';
-import { createLogger } from './logger';
+import { createLogger } from './core/logger';
 import { rotateCredentialKeys } from './modules/credentials/credential-rotation';
 
 /**

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
-import type { LoadedConfig } from './config';
+import type { LoadedConfig } from './core/config';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from './db/connection';
 import { resolveDatabase } from './db/embedded';
 import { runEntryPoint } from './entry-point';
-import { createLogger } from './logger';
-import { WalletDefinitionModel } from './modules/wallet-definitions/wallet-definition.model';
-import { WalletDefinitionService } from './modules/wallet-definitions/wallet-definition.service';
+import { createLogger } from './core/logger';
+import { WalletDefinitionModel } from './modules/catalog/wallet-definition.model';
+import { WalletDefinitionService } from './modules/catalog/wallet-definition.service';
 
 /** `npm run seed`: inserts or refreshes the built-in catalog in the configured database. */
 async function main({ config }: LoadedConfig): Promise<void> {

@@ -5,9 +5,9 @@ import {
   AGENT_TOKEN_REFRESH_MS,
   AgentTokenRegistry,
   BACKGROUND_COMMENT,
-} from '../src/auth/agent-token-registry';
-import { AgentTokenModel } from '../src/auth/agent-token.model';
-import { createLogger } from '../src/logger';
+} from '../src/modules/auth/agent-token-registry';
+import { AgentTokenModel } from '../src/modules/auth/agent-token.model';
+import { createLogger } from '../src/core/logger';
 import { isBackgroundComment } from '../src/shared/background';
 import {
   AgentTokensDocument,

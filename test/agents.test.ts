@@ -17,14 +17,14 @@ import {
   type AiManagedStateInput,
   type TradingMode,
 } from './generated/graphql';
-import { createLogger } from '../src/logger';
-import { planAiWrite } from '../src/modules/user-wallets/ai-state.service';
-import { deliverPendingEvents } from '../src/modules/user-wallets/user-wallet-events';
-import { UserWalletModel, type UserWallet } from '../src/modules/user-wallets/user-wallet.model';
+import { createLogger } from '../src/core/logger';
+import { planAiWrite } from '../src/modules/wallets/ai-state.service';
+import { deliverPendingEvents } from '../src/modules/wallets/user-wallet-events';
+import { UserWalletModel, type UserWallet } from '../src/modules/wallets/user-wallet.model';
 import {
   WalletDefinitionModel,
   type WalletDefinition,
-} from '../src/modules/wallet-definitions/wallet-definition.model';
+} from '../src/modules/catalog/wallet-definition.model';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,

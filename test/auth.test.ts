@@ -1,11 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { print } from 'graphql';
 import jwt from 'jsonwebtoken';
-import { AgentTokenRegistry } from '../src/auth/agent-token-registry';
-import { AuthService } from '../src/auth/auth.service';
-import { Role } from '../src/auth/roles';
-import { UserModel } from '../src/auth/user.model';
-import { createLogger } from '../src/logger';
+import { AgentTokenRegistry } from '../src/modules/auth/agent-token-registry';
+import { AuthService } from '../src/modules/auth/auth.service';
+import { Role } from '../src/modules/auth/roles';
+import { UserModel } from '../src/modules/auth/user.model';
+import { createLogger } from '../src/core/logger';
 import { Writable } from 'node:stream';
 import {
   ChangePasswordDocument,

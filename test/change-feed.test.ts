@@ -15,8 +15,8 @@ import {
   UpdateWalletDefinitionDocument,
   WalletBoundsDocument,
 } from './generated/graphql';
-import { createLogger } from '../src/logger';
-import { backfillUserChangedAt } from '../src/modules/user-wallets/migrations';
+import { createLogger } from '../src/core/logger';
+import { backfillUserChangedAt } from '../src/modules/wallets/migrations';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,

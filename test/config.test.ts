@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, parseConfig } from '../src/config';
+import { ConfigError, parseConfig } from '../src/core/config';
 
 const GOOD_KEY = 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=';
 const GOOD_SECRET = 'a-production-jwt-secret-of-at-least-32-bytes';

@@ -3,8 +3,8 @@ import { CredentialDocument } from './generated/graphql';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
 import type { StoredCredential } from './helpers/stored';
-import { createLogger } from '../src/logger';
-import { dropRetiredIndexes } from '../src/modules/user-wallets/migrations';
+import { createLogger } from '../src/core/logger';
+import { dropRetiredIndexes } from '../src/modules/wallets/migrations';
 
 /**
  * Credentials stored before connection states existed: shown sensibly, then migrated at start-up.

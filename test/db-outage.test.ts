@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedEngine, type EmbeddedEngine } from '../src/db/embedded';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/core/logger';
 import { startTestApp, type TestApp } from './helpers/app';
 import { registerUser, type TestUser } from './helpers/factories';
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { engineNotePath, resolveDatabase, startEmbeddedEngine } from '../src/db/embedded';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/core/logger';
 
 const logger = createLogger({ logLevel: 'silent' });
 const noMongod = { mongodBinary: undefined, download: 'false', searchPath: '' } as const;

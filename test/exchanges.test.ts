@@ -5,7 +5,7 @@ import { expect } from '@jest/globals';
 import { binanceProfile } from '../src/exchanges/binance.connector';
 import { prepareCheck, unexpectedStatus } from '../src/exchanges/ccxt.connector';
 import { defaultCcxtCredential } from '../src/exchanges/credentials';
-import { describeExchangeError, scrubSecrets } from '../src/exchanges/errors';
+import { describeExchangeError, scrubSecrets } from '../src/exchanges/failures';
 import { KRAKEN_MATCHERS } from '../src/exchanges/kraken.connector';
 import { nonZeroBalances } from '../src/exchanges/findings';
 import {

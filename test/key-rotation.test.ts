@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import mongoose, { Types } from 'mongoose';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
-import { createLogger } from '../src/logger';
+import { createLogger } from '../src/core/logger';
 import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,

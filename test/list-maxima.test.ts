@@ -3,15 +3,15 @@ import { join } from 'node:path';
 import { Kind, parse, type DocumentNode, type OperationDefinitionNode } from 'graphql';
 import { Types } from 'mongoose';
 import { nodeRequire } from '../src/exchanges/node-require';
-import { AgentTokenModel } from '../src/auth/agent-token.model';
-import { MAX_LISTED_AGENT_TOKENS } from '../src/auth/auth.service';
-import { assertEveryListSized, createCostLimit, listSizes } from '../src/graphql-cost';
-import { buildAppSchema } from '../src/schema';
-import { WalletDefinitionModel } from '../src/modules/wallet-definitions/wallet-definition.model';
+import { AgentTokenModel } from '../src/modules/auth/agent-token.model';
+import { MAX_LISTED_AGENT_TOKENS } from '../src/modules/auth/auth.service';
+import { assertEveryListSized, createCostLimit, listSizes } from '../src/graphql/cost';
+import { buildAppSchema } from '../src/graphql/schema';
+import { WalletDefinitionModel } from '../src/modules/catalog/wallet-definition.model';
 import {
   MAX_DEFINITIONS,
   MAX_EXCHANGE_TEMPLATES,
-} from '../src/modules/wallet-definitions/wallet-definition.service';
+} from '../src/modules/catalog/wallet-definition.service';
 import {
   AgentTokensDocument,
   CreateWalletDefinitionDocument,

@@ -1,7 +1,7 @@
 import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { Types } from 'mongoose';
-import { createLoaders } from '../src/context';
-import { buildAppSchema } from '../src/schema';
+import { createLoaders } from '../src/core/context';
+import { buildAppSchema } from '../src/graphql/schema';
 import { TIMED_OUT } from '../src/shared/deadline';
 import { startTestApp, type TestApp } from './helpers/app';
 

@@ -1,7 +1,7 @@
 import argon2 from 'argon2';
 import mongoose from 'mongoose';
 import { codes, startTestApp, type TestApp } from './helpers/app';
-import { PASSWORD_CHECKS_IN_FLIGHT, passwordChecksInFlight } from '../src/auth/password';
+import { PASSWORD_CHECKS_IN_FLIGHT, passwordChecksInFlight } from '../src/modules/auth/password';
 import { uniqueEmail } from './helpers/factories';
 
 let t: TestApp;

@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import { Types } from 'mongoose';
 import { CredentialBalanceModel } from '../src/modules/credentials/credential-balance.model';
-import { UserWalletModel } from '../src/modules/user-wallets/user-wallet.model';
+import { UserWalletModel } from '../src/modules/wallets/user-wallet.model';
 import { commandsFor } from './helpers/commands';
 import { codes, startTestApp, type GqlResult, type TestApp } from './helpers/app';
 import {

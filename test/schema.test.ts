@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildAppSchema, printAppSchema } from '../src/schema';
+import { buildAppSchema, printAppSchema } from '../src/graphql/schema';
 
 const ROOT = join(__dirname, '..');
 const COMMITTED = join(ROOT, 'schema', 'schema.graphql');

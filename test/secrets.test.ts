@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
-import { createLogger, logFormatFor } from '../src/logger';
+import { createLogger, logFormatFor } from '../src/core/logger';
 import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,

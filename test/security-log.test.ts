@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
-import { AgentTokenRegistry } from '../src/auth/agent-token-registry';
-import { AuthService } from '../src/auth/auth.service';
-import { createLogger } from '../src/logger';
+import { AgentTokenRegistry } from '../src/modules/auth/agent-token-registry';
+import { AuthService } from '../src/modules/auth/auth.service';
+import { createLogger } from '../src/core/logger';
 import { IssueAgentTokenDocument, LoginDocument, MeDocument } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, binanceCredential, registerUser, uniqueEmail } from './helpers/factories';

@@ -8,7 +8,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
-import { sharedSubscribe } from '../src/subscriptions/shared-execution';
+import { sharedSubscribe } from '../src/modules/live/shared-execution';
 
 /**
  * Subscriptions that answer alike share each event's execution: counted on a schema whose field

@@ -28,9 +28,9 @@ import {
   type TestUser,
 } from './helpers/factories';
 import { subscribe, until } from './helpers/live';
-import { WalletEventFeed } from '../src/subscriptions/wallet-event-feed';
-import { UserWalletEventModel } from '../src/modules/user-wallets/user-wallet-event.model';
-import { createLogger } from '../src/logger';
+import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { UserWalletEventModel } from '../src/modules/wallets/user-wallet-event.model';
+import { createLogger } from '../src/core/logger';
 
 let t: TestApp;
 let admin: string;

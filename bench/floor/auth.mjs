@@ -1,4 +1,4 @@
-// Authentication: the same token rules as src/auth/jwt.ts and AuthService.authenticate.
+// Authentication: the same token rules as src/modules/auth/jwt.ts and AuthService.authenticate.
 
 import jwt from 'jsonwebtoken';
 import { ObjectId } from './db.mjs';

@@ -212,7 +212,7 @@ export async function seed({ db, uri, config }) {
   for (let i = 0; i < wallets.length; i += 1_000)
     await db.collection('user_wallets').insertMany(wallets.slice(i, i + 1_000));
   // The service honours an agent token only while its record is here
-  // (src/auth/agent-token.model.ts).
+  // (src/modules/auth/agent-token.model.ts).
   // Now, not on the seed's clock (30 days back): the record must not have expired.
   const issued = new Date();
   const agentToken = {

@@ -8,8 +8,8 @@ const require = createRequire(import.meta.url);
 require('reflect-metadata');
 
 export const { Keyring } = require('../../dist/crypto/keyring.js');
-const { parseConfig } = require('../../dist/config.js');
-const { signAgentToken, signUserToken } = require('../../dist/auth/jwt.js');
+const { parseConfig } = require('../../dist/core/config.js');
+const { signAgentToken, signUserToken } = require('../../dist/modules/auth/jwt.js');
 
 /** The service's Config, as it will read this environment (its defaults filled in). */
 export const configOf = (env, cwd) => parseConfig(env, cwd).config;
@@ -23,12 +23,9 @@ export const agentToken = (config, record) =>
   signAgentToken(config.jwt, record._id, record.name, record.expires_at).token;
 export const {
   BUILT_IN_DEFINITIONS,
-} = require('../../dist/modules/wallet-definitions/wallet-definition.seed.js');
+} = require('../../dist/modules/catalog/wallet-definition.seed.js');
 const { storedValues } = require('../../dist/modules/credentials/credential-values.js');
-const {
-  initialAiState,
-  toLimits,
-} = require('../../dist/modules/user-wallets/user-wallet.service.js');
+const { initialAiState, toLimits } = require('../../dist/modules/wallets/user-wallet.service.js');
 export { initialAiState, storedValues, toLimits };
 
 const {
@@ -37,17 +34,17 @@ const {
   ensureIndexes,
 } = require('../../dist/db/connection.js');
 const { ensureRetentionIndexes } = require('../../dist/db/retention.js');
-const { createLogger } = require('../../dist/logger.js');
-// The models whose indexes the service makes at start-up (startApp in src/server.ts).
+const { createLogger } = require('../../dist/core/logger.js');
+// The models whose indexes the service makes at start-up (startApp in src/app/server.ts).
 const MODELS = [
-  require('../../dist/auth/user.model.js').UserModel,
-  require('../../dist/modules/wallet-definitions/wallet-definition.model.js').WalletDefinitionModel,
+  require('../../dist/modules/auth/user.model.js').UserModel,
+  require('../../dist/modules/catalog/wallet-definition.model.js').WalletDefinitionModel,
   require('../../dist/modules/credentials/credential.model.js').CredentialModel,
   require('../../dist/modules/credentials/credential-balance.model.js').CredentialBalanceModel,
-  require('../../dist/modules/user-wallets/user-wallet.model.js').UserWalletModel,
-  require('../../dist/modules/user-wallets/user-wallet-event.model.js').UserWalletEventModel,
+  require('../../dist/modules/wallets/user-wallet.model.js').UserWalletModel,
+  require('../../dist/modules/wallets/user-wallet-event.model.js').UserWalletEventModel,
   require('../../dist/shared/rate-limit.js').RateLimitModel,
-  require('../../dist/auth/agent-token.model.js').AgentTokenModel,
+  require('../../dist/modules/auth/agent-token.model.js').AgentTokenModel,
 ];
 
 /**

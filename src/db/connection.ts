@@ -1,6 +1,6 @@
 import mongoose from 'mongoose';
-import type { Logger } from '../logger';
-import { watchConnectionPool } from '../metrics';
+import type { Logger } from '../core/logger';
+import { watchConnectionPool } from '../core/metrics';
 
 /**
  * One mongoose connection for the process. Typegoose models bind to mongoose's default

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import type { LoadedConfig } from '../config';
+import type { LoadedConfig } from '../core/config';
 import { runEntryPoint } from '../entry-point';
-import { createLogger } from '../logger';
+import { createLogger } from '../core/logger';
 import { startEmbeddedEngine } from './embedded';
 
 /**

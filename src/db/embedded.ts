@@ -2,8 +2,8 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { Config } from '../config';
-import type { Logger } from '../logger';
+import type { Config } from '../core/config';
+import type { Logger } from '../core/logger';
 
 /**
  * The database a developer gets when MONGODB_URI is unset:

@@ -7,7 +7,7 @@ import {
   IP_NOT_ALLOWED,
   UnexpectedAnswerError,
   type ErrorMatcher,
-} from './errors';
+} from './failures';
 import { isRecord } from './hosts';
 
 /**

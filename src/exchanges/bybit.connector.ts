@@ -7,7 +7,7 @@ import {
   KEY_UNKNOWN,
   UnexpectedAnswerError,
   type ErrorMatcher,
-} from './errors';
+} from './failures';
 import { isRecord } from './hosts';
 
 export const BYBIT_MATCHERS: readonly ErrorMatcher[] = [

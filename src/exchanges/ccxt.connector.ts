@@ -6,7 +6,7 @@ import {
   failure,
   UNEXPECTED_ANSWER,
   type ErrorMatcher,
-} from './errors';
+} from './failures';
 import { nonZeroBalances, withdrawalPolicy } from './findings';
 import { ANSWER_TOO_LARGE, createOutboundGuard, type OutboundGuard } from './guard';
 import { ccxtExchangeIds, loadCcxt, pointAtBaseUrl, resolveBaseUrl, type Ccxt } from './hosts';

@@ -1,6 +1,6 @@
 import type { coinbase } from 'ccxt';
 import type { ExchangeProfile } from './ccxt.connector';
-import { UnexpectedAnswerError } from './errors';
+import { UnexpectedAnswerError } from './failures';
 import { isRecord } from './hosts';
 
 /**

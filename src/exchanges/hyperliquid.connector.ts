@@ -1,7 +1,7 @@
 import type { hyperliquid } from 'ccxt';
 import { ccxtCredentials, explainFailure, prepareCheck } from './ccxt.connector';
 import { CcxtCredential } from './credentials';
-import { failure, KEY_UNKNOWN, UNEXPECTED_ANSWER, type ErrorMatcher } from './errors';
+import { failure, KEY_UNKNOWN, UNEXPECTED_ANSWER, type ErrorMatcher } from './failures';
 import { nonZeroBalances, withdrawalPolicy } from './findings';
 import { isRecord } from './hosts';
 import type { ConnectionCheckResult, ExchangeConnector } from './types';

@@ -5,7 +5,7 @@ import {
   KEY_UNKNOWN,
   UnexpectedAnswerError,
   type ErrorMatcher,
-} from './errors';
+} from './failures';
 import { isRecord } from './hosts';
 
 /**

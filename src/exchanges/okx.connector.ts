@@ -7,7 +7,7 @@ import {
   KEY_UNKNOWN,
   UnexpectedAnswerError,
   type ErrorMatcher,
-} from './errors';
+} from './failures';
 import { isRecord } from './hosts';
 
 /** OKX's codes (ccxt maps most to AuthenticationError; these messages say which part was wrong). */

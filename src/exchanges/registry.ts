@@ -3,7 +3,7 @@ import { bybitProfile } from './bybit.connector';
 import { ccxtConnector, type ExchangeProfile } from './ccxt.connector';
 import { coinbaseProfile } from './coinbase.connector';
 import { PUBLIC_BALANCE_EXCHANGES } from './credentials';
-import { failure, scrubResult, scrubSecrets } from './errors';
+import { failure, scrubResult, scrubSecrets } from './failures';
 import { hyperliquidConnector } from './hyperliquid.connector';
 import { krakenProfile } from './kraken.connector';
 import { okxProfile } from './okx.connector';

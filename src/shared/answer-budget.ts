@@ -7,8 +7,8 @@ import {
   type GraphQLFieldResolver,
   type GraphQLSchema,
 } from 'graphql';
-import type { Context } from '../context';
-import { UserInputError } from '../errors';
+import type { Context } from '../core/context';
+import { UserInputError } from '../core/errors';
 import { assertInTime } from './deadline';
 
 /**

@@ -1,6 +1,6 @@
 import type { MiddlewareFn } from 'type-graphql';
-import type { Context } from '../context';
-import { InternalError } from '../errors';
+import type { Context } from '../core/context';
+import { InternalError } from '../core/errors';
 
 export const TIMED_OUT = 'the operation took too long and was cut off';
 

@@ -1,7 +1,7 @@
 import { GraphQLObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { getMetadataStorage } from 'type-graphql';
-import type { Context } from '../context';
-import { InternalError } from '../errors';
+import type { Context } from '../core/context';
+import { InternalError } from '../core/errors';
 import { Deadline, TIMED_OUT } from './deadline';
 
 type Resolver = GraphQLFieldResolver<unknown, Context>;

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
-import { RateLimitedError, isDuplicateKeyError } from '../errors';
-import { metrics } from '../metrics';
+import { RateLimitedError, isDuplicateKeyError } from '../core/errors';
+import { metrics } from '../core/metrics';
 
 /**
  * Counters in the database, so that every instance behind a load balancer shares them. A counter's

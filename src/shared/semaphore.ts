@@ -1,4 +1,4 @@
-import { RateLimitedError } from '../errors';
+import { RateLimitedError } from '../core/errors';
 
 /**
  * At most `permits` tasks at once; the rest wait in line, each for at most `maxWaitMs`, and no more

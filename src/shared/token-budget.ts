@@ -1,5 +1,5 @@
-import { RateLimitedError } from '../errors';
-import { metrics } from '../metrics';
+import { RateLimitedError } from '../core/errors';
+import { metrics } from '../core/metrics';
 
 /**
  * A per-token request budget, in memory: a token bucket per principal that refills continuously.

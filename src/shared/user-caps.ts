@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { Model, Types } from 'mongoose';
-import { ConflictError, UserInputError, isDuplicateKeyError } from '../errors';
+import { ConflictError, UserInputError, isDuplicateKeyError } from '../core/errors';
 
 /**
  * Per-user caps, held by the database: each capped document takes a slot `<user id>:<n>` with n

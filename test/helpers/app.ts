@@ -3,9 +3,9 @@ import { Writable } from 'node:stream';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
 import mongoose from 'mongoose';
-import { parseConfig, type Config } from '../../src/config';
-import { createLogger } from '../../src/logger';
-import { startApp, type App } from '../../src/server';
+import { parseConfig, type Config } from '../../src/core/config';
+import { createLogger } from '../../src/core/logger';
+import { startApp, type App } from '../../src/app/server';
 
 export const TEST_JWT_SECRET = 'test-jwt-secret-that-is-long-enough-0123456789';
 export const TEST_ENCRYPTION_KEY = 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=';

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Types } from 'mongoose';
-import type { Config } from '../../config';
+import type { Config } from '../../core/config';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import type {
@@ -9,11 +9,11 @@ import type {
   ConnectionCheckResult,
   KeyPermissions as FoundPermissions,
 } from '../../exchanges/types';
-import type { Logger } from '../../logger';
+import type { Logger } from '../../core/logger';
 import { commentOption } from '../../shared/background';
-import { pauseWalletsOfRefusedCredential } from '../user-wallets/wallet-status';
-import { ccxtCredentialOf } from '../wallet-definitions/ccxt-mapping';
-import type { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
+import { pauseWalletsOfRefusedCredential } from '../wallets/wallet-status';
+import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { checkDelayMs, rescheduleChecks } from './credential-schedule';
 import { plainValues } from './credential-values';
@@ -25,7 +25,7 @@ import {
   type KeyPermissions,
 } from './credential.model';
 import type { ConnectionTestResult } from './credential.types';
-import { metrics } from '../../metrics';
+import { metrics } from '../../core/metrics';
 
 export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 

@@ -1,11 +1,8 @@
 import { Types } from 'mongoose';
-import type { Logger } from '../../logger';
+import type { Logger } from '../../core/logger';
 import { backgroundComment } from '../../shared/background';
-import { LIVE_STATUSES, UserWalletModel } from '../user-wallets/user-wallet.model';
-import {
-  WalletDefinitionModel,
-  type WalletDefinition,
-} from '../wallet-definitions/wallet-definition.model';
+import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
+import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
 import { unscheduleChecks } from './credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from './credential.model';

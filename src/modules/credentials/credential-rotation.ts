@@ -1,11 +1,8 @@
 import type { Types } from 'mongoose';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
-import type { Logger } from '../../logger';
-import {
-  WalletDefinitionModel,
-  type WalletDefinition,
-} from '../wallet-definitions/wallet-definition.model';
+import type { Logger } from '../../core/logger';
+import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialModel, type Credential } from './credential.model';
 
 export interface RotationReport {

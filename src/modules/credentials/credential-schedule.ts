@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
 import { commentOption } from '../../shared/background';
-import { LIVE_STATUSES, UserWalletModel } from '../user-wallets/user-wallet.model';
+import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
 import type { CheckKind } from '../../exchanges/types';
 import { CredentialModel, type Credential } from './credential.model';
 

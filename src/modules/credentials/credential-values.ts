@@ -1,10 +1,7 @@
-import type { Principal } from '../../auth/roles';
+import type { Principal } from '../auth/roles';
 import type { Keyring } from '../../crypto/keyring';
-import { UserInputError } from '../../errors';
-import {
-  AuthFieldType,
-  type WalletDefinition,
-} from '../wallet-definitions/wallet-definition.model';
+import { UserInputError } from '../../core/errors';
+import { AuthFieldType, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { CredentialValueInput } from './credential.inputs';
 import type { CredentialField } from './credential.types';
 

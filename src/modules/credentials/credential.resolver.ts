@@ -10,12 +10,12 @@ import {
   Root,
   UseMiddleware,
 } from 'type-graphql';
-import { Role } from '../../auth/roles';
+import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { Context } from '../../context';
+import type { Context } from '../../core/context';
 import { ObjectIdScalar } from '../../shared/scalars';
-import { WalletDefinition } from '../wallet-definitions/wallet-definition.model';
-import { UserInputError } from '../../errors';
+import { WalletDefinition } from '../catalog/wallet-definition.model';
+import { UserInputError } from '../../core/errors';
 import { CredentialBalance } from './credential-balance.model';
 import { DEFAULT_BALANCE_HISTORY, MAX_BALANCE_HISTORY } from './credential.loader';
 import { describeFields } from './credential-values';

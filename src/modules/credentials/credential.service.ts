@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import { requireUser, type Principal, type UserPrincipal } from '../../auth/roles';
+import { requireUser, type Principal, type UserPrincipal } from '../auth/roles';
 import type { Keyring } from '../../crypto/keyring';
 import {
   ConflictError,
@@ -7,8 +7,8 @@ import {
   NotFoundError,
   RateLimitedError,
   UserInputError,
-} from '../../errors';
-import type { Logger } from '../../logger';
+} from '../../core/errors';
+import type { Logger } from '../../core/logger';
 import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import {
@@ -16,12 +16,9 @@ import {
   UserWalletModel,
   WalletStatus,
   type UserWallet,
-} from '../user-wallets/user-wallet.model';
-import { transition } from '../user-wallets/wallet-status';
-import {
-  WalletDefinitionModel,
-  type WalletDefinition,
-} from '../wallet-definitions/wallet-definition.model';
+} from '../wallets/user-wallet.model';
+import { transition } from '../wallets/wallet-status';
+import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { storedValues } from './credential-values';

@@ -1,0 +1,54 @@
+import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoose';
+import { Schema, type Types } from 'mongoose';
+import { Field, ObjectType } from 'type-graphql';
+import { ObjectIdScalar } from '../../shared/scalars';
+
+/**
+ * Collection `agent_tokens`: every agent token issued, by the id it carries (`jti`, and the id in
+ * its subject). The token itself is never stored: a token is honoured only while its record is
+ * here, unrevoked and unexpired, and its issuer is still an admin (see AgentTokenRegistry).
+ */
+@ObjectType('AgentTokenInfo', {
+  description:
+    'ADMIN: an agent token as the service keeps it; the token itself is never stored or shown again.',
+})
+@modelOptions({
+  schemaOptions: {
+    collection: 'agent_tokens',
+    versionKey: false,
+    timestamps: { createdAt: 'created_at', updatedAt: false },
+  },
+  options: { customName: 'AgentToken' },
+})
+@index({ created_at: -1 })
+@index({ revoked_at: 1, expires_at: 1 })
+export class AgentTokenRecord {
+  @Field(() => ObjectIdScalar, { name: 'id' })
+  readonly _id!: Types.ObjectId;
+
+  @Field()
+  @prop({ required: true, type: String })
+  name!: string;
+
+  @Field(() => ObjectIdScalar, { name: 'issuedBy', description: 'The admin who issued it.' })
+  @prop({ required: true, type: Schema.Types.ObjectId })
+  issued_by!: Types.ObjectId;
+
+  @Field(() => Date, { name: 'createdAt' })
+  created_at!: Date;
+
+  @Field(() => Date, { name: 'expiresAt' })
+  @prop({ required: true, type: Date })
+  expires_at!: Date;
+
+  @Field(() => Date, {
+    name: 'revokedAt',
+    nullable: true,
+    description:
+      'Set once revoked: from then on the token is refused on every instance (within 5 s).',
+  })
+  @prop({ type: Date, default: null })
+  revoked_at!: Date | null;
+}
+
+export const AgentTokenModel = getModelForClass(AgentTokenRecord);

@@ -1,0 +1,42 @@
+import type { Logger } from '../../core/logger';
+import { actorName, type Principal } from './roles';
+
+export type SecurityEvent =
+  | 'login failed'
+  | 'rate limited'
+  | 'forbidden'
+  | 'token refused'
+  | 'agent token issued'
+  | 'agent token revoked'
+  | 'password changed'
+  | 'password change refused'
+  | 'admin promoted';
+
+/** What a security event says of the request it happened in; the logger carries the request id. */
+export interface RequestMeta {
+  logger: Logger;
+  clientAddress: string;
+  principal: Principal | null;
+}
+
+/**
+ * Security events go out at warn, with the request id (the logger's), who acted and from where;
+ * never a password, a token, or what a client typed into a name or an email field (the details
+ * name a digest of it where one is needed).
+ */
+export function logSecurityEvent(
+  meta: RequestMeta,
+  event: SecurityEvent,
+  details: Record<string, unknown> = {},
+): void {
+  meta.logger.warn(
+    {
+      security: event,
+      actor: meta.principal ? actorName(meta.principal) : 'anonymous',
+      actorRole: meta.principal?.role ?? null,
+      clientAddress: meta.clientAddress,
+      ...details,
+    },
+    `security: ${event}`,
+  );
+}

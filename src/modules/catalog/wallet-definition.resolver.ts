@@ -1,0 +1,103 @@
+import {
+  Arg,
+  Authorized,
+  Ctx,
+  FieldResolver,
+  Mutation,
+  Query,
+  Resolver,
+  Root,
+  UseMiddleware,
+} from 'type-graphql';
+import { Role } from '../auth/roles';
+import { Deadline } from '../../shared/deadline';
+import type { Context } from '../../core/context';
+import {
+  CreateWalletDefinitionInput,
+  UpdateWalletDefinitionInput,
+  WalletDefinitionFilter,
+} from './wallet-definition.inputs';
+import { ExchangeTemplate } from './exchange-template.types';
+import { WalletDefinition } from './wallet-definition.model';
+import { isConnectionTestable, type WalletDefinitionService } from './wallet-definition.service';
+
+@UseMiddleware(Deadline)
+@Resolver(() => WalletDefinition)
+export class WalletDefinitionResolver {
+  constructor(private readonly definitions: WalletDefinitionService) {}
+
+  @Query(() => [WalletDefinition], { description: 'Public. Sorted by order, then name.' })
+  walletDefinitions(
+    @Arg('filter', () => WalletDefinitionFilter, { nullable: true })
+    filter?: WalletDefinitionFilter | null,
+  ): Promise<WalletDefinition[]> {
+    return this.definitions.list(filter);
+  }
+
+  @Query(() => WalletDefinition, { description: 'Public. NOT_FOUND for an unknown slug.' })
+  walletDefinition(@Arg('slug', () => String) slug: string): Promise<WalletDefinition> {
+    return this.definitions.getBySlug(slug);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN. CONFLICT on a duplicate slug.' })
+  createWalletDefinition(
+    @Arg('input', () => CreateWalletDefinitionInput) input: CreateWalletDefinitionInput,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
+    return this.definitions.create(ctx.principal!, input);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN.' })
+  updateWalletDefinition(
+    @Arg('slug', () => String) slug: string,
+    @Arg('input', () => UpdateWalletDefinitionInput) input: UpdateWalletDefinitionInput,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
+    return this.definitions.update(ctx.principal!, slug, input);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => WalletDefinition, { description: 'ADMIN. Soft delete: isActive becomes false.' })
+  deleteWalletDefinition(
+    @Arg('slug', () => String) slug: string,
+    @Ctx() ctx: Context,
+  ): Promise<WalletDefinition> {
+    return this.definitions.softDelete(ctx.principal!, slug);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Mutation(() => [WalletDefinition], {
+    description:
+      'ADMIN. Inserts or refreshes the built-in catalog (Binance, Hyperliquid); idempotent.',
+  })
+  seedWalletDefinitions(): Promise<WalletDefinition[]> {
+    return this.definitions.seed();
+  }
+
+  @Authorized(Role.ADMIN)
+  @Query(() => [ExchangeTemplate], {
+    description:
+      'ADMIN: the exchanges ccxt supports whose id or name contains search (case-insensitive), by id.',
+  })
+  exchangeTemplates(
+    @Arg('search', () => String, { nullable: true }) search?: string | null,
+  ): ExchangeTemplate[] {
+    return this.definitions.templates(search);
+  }
+
+  @Authorized(Role.ADMIN)
+  @Query(() => ExchangeTemplate, { description: 'ADMIN: NOT_FOUND for an id ccxt does not know.' })
+  exchangeTemplate(@Arg('ccxtId', () => String) ccxtId: string): ExchangeTemplate {
+    return this.definitions.template(ccxtId);
+  }
+
+  @FieldResolver(() => Boolean, {
+    description:
+      'Whether a connection test can prove a key of this exchange with a signed request.',
+  })
+  connectionTestable(@Root() definition: WalletDefinition): boolean {
+    return isConnectionTestable(definition);
+  }
+}

@@ -1,0 +1,251 @@
+import { Repeater } from '@repeaterjs/repeater';
+import type { Types } from 'mongoose';
+import type { Logger } from '../../core/logger';
+import {
+  UserWalletEventModel,
+  type UserWalletEvent,
+  type WalletEventRecord,
+} from '../wallets/user-wallet-event.model';
+import { UserWalletModel } from '../wallets/user-wallet.model';
+
+/**
+ * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
+ * Each instance polls the trail (one query per interval, however many subscribers it has, and none
+ * while it has none) for what was recorded since its watermark, with an overlap for clocks and for
+ * inserts still landing, dropping ids it already sent. An event the outbox sweep delivers late has
+ * a new `recorded_at`, so it goes out too.
+ *
+ * Order per wallet: events become ready a moment (`settleMs`) after they are recorded, and go out
+ * by version within a wallet; a wallet whose outbox still holds an earlier (or not yet known)
+ * version waits for it, so a later event never overtakes an earlier one that is on its way.
+ */
+
+export interface FeedSettings {
+  pollMs: number;
+  settleMs: number;
+  overlapMs: number;
+}
+
+export const FEED_SETTINGS: FeedSettings = { pollMs: 250, settleMs: 300, overlapMs: 1_000 };
+
+/**
+ * The comment the feed's queries carry: background work, not any request's (see the benchmark's
+ * proxy).
+ */
+const BACKGROUND_COMMENT = 'background: wallet event feed';
+/**
+ * A subscription gets what was recorded from its start on, less this allowance for the clocks of
+ * the instances that stamp `recorded_at` (an event may come from a moment earlier, never a gap).
+ */
+const CLOCK_ALLOWANCE_MS = 250;
+/** Owners are remembered per wallet (a wallet never changes hands): up to this many. */
+const OWNER_CACHE = 100_000;
+
+type TrailEvent = UserWalletEvent & { recorded_at: Date };
+
+/**
+ * What a subscriber sees of an event to choose it: the event, and its wallet's owner (null when the
+ * wallet is gone).
+ */
+export type EventFilter = (event: UserWalletEvent, owner: Types.ObjectId | null) => boolean;
+
+export interface FeedSubscription extends AsyncIterableIterator<UserWalletEvent> {
+  return(): Promise<IteratorResult<UserWalletEvent>>;
+}
+
+interface Subscriber {
+  since: number;
+  filter: EventFilter;
+  push(event: UserWalletEvent): void;
+}
+
+export class WalletEventFeed {
+  private readonly subscribers = new Set<Subscriber>();
+  private watermark = 0;
+  /** Ids sent, with when they were recorded: kept while a poll's overlap can read them again. */
+  private readonly sent = new Map<string, number>();
+  /**
+   * Read but not sent yet: too fresh, or behind an earlier event of their wallet still in its
+   * outbox.
+   */
+  private held = new Map<string, TrailEvent>();
+  private readonly owners = new Map<string, Types.ObjectId | null>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly settings: FeedSettings = FEED_SETTINGS,
+  ) {}
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /**
+   * Events from now on that `filter` keeps. `maxWaiting` bounds what may wait for a slow consumer:
+   * past it, `onOverflow` is called (the connection is closed) and the subscription ends.
+   */
+  subscribe(filter: EventFilter, maxWaiting: number, onOverflow: () => void): FeedSubscription {
+    return new Repeater<UserWalletEvent>(async (push, stop) => {
+      let waiting = 0;
+      const subscriber: Subscriber = {
+        since: Date.now() - CLOCK_ALLOWANCE_MS,
+        filter,
+        push: (event) => {
+          if (waiting >= maxWaiting) {
+            onOverflow();
+            stop();
+            return;
+          }
+          waiting++;
+          push(event).then(
+            () => waiting--,
+            () => undefined,
+          );
+        },
+      };
+      this.add(subscriber);
+      await stop;
+      this.subscribers.delete(subscriber);
+    }) as FeedSubscription;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.polling;
+  }
+
+  private add(subscriber: Subscriber): void {
+    if (this.subscribers.size === 0) {
+      // Nothing recorded before the first subscriber is owed to anyone.
+      this.watermark = Date.now();
+      this.sent.clear();
+      this.held.clear();
+    }
+    this.subscribers.add(subscriber);
+    if (!this.timer && !this.stopped) this.schedule();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.polling = this.poll()
+        .catch((error: unknown) =>
+          this.logger.warn(
+            { err: error },
+            'the live event feed could not read the trail; next try soon',
+          ),
+        )
+        .finally(() => {
+          this.timer = undefined;
+          if (this.subscribers.size > 0 && !this.stopped) this.schedule();
+        });
+    }, this.settings.pollMs);
+    this.timer.unref();
+  }
+
+  /** One round: read what is new, send what is ready, in order. */
+  async poll(now = Date.now()): Promise<void> {
+    const ids = await UserWalletEventModel.find(
+      { recorded_at: { $gte: new Date(this.watermark - this.settings.overlapMs) } },
+      { _id: 1, recorded_at: 1 },
+    )
+      .comment(BACKGROUND_COMMENT)
+      .lean<Array<{ _id: Types.ObjectId; recorded_at: Date }>>();
+    for (const { recorded_at } of ids)
+      this.watermark = Math.max(this.watermark, recorded_at.getTime());
+    const fresh = ids
+      .filter(({ _id }) => !this.sent.has(_id.toHexString()) && !this.held.has(_id.toHexString()))
+      .map(({ _id }) => _id);
+    if (fresh.length > 0) {
+      const events = await UserWalletEventModel.find({ _id: { $in: fresh } })
+        .comment(BACKGROUND_COMMENT)
+        .lean<TrailEvent[]>();
+      for (const event of events) this.held.set(event._id.toHexString(), event);
+    }
+    const ready = [...this.held.values()].filter(
+      (e) => e.recorded_at.getTime() <= now - this.settings.settleMs,
+    );
+    if (ready.length > 0) await this.release(ready);
+    for (const [id, recorded] of this.sent)
+      if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs)
+        this.sent.delete(id);
+  }
+
+  private async release(ready: TrailEvent[]): Promise<void> {
+    const byWallet = new Map<string, TrailEvent[]>();
+    for (const event of ready) {
+      const key = event.wallet_id.toHexString();
+      byWallet.set(key, [...(byWallet.get(key) ?? []), event]);
+    }
+    const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
+    const outboxes = await UserWalletModel.find(
+      { _id: { $in: walletIds }, 'pending_events.0': { $exists: true } },
+      { pending_events: 1 },
+    )
+      .comment(BACKGROUND_COMMENT)
+      .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
+    const readyIds = new Set(ready.map((e) => e._id.toHexString()));
+    // The versions each wallet still has on the way: in its outbox, not yet in the trail.
+    const onTheWay = new Map<string, Array<number | null>>();
+    for (const wallet of outboxes) {
+      const waiting = wallet.pending_events.filter(
+        (p) => !readyIds.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()),
+      );
+      if (waiting.length > 0)
+        onTheWay.set(
+          wallet._id.toHexString(),
+          waiting.map((p) => p.version),
+        );
+    }
+    await this.learnOwners(walletIds);
+
+    const out: TrailEvent[] = [];
+    for (const [wallet, events] of byWallet) {
+      events.sort(byVersion);
+      const earlier = onTheWay.get(wallet);
+      for (const event of events) {
+        // An earlier version (or one whose version is not known yet) is still in the outbox: wait
+        // for it.
+        if (earlier?.some((v) => v === null || event.version === null || v < event.version)) break;
+        out.push(event);
+      }
+    }
+    out.sort((a, b) => a.recorded_at.getTime() - b.recorded_at.getTime() || byVersion(a, b));
+    for (const event of out) {
+      const id = event._id.toHexString();
+      this.held.delete(id);
+      this.sent.set(id, event.recorded_at.getTime());
+      const { recorded_at: _recorded, ...shown } = event;
+      const owner = this.owners.get(event.wallet_id.toHexString()) ?? null;
+      const recorded = event.recorded_at.getTime();
+      for (const subscriber of this.subscribers)
+        if (recorded >= subscriber.since && subscriber.filter(shown, owner)) subscriber.push(shown);
+    }
+  }
+
+  private async learnOwners(walletIds: Types.ObjectId[]): Promise<void> {
+    const unknown = walletIds.filter((id) => !this.owners.has(id.toHexString()));
+    if (unknown.length === 0) return;
+    const wallets = await UserWalletModel.find({ _id: { $in: unknown } }, { user_id: 1 })
+      .comment(BACKGROUND_COMMENT)
+      .lean<Array<{ _id: Types.ObjectId; user_id: Types.ObjectId }>>();
+    const found = new Map(wallets.map((w) => [w._id.toHexString(), w.user_id]));
+    for (const id of unknown) {
+      if (this.owners.size >= OWNER_CACHE) this.owners.delete(this.owners.keys().next().value!);
+      this.owners.set(id.toHexString(), found.get(id.toHexString()) ?? null);
+    }
+  }
+}
+
+/**
+ * Within a wallet: by version; an event whose version was never known (a provisional one) by its
+ * time.
+ */
+function byVersion(a: UserWalletEvent, b: UserWalletEvent): number {
+  if (a.version !== null && b.version !== null && a.version !== b.version)
+    return a.version - b.version;
+  return a.at.getTime() - b.at.getTime() || a._id.toHexString().localeCompare(b._id.toHexString());
+}

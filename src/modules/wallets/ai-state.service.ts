@@ -1,0 +1,551 @@
+import type { Types } from 'mongoose';
+import type { Principal } from '../auth/roles';
+import type { Loaders } from '../../core/context';
+import {
+  AppError,
+  ConflictError,
+  InternalError,
+  NotFoundError,
+  UserInputError,
+} from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { metrics } from '../../core/metrics';
+import { toObjectId } from '../../shared/scalars';
+import { cleanName } from '../../shared/validators';
+import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
+import {
+  decodeIdCursor,
+  decodeTimeCursor,
+  encodeIdCursor,
+  encodeTimeCursor,
+  fromAscending,
+} from './cursors';
+import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
+import {
+  apiAiState,
+  apiStatus,
+  deliverEvents,
+  deliverEventsOfMany,
+  pushEvents,
+  walletEvent,
+  WalletEventKind,
+} from './user-wallet-events';
+import {
+  DEFAULT_WALLET_PAGE,
+  MAX_BATCH,
+  type AiManagedStateInput,
+  type AiStateUpdateInput,
+  type ManagedWalletChangesArgs,
+  type ManagedWalletsArgs,
+} from './user-wallet.inputs';
+import {
+  userChanged,
+  UserWalletModel,
+  WalletStatus,
+  type AiManagedState,
+  type UserWallet,
+} from './user-wallet.model';
+import {
+  pageOf,
+  type AiStateUpdateOutcome,
+  type OperationError,
+  type UserWalletConnection,
+} from './user-wallet.types';
+import { transition, type TransitionGuard } from './wallet-status';
+
+const WRITE_ATTEMPTS = 5;
+
+/** Input field -> stored field of ai_managed_state. */
+const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
+  currentRisk: 'current_risk',
+  dailyPnl: 'daily_pnl',
+  openPositions: 'open_positions',
+  currentMaxPositionSize: 'current_max_position_size',
+  currentLeverage: 'current_leverage',
+  adaptiveStopLoss: 'adaptive_stop_loss',
+  riskScore: 'risk_score',
+  marketSentiment: 'market_sentiment',
+  confidenceLevel: 'confidence_level',
+};
+
+/**
+ * What AI agents do: read every wallet, and write the AI-managed state inside each user's limits.
+ */
+export class AiStateService {
+  constructor(private readonly logger: Logger) {}
+
+  /** Every user's wallets, oldest first. The cursor is the last wallet's id. */
+  async managedWallets(args: ManagedWalletsArgs): Promise<UserWalletConnection> {
+    const first = args.first ?? DEFAULT_WALLET_PAGE;
+    const query: Record<string, unknown> = {};
+    if (args.status) query.status = args.status;
+    if (args.after != null) query._id = { $gt: decodeIdCursor(args.after) };
+    const found = await UserWalletModel.find(query)
+      .sort({ _id: 1 })
+      .limit(first + 1)
+      .lean<UserWallet[]>();
+    return pageOf(found, first, args.after, (node) => encodeIdCursor(node._id));
+  }
+
+  /** One wallet, whoever owns it: what an agent re-reads after a CONFLICT. */
+  managedWallet(walletId: string): Promise<UserWallet> {
+    return this.load(walletId);
+  }
+
+  /**
+   * The change feed: wallets whose user_changed_at is at or after `since`, oldest change first.
+   * The cursor is the last wallet's (user_changed_at, _id): a wallet changed again meanwhile moves
+   * behind it and comes again, and nothing before it can shift a page.
+   */
+  async changes(args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
+    const first = args.first ?? DEFAULT_WALLET_PAGE;
+    const query = fromAscending(
+      'user_changed_at',
+      args.since,
+      args.after != null ? decodeTimeCursor(args.after) : null,
+    );
+    const found = await UserWalletModel.find(query)
+      .sort({ user_changed_at: 1, _id: 1 })
+      .limit(first + 1)
+      .lean<UserWallet[]>();
+    return pageOf(found, first, args.after, (node) =>
+      encodeTimeCursor(node.user_changed_at!, node._id),
+    );
+  }
+
+  /**
+   * One conditional update: on the version the limits were checked against, and on the limits and
+   * status themselves, so a user tightening them meanwhile makes this write miss instead of slip
+   * through.
+   */
+  async update(
+    principal: Principal,
+    walletId: string,
+    input: AiManagedStateInput,
+    expectedVersion: number | null | undefined,
+  ): Promise<UserWallet> {
+    try {
+      return await this.writeOne(principal, walletId, input, expectedVersion);
+    } catch (error) {
+      if (error instanceof AppError) countRefusal(error);
+      throw error;
+    }
+  }
+
+  private async writeOne(
+    principal: Principal,
+    walletId: string,
+    input: AiManagedStateInput,
+    expectedVersion: number | null | undefined,
+  ): Promise<UserWallet> {
+    assertSomeField(input);
+    const id = toObjectId(walletId);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      const wallet = await UserWalletModel.findById(id).lean<UserWallet>();
+      if (!wallet) throw new NotFoundError('no wallet with that id');
+      assertVersion(wallet, expectedVersion);
+      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, {
+        features: 1,
+      }).lean<Pick<WalletDefinition, 'features'>>())!;
+      const write = prepareAiWrite(principal, wallet, definition, input, new Date());
+      const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
+        returnDocument: 'after',
+      }).lean<UserWallet>();
+      // Someone wrote first. Read again: with an expectedVersion, that read answers CONFLICT with
+      // the version now (every change the filter depends on grows the version); without, the
+      // write is checked again against what is stored now.
+      if (!updated) continue;
+      countWritten(write);
+      await deliverEvents(this.logger, updated._id, write.events);
+      return updated;
+    }
+    const now = await UserWalletModel.findById(id, { version: 1 }).lean<
+      Pick<UserWallet, 'version'>
+    >();
+    if (!now) throw new NotFoundError('no wallet with that id');
+    throw new ConflictError(
+      'the wallet kept changing while the agent wrote; try again',
+      now.version,
+    );
+  }
+
+  /**
+   * Up to MAX_BATCH writes, each checked and stored as `update` would, independently: one's failure
+   * is its outcome's error. The database work does not grow with the batch: one read of the
+   * wallets, their definitions through the request's loader, one bulkWrite of the conditional
+   * updates, one insertMany of their events and one pull from the outboxes. Only writes that
+   * missed (someone wrote first) cost a read more per attempt.
+   */
+  async updateMany(
+    principal: Principal,
+    updates: readonly AiStateUpdateInput[],
+    loaders: Pick<Loaders, 'definitionById'>,
+  ): Promise<AiStateUpdateOutcome[]> {
+    if (updates.length > MAX_BATCH)
+      throw new UserInputError(`must have at most ${MAX_BATCH} writes`, 'updates');
+    const outcomes: AiStateUpdateOutcome[] = updates.map((u) => ({
+      walletId: u.walletId,
+      wallet: null,
+      error: null,
+    }));
+    const fail = (i: number, error: AppError) => {
+      countRefusal(error);
+      outcomes[i].error = operationError(error);
+    };
+    let open: number[] = [];
+    updates.forEach((u, i) => {
+      if (Object.values(u.input).some((v) => v != null)) open.push(i);
+      else fail(i, noField());
+    });
+    const walletKey = (i: number) => toObjectId(updates[i].walletId).toHexString();
+    let wallets = await readWallets(open.map((i) => updates[i].walletId));
+    const events: WalletEventRecord[] = [];
+    for (let attempt = 0; open.length > 0 && attempt < WRITE_ATTEMPTS; attempt++) {
+      const definitions = await definitionsOf(loaders, [...wallets.values()]);
+      const now = new Date();
+      const planned: Array<{ i: number; wallet: UserWallet; write: PreparedAiWrite }> = [];
+      for (const i of open) {
+        const wallet = wallets.get(walletKey(i));
+        const definition = wallet && definitions.get(wallet.wallet_id.toHexString());
+        if (wallet && !definition) {
+          // A broken reference is this write's failure alone, as it would be the one request's.
+          this.logger.error(
+            { walletId: updates[i].walletId },
+            'a wallet refers to a missing wallet definition',
+          );
+          fail(i, new InternalError());
+          continue;
+        }
+        try {
+          if (!wallet || !definition) throw new NotFoundError('no wallet with that id');
+          assertVersion(wallet, updates[i].expectedVersion);
+          planned.push({
+            i,
+            wallet,
+            write: prepareAiWrite(principal, wallet, definition, updates[i].input, now),
+          });
+        } catch (error) {
+          // The refusals updateAiManagedState would answer with; anything else fails the request.
+          if (!(error instanceof AppError)) throw error;
+          fail(i, error);
+        }
+      }
+      open = [];
+      if (planned.length === 0) break;
+      // updated_at set here rather than by mongoose, so the wallets answered (applied) carry the
+      // one stored.
+      const result = await UserWalletModel.bulkWrite(
+        planned.map(({ write }) => ({
+          updateOne: {
+            filter: write.filter,
+            update: { ...write.update, $set: { ...write.update.$set, updated_at: now } },
+          },
+        })),
+        { ordered: false, timestamps: false },
+      );
+      let landed: Set<string>;
+      if (result.matchedCount === planned.length) {
+        landed = new Set(planned.map((p) => eventKey(p.write)));
+      } else {
+        // The bulk answer counts matches but doesn't say which: a write that landed left its events
+        // in its wallet's outbox. This read is also the next attempt's.
+        wallets = await readWallets(planned.map((p) => p.wallet._id));
+        landed = new Set(
+          planned
+            .filter((p) =>
+              wallets
+                .get(p.wallet._id.toHexString())
+                ?.pending_events?.some((e) => e._id.equals(p.write.events[0]._id)),
+            )
+            .map((p) => eventKey(p.write)),
+        );
+        if (landed.size < result.matchedCount) {
+          // Gone from the outbox already (a wallet deleted meanwhile copies its events to the trail
+          // first).
+          const unsure = planned
+            .filter((p) => !landed.has(eventKey(p.write)))
+            .map((p) => p.write.events[0]._id);
+          for (const e of await UserWalletEventModel.find(
+            { _id: { $in: unsure } },
+            { _id: 1 },
+          ).lean<Array<{ _id: Types.ObjectId }>>())
+            landed.add(e._id.toHexString());
+        }
+      }
+      for (const p of planned) {
+        if (landed.has(eventKey(p.write))) {
+          countWritten(p.write);
+          outcomes[p.i].wallet = applied(p.wallet, p.write, now);
+          events.push(...p.write.events);
+        } else {
+          open.push(p.i);
+        }
+      }
+    }
+    for (const i of open) {
+      const wallet = wallets.get(walletKey(i));
+      fail(
+        i,
+        wallet
+          ? new ConflictError(
+              'the wallet kept changing while the agent wrote; try again',
+              wallet.version,
+            )
+          : new NotFoundError('no wallet with that id'),
+      );
+    }
+    const delivered = await deliverEventsOfMany(this.logger, events);
+    for (const outcome of outcomes) {
+      if (outcome.wallet)
+        outcome.wallet.pending_events = outcome.wallet.pending_events?.filter(
+          (e) => !delivered.has(e._id.toHexString()),
+        );
+    }
+    return outcomes;
+  }
+
+  /** The reason is checked as text at the edge (AiPauseWalletArgs) and stored as names are. */
+  async pause(principal: Principal, walletId: string, reason: string): Promise<UserWallet> {
+    return transition(
+      this.logger,
+      principal,
+      await this.load(walletId),
+      [WalletStatus.ACTIVE],
+      WalletStatus.AI_PAUSED,
+      cleanName(reason),
+    );
+  }
+
+  /**
+   * Not while the risk taken is over the user's limit: an agent brings currentRisk within it first
+   * (its writes land on a paused wallet too), or the user resumes the wallet themselves.
+   */
+  async resume(principal: Principal, walletId: string): Promise<UserWallet> {
+    return transition(
+      this.logger,
+      principal,
+      await this.load(walletId),
+      [WalletStatus.AI_PAUSED],
+      WalletStatus.ACTIVE,
+      null,
+      WITHIN_RISK_LIMIT,
+    );
+  }
+
+  private async load(walletId: string): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findById(toObjectId(walletId)).lean<UserWallet>();
+    if (!wallet) throw new NotFoundError('no wallet with that id');
+    return wallet;
+  }
+}
+
+/**
+ * The risk the wallet has taken is within the user's limit (the rule planAiWrite pauses by), on the
+ * exact risk and limit read, so a write of either between the check and the resume makes it miss.
+ */
+const WITHIN_RISK_LIMIT: TransitionGuard = {
+  refusal: (wallet) =>
+    wallet.ai_managed_state.current_risk > wallet.user_limits.max_total_risk
+      ? "the wallet's currentRisk is over its maxTotalRisk: an agent can resume it once an update brings currentRisk within the limit; its user can resume it as it is"
+      : null,
+  valuesRead: (wallet) => ({
+    'ai_managed_state.current_risk': wallet.ai_managed_state.current_risk,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+  }),
+};
+
+function countWritten(write: AiWrite): void {
+  metrics.aiWrites.inc({ outcome: write.pauseReason === null ? 'written' : 'paused' });
+  if (write.pauseReason !== null) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
+}
+
+function countRefusal(error: AppError): void {
+  if (error.code === 'BAD_USER_INPUT') metrics.aiWrites.inc({ outcome: 'refused' });
+  if (error.code === 'CONFLICT') metrics.aiWrites.inc({ outcome: 'conflict' });
+}
+
+function noField(): UserInputError {
+  return new UserInputError('give at least one field to change', 'input');
+}
+
+function assertSomeField(input: AiManagedStateInput): void {
+  if (!Object.values(input).some((v) => v != null)) throw noField();
+}
+
+function assertVersion(wallet: UserWallet, expectedVersion: number | null | undefined): void {
+  // The message says the version now, never the one sent: no error repeats what a client wrote.
+  if (expectedVersion != null && wallet.version !== expectedVersion) {
+    throw new ConflictError(
+      `expectedVersion is stale: the wallet is at version ${wallet.version}`,
+      wallet.version,
+    );
+  }
+}
+
+function operationError(error: AppError): OperationError {
+  return {
+    code: error.code,
+    message: error.message,
+    field: error instanceof UserInputError ? (error.field ?? null) : null,
+    currentVersion: error instanceof ConflictError ? (error.currentVersion ?? null) : null,
+  };
+}
+
+const eventKey = (write: PreparedAiWrite) => write.events[0]._id.toHexString();
+
+async function readWallets(
+  ids: ReadonlyArray<string | Types.ObjectId>,
+): Promise<Map<string, UserWallet>> {
+  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } }).lean<
+    UserWallet[]
+  >();
+  return new Map(found.map((w) => [w._id.toHexString(), w]));
+}
+
+async function definitionsOf(
+  loaders: Pick<Loaders, 'definitionById'>,
+  wallets: UserWallet[],
+): Promise<Map<string, WalletDefinition>> {
+  const ids = [...new Map(wallets.map((w) => [w.wallet_id.toHexString(), w.wallet_id])).values()];
+  const found = await Promise.all(ids.map((id) => loaders.definitionById.load(id)));
+  return new Map(
+    found.filter((d): d is WalletDefinition => d !== null).map((d) => [d._id.toHexString(), d]),
+  );
+}
+
+/**
+ * The wallet as a write that landed left it, without reading it back: the update matched the
+ * version read, and every change to a wallet but its outbox's grows the version, so the document
+ * stored is the one read with this write's changes.
+ */
+function applied(wallet: UserWallet, write: PreparedAiWrite, now: Date): UserWallet {
+  const paused =
+    write.pauseReason === null
+      ? {}
+      : { status: WalletStatus.AI_PAUSED, pause_reason: write.pauseReason, ...userChanged(now) };
+  return {
+    ...wallet,
+    ...paused,
+    ai_managed_state: { ...wallet.ai_managed_state, ...write.changes },
+    version: wallet.version + 1,
+    updated_at: now,
+    pending_events: [...(wallet.pending_events ?? []), ...write.events],
+  };
+}
+
+export interface AiWrite {
+  filter: Record<string, unknown>;
+  set: Record<string, unknown>;
+  /** The changed fields as stored, lastAiDecision included. */
+  changes: Partial<AiManagedState>;
+  /** Set when the write also pauses the wallet (its risk passes the limit), with why. */
+  pauseReason: string | null;
+}
+
+/**
+ * The one conditional update for an agent's input, checked against the wallet as read: on that
+ * version, and on the limits and status the values depend on, so the database refuses it if any
+ * moved. BAD_USER_INPUT, naming the field and the limit, for a value outside the policy.
+ */
+export function planAiWrite(
+  wallet: UserWallet,
+  definition: Pick<WalletDefinition, 'features'>,
+  input: AiManagedStateInput,
+  now: Date,
+): AiWrite {
+  const context = { limits: wallet.user_limits, definition };
+  const set: Record<string, unknown> = {};
+  const changes: Partial<AiManagedState> = {};
+  for (const field of Object.keys(STORED) as Array<keyof AiManagedStateInput>) {
+    const value = input[field];
+    if (value == null) continue;
+    if (field !== 'marketSentiment') {
+      const broken = AI_POLICY[field](value as number, context);
+      if (broken) throw new UserInputError(`${field} ${broken}`, field);
+    }
+    set[`ai_managed_state.${STORED[field]}`] = value;
+    Object.assign(changes, { [STORED[field]]: value });
+  }
+  set['ai_managed_state.last_ai_decision'] = now;
+  changes.last_ai_decision = now;
+
+  // Exactly the state the values were checked against: its version, the limits and the status the
+  // policy and the pause depend on. Every change of those grows the version too; the limits are in
+  // the filter as well so that the database itself refuses a write checked against other limits.
+  const filter: Record<string, unknown> = {
+    _id: wallet._id,
+    version: wallet.version,
+    'user_limits.max_total_risk': wallet.user_limits.max_total_risk,
+    'user_limits.trading_mode': wallet.user_limits.trading_mode,
+    status: wallet.status,
+  };
+
+  const risk = input.currentRisk ?? wallet.ai_managed_state.current_risk;
+  let pauseReason: string | null = null;
+  if (wallet.status === WalletStatus.ACTIVE && riskPasses(risk, aiBounds(context))) {
+    pauseReason = `risk limit exceeded: currentRisk ${risk} > maxTotalRisk ${wallet.user_limits.max_total_risk}`;
+    set.status = WalletStatus.AI_PAUSED;
+    set.pause_reason = pauseReason;
+    // The service's own pause, though an agent's write set it off: agents watching the change
+    // feed see it like a user's.
+    Object.assign(set, userChanged(now));
+  }
+  return { filter, set, changes, pauseReason };
+}
+
+export interface PreparedAiWrite extends AiWrite {
+  update: {
+    $set: Record<string, unknown>;
+    $inc: { version: 1 };
+    $push: { pending_events: { $each: WalletEventRecord[] } };
+  };
+  /** AI_STATE_CHANGED first, then STATUS_CHANGED when the write pauses the wallet. */
+  events: WalletEventRecord[];
+}
+
+/**
+ * planAiWrite with its audit events in the update: their version is known, as the update is
+ * conditional on the one read.
+ */
+function prepareAiWrite(
+  principal: Principal,
+  wallet: UserWallet,
+  definition: Pick<WalletDefinition, 'features'>,
+  input: AiManagedStateInput,
+  now: Date,
+): PreparedAiWrite {
+  const plan = planAiWrite(wallet, definition, input, now);
+  const version = wallet.version + 1;
+  const before = Object.fromEntries(
+    Object.keys(plan.changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]),
+  );
+  const events = [
+    walletEvent(
+      principal,
+      wallet._id,
+      version,
+      WalletEventKind.AI_STATE_CHANGED,
+      apiAiState(before),
+      apiAiState(plan.changes),
+    ),
+  ];
+  if (plan.pauseReason !== null) {
+    const after = apiStatus(WalletStatus.AI_PAUSED, plan.pauseReason);
+    events.push(
+      walletEvent(
+        principal,
+        wallet._id,
+        version,
+        WalletEventKind.STATUS_CHANGED,
+        apiStatus(wallet.status, wallet.pause_reason),
+        after,
+      ),
+    );
+  }
+  return {
+    ...plan,
+    events,
+    update: { $set: plan.set, $inc: { version: 1 }, ...pushEvents(events) },
+  };
+}

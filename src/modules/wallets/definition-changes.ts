@@ -1,0 +1,71 @@
+import type { Principal } from '../auth/roles';
+import type { Logger } from '../../core/logger';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { leverageRange } from './ai-policy';
+import { apiAiState, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
+import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
+
+/** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */
+const ATTEMPTS = 3;
+type Seen = Pick<UserWallet, '_id' | 'user_limits' | 'ai_managed_state'>;
+const SEEN = { user_limits: 1, ai_managed_state: 1 };
+
+/**
+ * After an exchange's features change, every wallet on it is brought inside the new leverage
+ * range for its mode: the catalog bounds what the AI may have set, not only what it may set next.
+ * Each clamp is conditional on the mode and on the leverage being outside the bound, not on the
+ * version, so agents writing meanwhile can't make it miss.
+ */
+export async function clampWalletsToDefinition(
+  logger: Logger,
+  principal: Principal,
+  definition: Pick<WalletDefinition, '_id' | 'features'>,
+): Promise<number> {
+  let clamped = 0;
+  const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN).lean<Seen[]>().cursor();
+  for await (const first of cursor as AsyncIterable<Seen>) {
+    let wallet: Seen | null = first;
+    for (let attempt = 0; wallet && attempt < ATTEMPTS; attempt++) {
+      const mode = wallet.user_limits.trading_mode;
+      const { min, max } = leverageRange(definition, mode);
+      const current = wallet.ai_managed_state.current_leverage;
+      const target = Math.max(min, Math.min(current, max));
+      if (target === current) break;
+      const provisional = walletEvent(
+        principal,
+        wallet._id,
+        null,
+        WalletEventKind.AI_STATE_CHANGED,
+        null,
+        apiAiState({ current_leverage: target }),
+      );
+      const replaced = await writeWithEvent(
+        logger,
+        {
+          _id: wallet._id,
+          'user_limits.trading_mode': mode,
+          'ai_managed_state.current_leverage': target < current ? { $gt: target } : { $lt: target },
+        },
+        // Not the agents' own write: they see it in the change feed.
+        { $set: { 'ai_managed_state.current_leverage': target, ...userChanged() } },
+        provisional,
+        (before) => ({
+          ...provisional,
+          version: before.version + 1,
+          before: apiAiState({ current_leverage: before.ai_managed_state.current_leverage }),
+        }),
+      );
+      if (replaced) {
+        clamped += 1;
+        break;
+      }
+      wallet = await UserWalletModel.findById(wallet._id, SEEN).lean<Seen>();
+    }
+  }
+  if (clamped > 0)
+    logger.info(
+      { definition: definition._id.toHexString(), clamped },
+      'wallets brought inside the changed leverage range',
+    );
+  return clamped;
+}

@@ -1,0 +1,377 @@
+import { Types } from 'mongoose';
+import { requireUser, type Principal, type UserPrincipal } from '../auth/roles';
+import {
+  ConflictError,
+  ForbiddenError,
+  NotFoundError,
+  UserInputError,
+  isDuplicateKeyError,
+} from '../../core/errors';
+import type { Logger } from '../../core/logger';
+import { metrics } from '../../core/metrics';
+import { toObjectId } from '../../shared/scalars';
+import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
+import type { DeletePayload } from '../credentials/credential.types';
+import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
+import { normalizeAllowedSymbols } from './symbols';
+import type { WalletEventRecord } from './user-wallet-event.model';
+import {
+  apiAiState,
+  apiLimits,
+  apiStatus,
+  copyEvents,
+  deliverEvents,
+  statusChangeEvent,
+  walletEvent,
+  WalletEventKind,
+  writeWithEvent,
+} from './user-wallet-events';
+import type {
+  CreateUserWalletInput,
+  UpdateUserWalletInput,
+  UserLimitsInput,
+  UserWalletFilter,
+} from './user-wallet.inputs';
+import {
+  LIVE_STATUSES,
+  MarketSentiment,
+  userChanged,
+  UserWalletModel,
+  WalletStatus,
+  type AiManagedState,
+  type UserLimits,
+  type UserWallet,
+} from './user-wallet.model';
+import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
+import { insertWithinCap } from '../../shared/user-caps';
+import { cleanName } from '../../shared/validators';
+
+/**
+ * A credential whose deletion began this recently counts as being deleted (see
+ * CredentialService.delete).
+ */
+export const DELETION_GRACE_MS = 60_000;
+
+export class UserWalletService {
+  constructor(
+    private readonly logger: Logger,
+    /** MAX_WALLETS_PER_USER */
+    private readonly cap: number,
+  ) {}
+
+  list(
+    principal: Principal | null,
+    filter: UserWalletFilter | null | undefined,
+  ): Promise<UserWallet[]> {
+    const user = requireUser(principal);
+    const query: Record<string, unknown> = { user_id: user.userId };
+    if (filter?.status) query.status = filter.status;
+    return UserWalletModel.find(query).sort({ created_at: 1, _id: 1 }).lean<UserWallet[]>().exec();
+  }
+
+  get(principal: Principal | null, id: string): Promise<UserWallet> {
+    return this.loadOwned(requireUser(principal), id);
+  }
+
+  async create(principal: Principal | null, input: CreateUserWalletInput): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const credential = await CredentialModel.findById(
+      toObjectId(input.credentialId),
+    ).lean<Credential>();
+    if (!credential) throw new NotFoundError('no credential with that id');
+    if (!credential.user_id.equals(user.userId))
+      throw new ForbiddenError('this credential belongs to another user');
+    if (!credential.is_active)
+      throw new UserInputError('the credential is not active', 'credentialId');
+    if (credential.connection_state === ConnectionState.REJECTED)
+      throw new ConflictError(TEST_AGAIN_FIRST);
+    const definition = await WalletDefinitionModel.findById(
+      credential.wallet_id,
+    ).lean<WalletDefinition>();
+    if (!definition?.is_active)
+      throw new UserInputError(
+        `${definition?.name ?? 'the exchange'} is not active`,
+        'credentialId',
+      );
+
+    const limits = toLimits(definition, input.userLimits);
+    const _id = new Types.ObjectId();
+    const name = cleanName(input.name);
+    const aiState = initialAiState(definition, limits);
+    const created = walletEvent(user, _id, 0, WalletEventKind.CREATED, null, {
+      name,
+      userLimits: apiLimits(limits),
+      aiManagedState: apiAiState(aiState),
+      ...apiStatus(WalletStatus.ACTIVE, null),
+    });
+    const doc = {
+      _id,
+      user_id: user.userId,
+      credential_id: credential._id,
+      wallet_id: definition._id,
+      name,
+      user_limits: limits,
+      ai_managed_state: aiState,
+      status: WalletStatus.ACTIVE,
+      pause_reason: null,
+      live_key: credential._id,
+      version: 0,
+      pending_events: [created],
+      ...userChanged(created.at),
+    };
+    try {
+      await insertWithinCap(UserWalletModel, user.userId, this.cap, 'wallets', (cap_slot) =>
+        UserWalletModel.create({ ...doc, cap_slot }),
+      );
+    } catch (error) {
+      if (isDuplicateKeyError(error))
+        throw new ConflictError(
+          'this credential already has a live wallet: pause or delete it first',
+        );
+      throw error;
+    }
+    await this.assertCredentialStays(credential._id, _id);
+    await deliverEvents(this.logger, _id, [created]);
+    await scheduleChecks(credential._id);
+    await pauseIfCredentialRefused(this.logger, credential._id);
+    return (await UserWalletModel.findById(_id).lean<UserWallet>())!;
+  }
+
+  /**
+   * Name and limits only. Tighter limits pull the AI's parameters inside them in the same update
+   * ($min), with no condition on the version to miss: the user always wins, however busy the agents
+   * are. The audit event is completed from the document the update replaced (writeWithEvent).
+   */
+  async update(
+    principal: Principal | null,
+    id: string,
+    input: UpdateUserWalletInput,
+  ): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const wallet = await this.loadOwned(user, id);
+    const set: Record<string, unknown> = {};
+    if (input.name != null) set.name = cleanName(input.name);
+    if (input.userLimits == null) {
+      if (Object.keys(set).length === 0) return wallet;
+      // A new name is not in the audit trail (status, limits and AI state are).
+      const renamed = await UserWalletModel.findOneAndUpdate(
+        { _id: wallet._id, user_id: user.userId },
+        { $set: set, $inc: { version: 1 } },
+        { returnDocument: 'after' },
+      ).lean<UserWallet>();
+      if (!renamed) throw new NotFoundError('no wallet with that id');
+      return renamed;
+    }
+    const definition = (await WalletDefinitionModel.findById(
+      wallet.wallet_id,
+    ).lean<WalletDefinition>())!;
+    const limits = toLimits(definition, input.userLimits);
+    set.user_limits = limits;
+    const min = {
+      'ai_managed_state.current_max_position_size': limits.max_total_risk,
+      'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
+    };
+    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, {
+      userLimits: apiLimits(limits),
+    });
+    const replaced = await writeWithEvent(
+      this.logger,
+      { _id: wallet._id, user_id: user.userId },
+      { $set: { ...set, ...userChanged() }, $min: min },
+      provisional,
+      (before) => limitsEvent(user, before, limits, min),
+    );
+    if (!replaced) throw new NotFoundError('no wallet with that id');
+    const updated = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    if (!updated) throw new NotFoundError('no wallet with that id');
+    if (
+      updated.status === WalletStatus.ACTIVE &&
+      updated.ai_managed_state.current_risk > limits.max_total_risk
+    ) {
+      return this.pauseOverLimit(user, updated, limits.max_total_risk);
+    }
+    return updated;
+  }
+
+  /**
+   * The risk already taken is over the new limit: the wallet stops, as an agent's write would stop
+   * it. The limits are stored already, so whatever happens here the answer is the wallet as it is.
+   */
+  private async pauseOverLimit(
+    user: UserPrincipal,
+    wallet: UserWallet,
+    maxTotalRisk: number,
+  ): Promise<UserWallet> {
+    const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
+    const { provisional, complete } = statusChangeEvent(
+      user,
+      wallet._id,
+      WalletStatus.AI_PAUSED,
+      reason,
+    );
+    const paused = await writeWithEvent(
+      this.logger,
+      // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
+      {
+        _id: wallet._id,
+        status: WalletStatus.ACTIVE,
+        'user_limits.max_total_risk': maxTotalRisk,
+        'ai_managed_state.current_risk': { $gt: maxTotalRisk },
+      },
+      { $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() } },
+      provisional,
+      complete,
+    );
+    if (paused) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
+    return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
+  }
+
+  /**
+   * The wallet goes; its audit trail stays. Events still in its outbox are copied first (a failure
+   * stops the delete), and any that a write added in between leave with the deleted document,
+   * from which they are copied too.
+   */
+  async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
+    const wallet = await this.loadOwned(requireUser(principal), id);
+    const pending = wallet.pending_events ?? [];
+    await copyEvents(wallet._id, pending);
+    const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id }).lean<UserWallet>();
+    if (!deleted) throw new NotFoundError('no wallet with that id');
+    const copied = new Set(pending.map((e) => e._id.toHexString()));
+    const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
+    await copyEvents(wallet._id, late).catch((error: unknown) =>
+      this.logger.error(
+        { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
+        'audit events of a deleted wallet could not be saved',
+      ),
+    );
+    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(deleted.credential_id);
+    this.logger.info({ walletId: id }, 'user wallet deleted');
+    return { id, deleted: true };
+  }
+
+  async pause(principal: Principal | null, id: string): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const wallet = await this.loadOwned(user, id);
+    return transition(
+      this.logger,
+      user,
+      wallet,
+      [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED],
+      WalletStatus.USER_PAUSED,
+      'paused by the user',
+    );
+  }
+
+  async resume(principal: Principal | null, id: string): Promise<UserWallet> {
+    const user = requireUser(principal);
+    const wallet = await this.loadOwned(user, id);
+    return transition(
+      this.logger,
+      user,
+      wallet,
+      [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED],
+      WalletStatus.ACTIVE,
+      null,
+    );
+  }
+
+  private async loadOwned(user: UserPrincipal, id: string): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findById(toObjectId(id)).lean<UserWallet>();
+    if (!wallet) throw new NotFoundError('no wallet with that id');
+    if (!wallet.user_id.equals(user.userId))
+      throw new ForbiddenError('this wallet belongs to another user');
+    return wallet;
+  }
+
+  /**
+   * A credential being deleted may have checked for wallets just before this one was written.
+   * Looking again after the write closes that gap: one of the two requests always sees the other.
+   */
+  private async assertCredentialStays(
+    credentialId: Types.ObjectId,
+    walletId: Types.ObjectId,
+  ): Promise<void> {
+    const stays = await CredentialModel.exists({
+      _id: credentialId,
+      $or: [
+        { deleting_at: null },
+        { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
+      ],
+    });
+    if (stays) return;
+    await UserWalletModel.deleteOne({ _id: walletId });
+    throw new ConflictError('the credential is being deleted');
+  }
+}
+
+/**
+ * The LIMITS_CHANGED event of a limits update, from the document it replaced: the limits before
+ * and after, and the AI parameters its $min bounds pulled down, if any.
+ */
+function limitsEvent(
+  user: UserPrincipal,
+  before: UserWallet,
+  limits: UserLimits,
+  min: Record<string, number>,
+): WalletEventRecord {
+  const bounds = Object.entries(min).map(
+    ([path, bound]) => [path.split('.')[1] as keyof AiManagedState, bound] as const,
+  );
+  const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
+  const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
+  const next = Object.fromEntries(clamped);
+  return walletEvent(
+    user,
+    before._id,
+    before.version + 1,
+    WalletEventKind.LIMITS_CHANGED,
+    {
+      userLimits: apiLimits(before.user_limits),
+      ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}),
+    },
+    {
+      userLimits: apiLimits(limits),
+      ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}),
+    },
+  );
+}
+
+export function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {
+  if (!(input.maxTotalRisk > 0))
+    throw new UserInputError('must be greater than 0', 'userLimits.maxTotalRisk');
+  if (!modeFits(definition, input.tradingMode)) {
+    const { min, max } = leverageRange(definition, input.tradingMode);
+    throw new UserInputError(
+      `${input.tradingMode.toUpperCase()} caps leverage at ${max}, below ${definition.name}'s minimum of ${min}`,
+      'userLimits.tradingMode',
+    );
+  }
+  return {
+    max_total_risk: input.maxTotalRisk,
+    allowed_symbols: normalizeAllowedSymbols(
+      definition,
+      input.allowedSymbols,
+      'userLimits.allowedSymbols',
+    ),
+    trading_mode: input.tradingMode,
+  };
+}
+
+/** Safe until an agent decides: nothing trades (position size 0), leverage at its lowest. */
+export function initialAiState(definition: WalletDefinition, limits: UserLimits): AiManagedState {
+  return {
+    current_risk: 0,
+    daily_pnl: 0,
+    open_positions: 0,
+    current_max_position_size: 0,
+    current_leverage: leverageRange(definition, limits.trading_mode).min,
+    adaptive_stop_loss: INITIAL_STOP_LOSS[limits.trading_mode],
+    risk_score: INITIAL_RISK_SCORE,
+    market_sentiment: MarketSentiment.NEUTRAL,
+    confidence_level: 0,
+    last_ai_decision: null,
+  };
+}
