@@ -1,6 +1,6 @@
 import { GraphQLObjectType, type GraphQLSchema } from 'graphql';
 import { Types } from 'mongoose';
-import { createLoaders } from '../src/core/context';
+import { createLoaders } from '../src/core/loaders';
 import { buildAppSchema } from '../src/graphql/schema';
 import { TIMED_OUT } from '../src/shared/deadline';
 import { startTestApp, type TestApp } from './helpers/app';

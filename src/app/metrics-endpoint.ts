@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Express } from 'express';
 import type { GraphQLSchema } from 'graphql';
-import { clientAddressOf } from '../core/context';
+import { clientAddressOf } from './request-context';
 import type { TrustProxy } from '../shared/client-address';
 import { registry } from '../core/metrics';
 

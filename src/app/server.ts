@@ -16,7 +16,8 @@ import { AgentTokenModel } from '../modules/auth/agent-token.model';
 import { AuthService } from '../modules/auth/auth.service';
 import { UserModel } from '../modules/auth/user.model';
 import type { Config } from '../core/config';
-import { buildContext, requestIdOf, type Context } from '../core/context';
+import type { RequestContext } from '../core/context';
+import { buildContext, requestIdOf } from './request-context';
 import { connectDatabase, disconnectDatabase, ensureIndexes, pingDatabase } from '../db/connection';
 import { createFormatError, schemaNamesOf } from '../graphql/format-error';
 import { costLimitPlugin, createCostLimit } from '../graphql/cost';
@@ -159,7 +160,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     recheckMs: config.subscriptions.recheckSeconds * 1000,
     logger,
   });
-  const apollo = new ApolloServer<Context>({
+  const apollo = new ApolloServer<RequestContext>({
     schema,
     parseOptions: PARSE_OPTIONS,
     validationRules: limits.validationRules,

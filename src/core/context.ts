@@ -1,58 +1,28 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import { principalKey, type Principal } from '../modules/auth/roles';
-import type { AuthService } from '../modules/auth/auth.service';
-import { logSecurityEvent } from '../modules/auth/security-log';
-import { RateLimitedError, UnauthenticatedError } from './errors';
-import type { Logger } from './logger';
+import type { Actor, Principal, SystemActor, UserPrincipal } from '../modules/auth/roles';
+import { SYSTEM_ACTOR } from '../modules/auth/roles';
 import type { LiveConnection, LiveEventsService } from '../modules/live/live-events.service';
-import type { TokenBudget } from '../shared/token-budget';
-import { clientAddressFrom, type TrustProxy } from '../shared/client-address';
-import {
-  createBalanceHistoryLoader,
-  createCredentialLoader,
-} from '../modules/credentials/credential.loader';
-import {
-  createTrailLoader,
-  trailQueryKey,
-  type TrailQuery,
-} from '../modules/wallets/user-wallet-events';
-import { createDefinitionLoader } from '../modules/catalog/wallet-definition.loader';
+import { backgroundComment } from '../shared/background';
+import { createLoaders, type Loaders } from './loaders';
+import type { Logger } from './logger';
 
-/** Fresh per request, so no cache outlives it. */
-export function createLoaders() {
-  const trails = new Map<string, ReturnType<typeof createTrailLoader>>();
-  const balancesByFirst = new Map<number, ReturnType<typeof createBalanceHistoryLoader>>();
-  return {
-    definitionById: createDefinitionLoader(),
-    credentialById: createCredentialLoader(),
-    /** One loader per part of the trails asked for in this request (page size, kinds, cursor). */
-    trailOf(query: TrailQuery) {
-      const key = trailQueryKey(query);
-      let loader = trails.get(key);
-      if (!loader) trails.set(key, (loader = createTrailLoader(query)));
-      return loader;
-    },
-    /** Likewise for Credential.balanceHistory. */
-    balanceHistoryOf(first: number) {
-      let loader = balancesByFirst.get(first);
-      if (!loader) balancesByFirst.set(first, (loader = createBalanceHistoryLoader(first)));
-      return loader;
-    },
-  };
-}
-export type Loaders = ReturnType<typeof createLoaders>;
-
-/** Built once per request: the verified principal, a request id and a child logger. */
-export interface Context {
+/**
+ * What every service method takes first (Vendure's RequestContext): who acts, a logger that names
+ * the request, the request's loaders, its deadline and the comment its database commands carry.
+ * Built once per request (app/request-context.ts) or per subscription (live/ws-server.ts); the
+ * service's own work runs on systemCtx().
+ */
+export interface RequestContext<A extends Actor | null = Principal | null> {
   requestId: string;
   /**
    * The client's address: the peer's, or behind proxies we trust the one they saw (never an entry
-   * the client wrote; see shared/client-address.ts).
+   * the client wrote; see shared/client-address.ts). The service's own work has none ('').
    */
   clientAddress: string;
-  principal: Principal | null;
+  /** Who acts: a signed-in user or agent, the service itself, or null for no token. */
+  actor: A;
+  /** A child of the root logger with this request's id (or the background job's name). */
   logger: Logger;
+  /** Fresh per request, so no cache outlives it. */
   loaders: Loaders;
   /** When this request's execution time is up (ms since the epoch); see shared/deadline.ts. */
   deadline: number;
@@ -61,62 +31,53 @@ export interface Context {
    * cost limit's, as an answer holds at most that many values.
    */
   itemsLeft: number;
+  /**
+   * The `comment` of every database command sent for this context: the service's own work names
+   * itself (shared/background.ts), so a count of a request's commands can leave it out; requests
+   * send none.
+   */
+  comment: string | undefined;
   /** On a subscription (over WebSocket): the live events and the connection they go to. */
   live?: {
     service: LiveEventsService;
     connection: LiveConnection;
     /**
      * Subscriptions with the same key answer alike and share each event's execution (see
-     * shared-execution.ts).
+     * live/shared-execution.ts).
      */
     shareKey: string;
   };
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** A request by a signed-in caller (user, admin or agent). */
+export type CallerContext = RequestContext<Principal>;
+/** A request by a user or an admin: what `@UserCtx()` hands a resolver. */
+export type UserContext = RequestContext<UserPrincipal>;
+/** A request by an AI agent service: what `@AgentCtx()` hands a resolver. */
+export type AgentContext = RequestContext<Extract<Principal, { kind: 'agent' }>>;
+/** The service acting by itself: systemCtx(). */
+export type SystemContext = RequestContext<SystemActor>;
+/** Anyone who may change a wallet: a caller, or the service itself. */
+export type ActorContext = RequestContext<Actor>;
 
-export function requestIdOf(req: IncomingMessage): string {
-  const given = req.headers['x-request-id'];
-  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-}
-
-export function clientAddressOf(req: IncomingMessage, trustProxy: TrustProxy): string {
-  return clientAddressFrom(req.socket.remoteAddress, req.headers['x-forwarded-for'], trustProxy);
-}
-
-export async function buildContext(
-  req: IncomingMessage,
-  requestId: string,
-  auth: AuthService,
-  budget: TokenBudget,
-  settings: { trustProxy: TrustProxy; requestTimeoutMs: number; maxRequestCost: number },
-  logger: Logger,
-): Promise<Context> {
-  const deadline = Date.now() + settings.requestTimeoutMs;
-  const child = logger.child({ requestId });
-  const clientAddress = clientAddressOf(req, settings.trustProxy);
-  let principal: Principal | null = null;
-  try {
-    principal = await auth.authenticate(req.headers.authorization);
-    if (principal) budget.take(principalKey(principal));
-  } catch (error) {
-    if (error instanceof UnauthenticatedError)
-      logSecurityEvent({ logger: child, clientAddress, principal }, 'token refused', {
-        reason: error.message,
-      });
-    if (error instanceof RateLimitedError)
-      logSecurityEvent({ logger: child, clientAddress, principal }, 'rate limited', {
-        message: error.message,
-      });
-    throw error;
-  }
+/**
+ * The context of work the service does by itself (re-tests, sweeps, migrations): the service as
+ * actor, a logger naming the job, no deadline, and the background comment on its commands.
+ */
+export function systemCtx(logger: Logger, job: string): SystemContext {
   return {
-    requestId,
-    clientAddress,
-    principal,
-    logger: child,
+    requestId: job,
+    clientAddress: '',
+    actor: SYSTEM_ACTOR,
+    logger: logger.child({ job }),
     loaders: createLoaders(),
-    deadline,
-    itemsLeft: settings.maxRequestCost,
+    deadline: Number.MAX_SAFE_INTEGER,
+    itemsLeft: Number.MAX_SAFE_INTEGER,
+    comment: backgroundComment(job),
   };
+}
+
+/** The options every database command of a context carries (never `comment: undefined`). */
+export function dbOptions(ctx: Pick<RequestContext, 'comment'>): { comment?: string } {
+  return ctx.comment === undefined ? {} : { comment: ctx.comment };
 }

@@ -7,7 +7,7 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { logSecurityEvent, type RequestMeta } from '../modules/auth/security-log';
-import type { Context } from '../core/context';
+import type { RequestContext } from '../core/context';
 import { AppError } from '../core/errors';
 import { classifyError } from './format-error';
 import type { Logger } from '../core/logger';
@@ -19,7 +19,7 @@ import { metrics } from '../core/metrics';
  * Logs what the client can't see: every error that leaves as INTERNAL_SERVER_ERROR, with its
  * request id; and, at debug level, each request's arrival and duration (never its variables).
  */
-export function requestLogging(logger: Logger): ApolloServerPlugin<Context> {
+export function requestLogging(logger: Logger): ApolloServerPlugin<RequestContext> {
   return {
     async contextCreationDidFail({ error }) {
       // A bad token is the client's error; anything else (the database down, say) is ours.
@@ -83,7 +83,7 @@ function fieldNameOf(error: GraphQLError): string | undefined {
  * values): 400, except for a client that accepts only application/json, which gets 200 as that
  * spec asks for legacy clients.
  */
-export function requestErrorStatus(): ApolloServerPlugin<Context> {
+export function requestErrorStatus(): ApolloServerPlugin<RequestContext> {
   const REQUEST_ERRORS = new Set([
     'GRAPHQL_PARSE_FAILED',
     'GRAPHQL_VALIDATION_FAILED',
@@ -119,7 +119,9 @@ export function requestErrorStatus(): ApolloServerPlugin<Context> {
  * labelled by its first root field's schema name when the schema has it, else `other` (an
  * operation's own name is the client's text, and so is a field the schema doesn't have).
  */
-export function requestMetrics(rootFields: ReadonlySet<string>): ApolloServerPlugin<Context> {
+export function requestMetrics(
+  rootFields: ReadonlySet<string>,
+): ApolloServerPlugin<RequestContext> {
   const labelOf = (operation: OperationDefinitionNode | undefined) => {
     const first = operation?.selectionSet.selections[0];
     return first?.kind === Kind.FIELD && rootFields.has(first.name.value)

@@ -7,14 +7,14 @@ import {
   type GraphQLFieldResolver,
   type GraphQLSchema,
 } from 'graphql';
-import type { Context } from '../core/context';
+import type { RequestContext } from '../core/context';
 import { UserInputError } from '../core/errors';
 import { assertInTime } from './deadline';
 
 /**
  * Every list field of the schema, plain properties included (shared/plain-resolvers.ts leaves
  * those unwrapped): none starts past the request's deadline, and the items each returns (and the
- * values of each JSON object) are counted against the request's budget (Context.itemsLeft). The cost limit refuses what could be
+ * values of each JSON object) are counted against the request's budget (RequestContext.itemsLeft). The cost limit refuses what could be
  * too large before anything runs; this holds what the documents really hold (a cap lowered after
  * the fact, a list stored before its limit existed) while the answer is built, not once it is
  * sent.
@@ -25,9 +25,9 @@ export function guardLists(schema: GraphQLSchema): void {
     if (type.name.startsWith('__') || !isObjectType(type) || type === subscription) continue;
     for (const field of Object.values(type.getFields())) {
       if (getNamedType(field.type).name === 'JSONObject') {
-        const resolve: GraphQLFieldResolver<unknown, Context> =
+        const resolve: GraphQLFieldResolver<unknown, RequestContext> =
           field.resolve ?? defaultFieldResolver;
-        field.resolve = (source, args, context: Context, info) =>
+        field.resolve = (source, args, context: RequestContext, info) =>
           asRejection(() => {
             const result = resolve(source, args, context, info);
             return result instanceof Promise
@@ -37,8 +37,9 @@ export function guardLists(schema: GraphQLSchema): void {
         continue;
       }
       if (!isListType(getNullableType(field.type))) continue;
-      const resolve: GraphQLFieldResolver<unknown, Context> = field.resolve ?? defaultFieldResolver;
-      field.resolve = (source, args, context: Context, info) =>
+      const resolve: GraphQLFieldResolver<unknown, RequestContext> =
+        field.resolve ?? defaultFieldResolver;
+      field.resolve = (source, args, context: RequestContext, info) =>
         asRejection(() => {
           assertInTime(context);
           const result = resolve(source, args, context, info);
@@ -65,7 +66,7 @@ function asRejection(run: () => unknown): unknown {
 }
 
 /** A JSON object's values, arrays' items included: what it adds to the answer. */
-function countedValues(context: Pick<Context, 'itemsLeft'>, value: unknown): unknown {
+function countedValues(context: Pick<RequestContext, 'itemsLeft'>, value: unknown): unknown {
   if (value === null || typeof value !== 'object') return value;
   let values = 0;
   const stack: unknown[] = [value];
@@ -79,11 +80,15 @@ function countedValues(context: Pick<Context, 'itemsLeft'>, value: unknown): unk
   return spend(context, values, value);
 }
 
-function counted(context: Pick<Context, 'itemsLeft'>, items: unknown): unknown {
+function counted(context: Pick<RequestContext, 'itemsLeft'>, items: unknown): unknown {
   return Array.isArray(items) ? spend(context, items.length, items) : items;
 }
 
-function spend<T>(context: Pick<Context, 'itemsLeft'>, items: number, value: T): T | Promise<T> {
+function spend<T>(
+  context: Pick<RequestContext, 'itemsLeft'>,
+  items: number,
+  value: T,
+): T | Promise<T> {
   context.itemsLeft -= items;
   if (context.itemsLeft < 0)
     throw new UserInputError(

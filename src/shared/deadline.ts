@@ -1,5 +1,5 @@
 import type { MiddlewareFn } from 'type-graphql';
-import type { Context } from '../core/context';
+import type { RequestContext } from '../core/context';
 import { InternalError } from '../core/errors';
 
 export const TIMED_OUT = 'the operation took too long and was cut off';
@@ -13,13 +13,13 @@ export const TIMED_OUT = 'the operation took too long and was cut off';
  * The check Deadline makes before every resolver (see shared/plain-resolvers.ts for the field
  * resolvers it guards without a middleware).
  */
-export function assertInTime(context: Pick<Context, 'deadline'>): number {
+export function assertInTime(context: Pick<RequestContext, 'deadline'>): number {
   const left = context.deadline - Date.now();
   if (left <= 0) throw new InternalError(TIMED_OUT);
   return left;
 }
 
-export const Deadline: MiddlewareFn<Context> = async ({ context, info }, next) => {
+export const Deadline: MiddlewareFn<RequestContext> = async ({ context, info }, next) => {
   const left = assertInTime(context);
   if (info.parentType.name !== 'Query' && info.parentType.name !== 'Mutation')
     return next() as Promise<unknown>;

@@ -1,10 +1,10 @@
 import { GraphQLObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
 import { getMetadataStorage } from 'type-graphql';
-import type { Context } from '../core/context';
+import type { RequestContext } from '../core/context';
 import { InternalError } from '../core/errors';
 import { Deadline, TIMED_OUT } from './deadline';
 
-type Resolver = GraphQLFieldResolver<unknown, Context>;
+type Resolver = GraphQLFieldResolver<unknown, RequestContext>;
 type Method = (...params: unknown[]) => unknown;
 
 /**
@@ -61,7 +61,7 @@ export function usePlainResolvers(
       const instance = instanceOf(method.target) as Record<string, Method>;
       const call = instance[method.methodName].bind(instance);
       const order = params.map((p) => p.kind);
-      target.resolve = (root, _args, context: Pick<Context, 'deadline'>) => {
+      target.resolve = (root, _args, context: Pick<RequestContext, 'deadline'>) => {
         // A rejection, not a throw: see asRejection in shared/answer-budget.ts.
         if (context.deadline <= Date.now()) return Promise.reject(new InternalError(TIMED_OUT));
         return order.length === 2

@@ -1,5 +1,5 @@
 import type { AuthChecker } from 'type-graphql';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import { ForbiddenError, UnauthenticatedError } from '../../core/errors';
 import { Role } from './roles';
 
@@ -9,8 +9,8 @@ import { Role } from './roles';
  * On an operation, no token is UNAUTHENTICATED; on a field of a returned object (apiConfig),
  * anyone without the role is FORBIDDEN, as the contract says.
  */
-export const authChecker: AuthChecker<Context, Role> = ({ context, info }, roles) => {
-  const principal = context.principal;
+export const authChecker: AuthChecker<RequestContext, Role> = ({ context, info }, roles) => {
+  const principal = context.actor;
   const isOperation = ['Query', 'Mutation', 'Subscription'].includes(info.parentType.name);
   if (!principal) {
     if (isOperation) throw new UnauthenticatedError();

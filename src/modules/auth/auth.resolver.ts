@@ -1,7 +1,7 @@
 import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
 import type { Types } from 'mongoose';
 import { Deadline } from '../../shared/deadline';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import { ObjectIdScalar, toObjectId } from '../../shared/scalars';
 import { AgentTokenRecord } from './agent-token.model';
 import { ChangePasswordArgs, IssueAgentTokenArgs, LoginArgs, RegisterInput } from './auth.inputs';
@@ -17,14 +17,14 @@ export class AuthResolver {
 
   @Authorized()
   @Query(() => User, { description: 'Any signed-in role.' })
-  me(@Ctx() ctx: Context): Promise<User> {
-    return this.auth.me(ctx.principal!);
+  me(@Ctx() ctx: RequestContext): Promise<User> {
+    return this.auth.me(ctx.actor!);
   }
 
   @Mutation(() => AuthPayload)
   register(
     @Arg('input', () => RegisterInput) input: RegisterInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
     return this.auth.register(input, ctx);
   }
@@ -32,7 +32,7 @@ export class AuthResolver {
   @Mutation(() => AuthPayload)
   login(
     @Args(() => LoginArgs) { email, password }: LoginArgs,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
     return this.auth.login(email, password, ctx);
   }
@@ -44,7 +44,7 @@ export class AuthResolver {
   })
   changePassword(
     @Args(() => ChangePasswordArgs) { currentPassword, newPassword }: ChangePasswordArgs,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
     return this.auth.changePassword(ctx, currentPassword, newPassword);
   }
@@ -55,7 +55,7 @@ export class AuthResolver {
   })
   issueAgentToken(
     @Args(() => IssueAgentTokenArgs) args: IssueAgentTokenArgs,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AgentToken> {
     return this.auth.issueAgentToken(ctx, args.name, args.expiresInDays);
   }
@@ -77,7 +77,7 @@ export class AuthResolver {
   })
   revokeAgentToken(
     @Arg('id', () => ObjectIdScalar) id: string | Types.ObjectId,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AgentTokenRecord> {
     return this.auth.revokeAgentToken(ctx, toObjectId(id));
   }

@@ -140,7 +140,7 @@ export class AuthService {
     currentPassword: string,
     newPassword: string,
   ): Promise<AuthPayload> {
-    const caller = requireUser(request.principal);
+    const caller = requireUser(request.actor);
     const user = await UserModel.findById(caller.userId).lean<User>();
     if (!user) throw new UnauthenticatedError('invalid token');
     const hit = await this.takeLoginAttempt(user.email, request);
@@ -191,7 +191,7 @@ export class AuthService {
     name: string,
     expiresInDays: number | null | undefined,
   ): Promise<AgentToken> {
-    const admin = requireUser(request.principal);
+    const admin = requireUser(request.actor);
     if (admin.role !== Role.ADMIN) throw new ForbiddenError('issueAgentToken is for ADMIN only');
     if ((await AgentTokenModel.countDocuments({ revoked_at: null })) >= MAX_LISTED_AGENT_TOKENS)
       throw new UserInputError(
@@ -346,7 +346,7 @@ export class AuthService {
     const startUp: RequestMeta = {
       logger: this.logger,
       clientAddress: 'start-up',
-      principal: null,
+      actor: null,
     };
     const existing = await UserModel.findOne({ email }, { role: 1, password_hash: 1 }).lean<
       Pick<User, '_id' | 'role' | 'password_hash'>

@@ -16,7 +16,7 @@ export type SecurityEvent =
 export interface RequestMeta {
   logger: Logger;
   clientAddress: string;
-  principal: Principal | null;
+  actor: Principal | null;
 }
 
 /**
@@ -32,8 +32,8 @@ export function logSecurityEvent(
   meta.logger.warn(
     {
       security: event,
-      actor: meta.principal ? actorName(meta.principal) : 'anonymous',
-      actorRole: meta.principal?.role ?? null,
+      actor: meta.actor ? actorName(meta.actor) : 'anonymous',
+      actorRole: meta.actor?.role ?? null,
       clientAddress: meta.clientAddress,
       ...details,
     },

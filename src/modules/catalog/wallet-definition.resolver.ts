@@ -11,7 +11,7 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import {
   CreateWalletDefinitionInput,
   UpdateWalletDefinitionInput,
@@ -43,9 +43,9 @@ export class WalletDefinitionResolver {
   @Mutation(() => WalletDefinition, { description: 'ADMIN. CONFLICT on a duplicate slug.' })
   createWalletDefinition(
     @Arg('input', () => CreateWalletDefinitionInput) input: CreateWalletDefinitionInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.create(ctx.principal!, input);
+    return this.definitions.create(ctx.actor!, input);
   }
 
   @Authorized(Role.ADMIN)
@@ -53,18 +53,18 @@ export class WalletDefinitionResolver {
   updateWalletDefinition(
     @Arg('slug', () => String) slug: string,
     @Arg('input', () => UpdateWalletDefinitionInput) input: UpdateWalletDefinitionInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.update(ctx.principal!, slug, input);
+    return this.definitions.update(ctx.actor!, slug, input);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => WalletDefinition, { description: 'ADMIN. Soft delete: isActive becomes false.' })
   deleteWalletDefinition(
     @Arg('slug', () => String) slug: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.softDelete(ctx.principal!, slug);
+    return this.definitions.softDelete(ctx.actor!, slug);
   }
 
   @Authorized(Role.ADMIN)

@@ -12,7 +12,7 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
 import { UserInputError } from '../../core/errors';
@@ -36,28 +36,28 @@ export class CredentialResolver {
   @Authorized(Role.USER)
   @Query(() => [Credential], { description: "USER/ADMIN: the caller's own credentials." })
   credentials(
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Arg('filter', () => CredentialFilter, { nullable: true }) filter?: CredentialFilter | null,
   ): Promise<Credential[]> {
-    return this.service.list(ctx.principal, filter);
+    return this.service.list(ctx.actor, filter);
   }
 
   @Authorized(Role.USER)
   @Query(() => Credential, { description: "USER/ADMIN: FORBIDDEN for another user's credential." })
   credential(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<Credential> {
-    return this.service.get(ctx.principal, id);
+    return this.service.get(ctx.actor, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => Credential, { description: 'USER/ADMIN.' })
   createCredential(
     @Arg('input', () => CreateCredentialInput) input: CreateCredentialInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<Credential> {
-    return this.service.create(ctx.principal, input);
+    return this.service.create(ctx.actor, input);
   }
 
   @Authorized(Role.USER)
@@ -65,18 +65,18 @@ export class CredentialResolver {
   updateCredential(
     @Arg('id', () => ObjectIdScalar) id: string,
     @Arg('input', () => UpdateCredentialInput) input: UpdateCredentialInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<Credential> {
-    return this.service.update(ctx.principal, id, input);
+    return this.service.update(ctx.actor, id, input);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => DeletePayload, { description: 'CONFLICT while a user wallet still uses it.' })
   deleteCredential(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<DeletePayload> {
-    return this.service.delete(ctx.principal, id);
+    return this.service.delete(ctx.actor, id);
   }
 
   @Authorized(Role.USER)
@@ -85,13 +85,16 @@ export class CredentialResolver {
   })
   testCredentialConnection(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<ConnectionTestResult> {
-    return this.service.testConnection(ctx.principal, id);
+    return this.service.testConnection(ctx.actor, id);
   }
 
   @FieldResolver(() => WalletDefinition)
-  async definition(@Root() credential: Credential, @Ctx() ctx: Context): Promise<WalletDefinition> {
+  async definition(
+    @Root() credential: Credential,
+    @Ctx() ctx: RequestContext,
+  ): Promise<WalletDefinition> {
     const definition = await ctx.loaders.definitionById.load(credential.wallet_id);
     if (!definition)
       throw new Error(
@@ -115,7 +118,7 @@ export class CredentialResolver {
   })
   balanceHistory(
     @Root() credential: Credential,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true }) first?: number | null,
   ): Promise<CredentialBalance[]> {
     const count = first ?? DEFAULT_BALANCE_HISTORY;
@@ -125,9 +128,12 @@ export class CredentialResolver {
   }
 
   @FieldResolver(() => [CredentialField])
-  async fields(@Root() credential: Credential, @Ctx() ctx: Context): Promise<CredentialField[]> {
+  async fields(
+    @Root() credential: Credential,
+    @Ctx() ctx: RequestContext,
+  ): Promise<CredentialField[]> {
     return describeFields(
-      ctx.principal,
+      ctx.actor,
       await this.definition(credential, ctx),
       credential.credentials,
     );

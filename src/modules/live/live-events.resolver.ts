@@ -1,13 +1,13 @@
 import { Arg, Authorized, Resolver, Root, Subscription } from 'type-graphql';
 import type { Types } from 'mongoose';
 import { Role } from '../auth/roles';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import { InternalError } from '../../core/errors';
 import { UserWalletEvent, WalletEventKind } from '../wallets/user-wallet-event.model';
 import { ObjectIdScalar } from '../../shared/scalars';
 
 /** A subscription's context comes from the WebSocket server, which puts the live service in it. */
-function liveOf(context: Context): NonNullable<Context['live']> {
+function liveOf(context: RequestContext): NonNullable<RequestContext['live']> {
   if (!context.live)
     throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
   return context.live;
@@ -20,9 +20,9 @@ export class LiveEventsResolver {
     description:
       "USER/ADMIN: events of the caller's own wallets (one wallet's only, when walletId is given), as they happen.",
     subscribe: ({ args, context }) => {
-      const live = liveOf(context as Context);
+      const live = liveOf(context as RequestContext);
       return live.service.mine(
-        (context as Context).principal,
+        (context as RequestContext).actor,
         (args as { walletId?: string | null }).walletId,
         live.connection,
       );
@@ -40,7 +40,7 @@ export class LiveEventsResolver {
   @Subscription(() => UserWalletEvent, {
     description: 'AGENT: events of every wallet, of the given kinds only when kinds is given.',
     subscribe: ({ args, context }) => {
-      const live = liveOf(context as Context);
+      const live = liveOf(context as RequestContext);
       return live.service.managed(
         (args as { kinds?: WalletEventKind[] | null }).kinds,
         live.connection,

@@ -92,7 +92,7 @@ export class LiveSessions {
         {
           logger: this.logger,
           clientAddress: live.clientAddress,
-          principal: live.session.principal,
+          actor: live.session.principal,
         },
         'token refused',
         { reason, transport: 'websocket' },

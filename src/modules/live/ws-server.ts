@@ -17,7 +17,9 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import { principalKey } from '../auth/roles';
 import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
-import { clientAddressOf, createLoaders, type Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
+import { createLoaders } from '../../core/loaders';
+import { clientAddressOf } from '../../app/request-context';
 import {
   CostLimitError,
   RateLimitedError,
@@ -124,7 +126,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
-      subscribe: sharedSubscribe((args) => (args.contextValue as Context).live?.shareKey ?? null),
+      subscribe: sharedSubscribe(
+        (args) => (args.contextValue as RequestContext).live?.shareKey ?? null,
+      ),
       onConnect: async (ctx) => {
         const extra = ctx.extra;
         const clientAddress = clientAddressOf(extra.request, options.trustProxy);
@@ -137,7 +141,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           session = await auth.authenticateSession(header);
         } catch (error) {
           if (!(error instanceof UnauthenticatedError)) throw error;
-          logSecurityEvent({ logger, clientAddress, principal: null }, 'token refused', {
+          logSecurityEvent({ logger, clientAddress, actor: null }, 'token refused', {
             reason: error.message,
             transport: 'websocket',
           });
@@ -157,7 +161,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           clientAddress,
           close: (code, reason) => extra.socket.close(code, reason),
         };
-        const meta: RequestMeta = { logger, clientAddress, principal };
+        const meta: RequestMeta = { logger, clientAddress, actor: principal };
         // The token's check cost what an HTTP request's does: so does the connection.
         const spent = spend(live);
         if (spent) return tooMany(extra.socket, meta, spent.message);
@@ -230,10 +234,11 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           throw error;
         }
         const requestId = randomUUID();
-        const contextValue: Context = {
+        const contextValue: RequestContext = {
           requestId,
           clientAddress: live.clientAddress,
-          principal,
+          actor: principal,
+          comment: undefined,
           logger: logger.child({ requestId, transport: 'websocket' }),
           loaders: createLoaders(),
           // A subscription lasts as long as its connection.
@@ -276,7 +281,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         const errors = result.errors.map((error) =>
           error instanceof GraphQLError ? error : new GraphQLError(String(error)),
         );
-        return { ...result, errors: answer(args.contextValue as Context, errors) };
+        return { ...result, errors: answer(args.contextValue as RequestContext, errors) };
       },
       // Errors of onSubscribe (limits, syntax, validation, variables) and of a failed source.
       onError: (ctx, _id, _payload, errors) => {
@@ -285,7 +290,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           {
             logger: logger.child({ requestId: randomUUID(), transport: 'websocket' }),
             clientAddress: live.clientAddress,
-            principal: live.session.principal,
+            actor: live.session.principal,
           },
           errors,
         );

@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
 import type { Principal } from '../auth/roles';
-import type { Loaders } from '../../core/context';
+import type { Loaders } from '../../core/loaders';
 import {
   AppError,
   ConflictError,

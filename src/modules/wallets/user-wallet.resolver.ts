@@ -13,7 +13,7 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { Context } from '../../core/context';
+import type { RequestContext } from '../../core/context';
 import { UserInputError } from '../../core/errors';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { Credential } from '../credentials/credential.model';
@@ -56,28 +56,28 @@ export class UserWalletResolver {
   @Authorized(Role.USER)
   @Query(() => [UserWallet], { description: "USER/ADMIN: the caller's own wallets." })
   userWallets(
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Arg('filter', () => UserWalletFilter, { nullable: true }) filter?: UserWalletFilter | null,
   ): Promise<UserWallet[]> {
-    return this.wallets.list(ctx.principal, filter);
+    return this.wallets.list(ctx.actor, filter);
   }
 
   @Authorized(Role.USER)
   @Query(() => UserWallet, { description: "USER/ADMIN: FORBIDDEN for another user's wallet." })
   userWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.wallets.get(ctx.principal, id);
+    return this.wallets.get(ctx.actor, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet, { description: 'USER/ADMIN.' })
   createUserWallet(
     @Arg('input', () => CreateUserWalletInput) input: CreateUserWalletInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.wallets.create(ctx.principal, input);
+    return this.wallets.create(ctx.actor, input);
   }
 
   @Authorized(Role.USER)
@@ -85,36 +85,36 @@ export class UserWalletResolver {
   updateUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
     @Arg('input', () => UpdateUserWalletInput) input: UpdateUserWalletInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.wallets.update(ctx.principal, id, input);
+    return this.wallets.update(ctx.actor, id, input);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => DeletePayload)
   deleteUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<DeletePayload> {
-    return this.wallets.delete(ctx.principal, id);
+    return this.wallets.delete(ctx.actor, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet)
   pauseUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.wallets.pause(ctx.principal, id);
+    return this.wallets.pause(ctx.actor, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet)
   resumeUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.wallets.resume(ctx.principal, id);
+    return this.wallets.resume(ctx.actor, id);
   }
 
   @Authorized(Role.AGENT)
@@ -153,10 +153,10 @@ export class UserWalletResolver {
   updateAiManagedState(
     @Arg('walletId', () => ObjectIdScalar) walletId: string,
     @Arg('input', () => AiManagedStateInput) input: AiManagedStateInput,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Arg('expectedVersion', () => Int, { nullable: true }) expectedVersion?: number | null,
   ): Promise<UserWallet> {
-    return this.ai.update(ctx.principal!, walletId, input, expectedVersion);
+    return this.ai.update(ctx.actor!, walletId, input, expectedVersion);
   }
 
   @Authorized(Role.AGENT)
@@ -166,31 +166,34 @@ export class UserWalletResolver {
   })
   updateAiManagedStates(
     @Args(() => AiStateUpdatesArgs) { updates }: AiStateUpdatesArgs,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<AiStateUpdateOutcome[]> {
-    return this.ai.updateMany(ctx.principal!, updates, ctx.loaders);
+    return this.ai.updateMany(ctx.actor!, updates, ctx.loaders);
   }
 
   @Authorized(Role.AGENT)
   @Mutation(() => UserWallet, { description: 'AGENT: ACTIVE -> AI_PAUSED.' })
   aiPauseWallet(
     @Args(() => AiPauseWalletArgs) { walletId, reason }: AiPauseWalletArgs,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.ai.pause(ctx.principal!, walletId, reason);
+    return this.ai.pause(ctx.actor!, walletId, reason);
   }
 
   @Authorized(Role.AGENT)
   @Mutation(() => UserWallet, { description: 'AGENT: AI_PAUSED -> ACTIVE.' })
   aiResumeWallet(
     @Arg('walletId', () => ObjectIdScalar) walletId: string,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
   ): Promise<UserWallet> {
-    return this.ai.resume(ctx.principal!, walletId);
+    return this.ai.resume(ctx.actor!, walletId);
   }
 
   @FieldResolver(() => WalletDefinition)
-  async definition(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<WalletDefinition> {
+  async definition(
+    @Root() wallet: UserWallet,
+    @Ctx() ctx: RequestContext,
+  ): Promise<WalletDefinition> {
     const definition = await ctx.loaders.definitionById.load(wallet.wallet_id);
     if (!definition)
       throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing wallet definition`);
@@ -198,7 +201,7 @@ export class UserWalletResolver {
   }
 
   @FieldResolver(() => Credential)
-  async credential(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<Credential> {
+  async credential(@Root() wallet: UserWallet, @Ctx() ctx: RequestContext): Promise<Credential> {
     const credential = await ctx.loaders.credentialById.load(wallet.credential_id);
     if (!credential)
       throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing credential`);
@@ -210,7 +213,7 @@ export class UserWalletResolver {
   })
   async events(
     @Root() wallet: UserWallet,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Arg('first', () => Int, { nullable: true }) first?: number | null,
   ): Promise<UserWalletEvent[]> {
     const count = first ?? DEFAULT_EVENTS;
@@ -229,7 +232,7 @@ export class UserWalletResolver {
   })
   async auditTrail(
     @Root() wallet: UserWallet,
-    @Ctx() ctx: Context,
+    @Ctx() ctx: RequestContext,
     @Args(() => AuditTrailArgs) args: AuditTrailArgs,
   ): Promise<UserWalletEventConnection> {
     const first = args.first ?? DEFAULT_EVENTS;
@@ -248,7 +251,7 @@ export class UserWalletResolver {
   }
 
   @FieldResolver(() => AiBounds)
-  async aiBounds(@Root() wallet: UserWallet, @Ctx() ctx: Context): Promise<AiBounds> {
+  async aiBounds(@Root() wallet: UserWallet, @Ctx() ctx: RequestContext): Promise<AiBounds> {
     return aiBounds({ limits: wallet.user_limits, definition: await this.definition(wallet, ctx) });
   }
 
