@@ -23,6 +23,10 @@ type Method = (...params: unknown[]) => unknown;
  *
  * Everything else keeps type-graphql's resolver: fields with arguments (it converts and validates
  * them), roles, other middleware.
+ *
+ * This reads type-graphql's metadata storage, which is internal to it: package.json pins
+ * type-graphql to the exact version this was written against (a newer one is taken on purpose,
+ * with test/plain-resolvers.test.ts run against it).
  */
 export function usePlainResolvers(
   schema: GraphQLSchema,
