@@ -13,11 +13,10 @@ import {
   createOutboundGuard,
   ORIGIN_REFUSED,
   REDIRECT_REFUSED,
-  type Resolver,
 } from '../src/exchanges/guard';
 import { loadCcxt, pointAtBaseUrl, rebaseUrl, resolveBaseUrl } from '../src/exchanges/hosts';
 import { checkConnection } from '../src/exchanges/registry';
-import type { ConnectionCheckInput, ConnectionCheckResult } from '../src/exchanges/types';
+import type { ConnectionCheckInput, ConnectionCheckResult, Resolver } from '../src/exchanges/types';
 import { startBinanceSimulator, type BinanceSimulator } from './simulators/binance.simulator';
 import { startBybitSimulator, type BybitSimulator } from './simulators/bybit.simulator';
 import { startCoinbaseSimulator } from './simulators/coinbase.simulator';

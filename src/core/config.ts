@@ -3,12 +3,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import { join, resolve } from 'node:path';
 import { parse as parseDotenv } from 'dotenv';
 import { z } from 'zod';
-import type { MongodDownload } from '../db/embedded';
 import { canonicalIp, type TrustProxy } from '../shared/client-address';
 
 /** The one place that reads the environment. Everything else receives a Config. */
 
 export type NodeEnv = 'development' | 'test' | 'production';
+
+/** Whether mongodb-memory-server may download a mongod: when no JDK is here, always, never. */
+export type MongodDownload = 'auto' | 'true' | 'false';
 
 export interface Config {
   nodeEnv: NodeEnv;

@@ -2,7 +2,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { Config } from '../core/config';
+import type { Config, MongodDownload } from '../core/config';
 import type { Logger } from '../core/logger';
 
 /**
@@ -17,9 +17,6 @@ import type { Logger } from '../core/logger';
  *     machine with a JDK and Maven and no network (ours).
  * Both listen on 127.0.0.1 only.
  */
-
-/** Whether mongodb-memory-server may download a mongod: when no JDK is here, always, never. */
-export type MongodDownload = 'auto' | 'true' | 'false';
 
 export interface EmbeddedEngine {
   uri: string;

@@ -3,7 +3,7 @@ import { STATUS_CODES } from 'node:http';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import type { buildConnector as BuildConnector, Dispatcher } from 'undici';
 import { nodeRequire } from './node-require';
-import type { OutboundPolicy } from './types';
+import type { OutboundPolicy, Resolver } from './types';
 
 type Undici = typeof import('undici');
 
@@ -16,14 +16,6 @@ function loadUndici(): Undici {
   undici ??= nodeRequire('undici') as Undici;
   return undici;
 }
-
-export interface ResolvedAddress {
-  address: string;
-  family: number;
-}
-
-/** Host name -> addresses, as dns.lookup({ all: true }) answers. */
-export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 const systemResolver: Resolver = (hostname) =>
   systemLookup(hostname, { all: true, verbatim: true });

@@ -1,10 +1,17 @@
 import type { CcxtCredential } from './credentials';
-import type { Resolver } from './guard';
 
 export interface ConnectionCheckField {
   key: string;
   ccxtCredential: CcxtCredential | null;
 }
+
+export interface ResolvedAddress {
+  address: string;
+  family: number;
+}
+
+/** Host name -> addresses, as dns.lookup({ all: true }) answers. */
+export type Resolver = (hostname: string) => Promise<ResolvedAddress[]>;
 
 /** Where outgoing requests of a check may go; see guard.ts. */
 export interface OutboundPolicy {
