@@ -37,7 +37,7 @@ import {
 import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import { AiStateService } from '../modules/wallets/ai-state.service';
-import { UserWalletEventModel } from '../modules/wallets/user-wallet-event.model';
+import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { backfillUserChangedAt, dropRetiredIndexes } from '../modules/wallets/migrations';
 import { startEventSweep } from '../modules/wallets/user-wallet-events';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';

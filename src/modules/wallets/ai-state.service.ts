@@ -21,7 +21,7 @@ import {
   encodeTimeCursor,
   fromAscending,
 } from './cursors';
-import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
+import { UserWalletEventModel, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import {
   apiAiState,
   apiStatus,

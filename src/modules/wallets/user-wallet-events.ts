@@ -10,7 +10,7 @@ import {
   WalletEventKind,
   type UserWalletEvent,
   type WalletEventRecord,
-} from './user-wallet-event.model';
+} from '../audit/user-wallet-event.model';
 import {
   UserWalletModel,
   type AiManagedState,

@@ -2,7 +2,7 @@ import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoos
 import { Schema, type Types } from 'mongoose';
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
-import type { WalletEventRecord } from './user-wallet-event.model';
+import type { WalletEventRecord } from '../audit/user-wallet-event.model';
 
 /**
  * Collection `user_wallets` (spec §3), stored under the spec's snake_case names, shown under the

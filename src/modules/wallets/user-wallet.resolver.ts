@@ -21,7 +21,7 @@ import { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
 import type { AiStateService } from './ai-state.service';
 import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from './user-wallet-events';
-import { UserWalletEvent } from './user-wallet-event.model';
+import { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { aiBounds } from './ai-policy';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors';
 import {

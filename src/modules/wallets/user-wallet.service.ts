@@ -16,7 +16,7 @@ import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
-import type { WalletEventRecord } from './user-wallet-event.model';
+import type { WalletEventRecord } from '../audit/user-wallet-event.model';
 import {
   apiAiState,
   apiLimits,
