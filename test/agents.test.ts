@@ -19,7 +19,7 @@ import {
 } from './generated/graphql';
 import { createLogger } from '../src/core/logger';
 import { planAiWrite } from '../src/modules/wallets/ai-state.service';
-import { deliverPendingEvents } from '../src/modules/wallets/user-wallet-events';
+import { deliverPendingEvents } from '../src/modules/audit/outbox-sweep';
 import { UserWalletModel, type UserWallet } from '../src/modules/wallets/user-wallet.model';
 import {
   WalletDefinitionModel,

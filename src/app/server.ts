@@ -39,7 +39,7 @@ import { CredentialService } from '../modules/credentials/credential.service';
 import { AiStateService } from '../modules/wallets/ai-state.service';
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { backfillUserChangedAt, dropRetiredIndexes } from '../modules/wallets/migrations';
-import { startEventSweep } from '../modules/wallets/user-wallet-events';
+import { startEventSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
 import { RateLimitModel } from '../shared/rate-limit';

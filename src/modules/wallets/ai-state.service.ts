@@ -21,16 +21,14 @@ import {
   encodeTimeCursor,
   fromAscending,
 } from './cursors';
-import { UserWalletEventModel, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import {
-  apiAiState,
-  apiStatus,
-  deliverEvents,
-  deliverEventsOfMany,
-  pushEvents,
-  walletEvent,
+  UserWalletEventModel,
   WalletEventKind,
-} from './user-wallet-events';
+  type WalletEventRecord,
+} from '../audit/user-wallet-event.model';
+import { apiAiState, apiStatus } from '../audit/api-names';
+import { walletEvent } from '../audit/build-events';
+import { deliverEvents, deliverEventsOfMany, pushEvents } from '../audit/outbox';
 import {
   DEFAULT_WALLET_PAGE,
   MAX_BATCH,

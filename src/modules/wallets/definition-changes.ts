@@ -2,7 +2,10 @@ import type { Principal } from '../auth/roles';
 import type { Logger } from '../../core/logger';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { leverageRange } from './ai-policy';
-import { apiAiState, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
+import { apiAiState } from '../audit/api-names';
+import { walletEvent } from '../audit/build-events';
+import { writeWithEvent } from '../audit/outbox';
+import { WalletEventKind } from '../audit/user-wallet-event.model';
 import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
 
 /** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */

@@ -174,7 +174,7 @@ export class UserWallet {
 
   /**
    * Audit events written in the same update as the change they describe, until they are copied to
-   * `user_wallet_events` (see user-wallet-events.ts): the change and its event stand or fall
+   * `user_wallet_events` (see audit/outbox.ts): the change and its event stand or fall
    * together.
    */
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })

@@ -20,7 +20,7 @@ import { Credential } from '../credentials/credential.model';
 import { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
 import type { AiStateService } from './ai-state.service';
-import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from './user-wallet-events';
+import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from '../audit/trail.loader';
 import { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { aiBounds } from './ai-policy';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors';

@@ -16,18 +16,10 @@ import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
-import type { WalletEventRecord } from '../audit/user-wallet-event.model';
-import {
-  apiAiState,
-  apiLimits,
-  apiStatus,
-  copyEvents,
-  deliverEvents,
-  statusChangeEvent,
-  walletEvent,
-  WalletEventKind,
-  writeWithEvent,
-} from './user-wallet-events';
+import { apiAiState, apiLimits, apiStatus } from '../audit/api-names';
+import { statusChangeEvent, walletEvent } from '../audit/build-events';
+import { copyEvents, deliverEvents, writeWithEvent } from '../audit/outbox';
+import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import type {
   CreateUserWalletInput,
   UpdateUserWalletInput,

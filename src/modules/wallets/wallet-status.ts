@@ -11,7 +11,8 @@ import { commentOption } from '../../shared/background';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
-import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
+import { statusChangeEvent } from '../audit/build-events';
+import { writeWithEvent } from '../audit/outbox';
 import {
   LIVE_STATUSES,
   userChanged,
