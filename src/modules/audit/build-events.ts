@@ -19,22 +19,32 @@ function actorOf(actor: Actor): {
   return { actor: actorName(actor), actor_role: actor.role, actor_id: id };
 }
 
-/**
- * One event, ready to go into the update that makes the change; `version` is the one it produces.
- */
-export function walletEvent(
-  principal: Actor,
-  walletId: Types.ObjectId,
-  version: number | null,
-  kind: WalletEventKind,
-  before: Record<string, unknown> | null,
-  after: Record<string, unknown> | null,
-): WalletEventRecord {
+/** What an event records: who changed which wallet, how, and the changed fields around it. */
+export interface WalletEventOptions {
+  actor: Actor;
+  walletId: Types.ObjectId;
+  /** The wallet's version the change produces; null while only its write can tell. */
+  version: number | null;
+  kind: WalletEventKind;
+  /** The changed fields before and after, in the API's names (api-names.ts). */
+  before: Record<string, unknown> | null;
+  after: Record<string, unknown> | null;
+}
+
+/** One event, ready to go into the update that makes the change. */
+export function walletEvent({
+  actor,
+  walletId,
+  version,
+  kind,
+  before,
+  after,
+}: WalletEventOptions): WalletEventRecord {
   return {
     _id: new Types.ObjectId(),
     wallet_id: walletId,
     kind,
-    ...actorOf(principal),
+    ...actorOf(actor),
     before,
     after,
     version,
@@ -46,20 +56,25 @@ export function walletEvent(
  * A status change's provisional event, and how writeWithEvent completes it from the document it
  * replaced.
  */
-export function statusChangeEvent(
-  principal: Actor,
-  walletId: Types.ObjectId,
-  to: WalletStatus,
-  pauseReason: string | null,
-): { provisional: WalletEventRecord; complete: (replaced: UserWallet) => WalletEventRecord } {
-  const provisional = walletEvent(
-    principal,
+export function statusChangeEvent({
+  actor,
+  walletId,
+  to,
+  pauseReason,
+}: {
+  actor: Actor;
+  walletId: Types.ObjectId;
+  to: WalletStatus;
+  pauseReason: string | null;
+}): { provisional: WalletEventRecord; complete: (replaced: UserWallet) => WalletEventRecord } {
+  const provisional = walletEvent({
+    actor,
     walletId,
-    null,
-    WalletEventKind.STATUS_CHANGED,
-    null,
-    apiStatus(to, pauseReason),
-  );
+    version: null,
+    kind: WalletEventKind.STATUS_CHANGED,
+    before: null,
+    after: apiStatus(to, pauseReason),
+  });
   return {
     provisional,
     complete: (replaced) => ({

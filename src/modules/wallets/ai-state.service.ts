@@ -519,26 +519,26 @@ function prepareAiWrite(
     Object.keys(plan.changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]),
   );
   const events = [
-    walletEvent(
-      principal,
-      wallet._id,
+    walletEvent({
+      actor: principal,
+      walletId: wallet._id,
       version,
-      WalletEventKind.AI_STATE_CHANGED,
-      apiAiState(before),
-      apiAiState(plan.changes),
-    ),
+      kind: WalletEventKind.AI_STATE_CHANGED,
+      before: apiAiState(before),
+      after: apiAiState(plan.changes),
+    }),
   ];
   if (plan.pauseReason !== null) {
     const after = apiStatus(WalletStatus.AI_PAUSED, plan.pauseReason);
     events.push(
-      walletEvent(
-        principal,
-        wallet._id,
+      walletEvent({
+        actor: principal,
+        walletId: wallet._id,
         version,
-        WalletEventKind.STATUS_CHANGED,
-        apiStatus(wallet.status, wallet.pause_reason),
+        kind: WalletEventKind.STATUS_CHANGED,
+        before: apiStatus(wallet.status, wallet.pause_reason),
         after,
-      ),
+      }),
     );
   }
   return {

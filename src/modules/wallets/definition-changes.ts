@@ -34,14 +34,14 @@ export async function clampWalletsToDefinition(
       const current = wallet.ai_managed_state.current_leverage;
       const target = Math.max(min, Math.min(current, max));
       if (target === current) break;
-      const provisional = walletEvent(
-        principal,
-        wallet._id,
-        null,
-        WalletEventKind.AI_STATE_CHANGED,
-        null,
-        apiAiState({ current_leverage: target }),
-      );
+      const provisional = walletEvent({
+        actor: principal,
+        walletId: wallet._id,
+        version: null,
+        kind: WalletEventKind.AI_STATE_CHANGED,
+        before: null,
+        after: apiAiState({ current_leverage: target }),
+      });
       const replaced = await writeWithEvent(
         logger,
         {

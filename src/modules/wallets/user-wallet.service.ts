@@ -92,11 +92,18 @@ export class UserWalletService {
     const _id = new Types.ObjectId();
     const name = cleanName(input.name);
     const aiState = initialAiState(definition, limits);
-    const created = walletEvent(user, _id, 0, WalletEventKind.CREATED, null, {
-      name,
-      userLimits: apiLimits(limits),
-      aiManagedState: apiAiState(aiState),
-      ...apiStatus(WalletStatus.ACTIVE, null),
+    const created = walletEvent({
+      actor: user,
+      walletId: _id,
+      version: 0,
+      kind: WalletEventKind.CREATED,
+      before: null,
+      after: {
+        name,
+        userLimits: apiLimits(limits),
+        aiManagedState: apiAiState(aiState),
+        ...apiStatus(WalletStatus.ACTIVE, null),
+      },
     });
     const doc = {
       _id,
@@ -165,8 +172,13 @@ export class UserWalletService {
       'ai_managed_state.current_max_position_size': limits.max_total_risk,
       'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
     };
-    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, {
-      userLimits: apiLimits(limits),
+    const provisional = walletEvent({
+      actor: user,
+      walletId: wallet._id,
+      version: null,
+      kind: WalletEventKind.LIMITS_CHANGED,
+      before: null,
+      after: { userLimits: apiLimits(limits) },
     });
     const replaced = await writeWithEvent(
       this.logger,
@@ -197,12 +209,12 @@ export class UserWalletService {
     maxTotalRisk: number,
   ): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-    const { provisional, complete } = statusChangeEvent(
-      user,
-      wallet._id,
-      WalletStatus.AI_PAUSED,
-      reason,
-    );
+    const { provisional, complete } = statusChangeEvent({
+      actor: user,
+      walletId: wallet._id,
+      to: WalletStatus.AI_PAUSED,
+      pauseReason: reason,
+    });
     const paused = await writeWithEvent(
       this.logger,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
@@ -315,20 +327,20 @@ function limitsEvent(
   const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
   const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
   const next = Object.fromEntries(clamped);
-  return walletEvent(
-    user,
-    before._id,
-    before.version + 1,
-    WalletEventKind.LIMITS_CHANGED,
-    {
+  return walletEvent({
+    actor: user,
+    walletId: before._id,
+    version: before.version + 1,
+    kind: WalletEventKind.LIMITS_CHANGED,
+    before: {
       userLimits: apiLimits(before.user_limits),
       ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}),
     },
-    {
+    after: {
       userLimits: apiLimits(limits),
       ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}),
     },
-  );
+  });
 }
 
 export function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {

@@ -91,7 +91,12 @@ async function writeTransition(
   guard: TransitionGuard | undefined,
 ): Promise<UserWallet | null> {
   if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
-  const { provisional, complete } = statusChangeEvent(principal, wallet._id, to, pauseReason);
+  const { provisional, complete } = statusChangeEvent({
+    actor: principal,
+    walletId: wallet._id,
+    to,
+    pauseReason,
+  });
   let replaced: UserWallet | null;
   try {
     replaced = await writeWithEvent(
@@ -182,12 +187,12 @@ export async function pauseWalletsOfRefusedCredential(
     .lean<Array<Pick<UserWallet, '_id'>>>();
   let paused = 0;
   for (const wallet of wallets) {
-    const { provisional, complete } = statusChangeEvent(
-      SYSTEM_ACTOR,
-      wallet._id,
-      WalletStatus.AI_PAUSED,
-      reason,
-    );
+    const { provisional, complete } = statusChangeEvent({
+      actor: SYSTEM_ACTOR,
+      walletId: wallet._id,
+      to: WalletStatus.AI_PAUSED,
+      pauseReason: reason,
+    });
     // Still live (an AI_PAUSED wallet stays live): live_key is unchanged.
     // The agents' change feed shows it (userChanged): they did not pause it themselves.
     const update = {
