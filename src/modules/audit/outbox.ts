@@ -8,7 +8,7 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * The audit trail without transactions. Every wallet write carries its events in the same update
  * ($push to the wallet's `pending_events`), so a change and its events are stored together or not
  * at all. Right after, they are copied to `user_wallet_events` and pulled from the wallet. Should
- * that fail, or the process die in between, the sweep (outbox-sweep.ts: at start-up and every
+ * that fail, or the process die in between, the sweep (AuditOutboxSweep: at start-up and every
  * 30 s) copies them later, and `UserWallet.events` shows them meanwhile. Copies go by `_id`,
  * so delivering one twice is harmless.
  *
