@@ -98,8 +98,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
       credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
-      wallets: new UserWalletService(logger, config.caps.walletsPerUser),
-      ai: new AiStateService(logger),
+      wallets: new UserWalletService(config.caps.walletsPerUser),
+      ai: new AiStateService(),
     };
     await services.auth.ensureAdmin();
     await services.definitions.seedIfEmpty();

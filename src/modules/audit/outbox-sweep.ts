@@ -55,7 +55,7 @@ export class AuditOutboxSweep {
     this.sweptUpTo = wallets.length === SWEEP_BATCH ? wallets[wallets.length - 1]._id : null;
     let delivered = 0;
     for (const wallet of wallets) {
-      if (await deliverEvents(ctx.logger, wallet._id, wallet.pending_events, ctx.comment))
+      if (await deliverEvents(ctx, wallet._id, wallet.pending_events))
         delivered += wallet.pending_events.length;
     }
     if (delivered > 0)

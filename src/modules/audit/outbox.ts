@@ -1,6 +1,5 @@
 import type { Types } from 'mongoose';
-import type { Logger } from '../../core/logger';
-import { commentOption } from '../../shared/background';
+import { dbOptions, type RequestContext } from '../../core/context';
 import { UserWalletModel, type UserWallet } from '../wallets/user-wallet.model';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 
@@ -16,6 +15,13 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * written. Users' writes and the pauses that keep a wallet safe must land however busy the agents
  * are, so they are not conditional on the version: see writeWithEvent.
  */
+
+/**
+ * What the outbox reads of a context: its logger and the comment of its commands. Any actor's
+ * context will do, and the service's own work (a sweep, the pause of a refused credential's
+ * wallets) tags its commands through it.
+ */
+export type OutboxContext = Pick<RequestContext, 'logger' | 'comment'>;
 
 /** The part of a wallet update that stores its events with it. */
 export function pushEvents(events: WalletEventRecord[]): {
@@ -38,16 +44,16 @@ export function trailRecords(
 
 /**
  * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
- * failure. `comment` tags the commands of the service's own work (shared/background.ts).
+ * failure.
  */
 export async function copyEvents(
+  ctx: OutboxContext,
   walletId: Types.ObjectId,
   events: readonly WalletEventRecord[],
-  comment?: string,
 ): Promise<void> {
   if (events.length === 0) return;
   const ids = events.map((e) => e._id);
-  const tagged = commentOption(comment);
+  const tagged = dbOptions(ctx);
   // The events are stored as they are (already typed). An id already in the trail was delivered
   // before (by the sweep, say); only an event still missing afterwards is a failure.
   await UserWalletEventModel.collection
@@ -69,16 +75,15 @@ export async function copyEvents(
  * in the wallet. True when they were delivered.
  */
 export async function deliverEvents(
-  logger: Logger,
+  ctx: OutboxContext,
   walletId: Types.ObjectId,
   events: readonly WalletEventRecord[],
-  comment?: string,
 ): Promise<boolean> {
   try {
-    await copyEvents(walletId, events, comment);
+    await copyEvents(ctx, walletId, events);
     return true;
   } catch (error) {
-    logger.warn(
+    ctx.logger.warn(
       { err: error, walletId: walletId.toHexString(), events: events.length },
       'audit events stay in their wallet until the next sweep',
     );
@@ -92,25 +97,26 @@ export async function deliverEvents(
  * not take stay in their wallets for the sweep. Returns the ids (hex) now in the trail.
  */
 export async function deliverEventsOfMany(
-  logger: Logger,
+  ctx: OutboxContext,
   events: readonly WalletEventRecord[],
 ): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const ids = events.map((e) => e._id);
+  const tagged = dbOptions(ctx);
   try {
     let delivered = ids;
     await UserWalletEventModel.collection
-      .insertMany(trailRecords(events), { ordered: false })
+      .insertMany(trailRecords(events), { ordered: false, ...tagged })
       .catch(async (error: unknown) => {
         // As in copyEvents: an id already in the trail was delivered before; only the missing ones
         // failed.
         delivered = (
-          await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 }).lean<
-            Array<{ _id: Types.ObjectId }>
-          >()
+          await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 })
+            .setOptions(tagged)
+            .lean<Array<{ _id: Types.ObjectId }>>()
         ).map((e) => e._id);
         if (delivered.length < ids.length)
-          logger.warn(
+          ctx.logger.warn(
             { err: error, events: ids.length - delivered.length },
             'audit events stay in their wallet until the next sweep',
           );
@@ -127,11 +133,11 @@ export async function deliverEventsOfMany(
     await UserWalletModel.updateMany(
       { _id: { $in: walletIds } },
       { $pull: { pending_events: { _id: { $in: delivered } } } },
-      { timestamps: false },
+      { timestamps: false, ...tagged },
     );
     return done;
   } catch (error) {
-    logger.warn(
+    ctx.logger.warn(
       { err: error, events: events.length },
       'audit events stay in their wallet until the next sweep',
     );
@@ -149,14 +155,13 @@ export async function deliverEventsOfMany(
  * matched nothing.
  */
 export async function writeWithEvent(
-  logger: Logger,
+  ctx: OutboxContext,
   filter: Record<string, unknown>,
   update: Record<string, unknown>,
   provisional: WalletEventRecord,
   complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
-  comment?: string,
 ): Promise<UserWallet | null> {
-  const tagged = commentOption(comment);
+  const tagged = dbOptions(ctx);
   const replaced = await UserWalletModel.findOneAndUpdate(
     filter,
     { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) },
@@ -164,14 +169,14 @@ export async function writeWithEvent(
   ).lean<UserWallet>();
   if (!replaced) return null;
   const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
-  if (!(await deliverEvents(logger, replaced._id, [event], comment))) {
+  if (!(await deliverEvents(ctx, replaced._id, [event]))) {
     // Left to the sweep: let it find the complete event.
     await UserWalletModel.updateOne(
       { _id: replaced._id, 'pending_events._id': event._id },
       { $set: { 'pending_events.$': event } },
       { timestamps: false, ...tagged },
     ).catch((error: unknown) =>
-      logger.warn(
+      ctx.logger.warn(
         { err: error, walletId: replaced._id.toHexString() },
         'a provisional audit event could not be completed',
       ),

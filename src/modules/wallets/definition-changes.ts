@@ -1,5 +1,4 @@
-import type { Principal } from '../auth/roles';
-import type { Logger } from '../../core/logger';
+import { dbOptions } from '../../core/context';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { leverageRange } from './ai-policy';
 import { apiAiState } from '../audit/api-names';
@@ -7,6 +6,7 @@ import { walletEvent } from '../audit/build-events';
 import { writeWithEvent } from '../audit/outbox';
 import { WalletEventKind } from '../audit/user-wallet-event.model';
 import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
+import type { WalletWriteContext } from './wallet-status';
 
 /** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */
 const ATTEMPTS = 3;
@@ -20,12 +20,15 @@ const SEEN = { user_limits: 1, ai_managed_state: 1 };
  * version, so agents writing meanwhile can't make it miss.
  */
 export async function clampWalletsToDefinition(
-  logger: Logger,
-  principal: Principal,
+  ctx: WalletWriteContext,
   definition: Pick<WalletDefinition, '_id' | 'features'>,
 ): Promise<number> {
   let clamped = 0;
-  const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN).lean<Seen[]>().cursor();
+  const tagged = dbOptions(ctx);
+  const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN)
+    .setOptions(tagged)
+    .lean<Seen[]>()
+    .cursor();
   for await (const first of cursor as AsyncIterable<Seen>) {
     let wallet: Seen | null = first;
     for (let attempt = 0; wallet && attempt < ATTEMPTS; attempt++) {
@@ -35,7 +38,7 @@ export async function clampWalletsToDefinition(
       const target = Math.max(min, Math.min(current, max));
       if (target === current) break;
       const provisional = walletEvent({
-        actor: principal,
+        actor: ctx.actor,
         walletId: wallet._id,
         version: null,
         kind: WalletEventKind.AI_STATE_CHANGED,
@@ -43,7 +46,7 @@ export async function clampWalletsToDefinition(
         after: apiAiState({ current_leverage: target }),
       });
       const replaced = await writeWithEvent(
-        logger,
+        ctx,
         {
           _id: wallet._id,
           'user_limits.trading_mode': mode,
@@ -62,11 +65,11 @@ export async function clampWalletsToDefinition(
         clamped += 1;
         break;
       }
-      wallet = await UserWalletModel.findById(wallet._id, SEEN).lean<Seen>();
+      wallet = await UserWalletModel.findById(wallet._id, SEEN).setOptions(tagged).lean<Seen>();
     }
   }
   if (clamped > 0)
-    logger.info(
+    ctx.logger.info(
       { definition: definition._id.toHexString(), clamped },
       'wallets brought inside the changed leverage range',
     );
