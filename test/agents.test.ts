@@ -19,7 +19,7 @@ import {
 } from './generated/graphql';
 import { createLogger } from '../src/core/logger';
 import { planAiWrite } from '../src/modules/wallets/ai-state.service';
-import { deliverPendingEvents } from '../src/modules/wallets/user-wallet-events';
+import { AuditOutboxSweep } from '../src/modules/audit/outbox-sweep';
 import { UserWalletModel, type UserWallet } from '../src/modules/wallets/user-wallet.model';
 import {
   WalletDefinitionModel,
@@ -482,7 +482,7 @@ describe('the audit trail', () => {
       // While the trail still refuses it, the sweep leaves it where it is.
       const logger = createLogger({ logLevel: 'silent' });
       const later = new Date(Date.now() + 60_000);
-      expect(await deliverPendingEvents(logger, later)).toBe(0);
+      expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBe(0);
       expect((await stored(id)).pending_events).toHaveLength(1);
     } finally {
       await events().deleteOne({ _id: blocker.insertedId });
@@ -490,8 +490,8 @@ describe('the audit trail', () => {
     }
     const logger = createLogger({ logLevel: 'silent' });
     const later = new Date(Date.now() + 60_000);
-    expect(await deliverPendingEvents(logger, later)).toBeGreaterThanOrEqual(1);
-    expect(await deliverPendingEvents(logger, later)).toBe(0);
+    expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBeGreaterThanOrEqual(1);
+    expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBe(0);
     expect((await stored(id)).pending_events).toEqual([]);
     expect(
       await events().countDocuments({ wallet_id: walletId, kind: 'ai_state_changed', version: 1 }),
@@ -549,8 +549,7 @@ describe('the audit trail', () => {
       await events().dropIndex('test_blocker');
     }
     expect(
-      await deliverPendingEvents(
-        createLogger({ logLevel: 'silent' }),
+      await new AuditOutboxSweep(createLogger({ logLevel: 'silent' })).deliverPending(
         new Date(Date.now() + 60_000),
       ),
     ).toBeGreaterThanOrEqual(1);
@@ -604,8 +603,7 @@ describe('the audit trail', () => {
       },
     );
     expect(
-      await deliverPendingEvents(
-        createLogger({ logLevel: 'silent' }),
+      await new AuditOutboxSweep(createLogger({ logLevel: 'silent' })).deliverPending(
         new Date(at.getTime() + 1_000),
       ),
     ).toBe(0);

@@ -29,7 +29,7 @@ import {
 } from './helpers/factories';
 import { subscribe, until } from './helpers/live';
 import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
-import { UserWalletEventModel } from '../src/modules/wallets/user-wallet-event.model';
+import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
 
 let t: TestApp;

@@ -42,7 +42,7 @@ const MODELS = [
   require('../../dist/modules/credentials/credential.model.js').CredentialModel,
   require('../../dist/modules/credentials/credential-balance.model.js').CredentialBalanceModel,
   require('../../dist/modules/wallets/user-wallet.model.js').UserWalletModel,
-  require('../../dist/modules/wallets/user-wallet-event.model.js').UserWalletEventModel,
+  require('../../dist/modules/audit/user-wallet-event.model.js').UserWalletEventModel,
   require('../../dist/shared/rate-limit.js').RateLimitModel,
   require('../../dist/modules/auth/agent-token.model.js').AgentTokenModel,
 ];

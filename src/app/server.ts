@@ -37,9 +37,9 @@ import {
 import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import { AiStateService } from '../modules/wallets/ai-state.service';
-import { UserWalletEventModel } from '../modules/wallets/user-wallet-event.model';
+import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { backfillUserChangedAt, dropRetiredIndexes } from '../modules/wallets/migrations';
-import { startEventSweep } from '../modules/wallets/user-wallet-events';
+import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
 import { RateLimitModel } from '../shared/rate-limit';
@@ -98,8 +98,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
       credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
-      wallets: new UserWalletService(logger, config.caps.walletsPerUser),
-      ai: new AiStateService(logger),
+      wallets: new UserWalletService(config.caps.walletsPerUser),
+      ai: new AiStateService(),
     };
     await services.auth.ensureAdmin();
     await services.definitions.seedIfEmpty();
@@ -113,7 +113,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     await disconnectDatabase();
     throw error;
   }
-  const stopEventSweep = startEventSweep(logger);
+  const eventSweep = new AuditOutboxSweep(logger);
+  eventSweep.start();
   const stopExpirySweep = startExpirySweep(config.retention, logger);
   const credentialChecks = new CredentialCheckScheduler(
     tester,
@@ -298,7 +299,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         budget.stop();
         await feed.stop();
         await agentTokens.stop();
-        await stopEventSweep();
+        await eventSweep.stop();
         await disconnectDatabase();
       })()),
   };

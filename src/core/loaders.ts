@@ -2,11 +2,7 @@ import {
   createBalanceHistoryLoader,
   createCredentialLoader,
 } from '../modules/credentials/credential.loader';
-import {
-  createTrailLoader,
-  trailQueryKey,
-  type TrailQuery,
-} from '../modules/wallets/user-wallet-events';
+import { createTrailLoader, trailQueryKey, type TrailQuery } from '../modules/audit/trail.loader';
 import { createDefinitionLoader } from '../modules/catalog/wallet-definition.loader';
 
 /** Fresh per request, so no cache outlives it. */

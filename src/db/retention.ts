@@ -1,7 +1,7 @@
 import mongoose from 'mongoose';
 import type { Logger } from '../core/logger';
 import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
-import { UserWalletEventModel } from '../modules/wallets/user-wallet-event.model';
+import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { RateLimitModel } from '../shared/rate-limit';
 import { backgroundComment } from '../shared/background';
 

@@ -28,7 +28,7 @@ import {
 import { MAX_AUTH_FIELDS, MAX_SUPPORTED_ASSETS } from '../modules/catalog/wallet-definition.inputs';
 import { BUILT_IN_DEFINITIONS } from '../modules/catalog/wallet-definition.seed';
 import { MAX_ALLOWED_SYMBOLS } from '../modules/wallets/symbols';
-import { DEFAULT_EVENTS, MAX_EVENTS } from '../modules/wallets/user-wallet-events';
+import { DEFAULT_EVENTS, MAX_EVENTS } from '../modules/audit/trail.loader';
 import {
   DEFAULT_WALLET_PAGE,
   MAX_BATCH,

@@ -194,7 +194,11 @@ export class WalletDefinitionService {
       { slug, fields: Object.keys(set), by: actorName(principal) },
       'wallet definition updated',
     );
-    if (set.features) await clampWalletsToDefinition(this.logger, principal, updated);
+    if (set.features)
+      await clampWalletsToDefinition(
+        { actor: principal, logger: this.logger, comment: undefined },
+        updated,
+      );
     return updated;
   }
 

@@ -194,7 +194,7 @@ export class ConnectionTester {
     if (updated) {
       if (await rescheduleChecks(credential._id, due, comment)) updated.next_check_at = due;
       if (state === ConnectionState.REJECTED)
-        await pauseWalletsOfRefusedCredential(this.logger, credential, error!, comment);
+        await pauseWalletsOfRefusedCredential({ logger: this.logger, comment }, credential, error!);
     } else if (snapshot) {
       await CredentialBalanceModel.deleteOne({ _id: snapshot }, tagged);
     }

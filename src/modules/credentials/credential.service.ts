@@ -164,8 +164,7 @@ export class CredentialService {
     if (!live) return;
     try {
       await transition(
-        this.logger,
-        user,
+        { actor: user, logger: this.logger, comment: undefined },
         live,
         LIVE_STATUSES,
         WalletStatus.USER_PAUSED,

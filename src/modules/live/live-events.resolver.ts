@@ -3,7 +3,7 @@ import type { Types } from 'mongoose';
 import { Role } from '../auth/roles';
 import type { RequestContext } from '../../core/context';
 import { InternalError } from '../../core/errors';
-import { UserWalletEvent, WalletEventKind } from '../wallets/user-wallet-event.model';
+import { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
 import { ObjectIdScalar } from '../../shared/scalars';
 
 /** A subscription's context comes from the WebSocket server, which puts the live service in it. */

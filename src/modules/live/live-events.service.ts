@@ -1,7 +1,7 @@
 import type { Types } from 'mongoose';
 import { requireUser, type Principal } from '../auth/roles';
 import { ForbiddenError, NotFoundError } from '../../core/errors';
-import type { WalletEventKind } from '../wallets/user-wallet-event.model';
+import type { WalletEventKind } from '../audit/user-wallet-event.model';
 import { UserWalletModel } from '../wallets/user-wallet.model';
 import { toObjectId } from '../../shared/scalars';
 import type { FeedSubscription, WalletEventFeed } from './wallet-event-feed';

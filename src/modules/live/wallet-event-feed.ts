@@ -5,7 +5,7 @@ import {
   UserWalletEventModel,
   type UserWalletEvent,
   type WalletEventRecord,
-} from '../wallets/user-wallet-event.model';
+} from '../audit/user-wallet-event.model';
 import { UserWalletModel } from '../wallets/user-wallet.model';
 
 /**

@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
-import type { Principal } from '../auth/roles';
-import type { Loaders } from '../../core/loaders';
+import type { Actor } from '../auth/roles';
+import { dbOptions, type AgentContext } from '../../core/context';
 import {
   AppError,
   ConflictError,
@@ -8,7 +8,6 @@ import {
   NotFoundError,
   UserInputError,
 } from '../../core/errors';
-import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import { cleanName } from '../../shared/validators';
@@ -21,16 +20,14 @@ import {
   encodeTimeCursor,
   fromAscending,
 } from './cursors';
-import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 import {
-  apiAiState,
-  apiStatus,
-  deliverEvents,
-  deliverEventsOfMany,
-  pushEvents,
-  walletEvent,
+  UserWalletEventModel,
   WalletEventKind,
-} from './user-wallet-events';
+  type WalletEventRecord,
+} from '../audit/user-wallet-event.model';
+import { apiAiState, apiStatus } from '../audit/api-names';
+import { walletEvent } from '../audit/build-events';
+import { deliverEvents, deliverEventsOfMany, pushEvents } from '../audit/outbox';
 import {
   DEFAULT_WALLET_PAGE,
   MAX_BATCH,
@@ -73,10 +70,8 @@ const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
  * What AI agents do: read every wallet, and write the AI-managed state inside each user's limits.
  */
 export class AiStateService {
-  constructor(private readonly logger: Logger) {}
-
   /** Every user's wallets, oldest first. The cursor is the last wallet's id. */
-  async managedWallets(args: ManagedWalletsArgs): Promise<UserWalletConnection> {
+  async managedWallets(ctx: AgentContext, args: ManagedWalletsArgs): Promise<UserWalletConnection> {
     const first = args.first ?? DEFAULT_WALLET_PAGE;
     const query: Record<string, unknown> = {};
     if (args.status) query.status = args.status;
@@ -84,13 +79,14 @@ export class AiStateService {
     const found = await UserWalletModel.find(query)
       .sort({ _id: 1 })
       .limit(first + 1)
+      .setOptions(dbOptions(ctx))
       .lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) => encodeIdCursor(node._id));
   }
 
   /** One wallet, whoever owns it: what an agent re-reads after a CONFLICT. */
-  managedWallet(walletId: string): Promise<UserWallet> {
-    return this.load(walletId);
+  managedWallet(ctx: AgentContext, walletId: string): Promise<UserWallet> {
+    return this.load(ctx, walletId);
   }
 
   /**
@@ -98,7 +94,7 @@ export class AiStateService {
    * The cursor is the last wallet's (user_changed_at, _id): a wallet changed again meanwhile moves
    * behind it and comes again, and nothing before it can shift a page.
    */
-  async changes(args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
+  async changes(ctx: AgentContext, args: ManagedWalletChangesArgs): Promise<UserWalletConnection> {
     const first = args.first ?? DEFAULT_WALLET_PAGE;
     const query = fromAscending(
       'user_changed_at',
@@ -108,6 +104,7 @@ export class AiStateService {
     const found = await UserWalletModel.find(query)
       .sort({ user_changed_at: 1, _id: 1 })
       .limit(first + 1)
+      .setOptions(dbOptions(ctx))
       .lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) =>
       encodeTimeCursor(node.user_changed_at!, node._id),
@@ -120,13 +117,13 @@ export class AiStateService {
    * through.
    */
   async update(
-    principal: Principal,
+    ctx: AgentContext,
     walletId: string,
     input: AiManagedStateInput,
     expectedVersion: number | null | undefined,
   ): Promise<UserWallet> {
     try {
-      return await this.writeOne(principal, walletId, input, expectedVersion);
+      return await this.writeOne(ctx, walletId, input, expectedVersion);
     } catch (error) {
       if (error instanceof AppError) countRefusal(error);
       throw error;
@@ -134,35 +131,37 @@ export class AiStateService {
   }
 
   private async writeOne(
-    principal: Principal,
+    ctx: AgentContext,
     walletId: string,
     input: AiManagedStateInput,
     expectedVersion: number | null | undefined,
   ): Promise<UserWallet> {
     assertSomeField(input);
     const id = toObjectId(walletId);
+    const tagged = dbOptions(ctx);
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const wallet = await UserWalletModel.findById(id).lean<UserWallet>();
+      const wallet = await UserWalletModel.findById(id).setOptions(tagged).lean<UserWallet>();
       if (!wallet) throw new NotFoundError('no wallet with that id');
       assertVersion(wallet, expectedVersion);
-      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, {
-        features: 1,
-      }).lean<Pick<WalletDefinition, 'features'>>())!;
-      const write = prepareAiWrite(principal, wallet, definition, input, new Date());
+      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 })
+        .setOptions(tagged)
+        .lean<Pick<WalletDefinition, 'features'>>())!;
+      const write = prepareAiWrite(ctx.actor, wallet, definition, input, new Date());
       const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
         returnDocument: 'after',
+        ...tagged,
       }).lean<UserWallet>();
       // Someone wrote first. Read again: with an expectedVersion, that read answers CONFLICT with
       // the version now (every change the filter depends on grows the version); without, the
       // write is checked again against what is stored now.
       if (!updated) continue;
       countWritten(write);
-      await deliverEvents(this.logger, updated._id, write.events);
+      await deliverEvents(ctx, updated._id, write.events);
       return updated;
     }
-    const now = await UserWalletModel.findById(id, { version: 1 }).lean<
-      Pick<UserWallet, 'version'>
-    >();
+    const now = await UserWalletModel.findById(id, { version: 1 })
+      .setOptions(tagged)
+      .lean<Pick<UserWallet, 'version'>>();
     if (!now) throw new NotFoundError('no wallet with that id');
     throw new ConflictError(
       'the wallet kept changing while the agent wrote; try again',
@@ -178,9 +177,8 @@ export class AiStateService {
    * missed (someone wrote first) cost a read more per attempt.
    */
   async updateMany(
-    principal: Principal,
+    ctx: AgentContext,
     updates: readonly AiStateUpdateInput[],
-    loaders: Pick<Loaders, 'definitionById'>,
   ): Promise<AiStateUpdateOutcome[]> {
     if (updates.length > MAX_BATCH)
       throw new UserInputError(`must have at most ${MAX_BATCH} writes`, 'updates');
@@ -199,10 +197,14 @@ export class AiStateService {
       else fail(i, noField());
     });
     const walletKey = (i: number) => toObjectId(updates[i].walletId).toHexString();
-    let wallets = await readWallets(open.map((i) => updates[i].walletId));
+    const tagged = dbOptions(ctx);
+    let wallets = await readWallets(
+      ctx,
+      open.map((i) => updates[i].walletId),
+    );
     const events: WalletEventRecord[] = [];
     for (let attempt = 0; open.length > 0 && attempt < WRITE_ATTEMPTS; attempt++) {
-      const definitions = await definitionsOf(loaders, [...wallets.values()]);
+      const definitions = await definitionsOf(ctx, [...wallets.values()]);
       const now = new Date();
       const planned: Array<{ i: number; wallet: UserWallet; write: PreparedAiWrite }> = [];
       for (const i of open) {
@@ -210,7 +212,7 @@ export class AiStateService {
         const definition = wallet && definitions.get(wallet.wallet_id.toHexString());
         if (wallet && !definition) {
           // A broken reference is this write's failure alone, as it would be the one request's.
-          this.logger.error(
+          ctx.logger.error(
             { walletId: updates[i].walletId },
             'a wallet refers to a missing wallet definition',
           );
@@ -223,7 +225,7 @@ export class AiStateService {
           planned.push({
             i,
             wallet,
-            write: prepareAiWrite(principal, wallet, definition, updates[i].input, now),
+            write: prepareAiWrite(ctx.actor, wallet, definition, updates[i].input, now),
           });
         } catch (error) {
           // The refusals updateAiManagedState would answer with; anything else fails the request.
@@ -242,7 +244,7 @@ export class AiStateService {
             update: { ...write.update, $set: { ...write.update.$set, updated_at: now } },
           },
         })),
-        { ordered: false, timestamps: false },
+        { ordered: false, timestamps: false, ...tagged },
       );
       let landed: Set<string>;
       if (result.matchedCount === planned.length) {
@@ -250,7 +252,10 @@ export class AiStateService {
       } else {
         // The bulk answer counts matches but doesn't say which: a write that landed left its events
         // in its wallet's outbox. This read is also the next attempt's.
-        wallets = await readWallets(planned.map((p) => p.wallet._id));
+        wallets = await readWallets(
+          ctx,
+          planned.map((p) => p.wallet._id),
+        );
         landed = new Set(
           planned
             .filter((p) =>
@@ -266,10 +271,9 @@ export class AiStateService {
           const unsure = planned
             .filter((p) => !landed.has(eventKey(p.write)))
             .map((p) => p.write.events[0]._id);
-          for (const e of await UserWalletEventModel.find(
-            { _id: { $in: unsure } },
-            { _id: 1 },
-          ).lean<Array<{ _id: Types.ObjectId }>>())
+          for (const e of await UserWalletEventModel.find({ _id: { $in: unsure } }, { _id: 1 })
+            .setOptions(tagged)
+            .lean<Array<{ _id: Types.ObjectId }>>())
             landed.add(e._id.toHexString());
         }
       }
@@ -295,7 +299,7 @@ export class AiStateService {
           : new NotFoundError('no wallet with that id'),
       );
     }
-    const delivered = await deliverEventsOfMany(this.logger, events);
+    const delivered = await deliverEventsOfMany(ctx, events);
     for (const outcome of outcomes) {
       if (outcome.wallet)
         outcome.wallet.pending_events = outcome.wallet.pending_events?.filter(
@@ -306,11 +310,10 @@ export class AiStateService {
   }
 
   /** The reason is checked as text at the edge (AiPauseWalletArgs) and stored as names are. */
-  async pause(principal: Principal, walletId: string, reason: string): Promise<UserWallet> {
+  async pause(ctx: AgentContext, walletId: string, reason: string): Promise<UserWallet> {
     return transition(
-      this.logger,
-      principal,
-      await this.load(walletId),
+      ctx,
+      await this.load(ctx, walletId),
       [WalletStatus.ACTIVE],
       WalletStatus.AI_PAUSED,
       cleanName(reason),
@@ -321,11 +324,10 @@ export class AiStateService {
    * Not while the risk taken is over the user's limit: an agent brings currentRisk within it first
    * (its writes land on a paused wallet too), or the user resumes the wallet themselves.
    */
-  async resume(principal: Principal, walletId: string): Promise<UserWallet> {
+  async resume(ctx: AgentContext, walletId: string): Promise<UserWallet> {
     return transition(
-      this.logger,
-      principal,
-      await this.load(walletId),
+      ctx,
+      await this.load(ctx, walletId),
       [WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
@@ -333,8 +335,10 @@ export class AiStateService {
     );
   }
 
-  private async load(walletId: string): Promise<UserWallet> {
-    const wallet = await UserWalletModel.findById(toObjectId(walletId)).lean<UserWallet>();
+  private async load(ctx: AgentContext, walletId: string): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findById(toObjectId(walletId))
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>();
     if (!wallet) throw new NotFoundError('no wallet with that id');
     return wallet;
   }
@@ -395,20 +399,21 @@ function operationError(error: AppError): OperationError {
 const eventKey = (write: PreparedAiWrite) => write.events[0]._id.toHexString();
 
 async function readWallets(
+  ctx: AgentContext,
   ids: ReadonlyArray<string | Types.ObjectId>,
 ): Promise<Map<string, UserWallet>> {
-  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } }).lean<
-    UserWallet[]
-  >();
+  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } })
+    .setOptions(dbOptions(ctx))
+    .lean<UserWallet[]>();
   return new Map(found.map((w) => [w._id.toHexString(), w]));
 }
 
 async function definitionsOf(
-  loaders: Pick<Loaders, 'definitionById'>,
+  ctx: AgentContext,
   wallets: UserWallet[],
 ): Promise<Map<string, WalletDefinition>> {
   const ids = [...new Map(wallets.map((w) => [w.wallet_id.toHexString(), w.wallet_id])).values()];
-  const found = await Promise.all(ids.map((id) => loaders.definitionById.load(id)));
+  const found = await Promise.all(ids.map((id) => ctx.loaders.definitionById.load(id)));
   return new Map(
     found.filter((d): d is WalletDefinition => d !== null).map((d) => [d._id.toHexString(), d]),
   );
@@ -509,7 +514,7 @@ export interface PreparedAiWrite extends AiWrite {
  * conditional on the one read.
  */
 function prepareAiWrite(
-  principal: Principal,
+  actor: Actor,
   wallet: UserWallet,
   definition: Pick<WalletDefinition, 'features'>,
   input: AiManagedStateInput,
@@ -521,26 +526,26 @@ function prepareAiWrite(
     Object.keys(plan.changes).map((k) => [k, wallet.ai_managed_state[k as keyof AiManagedState]]),
   );
   const events = [
-    walletEvent(
-      principal,
-      wallet._id,
+    walletEvent({
+      actor,
+      walletId: wallet._id,
       version,
-      WalletEventKind.AI_STATE_CHANGED,
-      apiAiState(before),
-      apiAiState(plan.changes),
-    ),
+      kind: WalletEventKind.AI_STATE_CHANGED,
+      before: apiAiState(before),
+      after: apiAiState(plan.changes),
+    }),
   ];
   if (plan.pauseReason !== null) {
     const after = apiStatus(WalletStatus.AI_PAUSED, plan.pauseReason);
     events.push(
-      walletEvent(
-        principal,
-        wallet._id,
+      walletEvent({
+        actor,
+        walletId: wallet._id,
         version,
-        WalletEventKind.STATUS_CHANGED,
-        apiStatus(wallet.status, wallet.pause_reason),
+        kind: WalletEventKind.STATUS_CHANGED,
+        before: apiStatus(wallet.status, wallet.pause_reason),
         after,
-      ),
+      }),
     );
   }
   return {

@@ -1,9 +1,12 @@
-import type { Principal } from '../auth/roles';
-import type { Logger } from '../../core/logger';
+import { dbOptions } from '../../core/context';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { leverageRange } from './ai-policy';
-import { apiAiState, walletEvent, WalletEventKind, writeWithEvent } from './user-wallet-events';
+import { apiAiState } from '../audit/api-names';
+import { walletEvent } from '../audit/build-events';
+import { writeWithEvent } from '../audit/outbox';
+import { WalletEventKind } from '../audit/user-wallet-event.model';
 import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
+import type { WalletWriteContext } from './wallet-status';
 
 /** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */
 const ATTEMPTS = 3;
@@ -17,12 +20,15 @@ const SEEN = { user_limits: 1, ai_managed_state: 1 };
  * version, so agents writing meanwhile can't make it miss.
  */
 export async function clampWalletsToDefinition(
-  logger: Logger,
-  principal: Principal,
+  ctx: WalletWriteContext,
   definition: Pick<WalletDefinition, '_id' | 'features'>,
 ): Promise<number> {
   let clamped = 0;
-  const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN).lean<Seen[]>().cursor();
+  const tagged = dbOptions(ctx);
+  const cursor = UserWalletModel.find({ wallet_id: definition._id }, SEEN)
+    .setOptions(tagged)
+    .lean<Seen[]>()
+    .cursor();
   for await (const first of cursor as AsyncIterable<Seen>) {
     let wallet: Seen | null = first;
     for (let attempt = 0; wallet && attempt < ATTEMPTS; attempt++) {
@@ -31,16 +37,16 @@ export async function clampWalletsToDefinition(
       const current = wallet.ai_managed_state.current_leverage;
       const target = Math.max(min, Math.min(current, max));
       if (target === current) break;
-      const provisional = walletEvent(
-        principal,
-        wallet._id,
-        null,
-        WalletEventKind.AI_STATE_CHANGED,
-        null,
-        apiAiState({ current_leverage: target }),
-      );
+      const provisional = walletEvent({
+        actor: ctx.actor,
+        walletId: wallet._id,
+        version: null,
+        kind: WalletEventKind.AI_STATE_CHANGED,
+        before: null,
+        after: apiAiState({ current_leverage: target }),
+      });
       const replaced = await writeWithEvent(
-        logger,
+        ctx,
         {
           _id: wallet._id,
           'user_limits.trading_mode': mode,
@@ -59,11 +65,11 @@ export async function clampWalletsToDefinition(
         clamped += 1;
         break;
       }
-      wallet = await UserWalletModel.findById(wallet._id, SEEN).lean<Seen>();
+      wallet = await UserWalletModel.findById(wallet._id, SEEN).setOptions(tagged).lean<Seen>();
     }
   }
   if (clamped > 0)
-    logger.info(
+    ctx.logger.info(
       { definition: definition._id.toHexString(), clamped },
       'wallets brought inside the changed leverage range',
     );

@@ -2,7 +2,7 @@ import { ArrayMaxSize, IsInt, IsOptional, Max, Min, ValidateNested } from 'class
 import { Name, Text } from '../../shared/validators';
 import { ArgsType, Field, Float, InputType, Int } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
-import { WalletEventKind } from './user-wallet-event.model';
+import { WalletEventKind } from '../audit/user-wallet-event.model';
 import { MarketSentiment, TradingMode, WalletStatus } from './user-wallet.model';
 
 /**

@@ -2,7 +2,7 @@ import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoos
 import { Schema, type Types } from 'mongoose';
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
-import type { WalletEventRecord } from './user-wallet-event.model';
+import type { WalletEventRecord } from '../audit/user-wallet-event.model';
 
 /**
  * Collection `user_wallets` (spec §3), stored under the spec's snake_case names, shown under the
@@ -174,7 +174,7 @@ export class UserWallet {
 
   /**
    * Audit events written in the same update as the change they describe, until they are copied to
-   * `user_wallet_events` (see user-wallet-events.ts): the change and its event stand or fall
+   * `user_wallet_events` (see audit/outbox.ts): the change and its event stand or fall
    * together.
    */
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })

@@ -13,15 +13,16 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { RequestContext } from '../../core/context';
+import type { AgentContext, RequestContext, UserContext } from '../../core/context';
+import { AgentCtx, UserCtx } from '../auth/ctx-decorators';
 import { UserInputError } from '../../core/errors';
 import { ObjectIdScalar } from '../../shared/scalars';
 import { Credential } from '../credentials/credential.model';
 import { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
 import type { AiStateService } from './ai-state.service';
-import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from './user-wallet-events';
-import { UserWalletEvent } from './user-wallet-event.model';
+import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from '../audit/trail.loader';
+import { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { aiBounds } from './ai-policy';
 import { decodeTimeCursor, encodeTimeCursor } from './cursors';
 import {
@@ -56,28 +57,28 @@ export class UserWalletResolver {
   @Authorized(Role.USER)
   @Query(() => [UserWallet], { description: "USER/ADMIN: the caller's own wallets." })
   userWallets(
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
     @Arg('filter', () => UserWalletFilter, { nullable: true }) filter?: UserWalletFilter | null,
   ): Promise<UserWallet[]> {
-    return this.wallets.list(ctx.actor, filter);
+    return this.wallets.list(ctx, filter);
   }
 
   @Authorized(Role.USER)
   @Query(() => UserWallet, { description: "USER/ADMIN: FORBIDDEN for another user's wallet." })
   userWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<UserWallet> {
-    return this.wallets.get(ctx.actor, id);
+    return this.wallets.get(ctx, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet, { description: 'USER/ADMIN.' })
   createUserWallet(
     @Arg('input', () => CreateUserWalletInput) input: CreateUserWalletInput,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<UserWallet> {
-    return this.wallets.create(ctx.actor, input);
+    return this.wallets.create(ctx, input);
   }
 
   @Authorized(Role.USER)
@@ -85,36 +86,36 @@ export class UserWalletResolver {
   updateUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
     @Arg('input', () => UpdateUserWalletInput) input: UpdateUserWalletInput,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<UserWallet> {
-    return this.wallets.update(ctx.actor, id, input);
+    return this.wallets.update(ctx, id, input);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => DeletePayload)
   deleteUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<DeletePayload> {
-    return this.wallets.delete(ctx.actor, id);
+    return this.wallets.delete(ctx, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet)
   pauseUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<UserWallet> {
-    return this.wallets.pause(ctx.actor, id);
+    return this.wallets.pause(ctx, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => UserWallet)
   resumeUserWallet(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<UserWallet> {
-    return this.wallets.resume(ctx.actor, id);
+    return this.wallets.resume(ctx, id);
   }
 
   @Authorized(Role.AGENT)
@@ -122,17 +123,21 @@ export class UserWalletResolver {
     description: "AGENT: every user's wallets, oldest first, for the agents to manage.",
   })
   managedWallets(
+    @AgentCtx() ctx: AgentContext,
     @Args(() => ManagedWalletsArgs) args: ManagedWalletsArgs,
   ): Promise<UserWalletConnection> {
-    return this.ai.managedWallets(args);
+    return this.ai.managedWallets(ctx, args);
   }
 
   @Authorized(Role.AGENT)
   @Query(() => UserWallet, {
     description: 'AGENT: one wallet, whoever owns it. NOT_FOUND for an unknown id.',
   })
-  managedWallet(@Arg('id', () => ObjectIdScalar) id: string): Promise<UserWallet> {
-    return this.ai.managedWallet(id);
+  managedWallet(
+    @Arg('id', () => ObjectIdScalar) id: string,
+    @AgentCtx() ctx: AgentContext,
+  ): Promise<UserWallet> {
+    return this.ai.managedWallet(ctx, id);
   }
 
   @Authorized(Role.AGENT)
@@ -140,9 +145,10 @@ export class UserWalletResolver {
     description: 'AGENT: wallets whose userChangedAt is at or after since, oldest change first.',
   })
   managedWalletChanges(
+    @AgentCtx() ctx: AgentContext,
     @Args(() => ManagedWalletChangesArgs) args: ManagedWalletChangesArgs,
   ): Promise<UserWalletConnection> {
-    return this.ai.changes(args);
+    return this.ai.changes(ctx, args);
   }
 
   @Authorized(Role.AGENT)
@@ -153,10 +159,10 @@ export class UserWalletResolver {
   updateAiManagedState(
     @Arg('walletId', () => ObjectIdScalar) walletId: string,
     @Arg('input', () => AiManagedStateInput) input: AiManagedStateInput,
-    @Ctx() ctx: RequestContext,
+    @AgentCtx() ctx: AgentContext,
     @Arg('expectedVersion', () => Int, { nullable: true }) expectedVersion?: number | null,
   ): Promise<UserWallet> {
-    return this.ai.update(ctx.actor!, walletId, input, expectedVersion);
+    return this.ai.update(ctx, walletId, input, expectedVersion);
   }
 
   @Authorized(Role.AGENT)
@@ -166,27 +172,27 @@ export class UserWalletResolver {
   })
   updateAiManagedStates(
     @Args(() => AiStateUpdatesArgs) { updates }: AiStateUpdatesArgs,
-    @Ctx() ctx: RequestContext,
+    @AgentCtx() ctx: AgentContext,
   ): Promise<AiStateUpdateOutcome[]> {
-    return this.ai.updateMany(ctx.actor!, updates, ctx.loaders);
+    return this.ai.updateMany(ctx, updates);
   }
 
   @Authorized(Role.AGENT)
   @Mutation(() => UserWallet, { description: 'AGENT: ACTIVE -> AI_PAUSED.' })
   aiPauseWallet(
     @Args(() => AiPauseWalletArgs) { walletId, reason }: AiPauseWalletArgs,
-    @Ctx() ctx: RequestContext,
+    @AgentCtx() ctx: AgentContext,
   ): Promise<UserWallet> {
-    return this.ai.pause(ctx.actor!, walletId, reason);
+    return this.ai.pause(ctx, walletId, reason);
   }
 
   @Authorized(Role.AGENT)
   @Mutation(() => UserWallet, { description: 'AGENT: AI_PAUSED -> ACTIVE.' })
   aiResumeWallet(
     @Arg('walletId', () => ObjectIdScalar) walletId: string,
-    @Ctx() ctx: RequestContext,
+    @AgentCtx() ctx: AgentContext,
   ): Promise<UserWallet> {
-    return this.ai.resume(ctx.actor!, walletId);
+    return this.ai.resume(ctx, walletId);
   }
 
   @FieldResolver(() => WalletDefinition)

@@ -1,5 +1,6 @@
 import { Types } from 'mongoose';
-import { requireUser, type Principal, type UserPrincipal } from '../auth/roles';
+import type { Actor } from '../auth/roles';
+import { dbOptions, type UserContext } from '../../core/context';
 import {
   ConflictError,
   ForbiddenError,
@@ -7,7 +8,6 @@ import {
   UserInputError,
   isDuplicateKeyError,
 } from '../../core/errors';
-import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
@@ -16,18 +16,10 @@ import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
-import type { WalletEventRecord } from './user-wallet-event.model';
-import {
-  apiAiState,
-  apiLimits,
-  apiStatus,
-  copyEvents,
-  deliverEvents,
-  statusChangeEvent,
-  walletEvent,
-  WalletEventKind,
-  writeWithEvent,
-} from './user-wallet-events';
+import { apiAiState, apiLimits, apiStatus } from '../audit/api-names';
+import { statusChangeEvent, walletEvent } from '../audit/build-events';
+import { copyEvents, deliverEvents, writeWithEvent } from '../audit/outbox';
+import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import type {
   CreateUserWalletInput,
   UpdateUserWalletInput,
@@ -56,30 +48,30 @@ export const DELETION_GRACE_MS = 60_000;
 
 export class UserWalletService {
   constructor(
-    private readonly logger: Logger,
     /** MAX_WALLETS_PER_USER */
     private readonly cap: number,
   ) {}
 
-  list(
-    principal: Principal | null,
-    filter: UserWalletFilter | null | undefined,
-  ): Promise<UserWallet[]> {
-    const user = requireUser(principal);
-    const query: Record<string, unknown> = { user_id: user.userId };
+  list(ctx: UserContext, filter: UserWalletFilter | null | undefined): Promise<UserWallet[]> {
+    const query: Record<string, unknown> = { user_id: ctx.actor.userId };
     if (filter?.status) query.status = filter.status;
-    return UserWalletModel.find(query).sort({ created_at: 1, _id: 1 }).lean<UserWallet[]>().exec();
+    return UserWalletModel.find(query)
+      .sort({ created_at: 1, _id: 1 })
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet[]>()
+      .exec();
   }
 
-  get(principal: Principal | null, id: string): Promise<UserWallet> {
-    return this.loadOwned(requireUser(principal), id);
+  get(ctx: UserContext, id: string): Promise<UserWallet> {
+    return this.loadOwned(ctx, id);
   }
 
-  async create(principal: Principal | null, input: CreateUserWalletInput): Promise<UserWallet> {
-    const user = requireUser(principal);
-    const credential = await CredentialModel.findById(
-      toObjectId(input.credentialId),
-    ).lean<Credential>();
+  async create(ctx: UserContext, input: CreateUserWalletInput): Promise<UserWallet> {
+    const user = ctx.actor;
+    const tagged = dbOptions(ctx);
+    const credential = await CredentialModel.findById(toObjectId(input.credentialId))
+      .setOptions(tagged)
+      .lean<Credential>();
     if (!credential) throw new NotFoundError('no credential with that id');
     if (!credential.user_id.equals(user.userId))
       throw new ForbiddenError('this credential belongs to another user');
@@ -87,9 +79,9 @@ export class UserWalletService {
       throw new UserInputError('the credential is not active', 'credentialId');
     if (credential.connection_state === ConnectionState.REJECTED)
       throw new ConflictError(TEST_AGAIN_FIRST);
-    const definition = await WalletDefinitionModel.findById(
-      credential.wallet_id,
-    ).lean<WalletDefinition>();
+    const definition = await WalletDefinitionModel.findById(credential.wallet_id)
+      .setOptions(tagged)
+      .lean<WalletDefinition>();
     if (!definition?.is_active)
       throw new UserInputError(
         `${definition?.name ?? 'the exchange'} is not active`,
@@ -100,11 +92,18 @@ export class UserWalletService {
     const _id = new Types.ObjectId();
     const name = cleanName(input.name);
     const aiState = initialAiState(definition, limits);
-    const created = walletEvent(user, _id, 0, WalletEventKind.CREATED, null, {
-      name,
-      userLimits: apiLimits(limits),
-      aiManagedState: apiAiState(aiState),
-      ...apiStatus(WalletStatus.ACTIVE, null),
+    const created = walletEvent({
+      actor: user,
+      walletId: _id,
+      version: 0,
+      kind: WalletEventKind.CREATED,
+      before: null,
+      after: {
+        name,
+        userLimits: apiLimits(limits),
+        aiManagedState: apiAiState(aiState),
+        ...apiStatus(WalletStatus.ACTIVE, null),
+      },
     });
     const doc = {
       _id,
@@ -132,11 +131,11 @@ export class UserWalletService {
         );
       throw error;
     }
-    await this.assertCredentialStays(credential._id, _id);
-    await deliverEvents(this.logger, _id, [created]);
-    await scheduleChecks(credential._id);
-    await pauseIfCredentialRefused(this.logger, credential._id);
-    return (await UserWalletModel.findById(_id).lean<UserWallet>())!;
+    await this.assertCredentialStays(ctx, credential._id, _id);
+    await deliverEvents(ctx, _id, [created]);
+    await scheduleChecks(credential._id, ctx.comment);
+    await pauseIfCredentialRefused(ctx, credential._id);
+    return (await UserWalletModel.findById(_id).setOptions(tagged).lean<UserWallet>())!;
   }
 
   /**
@@ -144,13 +143,10 @@ export class UserWalletService {
    * ($min), with no condition on the version to miss: the user always wins, however busy the agents
    * are. The audit event is completed from the document the update replaced (writeWithEvent).
    */
-  async update(
-    principal: Principal | null,
-    id: string,
-    input: UpdateUserWalletInput,
-  ): Promise<UserWallet> {
-    const user = requireUser(principal);
-    const wallet = await this.loadOwned(user, id);
+  async update(ctx: UserContext, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
+    const user = ctx.actor;
+    const tagged = dbOptions(ctx);
+    const wallet = await this.loadOwned(ctx, id);
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = cleanName(input.name);
     if (input.userLimits == null) {
@@ -159,38 +155,45 @@ export class UserWalletService {
       const renamed = await UserWalletModel.findOneAndUpdate(
         { _id: wallet._id, user_id: user.userId },
         { $set: set, $inc: { version: 1 } },
-        { returnDocument: 'after' },
+        { returnDocument: 'after', ...tagged },
       ).lean<UserWallet>();
       if (!renamed) throw new NotFoundError('no wallet with that id');
       return renamed;
     }
-    const definition = (await WalletDefinitionModel.findById(
-      wallet.wallet_id,
-    ).lean<WalletDefinition>())!;
+    const definition = (await WalletDefinitionModel.findById(wallet.wallet_id)
+      .setOptions(tagged)
+      .lean<WalletDefinition>())!;
     const limits = toLimits(definition, input.userLimits);
     set.user_limits = limits;
     const min = {
       'ai_managed_state.current_max_position_size': limits.max_total_risk,
       'ai_managed_state.current_leverage': leverageRange(definition, limits.trading_mode).max,
     };
-    const provisional = walletEvent(user, wallet._id, null, WalletEventKind.LIMITS_CHANGED, null, {
-      userLimits: apiLimits(limits),
+    const provisional = walletEvent({
+      actor: user,
+      walletId: wallet._id,
+      version: null,
+      kind: WalletEventKind.LIMITS_CHANGED,
+      before: null,
+      after: { userLimits: apiLimits(limits) },
     });
     const replaced = await writeWithEvent(
-      this.logger,
+      ctx,
       { _id: wallet._id, user_id: user.userId },
       { $set: { ...set, ...userChanged() }, $min: min },
       provisional,
       (before) => limitsEvent(user, before, limits, min),
     );
     if (!replaced) throw new NotFoundError('no wallet with that id');
-    const updated = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    const updated = await UserWalletModel.findById(wallet._id)
+      .setOptions(tagged)
+      .lean<UserWallet>();
     if (!updated) throw new NotFoundError('no wallet with that id');
     if (
       updated.status === WalletStatus.ACTIVE &&
       updated.ai_managed_state.current_risk > limits.max_total_risk
     ) {
-      return this.pauseOverLimit(user, updated, limits.max_total_risk);
+      return this.pauseOverLimit(ctx, updated, limits.max_total_risk);
     }
     return updated;
   }
@@ -200,19 +203,19 @@ export class UserWalletService {
    * it. The limits are stored already, so whatever happens here the answer is the wallet as it is.
    */
   private async pauseOverLimit(
-    user: UserPrincipal,
+    ctx: UserContext,
     wallet: UserWallet,
     maxTotalRisk: number,
   ): Promise<UserWallet> {
     const reason = `risk limit exceeded: currentRisk ${wallet.ai_managed_state.current_risk} > maxTotalRisk ${maxTotalRisk}`;
-    const { provisional, complete } = statusChangeEvent(
-      user,
-      wallet._id,
-      WalletStatus.AI_PAUSED,
-      reason,
-    );
+    const { provisional, complete } = statusChangeEvent({
+      actor: ctx.actor,
+      walletId: wallet._id,
+      to: WalletStatus.AI_PAUSED,
+      pauseReason: reason,
+    });
     const paused = await writeWithEvent(
-      this.logger,
+      ctx,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       {
         _id: wallet._id,
@@ -225,7 +228,10 @@ export class UserWalletService {
       complete,
     );
     if (paused) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
-    return (await UserWalletModel.findById(wallet._id).lean<UserWallet>()) ?? wallet;
+    return (
+      (await UserWalletModel.findById(wallet._id).setOptions(dbOptions(ctx)).lean<UserWallet>()) ??
+      wallet
+    );
   }
 
   /**
@@ -233,55 +239,54 @@ export class UserWalletService {
    * stops the delete), and any that a write added in between leave with the deleted document,
    * from which they are copied too.
    */
-  async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
-    const wallet = await this.loadOwned(requireUser(principal), id);
+  async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
+    const wallet = await this.loadOwned(ctx, id);
     const pending = wallet.pending_events ?? [];
-    await copyEvents(wallet._id, pending);
-    const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id }).lean<UserWallet>();
+    await copyEvents(ctx, wallet._id, pending);
+    const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id })
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>();
     if (!deleted) throw new NotFoundError('no wallet with that id');
     const copied = new Set(pending.map((e) => e._id.toHexString()));
     const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
-    await copyEvents(wallet._id, late).catch((error: unknown) =>
-      this.logger.error(
+    await copyEvents(ctx, wallet._id, late).catch((error: unknown) =>
+      ctx.logger.error(
         { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
         'audit events of a deleted wallet could not be saved',
       ),
     );
-    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(deleted.credential_id);
-    this.logger.info({ walletId: id }, 'user wallet deleted');
+    if (LIVE_STATUSES.includes(deleted.status))
+      await unscheduleChecks(deleted.credential_id, ctx.comment);
+    ctx.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }
 
-  async pause(principal: Principal | null, id: string): Promise<UserWallet> {
-    const user = requireUser(principal);
-    const wallet = await this.loadOwned(user, id);
+  async pause(ctx: UserContext, id: string): Promise<UserWallet> {
     return transition(
-      this.logger,
-      user,
-      wallet,
+      ctx,
+      await this.loadOwned(ctx, id),
       [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED],
       WalletStatus.USER_PAUSED,
       'paused by the user',
     );
   }
 
-  async resume(principal: Principal | null, id: string): Promise<UserWallet> {
-    const user = requireUser(principal);
-    const wallet = await this.loadOwned(user, id);
+  async resume(ctx: UserContext, id: string): Promise<UserWallet> {
     return transition(
-      this.logger,
-      user,
-      wallet,
+      ctx,
+      await this.loadOwned(ctx, id),
       [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
     );
   }
 
-  private async loadOwned(user: UserPrincipal, id: string): Promise<UserWallet> {
-    const wallet = await UserWalletModel.findById(toObjectId(id)).lean<UserWallet>();
+  private async loadOwned(ctx: UserContext, id: string): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findById(toObjectId(id))
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>();
     if (!wallet) throw new NotFoundError('no wallet with that id');
-    if (!wallet.user_id.equals(user.userId))
+    if (!wallet.user_id.equals(ctx.actor.userId))
       throw new ForbiddenError('this wallet belongs to another user');
     return wallet;
   }
@@ -291,18 +296,20 @@ export class UserWalletService {
    * Looking again after the write closes that gap: one of the two requests always sees the other.
    */
   private async assertCredentialStays(
+    ctx: UserContext,
     credentialId: Types.ObjectId,
     walletId: Types.ObjectId,
   ): Promise<void> {
+    const tagged = dbOptions(ctx);
     const stays = await CredentialModel.exists({
       _id: credentialId,
       $or: [
         { deleting_at: null },
         { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
       ],
-    });
+    }).setOptions(tagged);
     if (stays) return;
-    await UserWalletModel.deleteOne({ _id: walletId });
+    await UserWalletModel.deleteOne({ _id: walletId }, tagged);
     throw new ConflictError('the credential is being deleted');
   }
 }
@@ -312,7 +319,7 @@ export class UserWalletService {
  * and after, and the AI parameters its $min bounds pulled down, if any.
  */
 function limitsEvent(
-  user: UserPrincipal,
+  actor: Actor,
   before: UserWallet,
   limits: UserLimits,
   min: Record<string, number>,
@@ -323,20 +330,20 @@ function limitsEvent(
   const clamped = bounds.filter(([key, bound]) => (before.ai_managed_state[key] as number) > bound);
   const previous = Object.fromEntries(clamped.map(([key]) => [key, before.ai_managed_state[key]]));
   const next = Object.fromEntries(clamped);
-  return walletEvent(
-    user,
-    before._id,
-    before.version + 1,
-    WalletEventKind.LIMITS_CHANGED,
-    {
+  return walletEvent({
+    actor,
+    walletId: before._id,
+    version: before.version + 1,
+    kind: WalletEventKind.LIMITS_CHANGED,
+    before: {
       userLimits: apiLimits(before.user_limits),
       ...(clamped.length ? { aiManagedState: apiAiState(previous) } : {}),
     },
-    {
+    after: {
       userLimits: apiLimits(limits),
       ...(clamped.length ? { aiManagedState: apiAiState(next) } : {}),
     },
-  );
+  });
 }
 
 export function toLimits(definition: WalletDefinition, input: UserLimitsInput): UserLimits {

@@ -1,7 +1,7 @@
 import { Field, Int, ObjectType } from 'type-graphql';
 import { NonNegativeFloatScalar, ObjectIdScalar } from '../../shared/scalars';
 import { LeverageRange } from '../catalog/wallet-definition.model';
-import { UserWalletEvent } from './user-wallet-event.model';
+import { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { UserWallet } from './user-wallet.model';
 
 @ObjectType()

@@ -1,17 +1,17 @@
-import { SYSTEM_ACTOR, type Actor } from '../auth/roles';
+import { SYSTEM_ACTOR } from '../auth/roles';
+import { dbOptions, type ActorContext } from '../../core/context';
 import {
   ConflictError,
   NotFoundError,
   UserInputError,
   isDuplicateKeyError,
 } from '../../core/errors';
-import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
-import { commentOption } from '../../shared/background';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
-import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
+import { statusChangeEvent } from '../audit/build-events';
+import { writeWithEvent, type OutboxContext } from '../audit/outbox';
 import {
   LIVE_STATUSES,
   userChanged,
@@ -26,6 +26,12 @@ import {
  */
 export const REFUSED_CREDENTIAL = "the exchange refused this wallet's credential";
 export const TEST_AGAIN_FIRST = `${REFUSED_CREDENTIAL}: test the credential again first`;
+
+/**
+ * What a wallet write reads of a context: who acts, besides the outbox's logger and comment. A
+ * caller's context, or the service's own.
+ */
+export type WalletWriteContext = Pick<ActorContext, 'actor' | 'logger' | 'comment'>;
 
 /**
  * A condition a transition needs besides the status it starts from. It is checked on the wallet as
@@ -50,8 +56,7 @@ const GUARD_ATTEMPTS = 5;
  * the service's test queue, and leaving live takes it out.
  */
 export async function transition(
-  logger: Logger,
-  principal: Actor,
+  ctx: WalletWriteContext,
   wallet: UserWallet,
   from: readonly WalletStatus[],
   to: WalletStatus,
@@ -63,8 +68,10 @@ export async function transition(
       const refused = guard.refusal(wallet);
       if (refused) throw new ConflictError(refused);
     }
-    const replaced = await writeTransition(logger, principal, wallet, from, to, pauseReason, guard);
-    const now = await UserWalletModel.findById(wallet._id).lean<UserWallet>();
+    const replaced = await writeTransition(ctx, wallet, from, to, pauseReason, guard);
+    const now = await UserWalletModel.findById(wallet._id)
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>();
     if (!now) throw new NotFoundError('no wallet with that id');
     if (replaced) {
       metrics.statusChanges.inc({ to });
@@ -81,20 +88,24 @@ export async function transition(
 
 /** The conditional update of one transition; the wallet it replaced, or null when it missed. */
 async function writeTransition(
-  logger: Logger,
-  principal: Actor,
+  ctx: WalletWriteContext,
   wallet: UserWallet,
   from: readonly WalletStatus[],
   to: WalletStatus,
   pauseReason: string | null,
   guard: TransitionGuard | undefined,
 ): Promise<UserWallet | null> {
-  if (to === WalletStatus.ACTIVE) await assertCanGoLive(wallet);
-  const { provisional, complete } = statusChangeEvent(principal, wallet._id, to, pauseReason);
+  if (to === WalletStatus.ACTIVE) await assertCanGoLive(ctx, wallet);
+  const { provisional, complete } = statusChangeEvent({
+    actor: ctx.actor,
+    walletId: wallet._id,
+    to,
+    pauseReason,
+  });
   let replaced: UserWallet | null;
   try {
     replaced = await writeWithEvent(
-      logger,
+      ctx,
       { ...guard?.valuesRead(wallet), _id: wallet._id, status: { $in: from } },
       {
         $set: {
@@ -103,7 +114,7 @@ async function writeTransition(
           live_key: LIVE_STATUSES.includes(to) ? wallet.credential_id : wallet._id,
           // A user's change (their own pause or resume, or a credential they deactivated) and the
           // service's are in the agents' change feed; an agent's own pause or resume is not.
-          ...(principal.kind === 'agent' ? {} : userChanged()),
+          ...(ctx.actor.kind === 'agent' ? {} : userChanged()),
         },
       },
       provisional,
@@ -120,10 +131,12 @@ async function writeTransition(
   }
   if (replaced) {
     const wasLive = LIVE_STATUSES.includes(replaced.status);
-    if (LIVE_STATUSES.includes(to) && !wasLive) await scheduleChecks(wallet.credential_id);
-    if (!LIVE_STATUSES.includes(to) && wasLive) await unscheduleChecks(wallet.credential_id);
+    if (LIVE_STATUSES.includes(to) && !wasLive)
+      await scheduleChecks(wallet.credential_id, ctx.comment);
+    if (!LIVE_STATUSES.includes(to) && wasLive)
+      await unscheduleChecks(wallet.credential_id, ctx.comment);
     // The credential may have been refused between the check above and this write.
-    if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(logger, wallet.credential_id);
+    if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(ctx, wallet.credential_id);
   }
   return replaced;
 }
@@ -139,15 +152,17 @@ function transitionRefusal(current: WalletStatus, to: WalletStatus): string {
  * A wallet trades only on an active credential the exchange has not refused, of an active exchange.
  */
 export async function assertCanGoLive(
+  ctx: OutboxContext,
   wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>,
 ): Promise<void> {
+  const tagged = dbOptions(ctx);
   const [credential, definition] = await Promise.all([
-    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 }).lean<
-      Pick<Credential, 'is_active' | 'connection_state'>
-    >(),
-    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 }).lean<
-      Pick<WalletDefinition, 'is_active' | 'name'>
-    >(),
+    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 })
+      .setOptions(tagged)
+      .lean<Pick<Credential, 'is_active' | 'connection_state'>>(),
+    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 })
+      .setOptions(tagged)
+      .lean<Pick<WalletDefinition, 'is_active' | 'name'>>(),
   ]);
   if (!credential?.is_active)
     throw new UserInputError("the wallet's credential is not active", 'credentialId');
@@ -161,14 +176,14 @@ export async function assertCanGoLive(
  * The service's own pause, whoever's test found the key refused: every live wallet on the
  * credential goes AI_PAUSED, as the risk limit pauses one, with why ("the exchange refused this
  * wallet's credential: <the test's message>") and one STATUS_CHANGED event each by the service
- * (Role.SYSTEM, "wallet-service"). A wallet already paused for that very reason is left alone.
- * Returns how many it paused.
+ * (Role.SYSTEM, "wallet-service"), logged and tagged in the context of the request or job whose
+ * test found it. A wallet already paused for that very reason is left alone. Returns how many it
+ * paused.
  */
 export async function pauseWalletsOfRefusedCredential(
-  logger: Logger,
+  ctx: OutboxContext,
   credential: Pick<Credential, '_id'>,
   message: string,
-  comment?: string,
 ): Promise<number> {
   const reason = `${REFUSED_CREDENTIAL}: ${message}`;
   const filter = {
@@ -177,28 +192,27 @@ export async function pauseWalletsOfRefusedCredential(
     pause_reason: { $ne: reason },
   };
   const wallets = await UserWalletModel.find(filter, { _id: 1 })
-    .setOptions(commentOption(comment))
+    .setOptions(dbOptions(ctx))
     .lean<Array<Pick<UserWallet, '_id'>>>();
   let paused = 0;
   for (const wallet of wallets) {
-    const { provisional, complete } = statusChangeEvent(
-      SYSTEM_ACTOR,
-      wallet._id,
-      WalletStatus.AI_PAUSED,
-      reason,
-    );
+    const { provisional, complete } = statusChangeEvent({
+      actor: SYSTEM_ACTOR,
+      walletId: wallet._id,
+      to: WalletStatus.AI_PAUSED,
+      pauseReason: reason,
+    });
     // Still live (an AI_PAUSED wallet stays live): live_key is unchanged.
     // The agents' change feed shows it (userChanged): they did not pause it themselves.
     const update = {
       $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() },
     };
     const replaced = await writeWithEvent(
-      logger,
+      ctx,
       { ...filter, _id: wallet._id },
       update,
       provisional,
       complete,
-      comment,
     );
     if (replaced) {
       paused += 1;
@@ -206,7 +220,7 @@ export async function pauseWalletsOfRefusedCredential(
     }
   }
   if (paused > 0)
-    logger.warn(
+    ctx.logger.warn(
       { credentialId: credential._id.toHexString(), paused },
       'wallets paused: the exchange refused their credential',
     );
@@ -217,16 +231,18 @@ export async function pauseWalletsOfRefusedCredential(
  * After a wallet went live: if its credential is REJECTED by now, it is paused as any other of it.
  */
 export async function pauseIfCredentialRefused(
-  logger: Logger,
+  ctx: OutboxContext,
   credentialId: Credential['_id'],
 ): Promise<void> {
   const credential = await CredentialModel.findById(credentialId, {
     connection_state: 1,
     connection_error: 1,
-  }).lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
+  })
+    .setOptions(dbOptions(ctx))
+    .lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
   if (credential?.connection_state !== ConnectionState.REJECTED) return;
   await pauseWalletsOfRefusedCredential(
-    logger,
+    ctx,
     credential,
     credential.connection_error ?? 'the connection test failed',
   );
