@@ -15,8 +15,9 @@ import {
   UpdateWalletDefinitionDocument,
   WalletBoundsDocument,
 } from './generated/graphql';
+import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
-import { backfillUserChangedAt } from '../src/modules/wallets/migrations';
+import { backfillUserChangedAt } from '../src/migrations/001-user-changed-at';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,
@@ -243,9 +244,9 @@ describe('userChangedAt', () => {
     expect(read.errors).toBeUndefined();
     expect(read.data!.userWallet.userChangedAt).toBe(updated_at.toISOString());
 
-    const logger = createLogger({ logLevel: 'silent' });
-    expect(await backfillUserChangedAt(logger)).toBe(1);
-    expect(await backfillUserChangedAt(logger)).toBe(0);
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'migrations');
+    expect(await backfillUserChangedAt(ctx)).toBe(1);
+    expect(await backfillUserChangedAt(ctx)).toBe(0);
     expect((await wallets().findOne({ _id }))!.user_changed_at).toEqual(updated_at);
     expect((await feed(updated_at.toISOString(), 500)).ids).toContain(id);
   });

@@ -1,6 +1,6 @@
 import type { ApolloServer } from '@apollo/server';
 import type { Config } from '../core/config';
-import type { RequestContext } from '../core/context';
+import { systemCtx, type RequestContext } from '../core/context';
 import type { Logger } from '../core/logger';
 import { Keyring } from '../crypto/keyring';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from '../db/connection';
@@ -15,19 +15,17 @@ import { WalletDefinitionModel } from '../modules/catalog/wallet-definition.mode
 import { WalletDefinitionService } from '../modules/catalog/wallet-definition.service';
 import { ConnectionTester } from '../modules/credentials/connection-tests';
 import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
-import {
-  CredentialCheckScheduler,
-  migrateConnectionStates,
-} from '../modules/credentials/credential-check-scheduler';
+import { CredentialCheckScheduler } from '../modules/credentials/credential-check-scheduler';
 import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
-import { backfillUserChangedAt, dropRetiredIndexes } from '../modules/wallets/migrations';
 import { UserWalletEventModel } from '../modules/wallets/user-wallet-event.model';
 import { startEventSweep } from '../modules/wallets/user-wallet-events';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
+import { MIGRATIONS } from '../migrations';
+import { runMigrations } from '../migrations/runner';
 import { RateLimitModel } from '../shared/rate-limit';
 import type { TokenBudget } from '../shared/token-budget';
 
@@ -39,8 +37,8 @@ export interface Core {
 }
 
 /**
- * Connects, makes the indexes, builds the services, makes sure of the admin and the catalog, brings
- * stored documents up to date and reads the agent tokens. A refused start (an admin account that
+ * Connects, makes the indexes, builds the services, makes sure of the admin and the catalog, runs
+ * the migrations not run yet (src/migrations/) and reads the agent tokens. A refused start (an admin account that
  * isn't the configured admin's, say) leaves nothing open.
  */
 export async function startCore(config: Config, logger: Logger): Promise<Core> {
@@ -69,7 +67,6 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
       AgentTokenModel,
     ]);
     await ensureRetentionIndexes(config.retention, logger);
-    await backfillUserChangedAt(logger);
     const services: Services = {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
@@ -79,9 +76,8 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     };
     await services.auth.ensureAdmin();
     await services.definitions.seedIfEmpty();
-    await services.definitions.migrateToCcxt();
-    await migrateConnectionStates(config.credentialChecks.intervalMs, logger);
-    await dropRetiredIndexes(logger);
+    // Before anything is served: no resolver meets a document of an older shape.
+    await runMigrations(systemCtx(logger, 'migrations'), config, MIGRATIONS);
     await agentTokens.start();
     return { services, agentTokens, tester };
   } catch (error) {
