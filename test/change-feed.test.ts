@@ -239,15 +239,15 @@ describe('userChangedAt', () => {
     const _id = new Types.ObjectId(id);
     await wallets().updateOne({ _id }, { $unset: { user_changed_at: '' } });
     const { updated_at } = (await wallets().findOne({ _id }))!;
-    // Read as its updated_at meanwhile.
-    const read = await t.gql(WalletBoundsDocument, { id }, alice.token);
-    expect(read.errors).toBeUndefined();
-    expect(read.data!.userWallet.userChangedAt).toBe(updated_at.toISOString());
 
     const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'migrations');
     expect(await backfillUserChangedAt(ctx)).toBe(1);
     expect(await backfillUserChangedAt(ctx)).toBe(0);
     expect((await wallets().findOne({ _id }))!.user_changed_at).toEqual(updated_at);
+    // Read as its updated_at.
+    const read = await t.gql(WalletBoundsDocument, { id }, alice.token);
+    expect(read.errors).toBeUndefined();
+    expect(read.data!.userWallet.userChangedAt).toBe(updated_at.toISOString());
     expect((await feed(updated_at.toISOString(), 500)).ids).toContain(id);
   });
 });

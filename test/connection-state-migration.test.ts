@@ -8,7 +8,8 @@ import { createLogger } from '../src/core/logger';
 import { dropRetiredIndexes } from '../src/migrations/004-drop-ai-write-index';
 
 /**
- * Credentials stored before connection states existed: shown sensibly, then migrated at start-up.
+ * Credentials stored before connection states existed: migrated at start-up, before the service
+ * answers, and shown from what they were.
  */
 
 const uri = testDatabaseUri();
@@ -44,16 +45,6 @@ describe('credentials stored before connection states', () => {
       { $set: { is_connected: true, last_verified_at: new Date() } },
     );
 
-    // Before the migration: shown from isConnected.
-    const shown = async (id: string) =>
-      (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
-    expect(await shown(live)).toMatchObject({
-      connectionState: 'UNTESTED',
-      lastCheckedAt: null,
-      nextCheckAt: null,
-    });
-    expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
-
     // A database from before the migration runner: nothing recorded as run.
     await collection('migrations').deleteMany({});
     await t.app.stop();
@@ -73,6 +64,21 @@ describe('credentials stored before connection states', () => {
     expect(idleDoc).toMatchObject({ connection_state: 'untested', next_check_at: null });
     expect(passedDoc).toMatchObject({ connection_state: 'connected', next_check_at: null });
     expect(t.logs.join('\n')).toMatch(/"migrated":3,"queued":1/);
+
+    // The service answers once they are migrated: the state is isConnected's.
+    const shown = async (id: string) =>
+      (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
+    expect(await shown(live)).toMatchObject({
+      connectionState: 'UNTESTED',
+      lastCheckedAt: null,
+      nextCheckAt: liveDoc!.next_check_at!.toISOString(),
+    });
+    expect(await shown(idle)).toMatchObject({
+      connectionState: 'UNTESTED',
+      lastCheckedAt: null,
+      nextCheckAt: null,
+    });
+    expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
 
     // Idempotent: a second run (its instance died before recording it, say) touches nothing.
     await collection<{ _id: string }>('migrations').deleteOne({ _id: '003-connection-states' });

@@ -110,7 +110,7 @@ export class AiStateService {
       .limit(first + 1)
       .lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) =>
-      encodeTimeCursor(node.user_changed_at!, node._id),
+      encodeTimeCursor(node.user_changed_at, node._id),
     );
   }
 
