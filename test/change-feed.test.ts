@@ -15,8 +15,9 @@ import {
   UpdateWalletDefinitionDocument,
   WalletBoundsDocument,
 } from './generated/graphql';
+import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
-import { backfillUserChangedAt } from '../src/modules/wallets/migrations';
+import { backfillUserChangedAt } from '../src/migrations/001-user-changed-at';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,
@@ -238,15 +239,15 @@ describe('userChangedAt', () => {
     const _id = new Types.ObjectId(id);
     await wallets().updateOne({ _id }, { $unset: { user_changed_at: '' } });
     const { updated_at } = (await wallets().findOne({ _id }))!;
-    // Read as its updated_at meanwhile.
+
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'migrations');
+    expect(await backfillUserChangedAt(ctx)).toBe(1);
+    expect(await backfillUserChangedAt(ctx)).toBe(0);
+    expect((await wallets().findOne({ _id }))!.user_changed_at).toEqual(updated_at);
+    // Read as its updated_at.
     const read = await t.gql(WalletBoundsDocument, { id }, alice.token);
     expect(read.errors).toBeUndefined();
     expect(read.data!.userWallet.userChangedAt).toBe(updated_at.toISOString());
-
-    const logger = createLogger({ logLevel: 'silent' });
-    expect(await backfillUserChangedAt(logger)).toBe(1);
-    expect(await backfillUserChangedAt(logger)).toBe(0);
-    expect((await wallets().findOne({ _id }))!.user_changed_at).toEqual(updated_at);
     expect((await feed(updated_at.toISOString(), 500)).ids).toContain(id);
   });
 });

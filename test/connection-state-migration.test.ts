@@ -3,11 +3,13 @@ import { CredentialDocument } from './generated/graphql';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet, type TestUser } from './helpers/factories';
 import type { StoredCredential } from './helpers/stored';
+import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
-import { dropRetiredIndexes } from '../src/modules/wallets/migrations';
+import { dropRetiredIndexes } from '../src/migrations/004-drop-ai-write-index';
 
 /**
- * Credentials stored before connection states existed: shown sensibly, then migrated at start-up.
+ * Credentials stored before connection states existed: migrated at start-up, before the service
+ * answers, and shown from what they were.
  */
 
 const uri = testDatabaseUri();
@@ -43,16 +45,8 @@ describe('credentials stored before connection states', () => {
       { $set: { is_connected: true, last_verified_at: new Date() } },
     );
 
-    // Before the migration: shown from isConnected.
-    const shown = async (id: string) =>
-      (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
-    expect(await shown(live)).toMatchObject({
-      connectionState: 'UNTESTED',
-      lastCheckedAt: null,
-      nextCheckAt: null,
-    });
-    expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
-
+    // A database from before the migration runner: nothing recorded as run.
+    await collection('migrations').deleteMany({});
     await t.app.stop();
     const started = Date.now();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
@@ -71,7 +65,23 @@ describe('credentials stored before connection states', () => {
     expect(passedDoc).toMatchObject({ connection_state: 'connected', next_check_at: null });
     expect(t.logs.join('\n')).toMatch(/"migrated":3,"queued":1/);
 
-    // Idempotent: a second start touches nothing.
+    // The service answers once they are migrated: the state is isConnected's.
+    const shown = async (id: string) =>
+      (await t.gql(CredentialDocument, { id }, user.token)).data!.credential;
+    expect(await shown(live)).toMatchObject({
+      connectionState: 'UNTESTED',
+      lastCheckedAt: null,
+      nextCheckAt: liveDoc!.next_check_at!.toISOString(),
+    });
+    expect(await shown(idle)).toMatchObject({
+      connectionState: 'UNTESTED',
+      lastCheckedAt: null,
+      nextCheckAt: null,
+    });
+    expect(await shown(passed)).toMatchObject({ connectionState: 'CONNECTED', isConnected: true });
+
+    // Idempotent: a second run (its instance died before recording it, say) touches nothing.
+    await collection<{ _id: string }>('migrations').deleteOne({ _id: '003-connection-states' });
     await t.app.stop();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
     expect(t.logs.join('\n')).not.toMatch(/"migrated"/);
@@ -93,6 +103,8 @@ describe('indexes of earlier versions', () => {
     await collection('user_wallets').createIndex(keys, { unique: true, name: 'ai_write' });
     const before = (await collection('user_wallets').indexes()).map((i) => i.name);
     expect(before).toContain('ai_write');
+    // A database from before the migration runner: nothing recorded as run.
+    await collection('migrations').deleteMany({});
     await t.app.stop();
     t = await startTestApp({ MONGODB_URI: uri, CREDENTIAL_CHECK_INTERVAL: '1h' });
     const after = (await collection('user_wallets').indexes()).map((i) => i.name);
@@ -100,6 +112,8 @@ describe('indexes of earlier versions', () => {
     expect(t.logs.join('\n')).toMatch(
       /"indexes":\["ai_write"\].*dropped indexes this version no longer uses/,
     );
-    expect(await dropRetiredIndexes(createLogger({ logLevel: 'silent' }))).toEqual([]);
+    expect(
+      await dropRetiredIndexes(systemCtx(createLogger({ logLevel: 'silent' }), 'migrations')),
+    ).toEqual([]);
   });
 });

@@ -10,6 +10,9 @@ import {
   WalletDefinitionsWithApiConfigDocument,
   type CreateWalletDefinitionInput,
 } from './generated/graphql';
+import { systemCtx } from '../src/core/context';
+import { createLogger } from '../src/core/logger';
+import { migrateToCcxt } from '../src/migrations/002-definition-ccxt-ids';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, agentToken, definitionInput, registerUser } from './helpers/factories';
 
@@ -821,7 +824,8 @@ describe('the ccxt mapping', () => {
       null,
     ]);
 
-    expect(await t.app.services.definitions.migrateToCcxt()).toBe(2);
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'migrations');
+    expect(await migrateToCcxt(ctx)).toBe(2);
     expect(await wallets().findOne({ slug: 'gate' })).toMatchObject({
       ccxt_id: 'gate',
       updated_at: new Date('2026-01-01'),
@@ -832,6 +836,6 @@ describe('the ccxt mapping', () => {
       ],
     });
     expect(await wallets().findOne({ slug: 'legacy-exchange' })).toMatchObject({ ccxt_id: null });
-    expect(await t.app.services.definitions.migrateToCcxt()).toBe(0);
+    expect(await migrateToCcxt(ctx)).toBe(0);
   });
 });

@@ -136,9 +136,12 @@ export class Credential {
   @prop({ required: true, type: Boolean, default: false })
   is_connected!: boolean;
 
-  /** Shown as connectionState by CredentialResolver (credentials stored before it have none). */
+  /**
+   * Shown as connectionState by CredentialResolver. Credentials stored before it got one from
+   * migration 003 before the service answered.
+   */
   @prop({ type: String, enum: Object.values(ConnectionState), default: ConnectionState.UNTESTED })
-  connection_state?: ConnectionState;
+  connection_state!: ConnectionState;
 
   @Field(() => Date, {
     name: 'lastCheckedAt',

@@ -105,11 +105,7 @@ export class CredentialResolver {
 
   @FieldResolver(() => ConnectionState)
   connectionState(@Root() credential: Credential): ConnectionState {
-    // Stored before connection states existed, and not yet migrated (see migrateConnectionStates).
-    return (
-      credential.connection_state ??
-      (credential.is_connected ? ConnectionState.CONNECTED : ConnectionState.UNTESTED)
-    );
+    return credential.connection_state;
   }
 
   @FieldResolver(() => [CredentialBalance], {

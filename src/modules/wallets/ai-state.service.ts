@@ -107,7 +107,7 @@ export class AiStateService {
       .setOptions(dbOptions(ctx))
       .lean<UserWallet[]>();
     return pageOf(found, first, args.after, (node) =>
-      encodeTimeCursor(node.user_changed_at!, node._id),
+      encodeTimeCursor(node.user_changed_at, node._id),
     );
   }
 

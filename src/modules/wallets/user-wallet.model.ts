@@ -183,11 +183,11 @@ export class UserWallet {
   /**
    * When a user (or the service, pausing it) last changed the limits or the status: what agents
    * watch through managedWalletChanges. Agents' own writes leave it (see userChanged). Shown as
-   * userChangedAt by the resolver, which falls back to updated_at for a document written before
-   * the field existed (backfillUserChangedAt fills it in at start-up).
+   * userChangedAt by the resolver. Wallets stored before it got their updated_at from migration 001
+   * before the service answered.
    */
   @prop({ type: Date })
-  user_changed_at?: Date;
+  user_changed_at!: Date;
 
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;

@@ -266,7 +266,6 @@ export class UserWalletResolver {
       "When a user or the service last changed the limits or the status; agents' writes leave it.",
   })
   userChangedAt(@Root() wallet: UserWallet): Date {
-    // A document written before the field existed, until backfillUserChangedAt has filled it in.
-    return wallet.user_changed_at ?? wallet.updated_at;
+    return wallet.user_changed_at;
   }
 }

@@ -1,0 +1,138 @@
+import type { ApolloServer } from '@apollo/server';
+import type { Config } from '../core/config';
+import { systemCtx, type RequestContext } from '../core/context';
+import type { Logger } from '../core/logger';
+import { Keyring } from '../crypto/keyring';
+import { connectDatabase, disconnectDatabase, ensureIndexes } from '../db/connection';
+import { ensureRetentionIndexes, startExpirySweep } from '../db/retention';
+import { checkConnection } from '../exchanges/registry';
+import type { Services } from '../graphql/schema';
+import { AgentTokenRegistry } from '../modules/auth/agent-token-registry';
+import { AgentTokenModel } from '../modules/auth/agent-token.model';
+import { AuthService } from '../modules/auth/auth.service';
+import { UserModel } from '../modules/auth/user.model';
+import { WalletDefinitionModel } from '../modules/catalog/wallet-definition.model';
+import { WalletDefinitionService } from '../modules/catalog/wallet-definition.service';
+import { ConnectionTester } from '../modules/credentials/connection-tests';
+import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
+import { CredentialCheckScheduler } from '../modules/credentials/credential-check-scheduler';
+import { CredentialModel } from '../modules/credentials/credential.model';
+import { CredentialService } from '../modules/credentials/credential.service';
+import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
+import { AiStateService } from '../modules/wallets/ai-state.service';
+import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
+import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
+import { UserWalletModel } from '../modules/wallets/user-wallet.model';
+import { UserWalletService } from '../modules/wallets/user-wallet.service';
+import { MIGRATIONS } from '../migrations';
+import { runMigrations } from '../migrations/runner';
+import { RateLimitModel } from '../shared/rate-limit';
+import type { TokenBudget } from '../shared/token-budget';
+
+/** What start-up builds before anything is served: the services and what they lean on. */
+export interface Core {
+  services: Services;
+  agentTokens: AgentTokenRegistry;
+  tester: ConnectionTester;
+}
+
+/**
+ * Connects, makes the indexes, builds the services, makes sure of the admin and the catalog, runs
+ * the migrations not run yet (src/migrations/) and reads the agent tokens. A refused start (an admin account that
+ * isn't the configured admin's, say) leaves nothing open.
+ */
+export async function startCore(config: Config, logger: Logger): Promise<Core> {
+  if (!config.mongodbUri)
+    throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
+  await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
+  const agentTokens = new AgentTokenRegistry(logger);
+  const keyring = new Keyring(config.encryptionKeys);
+  // The user's tests and the service's own record their outcomes alike.
+  const tester = new ConnectionTester(
+    keyring,
+    config.exchanges,
+    checkConnection,
+    logger,
+    config.credentialChecks.intervalMs,
+  );
+  try {
+    await ensureIndexes([
+      UserModel,
+      WalletDefinitionModel,
+      CredentialModel,
+      CredentialBalanceModel,
+      UserWalletModel,
+      UserWalletEventModel,
+      RateLimitModel,
+      AgentTokenModel,
+    ]);
+    await ensureRetentionIndexes(config.retention, logger);
+    const services: Services = {
+      auth: new AuthService(config, logger, agentTokens),
+      definitions: new WalletDefinitionService(logger),
+      credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
+      wallets: new UserWalletService(config.caps.walletsPerUser),
+      ai: new AiStateService(),
+    };
+    await services.auth.ensureAdmin();
+    await services.definitions.seedIfEmpty();
+    // Before anything is served: no resolver meets a document of an older shape.
+    await runMigrations(systemCtx(logger, 'migrations'), config, MIGRATIONS);
+    await agentTokens.start();
+    return { services, agentTokens, tester };
+  } catch (error) {
+    await disconnectDatabase();
+    throw error;
+  }
+}
+
+/** The service's own work in the background, each instance its share. */
+export interface BackgroundJobs {
+  credentialChecks: CredentialCheckScheduler;
+  stopExpirySweep: () => Promise<void>;
+  eventSweep: AuditOutboxSweep;
+}
+
+export function startBackgroundJobs(config: Config, logger: Logger, core: Core): BackgroundJobs {
+  const eventSweep = new AuditOutboxSweep(logger); // the audit outbox sweep
+  eventSweep.start();
+  const stopExpirySweep = startExpirySweep(config.retention, logger);
+  const credentialChecks = new CredentialCheckScheduler(
+    core.tester,
+    {
+      ...config.credentialChecks,
+      timeoutMs: config.exchanges.timeoutMs,
+      stopGraceMs: config.shutdownGraceMs,
+    },
+    logger,
+  );
+  credentialChecks.start();
+  return { credentialChecks, stopExpirySweep, eventSweep };
+}
+
+/** What stop() takes down, in the order below. */
+export interface Running {
+  core: Core;
+  jobs: BackgroundJobs;
+  /** Its drain plugins close the HTTP server and every WebSocket. */
+  apollo: ApolloServer<RequestContext>;
+  budget: TokenBudget;
+  feed: WalletEventFeed;
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish (bounded by shutdownGraceMs), then the
+ * background work, then the database.
+ */
+export async function stopInOrder({ core, jobs, apollo, budget, feed }: Running): Promise<void> {
+  // No new connection tests from here; those in flight finish while requests drain.
+  const checksStopped = jobs.credentialChecks.stop();
+  await apollo.stop();
+  await checksStopped;
+  await jobs.stopExpirySweep();
+  budget.stop();
+  await feed.stop();
+  await core.agentTokens.stop();
+  await jobs.eventSweep.stop(); // the audit outbox sweep
+  await disconnectDatabase();
+}
