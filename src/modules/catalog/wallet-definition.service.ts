@@ -7,11 +7,11 @@ import {
 } from '../../core/errors';
 import { hasSignedProof } from '../../exchanges/credentials';
 import {
-  exchangeTemplate,
-  exchangeTemplates,
+  allCcxtExchangeFacts,
+  ccxtExchangeFacts,
+  type CcxtExchangeFacts,
   type DefinitionDraft,
-  type ExchangeTemplate as TemplateData,
-} from '../../exchanges/templates';
+} from '../../exchanges/ccxt-facts';
 import type { Logger } from '../../core/logger';
 import { clampWalletsToDefinition } from '../wallets/definition-changes';
 import {
@@ -291,7 +291,7 @@ export class WalletDefinitionService {
    */
   templates(search: string | null | undefined): ExchangeTemplate[] {
     const needle = search?.trim().toLowerCase() ?? '';
-    return exchangeTemplates()
+    return allCcxtExchangeFacts()
       .filter(
         (t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle),
       )
@@ -300,9 +300,9 @@ export class WalletDefinitionService {
   }
 
   template(ccxtId: string): ExchangeTemplate {
-    const template = exchangeTemplate(ccxtId);
-    if (template === undefined) throw new NotFoundError(`ccxt has no exchange "${ccxtId}"`);
-    return toTemplate(template);
+    const facts = ccxtExchangeFacts(ccxtId);
+    if (facts === undefined) throw new NotFoundError(`ccxt has no exchange "${ccxtId}"`);
+    return toTemplate(facts);
   }
 
   private async nextOrder(): Promise<number> {
@@ -347,8 +347,8 @@ const FIELD_TYPES: Record<DefinitionDraft['authFields'][number]['type'], AuthFie
   file: AuthFieldType.FILE,
 };
 
-function toTemplate(template: TemplateData): ExchangeTemplate {
-  const { draft } = template;
+function toTemplate(facts: CcxtExchangeFacts): ExchangeTemplate {
+  const { draft } = facts;
   const shaped: WalletDefinitionDraft = {
     name: draft.name,
     slug: draft.slug,
@@ -376,11 +376,11 @@ function toTemplate(template: TemplateData): ExchangeTemplate {
     },
   };
   return {
-    ccxtId: template.ccxtId,
-    name: template.name,
-    requiredCredentials: template.requiredCredentials,
-    hasTestnet: template.hasTestnet,
-    signedProof: template.signedProof,
+    ccxtId: facts.ccxtId,
+    name: facts.name,
+    requiredCredentials: facts.requiredCredentials,
+    hasTestnet: facts.hasTestnet,
+    signedProof: facts.signedProof,
     draft: shaped,
   };
 }
