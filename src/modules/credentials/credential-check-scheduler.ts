@@ -4,7 +4,7 @@ import { backgroundComment } from '../../shared/background';
 import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
-import { unscheduleChecks } from './credential-schedule';
+import { unscheduleChecks } from './credential-link';
 import { ConnectionState, CredentialModel, type Credential } from './credential.model';
 
 export const CHECKS_COMMENT = backgroundComment('credential checks');
@@ -170,7 +170,7 @@ export class CredentialCheckScheduler {
   }
 
   private async check(credential: Credential, definition: WalletDefinition): Promise<void> {
-    // The queue follows liveness (credential-schedule.ts); this catches what slipped past it.
+    // The queue follows liveness (credential-link.ts); this catches what slipped past it.
     if (
       !(await UserWalletModel.exists({
         credential_id: credential._id,

@@ -10,7 +10,7 @@ import {
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';

@@ -8,7 +8,7 @@ import {
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { commentOption } from '../../shared/background';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { statusChangeEvent, writeWithEvent } from './user-wallet-events';
