@@ -15,7 +15,8 @@ import { pauseWalletsOfRefusedCredential } from '../wallets/wallet-status';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
-import { checkDelayMs, rescheduleChecks } from './credential-link';
+import { checkDelayMs } from './credential-check-scheduler';
+import { rescheduleChecks } from './credential-link';
 import { plainValues } from './credential-values';
 import {
   ConnectionState,
@@ -141,7 +142,7 @@ export class ConnectionTester {
    * tested; otherwise it describes nothing stored. A passing test keeps what it found
    * (permissions, balances, and a snapshot of the balances in credential_balances); a failing one
    * leaves the last passing test's, dated by balancesAt. Either moves the next test (see
-   * credential-link.ts), and a refused key pauses the credential's live wallets.
+   * checkDelayMs), and a refused key pauses the credential's live wallets.
    */
   private async record(
     credential: Credential,

@@ -1,33 +1,24 @@
 import type { Types } from 'mongoose';
 import { commentOption } from '../../shared/background';
 import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
-import type { CheckKind } from '../../exchanges/types';
 import { CredentialModel, type Credential } from './credential.model';
 
 /*
- * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
- * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
- * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
- * all. `next_check_at`, the scheduler's queue, is `check_due_at` while a live wallet uses the
- * credential and null otherwise: the wallet writes that change liveness call scheduleChecks and
- * unscheduleChecks, after their own write.
+ * The link between a credential and the user wallets on it, in one place: which live wallets use a
+ * credential; the service's re-tests of it while one does; and the grace of its deletion.
+ *
+ * `next_check_at`, the scheduler's queue, is `check_due_at` (when the last test said the next one
+ * is due: see checkDelayMs in credential-check-scheduler.ts) while a live wallet uses the credential and null otherwise: the wallet
+ * writes that change liveness call scheduleChecks and unscheduleChecks, after their own write.
  */
-
-const JITTER = 0.1;
 
 /**
- * ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one
- * included.
+ * A credential whose deletion began this recently counts as being deleted: CredentialService.delete
+ * marks it (deleting_at) before it looks for wallets, and UserWalletService.create looks for the
+ * mark after its own write, so one of the two always sees the other. An older mark is a delete that
+ * stopped midway.
  */
-export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: number): number {
-  // An untestable definition is no exchange outage: testing sooner can't help until an admin
-  // changes it.
-  const base =
-    kind === 'unreachable'
-      ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
-      : intervalMs;
-  return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
-}
+export const DELETION_GRACE_MS = 60_000;
 
 /**
  * A live wallet now uses the credential: its tests go on from when the last one said, or start at

@@ -10,7 +10,11 @@ import {
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
+import {
+  DELETION_GRACE_MS,
+  scheduleChecks,
+  unscheduleChecks,
+} from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
@@ -47,12 +51,6 @@ import {
 import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
-
-/**
- * A credential whose deletion began this recently counts as being deleted (see
- * CredentialService.delete).
- */
-export const DELETION_GRACE_MS = 60_000;
 
 export class UserWalletService {
   constructor(
