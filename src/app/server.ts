@@ -156,7 +156,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     cost,
     formatError,
     trustProxy: config.trustProxy,
-    production: config.nodeEnv === 'production',
     recheckMs: config.subscriptions.recheckSeconds * 1000,
     logger,
   });

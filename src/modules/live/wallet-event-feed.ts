@@ -79,10 +79,6 @@ export class WalletEventFeed {
     private readonly settings: FeedSettings = FEED_SETTINGS,
   ) {}
 
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
-
   /**
    * Events from now on that `filter` keeps. `maxWaiting` bounds what may wait for a slow consumer:
    * past it, `onOverflow` is called (the connection is closed) and the subscription ends.
