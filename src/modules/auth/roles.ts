@@ -31,9 +31,6 @@ export type Principal =
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
 /**
- * Services that act for a user take a UserPrincipal; the auth checker has already kept agents out.
- */
-/**
  * Whose token a request is, as the per-token request budget and the connection limit count it
  * (HTTP and WebSocket alike): user:<id>, agent:<id>.
  */
@@ -43,6 +40,10 @@ export function principalKey(principal: Principal): string {
     : `agent:${principal.agentId.toHexString()}`;
 }
 
+/**
+ * For services that still take `principal | null`: a service that takes a UserContext (`@UserCtx()`,
+ * ctx-decorators.ts) needs no such check.
+ */
 export function requireUser(principal: Principal | null): UserPrincipal {
   if (principal?.kind !== 'user')
     throw new ForbiddenError('this operation is for USER or ADMIN only');
