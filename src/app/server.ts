@@ -78,7 +78,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     keyring,
     config.exchanges,
     checkConnection,
-    logger,
     config.credentialChecks.intervalMs,
   );
   try {
@@ -97,7 +96,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     services = {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
-      credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
+      credentials: new CredentialService(keyring, tester, config.caps.credentialsPerUser),
       wallets: new UserWalletService(logger, config.caps.walletsPerUser),
       ai: new AiStateService(logger),
     };

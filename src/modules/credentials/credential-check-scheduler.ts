@@ -1,15 +1,15 @@
 import { Types } from 'mongoose';
+import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import type { CheckKind } from '../../exchanges/types';
-import { backgroundComment } from '../../shared/background';
 import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
-import { unscheduleChecks } from './credential-link';
+import { hasLiveWallet, unscheduleChecks } from './credential-link';
 import { ConnectionState, CredentialModel, type Credential } from './credential.model';
 
-export const CHECKS_COMMENT = backgroundComment('credential checks');
-const BACKGROUND = { comment: CHECKS_COMMENT };
+/** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
+const CHECKS_JOB = 'credential checks';
 
 /**
  * A test sends up to this many requests (the balance, the permissions, a clock retry): the
@@ -114,9 +114,11 @@ export class CredentialCheckScheduler {
   }
 
   private tick(): void {
-    this.polling = this.poll()
+    // One context per poll, for its queries and the tests it launches.
+    const ctx = systemCtx(this.logger, CHECKS_JOB);
+    this.polling = this.poll(ctx)
       .catch((error: unknown) =>
-        this.logger.warn(
+        ctx.logger.warn(
           { err: error },
           `looking for credentials to test failed; next try in ${this.pollMs} ms`,
         ),
@@ -127,7 +129,7 @@ export class CredentialCheckScheduler {
       });
   }
 
-  private async poll(now = new Date()): Promise<void> {
+  private async poll(ctx: SystemContext, now = new Date()): Promise<void> {
     const free = this.settings.concurrency - this.running.size;
     if (this.stopped || free <= 0) return;
     const spent = this.budgets.spent(now.getTime());
@@ -137,15 +139,15 @@ export class CredentialCheckScheduler {
     )
       .sort({ next_check_at: 1, _id: 1 })
       .limit(free * CANDIDATES_PER_SLOT)
-      .setOptions(BACKGROUND)
+      .setOptions(dbOptions(ctx))
       .lean<Due[]>();
     this.backlog = false;
     if (due.length === 0) return;
-    const ids = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
+    const definitionIds = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
     const definitions = new Map(
       (
-        await WalletDefinitionModel.find({ _id: { $in: ids } })
-          .setOptions(BACKGROUND)
+        await WalletDefinitionModel.find({ _id: { $in: definitionIds } })
+          .setOptions(dbOptions(ctx))
           .lean<WalletDefinition[]>()
       ).map((d) => [d._id.toHexString(), d]),
     );
@@ -160,27 +162,27 @@ export class CredentialCheckScheduler {
       const claimed = await CredentialModel.findOneAndUpdate(
         { _id: candidate._id, next_check_at: candidate.next_check_at },
         { $set: { next_check_at: new Date(now.getTime() + this.leaseMs) } },
-        { returnDocument: 'after', timestamps: false, ...BACKGROUND },
+        { returnDocument: 'after', timestamps: false, ...dbOptions(ctx) },
       ).lean<Credential>();
       if (!claimed) continue; // Another instance took it, or it changed meanwhile.
       if (!definition) {
         // Definitions are only ever soft-deleted: a broken reference, tried again when the lease
         // ends.
-        this.logger.error(
+        ctx.logger.error(
           { credentialId: claimed._id.toHexString() },
           'a credential refers to a missing wallet definition; it is not tested',
         );
         continue;
       }
       this.budgets.take(definition, now.getTime());
-      this.launch(claimed, definition);
+      this.launch(ctx, claimed, definition);
     }
   }
 
-  private launch(credential: Credential, definition: WalletDefinition): void {
-    const task: Promise<void> = this.check(credential, definition)
+  private launch(ctx: SystemContext, credential: Credential, definition: WalletDefinition): void {
+    const task: Promise<void> = this.check(ctx, credential, definition)
       .catch((error: unknown) =>
-        this.logger.error(
+        ctx.logger.error(
           { err: error, credentialId: credential._id.toHexString() },
           "the service's connection test failed; it is tried again when its claim expires",
         ),
@@ -192,18 +194,17 @@ export class CredentialCheckScheduler {
     this.running.add(task);
   }
 
-  private async check(credential: Credential, definition: WalletDefinition): Promise<void> {
+  private async check(
+    ctx: SystemContext,
+    credential: Credential,
+    definition: WalletDefinition,
+  ): Promise<void> {
     // The queue follows liveness (credential-link.ts); this catches what slipped past it.
-    if (
-      !(await UserWalletModel.exists({
-        credential_id: credential._id,
-        status: { $in: LIVE_STATUSES },
-      }).setOptions(BACKGROUND))
-    ) {
-      await unscheduleChecks(credential._id, CHECKS_COMMENT);
+    if (!(await hasLiveWallet(ctx, credential._id))) {
+      await unscheduleChecks(ctx, credential._id);
       return;
     }
-    await this.tester.test(credential, definition, { by: 'service', comment: CHECKS_COMMENT });
+    await this.tester.test(ctx, credential, definition);
   }
 }
 

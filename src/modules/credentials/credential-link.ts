@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
-import { commentOption } from '../../shared/background';
-import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
+import { dbOptions, type RequestContext } from '../../core/context';
+import { LIVE_STATUSES, UserWalletModel, type UserWallet } from '../wallets/user-wallet.model';
 import { CredentialModel, type Credential } from './credential.model';
 
 /*
@@ -10,7 +10,11 @@ import { CredentialModel, type Credential } from './credential.model';
  * `next_check_at`, the scheduler's queue, is `check_due_at` (when the last test said the next one
  * is due: see checkDelayMs in credential-check-scheduler.ts) while a live wallet uses the credential and null otherwise: the wallet
  * writes that change liveness call scheduleChecks and unscheduleChecks, after their own write.
+ *
+ * Each function takes the context of the request or job it works for, and reads only its database
+ * comment (a user's wallet going live, the scheduler's own re-tests).
  */
+type LinkContext = Pick<RequestContext, 'comment'>;
 
 /**
  * A credential whose deletion began this recently counts as being deleted: CredentialService.delete
@@ -20,15 +24,46 @@ import { CredentialModel, type Credential } from './credential.model';
  */
 export const DELETION_GRACE_MS = 60_000;
 
+/** Whether a live wallet uses the credential (at most one can: live_key is unique). */
+export async function hasLiveWallet(
+  ctx: LinkContext,
+  credentialId: Types.ObjectId,
+): Promise<boolean> {
+  const live = await UserWalletModel.exists({
+    credential_id: credentialId,
+    status: { $in: LIVE_STATUSES },
+  }).setOptions(dbOptions(ctx));
+  return Boolean(live);
+}
+
+/** The live wallet on the credential, if any. */
+export function liveWalletOf(
+  ctx: LinkContext,
+  credentialId: Types.ObjectId,
+): Promise<UserWallet | null> {
+  return UserWalletModel.findOne({ credential_id: credentialId, status: { $in: LIVE_STATUSES } })
+    .setOptions(dbOptions(ctx))
+    .lean<UserWallet>()
+    .exec();
+}
+
+/** Whether any wallet, live or not, uses the credential: it may not be deleted while one does. */
+export async function hasWallet(ctx: LinkContext, credentialId: Types.ObjectId): Promise<boolean> {
+  const used = await UserWalletModel.exists({ credential_id: credentialId }).setOptions(
+    dbOptions(ctx),
+  );
+  return Boolean(used);
+}
+
 /**
  * A live wallet now uses the credential: its tests go on from when the last one said, or start at
  * once when it was never tested (or is overdue).
  */
 export async function scheduleChecks(
+  ctx: LinkContext,
   credentialId: Types.ObjectId,
-  comment?: string,
 ): Promise<void> {
-  const tagged = commentOption(comment);
+  const tagged = dbOptions(ctx);
   const credential = await CredentialModel.findById(credentialId, {
     check_due_at: 1,
     next_check_at: 1,
@@ -54,23 +89,16 @@ export async function scheduleChecks(
  * after.
  */
 export async function unscheduleChecks(
+  ctx: LinkContext,
   credentialId: Types.ObjectId,
-  comment?: string,
 ): Promise<void> {
-  const tagged = commentOption(comment);
   const cleared = await CredentialModel.updateOne(
     { _id: credentialId, next_check_at: { $ne: null } },
     { $set: { next_check_at: null } },
-    { timestamps: false, ...tagged },
+    { timestamps: false, ...dbOptions(ctx) },
   );
   if (cleared.matchedCount === 0) return;
-  if (
-    await UserWalletModel.exists({
-      credential_id: credentialId,
-      status: { $in: LIVE_STATUSES },
-    }).setOptions(tagged)
-  )
-    await scheduleChecks(credentialId, comment);
+  if (await hasLiveWallet(ctx, credentialId)) await scheduleChecks(ctx, credentialId);
 }
 
 /**
@@ -78,14 +106,14 @@ export async function unscheduleChecks(
  * it had.
  */
 export async function rescheduleChecks(
+  ctx: LinkContext,
   credentialId: Types.ObjectId,
   due: Date,
-  comment?: string,
 ): Promise<boolean> {
   const moved = await CredentialModel.updateOne(
     { _id: credentialId, next_check_at: { $ne: null } },
     { $set: { next_check_at: due } },
-    { timestamps: false, ...commentOption(comment) },
+    { timestamps: false, ...dbOptions(ctx) },
   );
   return moved.matchedCount > 0;
 }

@@ -132,7 +132,7 @@ export class UserWalletService {
     }
     await this.assertCredentialStays(credential._id, _id);
     await deliverEvents(this.logger, _id, [created]);
-    await scheduleChecks(credential._id);
+    await scheduleChecks({ comment: undefined }, credential._id);
     await pauseIfCredentialRefused(this.logger, credential._id);
     return (await UserWalletModel.findById(_id).lean<UserWallet>())!;
   }
@@ -245,7 +245,8 @@ export class UserWalletService {
         'audit events of a deleted wallet could not be saved',
       ),
     );
-    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(deleted.credential_id);
+    if (LIVE_STATUSES.includes(deleted.status))
+      await unscheduleChecks({ comment: undefined }, deleted.credential_id);
     this.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }

@@ -120,8 +120,10 @@ async function writeTransition(
   }
   if (replaced) {
     const wasLive = LIVE_STATUSES.includes(replaced.status);
-    if (LIVE_STATUSES.includes(to) && !wasLive) await scheduleChecks(wallet.credential_id);
-    if (!LIVE_STATUSES.includes(to) && wasLive) await unscheduleChecks(wallet.credential_id);
+    if (LIVE_STATUSES.includes(to) && !wasLive)
+      await scheduleChecks({ comment: undefined }, wallet.credential_id);
+    if (!LIVE_STATUSES.includes(to) && wasLive)
+      await unscheduleChecks({ comment: undefined }, wallet.credential_id);
     // The credential may have been refused between the check above and this write.
     if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(logger, wallet.credential_id);
   }
