@@ -4,8 +4,9 @@ import { Keyring } from './crypto/keyring';
 import { connectDatabase, disconnectDatabase } from './db/connection';
 import { resolveDatabase } from './db/embedded';
 import { runEntryPoint } from './entry-point';
+import { systemCtx } from './core/context';
 import { createLogger } from './core/logger';
-import { rotateCredentialKeys } from './modules/credentials/credential-rotation';
+import { ROTATION_JOB, rotateCredentialKeys } from './modules/credentials/credential-rotation';
 
 /**
  * `npm run rotate-keys`: with ENCRYPTION_KEYS=new,old[,...] re-encrypts every stored secret under
@@ -18,7 +19,7 @@ async function main({ config }: LoadedConfig): Promise<void> {
   const { uri, engine } = await resolveDatabase(config, logger);
   try {
     await connectDatabase(uri, logger);
-    const report = await rotateCredentialKeys(keyring, logger);
+    const report = await rotateCredentialKeys(systemCtx(logger, ROTATION_JOB), keyring);
     const busy = report.busy > 0 ? `, changing meanwhile ${report.busy} (run again)` : '';
     process.stdout.write(
       `rotated ${report.rotated}, skipped ${report.skipped}, could not read ${report.unreadable}${busy}\n`,

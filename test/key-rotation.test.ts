@@ -5,7 +5,8 @@ import mongoose, { Types } from 'mongoose';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
 import { createLogger } from '../src/core/logger';
-import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
+import { systemCtx } from '../src/core/context';
+import { ROTATION_JOB, rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,
   UpdateCredentialDocument,
@@ -95,7 +96,7 @@ describe('key rotation', () => {
         ),
       );
     const [report] = await Promise.all([
-      rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger),
+      rotateCredentialKeys(systemCtx(logger, ROTATION_JOB), new Keyring([NEW_KEY, OLD_KEY])),
       ...edits,
     ]);
     expect(report).toMatchObject({ unreadable: 0, busy: 0 });
@@ -113,7 +114,10 @@ describe('key rotation', () => {
     });
     expect(newOnly.decrypt(created!.credentials.api_secret)).toBe('fresh-secret');
 
-    const again = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
+    const again = await rotateCredentialKeys(
+      systemCtx(logger, ROTATION_JOB),
+      new Keyring([NEW_KEY, OLD_KEY]),
+    );
     expect(again).toMatchObject({ rotated: 0, unreadable: 0 });
   });
 
@@ -121,7 +125,10 @@ describe('key rotation', () => {
     const id = await storeUnderOldKey(99);
     const foreign = new Fernet(Fernet.generateKey()).encrypt('unknowable');
     await credentials().updateOne({ _id: id }, { $set: { 'credentials.api_secret': foreign } });
-    const report = await rotateCredentialKeys(new Keyring([NEW_KEY, OLD_KEY]), logger);
+    const report = await rotateCredentialKeys(
+      systemCtx(logger, ROTATION_JOB),
+      new Keyring([NEW_KEY, OLD_KEY]),
+    );
     expect(report.unreadable).toBe(1);
     expect(report.unreadableIds).toEqual([id.toHexString()]);
     expect(

@@ -1,8 +1,7 @@
 import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import WebSocket from 'ws';
-import { SESSIONS_COMMENT } from '../src/modules/auth/auth.service';
-import { SESSION_CHECK_MS } from '../src/modules/live/live-sessions';
+import { SESSION_CHECK_MS, SESSIONS_COMMENT } from '../src/modules/live/live-sessions';
 import {
   ChangePasswordDocument,
   IssueAgentTokenDocument,

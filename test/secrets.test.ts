@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import { Fernet } from '../src/crypto/fernet';
 import { Keyring } from '../src/crypto/keyring';
 import { createLogger, logFormatFor } from '../src/core/logger';
-import { rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
+import { systemCtx } from '../src/core/context';
+import { ROTATION_JOB, rotateCredentialKeys } from '../src/modules/credentials/credential-rotation';
 import {
   CreateCredentialDocument,
   CredentialDocument,
@@ -272,8 +273,8 @@ describe('secrets', () => {
       },
     });
     const report = await rotateCredentialKeys(
+      systemCtx(createLogger({ logLevel: 'debug' }, sink), ROTATION_JOB),
       new Keyring([NEW_KEY, OLD_KEY]),
-      createLogger({ logLevel: 'debug' }, sink),
     );
     expect(report.unreadable).toBe(0);
 

@@ -52,7 +52,6 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     keyring,
     config.exchanges,
     checkConnection,
-    logger,
     config.credentialChecks.intervalMs,
   );
   try {
@@ -70,7 +69,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     const services: Services = {
       auth: new AuthService(config, logger, agentTokens),
       definitions: new WalletDefinitionService(logger),
-      credentials: new CredentialService(keyring, tester, logger, config.caps.credentialsPerUser),
+      credentials: new CredentialService(keyring, tester, config.caps.credentialsPerUser),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),
     };

@@ -34,7 +34,6 @@ export function startWebSocket(options: WebSocketOptions): LiveServer {
     cost: rules.cost,
     formatError: rules.formatError,
     trustProxy: config.trustProxy,
-    production: config.nodeEnv === 'production',
     recheckMs: config.subscriptions.recheckSeconds * 1000,
     logger: options.logger,
   });

@@ -13,8 +13,3 @@ export function backgroundComment(what: string): string {
 export function isBackgroundComment(comment: unknown): boolean {
   return typeof comment === 'string' && comment.startsWith(BACKGROUND_PREFIX);
 }
-
-/** The `comment` option of a database command, when there is one (never `comment: undefined`). */
-export function commentOption(comment: string | undefined): { comment?: string } {
-  return comment === undefined ? {} : { comment };
-}

@@ -1,4 +1,5 @@
 import type { Types } from 'mongoose';
+import { dbOptions, systemCtx } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { backgroundComment } from '../../shared/background';
 import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
@@ -11,8 +12,10 @@ import { UserModel } from './user.model';
  */
 export const AGENT_TOKEN_REFRESH_MS = 2_000;
 
+/** The refresh, as the service's own work (core/context.ts systemCtx). */
+const REFRESH_JOB = 'agent tokens';
 /** The comment the refresh's queries carry (see shared/background.ts). */
-export const BACKGROUND_COMMENT = backgroundComment('agent tokens');
+export const BACKGROUND_COMMENT = backgroundComment(REFRESH_JOB);
 
 /** What this instance did since a refresh's read began, which that read may not show. */
 interface SinceRead {
@@ -123,6 +126,7 @@ export class AgentTokenRegistry {
    * done here from the read's start on is applied over what it read.
    */
   async read(now = new Date()): Promise<TokenList> {
+    const ctx = systemCtx(this.logger, REFRESH_JOB);
     const since: SinceRead = { changedHere: new Map(), lookedUp: new Set() };
     this.since = since;
     const [tokens, admins] = await Promise.all([
@@ -130,10 +134,10 @@ export class AgentTokenRegistry {
         { revoked_at: null, expires_at: { $gt: now } },
         { issued_by: 1, expires_at: 1 },
       )
-        .comment(BACKGROUND_COMMENT)
+        .setOptions(dbOptions(ctx))
         .lean<Array<Pick<AgentTokenRecord, '_id' | 'issued_by' | 'expires_at'>>>(),
       UserModel.find({ role: Role.ADMIN }, { _id: 1 })
-        .comment(BACKGROUND_COMMENT)
+        .setOptions(dbOptions(ctx))
         .lean<Array<{ _id: Types.ObjectId }>>(),
     ]);
     const adminIds = new Set(admins.map((a) => a._id.toHexString()));

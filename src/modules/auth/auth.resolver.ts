@@ -1,12 +1,13 @@
 import { Arg, Args, Authorized, Ctx, Mutation, Query, Resolver, UseMiddleware } from 'type-graphql';
 import type { Types } from 'mongoose';
 import { Deadline } from '../../shared/deadline';
-import type { RequestContext } from '../../core/context';
+import type { CallerContext, RequestContext, UserContext } from '../../core/context';
 import { ObjectIdScalar, toObjectId } from '../../shared/scalars';
 import { AgentTokenRecord } from './agent-token.model';
 import { ChangePasswordArgs, IssueAgentTokenArgs, LoginArgs, RegisterInput } from './auth.inputs';
 import type { AuthService } from './auth.service';
 import { AgentToken, AuthPayload } from './auth.types';
+import { CallerCtx, UserCtx } from './ctx-decorators';
 import { Role } from './roles';
 import { User } from './user.model';
 
@@ -17,8 +18,8 @@ export class AuthResolver {
 
   @Authorized()
   @Query(() => User, { description: 'Any signed-in role.' })
-  me(@Ctx() ctx: RequestContext): Promise<User> {
-    return this.auth.me(ctx.actor!);
+  me(@CallerCtx() ctx: CallerContext): Promise<User> {
+    return this.auth.me(ctx);
   }
 
   @Mutation(() => AuthPayload)
@@ -26,7 +27,7 @@ export class AuthResolver {
     @Arg('input', () => RegisterInput) input: RegisterInput,
     @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
-    return this.auth.register(input, ctx);
+    return this.auth.register(ctx, input);
   }
 
   @Mutation(() => AuthPayload)
@@ -34,7 +35,7 @@ export class AuthResolver {
     @Args(() => LoginArgs) { email, password }: LoginArgs,
     @Ctx() ctx: RequestContext,
   ): Promise<AuthPayload> {
-    return this.auth.login(email, password, ctx);
+    return this.auth.login(ctx, email, password);
   }
 
   @Authorized(Role.USER)
@@ -44,7 +45,7 @@ export class AuthResolver {
   })
   changePassword(
     @Args(() => ChangePasswordArgs) { currentPassword, newPassword }: ChangePasswordArgs,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<AuthPayload> {
     return this.auth.changePassword(ctx, currentPassword, newPassword);
   }
@@ -55,7 +56,7 @@ export class AuthResolver {
   })
   issueAgentToken(
     @Args(() => IssueAgentTokenArgs) args: IssueAgentTokenArgs,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<AgentToken> {
     return this.auth.issueAgentToken(ctx, args.name, args.expiresInDays);
   }
@@ -66,9 +67,10 @@ export class AuthResolver {
       'ADMIN: the agent tokens issued, newest first; revoked ones too when includeRevoked is true.',
   })
   agentTokens(
+    @UserCtx() ctx: UserContext,
     @Arg('includeRevoked', () => Boolean, { nullable: true }) includeRevoked?: boolean | null,
   ): Promise<AgentTokenRecord[]> {
-    return this.auth.listAgentTokens(includeRevoked);
+    return this.auth.listAgentTokens(ctx, includeRevoked);
   }
 
   @Authorized(Role.ADMIN)
@@ -77,7 +79,7 @@ export class AuthResolver {
   })
   revokeAgentToken(
     @Arg('id', () => ObjectIdScalar) id: string | Types.ObjectId,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<AgentTokenRecord> {
     return this.auth.revokeAgentToken(ctx, toObjectId(id));
   }

@@ -2,6 +2,13 @@ import { createHmac } from 'node:crypto';
 import { Types } from 'mongoose';
 import type { Config } from '../../core/config';
 import {
+  dbOptions,
+  type CallerContext,
+  type RequestContext,
+  type SystemContext,
+  type UserContext,
+} from '../../core/context';
+import {
   ConflictError,
   ForbiddenError,
   isDuplicateKeyError,
@@ -10,14 +17,13 @@ import {
   UserInputError,
 } from '../../core/errors';
 import type { Logger } from '../../core/logger';
-import { backgroundComment } from '../../shared/background';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../../shared/rate-limit';
 import { cleanName } from '../../shared/validators';
 import type { AgentTokenRegistry } from './agent-token-registry';
 import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
-import { Role, requireUser, type Principal, type UserPrincipal } from './roles';
+import { Role, type Principal, type UserPrincipal } from './roles';
 import { logSecurityEvent, type RequestMeta } from './security-log';
 import type { AgentToken, AuthPayload } from './auth.types';
 import type { RegisterInput } from './auth.inputs';
@@ -32,9 +38,6 @@ const DAY_MS = 86_400_000;
  * not) may exist, so every token an admin may still revoke is listed.
  */
 export const MAX_LISTED_AGENT_TOKENS = 500;
-
-/** The comment of the open sessions' re-check (see shared/background.ts). */
-export const SESSIONS_COMMENT = backgroundComment('subscription sessions');
 
 /**
  * A token as an open connection holds it (subscriptions): checked when the connection began, and
@@ -78,9 +81,9 @@ export class AuthService {
       .digest('base64url');
   }
 
-  async register(input: RegisterInput, request: RequestMeta): Promise<AuthPayload> {
+  async register(ctx: RequestContext, input: RegisterInput): Promise<AuthPayload> {
     await take({
-      key: counterKey(this.counterSecret, 'register:address', request.clientAddress),
+      key: counterKey(this.counterSecret, 'register:address', ctx.clientAddress),
       limit: this.config.rateLimits.registrationsPerHour,
       windowMs: HOUR_MS,
       what: 'registrations from this address',
@@ -107,9 +110,9 @@ export class AuthService {
    * most the limit's number of passwords is ever checked in a window, however many guesses arrive
    * at once; a success gives its count back.
    */
-  async login(email: string, password: string, request: RequestMeta): Promise<AuthPayload> {
+  async login(ctx: RequestContext, email: string, password: string): Promise<AuthPayload> {
     const normalized = normalizeEmail(email);
-    const hit = await this.takeLoginAttempt(normalized, request);
+    const hit = await this.takeLoginAttempt(ctx, normalized);
     let user: User | null;
     let ok: boolean;
     try {
@@ -124,7 +127,7 @@ export class AuthService {
       throw error;
     }
     if (!user || !ok) {
-      logSecurityEvent(request, 'login failed', { email: this.emailDigest(normalized) });
+      logSecurityEvent(ctx, 'login failed', { email: this.emailDigest(normalized) });
       throw new UnauthenticatedError('invalid email or password');
     }
     await hit.release();
@@ -136,14 +139,13 @@ export class AuthService {
    * stops working.
    */
   async changePassword(
-    request: RequestMeta,
+    ctx: UserContext,
     currentPassword: string,
     newPassword: string,
   ): Promise<AuthPayload> {
-    const caller = requireUser(request.actor);
-    const user = await UserModel.findById(caller.userId).lean<User>();
+    const user = await UserModel.findById(ctx.actor.userId).lean<User>();
     if (!user) throw new UnauthenticatedError('invalid token');
-    const hit = await this.takeLoginAttempt(user.email, request);
+    const hit = await this.takeLoginAttempt(ctx, user.email);
     let ok: boolean;
     try {
       ok = await verifyPassword(user.password_hash, currentPassword);
@@ -152,7 +154,7 @@ export class AuthService {
       throw error;
     }
     if (!ok) {
-      logSecurityEvent(request, 'password change refused');
+      logSecurityEvent(ctx, 'password change refused');
       throw new UnauthenticatedError('the current password is wrong');
     }
     await hit.release();
@@ -164,12 +166,13 @@ export class AuthService {
       { returnDocument: 'after' },
     ).lean<User>();
     if (!updated) throw new ConflictError('the password was changed meanwhile: sign in again');
-    logSecurityEvent(request, 'password changed');
+    logSecurityEvent(ctx, 'password changed');
     return this.payloadFor(updated);
   }
 
   /** Agents have no account: `me` describes the token (its id, name and issue time). */
-  async me(principal: Principal): Promise<User> {
+  async me(ctx: CallerContext): Promise<User> {
+    const principal = ctx.actor;
     if (principal.kind === 'agent') {
       return {
         _id: principal.agentId,
@@ -187,11 +190,11 @@ export class AuthService {
   }
 
   async issueAgentToken(
-    request: RequestMeta,
+    ctx: UserContext,
     name: string,
     expiresInDays: number | null | undefined,
   ): Promise<AgentToken> {
-    const admin = requireUser(request.actor);
+    const admin = ctx.actor;
     if (admin.role !== Role.ADMIN) throw new ForbiddenError('issueAgentToken is for ADMIN only');
     if ((await AgentTokenModel.countDocuments({ revoked_at: null })) >= MAX_LISTED_AGENT_TOKENS)
       throw new UserInputError(
@@ -208,7 +211,7 @@ export class AuthService {
     await AgentTokenModel.create(record);
     const signed = signAgentToken(this.config.jwt, record._id, record.name, record.expires_at);
     this.agentTokens.issued(record);
-    logSecurityEvent(request, 'agent token issued', {
+    logSecurityEvent(ctx, 'agent token issued', {
       agentTokenId: record._id.toHexString(),
       agent: record.name,
     });
@@ -216,7 +219,10 @@ export class AuthService {
   }
 
   /** Newest first, at most MAX_LISTED_AGENT_TOKENS; revoked ones only when asked for. */
-  listAgentTokens(includeRevoked: boolean | null | undefined): Promise<AgentTokenRecord[]> {
+  listAgentTokens(
+    _ctx: UserContext,
+    includeRevoked: boolean | null | undefined,
+  ): Promise<AgentTokenRecord[]> {
     return AgentTokenModel.find(includeRevoked ? {} : { revoked_at: null })
       .sort({ created_at: -1, _id: -1 })
       .limit(MAX_LISTED_AGENT_TOKENS)
@@ -225,7 +231,7 @@ export class AuthService {
   }
 
   /** Idempotent: revoking a revoked token answers it as it is. */
-  async revokeAgentToken(request: RequestMeta, id: Types.ObjectId): Promise<AgentTokenRecord> {
+  async revokeAgentToken(ctx: UserContext, id: Types.ObjectId): Promise<AgentTokenRecord> {
     const revoked = await AgentTokenModel.findOneAndUpdate(
       { _id: id, revoked_at: null },
       { $set: { revoked_at: new Date() } },
@@ -233,7 +239,7 @@ export class AuthService {
     ).lean<AgentTokenRecord>();
     if (revoked) {
       this.agentTokens.revoked(id);
-      logSecurityEvent(request, 'agent token revoked', {
+      logSecurityEvent(ctx, 'agent token revoked', {
         agentTokenId: id.toHexString(),
         agent: revoked.name,
       });
@@ -297,8 +303,10 @@ export class AuthService {
    * The sessions whose token stopped being good, each with the reason, in authenticate's words:
    * expired, an agent token the registry no longer honours (its list: no query), a user account
    * gone, its password or its role changed since the session began (one query for all of them).
+   * The service's own check (live/live-sessions.ts): its query carries the job's comment.
    */
   async refusedSessions(
+    ctx: SystemContext,
     sessions: readonly Session[],
     now = Date.now(),
   ): Promise<Map<Session, string>> {
@@ -314,7 +322,7 @@ export class AuthService {
     if (users.length === 0) return refused;
     const ids = new Set(users.map(([, principal]) => principal.userId.toHexString()));
     const accounts = await UserModel.find({ _id: { $in: [...ids] } }, { role: 1, token_version: 1 })
-      .comment(SESSIONS_COMMENT)
+      .setOptions(dbOptions(ctx))
       .lean<Array<Pick<User, '_id' | 'role' | 'token_version'>>>();
     const byId = new Map(accounts.map((a) => [a._id.toHexString(), a]));
     for (const [session, principal] of users) {
@@ -386,17 +394,17 @@ export class AuthService {
    * address (the same), per email from anywhere (`loginFailuresPerEmail` an hour, much higher, so a
    * stranger can't lock out a user who signs in from elsewhere).
    */
-  private takeLoginAttempt(email: string, request: RequestMeta): Promise<Hit> {
+  private takeLoginAttempt(ctx: RequestContext, email: string): Promise<Hit> {
     const { loginFailures, loginFailuresPerEmail } = this.config.rateLimits;
     const limits: Limit[] = [
       {
-        key: counterKey(this.counterSecret, 'login:pair', email, request.clientAddress),
+        key: counterKey(this.counterSecret, 'login:pair', email, ctx.clientAddress),
         limit: loginFailures,
         windowMs: LOGIN_WINDOW_MS,
         what: 'failed logins',
       },
       {
-        key: counterKey(this.counterSecret, 'login:address', request.clientAddress),
+        key: counterKey(this.counterSecret, 'login:address', ctx.clientAddress),
         limit: loginFailures,
         windowMs: LOGIN_WINDOW_MS,
         what: 'failed logins',

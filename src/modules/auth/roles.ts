@@ -1,6 +1,5 @@
 import { registerEnumType } from 'type-graphql';
 import { Types } from 'mongoose';
-import { ForbiddenError } from '../../core/errors';
 
 /**
  * Stored lowercase (users.role, user_wallet_events.actor_role), shown as the contract's Role enum.
@@ -31,9 +30,6 @@ export type Principal =
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
 /**
- * Services that act for a user take a UserPrincipal; the auth checker has already kept agents out.
- */
-/**
  * Whose token a request is, as the per-token request budget and the connection limit count it
  * (HTTP and WebSocket alike): user:<id>, agent:<id>.
  */
@@ -41,12 +37,6 @@ export function principalKey(principal: Principal): string {
   return principal.kind === 'user'
     ? `user:${principal.userId.toHexString()}`
     : `agent:${principal.agentId.toHexString()}`;
-}
-
-export function requireUser(principal: Principal | null): UserPrincipal {
-  if (principal?.kind !== 'user')
-    throw new ForbiddenError('this operation is for USER or ADMIN only');
-  return principal;
 }
 
 /** The service acting by itself (its background connection tests), as the audit trail names it. */

@@ -1,5 +1,5 @@
-import type { Logger } from '../../core/logger';
-import { actorName, type Principal } from './roles';
+import type { RequestContext } from '../../core/context';
+import { actorName } from './roles';
 
 export type SecurityEvent =
   | 'login failed'
@@ -12,12 +12,11 @@ export type SecurityEvent =
   | 'password change refused'
   | 'admin promoted';
 
-/** What a security event says of the request it happened in; the logger carries the request id. */
-export interface RequestMeta {
-  logger: Logger;
-  clientAddress: string;
-  actor: Principal | null;
-}
+/**
+ * What a security event says of the request it happened in (its context, or as much of one as a
+ * connection has); the logger carries the request id.
+ */
+export type RequestMeta = Pick<RequestContext, 'logger' | 'clientAddress' | 'actor'>;
 
 /**
  * Security events go out at warn, with the request id (the logger's), who acted and from where;

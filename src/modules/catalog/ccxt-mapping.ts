@@ -5,19 +5,19 @@ import {
   derivedCredentials,
   describeCredential,
 } from '../../exchanges/credentials';
-import { exchangeTemplate } from '../../exchanges/templates';
+import { ccxtExchangeFacts } from '../../exchanges/ccxt-facts';
 import type { AuthField } from './wallet-definition.model';
 
 /** ccxt must know the id (BAD_USER_INPUT on `ccxtId` otherwise). Loads ccxt. */
 export function knownCcxtId(ccxtId: string): string {
-  if (exchangeTemplate(ccxtId) === undefined)
+  if (ccxtExchangeFacts(ccxtId) === undefined)
     throw new UserInputError(`ccxt has no exchange "${ccxtId}"`, 'ccxtId');
   return ccxtId;
 }
 
 /** On create: the id given (null: none), else the slug when ccxt has an exchange of that id. */
 export function ccxtIdForCreate(given: string | null | undefined, slug: string): string | null {
-  if (given === undefined) return exchangeTemplate(slug) === undefined ? null : slug;
+  if (given === undefined) return ccxtExchangeFacts(slug) === undefined ? null : slug;
   return given === null ? null : knownCcxtId(given);
 }
 
@@ -48,11 +48,10 @@ export function checkCredentialCoverage(ccxtId: string | null, fields: readonly 
     byCredential.set(credential, i);
   });
   if (ccxtId === null) return;
-  const template = exchangeTemplate(ccxtId);
-  if (template === undefined)
-    throw new UserInputError(`ccxt has no exchange "${ccxtId}"`, 'ccxtId');
+  const facts = ccxtExchangeFacts(ccxtId);
+  if (facts === undefined) throw new UserInputError(`ccxt has no exchange "${ccxtId}"`, 'ccxtId');
   const derived = derivedCredentials(ccxtId);
-  for (const credential of template.requiredCredentials) {
+  for (const credential of facts.requiredCredentials) {
     const i = byCredential.get(credential);
     if (i === undefined)
       throw new UserInputError(

@@ -11,7 +11,8 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { RequestContext } from '../../core/context';
+import type { RequestContext, UserContext } from '../../core/context';
+import { UserCtx } from '../auth/ctx-decorators';
 import {
   CreateWalletDefinitionInput,
   UpdateWalletDefinitionInput,
@@ -28,24 +29,28 @@ export class WalletDefinitionResolver {
 
   @Query(() => [WalletDefinition], { description: 'Public. Sorted by order, then name.' })
   walletDefinitions(
+    @Ctx() ctx: RequestContext,
     @Arg('filter', () => WalletDefinitionFilter, { nullable: true })
     filter?: WalletDefinitionFilter | null,
   ): Promise<WalletDefinition[]> {
-    return this.definitions.list(filter);
+    return this.definitions.list(ctx, filter);
   }
 
   @Query(() => WalletDefinition, { description: 'Public. NOT_FOUND for an unknown slug.' })
-  walletDefinition(@Arg('slug', () => String) slug: string): Promise<WalletDefinition> {
-    return this.definitions.getBySlug(slug);
+  walletDefinition(
+    @Arg('slug', () => String) slug: string,
+    @Ctx() ctx: RequestContext,
+  ): Promise<WalletDefinition> {
+    return this.definitions.getBySlug(ctx, slug);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => WalletDefinition, { description: 'ADMIN. CONFLICT on a duplicate slug.' })
   createWalletDefinition(
     @Arg('input', () => CreateWalletDefinitionInput) input: CreateWalletDefinitionInput,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.create(ctx.actor!, input);
+    return this.definitions.create(ctx, input);
   }
 
   @Authorized(Role.ADMIN)
@@ -53,18 +58,18 @@ export class WalletDefinitionResolver {
   updateWalletDefinition(
     @Arg('slug', () => String) slug: string,
     @Arg('input', () => UpdateWalletDefinitionInput) input: UpdateWalletDefinitionInput,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.update(ctx.actor!, slug, input);
+    return this.definitions.update(ctx, slug, input);
   }
 
   @Authorized(Role.ADMIN)
   @Mutation(() => WalletDefinition, { description: 'ADMIN. Soft delete: isActive becomes false.' })
   deleteWalletDefinition(
     @Arg('slug', () => String) slug: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<WalletDefinition> {
-    return this.definitions.softDelete(ctx.actor!, slug);
+    return this.definitions.softDelete(ctx, slug);
   }
 
   @Authorized(Role.ADMIN)
@@ -82,15 +87,19 @@ export class WalletDefinitionResolver {
       'ADMIN: the exchanges ccxt supports whose id or name contains search (case-insensitive), by id.',
   })
   exchangeTemplates(
+    @UserCtx() ctx: UserContext,
     @Arg('search', () => String, { nullable: true }) search?: string | null,
   ): ExchangeTemplate[] {
-    return this.definitions.templates(search);
+    return this.definitions.templates(ctx, search);
   }
 
   @Authorized(Role.ADMIN)
   @Query(() => ExchangeTemplate, { description: 'ADMIN: NOT_FOUND for an id ccxt does not know.' })
-  exchangeTemplate(@Arg('ccxtId', () => String) ccxtId: string): ExchangeTemplate {
-    return this.definitions.template(ccxtId);
+  exchangeTemplate(
+    @Arg('ccxtId', () => String) ccxtId: string,
+    @UserCtx() ctx: UserContext,
+  ): ExchangeTemplate {
+    return this.definitions.template(ctx, ccxtId);
   }
 
   @FieldResolver(() => Boolean, {

@@ -1,4 +1,5 @@
-import { actorName, type Principal } from '../auth/roles';
+import { actorName } from '../auth/roles';
+import type { RequestContext, UserContext } from '../../core/context';
 import {
   ConflictError,
   isDuplicateKeyError,
@@ -7,11 +8,11 @@ import {
 } from '../../core/errors';
 import { hasSignedProof } from '../../exchanges/credentials';
 import {
-  exchangeTemplate,
-  exchangeTemplates,
+  allCcxtExchangeFacts,
+  ccxtExchangeFacts,
+  type CcxtExchangeFacts,
   type DefinitionDraft,
-  type ExchangeTemplate as TemplateData,
-} from '../../exchanges/templates';
+} from '../../exchanges/ccxt-facts';
 import type { Logger } from '../../core/logger';
 import { clampWalletsToDefinition } from '../wallets/definition-changes';
 import {
@@ -65,10 +66,17 @@ export class WalletDefinitionService {
     { expires: number; value: Promise<WalletDefinition[]> }
   >();
 
+  /** The logger of the service's own start-up work (seedIfEmpty, migrateToCcxt). */
   constructor(private readonly logger: Logger) {}
 
-  /** Sorted by order, then name. Left out, isActive means active only. */
-  list(filter: WalletDefinitionFilter | null | undefined): Promise<WalletDefinition[]> {
+  /**
+   * Sorted by order, then name. Left out, isActive means active only. Public: the same for every
+   * caller, so one read serves them all.
+   */
+  list(
+    _ctx: RequestContext,
+    filter: WalletDefinitionFilter | null | undefined,
+  ): Promise<WalletDefinition[]> {
     const isActive = filter?.isActive ?? true;
     const key = `${isActive}:${filter?.type ?? '*'}`;
     const now = Date.now();
@@ -96,16 +104,13 @@ export class WalletDefinitionService {
   }
 
   /** Any definition, active or not: isActive tells which. */
-  async getBySlug(slug: string): Promise<WalletDefinition> {
+  async getBySlug(_ctx: RequestContext, slug: string): Promise<WalletDefinition> {
     const definition = await WalletDefinitionModel.findOne({ slug }).lean<WalletDefinition>();
     if (!definition) throw notFound();
     return definition;
   }
 
-  async create(
-    principal: Principal,
-    input: CreateWalletDefinitionInput,
-  ): Promise<WalletDefinition> {
+  async create(ctx: UserContext, input: CreateWalletDefinitionInput): Promise<WalletDefinition> {
     const ccxtId = ccxtIdForCreate(input.ccxtId, input.slug);
     if ((await WalletDefinitionModel.countDocuments({})) >= MAX_DEFINITIONS)
       throw new UserInputError(`the catalog holds at most ${MAX_DEFINITIONS} exchanges`);
@@ -129,7 +134,7 @@ export class WalletDefinitionService {
       // The unique slug index decides between concurrent creates of one slug.
       const created = await WalletDefinitionModel.create(doc);
       this.invalidate();
-      this.logger.info({ slug: doc.slug, by: actorName(principal) }, 'wallet definition created');
+      ctx.logger.info({ slug: doc.slug, by: actorName(ctx.actor) }, 'wallet definition created');
       return created.toObject();
     } catch (error) {
       if (isDuplicateKeyError(error))
@@ -144,7 +149,7 @@ export class WalletDefinitionService {
    * other, and written only if that is still what is stored (CONFLICT otherwise).
    */
   async update(
-    principal: Principal,
+    ctx: UserContext,
     slug: string,
     input: UpdateWalletDefinitionInput,
   ): Promise<WalletDefinition> {
@@ -190,20 +195,16 @@ export class WalletDefinitionService {
       }
       throw notFound();
     }
-    this.logger.info(
-      { slug, fields: Object.keys(set), by: actorName(principal) },
+    ctx.logger.info(
+      { slug, fields: Object.keys(set), by: actorName(ctx.actor) },
       'wallet definition updated',
     );
-    if (set.features)
-      await clampWalletsToDefinition(
-        { actor: principal, logger: this.logger, comment: undefined },
-        updated,
-      );
+    if (set.features) await clampWalletsToDefinition(ctx, updated);
     return updated;
   }
 
   /** Soft delete: the definition stays for the credentials and wallets that reference it. */
-  async softDelete(principal: Principal, slug: string): Promise<WalletDefinition> {
+  async softDelete(ctx: UserContext, slug: string): Promise<WalletDefinition> {
     const updated = await WalletDefinitionModel.findOneAndUpdate(
       { slug },
       { $set: { is_active: false } },
@@ -211,13 +212,15 @@ export class WalletDefinitionService {
     ).lean<WalletDefinition>();
     this.invalidate();
     if (!updated) throw notFound();
-    this.logger.info({ slug, by: actorName(principal) }, 'wallet definition deactivated');
+    ctx.logger.info({ slug, by: actorName(ctx.actor) }, 'wallet definition deactivated');
     return updated;
   }
 
   /**
    * Inserts the built-in catalog, or refreshes its content. An admin's choices survive a
-   * refresh: whether an exchange is active and where it is listed are set on insert only.
+   * refresh: whether an exchange is active and where it is listed are set on insert only. The same
+   * whoever asks (seedWalletDefinitions, `npm run seed`, seedIfEmpty at start-up): it takes no
+   * context.
    */
   async seed(): Promise<WalletDefinition[]> {
     const seeded: WalletDefinition[] = [];
@@ -251,9 +254,9 @@ export class WalletDefinitionService {
    * ADMIN: what ccxt knows, whose id or name contains `search` (case-insensitive), by id. Loads
    * ccxt.
    */
-  templates(search: string | null | undefined): ExchangeTemplate[] {
+  templates(_ctx: UserContext, search: string | null | undefined): ExchangeTemplate[] {
     const needle = search?.trim().toLowerCase() ?? '';
-    return exchangeTemplates()
+    return allCcxtExchangeFacts()
       .filter(
         (t) => needle === '' || t.ccxtId.includes(needle) || t.name.toLowerCase().includes(needle),
       )
@@ -261,10 +264,10 @@ export class WalletDefinitionService {
       .map(toTemplate);
   }
 
-  template(ccxtId: string): ExchangeTemplate {
-    const template = exchangeTemplate(ccxtId);
-    if (template === undefined) throw new NotFoundError(`ccxt has no exchange "${ccxtId}"`);
-    return toTemplate(template);
+  template(_ctx: UserContext, ccxtId: string): ExchangeTemplate {
+    const facts = ccxtExchangeFacts(ccxtId);
+    if (facts === undefined) throw new NotFoundError(`ccxt has no exchange "${ccxtId}"`);
+    return toTemplate(facts);
   }
 
   private async nextOrder(): Promise<number> {
@@ -309,8 +312,8 @@ const FIELD_TYPES: Record<DefinitionDraft['authFields'][number]['type'], AuthFie
   file: AuthFieldType.FILE,
 };
 
-function toTemplate(template: TemplateData): ExchangeTemplate {
-  const { draft } = template;
+function toTemplate(facts: CcxtExchangeFacts): ExchangeTemplate {
+  const { draft } = facts;
   const shaped: WalletDefinitionDraft = {
     name: draft.name,
     slug: draft.slug,
@@ -338,11 +341,11 @@ function toTemplate(template: TemplateData): ExchangeTemplate {
     },
   };
   return {
-    ccxtId: template.ccxtId,
-    name: template.name,
-    requiredCredentials: template.requiredCredentials,
-    hasTestnet: template.hasTestnet,
-    signedProof: template.signedProof,
+    ccxtId: facts.ccxtId,
+    name: facts.name,
+    requiredCredentials: facts.requiredCredentials,
+    hasTestnet: facts.hasTestnet,
+    signedProof: facts.signedProof,
     draft: shaped,
   };
 }

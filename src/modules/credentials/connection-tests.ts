@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Types } from 'mongoose';
 import type { Config } from '../../core/config';
+import { dbOptions, type ActorContext } from '../../core/context';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import type {
@@ -9,13 +10,12 @@ import type {
   ConnectionCheckResult,
   KeyPermissions as FoundPermissions,
 } from '../../exchanges/types';
-import type { Logger } from '../../core/logger';
-import { commentOption } from '../../shared/background';
 import { pauseWalletsOfRefusedCredential } from '../wallets/wallet-status';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
-import { checkDelayMs, rescheduleChecks } from './credential-schedule';
+import { checkDelayMs } from './credential-check-scheduler';
+import { rescheduleChecks } from './credential-link';
 import { plainValues } from './credential-values';
 import {
   ConnectionState,
@@ -30,9 +30,6 @@ import { metrics } from '../../core/metrics';
 export const UNREADABLE_CREDENTIALS = "stored credentials can't be decrypted; enter them again";
 
 export type ConnectionChecker = (input: ConnectionCheckInput) => Promise<ConnectionCheckResult>;
-
-/** Who started a test: its user, or the service's schedule (whose commands carry `comment`). */
-export type TestRun = { by: 'user' } | { by: 'service'; comment: string };
 
 /**
  * The check's kind as the credential's state. An untestable key is not the key's fault: nothing is
@@ -55,28 +52,31 @@ export class ConnectionTester {
     private readonly keyring: Keyring,
     private readonly exchanges: Config['exchanges'],
     private readonly checkConnection: ConnectionChecker,
-    private readonly logger: Logger,
     /** CREDENTIAL_CHECK_INTERVAL */
     private readonly intervalMs: number,
   ) {}
 
+  /**
+   * For its user (testCredentialConnection) or for the service's schedule (a system context, whose
+   * comment its commands carry).
+   */
   async test(
+    ctx: ActorContext,
     credential: Credential,
     definition: WalletDefinition,
-    run: TestRun,
   ): Promise<ConnectionTestResult> {
     const id = credential._id.toHexString();
+    // As the logs have always named who started a test.
+    const by = ctx.actor.kind === 'system' ? 'service' : 'user';
     let values: Record<string, string>;
     try {
       values = plainValues(definition, credential.credentials, this.keyring);
     } catch (error) {
       if (!(error instanceof InvalidToken)) throw error;
-      this.logger.warn(
-        { credentialId: id, by: run.by },
-        'stored credential values could not be decrypted',
-      );
+      ctx.logger.warn({ credentialId: id, by }, 'stored credential values could not be decrypted');
       metrics.connectionTests.inc({ exchange: definition.ccxt_id ?? 'none', outcome: 'rejected' });
       return this.record(
+        ctx,
         credential,
         {
           ok: false,
@@ -87,7 +87,6 @@ export class ConnectionTester {
           permissions: null,
         },
         null,
-        run,
       );
     }
 
@@ -125,15 +124,15 @@ export class ConnectionTester {
       ok: outcome.ok,
       kind: outcome.kind,
       latencyMs,
-      by: run.by,
+      by,
     };
     if (outcome.unreadable)
-      this.logger.warn(
+      ctx.logger.warn(
         { ...tested, ...outcome.unreadable },
         "connection tested: the exchange's answer could not be read",
       );
-    else this.logger.info(tested, 'connection tested');
-    return this.record(credential, outcome, latencyMs, run);
+    else ctx.logger.info(tested, 'connection tested');
+    return this.record(ctx, credential, outcome, latencyMs);
   }
 
   /**
@@ -141,16 +140,15 @@ export class ConnectionTester {
    * tested; otherwise it describes nothing stored. A passing test keeps what it found
    * (permissions, balances, and a snapshot of the balances in credential_balances); a failing one
    * leaves the last passing test's, dated by balancesAt. Either moves the next test (see
-   * credential-schedule.ts), and a refused key pauses the credential's live wallets.
+   * checkDelayMs), and a refused key pauses the credential's live wallets.
    */
   private async record(
+    ctx: ActorContext,
     credential: Credential,
     outcome: ConnectionCheckResult,
     latencyMs: number | null,
-    run: TestRun,
   ): Promise<ConnectionTestResult> {
-    const comment = run.by === 'service' ? run.comment : undefined;
-    const tagged = commentOption(comment);
+    const tagged = dbOptions(ctx);
     const testedAt = new Date();
     const permissions = storedPermissions(outcome.permissions);
     const balances = outcome.ok ? outcome.balances : [];
@@ -192,9 +190,9 @@ export class ConnectionTester {
       { returnDocument: 'after', ...tagged },
     ).lean<Credential>();
     if (updated) {
-      if (await rescheduleChecks(credential._id, due, comment)) updated.next_check_at = due;
+      if (await rescheduleChecks(ctx, credential._id, due)) updated.next_check_at = due;
       if (state === ConnectionState.REJECTED)
-        await pauseWalletsOfRefusedCredential({ logger: this.logger, comment }, credential, error!);
+        await pauseWalletsOfRefusedCredential(ctx, credential, error!);
     } else if (snapshot) {
       await CredentialBalanceModel.deleteOne({ _id: snapshot }, tagged);
     }

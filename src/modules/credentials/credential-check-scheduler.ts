@@ -1,14 +1,14 @@
 import { Types } from 'mongoose';
+import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
-import { backgroundComment } from '../../shared/background';
-import { LIVE_STATUSES, UserWalletModel } from '../wallets/user-wallet.model';
+import type { CheckKind } from '../../exchanges/types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
-import { unscheduleChecks } from './credential-schedule';
+import { hasLiveWallet, unscheduleChecks } from './credential-link';
 import { CredentialModel, type Credential } from './credential.model';
 
-export const CHECKS_COMMENT = backgroundComment('credential checks');
-const BACKGROUND = { comment: CHECKS_COMMENT };
+/** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
+const CHECKS_JOB = 'credential checks';
 
 /**
  * A test sends up to this many requests (the balance, the permissions, a clock retry): the
@@ -20,6 +20,28 @@ const MINUTE_MS = 60_000;
  * Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle.
  */
 const CANDIDATES_PER_SLOT = 4;
+
+/*
+ * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
+ * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
+ * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
+ * all. The credential is in the queue below while a live wallet uses it (credential-link.ts).
+ */
+const JITTER = 0.1;
+
+/**
+ * ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one
+ * included.
+ */
+export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: number): number {
+  // An untestable definition is no exchange outage: testing sooner can't help until an admin
+  // changes it.
+  const base =
+    kind === 'unreachable'
+      ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
+      : intervalMs;
+  return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
+}
 
 export interface SchedulerSettings {
   /** CREDENTIAL_CHECK_INTERVAL */
@@ -91,9 +113,11 @@ export class CredentialCheckScheduler {
   }
 
   private tick(): void {
-    this.polling = this.poll()
+    // One context per poll, for its queries and the tests it launches.
+    const ctx = systemCtx(this.logger, CHECKS_JOB);
+    this.polling = this.poll(ctx)
       .catch((error: unknown) =>
-        this.logger.warn(
+        ctx.logger.warn(
           { err: error },
           `looking for credentials to test failed; next try in ${this.pollMs} ms`,
         ),
@@ -104,7 +128,7 @@ export class CredentialCheckScheduler {
       });
   }
 
-  private async poll(now = new Date()): Promise<void> {
+  private async poll(ctx: SystemContext, now = new Date()): Promise<void> {
     const free = this.settings.concurrency - this.running.size;
     if (this.stopped || free <= 0) return;
     const spent = this.budgets.spent(now.getTime());
@@ -114,15 +138,15 @@ export class CredentialCheckScheduler {
     )
       .sort({ next_check_at: 1, _id: 1 })
       .limit(free * CANDIDATES_PER_SLOT)
-      .setOptions(BACKGROUND)
+      .setOptions(dbOptions(ctx))
       .lean<Due[]>();
     this.backlog = false;
     if (due.length === 0) return;
-    const ids = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
+    const definitionIds = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
     const definitions = new Map(
       (
-        await WalletDefinitionModel.find({ _id: { $in: ids } })
-          .setOptions(BACKGROUND)
+        await WalletDefinitionModel.find({ _id: { $in: definitionIds } })
+          .setOptions(dbOptions(ctx))
           .lean<WalletDefinition[]>()
       ).map((d) => [d._id.toHexString(), d]),
     );
@@ -137,27 +161,27 @@ export class CredentialCheckScheduler {
       const claimed = await CredentialModel.findOneAndUpdate(
         { _id: candidate._id, next_check_at: candidate.next_check_at },
         { $set: { next_check_at: new Date(now.getTime() + this.leaseMs) } },
-        { returnDocument: 'after', timestamps: false, ...BACKGROUND },
+        { returnDocument: 'after', timestamps: false, ...dbOptions(ctx) },
       ).lean<Credential>();
       if (!claimed) continue; // Another instance took it, or it changed meanwhile.
       if (!definition) {
         // Definitions are only ever soft-deleted: a broken reference, tried again when the lease
         // ends.
-        this.logger.error(
+        ctx.logger.error(
           { credentialId: claimed._id.toHexString() },
           'a credential refers to a missing wallet definition; it is not tested',
         );
         continue;
       }
       this.budgets.take(definition, now.getTime());
-      this.launch(claimed, definition);
+      this.launch(ctx, claimed, definition);
     }
   }
 
-  private launch(credential: Credential, definition: WalletDefinition): void {
-    const task: Promise<void> = this.check(credential, definition)
+  private launch(ctx: SystemContext, credential: Credential, definition: WalletDefinition): void {
+    const task: Promise<void> = this.check(ctx, credential, definition)
       .catch((error: unknown) =>
-        this.logger.error(
+        ctx.logger.error(
           { err: error, credentialId: credential._id.toHexString() },
           "the service's connection test failed; it is tried again when its claim expires",
         ),
@@ -169,18 +193,17 @@ export class CredentialCheckScheduler {
     this.running.add(task);
   }
 
-  private async check(credential: Credential, definition: WalletDefinition): Promise<void> {
-    // The queue follows liveness (credential-schedule.ts); this catches what slipped past it.
-    if (
-      !(await UserWalletModel.exists({
-        credential_id: credential._id,
-        status: { $in: LIVE_STATUSES },
-      }).setOptions(BACKGROUND))
-    ) {
-      await unscheduleChecks(credential._id, CHECKS_COMMENT);
+  private async check(
+    ctx: SystemContext,
+    credential: Credential,
+    definition: WalletDefinition,
+  ): Promise<void> {
+    // The queue follows liveness (credential-link.ts); this catches what slipped past it.
+    if (!(await hasLiveWallet(ctx, credential._id))) {
+      await unscheduleChecks(ctx, credential._id);
       return;
     }
-    await this.tester.test(credential, definition, { by: 'service', comment: CHECKS_COMMENT });
+    await this.tester.test(ctx, credential, definition);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Types } from 'mongoose';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
-import type { Logger } from '../../core/logger';
+import type { SystemContext } from '../../core/context';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialModel, type Credential } from './credential.model';
 
@@ -18,6 +18,9 @@ export interface RotationReport {
   busyIds: string[];
 }
 
+/** The rotation, as the service's own work (core/context.ts systemCtx). */
+export const ROTATION_JOB = 'key rotation';
+
 const ATTEMPTS = 3;
 type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
 
@@ -28,8 +31,8 @@ type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
  * finds nothing to do.
  */
 export async function rotateCredentialKeys(
+  ctx: SystemContext,
   keyring: Keyring,
-  logger: Logger,
 ): Promise<RotationReport> {
   const report: RotationReport = {
     rotated: 0,
@@ -71,7 +74,7 @@ export async function rotateCredentialKeys(
       report.busyIds.push(credential._id.toHexString());
     }
   }
-  logger.info(
+  ctx.logger.info(
     {
       rotated: report.rotated,
       skipped: report.skipped,

@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/roles';
+import type { RequestContext } from '../../core/context';
 import type { Keyring } from '../../crypto/keyring';
 import { UserInputError } from '../../core/errors';
 import { AuthFieldType, type WalletDefinition } from '../catalog/wallet-definition.model';
@@ -71,11 +71,11 @@ export function storedValues(
  * the wallets it manages, and needs to know a key is set, not which.
  */
 export function describeFields(
-  viewer: Principal | null,
+  ctx: RequestContext,
   definition: WalletDefinition,
   stored: Record<string, string>,
 ): CredentialField[] {
-  const hints = viewer?.kind === 'user';
+  const hints = ctx.actor?.kind === 'user';
   return definition.auth_fields.map((field) => {
     const value = Object.hasOwn(stored, field.key) ? stored[field.key] : undefined;
     return {

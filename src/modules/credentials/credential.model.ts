@@ -102,7 +102,7 @@ export class AssetBalance {
 // The per-user cap (shared/user-caps.ts): one slot per document, unique; sparse, as older documents
 // have none.
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
-// The service's own tests: which credentials are due (see credential-checks.scheduler.ts).
+// The service's own tests: which credentials are due (see credential-check-scheduler.ts).
 @index({ next_check_at: 1 })
 export class Credential {
   @Field(() => ObjectIdScalar, { name: 'id' })
@@ -153,7 +153,7 @@ export class Credential {
 
   /**
    * When the service tests the credential next: set while a live wallet uses it, null otherwise.
-   * While a test runs, the end of that test's lease (see credential-checks.scheduler.ts).
+   * While a test runs, the end of that test's lease (see credential-check-scheduler.ts).
    */
   @Field(() => Date, {
     name: 'nextCheckAt',

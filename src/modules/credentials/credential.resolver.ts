@@ -12,8 +12,9 @@ import {
 } from 'type-graphql';
 import { Role } from '../auth/roles';
 import { Deadline } from '../../shared/deadline';
-import type { RequestContext } from '../../core/context';
-import { ObjectIdScalar } from '../../shared/scalars';
+import type { RequestContext, UserContext } from '../../core/context';
+import { ObjectIdScalar, toObjectId } from '../../shared/scalars';
+import { UserCtx } from '../auth/ctx-decorators';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
 import { UserInputError } from '../../core/errors';
 import { CredentialBalance } from './credential-balance.model';
@@ -36,28 +37,32 @@ export class CredentialResolver {
   @Authorized(Role.USER)
   @Query(() => [Credential], { description: "USER/ADMIN: the caller's own credentials." })
   credentials(
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
     @Arg('filter', () => CredentialFilter, { nullable: true }) filter?: CredentialFilter | null,
   ): Promise<Credential[]> {
-    return this.service.list(ctx.actor, filter);
+    // The contract's walletId is the catalog entry's id.
+    return this.service.list(ctx, {
+      definitionId: filter?.walletId ? toObjectId(filter.walletId) : null,
+      isActive: filter?.isActive,
+    });
   }
 
   @Authorized(Role.USER)
   @Query(() => Credential, { description: "USER/ADMIN: FORBIDDEN for another user's credential." })
   credential(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<Credential> {
-    return this.service.get(ctx.actor, id);
+    return this.service.get(ctx, id);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => Credential, { description: 'USER/ADMIN.' })
   createCredential(
-    @Arg('input', () => CreateCredentialInput) input: CreateCredentialInput,
-    @Ctx() ctx: RequestContext,
+    @Arg('input', () => CreateCredentialInput) { walletId, ...input }: CreateCredentialInput,
+    @UserCtx() ctx: UserContext,
   ): Promise<Credential> {
-    return this.service.create(ctx.actor, input);
+    return this.service.create(ctx, { ...input, definitionId: toObjectId(walletId) });
   }
 
   @Authorized(Role.USER)
@@ -65,18 +70,18 @@ export class CredentialResolver {
   updateCredential(
     @Arg('id', () => ObjectIdScalar) id: string,
     @Arg('input', () => UpdateCredentialInput) input: UpdateCredentialInput,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<Credential> {
-    return this.service.update(ctx.actor, id, input);
+    return this.service.update(ctx, id, input);
   }
 
   @Authorized(Role.USER)
   @Mutation(() => DeletePayload, { description: 'CONFLICT while a user wallet still uses it.' })
   deleteCredential(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<DeletePayload> {
-    return this.service.delete(ctx.actor, id);
+    return this.service.delete(ctx, id);
   }
 
   @Authorized(Role.USER)
@@ -85,9 +90,9 @@ export class CredentialResolver {
   })
   testCredentialConnection(
     @Arg('id', () => ObjectIdScalar) id: string,
-    @Ctx() ctx: RequestContext,
+    @UserCtx() ctx: UserContext,
   ): Promise<ConnectionTestResult> {
-    return this.service.testConnection(ctx.actor, id);
+    return this.service.testConnection(ctx, id);
   }
 
   @FieldResolver(() => WalletDefinition)
@@ -128,10 +133,6 @@ export class CredentialResolver {
     @Root() credential: Credential,
     @Ctx() ctx: RequestContext,
   ): Promise<CredentialField[]> {
-    return describeFields(
-      ctx.actor,
-      await this.definition(credential, ctx),
-      credential.credentials,
-    );
+    return describeFields(ctx, await this.definition(credential, ctx), credential.credentials);
   }
 }

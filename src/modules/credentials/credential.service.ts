@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import { requireUser, type Principal, type UserPrincipal } from '../auth/roles';
+import type { UserContext } from '../../core/context';
 import type { Keyring } from '../../crypto/keyring';
 import {
   ConflictError,
@@ -8,25 +8,16 @@ import {
   RateLimitedError,
   UserInputError,
 } from '../../core/errors';
-import type { Logger } from '../../core/logger';
 import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
-import {
-  LIVE_STATUSES,
-  UserWalletModel,
-  WalletStatus,
-  type UserWallet,
-} from '../wallets/user-wallet.model';
+import { LIVE_STATUSES, WalletStatus } from '../wallets/user-wallet.model';
 import { transition } from '../wallets/wallet-status';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
+import { hasWallet, liveWalletOf } from './credential-link';
 import { storedValues } from './credential-values';
-import type {
-  CreateCredentialInput,
-  CredentialFilter,
-  UpdateCredentialInput,
-} from './credential.inputs';
+import type { CreateCredentialInput, UpdateCredentialInput } from './credential.inputs';
 import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
 import { insertWithinCap } from '../../shared/user-caps';
@@ -35,36 +26,43 @@ import { cleanName } from '../../shared/validators';
 const TEST_INTERVAL_MS = 10_000;
 const TESTS_PER_USER_PER_MINUTE = 20;
 
+/** Which of the caller's credentials to list (CredentialFilter, with the catalog entry's id). */
+export interface CredentialQuery {
+  definitionId?: Types.ObjectId | null;
+  isActive?: boolean | null;
+}
+
+/** A credential to create: CreateCredentialInput, with the catalog entry's id. */
+export type NewCredential = Omit<CreateCredentialInput, 'walletId'> & {
+  definitionId: Types.ObjectId;
+};
+
 export class CredentialService {
   constructor(
     private readonly keyring: Keyring,
     private readonly tester: ConnectionTester,
-    private readonly logger: Logger,
     /** MAX_CREDENTIALS_PER_USER */
     private readonly cap: number,
   ) {}
 
-  list(
-    principal: Principal | null,
-    filter: CredentialFilter | null | undefined,
-  ): Promise<Credential[]> {
-    const user = requireUser(principal);
-    const query: Record<string, unknown> = { user_id: user.userId };
-    if (filter?.walletId) query.wallet_id = toObjectId(filter.walletId);
-    if (filter?.isActive != null) query.is_active = filter.isActive;
-    return CredentialModel.find(query).sort({ created_at: 1, _id: 1 }).lean<Credential[]>().exec();
+  list(ctx: UserContext, query: CredentialQuery): Promise<Credential[]> {
+    const filter: Record<string, unknown> = { user_id: ctx.actor.userId };
+    if (query.definitionId) filter.wallet_id = query.definitionId;
+    if (query.isActive != null) filter.is_active = query.isActive;
+    return CredentialModel.find(filter).sort({ created_at: 1, _id: 1 }).lean<Credential[]>().exec();
   }
 
-  async get(principal: Principal | null, id: string): Promise<Credential> {
-    return this.loadOwned(requireUser(principal), id);
+  async get(ctx: UserContext, id: string): Promise<Credential> {
+    return this.loadOwned(ctx, id);
   }
 
-  async create(principal: Principal | null, input: CreateCredentialInput): Promise<Credential> {
-    const user = requireUser(principal);
+  async create(ctx: UserContext, input: NewCredential): Promise<Credential> {
+    const user = ctx.actor;
     const definition = await WalletDefinitionModel.findById(
-      toObjectId(input.walletId),
+      input.definitionId,
     ).lean<WalletDefinition>();
     if (!definition) throw new NotFoundError('no wallet definition with that id');
+    // The field as the contract names it (CreateCredentialInput.walletId).
     if (!definition.is_active)
       throw new UserInputError(
         `${definition.name} is not available for new credentials`,
@@ -84,7 +82,7 @@ export class CredentialService {
       'credentials',
       (cap_slot) => CredentialModel.create({ ...doc, cap_slot }),
     );
-    this.logger.info(
+    ctx.logger.info(
       { credentialId: created._id.toHexString(), exchange: definition.slug },
       'credential created',
     );
@@ -95,13 +93,8 @@ export class CredentialService {
    * New values or a new environment make the last connection test meaningless: it is reset
    * (UNTESTED), and a credential in the service's test queue is due at once.
    */
-  async update(
-    principal: Principal | null,
-    id: string,
-    input: UpdateCredentialInput,
-  ): Promise<Credential> {
-    const user = requireUser(principal);
-    const current = await this.loadOwned(user, id);
+  async update(ctx: UserContext, id: string, input: UpdateCredentialInput): Promise<Credential> {
+    const current = await this.loadOwned(ctx, id);
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = cleanName(input.name);
     if (input.isActive != null) set.is_active = input.isActive;
@@ -144,11 +137,11 @@ export class CredentialService {
       );
       if (queued.matchedCount > 0) updated.next_check_at = now;
     }
-    this.logger.info(
+    ctx.logger.info(
       { credentialId: id, fields: Object.keys(set).filter((k) => k !== 'credentials') },
       'credential updated',
     );
-    if (input.isActive === false) await this.pauseLiveWallet(user, updated);
+    if (input.isActive === false) await this.pauseLiveWallet(ctx, updated);
     return updated;
   }
 
@@ -156,15 +149,12 @@ export class CredentialService {
    * A deactivated credential trades no more: its live wallet (at most one) is paused as by its
    * user.
    */
-  private async pauseLiveWallet(user: UserPrincipal, credential: Credential): Promise<void> {
-    const live = await UserWalletModel.findOne({
-      credential_id: credential._id,
-      status: { $in: LIVE_STATUSES },
-    }).lean<UserWallet>();
+  private async pauseLiveWallet(ctx: UserContext, credential: Credential): Promise<void> {
+    const live = await liveWalletOf(ctx, credential._id);
     if (!live) return;
     try {
       await transition(
-        { actor: user, logger: this.logger, comment: undefined },
+        ctx,
         live,
         LIVE_STATUSES,
         WalletStatus.USER_PAUSED,
@@ -181,8 +171,8 @@ export class CredentialService {
    * marked first, then checked, and a wallet created meanwhile looks for the mark after its own
    * write (UserWalletService.create), so one of the two always sees the other.
    */
-  async delete(principal: Principal | null, id: string): Promise<DeletePayload> {
-    const current = await this.loadOwned(requireUser(principal), id);
+  async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
+    const current = await this.loadOwned(ctx, id);
     // Each delete marks with a token of its own, so one request never clears or uses another's
     // mark.
     const token = new Types.ObjectId();
@@ -191,7 +181,7 @@ export class CredentialService {
       { $set: { deleting_at: new Date(), deleting_token: token } },
       { timestamps: false },
     );
-    if (await UserWalletModel.exists({ credential_id: current._id })) {
+    if (await hasWallet(ctx, current._id)) {
       await CredentialModel.updateOne(
         { _id: current._id, deleting_token: token },
         { $set: { deleting_at: null, deleting_token: null } },
@@ -209,12 +199,12 @@ export class CredentialService {
         throw new ConflictError('the credential is being changed by another request; try again');
       throw new NotFoundError('no credential with that id');
     }
-    this.logger.info({ credentialId: id }, 'credential deleted');
+    ctx.logger.info({ credentialId: id }, 'credential deleted');
     // The credential is gone already: snapshots left by a failure here expire with
     // BALANCE_HISTORY_DAYS.
     await CredentialBalanceModel.deleteMany({ credential_id: current._id }).catch(
       (error: unknown) =>
-        this.logger.error(
+        ctx.logger.error(
           { err: error, credentialId: id },
           "a deleted credential's balance history could not be deleted; it expires by itself",
         ),
@@ -222,22 +212,21 @@ export class CredentialService {
     return { id, deleted: true };
   }
 
-  async testConnection(principal: Principal | null, id: string): Promise<ConnectionTestResult> {
-    const user = requireUser(principal);
-    const current = await this.loadOwned(user, id);
-    await this.claimTestSlot(user, current);
-    return this.tester.test(current, await this.definitionOf(current), { by: 'user' });
+  async testConnection(ctx: UserContext, id: string): Promise<ConnectionTestResult> {
+    const current = await this.loadOwned(ctx, id);
+    await this.claimTestSlot(ctx, current);
+    return this.tester.test(ctx, current, await this.definitionOf(current));
   }
 
   /**
    * At most 20 tests per user per minute, then one per credential per 10 s (a conditional
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
    */
-  private async claimTestSlot(user: UserPrincipal, credential: Credential): Promise<void> {
+  private async claimTestSlot(ctx: UserContext, credential: Credential): Promise<void> {
     // Counted before the test, in a window that opens with the first: at most 20 a minute, however
     // many arrive at once.
     await take({
-      key: `connection-test:user:${user.userId.toHexString()}`,
+      key: `connection-test:user:${ctx.actor.userId.toHexString()}`,
       limit: TESTS_PER_USER_PER_MINUTE,
       windowMs: 60_000,
       what: 'connection tests',
@@ -262,10 +251,10 @@ export class CredentialService {
     }
   }
 
-  private async loadOwned(user: UserPrincipal, id: string): Promise<Credential> {
+  private async loadOwned(ctx: UserContext, id: string): Promise<Credential> {
     const credential = await CredentialModel.findById(toObjectId(id)).lean<Credential>();
     if (!credential) throw new NotFoundError('no credential with that id');
-    if (!credential.user_id.equals(user.userId))
+    if (!credential.user_id.equals(ctx.actor.userId))
       throw new ForbiddenError('this credential belongs to another user');
     return credential;
   }

@@ -1,17 +1,16 @@
 import { Arg, Authorized, Resolver, Root, Subscription } from 'type-graphql';
 import type { Types } from 'mongoose';
+import { agentCtxOf, userCtxOf } from '../auth/ctx-decorators';
 import { Role } from '../auth/roles';
 import type { RequestContext } from '../../core/context';
-import { InternalError } from '../../core/errors';
 import { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
 import { ObjectIdScalar } from '../../shared/scalars';
+import { liveOf } from './live-events.service';
 
-/** A subscription's context comes from the WebSocket server, which puts the live service in it. */
-function liveOf(context: RequestContext): NonNullable<RequestContext['live']> {
-  if (!context.live)
-    throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
-  return context.live;
-}
+/*
+ * `subscribe` takes no parameter decorators: the typed context comes from userCtxOf and agentCtxOf
+ * (as @UserCtx() and @AgentCtx() give it), after @Authorized(...) has run.
+ */
 
 @Resolver()
 export class LiveEventsResolver {
@@ -20,12 +19,8 @@ export class LiveEventsResolver {
     description:
       "USER/ADMIN: events of the caller's own wallets (one wallet's only, when walletId is given), as they happen.",
     subscribe: ({ args, context }) => {
-      const live = liveOf(context as RequestContext);
-      return live.service.mine(
-        (context as RequestContext).actor,
-        (args as { walletId?: string | null }).walletId,
-        live.connection,
-      );
+      const ctx = userCtxOf(context as RequestContext);
+      return liveOf(ctx).service.mine(ctx, (args as { walletId?: string | null }).walletId);
     },
   })
   myWalletEvents(
@@ -40,11 +35,8 @@ export class LiveEventsResolver {
   @Subscription(() => UserWalletEvent, {
     description: 'AGENT: events of every wallet, of the given kinds only when kinds is given.',
     subscribe: ({ args, context }) => {
-      const live = liveOf(context as RequestContext);
-      return live.service.managed(
-        (args as { kinds?: WalletEventKind[] | null }).kinds,
-        live.connection,
-      );
+      const ctx = agentCtxOf(context as RequestContext);
+      return liveOf(ctx).service.managed(ctx, (args as { kinds?: WalletEventKind[] | null }).kinds);
     },
   })
   managedWalletEvents(

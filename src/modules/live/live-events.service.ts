@@ -1,6 +1,6 @@
 import type { Types } from 'mongoose';
-import { requireUser, type Principal } from '../auth/roles';
-import { ForbiddenError, NotFoundError } from '../../core/errors';
+import type { AgentContext, RequestContext, UserContext } from '../../core/context';
+import { ForbiddenError, InternalError, NotFoundError } from '../../core/errors';
 import type { WalletEventKind } from '../audit/user-wallet-event.model';
 import { UserWalletModel } from '../wallets/user-wallet.model';
 import { toObjectId } from '../../shared/scalars';
@@ -16,17 +16,24 @@ export interface LiveConnection {
 
 export const SLOW_CONSUMER_CLOSE = 4008;
 
+/** A subscription's context comes from the WebSocket server, which puts the live service in it. */
+export function liveOf(ctx: RequestContext): NonNullable<RequestContext['live']> {
+  if (!ctx.live)
+    throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
+  return ctx.live;
+}
+
 /** The subscriptions' rules: who may follow which wallets' events. */
 export class LiveEventsService {
   constructor(private readonly feed: WalletEventFeed) {}
 
   /** USER/ADMIN: their own wallets' events, or one wallet's (FORBIDDEN for another's). */
   async mine(
-    principal: Principal | null,
+    ctx: UserContext,
     walletId: string | Types.ObjectId | null | undefined,
-    connection: LiveConnection,
   ): Promise<FeedSubscription> {
-    const user = requireUser(principal);
+    const { connection } = liveOf(ctx);
+    const user = ctx.actor;
     if (walletId != null) {
       const wallet = await UserWalletModel.findById(toObjectId(walletId), { user_id: 1 }).lean<{
         _id: Types.ObjectId;
@@ -41,10 +48,8 @@ export class LiveEventsService {
   }
 
   /** AGENT: every wallet's events, of the given kinds only when given. */
-  managed(
-    kinds: WalletEventKind[] | null | undefined,
-    connection: LiveConnection,
-  ): FeedSubscription {
+  managed(ctx: AgentContext, kinds: WalletEventKind[] | null | undefined): FeedSubscription {
+    const { connection } = liveOf(ctx);
     const wanted = kinds?.length ? new Set(kinds) : null;
     return this.follow(connection, (event) => wanted === null || wanted.has(event.kind));
   }

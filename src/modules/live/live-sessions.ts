@@ -1,11 +1,18 @@
 import { CloseCode } from 'graphql-ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import { logSecurityEvent } from '../auth/security-log';
+import { systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
+import { backgroundComment } from '../../shared/background';
 
 /** How often open connections' user tokens and expiries are checked again, at most. */
 export const SESSION_CHECK_MS = 2_000;
+
+/** The re-check, as the service's own work (core/context.ts systemCtx). */
+const CHECK_JOB = 'subscription sessions';
+/** The comment of the re-check's query (see shared/background.ts). */
+export const SESSIONS_COMMENT = backgroundComment(CHECK_JOB);
 
 /** One open, acknowledged WebSocket connection. */
 export interface LiveSession {
@@ -77,20 +84,24 @@ export class LiveSessions {
 
   /** The database away: the connections stay, and the next check tries again. */
   private checked(lives: LiveSession[]): Promise<void> {
-    return this.check(lives).catch((error: unknown) =>
-      this.logger.warn({ err: error }, "open connections' tokens could not be checked"),
+    const ctx = systemCtx(this.logger, CHECK_JOB);
+    return this.check(ctx, lives).catch((error: unknown) =>
+      ctx.logger.warn({ err: error }, "open connections' tokens could not be checked"),
     );
   }
 
-  private async check(lives: LiveSession[]): Promise<void> {
-    const refused = await this.auth.refusedSessions(lives.map((live) => live.session));
+  private async check(ctx: SystemContext, lives: LiveSession[]): Promise<void> {
+    const refused = await this.auth.refusedSessions(
+      ctx,
+      lives.map((live) => live.session),
+    );
     for (const live of lives) {
       const reason = refused.get(live.session);
       if (reason === undefined || !this.open.has(live) || this.closing.has(live)) continue;
       this.closing.add(live);
       logSecurityEvent(
         {
-          logger: this.logger,
+          logger: ctx.logger,
           clientAddress: live.clientAddress,
           actor: live.session.principal,
         },

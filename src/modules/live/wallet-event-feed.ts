@@ -1,5 +1,6 @@
 import { Repeater } from '@repeaterjs/repeater';
 import type { Types } from 'mongoose';
+import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import {
   UserWalletEventModel,
@@ -29,10 +30,10 @@ export interface FeedSettings {
 export const FEED_SETTINGS: FeedSettings = { pollMs: 250, settleMs: 300, overlapMs: 1_000 };
 
 /**
- * The comment the feed's queries carry: background work, not any request's (see the benchmark's
- * proxy).
+ * The feed's polls, as the service's own work (core/context.ts systemCtx): its queries carry the
+ * background comment, so the benchmark's proxy counts them as no request's.
  */
-const BACKGROUND_COMMENT = 'background: wallet event feed';
+const FEED_JOB = 'wallet event feed';
 /**
  * A subscription gets what was recorded from its start on, less this allowance for the clocks of
  * the instances that stamp `recorded_at` (an event may come from a moment earlier, never a gap).
@@ -78,10 +79,6 @@ export class WalletEventFeed {
     private readonly logger: Logger,
     private readonly settings: FeedSettings = FEED_SETTINGS,
   ) {}
-
-  get subscriberCount(): number {
-    return this.subscribers.size;
-  }
 
   /**
    * Events from now on that `filter` keeps. `maxWaiting` bounds what may wait for a slow consumer:
@@ -131,9 +128,10 @@ export class WalletEventFeed {
 
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.polling = this.poll()
+      const ctx = systemCtx(this.logger, FEED_JOB);
+      this.polling = this.poll(ctx)
         .catch((error: unknown) =>
-          this.logger.warn(
+          ctx.logger.warn(
             { err: error },
             'the live event feed could not read the trail; next try soon',
           ),
@@ -147,12 +145,12 @@ export class WalletEventFeed {
   }
 
   /** One round: read what is new, send what is ready, in order. */
-  async poll(now = Date.now()): Promise<void> {
+  async poll(ctx: SystemContext, now = Date.now()): Promise<void> {
     const ids = await UserWalletEventModel.find(
       { recorded_at: { $gte: new Date(this.watermark - this.settings.overlapMs) } },
       { _id: 1, recorded_at: 1 },
     )
-      .comment(BACKGROUND_COMMENT)
+      .setOptions(dbOptions(ctx))
       .lean<Array<{ _id: Types.ObjectId; recorded_at: Date }>>();
     for (const { recorded_at } of ids)
       this.watermark = Math.max(this.watermark, recorded_at.getTime());
@@ -161,20 +159,20 @@ export class WalletEventFeed {
       .map(({ _id }) => _id);
     if (fresh.length > 0) {
       const events = await UserWalletEventModel.find({ _id: { $in: fresh } })
-        .comment(BACKGROUND_COMMENT)
+        .setOptions(dbOptions(ctx))
         .lean<TrailEvent[]>();
       for (const event of events) this.held.set(event._id.toHexString(), event);
     }
     const ready = [...this.held.values()].filter(
       (e) => e.recorded_at.getTime() <= now - this.settings.settleMs,
     );
-    if (ready.length > 0) await this.release(ready);
+    if (ready.length > 0) await this.release(ctx, ready);
     for (const [id, recorded] of this.sent)
       if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs)
         this.sent.delete(id);
   }
 
-  private async release(ready: TrailEvent[]): Promise<void> {
+  private async release(ctx: SystemContext, ready: TrailEvent[]): Promise<void> {
     const byWallet = new Map<string, TrailEvent[]>();
     for (const event of ready) {
       const key = event.wallet_id.toHexString();
@@ -185,7 +183,7 @@ export class WalletEventFeed {
       { _id: { $in: walletIds }, 'pending_events.0': { $exists: true } },
       { pending_events: 1 },
     )
-      .comment(BACKGROUND_COMMENT)
+      .setOptions(dbOptions(ctx))
       .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
     const readyIds = new Set(ready.map((e) => e._id.toHexString()));
     // The versions each wallet still has on the way: in its outbox, not yet in the trail.
@@ -200,7 +198,7 @@ export class WalletEventFeed {
           waiting.map((p) => p.version),
         );
     }
-    await this.learnOwners(walletIds);
+    await this.learnOwners(ctx, walletIds);
 
     const out: TrailEvent[] = [];
     for (const [wallet, events] of byWallet) {
@@ -226,11 +224,11 @@ export class WalletEventFeed {
     }
   }
 
-  private async learnOwners(walletIds: Types.ObjectId[]): Promise<void> {
+  private async learnOwners(ctx: SystemContext, walletIds: Types.ObjectId[]): Promise<void> {
     const unknown = walletIds.filter((id) => !this.owners.has(id.toHexString()));
     if (unknown.length === 0) return;
     const wallets = await UserWalletModel.find({ _id: { $in: unknown } }, { user_id: 1 })
-      .comment(BACKGROUND_COMMENT)
+      .setOptions(dbOptions(ctx))
       .lean<Array<{ _id: Types.ObjectId; user_id: Types.ObjectId }>>();
     const found = new Map(wallets.map((w) => [w._id.toHexString(), w.user_id]));
     for (const id of unknown) {

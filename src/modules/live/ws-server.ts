@@ -70,7 +70,6 @@ export interface LiveServerOptions {
   cost: CostLimit;
   formatError: (formatted: GraphQLFormattedError, error: unknown) => GraphQLFormattedError;
   trustProxy: TrustProxy;
-  production: boolean;
   /** SUBSCRIPTION_AUTH_RECHECK: the longest an open connection's token goes unchecked. */
   recheckMs: number;
   logger: Logger;
@@ -79,7 +78,6 @@ export interface LiveServerOptions {
 export interface LiveServer {
   /** Closes every socket (1001) and the WebSocket server. */
   dispose(): Promise<void>;
-  connections(): number;
 }
 
 export function startLiveServer(options: LiveServerOptions): LiveServer {
@@ -306,7 +304,6 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       sessions.stop();
       await cleanup.dispose();
     },
-    connections: () => wss.clients.size,
   };
 }
 

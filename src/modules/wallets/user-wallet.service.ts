@@ -10,7 +10,11 @@ import {
 } from '../../core/errors';
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import {
+  DELETION_GRACE_MS,
+  scheduleChecks,
+  unscheduleChecks,
+} from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
@@ -39,12 +43,6 @@ import {
 import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
-
-/**
- * A credential whose deletion began this recently counts as being deleted (see
- * CredentialService.delete).
- */
-export const DELETION_GRACE_MS = 60_000;
 
 export class UserWalletService {
   constructor(
@@ -133,7 +131,7 @@ export class UserWalletService {
     }
     await this.assertCredentialStays(ctx, credential._id, _id);
     await deliverEvents(ctx, _id, [created]);
-    await scheduleChecks(credential._id, ctx.comment);
+    await scheduleChecks(ctx, credential._id);
     await pauseIfCredentialRefused(ctx, credential._id);
     return (await UserWalletModel.findById(_id).setOptions(tagged).lean<UserWallet>())!;
   }
@@ -255,8 +253,7 @@ export class UserWalletService {
         'audit events of a deleted wallet could not be saved',
       ),
     );
-    if (LIVE_STATUSES.includes(deleted.status))
-      await unscheduleChecks(deleted.credential_id, ctx.comment);
+    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(ctx, deleted.credential_id);
     ctx.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }

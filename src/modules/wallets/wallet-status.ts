@@ -7,7 +7,7 @@ import {
   isDuplicateKeyError,
 } from '../../core/errors';
 import { metrics } from '../../core/metrics';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-schedule';
+import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
 import { statusChangeEvent } from '../audit/build-events';
@@ -131,10 +131,8 @@ async function writeTransition(
   }
   if (replaced) {
     const wasLive = LIVE_STATUSES.includes(replaced.status);
-    if (LIVE_STATUSES.includes(to) && !wasLive)
-      await scheduleChecks(wallet.credential_id, ctx.comment);
-    if (!LIVE_STATUSES.includes(to) && wasLive)
-      await unscheduleChecks(wallet.credential_id, ctx.comment);
+    if (LIVE_STATUSES.includes(to) && !wasLive) await scheduleChecks(ctx, wallet.credential_id);
+    if (!LIVE_STATUSES.includes(to) && wasLive) await unscheduleChecks(ctx, wallet.credential_id);
     // The credential may have been refused between the check above and this write.
     if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(ctx, wallet.credential_id);
   }

@@ -42,7 +42,11 @@ export interface DefinitionDraft {
   };
 }
 
-export interface ExchangeTemplate {
+/**
+ * What ccxt knows of one exchange, and a catalog entry drafted from it (exchangeTemplates shows it
+ * to admins as the GraphQL type ExchangeTemplate).
+ */
+export interface CcxtExchangeFacts {
   ccxtId: string;
   name: string;
   requiredCredentials: CcxtCredential[];
@@ -60,27 +64,27 @@ const KNOWN_LEVERAGE: Readonly<Record<string, number>> = { binance: 125, hyperli
 const PREFERRED_API_KEYS = ['private', 'rest', 'public'];
 
 /**
- * Templates are computed once per exchange from its ccxt instance and cached; the instance is
- * not kept (a hundred of them would stay in memory for nothing).
+ * Facts are read once per exchange from its ccxt instance and cached; the instance is not kept (a
+ * hundred of them would stay in memory for nothing).
  */
-const cache = new Map<string, ExchangeTemplate>();
+const cache = new Map<string, CcxtExchangeFacts>();
 
 /** Undefined for an id ccxt does not know. Loads ccxt on first use. */
-export function exchangeTemplate(ccxtId: string): ExchangeTemplate | undefined {
+export function ccxtExchangeFacts(ccxtId: string): CcxtExchangeFacts | undefined {
   if (!ccxtExchangeIds().has(ccxtId)) return undefined;
-  let template = cache.get(ccxtId);
-  if (template === undefined) cache.set(ccxtId, (template = buildTemplate(ccxtId)));
-  return template;
+  let facts = cache.get(ccxtId);
+  if (facts === undefined) cache.set(ccxtId, (facts = readFacts(ccxtId)));
+  return facts;
 }
 
 /** Every exchange ccxt supports, by id. */
-export function exchangeTemplates(): ExchangeTemplate[] {
-  return [...ccxtExchangeIds()].sort().map((id) => exchangeTemplate(id)!);
+export function allCcxtExchangeFacts(): CcxtExchangeFacts[] {
+  return [...ccxtExchangeIds()].sort().map((id) => ccxtExchangeFacts(id)!);
 }
 
 type ExchangeClass = new (config?: Record<string, unknown>) => Exchange;
 
-function buildTemplate(ccxtId: string): ExchangeTemplate {
+function readFacts(ccxtId: string): CcxtExchangeFacts {
   const Exchange = (loadCcxt() as unknown as Record<string, ExchangeClass>)[ccxtId];
   const exchange = new Exchange();
   const declared = exchange.requiredCredentials as Record<string, boolean>;
