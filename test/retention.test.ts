@@ -1,5 +1,7 @@
 import mongoose, { Types, type mongo } from 'mongoose';
-import { deleteExpired } from '../src/db/retention';
+import { systemCtx } from '../src/core/context';
+import { createLogger } from '../src/core/logger';
+import { deleteExpired, EXPIRY_JOB } from '../src/db/retention';
 import { startTestApp, testDatabaseUri, type TestApp } from './helpers/app';
 import { binanceCredential, registerUser, userWallet } from './helpers/factories';
 import type { StoredWallet } from './helpers/stored';
@@ -101,7 +103,11 @@ describe('retention', () => {
       },
     ]);
 
-    const deleted = await deleteExpired(app.config.retention, new Date(now));
+    const deleted = await deleteExpired(
+      systemCtx(createLogger({ logLevel: 'silent' }), EXPIRY_JOB),
+      app.config.retention,
+      new Date(now),
+    );
     expect(deleted).toMatchObject({
       user_wallet_events: 1,
       credential_balances: 1,

@@ -3,7 +3,7 @@ import type { Logger } from '../core/logger';
 import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { RateLimitModel } from '../shared/rate-limit';
-import { backgroundComment } from '../shared/background';
+import { dbOptions, systemCtx, type SystemContext } from '../core/context';
 
 /**
  * Nothing is kept for ever: the audit trail (user_wallet_events, by `at`) AUDIT_RETENTION_DAYS,
@@ -22,7 +22,8 @@ export interface RetentionSettings {
 
 const DAY_SECONDS = 86_400;
 const SWEEP_INTERVAL_MS = 3_600_000;
-const EXPIRY_COMMENT = backgroundComment('expiry');
+/** The sweep's work, as the service's own (core/context.ts systemCtx) and in its comments. */
+export const EXPIRY_JOB = 'expiry';
 
 interface Expiring {
   collection: string;
@@ -98,6 +99,7 @@ export async function ensureRetentionIndexes(
 
 /** Deletes what the TTL indexes say has expired by `now`; returns how many per collection. */
 export async function deleteExpired(
+  ctx: SystemContext,
   settings: RetentionSettings,
   now = new Date(),
 ): Promise<Record<string, number>> {
@@ -106,7 +108,7 @@ export async function deleteExpired(
     const col = collectionNamed(collection);
     const result = await col.deleteMany(
       { [field]: { $lt: new Date(now.getTime() - seconds * 1000) } },
-      { comment: EXPIRY_COMMENT },
+      dbOptions(ctx),
     );
     deleted[col.collectionName] = result.deletedCount;
   }
@@ -119,13 +121,14 @@ export async function deleteExpired(
 export function startExpirySweep(settings: RetentionSettings, logger: Logger): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   const sweep = () => {
-    running = deleteExpired(settings).then(
+    const ctx = systemCtx(logger, EXPIRY_JOB);
+    running = deleteExpired(ctx, settings).then(
       (deleted) => {
         if (Object.values(deleted).some((n) => n > 0))
-          logger.info({ deleted }, 'expired documents deleted');
+          ctx.logger.info({ deleted }, 'expired documents deleted');
       },
       (error: unknown) =>
-        logger.warn({ err: error }, 'deleting expired documents failed; next try in an hour'),
+        ctx.logger.warn({ err: error }, 'deleting expired documents failed; next try in an hour'),
     );
   };
   sweep();
