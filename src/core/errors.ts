@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 
 /**
  * The only errors that leave the service with their message. Each carries one code of the
- * contract; formatError (server.ts) turns anything else into INTERNAL_SERVER_ERROR.
+ * contract; formatError (graphql/format-error.ts) turns anything else into INTERNAL_SERVER_ERROR.
  */
 export type ErrorCode =
   | 'UNAUTHENTICATED'

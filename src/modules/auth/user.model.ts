@@ -52,7 +52,7 @@ export class User {
 
   /**
    * What the per-user caps count (credentials, wallets), kept by conditional updates; see
-   * shared/quota.ts. Missing: not counted yet.
+   * shared/user-caps.ts. Missing: not counted yet.
    */
   @prop({ type: () => Quota, default: undefined })
   quota?: Quota;
