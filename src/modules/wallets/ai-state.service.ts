@@ -19,7 +19,7 @@ import {
   encodeIdCursor,
   encodeTimeCursor,
   fromAscending,
-} from './cursors';
+} from '../../shared/cursors';
 import {
   UserWalletEventModel,
   WalletEventKind,
