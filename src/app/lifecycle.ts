@@ -20,6 +20,7 @@ import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
+import { clampWalletsToDefinition } from '../modules/wallets/definition-changes';
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
@@ -68,7 +69,10 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     await ensureRetentionIndexes(config.retention, logger);
     const services: Services = {
       auth: new AuthService(config, logger, agentTokens),
-      definitions: new WalletDefinitionService(logger),
+      // The catalog imports nothing of the wallets: a change of features reaches them by this hook.
+      definitions: new WalletDefinitionService(logger, {
+        onFeaturesChanged: clampWalletsToDefinition,
+      }),
       credentials: new CredentialService(keyring, tester, config.caps.credentialsPerUser),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),

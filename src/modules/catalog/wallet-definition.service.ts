@@ -14,7 +14,6 @@ import {
   type DefinitionDraft,
 } from '../../exchanges/ccxt-facts';
 import type { Logger } from '../../core/logger';
-import { clampWalletsToDefinition } from '../wallets/definition-changes';
 import {
   ccxtCredentialOf,
   ccxtIdForCreate,
@@ -59,6 +58,18 @@ export const MAX_DEFINITIONS = 200;
  */
 export const MAX_EXCHANGE_TEMPLATES = 200;
 
+/**
+ * What the catalog tells the modules above it when a definition changes: the wallets module answers
+ * (app/lifecycle.ts hands it over), so the catalog imports nothing of theirs.
+ */
+export interface DefinitionHooks {
+  /**
+   * After an admin changed an exchange's features: the wallets on it are brought inside them,
+   * before the admin's answer.
+   */
+  onFeaturesChanged(ctx: UserContext, definition: WalletDefinition): Promise<unknown>;
+}
+
 export class WalletDefinitionService {
   /** The catalog changes rarely and is read on every page load: lists are cached per filter. */
   private readonly lists = new Map<
@@ -66,8 +77,11 @@ export class WalletDefinitionService {
     { expires: number; value: Promise<WalletDefinition[]> }
   >();
 
-  /** The logger of the service's own start-up work (seedIfEmpty, migrateToCcxt). */
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    /** The logger of the service's own start-up work (seedIfEmpty). */
+    private readonly logger: Logger,
+    private readonly hooks: DefinitionHooks,
+  ) {}
 
   /**
    * Sorted by order, then name. Left out, isActive means active only. Public: the same for every
@@ -199,7 +213,7 @@ export class WalletDefinitionService {
       { slug, fields: Object.keys(set), by: actorName(ctx.actor) },
       'wallet definition updated',
     );
-    if (set.features) await clampWalletsToDefinition(ctx, updated);
+    if (set.features) await this.hooks.onFeaturesChanged(ctx, updated);
     return updated;
   }
 
