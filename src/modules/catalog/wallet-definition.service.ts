@@ -1,5 +1,6 @@
 import { actorName } from '../auth/roles';
-import type { RequestContext, UserContext } from '../../core/context';
+import type { Types } from 'mongoose';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import {
   ConflictError,
   isDuplicateKeyError,
@@ -290,6 +291,43 @@ export class WalletDefinitionService {
       .lean<Pick<WalletDefinition, 'order'>>();
     return last ? last.order + 1 : 1;
   }
+}
+
+/*
+ * The catalog as the other modules read it: by id, with the fields they need (every field when no
+ * projection is given), each call one command with the context's database comment.
+ */
+
+/** Stored fields to read: `{ features: 1 }`. */
+export type DefinitionFields = Partial<Record<keyof WalletDefinition, 1>>;
+
+/** One definition, active or not; null for an unknown id. */
+export function findDefinition<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  id: Types.ObjectId,
+  fields?: DefinitionFields,
+): Promise<T | null> {
+  return WalletDefinitionModel.findById(id, fields).setOptions(dbOptions(ctx)).lean<T>().exec();
+}
+
+/** The definitions of these ids (ObjectIds or hex), in no given order; unknown ids left out. */
+export function definitionsByIds<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: ReadonlyArray<Types.ObjectId | string>,
+  fields?: DefinitionFields,
+): Promise<T[]> {
+  return WalletDefinitionModel.find({ _id: { $in: ids } }, fields)
+    .setOptions(dbOptions(ctx))
+    .lean<T[]>()
+    .exec();
+}
+
+/** Every definition, active or not. */
+export function allDefinitions<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  fields: DefinitionFields,
+): Promise<T[]> {
+  return WalletDefinitionModel.find({}, fields).setOptions(dbOptions(ctx)).lean<T[]>().exec();
 }
 
 /** The slug is the client's text: it is not repeated. */

@@ -2,7 +2,8 @@ import { Types } from 'mongoose';
 import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import type { CheckKind } from '../../exchanges/types';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
 import { hasLiveWallet, unscheduleChecks } from './credential-link';
 import { CredentialModel, type Credential } from './credential.model';
@@ -144,11 +145,7 @@ export class CredentialCheckScheduler {
     if (due.length === 0) return;
     const definitionIds = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
     const definitions = new Map(
-      (
-        await WalletDefinitionModel.find({ _id: { $in: definitionIds } })
-          .setOptions(dbOptions(ctx))
-          .lean<WalletDefinition[]>()
-      ).map((d) => [d._id.toHexString(), d]),
+      (await definitionsByIds(ctx, definitionIds)).map((d) => [d._id.toHexString(), d]),
     );
     for (const candidate of due) {
       if (this.stopped) return;

@@ -12,7 +12,8 @@ import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import { LIVE_STATUSES, WalletStatus } from '../wallets/user-wallet.model';
 import { transition } from '../wallets/wallet-status';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { hasWallet, liveWalletOf } from './credential-link';
@@ -58,9 +59,7 @@ export class CredentialService {
 
   async create(ctx: UserContext, input: NewCredential): Promise<Credential> {
     const user = ctx.actor;
-    const definition = await WalletDefinitionModel.findById(
-      input.definitionId,
-    ).lean<WalletDefinition>();
+    const definition = await findDefinition(ctx, input.definitionId);
     if (!definition) throw new NotFoundError('no wallet definition with that id');
     // The field as the contract names it (CreateCredentialInput.walletId).
     if (!definition.is_active)
@@ -100,7 +99,7 @@ export class CredentialService {
     if (input.isActive != null) set.is_active = input.isActive;
     let reconnect = false;
     if (input.values != null) {
-      const definition = await this.definitionOf(current);
+      const definition = await this.definitionOf(ctx, current);
       set.credentials = storedValues(definition, input.values, this.keyring);
       reconnect = true;
     }
@@ -215,7 +214,7 @@ export class CredentialService {
   async testConnection(ctx: UserContext, id: string): Promise<ConnectionTestResult> {
     const current = await this.loadOwned(ctx, id);
     await this.claimTestSlot(ctx, current);
-    return this.tester.test(ctx, current, await this.definitionOf(current));
+    return this.tester.test(ctx, current, await this.definitionOf(ctx, current));
   }
 
   /**
@@ -259,10 +258,8 @@ export class CredentialService {
     return credential;
   }
 
-  private async definitionOf(credential: Credential): Promise<WalletDefinition> {
-    const definition = await WalletDefinitionModel.findById(
-      credential.wallet_id,
-    ).lean<WalletDefinition>();
+  private async definitionOf(ctx: UserContext, credential: Credential): Promise<WalletDefinition> {
+    const definition = await findDefinition(ctx, credential.wallet_id);
     // Definitions are only ever soft-deleted, so this is a broken reference, not a user error.
     if (!definition)
       throw new Error(

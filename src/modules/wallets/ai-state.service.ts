@@ -11,7 +11,8 @@ import {
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import { cleanName } from '../../shared/validators';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
 import {
   decodeIdCursor,
@@ -143,9 +144,11 @@ export class AiStateService {
       const wallet = await UserWalletModel.findById(id).setOptions(tagged).lean<UserWallet>();
       if (!wallet) throw new NotFoundError('no wallet with that id');
       assertVersion(wallet, expectedVersion);
-      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 })
-        .setOptions(tagged)
-        .lean<Pick<WalletDefinition, 'features'>>())!;
+      const definition = (await findDefinition<Pick<WalletDefinition, 'features'>>(
+        ctx,
+        wallet.wallet_id,
+        { features: 1 },
+      ))!;
       const write = prepareAiWrite(ctx.actor, wallet, definition, input, new Date());
       const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
         returnDocument: 'after',

@@ -17,7 +17,8 @@ import {
 } from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
 import type { DeletePayload } from '../credentials/credential.types';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import { apiAiState, apiLimits, apiStatus } from '../audit/api-names';
@@ -77,9 +78,7 @@ export class UserWalletService {
       throw new UserInputError('the credential is not active', 'credentialId');
     if (credential.connection_state === ConnectionState.REJECTED)
       throw new ConflictError(TEST_AGAIN_FIRST);
-    const definition = await WalletDefinitionModel.findById(credential.wallet_id)
-      .setOptions(tagged)
-      .lean<WalletDefinition>();
+    const definition = await findDefinition(ctx, credential.wallet_id);
     if (!definition?.is_active)
       throw new UserInputError(
         `${definition?.name ?? 'the exchange'} is not active`,
@@ -158,9 +157,7 @@ export class UserWalletService {
       if (!renamed) throw new NotFoundError('no wallet with that id');
       return renamed;
     }
-    const definition = (await WalletDefinitionModel.findById(wallet.wallet_id)
-      .setOptions(tagged)
-      .lean<WalletDefinition>())!;
+    const definition = (await findDefinition(ctx, wallet.wallet_id))!;
     const limits = toLimits(definition, input.userLimits);
     set.user_limits = limits;
     const min = {

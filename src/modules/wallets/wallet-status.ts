@@ -9,7 +9,8 @@ import {
 import { metrics } from '../../core/metrics';
 import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
 import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { statusChangeEvent } from '../audit/build-events';
 import { writeWithEvent, type OutboxContext } from '../audit/outbox';
 import {
@@ -158,9 +159,10 @@ export async function assertCanGoLive(
     CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 })
       .setOptions(tagged)
       .lean<Pick<Credential, 'is_active' | 'connection_state'>>(),
-    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 })
-      .setOptions(tagged)
-      .lean<Pick<WalletDefinition, 'is_active' | 'name'>>(),
+    findDefinition<Pick<WalletDefinition, 'is_active' | 'name'>>(ctx, wallet.wallet_id, {
+      is_active: 1,
+      name: 1,
+    }),
   ]);
   if (!credential?.is_active)
     throw new UserInputError("the wallet's credential is not active", 'credentialId');
