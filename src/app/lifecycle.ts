@@ -25,6 +25,7 @@ import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
+import { credentialWallets } from '../modules/wallets/wallet-status';
 import { MIGRATIONS } from '../migrations';
 import { runMigrations } from '../migrations/runner';
 import { RateLimitModel } from '../shared/rate-limit';
@@ -48,12 +49,14 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
   const keyring = new Keyring(config.encryptionKeys);
-  // The user's tests and the service's own record their outcomes alike.
+  // The user's tests and the service's own record their outcomes alike. The credentials module
+  // reaches the wallets on a credential only through what the wallets module hands it.
   const tester = new ConnectionTester(
     keyring,
     config.exchanges,
     checkConnection,
     config.credentialChecks.intervalMs,
+    credentialWallets,
   );
   try {
     await ensureIndexes([
@@ -73,7 +76,12 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
       definitions: new WalletDefinitionService(logger, {
         onFeaturesChanged: clampWalletsToDefinition,
       }),
-      credentials: new CredentialService(keyring, tester, config.caps.credentialsPerUser),
+      credentials: new CredentialService(
+        keyring,
+        tester,
+        config.caps.credentialsPerUser,
+        credentialWallets,
+      ),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),
     };
@@ -108,6 +116,7 @@ export function startBackgroundJobs(config: Config, logger: Logger, core: Core):
       stopGraceMs: config.shutdownGraceMs,
     },
     logger,
+    credentialWallets,
   );
   credentialChecks.start();
   return { credentialChecks, stopExpirySweep, eventSweep };

@@ -5,7 +5,7 @@ import type { CheckKind } from '../../exchanges/types';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
-import { hasLiveWallet, unscheduleChecks } from './credential-link';
+import { unscheduleChecks, type CredentialWallets } from './credential-link';
 import { CredentialModel, type Credential } from './credential.model';
 
 /** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
@@ -81,6 +81,7 @@ export class CredentialCheckScheduler {
     private readonly tester: ConnectionTester,
     private readonly settings: SchedulerSettings,
     private readonly logger: Logger,
+    private readonly wallets: CredentialWallets,
   ) {
     this.pollMs = Math.min(MINUTE_MS, Math.max(250, Math.round(settings.intervalMs / 10)));
     this.leaseMs = 2 * settings.timeoutMs + 30_000;
@@ -196,8 +197,8 @@ export class CredentialCheckScheduler {
     definition: WalletDefinition,
   ): Promise<void> {
     // The queue follows liveness (credential-link.ts); this catches what slipped past it.
-    if (!(await hasLiveWallet(ctx, credential._id))) {
-      await unscheduleChecks(ctx, credential._id);
+    if (!(await this.wallets.hasLive(ctx, credential._id))) {
+      await unscheduleChecks(ctx, this.wallets, credential._id);
       return;
     }
     await this.tester.test(ctx, credential, definition);

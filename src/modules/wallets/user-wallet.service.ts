@@ -11,11 +11,12 @@ import {
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import {
-  DELETION_GRACE_MS,
+  assertCredentialStays,
   scheduleChecks,
   unscheduleChecks,
 } from '../credentials/credential-link';
-import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
+import { ConnectionState } from '../credentials/credential.model';
+import { findCredential } from '../credentials/credential.service';
 import type { DeletePayload } from '../credentials/credential.types';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { findDefinition } from '../catalog/wallet-definition.service';
@@ -41,7 +42,12 @@ import {
   type UserLimits,
   type UserWallet,
 } from './user-wallet.model';
-import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
+import {
+  credentialWallets,
+  pauseIfCredentialRefused,
+  TEST_AGAIN_FIRST,
+  transition,
+} from './wallet-status';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
@@ -68,9 +74,7 @@ export class UserWalletService {
   async create(ctx: UserContext, input: CreateUserWalletInput): Promise<UserWallet> {
     const user = ctx.actor;
     const tagged = dbOptions(ctx);
-    const credential = await CredentialModel.findById(toObjectId(input.credentialId))
-      .setOptions(tagged)
-      .lean<Credential>();
+    const credential = await findCredential(ctx, toObjectId(input.credentialId));
     if (!credential) throw new NotFoundError('no credential with that id');
     if (!credential.user_id.equals(user.userId))
       throw new ForbiddenError('this credential belongs to another user');
@@ -128,7 +132,10 @@ export class UserWalletService {
         );
       throw error;
     }
-    await this.assertCredentialStays(ctx, credential._id, _id);
+    // The wallet's side of the credential's deletion (credential-link.ts).
+    await assertCredentialStays(ctx, credential._id, () =>
+      UserWalletModel.deleteOne({ _id }, tagged).exec(),
+    );
     await deliverEvents(ctx, _id, [created]);
     await scheduleChecks(ctx, credential._id);
     await pauseIfCredentialRefused(ctx, credential._id);
@@ -250,7 +257,8 @@ export class UserWalletService {
         'audit events of a deleted wallet could not be saved',
       ),
     );
-    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(ctx, deleted.credential_id);
+    if (LIVE_STATUSES.includes(deleted.status))
+      await unscheduleChecks(ctx, credentialWallets, deleted.credential_id);
     ctx.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }
@@ -283,28 +291,6 @@ export class UserWalletService {
     if (!wallet.user_id.equals(ctx.actor.userId))
       throw new ForbiddenError('this wallet belongs to another user');
     return wallet;
-  }
-
-  /**
-   * A credential being deleted may have checked for wallets just before this one was written.
-   * Looking again after the write closes that gap: one of the two requests always sees the other.
-   */
-  private async assertCredentialStays(
-    ctx: UserContext,
-    credentialId: Types.ObjectId,
-    walletId: Types.ObjectId,
-  ): Promise<void> {
-    const tagged = dbOptions(ctx);
-    const stays = await CredentialModel.exists({
-      _id: credentialId,
-      $or: [
-        { deleting_at: null },
-        { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
-      ],
-    }).setOptions(tagged);
-    if (stays) return;
-    await UserWalletModel.deleteOne({ _id: walletId }, tagged);
-    throw new ConflictError('the credential is being deleted');
   }
 }
 

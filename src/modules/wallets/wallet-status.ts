@@ -7,8 +7,13 @@ import {
   isDuplicateKeyError,
 } from '../../core/errors';
 import { metrics } from '../../core/metrics';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
-import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
+import {
+  scheduleChecks,
+  unscheduleChecks,
+  type CredentialWallets,
+} from '../credentials/credential-link';
+import { ConnectionState, type Credential } from '../credentials/credential.model';
+import { findCredential } from '../credentials/credential.service';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { findDefinition } from '../catalog/wallet-definition.service';
 import { statusChangeEvent } from '../audit/build-events';
@@ -133,7 +138,8 @@ async function writeTransition(
   if (replaced) {
     const wasLive = LIVE_STATUSES.includes(replaced.status);
     if (LIVE_STATUSES.includes(to) && !wasLive) await scheduleChecks(ctx, wallet.credential_id);
-    if (!LIVE_STATUSES.includes(to) && wasLive) await unscheduleChecks(ctx, wallet.credential_id);
+    if (!LIVE_STATUSES.includes(to) && wasLive)
+      await unscheduleChecks(ctx, credentialWallets, wallet.credential_id);
     // The credential may have been refused between the check above and this write.
     if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(ctx, wallet.credential_id);
   }
@@ -154,11 +160,11 @@ export async function assertCanGoLive(
   ctx: OutboxContext,
   wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>,
 ): Promise<void> {
-  const tagged = dbOptions(ctx);
   const [credential, definition] = await Promise.all([
-    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 })
-      .setOptions(tagged)
-      .lean<Pick<Credential, 'is_active' | 'connection_state'>>(),
+    findCredential<Pick<Credential, 'is_active' | 'connection_state'>>(ctx, wallet.credential_id, {
+      is_active: 1,
+      connection_state: 1,
+    }),
     findDefinition<Pick<WalletDefinition, 'is_active' | 'name'>>(ctx, wallet.wallet_id, {
       is_active: 1,
       name: 1,
@@ -234,12 +240,9 @@ export async function pauseIfCredentialRefused(
   ctx: OutboxContext,
   credentialId: Credential['_id'],
 ): Promise<void> {
-  const credential = await CredentialModel.findById(credentialId, {
-    connection_state: 1,
-    connection_error: 1,
-  })
-    .setOptions(dbOptions(ctx))
-    .lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
+  const credential = await findCredential<
+    Pick<Credential, '_id' | 'connection_state' | 'connection_error'>
+  >(ctx, credentialId, { connection_state: 1, connection_error: 1 });
   if (credential?.connection_state !== ConnectionState.REJECTED) return;
   await pauseWalletsOfRefusedCredential(
     ctx,
@@ -247,3 +250,38 @@ export async function pauseIfCredentialRefused(
     credential.connection_error ?? 'the connection test failed',
   );
 }
+
+/**
+ * What the credentials module asks of the wallets on a credential (credentials/credential-link.ts),
+ * answered here: app/lifecycle.ts hands it to the credentials' services.
+ */
+export const credentialWallets: CredentialWallets = {
+  async hasLive(ctx, credentialId) {
+    const live = await UserWalletModel.exists({
+      credential_id: credentialId,
+      status: { $in: LIVE_STATUSES },
+    }).setOptions(dbOptions(ctx));
+    return Boolean(live);
+  },
+
+  async hasAny(ctx, credentialId) {
+    const used = await UserWalletModel.exists({ credential_id: credentialId }).setOptions(
+      dbOptions(ctx),
+    );
+    return Boolean(used);
+  },
+
+  async pauseLive(ctx, credentialId, reason) {
+    const live = await UserWalletModel.findOne({
+      credential_id: credentialId,
+      status: { $in: LIVE_STATUSES },
+    })
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>()
+      .exec();
+    if (!live) return;
+    await transition(ctx, live, LIVE_STATUSES, WalletStatus.USER_PAUSED, reason);
+  },
+
+  pauseRefused: pauseWalletsOfRefusedCredential,
+};
