@@ -26,6 +26,7 @@ import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
 import { credentialWallets } from '../modules/wallets/wallet-status';
+import { walletPendingEvents } from '../modules/wallets/wallet-outbox';
 import { MIGRATIONS } from '../migrations';
 import { runMigrations } from '../migrations/runner';
 import { RateLimitModel } from '../shared/rate-limit';
@@ -105,7 +106,7 @@ export interface BackgroundJobs {
 }
 
 export function startBackgroundJobs(config: Config, logger: Logger, core: Core): BackgroundJobs {
-  const eventSweep = new AuditOutboxSweep(logger); // the audit outbox sweep
+  const eventSweep = new AuditOutboxSweep(logger, walletPendingEvents); // the audit outbox sweep
   eventSweep.start();
   const stopExpirySweep = startExpirySweep(config.retention, logger);
   const credentialChecks = new CredentialCheckScheduler(

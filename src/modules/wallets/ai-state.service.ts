@@ -21,14 +21,10 @@ import {
   encodeTimeCursor,
   fromAscending,
 } from '../../shared/cursors';
-import {
-  UserWalletEventModel,
-  WalletEventKind,
-  type WalletEventRecord,
-} from '../audit/user-wallet-event.model';
+import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import { apiAiState, apiStatus } from '../audit/api-names';
 import { walletEvent } from '../audit/build-events';
-import { deliverEvents, deliverEventsOfMany, pushEvents } from '../audit/outbox';
+import { eventIdsInTrail } from '../audit/trail.service';
 import {
   DEFAULT_WALLET_PAGE,
   MAX_BATCH,
@@ -51,6 +47,7 @@ import {
   type UserWalletConnection,
 } from './user-wallet.types';
 import { transition, type TransitionGuard } from './wallet-status';
+import { pushEvents, walletOutbox } from './wallet-outbox';
 
 const WRITE_ATTEMPTS = 5;
 
@@ -159,7 +156,7 @@ export class AiStateService {
       // write is checked again against what is stored now.
       if (!updated) continue;
       countWritten(write);
-      await deliverEvents(ctx, updated._id, write.events);
+      await walletOutbox.deliverEvents(ctx, updated._id, write.events);
       return updated;
     }
     const now = await UserWalletModel.findById(id, { version: 1 })
@@ -274,10 +271,7 @@ export class AiStateService {
           const unsure = planned
             .filter((p) => !landed.has(eventKey(p.write)))
             .map((p) => p.write.events[0]._id);
-          for (const e of await UserWalletEventModel.find({ _id: { $in: unsure } }, { _id: 1 })
-            .setOptions(tagged)
-            .lean<Array<{ _id: Types.ObjectId }>>())
-            landed.add(e._id.toHexString());
+          for (const id of await eventIdsInTrail(ctx, unsure)) landed.add(id.toHexString());
         }
       }
       for (const p of planned) {
@@ -302,7 +296,7 @@ export class AiStateService {
           : new NotFoundError('no wallet with that id'),
       );
     }
-    const delivered = await deliverEventsOfMany(ctx, events);
+    const delivered = await walletOutbox.deliverEventsOfMany(ctx, events);
     for (const outcome of outcomes) {
       if (outcome.wallet)
         outcome.wallet.pending_events = outcome.wallet.pending_events?.filter(

@@ -24,7 +24,6 @@ import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from '
 import { normalizeAllowedSymbols } from './symbols';
 import { apiAiState, apiLimits, apiStatus } from '../audit/api-names';
 import { statusChangeEvent, walletEvent } from '../audit/build-events';
-import { copyEvents, deliverEvents, writeWithEvent } from '../audit/outbox';
 import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import type {
   CreateUserWalletInput,
@@ -48,6 +47,7 @@ import {
   TEST_AGAIN_FIRST,
   transition,
 } from './wallet-status';
+import { walletOutbox } from './wallet-outbox';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
@@ -136,7 +136,7 @@ export class UserWalletService {
     await assertCredentialStays(ctx, credential._id, () =>
       UserWalletModel.deleteOne({ _id }, tagged).exec(),
     );
-    await deliverEvents(ctx, _id, [created]);
+    await walletOutbox.deliverEvents(ctx, _id, [created]);
     await scheduleChecks(ctx, credential._id);
     await pauseIfCredentialRefused(ctx, credential._id);
     return (await UserWalletModel.findById(_id).setOptions(tagged).lean<UserWallet>())!;
@@ -179,7 +179,7 @@ export class UserWalletService {
       before: null,
       after: { userLimits: apiLimits(limits) },
     });
-    const replaced = await writeWithEvent(
+    const replaced = await walletOutbox.writeWithEvent(
       ctx,
       { _id: wallet._id, user_id: user.userId },
       { $set: { ...set, ...userChanged() }, $min: min },
@@ -216,7 +216,7 @@ export class UserWalletService {
       to: WalletStatus.AI_PAUSED,
       pauseReason: reason,
     });
-    const paused = await writeWithEvent(
+    const paused = await walletOutbox.writeWithEvent(
       ctx,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       {
@@ -244,19 +244,21 @@ export class UserWalletService {
   async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
     const wallet = await this.loadOwned(ctx, id);
     const pending = wallet.pending_events ?? [];
-    await copyEvents(ctx, wallet._id, pending);
+    await walletOutbox.copyEvents(ctx, wallet._id, pending);
     const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id })
       .setOptions(dbOptions(ctx))
       .lean<UserWallet>();
     if (!deleted) throw new NotFoundError('no wallet with that id');
     const copied = new Set(pending.map((e) => e._id.toHexString()));
     const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
-    await copyEvents(ctx, wallet._id, late).catch((error: unknown) =>
-      ctx.logger.error(
-        { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
-        'audit events of a deleted wallet could not be saved',
-      ),
-    );
+    await walletOutbox
+      .copyEvents(ctx, wallet._id, late)
+      .catch((error: unknown) =>
+        ctx.logger.error(
+          { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
+          'audit events of a deleted wallet could not be saved',
+        ),
+      );
     if (LIVE_STATUSES.includes(deleted.status))
       await unscheduleChecks(ctx, credentialWallets, deleted.credential_id);
     ctx.logger.info({ walletId: id }, 'user wallet deleted');

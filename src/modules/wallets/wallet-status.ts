@@ -17,7 +17,7 @@ import { findCredential } from '../credentials/credential.service';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { findDefinition } from '../catalog/wallet-definition.service';
 import { statusChangeEvent } from '../audit/build-events';
-import { writeWithEvent, type OutboxContext } from '../audit/outbox';
+import type { OutboxContext } from '../audit/outbox';
 import {
   LIVE_STATUSES,
   userChanged,
@@ -25,6 +25,7 @@ import {
   WalletStatus,
   type UserWallet,
 } from './user-wallet.model';
+import { walletOutbox } from './wallet-outbox';
 
 /**
  * The pause reason of a wallet whose credential the exchange refused, before the test's own
@@ -110,7 +111,7 @@ async function writeTransition(
   });
   let replaced: UserWallet | null;
   try {
-    replaced = await writeWithEvent(
+    replaced = await walletOutbox.writeWithEvent(
       ctx,
       { ...guard?.valuesRead(wallet), _id: wallet._id, status: { $in: from } },
       {
@@ -213,7 +214,7 @@ export async function pauseWalletsOfRefusedCredential(
     const update = {
       $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() },
     };
-    const replaced = await writeWithEvent(
+    const replaced = await walletOutbox.writeWithEvent(
       ctx,
       { ...filter, _id: wallet._id },
       update,
