@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import type { Actor } from '../auth/roles';
-import { dbOptions, type UserContext } from '../../core/context';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import {
   ConflictError,
   ForbiddenError,
@@ -294,6 +294,53 @@ export class UserWalletService {
       throw new ForbiddenError('this wallet belongs to another user');
     return wallet;
   }
+}
+
+/*
+ * The wallets as the other modules read them (the live feed and subscriptions): each call one
+ * command with the context's database comment.
+ */
+
+/** A wallet and who owns it. */
+export type WalletOwner = Pick<UserWallet, '_id' | 'user_id'>;
+
+/** Who owns the wallet; null for an unknown id. */
+export function ownerOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  id: Types.ObjectId,
+): Promise<WalletOwner | null> {
+  return UserWalletModel.findById(id, { user_id: 1 })
+    .setOptions(dbOptions(ctx))
+    .lean<WalletOwner>()
+    .exec();
+}
+
+/** Who owns each of these wallets, in no given order; gone ones left out. */
+export function ownersOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: readonly Types.ObjectId[],
+): Promise<WalletOwner[]> {
+  return UserWalletModel.find({ _id: { $in: ids } }, { user_id: 1 })
+    .setOptions(dbOptions(ctx))
+    .lean<WalletOwner[]>()
+    .exec();
+}
+
+/**
+ * The outboxes of these wallets that hold events not yet in the trail (see audit/outbox.ts), in no
+ * given order.
+ */
+export function pendingEventsOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: readonly Types.ObjectId[],
+): Promise<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>> {
+  return UserWalletModel.find(
+    { _id: { $in: ids }, 'pending_events.0': { $exists: true } },
+    { pending_events: 1 },
+  )
+    .setOptions(dbOptions(ctx))
+    .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>()
+    .exec();
 }
 
 /**
