@@ -6,6 +6,7 @@ import { runEntryPoint } from './entry-point';
 import { createLogger } from './core/logger';
 import { WalletDefinitionModel } from './modules/catalog/wallet-definition.model';
 import { WalletDefinitionService } from './modules/catalog/wallet-definition.service';
+import { clampWalletsToDefinition } from './modules/wallets/definition-changes';
 
 /** `npm run seed`: inserts or refreshes the built-in catalog in the configured database. */
 async function main({ config }: LoadedConfig): Promise<void> {
@@ -14,7 +15,10 @@ async function main({ config }: LoadedConfig): Promise<void> {
   try {
     await connectDatabase(uri, logger);
     await ensureIndexes([WalletDefinitionModel]);
-    const seeded = await new WalletDefinitionService(logger).seed();
+    const definitions = new WalletDefinitionService(logger, {
+      onFeaturesChanged: clampWalletsToDefinition,
+    });
+    const seeded = await definitions.seed();
     process.stdout.write(`seeded: ${seeded.map((d) => d.slug).join(', ')}\n`);
     await disconnectDatabase();
   } finally {

@@ -20,6 +20,7 @@ import {
 import { createLogger } from '../src/core/logger';
 import { planAiWrite } from '../src/modules/wallets/ai-state.service';
 import { AuditOutboxSweep } from '../src/modules/audit/outbox-sweep';
+import { walletPendingEvents } from '../src/modules/wallets/wallet-outbox';
 import { UserWalletModel, type UserWallet } from '../src/modules/wallets/user-wallet.model';
 import {
   WalletDefinitionModel,
@@ -482,7 +483,7 @@ describe('the audit trail', () => {
       // While the trail still refuses it, the sweep leaves it where it is.
       const logger = createLogger({ logLevel: 'silent' });
       const later = new Date(Date.now() + 60_000);
-      expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBe(0);
+      expect(await new AuditOutboxSweep(logger, walletPendingEvents).deliverPending(later)).toBe(0);
       expect((await stored(id)).pending_events).toHaveLength(1);
     } finally {
       await events().deleteOne({ _id: blocker.insertedId });
@@ -490,8 +491,10 @@ describe('the audit trail', () => {
     }
     const logger = createLogger({ logLevel: 'silent' });
     const later = new Date(Date.now() + 60_000);
-    expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBeGreaterThanOrEqual(1);
-    expect(await new AuditOutboxSweep(logger).deliverPending(later)).toBe(0);
+    expect(
+      await new AuditOutboxSweep(logger, walletPendingEvents).deliverPending(later),
+    ).toBeGreaterThanOrEqual(1);
+    expect(await new AuditOutboxSweep(logger, walletPendingEvents).deliverPending(later)).toBe(0);
     expect((await stored(id)).pending_events).toEqual([]);
     expect(
       await events().countDocuments({ wallet_id: walletId, kind: 'ai_state_changed', version: 1 }),
@@ -549,9 +552,10 @@ describe('the audit trail', () => {
       await events().dropIndex('test_blocker');
     }
     expect(
-      await new AuditOutboxSweep(createLogger({ logLevel: 'silent' })).deliverPending(
-        new Date(Date.now() + 60_000),
-      ),
+      await new AuditOutboxSweep(
+        createLogger({ logLevel: 'silent' }),
+        walletPendingEvents,
+      ).deliverPending(new Date(Date.now() + 60_000)),
     ).toBeGreaterThanOrEqual(1);
     expect(await events().findOne({ wallet_id: walletId, kind: 'limits_changed' })).toMatchObject({
       version: 2,
@@ -603,9 +607,10 @@ describe('the audit trail', () => {
       },
     );
     expect(
-      await new AuditOutboxSweep(createLogger({ logLevel: 'silent' })).deliverPending(
-        new Date(at.getTime() + 1_000),
-      ),
+      await new AuditOutboxSweep(
+        createLogger({ logLevel: 'silent' }),
+        walletPendingEvents,
+      ).deliverPending(new Date(at.getTime() + 1_000)),
     ).toBe(0);
     expect((await stored(id)).pending_events).toHaveLength(1);
   });

@@ -20,10 +20,13 @@ import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
+import { clampWalletsToDefinition } from '../modules/wallets/definition-changes';
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
+import { credentialWallets } from '../modules/wallets/wallet-status';
+import { walletPendingEvents } from '../modules/wallets/wallet-outbox';
 import { MIGRATIONS } from '../migrations';
 import { runMigrations } from '../migrations/runner';
 import { RateLimitModel } from '../shared/rate-limit';
@@ -47,12 +50,14 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
   const keyring = new Keyring(config.encryptionKeys);
-  // The user's tests and the service's own record their outcomes alike.
+  // The user's tests and the service's own record their outcomes alike. The credentials module
+  // reaches the wallets on a credential only through what the wallets module hands it.
   const tester = new ConnectionTester(
     keyring,
     config.exchanges,
     checkConnection,
     config.credentialChecks.intervalMs,
+    credentialWallets,
   );
   try {
     await ensureIndexes([
@@ -68,8 +73,16 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     await ensureRetentionIndexes(config.retention, logger);
     const services: Services = {
       auth: new AuthService(config, logger, agentTokens),
-      definitions: new WalletDefinitionService(logger),
-      credentials: new CredentialService(keyring, tester, config.caps.credentialsPerUser),
+      // The catalog imports nothing of the wallets: a change of features reaches them by this hook.
+      definitions: new WalletDefinitionService(logger, {
+        onFeaturesChanged: clampWalletsToDefinition,
+      }),
+      credentials: new CredentialService(
+        keyring,
+        tester,
+        config.caps.credentialsPerUser,
+        credentialWallets,
+      ),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),
     };
@@ -93,7 +106,7 @@ export interface BackgroundJobs {
 }
 
 export function startBackgroundJobs(config: Config, logger: Logger, core: Core): BackgroundJobs {
-  const eventSweep = new AuditOutboxSweep(logger); // the audit outbox sweep
+  const eventSweep = new AuditOutboxSweep(logger, walletPendingEvents); // the audit outbox sweep
   eventSweep.start();
   const stopExpirySweep = startExpirySweep(config.retention, logger);
   const credentialChecks = new CredentialCheckScheduler(
@@ -104,6 +117,7 @@ export function startBackgroundJobs(config: Config, logger: Logger, core: Core):
       stopGraceMs: config.shutdownGraceMs,
     },
     logger,
+    credentialWallets,
   );
   credentialChecks.start();
   return { credentialChecks, stopExpirySweep, eventSweep };

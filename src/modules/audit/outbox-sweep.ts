@@ -1,10 +1,8 @@
 import type { Types } from 'mongoose';
-import { dbOptions, systemCtx } from '../../core/context';
+import { systemCtx } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
-import { UserWalletModel } from '../wallets/user-wallet.model';
-import { deliverEvents } from './outbox';
-import type { WalletEventRecord } from './user-wallet-event.model';
+import { AuditOutbox, type PendingEventStore } from './outbox';
 
 /** Pending events younger than this are left to the request that wrote them. */
 const SWEEP_AFTER_MS = 5_000;
@@ -23,8 +21,15 @@ export class AuditOutboxSweep {
   private sweptUpTo: Types.ObjectId | null = null;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  private readonly outbox: AuditOutbox;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    /** The wallets' outboxes (app/lifecycle.ts hands over the wallets module's store). */
+    private readonly store: PendingEventStore,
+  ) {
+    this.outbox = new AuditOutbox(store);
+  }
 
   start(): void {
     this.tick();
@@ -41,21 +46,11 @@ export class AuditOutboxSweep {
   async deliverPending(now = new Date()): Promise<number> {
     const ctx = systemCtx(this.logger, SWEEP_JOB);
     const cutoff = new Date(now.getTime() - SWEEP_AFTER_MS);
-    const wallets = await UserWalletModel.find(
-      {
-        'pending_events.at': { $lt: cutoff },
-        ...(this.sweptUpTo ? { _id: { $gt: this.sweptUpTo } } : {}),
-      },
-      { pending_events: 1 },
-    )
-      .sort({ _id: 1 })
-      .limit(SWEEP_BATCH)
-      .setOptions(dbOptions(ctx))
-      .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
+    const wallets = await this.store.overdue(ctx, cutoff, this.sweptUpTo, SWEEP_BATCH);
     this.sweptUpTo = wallets.length === SWEEP_BATCH ? wallets[wallets.length - 1]._id : null;
     let delivered = 0;
     for (const wallet of wallets) {
-      if (await deliverEvents(ctx, wallet._id, wallet.pending_events))
+      if (await this.outbox.deliverEvents(ctx, wallet._id, wallet.pending_events))
         delivered += wallet.pending_events.length;
     }
     if (delivered > 0)

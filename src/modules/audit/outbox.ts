@@ -1,6 +1,7 @@
 import type { Types } from 'mongoose';
 import { dbOptions, type RequestContext } from '../../core/context';
-import { UserWalletModel, type UserWallet } from '../wallets/user-wallet.model';
+import type { UserWallet } from '../wallets/user-wallet.model';
+import { eventIdsInTrail } from './trail.service';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 
 /*
@@ -14,6 +15,10 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * Agents' writes are conditional on the version they read, so their events are complete when
  * written. Users' writes and the pauses that keep a wallet safe must land however busy the agents
  * are, so they are not conditional on the version: see writeWithEvent.
+ *
+ * The outbox is the wallets' own field: the wallets module keeps it (PendingEventStore, in
+ * wallets/wallet-outbox.ts) and builds its AuditOutbox on it, and app/lifecycle.ts hands the same
+ * store to the sweep, so this module imports nothing of the wallets'.
  */
 
 /**
@@ -23,11 +28,41 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  */
 export type OutboxContext = Pick<RequestContext, 'logger' | 'comment'>;
 
-/** The part of a wallet update that stores its events with it. */
-export function pushEvents(events: WalletEventRecord[]): {
-  $push: { pending_events: { $each: WalletEventRecord[] } };
-} {
-  return { $push: { pending_events: { $each: events } } };
+/**
+ * The commands on the wallets' outboxes (`user_wallets.pending_events`), which the wallets module
+ * carries out. Each is one command with the context's database comment.
+ */
+export interface PendingEventStore {
+  /**
+   * The wallet update `update` on `filter`, which also grows the version and puts `event` in the
+   * outbox. The document it replaced, or null when `filter` matched nothing.
+   */
+  writeWith(
+    ctx: OutboxContext,
+    filter: Record<string, unknown>,
+    update: Record<string, unknown>,
+    event: WalletEventRecord,
+  ): Promise<UserWallet | null>;
+  /** Takes these events out of the wallet's outbox, leaving its updated_at. */
+  pull(ctx: OutboxContext, walletId: Types.ObjectId, eventIds: Types.ObjectId[]): Promise<unknown>;
+  /** The same for many wallets, in one command. */
+  pullMany(
+    ctx: OutboxContext,
+    walletIds: Types.ObjectId[],
+    eventIds: Types.ObjectId[],
+  ): Promise<unknown>;
+  /** Puts `event` in the wallet's outbox in the place of the pending event with its id. */
+  replace(ctx: OutboxContext, walletId: Types.ObjectId, event: WalletEventRecord): Promise<unknown>;
+  /**
+   * Outboxes holding an event from before `cutoff`, by wallet id from after `after` (from the
+   * first when null), at most `limit`.
+   */
+  overdue(
+    ctx: OutboxContext,
+    cutoff: Date,
+    after: Types.ObjectId | null,
+    limit: number,
+  ): Promise<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>;
 }
 
 /**
@@ -43,144 +78,134 @@ export function trailRecords(
 }
 
 /**
- * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
- * failure.
+ * The outbox on a store of pending events: the wallets module builds the one its writes use
+ * (wallets/wallet-outbox.ts), the sweep its own on the same store.
  */
-export async function copyEvents(
-  ctx: OutboxContext,
-  walletId: Types.ObjectId,
-  events: readonly WalletEventRecord[],
-): Promise<void> {
-  if (events.length === 0) return;
-  const ids = events.map((e) => e._id);
-  const tagged = dbOptions(ctx);
-  // The events are stored as they are (already typed). An id already in the trail was delivered
-  // before (by the sweep, say); only an event still missing afterwards is a failure.
-  await UserWalletEventModel.collection
-    .insertMany(trailRecords(events), { ordered: false, ...tagged })
-    .catch(async (error: unknown) => {
-      if ((await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length)
-        throw error;
-    });
-  // No change to the wallet: updated_at stays.
-  await UserWalletModel.updateOne(
-    { _id: walletId },
-    { $pull: { pending_events: { _id: { $in: ids } } } },
-    { timestamps: false, ...tagged },
-  );
-}
+export class AuditOutbox {
+  constructor(private readonly store: PendingEventStore) {}
 
-/**
- * copyEvents after a write: a failure is logged and left to the sweep, since the events are safe
- * in the wallet. True when they were delivered.
- */
-export async function deliverEvents(
-  ctx: OutboxContext,
-  walletId: Types.ObjectId,
-  events: readonly WalletEventRecord[],
-): Promise<boolean> {
-  try {
-    await copyEvents(ctx, walletId, events);
-    return true;
-  } catch (error) {
-    ctx.logger.warn(
-      { err: error, walletId: walletId.toHexString(), events: events.length },
-      'audit events stay in their wallet until the next sweep',
-    );
-    return false;
-  }
-}
-
-/**
- * deliverEvents for the events of many wallets at once (a batch of agents' writes): one insert into
- * the trail and one pull from the outboxes, whatever the number of wallets. Events the trail did
- * not take stay in their wallets for the sweep. Returns the ids (hex) now in the trail.
- */
-export async function deliverEventsOfMany(
-  ctx: OutboxContext,
-  events: readonly WalletEventRecord[],
-): Promise<Set<string>> {
-  if (events.length === 0) return new Set();
-  const ids = events.map((e) => e._id);
-  const tagged = dbOptions(ctx);
-  try {
-    let delivered = ids;
+  /**
+   * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
+   * failure.
+   */
+  async copyEvents(
+    ctx: OutboxContext,
+    walletId: Types.ObjectId,
+    events: readonly WalletEventRecord[],
+  ): Promise<void> {
+    if (events.length === 0) return;
+    const ids = events.map((e) => e._id);
+    const tagged = dbOptions(ctx);
+    // The events are stored as they are (already typed). An id already in the trail was delivered
+    // before (by the sweep, say); only an event still missing afterwards is a failure.
     await UserWalletEventModel.collection
       .insertMany(trailRecords(events), { ordered: false, ...tagged })
       .catch(async (error: unknown) => {
-        // As in copyEvents: an id already in the trail was delivered before; only the missing ones
-        // failed.
-        delivered = (
-          await UserWalletEventModel.find({ _id: { $in: ids } }, { _id: 1 })
-            .setOptions(tagged)
-            .lean<Array<{ _id: Types.ObjectId }>>()
-        ).map((e) => e._id);
-        if (delivered.length < ids.length)
-          ctx.logger.warn(
-            { err: error, events: ids.length - delivered.length },
-            'audit events stay in their wallet until the next sweep',
-          );
+        if (
+          (await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length
+        )
+          throw error;
       });
-    if (delivered.length === 0) return new Set();
-    const done = new Set(delivered.map((id) => id.toHexString()));
-    const walletIds = [
-      ...new Map(
-        events
-          .filter((e) => done.has(e._id.toHexString()))
-          .map((e) => [e.wallet_id.toHexString(), e.wallet_id]),
-      ).values(),
-    ];
-    await UserWalletModel.updateMany(
-      { _id: { $in: walletIds } },
-      { $pull: { pending_events: { _id: { $in: delivered } } } },
-      { timestamps: false, ...tagged },
-    );
-    return done;
-  } catch (error) {
-    ctx.logger.warn(
-      { err: error, events: events.length },
-      'audit events stay in their wallet until the next sweep',
-    );
-    return new Set();
+    await this.store.pull(ctx, walletId, ids);
   }
-}
 
-/**
- * A wallet write that must land whatever agents do meanwhile: not conditional on the version. Its
- * event can't be complete before the write (the version and the state it replaces are known only
- * after it), so the update stores `provisional` (kind, actor, time, what is known of `after`) and
- * returns the document it replaced; `complete` turns that into the full event, under the same id,
- * which goes to the trail in the provisional one's place. Only if the process stops in between
- * does the trail keep the provisional event. Returns the replaced document, or null when `filter`
- * matched nothing.
- */
-export async function writeWithEvent(
-  ctx: OutboxContext,
-  filter: Record<string, unknown>,
-  update: Record<string, unknown>,
-  provisional: WalletEventRecord,
-  complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
-): Promise<UserWallet | null> {
-  const tagged = dbOptions(ctx);
-  const replaced = await UserWalletModel.findOneAndUpdate(
-    filter,
-    { ...update, $inc: { version: 1 }, ...pushEvents([provisional]) },
-    { returnDocument: 'before', ...tagged },
-  ).lean<UserWallet>();
-  if (!replaced) return null;
-  const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
-  if (!(await deliverEvents(ctx, replaced._id, [event]))) {
-    // Left to the sweep: let it find the complete event.
-    await UserWalletModel.updateOne(
-      { _id: replaced._id, 'pending_events._id': event._id },
-      { $set: { 'pending_events.$': event } },
-      { timestamps: false, ...tagged },
-    ).catch((error: unknown) =>
+  /**
+   * copyEvents after a write: a failure is logged and left to the sweep, since the events are safe
+   * in the wallet. True when they were delivered.
+   */
+  async deliverEvents(
+    ctx: OutboxContext,
+    walletId: Types.ObjectId,
+    events: readonly WalletEventRecord[],
+  ): Promise<boolean> {
+    try {
+      await this.copyEvents(ctx, walletId, events);
+      return true;
+    } catch (error) {
       ctx.logger.warn(
-        { err: error, walletId: replaced._id.toHexString() },
-        'a provisional audit event could not be completed',
-      ),
-    );
+        { err: error, walletId: walletId.toHexString(), events: events.length },
+        'audit events stay in their wallet until the next sweep',
+      );
+      return false;
+    }
   }
-  return replaced;
+
+  /**
+   * deliverEvents for the events of many wallets at once (a batch of agents' writes): one insert
+   * into the trail and one pull from the outboxes, whatever the number of wallets. Events the trail
+   * did not take stay in their wallets for the sweep. Returns the ids (hex) now in the trail.
+   */
+  async deliverEventsOfMany(
+    ctx: OutboxContext,
+    events: readonly WalletEventRecord[],
+  ): Promise<Set<string>> {
+    if (events.length === 0) return new Set();
+    const ids = events.map((e) => e._id);
+    const tagged = dbOptions(ctx);
+    try {
+      let delivered = ids;
+      await UserWalletEventModel.collection
+        .insertMany(trailRecords(events), { ordered: false, ...tagged })
+        .catch(async (error: unknown) => {
+          // As in copyEvents: an id already in the trail was delivered before; only the missing
+          // ones failed.
+          delivered = await eventIdsInTrail(ctx, ids);
+          if (delivered.length < ids.length)
+            ctx.logger.warn(
+              { err: error, events: ids.length - delivered.length },
+              'audit events stay in their wallet until the next sweep',
+            );
+        });
+      if (delivered.length === 0) return new Set();
+      const done = new Set(delivered.map((id) => id.toHexString()));
+      const walletIds = [
+        ...new Map(
+          events
+            .filter((e) => done.has(e._id.toHexString()))
+            .map((e) => [e.wallet_id.toHexString(), e.wallet_id]),
+        ).values(),
+      ];
+      await this.store.pullMany(ctx, walletIds, delivered);
+      return done;
+    } catch (error) {
+      ctx.logger.warn(
+        { err: error, events: events.length },
+        'audit events stay in their wallet until the next sweep',
+      );
+      return new Set();
+    }
+  }
+
+  /**
+   * A wallet write that must land whatever agents do meanwhile: not conditional on the version.
+   * Its event can't be complete before the write (the version and the state it replaces are known
+   * only after it), so the update stores `provisional` (kind, actor, time, what is known of
+   * `after`) and returns the document it replaced; `complete` turns that into the full event,
+   * under the same id, which goes to the trail in the provisional one's place. Only if the process
+   * stops in between does the trail keep the provisional event. Returns the replaced document, or
+   * null when `filter` matched nothing.
+   */
+  async writeWithEvent(
+    ctx: OutboxContext,
+    filter: Record<string, unknown>,
+    update: Record<string, unknown>,
+    provisional: WalletEventRecord,
+    complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
+  ): Promise<UserWallet | null> {
+    const replaced = await this.store.writeWith(ctx, filter, update, provisional);
+    if (!replaced) return null;
+    const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
+    if (!(await this.deliverEvents(ctx, replaced._id, [event]))) {
+      // Left to the sweep: let it find the complete event.
+      await this.store
+        .replace(ctx, replaced._id, event)
+        .catch((error: unknown) =>
+          ctx.logger.warn(
+            { err: error, walletId: replaced._id.toHexString() },
+            'a provisional audit event could not be completed',
+          ),
+        );
+    }
+    return replaced;
+  }
 }

@@ -1,6 +1,6 @@
 import DataLoader from 'dataloader';
 import type { Types } from 'mongoose';
-import { afterDescending, encodeTimeCursor, type TimeCursor } from '../wallets/cursors';
+import { afterDescending, encodeTimeCursor, type TimeCursor } from '../../shared/cursors';
 import {
   UserWalletEventModel,
   type UserWalletEvent,

@@ -1,5 +1,6 @@
 import { actorName } from '../auth/roles';
-import type { RequestContext, UserContext } from '../../core/context';
+import type { Types } from 'mongoose';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import {
   ConflictError,
   isDuplicateKeyError,
@@ -14,7 +15,6 @@ import {
   type DefinitionDraft,
 } from '../../exchanges/ccxt-facts';
 import type { Logger } from '../../core/logger';
-import { clampWalletsToDefinition } from '../wallets/definition-changes';
 import {
   ccxtCredentialOf,
   ccxtIdForCreate,
@@ -59,6 +59,18 @@ export const MAX_DEFINITIONS = 200;
  */
 export const MAX_EXCHANGE_TEMPLATES = 200;
 
+/**
+ * What the catalog tells the modules above it when a definition changes: the wallets module answers
+ * (app/lifecycle.ts hands it over), so the catalog imports nothing of theirs.
+ */
+export interface DefinitionHooks {
+  /**
+   * After an admin changed an exchange's features: the wallets on it are brought inside them,
+   * before the admin's answer.
+   */
+  onFeaturesChanged(ctx: UserContext, definition: WalletDefinition): Promise<unknown>;
+}
+
 export class WalletDefinitionService {
   /** The catalog changes rarely and is read on every page load: lists are cached per filter. */
   private readonly lists = new Map<
@@ -66,8 +78,11 @@ export class WalletDefinitionService {
     { expires: number; value: Promise<WalletDefinition[]> }
   >();
 
-  /** The logger of the service's own start-up work (seedIfEmpty, migrateToCcxt). */
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    /** The logger of the service's own start-up work (seedIfEmpty). */
+    private readonly logger: Logger,
+    private readonly hooks: DefinitionHooks,
+  ) {}
 
   /**
    * Sorted by order, then name. Left out, isActive means active only. Public: the same for every
@@ -199,7 +214,7 @@ export class WalletDefinitionService {
       { slug, fields: Object.keys(set), by: actorName(ctx.actor) },
       'wallet definition updated',
     );
-    if (set.features) await clampWalletsToDefinition(ctx, updated);
+    if (set.features) await this.hooks.onFeaturesChanged(ctx, updated);
     return updated;
   }
 
@@ -276,6 +291,43 @@ export class WalletDefinitionService {
       .lean<Pick<WalletDefinition, 'order'>>();
     return last ? last.order + 1 : 1;
   }
+}
+
+/*
+ * The catalog as the other modules read it: by id, with the fields they need (every field when no
+ * projection is given), each call one command with the context's database comment.
+ */
+
+/** Stored fields to read: `{ features: 1 }`. */
+export type DefinitionFields = Partial<Record<keyof WalletDefinition, 1>>;
+
+/** One definition, active or not; null for an unknown id. */
+export function findDefinition<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  id: Types.ObjectId,
+  fields?: DefinitionFields,
+): Promise<T | null> {
+  return WalletDefinitionModel.findById(id, fields).setOptions(dbOptions(ctx)).lean<T>().exec();
+}
+
+/** The definitions of these ids (ObjectIds or hex), in no given order; unknown ids left out. */
+export function definitionsByIds<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: ReadonlyArray<Types.ObjectId | string>,
+  fields?: DefinitionFields,
+): Promise<T[]> {
+  return WalletDefinitionModel.find({ _id: { $in: ids } }, fields)
+    .setOptions(dbOptions(ctx))
+    .lean<T[]>()
+    .exec();
+}
+
+/** Every definition, active or not. */
+export function allDefinitions<T = WalletDefinition>(
+  ctx: Pick<RequestContext, 'comment'>,
+  fields: DefinitionFields,
+): Promise<T[]> {
+  return WalletDefinitionModel.find({}, fields).setOptions(dbOptions(ctx)).lean<T[]>().exec();
 }
 
 /** The slug is the client's text: it is not repeated. */

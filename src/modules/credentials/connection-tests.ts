@@ -10,12 +10,11 @@ import type {
   ConnectionCheckResult,
   KeyPermissions as FoundPermissions,
 } from '../../exchanges/types';
-import { pauseWalletsOfRefusedCredential } from '../wallets/wallet-status';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { checkDelayMs } from './credential-check-scheduler';
-import { rescheduleChecks } from './credential-link';
+import { rescheduleChecks, type CredentialWallets } from './credential-link';
 import { plainValues } from './credential-values';
 import {
   ConnectionState,
@@ -54,6 +53,7 @@ export class ConnectionTester {
     private readonly checkConnection: ConnectionChecker,
     /** CREDENTIAL_CHECK_INTERVAL */
     private readonly intervalMs: number,
+    private readonly wallets: CredentialWallets,
   ) {}
 
   /**
@@ -192,7 +192,7 @@ export class ConnectionTester {
     if (updated) {
       if (await rescheduleChecks(ctx, credential._id, due)) updated.next_check_at = due;
       if (state === ConnectionState.REJECTED)
-        await pauseWalletsOfRefusedCredential(ctx, credential, error!);
+        await this.wallets.pauseRefused(ctx, credential, error!);
     } else if (snapshot) {
       await CredentialBalanceModel.deleteOne({ _id: snapshot }, tagged);
     }

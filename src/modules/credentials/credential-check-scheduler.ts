@@ -2,9 +2,10 @@ import { Types } from 'mongoose';
 import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import type { CheckKind } from '../../exchanges/types';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
-import { hasLiveWallet, unscheduleChecks } from './credential-link';
+import { unscheduleChecks, type CredentialWallets } from './credential-link';
 import { CredentialModel, type Credential } from './credential.model';
 
 /** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
@@ -80,6 +81,7 @@ export class CredentialCheckScheduler {
     private readonly tester: ConnectionTester,
     private readonly settings: SchedulerSettings,
     private readonly logger: Logger,
+    private readonly wallets: CredentialWallets,
   ) {
     this.pollMs = Math.min(MINUTE_MS, Math.max(250, Math.round(settings.intervalMs / 10)));
     this.leaseMs = 2 * settings.timeoutMs + 30_000;
@@ -144,11 +146,7 @@ export class CredentialCheckScheduler {
     if (due.length === 0) return;
     const definitionIds = [...new Set(due.map((d) => d.wallet_id.toHexString()))];
     const definitions = new Map(
-      (
-        await WalletDefinitionModel.find({ _id: { $in: definitionIds } })
-          .setOptions(dbOptions(ctx))
-          .lean<WalletDefinition[]>()
-      ).map((d) => [d._id.toHexString(), d]),
+      (await definitionsByIds(ctx, definitionIds)).map((d) => [d._id.toHexString(), d]),
     );
     for (const candidate of due) {
       if (this.stopped) return;
@@ -199,8 +197,8 @@ export class CredentialCheckScheduler {
     definition: WalletDefinition,
   ): Promise<void> {
     // The queue follows liveness (credential-link.ts); this catches what slipped past it.
-    if (!(await hasLiveWallet(ctx, credential._id))) {
-      await unscheduleChecks(ctx, credential._id);
+    if (!(await this.wallets.hasLive(ctx, credential._id))) {
+      await unscheduleChecks(ctx, this.wallets, credential._id);
       return;
     }
     await this.tester.test(ctx, credential, definition);

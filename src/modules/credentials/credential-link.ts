@@ -1,59 +1,67 @@
-import type { Types } from 'mongoose';
-import { dbOptions, type RequestContext } from '../../core/context';
-import { LIVE_STATUSES, UserWalletModel, type UserWallet } from '../wallets/user-wallet.model';
+import { Types } from 'mongoose';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
+import { ConflictError } from '../../core/errors';
 import { CredentialModel, type Credential } from './credential.model';
 
 /*
- * The link between a credential and the user wallets on it, in one place: which live wallets use a
- * credential; the service's re-tests of it while one does; and the grace of its deletion.
+ * The link between a credential and the user wallets on it, in one place. A wallet names its
+ * credential (`credential_id`); a live one (ACTIVE or AI_PAUSED) also holds it in `live_key`,
+ * unique, so at most one live wallet uses a credential. What the credentials module must know of
+ * those wallets, or have done to them, the wallets module answers through CredentialWallets below,
+ * handed over at start-up (app/lifecycle.ts): this module imports nothing of theirs.
  *
- * `next_check_at`, the scheduler's queue, is `check_due_at` (when the last test said the next one
- * is due: see checkDelayMs in credential-check-scheduler.ts) while a live wallet uses the credential and null otherwise: the wallet
- * writes that change liveness call scheduleChecks and unscheduleChecks, after their own write.
+ * The service's re-tests. `next_check_at`, the scheduler's queue, is `check_due_at` (when the last
+ * test said the next one is due: see checkDelayMs in credential-check-scheduler.ts) while a live
+ * wallet uses the credential, and null otherwise. The wallet write that makes a wallet live calls
+ * scheduleChecks after its own write, and the one that ends its liveness (a pause by its user, a
+ * delete) unscheduleChecks after its own write: that clears first and then asks whether a live
+ * wallet remains, so a wallet going live meanwhile is never left out of the queue. A test's outcome
+ * moves the credential's place in the queue (rescheduleChecks); the scheduler drops one that no
+ * live wallet uses any more.
+ *
+ * Deletion, without a transaction. The credential's delete (deleteUnlessUsed) marks it first
+ * (`deleting_at`, with a token of its own), then asks whether a wallet uses it, then deletes it by
+ * its token. A wallet's creation (UserWalletService.create) writes the wallet first, then looks
+ * for a mark (assertCredentialStays) and takes the wallet back if it finds one. Each writes before
+ * it looks, so one of the two always sees the other. A mark counts for DELETION_GRACE_MS only: an
+ * older one is a delete that stopped midway, which must not keep the credential from wallets for
+ * ever.
+ *
+ * The wallets on a changed credential. Its user deactivating it pauses its live wallet as that user
+ * would (CredentialWallets.pauseLive); the exchange refusing its key pauses every live wallet on it
+ * as the service (CredentialWallets.pauseRefused, from the connection test's record), and a wallet
+ * going live looks at the credential again after its own write (the wallets'
+ * pauseIfCredentialRefused), so none goes on trading on a refused key.
  *
  * Each function takes the context of the request or job it works for, and reads only its database
  * comment (a user's wallet going live, the scheduler's own re-tests).
  */
 type LinkContext = Pick<RequestContext, 'comment'>;
 
+/** What the credentials module asks of the wallets on a credential (the wallets module answers). */
+export interface CredentialWallets {
+  /** Whether a live wallet uses the credential (at most one can: live_key is unique). */
+  hasLive(ctx: LinkContext, credentialId: Types.ObjectId): Promise<boolean>;
+  /** Whether any wallet, live or not, uses the credential: it may not be deleted while one does. */
+  hasAny(ctx: LinkContext, credentialId: Types.ObjectId): Promise<boolean>;
+  /** Its user deactivated the credential: its live wallet, if any, pauses as by that user. */
+  pauseLive(ctx: UserContext, credentialId: Types.ObjectId, reason: string): Promise<void>;
+  /**
+   * The exchange refused the credential: every live wallet on it pauses, as by the service, in the
+   * context of the request or job whose test found it. Returns how many it paused.
+   */
+  pauseRefused(
+    ctx: Pick<RequestContext, 'logger' | 'comment'>,
+    credential: Pick<Credential, '_id'>,
+    message: string,
+  ): Promise<number>;
+}
+
 /**
- * A credential whose deletion began this recently counts as being deleted: CredentialService.delete
- * marks it (deleting_at) before it looks for wallets, and UserWalletService.create looks for the
- * mark after its own write, so one of the two always sees the other. An older mark is a delete that
- * stopped midway.
+ * A credential whose deletion began this recently counts as being deleted (see above): an older
+ * mark is a delete that stopped midway.
  */
 export const DELETION_GRACE_MS = 60_000;
-
-/** Whether a live wallet uses the credential (at most one can: live_key is unique). */
-export async function hasLiveWallet(
-  ctx: LinkContext,
-  credentialId: Types.ObjectId,
-): Promise<boolean> {
-  const live = await UserWalletModel.exists({
-    credential_id: credentialId,
-    status: { $in: LIVE_STATUSES },
-  }).setOptions(dbOptions(ctx));
-  return Boolean(live);
-}
-
-/** The live wallet on the credential, if any. */
-export function liveWalletOf(
-  ctx: LinkContext,
-  credentialId: Types.ObjectId,
-): Promise<UserWallet | null> {
-  return UserWalletModel.findOne({ credential_id: credentialId, status: { $in: LIVE_STATUSES } })
-    .setOptions(dbOptions(ctx))
-    .lean<UserWallet>()
-    .exec();
-}
-
-/** Whether any wallet, live or not, uses the credential: it may not be deleted while one does. */
-export async function hasWallet(ctx: LinkContext, credentialId: Types.ObjectId): Promise<boolean> {
-  const used = await UserWalletModel.exists({ credential_id: credentialId }).setOptions(
-    dbOptions(ctx),
-  );
-  return Boolean(used);
-}
 
 /**
  * A live wallet now uses the credential: its tests go on from when the last one said, or start at
@@ -84,12 +92,13 @@ export async function scheduleChecks(
 }
 
 /**
- * No live wallet uses the credential any more. Cleared first, then looked again: a wallet going
- * live meanwhile wrote itself before scheduling, so either this sees it or its schedule comes
- * after.
+ * No live wallet uses the credential any more, as far as the caller's write knows. Cleared first,
+ * then asked again: a wallet going live meanwhile wrote itself before scheduling, so either this
+ * sees it or its schedule comes after.
  */
 export async function unscheduleChecks(
   ctx: LinkContext,
+  wallets: Pick<CredentialWallets, 'hasLive'>,
   credentialId: Types.ObjectId,
 ): Promise<void> {
   const cleared = await CredentialModel.updateOne(
@@ -98,7 +107,7 @@ export async function unscheduleChecks(
     { timestamps: false, ...dbOptions(ctx) },
   );
   if (cleared.matchedCount === 0) return;
-  if (await hasLiveWallet(ctx, credentialId)) await scheduleChecks(ctx, credentialId);
+  if (await wallets.hasLive(ctx, credentialId)) await scheduleChecks(ctx, credentialId);
 }
 
 /**
@@ -116,4 +125,60 @@ export async function rescheduleChecks(
     { timestamps: false, ...dbOptions(ctx) },
   );
   return moved.matchedCount > 0;
+}
+
+/**
+ * The credential's side of a deletion: marks it, asks whether a wallet uses it, and deletes it by
+ * its own mark. CONFLICT, its mark cleared again, while a wallet does. False when there was nothing
+ * of its own left to delete (another request's mark, or a delete, came in between).
+ */
+export async function deleteUnlessUsed(
+  ctx: UserContext,
+  wallets: Pick<CredentialWallets, 'hasAny'>,
+  credential: Pick<Credential, '_id' | 'user_id'>,
+): Promise<boolean> {
+  // Each delete marks with a token of its own, so one request never clears or uses another's
+  // mark.
+  const token = new Types.ObjectId();
+  await CredentialModel.updateOne(
+    { _id: credential._id },
+    { $set: { deleting_at: new Date(), deleting_token: token } },
+    { timestamps: false },
+  );
+  if (await wallets.hasAny(ctx, credential._id)) {
+    await CredentialModel.updateOne(
+      { _id: credential._id, deleting_token: token },
+      { $set: { deleting_at: null, deleting_token: null } },
+      { timestamps: false },
+    );
+    throw new ConflictError('a wallet still uses this credential: delete the wallet first');
+  }
+  const { deletedCount } = await CredentialModel.deleteOne({
+    _id: credential._id,
+    user_id: credential.user_id,
+    deleting_token: token,
+  });
+  return deletedCount > 0;
+}
+
+/**
+ * The wallet's side of a deletion, right after the wallet on the credential was written: a
+ * credential being deleted may have asked for wallets just before. Looking for its mark after the
+ * write closes that gap; if it is there, the wallet is taken back (`takeBack`) and CONFLICT.
+ */
+export async function assertCredentialStays(
+  ctx: LinkContext,
+  credentialId: Types.ObjectId,
+  takeBack: () => Promise<unknown>,
+): Promise<void> {
+  const stays = await CredentialModel.exists({
+    _id: credentialId,
+    $or: [
+      { deleting_at: null },
+      { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
+    ],
+  }).setOptions(dbOptions(ctx));
+  if (stays) return;
+  await takeBack();
+  throw new ConflictError('the credential is being deleted');
 }

@@ -2,7 +2,8 @@ import type { Types } from 'mongoose';
 import { InvalidToken } from '../../crypto/fernet';
 import type { Keyring } from '../../crypto/keyring';
 import type { SystemContext } from '../../core/context';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { allDefinitions } from '../catalog/wallet-definition.service';
 import { CredentialModel, type Credential } from './credential.model';
 
 export interface RotationReport {
@@ -22,6 +23,8 @@ export interface RotationReport {
 export const ROTATION_JOB = 'key rotation';
 
 const ATTEMPTS = 3;
+/** The rotation's database commands carry no comment (its context is for its log lines). */
+const UNTAGGED = { comment: undefined };
 type Stored = Pick<Credential, '_id' | 'wallet_id' | 'credentials' | 'version'>;
 
 /**
@@ -115,9 +118,9 @@ async function rotateOne(
 }
 
 async function encryptedKeysByDefinition(): Promise<Map<string, Set<string>>> {
-  const definitions = await WalletDefinitionModel.find({}, { auth_fields: 1 }).lean<
-    Array<Pick<WalletDefinition, 'auth_fields'> & { _id: Types.ObjectId }>
-  >();
+  const definitions = await allDefinitions<
+    Pick<WalletDefinition, 'auth_fields'> & { _id: Types.ObjectId }
+  >(UNTAGGED, { auth_fields: 1 });
   return new Map(
     definitions.map((d) => [
       d._id.toHexString(),

@@ -210,7 +210,8 @@ export class Credential {
   version!: number;
 
   /**
-   * Set while a delete checks for wallets that use the credential; see CredentialService.delete.
+   * Set while a delete checks for wallets that use the credential; see deleteUnlessUsed in
+   * credential-link.ts.
    */
   @prop({ type: Date, default: null })
   deleting_at!: Date | null;

@@ -1,5 +1,5 @@
-import { Types } from 'mongoose';
-import type { UserContext } from '../../core/context';
+import type { Types } from 'mongoose';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import type { Keyring } from '../../crypto/keyring';
 import {
   ConflictError,
@@ -10,12 +10,11 @@ import {
 } from '../../core/errors';
 import { take } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
-import { LIVE_STATUSES, WalletStatus } from '../wallets/user-wallet.model';
-import { transition } from '../wallets/wallet-status';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
-import { hasWallet, liveWalletOf } from './credential-link';
+import { deleteUnlessUsed, type CredentialWallets } from './credential-link';
 import { storedValues } from './credential-values';
 import type { CreateCredentialInput, UpdateCredentialInput } from './credential.inputs';
 import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
@@ -43,6 +42,7 @@ export class CredentialService {
     private readonly tester: ConnectionTester,
     /** MAX_CREDENTIALS_PER_USER */
     private readonly cap: number,
+    private readonly wallets: CredentialWallets,
   ) {}
 
   list(ctx: UserContext, query: CredentialQuery): Promise<Credential[]> {
@@ -58,9 +58,7 @@ export class CredentialService {
 
   async create(ctx: UserContext, input: NewCredential): Promise<Credential> {
     const user = ctx.actor;
-    const definition = await WalletDefinitionModel.findById(
-      input.definitionId,
-    ).lean<WalletDefinition>();
+    const definition = await findDefinition(ctx, input.definitionId);
     if (!definition) throw new NotFoundError('no wallet definition with that id');
     // The field as the contract names it (CreateCredentialInput.walletId).
     if (!definition.is_active)
@@ -100,7 +98,7 @@ export class CredentialService {
     if (input.isActive != null) set.is_active = input.isActive;
     let reconnect = false;
     if (input.values != null) {
-      const definition = await this.definitionOf(current);
+      const definition = await this.definitionOf(ctx, current);
       set.credentials = storedValues(definition, input.values, this.keyring);
       reconnect = true;
     }
@@ -150,16 +148,8 @@ export class CredentialService {
    * user.
    */
   private async pauseLiveWallet(ctx: UserContext, credential: Credential): Promise<void> {
-    const live = await liveWalletOf(ctx, credential._id);
-    if (!live) return;
     try {
-      await transition(
-        ctx,
-        live,
-        LIVE_STATUSES,
-        WalletStatus.USER_PAUSED,
-        'the credential was deactivated',
-      );
+      await this.wallets.pauseLive(ctx, credential._id, 'the credential was deactivated');
     } catch (error) {
       // Paused or deleted by someone else meanwhile: it no longer trades either way.
       if (!(error instanceof ConflictError || error instanceof NotFoundError)) throw error;
@@ -167,34 +157,12 @@ export class CredentialService {
   }
 
   /**
-   * The document goes, and its secrets with it. Not while a wallet uses it: the credential is
-   * marked first, then checked, and a wallet created meanwhile looks for the mark after its own
-   * write (UserWalletService.create), so one of the two always sees the other.
+   * The document goes, and its secrets with it. Not while a wallet uses it, even one created
+   * meanwhile: see deleteUnlessUsed (credential-link.ts).
    */
   async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
     const current = await this.loadOwned(ctx, id);
-    // Each delete marks with a token of its own, so one request never clears or uses another's
-    // mark.
-    const token = new Types.ObjectId();
-    await CredentialModel.updateOne(
-      { _id: current._id },
-      { $set: { deleting_at: new Date(), deleting_token: token } },
-      { timestamps: false },
-    );
-    if (await hasWallet(ctx, current._id)) {
-      await CredentialModel.updateOne(
-        { _id: current._id, deleting_token: token },
-        { $set: { deleting_at: null, deleting_token: null } },
-        { timestamps: false },
-      );
-      throw new ConflictError('a wallet still uses this credential: delete the wallet first');
-    }
-    const { deletedCount } = await CredentialModel.deleteOne({
-      _id: current._id,
-      user_id: current.user_id,
-      deleting_token: token,
-    });
-    if (deletedCount === 0) {
+    if (!(await deleteUnlessUsed(ctx, this.wallets, current))) {
       if (await CredentialModel.exists({ _id: current._id }))
         throw new ConflictError('the credential is being changed by another request; try again');
       throw new NotFoundError('no credential with that id');
@@ -215,7 +183,7 @@ export class CredentialService {
   async testConnection(ctx: UserContext, id: string): Promise<ConnectionTestResult> {
     const current = await this.loadOwned(ctx, id);
     await this.claimTestSlot(ctx, current);
-    return this.tester.test(ctx, current, await this.definitionOf(current));
+    return this.tester.test(ctx, current, await this.definitionOf(ctx, current));
   }
 
   /**
@@ -259,10 +227,8 @@ export class CredentialService {
     return credential;
   }
 
-  private async definitionOf(credential: Credential): Promise<WalletDefinition> {
-    const definition = await WalletDefinitionModel.findById(
-      credential.wallet_id,
-    ).lean<WalletDefinition>();
+  private async definitionOf(ctx: UserContext, credential: Credential): Promise<WalletDefinition> {
+    const definition = await findDefinition(ctx, credential.wallet_id);
     // Definitions are only ever soft-deleted, so this is a broken reference, not a user error.
     if (!definition)
       throw new Error(
@@ -270,4 +236,21 @@ export class CredentialService {
       );
     return definition;
   }
+}
+
+/*
+ * Credentials as the other modules read them: by id, with the fields they need (every field when
+ * no projection is given), each call one command with the context's database comment.
+ */
+
+/** Stored fields to read: `{ is_active: 1, connection_state: 1 }`. */
+export type CredentialFields = Partial<Record<keyof Credential, 1>>;
+
+/** One credential, whoever owns it (the caller checks); null for an unknown id. */
+export function findCredential<T = Credential>(
+  ctx: Pick<RequestContext, 'comment'>,
+  id: Types.ObjectId,
+  fields?: CredentialFields,
+): Promise<T | null> {
+  return CredentialModel.findById(id, fields).setOptions(dbOptions(ctx)).lean<T>().exec();
 }

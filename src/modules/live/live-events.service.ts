@@ -2,7 +2,7 @@ import type { Types } from 'mongoose';
 import type { AgentContext, RequestContext, UserContext } from '../../core/context';
 import { ForbiddenError, InternalError, NotFoundError } from '../../core/errors';
 import type { WalletEventKind } from '../audit/user-wallet-event.model';
-import { UserWalletModel } from '../wallets/user-wallet.model';
+import { ownerOf } from '../wallets/user-wallet.service';
 import { toObjectId } from '../../shared/scalars';
 import type { FeedSubscription, WalletEventFeed } from './wallet-event-feed';
 
@@ -35,10 +35,7 @@ export class LiveEventsService {
     const { connection } = liveOf(ctx);
     const user = ctx.actor;
     if (walletId != null) {
-      const wallet = await UserWalletModel.findById(toObjectId(walletId), { user_id: 1 }).lean<{
-        _id: Types.ObjectId;
-        user_id: Types.ObjectId;
-      }>();
+      const wallet = await ownerOf(ctx, toObjectId(walletId));
       if (!wallet) throw new NotFoundError('no wallet with that id');
       if (!wallet.user_id.equals(user.userId))
         throw new ForbiddenError('this wallet belongs to another user');

@@ -1,13 +1,10 @@
 import { Repeater } from '@repeaterjs/repeater';
 import type { Types } from 'mongoose';
-import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
+import { systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
-import {
-  UserWalletEventModel,
-  type UserWalletEvent,
-  type WalletEventRecord,
-} from '../audit/user-wallet-event.model';
-import { UserWalletModel } from '../wallets/user-wallet.model';
+import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trail.service';
+import type { UserWalletEvent } from '../audit/user-wallet-event.model';
+import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
 
 /**
  * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
@@ -42,8 +39,6 @@ const CLOCK_ALLOWANCE_MS = 250;
 /** Owners are remembered per wallet (a wallet never changes hands): up to this many. */
 const OWNER_CACHE = 100_000;
 
-type TrailEvent = UserWalletEvent & { recorded_at: Date };
-
 /**
  * What a subscriber sees of an event to choose it: the event, and its wallet's owner (null when the
  * wallet is gone).
@@ -69,7 +64,7 @@ export class WalletEventFeed {
    * Read but not sent yet: too fresh, or behind an earlier event of their wallet still in its
    * outbox.
    */
-  private held = new Map<string, TrailEvent>();
+  private held = new Map<string, RecordedEvent>();
   private readonly owners = new Map<string, Types.ObjectId | null>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
@@ -146,21 +141,14 @@ export class WalletEventFeed {
 
   /** One round: read what is new, send what is ready, in order. */
   async poll(ctx: SystemContext, now = Date.now()): Promise<void> {
-    const ids = await UserWalletEventModel.find(
-      { recorded_at: { $gte: new Date(this.watermark - this.settings.overlapMs) } },
-      { _id: 1, recorded_at: 1 },
-    )
-      .setOptions(dbOptions(ctx))
-      .lean<Array<{ _id: Types.ObjectId; recorded_at: Date }>>();
+    const ids = await recordedSince(ctx, new Date(this.watermark - this.settings.overlapMs));
     for (const { recorded_at } of ids)
       this.watermark = Math.max(this.watermark, recorded_at.getTime());
     const fresh = ids
       .filter(({ _id }) => !this.sent.has(_id.toHexString()) && !this.held.has(_id.toHexString()))
       .map(({ _id }) => _id);
     if (fresh.length > 0) {
-      const events = await UserWalletEventModel.find({ _id: { $in: fresh } })
-        .setOptions(dbOptions(ctx))
-        .lean<TrailEvent[]>();
+      const events = await recordedEvents(ctx, fresh);
       for (const event of events) this.held.set(event._id.toHexString(), event);
     }
     const ready = [...this.held.values()].filter(
@@ -172,19 +160,14 @@ export class WalletEventFeed {
         this.sent.delete(id);
   }
 
-  private async release(ctx: SystemContext, ready: TrailEvent[]): Promise<void> {
-    const byWallet = new Map<string, TrailEvent[]>();
+  private async release(ctx: SystemContext, ready: RecordedEvent[]): Promise<void> {
+    const byWallet = new Map<string, RecordedEvent[]>();
     for (const event of ready) {
       const key = event.wallet_id.toHexString();
       byWallet.set(key, [...(byWallet.get(key) ?? []), event]);
     }
     const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
-    const outboxes = await UserWalletModel.find(
-      { _id: { $in: walletIds }, 'pending_events.0': { $exists: true } },
-      { pending_events: 1 },
-    )
-      .setOptions(dbOptions(ctx))
-      .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>();
+    const outboxes = await pendingEventsOf(ctx, walletIds);
     const readyIds = new Set(ready.map((e) => e._id.toHexString()));
     // The versions each wallet still has on the way: in its outbox, not yet in the trail.
     const onTheWay = new Map<string, Array<number | null>>();
@@ -200,7 +183,7 @@ export class WalletEventFeed {
     }
     await this.learnOwners(ctx, walletIds);
 
-    const out: TrailEvent[] = [];
+    const out: RecordedEvent[] = [];
     for (const [wallet, events] of byWallet) {
       events.sort(byVersion);
       const earlier = onTheWay.get(wallet);
@@ -227,9 +210,7 @@ export class WalletEventFeed {
   private async learnOwners(ctx: SystemContext, walletIds: Types.ObjectId[]): Promise<void> {
     const unknown = walletIds.filter((id) => !this.owners.has(id.toHexString()));
     if (unknown.length === 0) return;
-    const wallets = await UserWalletModel.find({ _id: { $in: unknown } }, { user_id: 1 })
-      .setOptions(dbOptions(ctx))
-      .lean<Array<{ _id: Types.ObjectId; user_id: Types.ObjectId }>>();
+    const wallets = await ownersOf(ctx, unknown);
     const found = new Map(wallets.map((w) => [w._id.toHexString(), w.user_id]));
     for (const id of unknown) {
       if (this.owners.size >= OWNER_CACHE) this.owners.delete(this.owners.keys().next().value!);

@@ -11,7 +11,8 @@ import {
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import { cleanName } from '../../shared/validators';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { AI_POLICY, aiBounds, riskPasses } from './ai-policy';
 import {
   decodeIdCursor,
@@ -19,15 +20,11 @@ import {
   encodeIdCursor,
   encodeTimeCursor,
   fromAscending,
-} from './cursors';
-import {
-  UserWalletEventModel,
-  WalletEventKind,
-  type WalletEventRecord,
-} from '../audit/user-wallet-event.model';
+} from '../../shared/cursors';
+import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import { apiAiState, apiStatus } from '../audit/api-names';
 import { walletEvent } from '../audit/build-events';
-import { deliverEvents, deliverEventsOfMany, pushEvents } from '../audit/outbox';
+import { eventIdsInTrail } from '../audit/trail.service';
 import {
   DEFAULT_WALLET_PAGE,
   MAX_BATCH,
@@ -50,6 +47,7 @@ import {
   type UserWalletConnection,
 } from './user-wallet.types';
 import { transition, type TransitionGuard } from './wallet-status';
+import { pushEvents, walletOutbox } from './wallet-outbox';
 
 const WRITE_ATTEMPTS = 5;
 
@@ -143,9 +141,11 @@ export class AiStateService {
       const wallet = await UserWalletModel.findById(id).setOptions(tagged).lean<UserWallet>();
       if (!wallet) throw new NotFoundError('no wallet with that id');
       assertVersion(wallet, expectedVersion);
-      const definition = (await WalletDefinitionModel.findById(wallet.wallet_id, { features: 1 })
-        .setOptions(tagged)
-        .lean<Pick<WalletDefinition, 'features'>>())!;
+      const definition = (await findDefinition<Pick<WalletDefinition, 'features'>>(
+        ctx,
+        wallet.wallet_id,
+        { features: 1 },
+      ))!;
       const write = prepareAiWrite(ctx.actor, wallet, definition, input, new Date());
       const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
         returnDocument: 'after',
@@ -156,7 +156,7 @@ export class AiStateService {
       // write is checked again against what is stored now.
       if (!updated) continue;
       countWritten(write);
-      await deliverEvents(ctx, updated._id, write.events);
+      await walletOutbox.deliverEvents(ctx, updated._id, write.events);
       return updated;
     }
     const now = await UserWalletModel.findById(id, { version: 1 })
@@ -271,10 +271,7 @@ export class AiStateService {
           const unsure = planned
             .filter((p) => !landed.has(eventKey(p.write)))
             .map((p) => p.write.events[0]._id);
-          for (const e of await UserWalletEventModel.find({ _id: { $in: unsure } }, { _id: 1 })
-            .setOptions(tagged)
-            .lean<Array<{ _id: Types.ObjectId }>>())
-            landed.add(e._id.toHexString());
+          for (const id of await eventIdsInTrail(ctx, unsure)) landed.add(id.toHexString());
         }
       }
       for (const p of planned) {
@@ -299,7 +296,7 @@ export class AiStateService {
           : new NotFoundError('no wallet with that id'),
       );
     }
-    const delivered = await deliverEventsOfMany(ctx, events);
+    const delivered = await walletOutbox.deliverEventsOfMany(ctx, events);
     for (const outcome of outcomes) {
       if (outcome.wallet)
         outcome.wallet.pending_events = outcome.wallet.pending_events?.filter(

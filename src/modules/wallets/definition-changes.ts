@@ -3,10 +3,10 @@ import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { leverageRange } from './ai-policy';
 import { apiAiState } from '../audit/api-names';
 import { walletEvent } from '../audit/build-events';
-import { writeWithEvent } from '../audit/outbox';
 import { WalletEventKind } from '../audit/user-wallet-event.model';
 import { userChanged, UserWalletModel, type UserWallet } from './user-wallet.model';
 import type { WalletWriteContext } from './wallet-status';
+import { walletOutbox } from './wallet-outbox';
 
 /** A wallet whose user changes its mode meanwhile is looked at again, at most this often. */
 const ATTEMPTS = 3;
@@ -45,7 +45,7 @@ export async function clampWalletsToDefinition(
         before: null,
         after: apiAiState({ current_leverage: target }),
       });
-      const replaced = await writeWithEvent(
+      const replaced = await walletOutbox.writeWithEvent(
         ctx,
         {
           _id: wallet._id,

@@ -24,7 +24,7 @@ import type { AiStateService } from './ai-state.service';
 import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from '../audit/trail.loader';
 import { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { aiBounds } from './ai-policy';
-import { decodeTimeCursor, encodeTimeCursor } from './cursors';
+import { decodeTimeCursor, encodeTimeCursor } from '../../shared/cursors';
 import {
   AiManagedStateInput,
   AiPauseWalletArgs,

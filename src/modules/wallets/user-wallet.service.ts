@@ -1,6 +1,6 @@
 import { Types } from 'mongoose';
 import type { Actor } from '../auth/roles';
-import { dbOptions, type UserContext } from '../../core/context';
+import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import {
   ConflictError,
   ForbiddenError,
@@ -11,18 +11,19 @@ import {
 import { metrics } from '../../core/metrics';
 import { toObjectId } from '../../shared/scalars';
 import {
-  DELETION_GRACE_MS,
+  assertCredentialStays,
   scheduleChecks,
   unscheduleChecks,
 } from '../credentials/credential-link';
-import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
+import { ConnectionState } from '../credentials/credential.model';
+import { findCredential } from '../credentials/credential.service';
 import type { DeletePayload } from '../credentials/credential.types';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { INITIAL_RISK_SCORE, INITIAL_STOP_LOSS, leverageRange, modeFits } from './ai-policy';
 import { normalizeAllowedSymbols } from './symbols';
 import { apiAiState, apiLimits, apiStatus } from '../audit/api-names';
 import { statusChangeEvent, walletEvent } from '../audit/build-events';
-import { copyEvents, deliverEvents, writeWithEvent } from '../audit/outbox';
 import { WalletEventKind, type WalletEventRecord } from '../audit/user-wallet-event.model';
 import type {
   CreateUserWalletInput,
@@ -40,7 +41,13 @@ import {
   type UserLimits,
   type UserWallet,
 } from './user-wallet.model';
-import { pauseIfCredentialRefused, TEST_AGAIN_FIRST, transition } from './wallet-status';
+import {
+  credentialWallets,
+  pauseIfCredentialRefused,
+  TEST_AGAIN_FIRST,
+  transition,
+} from './wallet-status';
+import { walletOutbox } from './wallet-outbox';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
 
@@ -67,9 +74,7 @@ export class UserWalletService {
   async create(ctx: UserContext, input: CreateUserWalletInput): Promise<UserWallet> {
     const user = ctx.actor;
     const tagged = dbOptions(ctx);
-    const credential = await CredentialModel.findById(toObjectId(input.credentialId))
-      .setOptions(tagged)
-      .lean<Credential>();
+    const credential = await findCredential(ctx, toObjectId(input.credentialId));
     if (!credential) throw new NotFoundError('no credential with that id');
     if (!credential.user_id.equals(user.userId))
       throw new ForbiddenError('this credential belongs to another user');
@@ -77,9 +82,7 @@ export class UserWalletService {
       throw new UserInputError('the credential is not active', 'credentialId');
     if (credential.connection_state === ConnectionState.REJECTED)
       throw new ConflictError(TEST_AGAIN_FIRST);
-    const definition = await WalletDefinitionModel.findById(credential.wallet_id)
-      .setOptions(tagged)
-      .lean<WalletDefinition>();
+    const definition = await findDefinition(ctx, credential.wallet_id);
     if (!definition?.is_active)
       throw new UserInputError(
         `${definition?.name ?? 'the exchange'} is not active`,
@@ -129,8 +132,11 @@ export class UserWalletService {
         );
       throw error;
     }
-    await this.assertCredentialStays(ctx, credential._id, _id);
-    await deliverEvents(ctx, _id, [created]);
+    // The wallet's side of the credential's deletion (credential-link.ts).
+    await assertCredentialStays(ctx, credential._id, () =>
+      UserWalletModel.deleteOne({ _id }, tagged).exec(),
+    );
+    await walletOutbox.deliverEvents(ctx, _id, [created]);
     await scheduleChecks(ctx, credential._id);
     await pauseIfCredentialRefused(ctx, credential._id);
     return (await UserWalletModel.findById(_id).setOptions(tagged).lean<UserWallet>())!;
@@ -158,9 +164,7 @@ export class UserWalletService {
       if (!renamed) throw new NotFoundError('no wallet with that id');
       return renamed;
     }
-    const definition = (await WalletDefinitionModel.findById(wallet.wallet_id)
-      .setOptions(tagged)
-      .lean<WalletDefinition>())!;
+    const definition = (await findDefinition(ctx, wallet.wallet_id))!;
     const limits = toLimits(definition, input.userLimits);
     set.user_limits = limits;
     const min = {
@@ -175,7 +179,7 @@ export class UserWalletService {
       before: null,
       after: { userLimits: apiLimits(limits) },
     });
-    const replaced = await writeWithEvent(
+    const replaced = await walletOutbox.writeWithEvent(
       ctx,
       { _id: wallet._id, user_id: user.userId },
       { $set: { ...set, ...userChanged() }, $min: min },
@@ -212,7 +216,7 @@ export class UserWalletService {
       to: WalletStatus.AI_PAUSED,
       pauseReason: reason,
     });
-    const paused = await writeWithEvent(
+    const paused = await walletOutbox.writeWithEvent(
       ctx,
       // Paused meanwhile, the limit changed again, or the risk came down: nothing left to do.
       {
@@ -240,20 +244,23 @@ export class UserWalletService {
   async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
     const wallet = await this.loadOwned(ctx, id);
     const pending = wallet.pending_events ?? [];
-    await copyEvents(ctx, wallet._id, pending);
+    await walletOutbox.copyEvents(ctx, wallet._id, pending);
     const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id })
       .setOptions(dbOptions(ctx))
       .lean<UserWallet>();
     if (!deleted) throw new NotFoundError('no wallet with that id');
     const copied = new Set(pending.map((e) => e._id.toHexString()));
     const late = (deleted.pending_events ?? []).filter((e) => !copied.has(e._id.toHexString()));
-    await copyEvents(ctx, wallet._id, late).catch((error: unknown) =>
-      ctx.logger.error(
-        { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
-        'audit events of a deleted wallet could not be saved',
-      ),
-    );
-    if (LIVE_STATUSES.includes(deleted.status)) await unscheduleChecks(ctx, deleted.credential_id);
+    await walletOutbox
+      .copyEvents(ctx, wallet._id, late)
+      .catch((error: unknown) =>
+        ctx.logger.error(
+          { err: error, walletId: id, events: late.map((e) => e._id.toHexString()) },
+          'audit events of a deleted wallet could not be saved',
+        ),
+      );
+    if (LIVE_STATUSES.includes(deleted.status))
+      await unscheduleChecks(ctx, credentialWallets, deleted.credential_id);
     ctx.logger.info({ walletId: id }, 'user wallet deleted');
     return { id, deleted: true };
   }
@@ -287,28 +294,53 @@ export class UserWalletService {
       throw new ForbiddenError('this wallet belongs to another user');
     return wallet;
   }
+}
 
-  /**
-   * A credential being deleted may have checked for wallets just before this one was written.
-   * Looking again after the write closes that gap: one of the two requests always sees the other.
-   */
-  private async assertCredentialStays(
-    ctx: UserContext,
-    credentialId: Types.ObjectId,
-    walletId: Types.ObjectId,
-  ): Promise<void> {
-    const tagged = dbOptions(ctx);
-    const stays = await CredentialModel.exists({
-      _id: credentialId,
-      $or: [
-        { deleting_at: null },
-        { deleting_at: { $lt: new Date(Date.now() - DELETION_GRACE_MS) } },
-      ],
-    }).setOptions(tagged);
-    if (stays) return;
-    await UserWalletModel.deleteOne({ _id: walletId }, tagged);
-    throw new ConflictError('the credential is being deleted');
-  }
+/*
+ * The wallets as the other modules read them (the live feed and subscriptions): each call one
+ * command with the context's database comment.
+ */
+
+/** A wallet and who owns it. */
+export type WalletOwner = Pick<UserWallet, '_id' | 'user_id'>;
+
+/** Who owns the wallet; null for an unknown id. */
+export function ownerOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  id: Types.ObjectId,
+): Promise<WalletOwner | null> {
+  return UserWalletModel.findById(id, { user_id: 1 })
+    .setOptions(dbOptions(ctx))
+    .lean<WalletOwner>()
+    .exec();
+}
+
+/** Who owns each of these wallets, in no given order; gone ones left out. */
+export function ownersOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: readonly Types.ObjectId[],
+): Promise<WalletOwner[]> {
+  return UserWalletModel.find({ _id: { $in: ids } }, { user_id: 1 })
+    .setOptions(dbOptions(ctx))
+    .lean<WalletOwner[]>()
+    .exec();
+}
+
+/**
+ * The outboxes of these wallets that hold events not yet in the trail (see audit/outbox.ts), in no
+ * given order.
+ */
+export function pendingEventsOf(
+  ctx: Pick<RequestContext, 'comment'>,
+  ids: readonly Types.ObjectId[],
+): Promise<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>> {
+  return UserWalletModel.find(
+    { _id: { $in: ids }, 'pending_events.0': { $exists: true } },
+    { pending_events: 1 },
+  )
+    .setOptions(dbOptions(ctx))
+    .lean<Array<{ _id: Types.ObjectId; pending_events: WalletEventRecord[] }>>()
+    .exec();
 }
 
 /**

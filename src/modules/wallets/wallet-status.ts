@@ -7,11 +7,17 @@ import {
   isDuplicateKeyError,
 } from '../../core/errors';
 import { metrics } from '../../core/metrics';
-import { scheduleChecks, unscheduleChecks } from '../credentials/credential-link';
-import { ConnectionState, CredentialModel, type Credential } from '../credentials/credential.model';
-import { WalletDefinitionModel, type WalletDefinition } from '../catalog/wallet-definition.model';
+import {
+  scheduleChecks,
+  unscheduleChecks,
+  type CredentialWallets,
+} from '../credentials/credential-link';
+import { ConnectionState, type Credential } from '../credentials/credential.model';
+import { findCredential } from '../credentials/credential.service';
+import type { WalletDefinition } from '../catalog/wallet-definition.model';
+import { findDefinition } from '../catalog/wallet-definition.service';
 import { statusChangeEvent } from '../audit/build-events';
-import { writeWithEvent, type OutboxContext } from '../audit/outbox';
+import type { OutboxContext } from '../audit/outbox';
 import {
   LIVE_STATUSES,
   userChanged,
@@ -19,6 +25,7 @@ import {
   WalletStatus,
   type UserWallet,
 } from './user-wallet.model';
+import { walletOutbox } from './wallet-outbox';
 
 /**
  * The pause reason of a wallet whose credential the exchange refused, before the test's own
@@ -104,7 +111,7 @@ async function writeTransition(
   });
   let replaced: UserWallet | null;
   try {
-    replaced = await writeWithEvent(
+    replaced = await walletOutbox.writeWithEvent(
       ctx,
       { ...guard?.valuesRead(wallet), _id: wallet._id, status: { $in: from } },
       {
@@ -132,7 +139,8 @@ async function writeTransition(
   if (replaced) {
     const wasLive = LIVE_STATUSES.includes(replaced.status);
     if (LIVE_STATUSES.includes(to) && !wasLive) await scheduleChecks(ctx, wallet.credential_id);
-    if (!LIVE_STATUSES.includes(to) && wasLive) await unscheduleChecks(ctx, wallet.credential_id);
+    if (!LIVE_STATUSES.includes(to) && wasLive)
+      await unscheduleChecks(ctx, credentialWallets, wallet.credential_id);
     // The credential may have been refused between the check above and this write.
     if (to === WalletStatus.ACTIVE) await pauseIfCredentialRefused(ctx, wallet.credential_id);
   }
@@ -153,14 +161,15 @@ export async function assertCanGoLive(
   ctx: OutboxContext,
   wallet: Pick<UserWallet, 'credential_id' | 'wallet_id'>,
 ): Promise<void> {
-  const tagged = dbOptions(ctx);
   const [credential, definition] = await Promise.all([
-    CredentialModel.findById(wallet.credential_id, { is_active: 1, connection_state: 1 })
-      .setOptions(tagged)
-      .lean<Pick<Credential, 'is_active' | 'connection_state'>>(),
-    WalletDefinitionModel.findById(wallet.wallet_id, { is_active: 1, name: 1 })
-      .setOptions(tagged)
-      .lean<Pick<WalletDefinition, 'is_active' | 'name'>>(),
+    findCredential<Pick<Credential, 'is_active' | 'connection_state'>>(ctx, wallet.credential_id, {
+      is_active: 1,
+      connection_state: 1,
+    }),
+    findDefinition<Pick<WalletDefinition, 'is_active' | 'name'>>(ctx, wallet.wallet_id, {
+      is_active: 1,
+      name: 1,
+    }),
   ]);
   if (!credential?.is_active)
     throw new UserInputError("the wallet's credential is not active", 'credentialId');
@@ -205,7 +214,7 @@ export async function pauseWalletsOfRefusedCredential(
     const update = {
       $set: { status: WalletStatus.AI_PAUSED, pause_reason: reason, ...userChanged() },
     };
-    const replaced = await writeWithEvent(
+    const replaced = await walletOutbox.writeWithEvent(
       ctx,
       { ...filter, _id: wallet._id },
       update,
@@ -232,12 +241,9 @@ export async function pauseIfCredentialRefused(
   ctx: OutboxContext,
   credentialId: Credential['_id'],
 ): Promise<void> {
-  const credential = await CredentialModel.findById(credentialId, {
-    connection_state: 1,
-    connection_error: 1,
-  })
-    .setOptions(dbOptions(ctx))
-    .lean<Pick<Credential, '_id' | 'connection_state' | 'connection_error'>>();
+  const credential = await findCredential<
+    Pick<Credential, '_id' | 'connection_state' | 'connection_error'>
+  >(ctx, credentialId, { connection_state: 1, connection_error: 1 });
   if (credential?.connection_state !== ConnectionState.REJECTED) return;
   await pauseWalletsOfRefusedCredential(
     ctx,
@@ -245,3 +251,38 @@ export async function pauseIfCredentialRefused(
     credential.connection_error ?? 'the connection test failed',
   );
 }
+
+/**
+ * What the credentials module asks of the wallets on a credential (credentials/credential-link.ts),
+ * answered here: app/lifecycle.ts hands it to the credentials' services.
+ */
+export const credentialWallets: CredentialWallets = {
+  async hasLive(ctx, credentialId) {
+    const live = await UserWalletModel.exists({
+      credential_id: credentialId,
+      status: { $in: LIVE_STATUSES },
+    }).setOptions(dbOptions(ctx));
+    return Boolean(live);
+  },
+
+  async hasAny(ctx, credentialId) {
+    const used = await UserWalletModel.exists({ credential_id: credentialId }).setOptions(
+      dbOptions(ctx),
+    );
+    return Boolean(used);
+  },
+
+  async pauseLive(ctx, credentialId, reason) {
+    const live = await UserWalletModel.findOne({
+      credential_id: credentialId,
+      status: { $in: LIVE_STATUSES },
+    })
+      .setOptions(dbOptions(ctx))
+      .lean<UserWallet>()
+      .exec();
+    if (!live) return;
+    await transition(ctx, live, LIVE_STATUSES, WalletStatus.USER_PAUSED, reason);
+  },
+
+  pauseRefused: pauseWalletsOfRefusedCredential,
+};

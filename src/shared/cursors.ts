@@ -1,5 +1,5 @@
 import { Types } from 'mongoose';
-import { UserInputError } from '../../core/errors';
+import { UserInputError } from '../core/errors';
 
 /*
  * Opaque page cursors: base64url of the sort key of the last node. A cursor is the node's own

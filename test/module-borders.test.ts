@@ -1,0 +1,84 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+
+const MODULES = join(__dirname, '..', 'src', 'modules');
+
+function sourcesOf(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sourcesOf(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+const IMPORT = /import\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)'/g;
+
+/** Every value (not type-only) import of a file, with the module folder it comes from. */
+function valueImports(file: string): { from: string; module: string | null; names: string[] }[] {
+  const text = readFileSync(file, 'utf8');
+  const found: { from: string; module: string | null; names: string[] }[] = [];
+  for (const [, typeOnly, list, from] of text.matchAll(IMPORT)) {
+    if (typeOnly || !from.startsWith('.')) continue;
+    const target = relative(MODULES, resolve(join(file, '..'), from));
+    const module = target.startsWith('..') ? null : target.split(sep)[0];
+    const names = list
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name && !name.startsWith('type '))
+      .map((name) => name.split(/\s+as\s+/)[0]);
+    found.push({ from, module, names });
+  }
+  return found;
+}
+
+describe('module borders', () => {
+  it("no module reads another module's collections through its model: it asks that module's service", () => {
+    const crossings: string[] = [];
+    for (const module of readdirSync(MODULES)) {
+      for (const file of sourcesOf(join(MODULES, module))) {
+        for (const use of valueImports(file)) {
+          if (use.module === null || use.module === module) continue;
+          const models = use.names.filter((name) => /Model$/.test(name));
+          if (models.length > 0)
+            crossings.push(`${relative(MODULES, file)} -> ${use.from}: ${models.join(', ')}`);
+        }
+      }
+    }
+    expect(crossings).toEqual([]);
+  });
+
+  it('value imports between modules go one way: no module reaches, through others, back to itself', () => {
+    // module -> the modules it imports values from, each with a file that does
+    const edges = new Map<string, Map<string, string>>();
+    for (const module of readdirSync(MODULES)) {
+      const targets = new Map<string, string>();
+      for (const file of sourcesOf(join(MODULES, module))) {
+        for (const use of valueImports(file)) {
+          if (use.module === null || use.module === module || use.names.length === 0) continue;
+          if (!targets.has(use.module)) targets.set(use.module, relative(MODULES, file));
+        }
+      }
+      edges.set(module, targets);
+    }
+    const cycles: string[] = [];
+    const done = new Set<string>();
+    const visit = (module: string, path: string[]): void => {
+      const at = path.indexOf(module);
+      if (at >= 0) {
+        const cycle = [...path.slice(at), module];
+        cycles.push(
+          cycle
+            .slice(1)
+            .map((to, i) => `${cycle[i]} -> ${to} (${edges.get(cycle[i])!.get(to)})`)
+            .join(', '),
+        );
+        return;
+      }
+      if (done.has(module)) return;
+      for (const next of edges.get(module)?.keys() ?? []) visit(next, [...path, module]);
+      done.add(module);
+    };
+    for (const module of edges.keys()) visit(module, []);
+    expect(cycles).toEqual([]);
+  });
+});
