@@ -35,17 +35,8 @@ const {
 } = require('../../dist/db/connection.js');
 const { ensureRetentionIndexes } = require('../../dist/db/retention.js');
 const { createLogger } = require('../../dist/core/logger.js');
-// The models whose indexes the service makes at start-up (startApp in src/app/server.ts).
-const MODELS = [
-  require('../../dist/modules/auth/user.model.js').UserModel,
-  require('../../dist/modules/catalog/wallet-definition.model.js').WalletDefinitionModel,
-  require('../../dist/modules/credentials/credential.model.js').CredentialModel,
-  require('../../dist/modules/credentials/credential-balance.model.js').CredentialBalanceModel,
-  require('../../dist/modules/wallets/user-wallet.model.js').UserWalletModel,
-  require('../../dist/modules/audit/user-wallet-event.model.js').UserWalletEventModel,
-  require('../../dist/shared/rate-limit.js').RateLimitModel,
-  require('../../dist/modules/auth/agent-token.model.js').AgentTokenModel,
-];
+// The models whose indexes the service makes at start-up (src/app/stored-models.ts).
+const { STORED_MODELS } = require('../../dist/app/stored-models.js');
 
 /**
  * The service's indexes on the database at `uri`, made as its start-up makes them (its models'
@@ -56,7 +47,7 @@ export async function createServiceIndexes(uri, config) {
   const logger = createLogger({ ...config, logLevel: 'warn' });
   await connectDatabase(uri, logger);
   try {
-    await ensureIndexes(MODELS);
+    await ensureIndexes(STORED_MODELS);
     await ensureRetentionIndexes(config.retention, logger);
   } finally {
     await disconnectDatabase();

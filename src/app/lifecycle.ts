@@ -3,33 +3,26 @@ import type { Config } from '../core/config';
 import { systemCtx, type RequestContext } from '../core/context';
 import type { Logger } from '../core/logger';
 import { Keyring } from '../crypto/keyring';
+import { STORED_MODELS } from './stored-models';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from '../db/connection';
 import { ensureRetentionIndexes, startExpirySweep } from '../db/retention';
 import { checkConnection } from '../exchanges/registry';
 import type { Services } from '../graphql/schema';
 import { AgentTokenRegistry } from '../modules/auth/agent-token-registry';
-import { AgentTokenModel } from '../modules/auth/agent-token.model';
 import { AuthService } from '../modules/auth/auth.service';
-import { UserModel } from '../modules/auth/user.model';
-import { WalletDefinitionModel } from '../modules/catalog/wallet-definition.model';
 import { WalletDefinitionService } from '../modules/catalog/wallet-definition.service';
 import { ConnectionTester } from '../modules/credentials/connection-tests';
-import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
 import { CredentialCheckScheduler } from '../modules/credentials/credential-check-scheduler';
-import { CredentialModel } from '../modules/credentials/credential.model';
 import { CredentialService } from '../modules/credentials/credential.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
 import { clampWalletsToDefinition } from '../modules/wallets/definition-changes';
-import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
-import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
 import { credentialWallets } from '../modules/wallets/wallet-status';
 import { walletPendingEvents } from '../modules/wallets/wallet-outbox';
 import { MIGRATIONS } from '../migrations';
 import { runMigrations } from '../migrations/runner';
-import { RateLimitModel } from '../shared/rate-limit';
 import type { TokenBudget } from '../shared/token-budget';
 
 /** What start-up builds before anything is served: the services and what they lean on. */
@@ -60,16 +53,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     credentialWallets,
   );
   try {
-    await ensureIndexes([
-      UserModel,
-      WalletDefinitionModel,
-      CredentialModel,
-      CredentialBalanceModel,
-      UserWalletModel,
-      UserWalletEventModel,
-      RateLimitModel,
-      AgentTokenModel,
-    ]);
+    await ensureIndexes(STORED_MODELS);
     await ensureRetentionIndexes(config.retention, logger);
     const services: Services = {
       auth: new AuthService(config, logger, agentTokens),
