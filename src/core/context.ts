@@ -1,6 +1,5 @@
 import type { Actor, Principal, SystemActor, UserPrincipal } from '../modules/auth/roles';
 import { SYSTEM_ACTOR } from '../modules/auth/roles';
-import type { LiveConnection, LiveEventsService } from '../modules/live/live-events.service';
 import { backgroundComment } from '../shared/background';
 import { createLoaders, type Loaders } from './loaders';
 import type { Logger } from './logger';
@@ -37,16 +36,29 @@ export interface RequestContext<A extends Actor | null = Principal | null> {
    * send none.
    */
   comment: string | undefined;
-  /** On a subscription (over WebSocket): the live events and the connection they go to. */
-  live?: {
-    service: LiveEventsService;
-    connection: LiveConnection;
-    /**
-     * Subscriptions with the same key answer alike and share each event's execution (see
-     * live/shared-execution.ts).
-     */
-    shareKey: string;
-  };
+  /** On a subscription (over WebSocket): the connection it runs on; see LiveChannel. */
+  live?: LiveChannel;
+}
+
+/**
+ * What modules/live/ws-server.ts gives a subscription's resolvers. The live module adds its service
+ * here itself (a module augmentation in live-events.service.ts), so the core imports nothing of it.
+ */
+export interface LiveChannel {
+  connection: LiveConnection;
+  /**
+   * Subscriptions with the same key answer alike and share each event's execution (see
+   * live/shared-execution.ts).
+   */
+  shareKey: string;
+}
+
+/** What a subscription knows of the connection it runs on. */
+export interface LiveConnection {
+  /** Events that may wait for this connection's consumer before it counts as too slow. */
+  maxWaiting: number;
+  /** Closes the connection, saying why. */
+  close(code: number, reason: string): void;
 }
 
 /** A request by a signed-in caller (user, admin or agent). */

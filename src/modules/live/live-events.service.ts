@@ -1,23 +1,28 @@
 import type { Types } from 'mongoose';
-import type { AgentContext, RequestContext, UserContext } from '../../core/context';
+import type {
+  AgentContext,
+  LiveChannel,
+  LiveConnection,
+  RequestContext,
+  UserContext,
+} from '../../core/context';
 import { ForbiddenError, InternalError, NotFoundError } from '../../core/errors';
 import type { WalletEventKind } from '../audit/user-wallet-event.model';
 import { ownerOf } from '../wallets/user-wallet.service';
 import { toObjectId } from '../../shared/scalars';
 import type { FeedSubscription, WalletEventFeed } from './wallet-event-feed';
 
-/** What a subscription knows of the connection it runs on (see ws-server.ts). */
-export interface LiveConnection {
-  /** Events that may wait for this connection's consumer before it counts as too slow. */
-  maxWaiting: number;
-  /** Closes the connection, saying why. */
-  close(code: number, reason: string): void;
+declare module '../../core/context' {
+  /** ws-server.ts puts the live events service in every subscription's context. */
+  interface LiveChannel {
+    service: LiveEventsService;
+  }
 }
 
 export const SLOW_CONSUMER_CLOSE = 4008;
 
 /** A subscription's context comes from the WebSocket server, which puts the live service in it. */
-export function liveOf(ctx: RequestContext): NonNullable<RequestContext['live']> {
+export function liveOf(ctx: RequestContext): LiveChannel {
   if (!ctx.live)
     throw new InternalError('subscriptions run over WebSocket at /graphql (graphql-ws)');
   return ctx.live;
