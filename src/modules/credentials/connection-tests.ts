@@ -13,8 +13,7 @@ import type {
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
-import { checkDelayMs } from './credential-check-scheduler';
-import { rescheduleChecks, type CredentialWallets } from './credential-link';
+import { rescheduleChecks, type CredentialWallets, checkDelayMs } from './credential-link';
 import { plainValues } from './credential-values';
 import {
   ConnectionState,

@@ -1,7 +1,6 @@
 import { Types } from 'mongoose';
 import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
-import type { CheckKind } from '../../exchanges/types';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
@@ -21,28 +20,6 @@ const MINUTE_MS = 60_000;
  * Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle.
  */
 const CANDIDATES_PER_SLOT = 4;
-
-/*
- * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
- * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
- * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
- * all. The credential is in the queue below while a live wallet uses it (credential-link.ts).
- */
-const JITTER = 0.1;
-
-/**
- * ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one
- * included.
- */
-export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: number): number {
-  // An untestable definition is no exchange outage: testing sooner can't help until an admin
-  // changes it.
-  const base =
-    kind === 'unreachable'
-      ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
-      : intervalMs;
-  return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
-}
 
 export interface SchedulerSettings {
   /** CREDENTIAL_CHECK_INTERVAL */

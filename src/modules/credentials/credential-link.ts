@@ -1,6 +1,7 @@
 import { Types } from 'mongoose';
 import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import { ConflictError } from '../../core/errors';
+import type { CheckKind } from '../../exchanges/types';
 import { CredentialModel, type Credential } from './credential.model';
 
 /*
@@ -11,7 +12,7 @@ import { CredentialModel, type Credential } from './credential.model';
  * handed over at start-up (app/lifecycle.ts): this module imports nothing of theirs.
  *
  * The service's re-tests. `next_check_at`, the scheduler's queue, is `check_due_at` (when the last
- * test said the next one is due: see checkDelayMs in credential-check-scheduler.ts) while a live
+ * test said the next one is due: see checkDelayMs below) while a live
  * wallet uses the credential, and null otherwise. The wallet write that makes a wallet live calls
  * scheduleChecks after its own write, and the one that ends its liveness (a pause by its user, a
  * delete) unscheduleChecks after its own write: that clears first and then asks whether a live
@@ -181,4 +182,26 @@ export async function assertCredentialStays(
   if (stays) return;
   await takeBack();
   throw new ConflictError('the credential is being deleted');
+}
+
+/*
+ * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
+ * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
+ * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
+ * all. The credential is in the queue (next_check_at) while a live wallet uses it.
+ */
+const JITTER = 0.1;
+
+/**
+ * ms until the next test after an outcome; `failures` counts consecutive UNREACHABLE ones, this one
+ * included.
+ */
+export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: number): number {
+  // An untestable definition is no exchange outage: testing sooner can't help until an admin
+  // changes it.
+  const base =
+    kind === 'unreachable'
+      ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
+      : intervalMs;
+  return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
 }
