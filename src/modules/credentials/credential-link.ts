@@ -144,21 +144,20 @@ export async function deleteUnlessUsed(
   await CredentialModel.updateOne(
     { _id: credential._id },
     { $set: { deleting_at: new Date(), deleting_token: token } },
-    { timestamps: false },
+    { timestamps: false, ...dbOptions(ctx) },
   );
   if (await wallets.hasAny(ctx, credential._id)) {
     await CredentialModel.updateOne(
       { _id: credential._id, deleting_token: token },
       { $set: { deleting_at: null, deleting_token: null } },
-      { timestamps: false },
+      { timestamps: false, ...dbOptions(ctx) },
     );
     throw new ConflictError('a wallet still uses this credential: delete the wallet first');
   }
-  const { deletedCount } = await CredentialModel.deleteOne({
-    _id: credential._id,
-    user_id: credential.user_id,
-    deleting_token: token,
-  });
+  const { deletedCount } = await CredentialModel.deleteOne(
+    { _id: credential._id, user_id: credential.user_id, deleting_token: token },
+    dbOptions(ctx),
+  );
   return deletedCount > 0;
 }
 
