@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import type { LoadedConfig } from './core/config';
+import { systemCtx } from './core/context';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from './db/connection';
 import { resolveDatabase } from './db/embedded';
 import { runEntryPoint } from './entry-point';
@@ -15,10 +16,10 @@ async function main({ config }: LoadedConfig): Promise<void> {
   try {
     await connectDatabase(uri, logger);
     await ensureIndexes([WalletDefinitionModel]);
-    const definitions = new WalletDefinitionService(logger, {
+    const definitions = new WalletDefinitionService({
       onFeaturesChanged: clampWalletsToDefinition,
     });
-    const seeded = await definitions.seed();
+    const seeded = await definitions.seed(systemCtx(logger, 'catalog seed'));
     process.stdout.write(`seeded: ${seeded.map((d) => d.slug).join(', ')}\n`);
     await disconnectDatabase();
   } finally {

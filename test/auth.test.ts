@@ -5,6 +5,7 @@ import { AgentTokenRegistry } from '../src/modules/auth/agent-token-registry';
 import { AuthService } from '../src/modules/auth/auth.service';
 import { Role } from '../src/modules/auth/roles';
 import { UserModel } from '../src/modules/auth/user.model';
+import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
 import { Writable } from 'node:stream';
 import {
@@ -297,10 +298,9 @@ describe('admin and agents', () => {
     const before = await UserModel.findOne({ email }).lean();
     const restarted = new AuthService(
       { ...t.config, admin: { email, password: 'the configured admin password' } },
-      createLogger({ logLevel: 'silent' }),
       new AgentTokenRegistry(createLogger({ logLevel: 'silent' })),
     );
-    await restarted.ensureAdmin();
+    await restarted.ensureAdmin(systemCtx(createLogger({ logLevel: 'silent' }), 'admin account'));
     const promoted = await UserModel.findOne({ email }).lean();
     expect(promoted!.role).toBe('admin');
     expect(promoted!.password_hash).toBe(before!.password_hash);
@@ -317,9 +317,8 @@ describe('admin and agents', () => {
     const adminPassword = 'the configured admin password';
     await new AuthService(
       { ...t.config, admin: { email, password: adminPassword } },
-      logger,
       new AgentTokenRegistry(logger),
-    ).ensureAdmin();
+    ).ensureAdmin(systemCtx(logger, 'admin account'));
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
     const said = lines.join('');
     expect(said).toContain(email);
@@ -329,10 +328,9 @@ describe('admin and agents', () => {
     // In production the start stops there.
     const production = new AuthService(
       { ...t.config, nodeEnv: 'production', admin: { email, password: adminPassword } },
-      logger,
       new AgentTokenRegistry(logger),
     );
-    await expect(production.ensureAdmin()).rejects.toThrow(
+    await expect(production.ensureAdmin(systemCtx(logger, 'admin account'))).rejects.toThrow(
       `ADMIN_EMAIL ${email} belongs to an existing account`,
     );
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream';
 import { AgentTokenRegistry } from '../src/modules/auth/agent-token-registry';
 import { AuthService } from '../src/modules/auth/auth.service';
+import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
 import { IssueAgentTokenDocument, LoginDocument, MeDocument } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
@@ -107,9 +108,8 @@ describe('security events', () => {
     );
     await new AuthService(
       { ...t.config, admin: { email, password: 'the admin password here' } },
-      logger,
       new AgentTokenRegistry(logger),
-    ).ensureAdmin();
+    ).ensureAdmin(systemCtx(logger, 'admin account'));
     const promoted = lines
       .map((l) => JSON.parse(l) as Line)
       .find((l) => l.security === 'admin promoted');

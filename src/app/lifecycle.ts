@@ -56,9 +56,9 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     await ensureIndexes(STORED_MODELS);
     await ensureRetentionIndexes(config.retention, logger);
     const services: Services = {
-      auth: new AuthService(config, logger, agentTokens),
+      auth: new AuthService(config, agentTokens),
       // The catalog imports nothing of the wallets: a change of features reaches them by this hook.
-      definitions: new WalletDefinitionService(logger, {
+      definitions: new WalletDefinitionService({
         onFeaturesChanged: clampWalletsToDefinition,
       }),
       credentials: new CredentialService(
@@ -70,8 +70,8 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),
     };
-    await services.auth.ensureAdmin();
-    await services.definitions.seedIfEmpty();
+    await services.auth.ensureAdmin(systemCtx(logger, 'admin account'));
+    await services.definitions.seedIfEmpty(systemCtx(logger, 'catalog seed'));
     // Before anything is served: no resolver meets a document of an older shape.
     await runMigrations(systemCtx(logger, 'migrations'), config, MIGRATIONS);
     await agentTokens.start();

@@ -16,7 +16,6 @@ import {
   UnauthenticatedError,
   UserInputError,
 } from '../../core/errors';
-import type { Logger } from '../../core/logger';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../../shared/rate-limit';
 import { cleanName } from '../../shared/validators';
 import type { AgentTokenRegistry } from './agent-token-registry';
@@ -73,7 +72,6 @@ export class AuthService {
 
   constructor(
     private readonly config: Config,
-    private readonly logger: Logger,
     private readonly agentTokens: AgentTokenRegistry,
   ) {
     this.counterSecret = createHmac('sha256', config.jwt.secret)
@@ -347,23 +345,23 @@ export class AuthService {
    * address first gains nothing. Otherwise it is left as it is, an error names the email, and in
    * production the start stops.
    */
-  async ensureAdmin(): Promise<void> {
+  async ensureAdmin(ctx: SystemContext): Promise<void> {
     const admin = this.config.admin;
     if (!admin) return;
     const email = normalizeEmail(admin.email);
     const startUp: RequestMeta = {
-      logger: this.logger,
+      logger: ctx.logger,
       clientAddress: 'start-up',
       actor: null,
     };
-    const existing = await UserModel.findOne({ email }, { role: 1, password_hash: 1 }).lean<
-      Pick<User, '_id' | 'role' | 'password_hash'>
-    >();
+    const existing = await UserModel.findOne({ email }, { role: 1, password_hash: 1 })
+      .setOptions(dbOptions(ctx))
+      .lean<Pick<User, '_id' | 'role' | 'password_hash'>>();
     if (existing?.role === Role.ADMIN) return;
     if (existing) {
       if (!(await verifyPassword(existing.password_hash, admin.password))) {
         const error = new AdminAccountError(email);
-        this.logger.error({ security: 'admin not promoted', email }, error.message);
+        ctx.logger.error({ security: 'admin not promoted', email }, error.message);
         if (this.config.nodeEnv === 'production') throw error;
         return;
       }
@@ -371,6 +369,7 @@ export class AuthService {
       const promoted = await UserModel.updateOne(
         { _id: existing._id, password_hash: existing.password_hash },
         { $set: { role: Role.ADMIN } },
+        dbOptions(ctx),
       );
       if (promoted.modifiedCount > 0) logSecurityEvent(startUp, 'admin promoted', { email });
       return;
@@ -382,7 +381,7 @@ export class AuthService {
         role: Role.ADMIN,
         password_hash: await hashPassword(admin.password),
       });
-      this.logger.info({ email }, 'admin account created');
+      ctx.logger.info({ email }, 'admin account created');
     } catch (error) {
       // Another instance created it at the same moment: it exists, which is all we need.
       if (!isDuplicateKeyError(error)) throw error;

@@ -77,8 +77,8 @@ export class WalletDefinitionResolver {
     description:
       'ADMIN. Inserts or refreshes the built-in catalog (Binance, Hyperliquid); idempotent.',
   })
-  seedWalletDefinitions(): Promise<WalletDefinition[]> {
-    return this.definitions.seed();
+  seedWalletDefinitions(@UserCtx() ctx: UserContext): Promise<WalletDefinition[]> {
+    return this.definitions.seed(ctx);
   }
 
   @Authorized(Role.ADMIN)

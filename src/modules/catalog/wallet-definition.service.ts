@@ -1,6 +1,12 @@
 import { actorName } from '../auth/roles';
 import type { Types } from 'mongoose';
-import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
+import {
+  dbOptions,
+  type ActorContext,
+  type RequestContext,
+  type SystemContext,
+  type UserContext,
+} from '../../core/context';
 import {
   ConflictError,
   isDuplicateKeyError,
@@ -14,7 +20,6 @@ import {
   type CcxtExchangeFacts,
   type DefinitionDraft,
 } from '../../exchanges/ccxt-facts';
-import type { Logger } from '../../core/logger';
 import {
   ccxtCredentialOf,
   ccxtIdForCreate,
@@ -78,11 +83,7 @@ export class WalletDefinitionService {
     { expires: number; value: Promise<WalletDefinition[]> }
   >();
 
-  constructor(
-    /** The logger of the service's own start-up work (seedIfEmpty). */
-    private readonly logger: Logger,
-    private readonly hooks: DefinitionHooks,
-  ) {}
+  constructor(private readonly hooks: DefinitionHooks) {}
 
   /**
    * Sorted by order, then name. Left out, isActive means active only. Public: the same for every
@@ -234,17 +235,16 @@ export class WalletDefinitionService {
   /**
    * Inserts the built-in catalog, or refreshes its content. An admin's choices survive a
    * refresh: whether an exchange is active and where it is listed are set on insert only. The same
-   * whoever asks (seedWalletDefinitions, `npm run seed`, seedIfEmpty at start-up): it takes no
-   * context.
+   * whoever asks (an admin's seedWalletDefinitions, `npm run seed`, seedIfEmpty at start-up).
    */
-  async seed(): Promise<WalletDefinition[]> {
+  async seed(ctx: ActorContext): Promise<WalletDefinition[]> {
     const seeded: WalletDefinition[] = [];
     for (const { is_active, order, ...content } of BUILT_IN_DEFINITIONS) {
       const upsert = () =>
         WalletDefinitionModel.findOneAndUpdate(
           { slug: content.slug },
           { $set: content, $setOnInsert: { is_active, order } },
-          { upsert: true, returnDocument: 'after' },
+          { upsert: true, returnDocument: 'after', ...dbOptions(ctx) },
         ).lean<WalletDefinition>();
       // Two concurrent upserts of one slug: the loser hits the unique index, and its retry updates.
       const doc = await upsert().catch((error: unknown) => {
@@ -258,10 +258,10 @@ export class WalletDefinitionService {
   }
 
   /** At start-up: the catalog is seeded when the collection is empty. */
-  async seedIfEmpty(): Promise<boolean> {
-    if (await WalletDefinitionModel.exists({})) return false;
-    await this.seed();
-    this.logger.info({ count: BUILT_IN_DEFINITIONS.length }, 'wallet catalog seeded');
+  async seedIfEmpty(ctx: SystemContext): Promise<boolean> {
+    if (await WalletDefinitionModel.exists({}).setOptions(dbOptions(ctx))) return false;
+    await this.seed(ctx);
+    ctx.logger.info({ count: BUILT_IN_DEFINITIONS.length }, 'wallet catalog seeded');
     return true;
   }
 
