@@ -33,7 +33,8 @@ const {
   disconnectDatabase,
   ensureIndexes,
 } = require('../../dist/db/connection.js');
-const { ensureRetentionIndexes } = require('../../dist/db/retention.js');
+const { EXPIRY_JOB, ensureRetentionIndexes } = require('../../dist/db/retention.js');
+const { systemCtx } = require('../../dist/core/context.js');
 const { createLogger } = require('../../dist/core/logger.js');
 // The models whose indexes the service makes at start-up (src/app/stored-models.ts).
 const { STORED_MODELS } = require('../../dist/app/stored-models.js');
@@ -48,7 +49,7 @@ export async function createServiceIndexes(uri, config) {
   await connectDatabase(uri, logger);
   try {
     await ensureIndexes(STORED_MODELS);
-    await ensureRetentionIndexes(config.retention, logger);
+    await ensureRetentionIndexes(systemCtx(logger, EXPIRY_JOB), config.retention);
   } finally {
     await disconnectDatabase();
   }

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger';
 import { Keyring } from '../crypto/keyring';
 import { STORED_MODELS } from './stored-models';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from '../db/connection';
-import { ensureRetentionIndexes, startExpirySweep } from '../db/retention';
+import { EXPIRY_JOB, ensureRetentionIndexes, startExpirySweep } from '../db/retention';
 import { checkConnection } from '../exchanges/registry';
 import type { Services } from '../graphql/schema';
 import { AgentTokenRegistry } from '../modules/auth/agent-token-registry';
@@ -54,7 +54,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
   );
   try {
     await ensureIndexes(STORED_MODELS);
-    await ensureRetentionIndexes(config.retention, logger);
+    await ensureRetentionIndexes(systemCtx(logger, EXPIRY_JOB), config.retention);
     const services: Services = {
       auth: new AuthService(config, agentTokens),
       // The catalog imports nothing of the wallets: a change of features reaches them by this hook.

@@ -54,8 +54,8 @@ function expiring(settings: RetentionSettings): Expiring[] {
  * existing database: collMod where the engine has it, else the index is dropped and created again.
  */
 export async function ensureRetentionIndexes(
+  ctx: SystemContext,
   settings: RetentionSettings,
-  logger: Logger,
 ): Promise<void> {
   for (const { collection, field, seconds } of expiring(settings)) {
     const col = collectionNamed(collection);
@@ -85,7 +85,7 @@ export async function ensureRetentionIndexes(
       });
       await col.createIndex(key, { name, expireAfterSeconds: seconds });
     }
-    logger.info(
+    ctx.logger.info(
       {
         collection: col.collectionName,
         field,
