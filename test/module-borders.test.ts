@@ -11,24 +11,54 @@ function sourcesOf(dir: string): string[] {
   });
 }
 
-const IMPORT = /import\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)'/g;
+/** `import { a, type B } from '…'` and `export { a } from '…'`. */
+const NAMED = /(?:import|export)\s+(type\s+)?\{([^}]*)\}\s+from\s+'([^']+)'/g;
+/**
+ * Whole-module imports, whose names this test does not follow: a default or namespace import (with
+ * or without named ones beside it), `export * from`, require() and import(). Each counts as a value
+ * import of everything the file exports.
+ */
+const WHOLE =
+  /import\s+(?!type\b)(?:\*\s+as\s+\w+|\w+)(?:\s*,\s*\{[^}]*\})?\s+from\s+'([^']+)'|export\s+\*(?:\s+as\s+\w+)?\s+from\s+'([^']+)'|require\(\s*'([^']+)'\s*\)|import\(\s*'([^']+)'\s*\)/g;
+const EVERYTHING = '*';
+
+interface ValueImport {
+  from: string;
+  module: string | null;
+  /** The names taken, or EVERYTHING. */
+  names: string[];
+}
+
+function moduleOf(file: string, from: string): string | null {
+  const target = relative(MODULES, resolve(join(file, '..'), from));
+  return target.startsWith('..') ? null : target.split(sep)[0];
+}
 
 /** Every value (not type-only) import of a file, with the module folder it comes from. */
-function valueImports(file: string): { from: string; module: string | null; names: string[] }[] {
+function valueImports(file: string): ValueImport[] {
   const text = readFileSync(file, 'utf8');
-  const found: { from: string; module: string | null; names: string[] }[] = [];
-  for (const [, typeOnly, list, from] of text.matchAll(IMPORT)) {
+  const found: ValueImport[] = [];
+  for (const [, typeOnly, list, from] of text.matchAll(NAMED)) {
     if (typeOnly || !from.startsWith('.')) continue;
-    const target = relative(MODULES, resolve(join(file, '..'), from));
-    const module = target.startsWith('..') ? null : target.split(sep)[0];
     const names = list
       .split(',')
       .map((name) => name.trim())
       .filter((name) => name && !name.startsWith('type '))
       .map((name) => name.split(/\s+as\s+/)[0]);
-    found.push({ from, module, names });
+    found.push({ from, module: moduleOf(file, from), names });
+  }
+  for (const match of text.matchAll(WHOLE)) {
+    const from = match.slice(1).find((group) => group !== undefined)!;
+    if (!from.startsWith('.')) continue;
+    found.push({ from, module: moduleOf(file, from), names: [EVERYTHING] });
   }
   return found;
+}
+
+/** The models a value import takes: by name, or all of a model file taken whole. */
+function modelsOf(use: ValueImport): string[] {
+  if (use.names.includes(EVERYTHING)) return /\.model(\.js)?$/.test(use.from) ? [EVERYTHING] : [];
+  return use.names.filter((name) => /Model$/.test(name));
 }
 
 describe('module borders', () => {
@@ -38,7 +68,7 @@ describe('module borders', () => {
       for (const file of sourcesOf(join(MODULES, module))) {
         for (const use of valueImports(file)) {
           if (use.module === null || use.module === module) continue;
-          const models = use.names.filter((name) => /Model$/.test(name));
+          const models = modelsOf(use);
           if (models.length > 0)
             crossings.push(`${relative(MODULES, file)} -> ${use.from}: ${models.join(', ')}`);
         }
