@@ -14,7 +14,9 @@ export interface Migration {
   readonly description: string;
   /**
    * Idempotent, and a no-op where the old start-up code did it already: an instance may die after
-   * it and before its record, and databases from before the runner have no records.
+   * it and before its record, and databases from before the runner have no records. Also safe to
+   * run twice at once: an instance that lost the lock mid-run (a pause longer than its expiry)
+   * may still be running it when another takes the lock over.
    */
   up(ctx: SystemContext, config: Config): Promise<unknown>;
 }
