@@ -179,27 +179,40 @@ describe("updateAiManagedState: inside the user's limits", () => {
     });
   });
 
-  // [mode, field, allowed at the edge, refused just past it, the limit the error names]
-  const edges: Array<[string, keyof AiManagedStateInput, number, number, RegExp]> = [
-    ['MODERATE', 'currentMaxPositionSize', 1000, 1000.01, /at most maxTotalRisk \(1000\)/],
-    ['CONSERVATIVE', 'currentLeverage', 3, 4, /from 1 to 3 \(conservative/],
-    ['MODERATE', 'currentLeverage', 10, 11, /from 1 to 10 \(moderate/],
-    ['AGGRESSIVE', 'currentLeverage', 125, 126, /from 1 to 125 \(aggressive/],
-    ['AGGRESSIVE', 'currentLeverage', 1, 0, /from 1 to 125/],
-    ['MODERATE', 'adaptiveStopLoss', 100, 100.5, /at most 100/],
-    ['MODERATE', 'adaptiveStopLoss', 0.01, 0, /greater than 0/],
-    ['MODERATE', 'riskScore', 100, 101, /0 to 100/],
-    ['MODERATE', 'riskScore', 0, -1, /0 to 100/],
-    ['MODERATE', 'confidenceLevel', 100, 101, /0 to 100/],
-    ['MODERATE', 'confidenceLevel', 0, -1, /0 to 100/],
+  // [mode, field, allowed at the edge, refused just past it, the limit the error names, the bound
+  // it breaks (extensions.violations): none for a rule that is no bound]
+  type Bound = ['AT_MOST' | 'AT_LEAST', number] | null;
+  const edges: Array<[string, keyof AiManagedStateInput, number, number, RegExp, Bound]> = [
+    [
+      'MODERATE',
+      'currentMaxPositionSize',
+      1000,
+      1000.01,
+      /at most maxTotalRisk \(1000\)/,
+      ['AT_MOST', 1000],
+    ],
+    ['CONSERVATIVE', 'currentLeverage', 3, 4, /from 1 to 3 \(conservative/, ['AT_MOST', 3]],
+    ['MODERATE', 'currentLeverage', 10, 11, /from 1 to 10 \(moderate/, ['AT_MOST', 10]],
+    ['AGGRESSIVE', 'currentLeverage', 125, 126, /from 1 to 125 \(aggressive/, ['AT_MOST', 125]],
+    ['AGGRESSIVE', 'currentLeverage', 1, 0, /from 1 to 125/, ['AT_LEAST', 1]],
+    ['MODERATE', 'adaptiveStopLoss', 100, 100.5, /at most 100/, ['AT_MOST', 100]],
+    ['MODERATE', 'adaptiveStopLoss', 0.01, 0, /greater than 0/, null],
+    ['MODERATE', 'riskScore', 100, 101, /0 to 100/, ['AT_MOST', 100]],
+    ['MODERATE', 'riskScore', 0, -1, /0 to 100/, ['AT_LEAST', 0]],
+    ['MODERATE', 'confidenceLevel', 100, 101, /0 to 100/, ['AT_MOST', 100]],
+    ['MODERATE', 'confidenceLevel', 0, -1, /0 to 100/, ['AT_LEAST', 0]],
   ];
 
   it.each(edges)(
     '%s: %s takes %d and refuses %d, naming the field and the limit',
-    async (mode, field, ok, bad, limit) => {
+    async (mode, field, ok, bad, limit, bound) => {
       const { id } = await wallet({ maxTotalRisk: 1000, tradingMode: mode as 'MODERATE' });
       const refused = await write(id, { [field]: bad });
-      expect(refused.errors![0].extensions).toEqual({ code: 'BAD_USER_INPUT', field });
+      expect(refused.errors![0].extensions).toEqual({
+        code: 'BAD_USER_INPUT',
+        field,
+        ...(bound && { violations: [{ field, rule: bound[0], bound: bound[1], value: bad }] }),
+      });
       expect(refused.errors![0].message).toMatch(limit);
       expect(await stored(id)).toMatchObject({ version: 0 });
       const accepted = await write(id, { [field]: ok });
@@ -824,11 +837,18 @@ describe('aiBounds: the policy as data', () => {
         (await t.gql(WalletBoundsDocument, { id }, alice.token)).data!.userWallet.aiBounds,
       ).toEqual(b);
 
-      const refused = async (input: AiManagedStateInput, field: string) => {
+      // The one bound broken, as extensions.violations lists it.
+      const refused = async (
+        input: AiManagedStateInput,
+        field: keyof AiManagedStateInput,
+        rule: 'AT_MOST' | 'AT_LEAST',
+        bound: number,
+      ) => {
         const before = await stored(id);
         expect((await write(id, input)).errors![0].extensions).toEqual({
           code: 'BAD_USER_INPUT',
           field,
+          violations: [{ field, rule, bound, value: input[field] }],
         });
         expect((await stored(id)).version).toBe(before.version);
       };
@@ -837,16 +857,31 @@ describe('aiBounds: the policy as data', () => {
         expect(result.errors).toBeUndefined();
         return result.data!.updateAiManagedState;
       };
-      await refused({ currentMaxPositionSize: b.maxPositionSize + 0.01 }, 'currentMaxPositionSize');
+      await refused(
+        { currentMaxPositionSize: b.maxPositionSize + 0.01 },
+        'currentMaxPositionSize',
+        'AT_MOST',
+        b.maxPositionSize,
+      );
       expect(
         (await accepted({ currentMaxPositionSize: b.maxPositionSize })).aiManagedState
           .currentMaxPositionSize,
       ).toBe(b.maxPositionSize);
-      await refused({ currentLeverage: b.leverage.max + 1 }, 'currentLeverage');
+      await refused(
+        { currentLeverage: b.leverage.max + 1 },
+        'currentLeverage',
+        'AT_MOST',
+        b.leverage.max,
+      );
       expect(
         (await accepted({ currentLeverage: b.leverage.max })).aiManagedState.currentLeverage,
       ).toBe(b.leverage.max);
-      await refused({ currentLeverage: b.leverage.min - 1 }, 'currentLeverage');
+      await refused(
+        { currentLeverage: b.leverage.min - 1 },
+        'currentLeverage',
+        'AT_LEAST',
+        b.leverage.min,
+      );
       expect(
         (await accepted({ currentLeverage: b.leverage.min })).aiManagedState.currentLeverage,
       ).toBe(b.leverage.min);

@@ -46,14 +46,29 @@ export class NotFoundError extends AppError {
   }
 }
 
-/** `field` names the offending input in the API's names, e.g. "features.leverage.max". */
+/** A bound an input breaks: `field` in the API's names, `value` the number the client sent. */
+export interface BoundViolation {
+  field: string;
+  rule: 'AT_MOST' | 'AT_LEAST';
+  bound: number;
+  value: number;
+}
+
+/**
+ * `field` names the offending input in the API's names, e.g. "features.leverage.max";
+ * `violations`, when given, every numeric bound the input breaks (`field` is the first refused).
+ */
 export class UserInputError extends AppError {
   readonly code = 'BAD_USER_INPUT' as const;
   constructor(
     message: string,
     readonly field?: string,
+    readonly violations?: readonly BoundViolation[],
   ) {
-    super(message, 'BAD_USER_INPUT', field === undefined ? {} : { field });
+    super(message, 'BAD_USER_INPUT', {
+      ...(field === undefined ? {} : { field }),
+      ...(violations === undefined ? {} : { violations }),
+    });
   }
 }
 

@@ -49,6 +49,12 @@ export const metrics = {
     labelNames: ['outcome'] as const,
     registers: [registry],
   }),
+  aiValidations: new Counter({
+    name: 'wallet_ai_validations_total',
+    help: 'Agents’ validate-only writes of the AI-managed state, which store nothing: passed, refused (by policy), conflict.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  }),
   statusChanges: new Counter({
     name: 'wallet_status_changes_total',
     help: 'Wallet status changes, by the status changed to.',

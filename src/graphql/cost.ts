@@ -28,6 +28,7 @@ import {
 import { MAX_AUTH_FIELDS, MAX_SUPPORTED_ASSETS } from '../modules/catalog/wallet-definition.inputs';
 import { BUILT_IN_DEFINITIONS } from '../modules/catalog/wallet-definition.seed';
 import { MAX_ALLOWED_SYMBOLS } from '../modules/wallets/symbols';
+import { MAX_VIOLATIONS } from '../modules/wallets/ai-policy';
 import { DEFAULT_EVENTS, MAX_EVENTS } from '../modules/audit/trail.loader';
 import {
   DEFAULT_WALLET_PAGE,
@@ -85,6 +86,7 @@ export function listSizes(settings: CostSettings): Record<string, ListSize> {
     'Query.managedWalletChanges': walletPage,
     'Mutation.seedWalletDefinitions': { max: BUILT_IN_DEFINITIONS.length },
     'Mutation.updateAiManagedStates': { lengthOf: 'updates', max: MAX_BATCH },
+    'OperationError.violations': { max: MAX_VIOLATIONS },
     'UserWallet.events': { page: 'first', default: DEFAULT_EVENTS, max: MAX_EVENTS },
     'UserWallet.auditTrail': { page: 'first', default: DEFAULT_EVENTS, max: MAX_TRAIL_PAGE },
     'UserWalletConnection.edges': { perPage: true },

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
 import { createPubSub } from '@graphql-yoga/subscription';
 import { buildSchema, type ContainerType } from 'type-graphql';
+import { UserWalletEventResolver } from '../modules/audit/user-wallet-event.resolver';
 import { LiveEventsResolver } from '../modules/live/live-events.resolver';
 import { authChecker } from '../modules/auth/auth-checker';
 import { AuthResolver } from '../modules/auth/auth.resolver';
@@ -30,6 +31,7 @@ const RESOLVERS = [
   WalletDefinitionResolver,
   CredentialResolver,
   UserWalletResolver,
+  UserWalletEventResolver,
   LiveEventsResolver,
 ] as const;
 
@@ -44,6 +46,7 @@ function containerFor(
           [WalletDefinitionResolver, new WalletDefinitionResolver(services.definitions)],
           [CredentialResolver, new CredentialResolver(services.credentials)],
           [UserWalletResolver, new UserWalletResolver(services.wallets, services.ai)],
+          [UserWalletEventResolver, new UserWalletEventResolver()],
           [LiveEventsResolver, new LiveEventsResolver()],
         ]
       : [],

@@ -7,6 +7,7 @@ and enums: take them from the package of the client you use. Both raise the exce
 
 from .errors import (
     BadUserInputError,
+    BoundViolation,
     ConflictError,
     ForbiddenError,
     InternalServerError,
@@ -15,6 +16,7 @@ from .errors import (
     UnauthenticatedError,
     UnexpectedResponseError,
     WalletServiceError,
+    bound_violations,
 )
 from .pages import (
     aiter_managed_wallet_changes,
@@ -25,6 +27,7 @@ from .pages import (
 
 __all__ = [
     "BadUserInputError",
+    "BoundViolation",
     "ConflictError",
     "ForbiddenError",
     "InternalServerError",
@@ -35,6 +38,7 @@ __all__ = [
     "WalletServiceError",
     "aiter_managed_wallet_changes",
     "aiter_managed_wallets",
+    "bound_violations",
     "iter_managed_wallet_changes",
     "iter_managed_wallets",
 ]

@@ -6,6 +6,7 @@ changed nothing. Messages are the service's own, which never quote a secret or a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar, Optional
 
 
@@ -63,8 +64,34 @@ class NotFoundError(WalletServiceError):
     CODE = "NOT_FOUND"
 
 
+@dataclass(frozen=True)
+class BoundViolation:
+    """One bound of the wallet's that a refused write breaks: ``value`` (the number sent) is
+    ``AT_MOST`` or ``AT_LEAST`` ``bound``, as ``rule`` says; ``field`` in the API's names."""
+
+    field: str
+    rule: str
+    bound: float
+    value: float
+
+
+def bound_violations(raw: Any) -> list[BoundViolation]:
+    """The violations of an error's ``extensions`` (or a batch item's ``OperationError``)."""
+    found = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        field, rule, bound, value = (item.get(k) for k in ("field", "rule", "bound", "value"))
+        rule = getattr(rule, "value", rule)  # a generated BoundRule enum, or its name
+        numbers = all(isinstance(n, (int, float)) and not isinstance(n, bool) for n in (bound, value))
+        if isinstance(field, str) and rule in ("AT_MOST", "AT_LEAST") and numbers:
+            found.append(BoundViolation(field, rule, float(bound), float(value)))
+    return found
+
+
 class BadUserInputError(WalletServiceError):
-    """An input the service refused; ``field`` names it, e.g. ``currentLeverage``."""
+    """An input the service refused; ``field`` names it, e.g. ``currentLeverage``. A write
+    outside the wallet's bounds lists every bound it breaks in ``violations``."""
 
     CODE = "BAD_USER_INPUT"
 
@@ -72,6 +99,12 @@ class BadUserInputError(WalletServiceError):
     def field(self) -> Optional[str]:
         field = self.extensions.get("field")
         return field if isinstance(field, str) else None
+
+    @property
+    def violations(self) -> list[BoundViolation]:
+        """Every bound the write breaks, the first refused field's first; empty when the refusal
+        is not about bounds (a value that is no whole number, say)."""
+        return bound_violations(self.extensions.get("violations"))
 
 
 class ConflictError(WalletServiceError):
@@ -150,6 +183,7 @@ def error_from_response(
 
 __all__ = [
     "BadUserInputError",
+    "BoundViolation",
     "ConflictError",
     "ForbiddenError",
     "InternalServerError",
@@ -158,5 +192,6 @@ __all__ = [
     "UnauthenticatedError",
     "UnexpectedResponseError",
     "WalletServiceError",
+    "bound_violations",
     "error_from_response",
 ]

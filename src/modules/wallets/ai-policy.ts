@@ -3,7 +3,8 @@ import { TradingMode, type UserLimits } from './user-wallet.model';
 
 /**
  * The platform's policy for what an AI agent may set, in one table. Each rule returns null when
- * the value is allowed, else the limit it breaks (the error names the field and this limit).
+ * the value is allowed, else the limit it breaks (the error names the field and this limit) and
+ * the numeric bounds among it that the value is outside of.
  */
 
 /** Leverage caps per trading mode; AGGRESSIVE goes as far as the exchange allows. */
@@ -72,14 +73,44 @@ export function riskPasses(risk: number, bounds: AiBoundsValue): boolean {
   return risk > bounds.maxTotalRisk;
 }
 
-type Rule = (value: number, context: PolicyContext) => string | null;
+/**
+ * A numeric bound a value breaks: above a maximum (AT_MOST) or below a minimum (AT_LEAST). A rule
+ * that is no such bound (finite, whole) breaks none of these, though it refuses the value.
+ */
+export interface BrokenBound {
+  rule: 'AT_MOST' | 'AT_LEAST';
+  bound: number;
+}
 
-const finite: Rule = (v) => (Number.isFinite(v) ? null : 'must be a finite number');
-const nonNegative: Rule = (v) => (Number.isFinite(v) && v >= 0 ? null : 'must be at least 0');
+/** Why a rule refuses a value: the limit, as the error says it, and every bound it breaks. */
+export interface Broken {
+  limit: string;
+  bounds: BrokenBound[];
+}
+
+type Rule = (value: number, context: PolicyContext) => Broken | null;
+
+/** The bounds of [min, max] that v is outside of (a NaN is outside none: it is not a number). */
+function outside(v: number, min: number, max: number): BrokenBound[] {
+  const broken: BrokenBound[] = [];
+  if (v < min) broken.push({ rule: 'AT_LEAST', bound: min });
+  if (v > max) broken.push({ rule: 'AT_MOST', bound: max });
+  return broken;
+}
+
+const refuse = (limit: string, bounds: BrokenBound[] = []): Broken => ({ limit, bounds });
+
+const finite: Rule = (v) => (Number.isFinite(v) ? null : refuse('must be a finite number'));
+const nonNegative: Rule = (v) =>
+  Number.isFinite(v) && v >= 0 ? null : refuse('must be at least 0', outside(v, 0, Infinity));
 const count: Rule = (v) =>
-  Number.isInteger(v) && v >= 0 ? null : 'must be a whole number, at least 0';
+  Number.isInteger(v) && v >= 0
+    ? null
+    : refuse('must be a whole number, at least 0', outside(v, 0, Infinity));
 const percentScore: Rule = (v) =>
-  Number.isInteger(v) && v >= 0 && v <= 100 ? null : 'must be a whole number from 0 to 100';
+  Number.isInteger(v) && v >= 0 && v <= 100
+    ? null
+    : refuse('must be a whole number from 0 to 100', outside(v, 0, 100));
 
 export const AI_POLICY = {
   // Observed facts: recorded as given.
@@ -89,23 +120,32 @@ export const AI_POLICY = {
   // Decisions: inside the user's limits and the exchange's range.
   currentMaxPositionSize: (v, context) => {
     const { maxPositionSize } = aiBounds(context);
-    return (
-      nonNegative(v, context) ??
-      (v <= maxPositionSize ? null : `must be at most maxTotalRisk (${maxPositionSize})`)
-    );
+    const broken = nonNegative(v, context);
+    if (v <= maxPositionSize) return broken;
+    const over: BrokenBound = { rule: 'AT_MOST', bound: maxPositionSize };
+    return broken
+      ? { ...broken, bounds: [...broken.bounds, over] }
+      : refuse(`must be at most maxTotalRisk (${maxPositionSize})`, [over]);
   },
   currentLeverage: (v, context) => {
     const { min, max } = aiBounds(context).leverage;
     return Number.isInteger(v) && v >= min && v <= max
       ? null
-      : `must be a whole number from ${min} to ${max} (${context.limits.trading_mode} mode on this exchange)`;
+      : refuse(
+          `must be a whole number from ${min} to ${max} (${context.limits.trading_mode} mode on this exchange)`,
+          outside(v, min, max),
+        );
   },
+  // Above 0 is an open bound, which AT_LEAST does not say: only its maximum is listed.
   adaptiveStopLoss: (v) =>
     Number.isFinite(v) && v > 0 && v <= 100
       ? null
-      : 'must be greater than 0 and at most 100 (percent)',
+      : refuse('must be greater than 0 and at most 100 (percent)', outside(v, -Infinity, 100)),
   riskScore: percentScore,
   confidenceLevel: percentScore,
 } satisfies Record<string, Rule>;
 
 export type PolicyField = keyof typeof AI_POLICY;
+
+/** The most violations one write can list: a rule breaks at most its minimum and its maximum. */
+export const MAX_VIOLATIONS = 2 * Object.keys(AI_POLICY).length;

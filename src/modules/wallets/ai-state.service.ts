@@ -4,6 +4,7 @@ import { dbOptions, type AgentContext } from '../../core/context';
 import {
   AppError,
   ConflictError,
+  type BoundViolation,
   InternalError,
   NotFoundError,
   UserInputError,
@@ -112,18 +113,20 @@ export class AiStateService {
   /**
    * One conditional update: on the version the limits were checked against, and on the limits and
    * status themselves, so a user tightening them meanwhile makes this write miss instead of slip
-   * through.
+   * through. With validateOnly, every check of that write on the wallet as read, and the wallet as
+   * the write would leave it: nothing stored, no event.
    */
   async update(
     ctx: AgentContext,
     walletId: string,
     input: AiManagedStateInput,
     expectedVersion: number | null | undefined,
+    validateOnly = false,
   ): Promise<UserWallet> {
     try {
-      return await this.writeOne(ctx, walletId, input, expectedVersion);
+      return await this.writeOne(ctx, walletId, input, expectedVersion, validateOnly);
     } catch (error) {
-      if (error instanceof AppError) countRefusal(error);
+      if (error instanceof AppError) countRefusal(error, validateOnly);
       throw error;
     }
   }
@@ -133,6 +136,7 @@ export class AiStateService {
     walletId: string,
     input: AiManagedStateInput,
     expectedVersion: number | null | undefined,
+    validateOnly: boolean,
   ): Promise<UserWallet> {
     assertSomeField(input);
     const id = toObjectId(walletId);
@@ -146,7 +150,12 @@ export class AiStateService {
         wallet.wallet_id,
         { features: 1 },
       ))!;
-      const write = prepareAiWrite(ctx.actor, wallet, definition, input, new Date());
+      const now = new Date();
+      const write = prepareAiWrite(ctx.actor, wallet, definition, input, now);
+      if (validateOnly) {
+        metrics.aiValidations.inc({ outcome: 'passed' });
+        return wouldLeave(wallet, write, now);
+      }
       const updated = await UserWalletModel.findOneAndUpdate(write.filter, write.update, {
         returnDocument: 'after',
         ...tagged,
@@ -171,7 +180,8 @@ export class AiStateService {
 
   /**
    * Up to MAX_BATCH writes, each checked and stored as `update` would, independently: one's failure
-   * is its outcome's error. The database work does not grow with the batch: one read of the
+   * is its outcome's error. A validateOnly item is checked alike on the wallet as read, and answered
+   * as its write would leave the wallet, storing nothing. The database work does not grow with the batch: one read of the
    * wallets, their definitions through the request's loader, one bulkWrite of the conditional
    * updates, one insertMany of their events and one pull from the outboxes. Only writes that
    * missed (someone wrote first) cost a read more per attempt.
@@ -188,7 +198,7 @@ export class AiStateService {
       error: null,
     }));
     const fail = (i: number, error: AppError) => {
-      countRefusal(error);
+      countRefusal(error, updates[i].validateOnly === true);
       outcomes[i].error = operationError(error);
     };
     let open: number[] = [];
@@ -222,11 +232,13 @@ export class AiStateService {
         try {
           if (!wallet || !definition) throw new NotFoundError('no wallet with that id');
           assertVersion(wallet, updates[i].expectedVersion);
-          planned.push({
-            i,
-            wallet,
-            write: prepareAiWrite(ctx.actor, wallet, definition, updates[i].input, now),
-          });
+          const write = prepareAiWrite(ctx.actor, wallet, definition, updates[i].input, now);
+          if (updates[i].validateOnly) {
+            metrics.aiValidations.inc({ outcome: 'passed' });
+            outcomes[i].wallet = wouldLeave(wallet, write, now);
+          } else {
+            planned.push({ i, wallet, write });
+          }
         } catch (error) {
           // The refusals updateAiManagedState would answer with; anything else fails the request.
           if (!(error instanceof AppError)) throw error;
@@ -361,9 +373,11 @@ function countWritten(write: AiWrite): void {
   if (write.pauseReason !== null) metrics.statusChanges.inc({ to: WalletStatus.AI_PAUSED });
 }
 
-function countRefusal(error: AppError): void {
-  if (error.code === 'BAD_USER_INPUT') metrics.aiWrites.inc({ outcome: 'refused' });
-  if (error.code === 'CONFLICT') metrics.aiWrites.inc({ outcome: 'conflict' });
+/** A validation's refusal is counted with the validations: it refused no write. */
+function countRefusal(error: AppError, validateOnly: boolean): void {
+  const counter = validateOnly ? metrics.aiValidations : metrics.aiWrites;
+  if (error.code === 'BAD_USER_INPUT') counter.inc({ outcome: 'refused' });
+  if (error.code === 'CONFLICT') counter.inc({ outcome: 'conflict' });
 }
 
 function noField(): UserInputError {
@@ -389,6 +403,7 @@ function operationError(error: AppError): OperationError {
     code: error.code,
     message: error.message,
     field: error instanceof UserInputError ? (error.field ?? null) : null,
+    violations: error instanceof UserInputError ? (error.violations ?? null) : null,
     currentVersion: error instanceof ConflictError ? (error.currentVersion ?? null) : null,
   };
 }
@@ -436,6 +451,11 @@ function applied(wallet: UserWallet, write: PreparedAiWrite, now: Date): UserWal
   };
 }
 
+/** What a validateOnly write answers: the wallet as `applied`, but its outbox as it is. */
+function wouldLeave(wallet: UserWallet, write: PreparedAiWrite, now: Date): UserWallet {
+  return { ...applied(wallet, write, now), pending_events: wallet.pending_events };
+}
+
 export interface AiWrite {
   filter: Record<string, unknown>;
   set: Record<string, unknown>;
@@ -459,16 +479,27 @@ export function planAiWrite(
   const context = { limits: wallet.user_limits, definition };
   const set: Record<string, unknown> = {};
   const changes: Partial<AiManagedState> = {};
+  let refused: UserInputError | null = null;
+  const violations: BoundViolation[] = [];
   for (const field of Object.keys(STORED) as Array<keyof AiManagedStateInput>) {
     const value = input[field];
     if (value == null) continue;
     if (field !== 'marketSentiment') {
       const broken = AI_POLICY[field](value as number, context);
-      if (broken) throw new UserInputError(`${field} ${broken}`, field);
+      if (broken) {
+        // The error names the first field refused, as it always has; the rest are only listed.
+        refused ??= new UserInputError(`${field} ${broken.limit}`, field);
+        for (const b of broken.bounds) violations.push({ field, ...b, value: value as number });
+        continue;
+      }
     }
     set[`ai_managed_state.${STORED[field]}`] = value;
     Object.assign(changes, { [STORED[field]]: value });
   }
+  if (refused)
+    throw violations.length === 0
+      ? refused
+      : new UserInputError(refused.message, refused.field, violations);
   set['ai_managed_state.last_ai_decision'] = now;
   changes.last_ai_decision = now;
 

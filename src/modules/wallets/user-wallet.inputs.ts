@@ -170,6 +170,12 @@ export class AiStateUpdateInput {
 
   @Field(() => AiManagedStateInput)
   input!: AiManagedStateInput;
+
+  @Field(() => Boolean, {
+    nullable: true,
+    description: 'Run every check of the write and answer as it would, storing nothing.',
+  })
+  validateOnly?: boolean | null;
 }
 
 @ArgsType()

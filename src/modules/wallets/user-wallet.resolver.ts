@@ -161,8 +161,10 @@ export class UserWalletResolver {
     @Arg('input', () => AiManagedStateInput) input: AiManagedStateInput,
     @AgentCtx() ctx: AgentContext,
     @Arg('expectedVersion', () => Int, { nullable: true }) expectedVersion?: number | null,
+    @Arg('validateOnly', () => Boolean, { nullable: true, defaultValue: false })
+    validateOnly?: boolean | null,
   ): Promise<UserWallet> {
-    return this.ai.update(ctx, walletId, input, expectedVersion);
+    return this.ai.update(ctx, walletId, input, expectedVersion, validateOnly === true);
   }
 
   @Authorized(Role.AGENT)

@@ -1,4 +1,4 @@
-import { Field, Int, ObjectType } from 'type-graphql';
+import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NonNegativeFloatScalar, ObjectIdScalar } from '../../shared/scalars';
 import { LeverageRange } from '../catalog/wallet-definition.model';
 import { UserWalletEvent } from '../audit/user-wallet-event.model';
@@ -96,6 +96,28 @@ export class AiBounds {
   maxTotalRisk!: number;
 }
 
+/** The values are the stored rules' own (core/errors.ts BoundViolation). */
+export enum BoundRule {
+  AT_MOST = 'AT_MOST',
+  AT_LEAST = 'AT_LEAST',
+}
+registerEnumType(BoundRule, { name: 'BoundRule' });
+
+@ObjectType({ description: 'One bound that a refused agent write breaks.' })
+export class BoundViolation {
+  @Field({ description: "The input field, in the API's names (e.g. currentLeverage)." })
+  field!: string;
+
+  @Field(() => BoundRule)
+  rule!: BoundRule | `${BoundRule}`;
+
+  @Field(() => Float)
+  bound!: number;
+
+  @Field(() => Float)
+  value!: number;
+}
+
 @ObjectType({
   description:
     'Why one write of a batch did not happen; the same code and message updateAiManagedState would give.',
@@ -112,6 +134,13 @@ export class OperationError {
 
   @Field(() => Int, { nullable: true, description: "On CONFLICT: the wallet's version now." })
   currentVersion!: number | null;
+
+  @Field(() => [BoundViolation], {
+    nullable: true,
+    description:
+      "On a BAD_USER_INPUT from the wallet's bounds: every bound the write breaks, not only the first.",
+  })
+  violations!: readonly BoundViolation[] | null;
 }
 
 @ObjectType({ description: 'One write of a batch: the wallet as written, or the error.' })

@@ -5,7 +5,7 @@ from .ai_resume_wallet import AiResumeWallet, AiResumeWalletAiResumeWallet
 from .async_base_client import AsyncWalletServiceBaseClient
 from .base_model import BaseModel
 from .client import AsyncClient
-from .enums import MarketSentiment, Role, TradingMode, WalletStatus
+from .enums import BoundRule, MarketSentiment, Role, TradingMode, WalletStatus
 from .fragments import (
     ManagedWalletFields,
     ManagedWalletFieldsAiBounds,
@@ -40,6 +40,7 @@ from .update_ai_managed_states import (
     UpdateAiManagedStates,
     UpdateAiManagedStatesUpdateAiManagedStates,
     UpdateAiManagedStatesUpdateAiManagedStatesError,
+    UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations,
     UpdateAiManagedStatesUpdateAiManagedStatesWallet,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "AsyncClient",
     "AsyncWalletServiceBaseClient",
     "BaseModel",
+    "BoundRule",
     "ManagedWallet",
     "ManagedWalletChanges",
     "ManagedWalletChangesManagedWalletChanges",
@@ -82,6 +84,7 @@ __all__ = [
     "UpdateAiManagedStates",
     "UpdateAiManagedStatesUpdateAiManagedStates",
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
+    "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
     "WalletStatus",
 ]

@@ -255,14 +255,16 @@ class AsyncClient(AsyncWalletServiceBaseClient):
         wallet_id: str,
         input: AiManagedStateInput,
         expected_version: Union[Optional[int], UnsetType] = UNSET,
+        validate_only: Union[Optional[bool], UnsetType] = UNSET,
         **kwargs: Any,
     ) -> UpdateAiManagedState:
         query = gql("""
-            mutation UpdateAiManagedState($walletId: ObjectID!, $input: AiManagedStateInput!, $expectedVersion: Int) {
+            mutation UpdateAiManagedState($walletId: ObjectID!, $input: AiManagedStateInput!, $expectedVersion: Int, $validateOnly: Boolean) {
               updateAiManagedState(
                 walletId: $walletId
                 input: $input
                 expectedVersion: $expectedVersion
+                validateOnly: $validateOnly
               ) {
                 ...ManagedWalletFields
               }
@@ -314,6 +316,7 @@ class AsyncClient(AsyncWalletServiceBaseClient):
             "walletId": wallet_id,
             "input": input,
             "expectedVersion": expected_version,
+            "validateOnly": validate_only,
         }
         response = await self.execute(
             query=query,
@@ -339,6 +342,12 @@ class AsyncClient(AsyncWalletServiceBaseClient):
                   message
                   field
                   currentVersion
+                  violations {
+                    field
+                    rule
+                    bound
+                    value
+                  }
                 }
               }
             }

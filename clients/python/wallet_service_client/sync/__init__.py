@@ -5,7 +5,7 @@ from .ai_resume_wallet import AiResumeWallet, AiResumeWalletAiResumeWallet
 from .base_client import WalletServiceBaseClient
 from .base_model import BaseModel
 from .client import Client
-from .enums import MarketSentiment, Role, TradingMode, WalletStatus
+from .enums import BoundRule, MarketSentiment, Role, TradingMode, WalletStatus
 from .fragments import (
     ManagedWalletFields,
     ManagedWalletFieldsAiBounds,
@@ -40,6 +40,7 @@ from .update_ai_managed_states import (
     UpdateAiManagedStates,
     UpdateAiManagedStatesUpdateAiManagedStates,
     UpdateAiManagedStatesUpdateAiManagedStatesError,
+    UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations,
     UpdateAiManagedStatesUpdateAiManagedStatesWallet,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "AiResumeWalletAiResumeWallet",
     "AiStateUpdateInput",
     "BaseModel",
+    "BoundRule",
     "Client",
     "ManagedWallet",
     "ManagedWalletChanges",
@@ -81,6 +83,7 @@ __all__ = [
     "UpdateAiManagedStates",
     "UpdateAiManagedStatesUpdateAiManagedStates",
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
+    "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
     "WalletServiceBaseClient",
     "WalletStatus",

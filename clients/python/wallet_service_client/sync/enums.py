@@ -4,6 +4,11 @@
 from enum import Enum
 
 
+class BoundRule(str, Enum):
+    AT_LEAST = "AT_LEAST"
+    AT_MOST = "AT_MOST"
+
+
 class MarketSentiment(str, Enum):
     BEARISH = "BEARISH"
     BULLISH = "BULLISH"

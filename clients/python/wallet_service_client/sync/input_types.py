@@ -30,6 +30,8 @@ class AiManagedStateInput(BaseModel):
 class AiStateUpdateInput(BaseModel):
     expected_version: Optional[int] = Field(alias="expectedVersion", default=None)
     input: "AiManagedStateInput"
+    validate_only: Optional[bool] = Field(alias="validateOnly", default=None)
+    "Run every check of the write and answer as it would, storing nothing."
     wallet_id: str = Field(alias="walletId")
 
 

@@ -6,6 +6,7 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
+from .enums import BoundRule
 from .fragments import ManagedWalletFields
 
 
@@ -29,7 +30,18 @@ class UpdateAiManagedStatesUpdateAiManagedStatesError(BaseModel):
     message: str
     field: Optional[str]
     current_version: Optional[int] = Field(alias="currentVersion")
+    violations: Optional[
+        list["UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations"]
+    ]
+
+
+class UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations(BaseModel):
+    field: str
+    rule: BoundRule
+    bound: float
+    value: float
 
 
 UpdateAiManagedStates.model_rebuild()
 UpdateAiManagedStatesUpdateAiManagedStates.model_rebuild()
+UpdateAiManagedStatesUpdateAiManagedStatesError.model_rebuild()
