@@ -16,6 +16,7 @@ import type { RequestContext, UserContext } from '../../core/context';
 import { ObjectIdScalar, toObjectId } from '../../shared/scalars';
 import { UserCtx } from '../auth/ctx-decorators';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
+import { referencedDefinition } from '../catalog/wallet-definition.loader';
 import { UserInputError } from '../../core/errors';
 import { CredentialBalance } from './credential-balance.model';
 import { DEFAULT_BALANCE_HISTORY, MAX_BALANCE_HISTORY } from './credential.loader';
@@ -96,16 +97,15 @@ export class CredentialResolver {
   }
 
   @FieldResolver(() => WalletDefinition)
-  async definition(
+  definition(
     @Root() credential: Credential,
     @Ctx() ctx: RequestContext,
   ): Promise<WalletDefinition> {
-    const definition = await ctx.loaders.definitionById.load(credential.wallet_id);
-    if (!definition)
-      throw new Error(
-        `credential ${credential._id.toHexString()} refers to a missing wallet definition`,
-      );
-    return definition;
+    return referencedDefinition(
+      ctx.loaders,
+      credential.wallet_id,
+      `credential ${credential._id.toHexString()}`,
+    );
   }
 
   @FieldResolver(() => ConnectionState)

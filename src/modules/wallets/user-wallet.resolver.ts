@@ -20,6 +20,7 @@ import { ObjectIdScalar } from '../../shared/scalars';
 import { Credential } from '../credentials/credential.model';
 import { DeletePayload } from '../credentials/credential.types';
 import { WalletDefinition } from '../catalog/wallet-definition.model';
+import { referencedDefinition } from '../catalog/wallet-definition.loader';
 import type { AiStateService } from './ai-state.service';
 import { DEFAULT_EVENTS, MAX_EVENTS, withPending } from '../audit/trail.loader';
 import { UserWalletEvent } from '../audit/user-wallet-event.model';
@@ -198,14 +199,12 @@ export class UserWalletResolver {
   }
 
   @FieldResolver(() => WalletDefinition)
-  async definition(
-    @Root() wallet: UserWallet,
-    @Ctx() ctx: RequestContext,
-  ): Promise<WalletDefinition> {
-    const definition = await ctx.loaders.definitionById.load(wallet.wallet_id);
-    if (!definition)
-      throw new Error(`wallet ${wallet._id.toHexString()} refers to a missing wallet definition`);
-    return definition;
+  definition(@Root() wallet: UserWallet, @Ctx() ctx: RequestContext): Promise<WalletDefinition> {
+    return referencedDefinition(
+      ctx.loaders,
+      wallet.wallet_id,
+      `wallet ${wallet._id.toHexString()}`,
+    );
   }
 
   @FieldResolver(() => Credential)
