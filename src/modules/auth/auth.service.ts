@@ -22,7 +22,7 @@ import type { AgentTokenRegistry } from './agent-token-registry';
 import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
-import { Role, type Principal, type UserPrincipal } from './roles';
+import { AgentScope, Role, type Principal, type UserPrincipal } from './roles';
 import { logSecurityEvent, type RequestMeta } from './security-log';
 import type { AgentToken, AuthPayload } from './auth.types';
 import type { RegisterInput } from './auth.inputs';
@@ -270,6 +270,7 @@ export class AuthService {
         role: Role.AGENT,
         name: claims.name,
         issuedAt: new Date(claims.iat * 1000),
+        scope: AgentScope.ALL_WALLETS,
       };
     }
     const user = await UserModel.findById(claims.sub, { role: 1, email: 1, token_version: 1 }).lean<

@@ -22,10 +22,42 @@ registerEnumType(Role, {
   },
 });
 
+/**
+ * Which wallets an agent token may act on. Stored lowercase (agent_tokens.scope), shown as the
+ * contract's AgentScope.
+ */
+export enum AgentScope {
+  ALL_WALLETS = 'all_wallets',
+  GRANTED_WALLETS = 'granted_wallets',
+}
+registerEnumType(AgentScope, {
+  name: 'AgentScope',
+  description: 'Which wallets an agent token may act on.',
+  valuesConfig: {
+    ALL_WALLETS: {
+      description:
+        "Every user's wallets: the platform's own agent services. Only an admin issues these.",
+    },
+    GRANTED_WALLETS: {
+      description: 'Only the wallets whose owners granted this agent, while the grant stands.',
+    },
+  },
+});
+
 /** Who is calling: a platform user (USER or ADMIN) or an AI agent service. */
 export type Principal =
   | { kind: 'user'; userId: Types.ObjectId; role: Role.USER | Role.ADMIN; email: string }
-  | { kind: 'agent'; agentId: Types.ObjectId; role: Role.AGENT; name: string; issuedAt: Date };
+  | {
+      kind: 'agent';
+      agentId: Types.ObjectId;
+      role: Role.AGENT;
+      name: string;
+      issuedAt: Date;
+      /** From the token's record, never from the token itself. */
+      scope: AgentScope;
+    };
+
+export type AgentPrincipal = Extract<Principal, { kind: 'agent' }>;
 
 export type UserPrincipal = Extract<Principal, { kind: 'user' }>;
 
