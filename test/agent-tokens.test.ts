@@ -7,6 +7,7 @@ import {
   BACKGROUND_COMMENT,
 } from '../src/modules/auth/agent-token-registry';
 import { AgentTokenModel } from '../src/modules/auth/agent-token.model';
+import { AgentScope, Role } from '../src/modules/auth/roles';
 import { createLogger } from '../src/core/logger';
 import { isBackgroundComment } from '../src/shared/background';
 import {
@@ -260,8 +261,11 @@ describe('the agent token list of an instance', () => {
       issued_by: (await mongoose.connection
         .db!.collection('users')
         .findOne({ email: ADMIN_EMAIL }))!._id,
+      scope: AgentScope.ALL_WALLETS,
+      issuer_role: Role.ADMIN as const,
       expires_at: new Date(Date.now() + 86_400_000),
       revoked_at: null,
+      changed_at: new Date(),
     };
     await AgentTokenModel.create(record);
     list.issued(record);

@@ -2,6 +2,7 @@ import { getModelForClass, index, modelOptions, prop } from '@typegoose/typegoos
 import { Schema, type Types } from 'mongoose';
 import { Field, ObjectType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
+import { AgentScope, Role } from './roles';
 
 /**
  * Collection `agent_tokens`: every agent token issued, by the id it carries (`jti`, and the id in
@@ -22,6 +23,8 @@ import { ObjectIdScalar } from '../../shared/scalars';
 })
 @index({ created_at: -1 })
 @index({ revoked_at: 1, expires_at: 1 })
+// The registry's refresh reads what changed since its last look.
+@index({ changed_at: 1 })
 export class AgentTokenRecord {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -33,6 +36,17 @@ export class AgentTokenRecord {
   @Field(() => ObjectIdScalar, { name: 'issuedBy', description: 'The admin who issued it.' })
   @prop({ required: true, type: Schema.Types.ObjectId })
   issued_by!: Types.ObjectId;
+
+  /** Fixed at issue. Records from before it: all_wallets (migration 005). */
+  @prop({ required: true, type: String, enum: Object.values(AgentScope) })
+  scope!: AgentScope;
+
+  /**
+   * The issuer's role when it issued the token, which says what keeps the token good; fixed at
+   * issue. Records from before it: admin (migration 005).
+   */
+  @prop({ required: true, type: String, enum: [Role.ADMIN, Role.USER] })
+  issuer_role!: Role.ADMIN | Role.USER;
 
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
@@ -49,6 +63,13 @@ export class AgentTokenRecord {
   })
   @prop({ type: Date, default: null })
   revoked_at!: Date | null;
+
+  /**
+   * Set when the token is issued and when it is revoked, by the instance that does it (its clock):
+   * each instance's registry reads only the records changed since its last look.
+   */
+  @prop({ required: true, type: Date })
+  changed_at!: Date;
 }
 
 export const AgentTokenModel = getModelForClass(AgentTokenRecord);

@@ -198,12 +198,16 @@ export class AuthService {
       throw new UserInputError(
         `at most ${MAX_LISTED_AGENT_TOKENS} agent tokens may be unrevoked (expired ones count until revoked): revoke one first`,
       );
+    const now = new Date();
     const record = {
       _id: new Types.ObjectId(),
       name: cleanName(name),
       issued_by: admin.userId,
-      expires_at: new Date(Date.now() + (expiresInDays ?? DEFAULT_AGENT_TOKEN_DAYS) * DAY_MS),
+      scope: AgentScope.ALL_WALLETS,
+      issuer_role: Role.ADMIN as const,
+      expires_at: new Date(now.getTime() + (expiresInDays ?? DEFAULT_AGENT_TOKEN_DAYS) * DAY_MS),
       revoked_at: null,
+      changed_at: now,
     };
     // The record first: a token without one is refused.
     await AgentTokenModel.create(record);
@@ -230,9 +234,10 @@ export class AuthService {
 
   /** Idempotent: revoking a revoked token answers it as it is. */
   async revokeAgentToken(ctx: UserContext, id: Types.ObjectId): Promise<AgentTokenRecord> {
+    const now = new Date();
     const revoked = await AgentTokenModel.findOneAndUpdate(
       { _id: id, revoked_at: null },
-      { $set: { revoked_at: new Date() } },
+      { $set: { revoked_at: now, changed_at: now } },
       { returnDocument: 'after' },
     ).lean<AgentTokenRecord>();
     if (revoked) {
