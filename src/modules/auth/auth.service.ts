@@ -267,7 +267,9 @@ export class AuthService {
     if (claims.typ === 'agent') {
       // Tokens from before agent_tokens existed carry no jti: they have no record, so they are
       // refused.
-      if (claims.jti === undefined || !(await this.agentTokens.isHonoured(claims.jti)))
+      const scope =
+        claims.jti === undefined ? null : await this.agentTokens.honouredScope(claims.jti);
+      if (scope === null)
         throw new UnauthenticatedError('this agent token was revoked or is unknown');
       return {
         kind: 'agent',
@@ -275,7 +277,7 @@ export class AuthService {
         role: Role.AGENT,
         name: claims.name,
         issuedAt: new Date(claims.iat * 1000),
-        scope: AgentScope.ALL_WALLETS,
+        scope,
       };
     }
     const user = await UserModel.findById(claims.sub, { role: 1, email: 1, token_version: 1 }).lean<
