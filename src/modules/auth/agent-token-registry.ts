@@ -2,8 +2,8 @@ import type { Types } from 'mongoose';
 import { dbOptions, systemCtx } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { backgroundComment } from '../../shared/background';
-import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
-import { AgentScope, Role } from './roles';
+import { AgentTokenModel, withScopeDefaults, type AgentTokenRecord } from './agent-token.model';
+import { Role, type AgentScope } from './roles';
 import { UserModel } from './user.model';
 
 /**
@@ -42,20 +42,22 @@ export interface TokenFacts {
   issuerRole: Role.ADMIN | Role.USER;
 }
 
-/** A record as the registry reads it. */
-type StoredToken = Pick<AgentTokenRecord, '_id' | 'issued_by' | 'expires_at' | 'revoked_at'> &
-  // Written by an instance of a version from before scopes (beside this one while it is deployed):
-  // those were all an admin's ALL_WALLETS tokens.
+/** A record as the registry reads it (see withScopeDefaults). */
+export type StoredToken = Pick<
+  AgentTokenRecord,
+  '_id' | 'issued_by' | 'expires_at' | 'revoked_at'
+> &
   Partial<Pick<AgentTokenRecord, 'scope' | 'issuer_role'>>;
 
 const STORED_FIELDS = { issued_by: 1, expires_at: 1, revoked_at: 1, scope: 1, issuer_role: 1 };
 
-function factsOf(record: StoredToken): TokenFacts {
+function factsOf(stored: StoredToken): TokenFacts {
+  const record = withScopeDefaults(stored);
   return {
     expires: record.expires_at.getTime(),
-    scope: record.scope ?? AgentScope.ALL_WALLETS,
+    scope: record.scope,
     issuer: record.issued_by.toHexString(),
-    issuerRole: record.issuer_role ?? Role.ADMIN,
+    issuerRole: record.issuer_role,
   };
 }
 

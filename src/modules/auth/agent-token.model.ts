@@ -73,3 +73,20 @@ export class AgentTokenRecord {
 }
 
 export const AgentTokenModel = getModelForClass(AgentTokenRecord);
+
+type ScopeFields = Pick<AgentTokenRecord, 'scope' | 'issuer_role'>;
+
+/**
+ * A record as this version reads it. An instance of a version from before scopes, running beside
+ * this one while it is deployed, writes records without scope and issuer_role (after migration 005
+ * ran): those are all an admin's ALL_WALLETS tokens, as that version only issued.
+ */
+export function withScopeDefaults<T extends Partial<ScopeFields>>(
+  record: T,
+): Omit<T, keyof ScopeFields> & ScopeFields {
+  return {
+    ...record,
+    scope: record.scope ?? AgentScope.ALL_WALLETS,
+    issuer_role: record.issuer_role ?? Role.ADMIN,
+  };
+}
