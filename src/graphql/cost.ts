@@ -40,7 +40,7 @@ import {
   MAX_DEFINITIONS,
   MAX_EXCHANGE_TEMPLATES,
 } from '../modules/catalog/wallet-definition.service';
-import { MAX_LISTED_AGENT_TOKENS } from '../modules/auth/auth.service';
+import { MAX_LISTED_AGENT_TOKENS, maxGrantableAgents } from '../modules/auth/auth.service';
 
 /**
  * The cost of an operation: about the number of values its answer can hold, computed with its
@@ -70,7 +70,7 @@ export type ListSize =
   | { perPage: true };
 
 export interface CostSettings {
-  caps: { credentialsPerUser: number; walletsPerUser: number };
+  caps: { credentialsPerUser: number; walletsPerUser: number; agentsPerUser: number };
 }
 
 /** Every list field of the schema (and the connection fields), with the most it can hold. */
@@ -82,6 +82,7 @@ export function listSizes(settings: CostSettings): Record<string, ListSize> {
     'Query.walletDefinitions': { max: MAX_DEFINITIONS },
     'Query.exchangeTemplates': { max: MAX_EXCHANGE_TEMPLATES },
     'Query.agentTokens': { max: MAX_LISTED_AGENT_TOKENS },
+    'Query.grantableAgents': { max: maxGrantableAgents(settings.caps.agentsPerUser) },
     'Query.managedWallets': walletPage,
     'Query.managedWalletChanges': walletPage,
     'Mutation.seedWalletDefinitions': { max: BUILT_IN_DEFINITIONS.length },

@@ -7,11 +7,12 @@ import { AgentScope, Role } from './roles';
 /**
  * Collection `agent_tokens`: every agent token issued, by the id it carries (`jti`, and the id in
  * its subject). The token itself is never stored: a token is honoured only while its record is
- * here, unrevoked and unexpired, and its issuer is still an admin (see AgentTokenRegistry).
+ * here, unrevoked and unexpired, and its issuer still keeps it good: an admin's while the issuer is
+ * an admin, a user's own (personal) while the user's account exists (see AgentTokenRegistry).
  */
 @ObjectType('AgentTokenInfo', {
   description:
-    'ADMIN: an agent token as the service keeps it; the token itself is never stored or shown again.',
+    'USER/ADMIN: an agent token as the service keeps it; the token itself is never stored or shown again.',
 })
 @modelOptions({
   schemaOptions: {
@@ -25,6 +26,8 @@ import { AgentScope, Role } from './roles';
 @index({ revoked_at: 1, expires_at: 1 })
 // The registry's refresh reads what changed since its last look.
 @index({ changed_at: 1 })
+// A user's own tokens: their list, and the count their cap takes.
+@index({ issued_by: 1, created_at: -1 })
 export class AgentTokenRecord {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -33,18 +36,28 @@ export class AgentTokenRecord {
   @prop({ required: true, type: String })
   name!: string;
 
-  @Field(() => ObjectIdScalar, { name: 'issuedBy', description: 'The admin who issued it.' })
+  @Field(() => ObjectIdScalar, {
+    name: 'issuedBy',
+    description: 'Who issued it: an admin, or the user whose own agent it is.',
+  })
   @prop({ required: true, type: Schema.Types.ObjectId })
   issued_by!: Types.ObjectId;
 
   /** Fixed at issue. Records from before it: all_wallets (migration 005). */
+  @Field(() => AgentScope)
   @prop({ required: true, type: String, enum: Object.values(AgentScope) })
   scope!: AgentScope;
 
   /**
    * The issuer's role when it issued the token, which says what keeps the token good; fixed at
-   * issue. Records from before it: admin (migration 005).
+   * issue, so a later promotion or demotion changes nothing for a personal token. Records from
+   * before it: admin (migration 005).
    */
+  @Field(() => Role, {
+    name: 'issuerRole',
+    description:
+      "ADMIN or USER: the role of who issued it (issuedBy); a user's own agent has its owner there.",
+  })
   @prop({ required: true, type: String, enum: [Role.ADMIN, Role.USER] })
   issuer_role!: Role.ADMIN | Role.USER;
 
