@@ -29,6 +29,8 @@ import { MAX_AUTH_FIELDS, MAX_SUPPORTED_ASSETS } from '../modules/catalog/wallet
 import { BUILT_IN_DEFINITIONS } from '../modules/catalog/wallet-definition.seed';
 import { MAX_ALLOWED_SYMBOLS } from '../modules/wallets/symbols';
 import { MAX_VIOLATIONS } from '../modules/wallets/ai-policy';
+import { MAX_GRANTS_PER_WALLET, MAX_LISTED_GRANTS } from '../modules/wallets/agent-grants';
+import { AgentPermission } from '../modules/wallets/user-wallet.model';
 import { DEFAULT_EVENTS, MAX_EVENTS } from '../modules/audit/trail.loader';
 import {
   DEFAULT_WALLET_PAGE,
@@ -88,6 +90,9 @@ export function listSizes(settings: CostSettings): Record<string, ListSize> {
     'Mutation.seedWalletDefinitions': { max: BUILT_IN_DEFINITIONS.length },
     'Mutation.updateAiManagedStates': { lengthOf: 'updates', max: MAX_BATCH },
     'OperationError.violations': { max: MAX_VIOLATIONS },
+    'Query.myGrants': { max: MAX_LISTED_GRANTS },
+    'UserWallet.agentGrants': { max: MAX_GRANTS_PER_WALLET },
+    'AgentGrant.permissions': { max: Object.keys(AgentPermission).length },
     'UserWallet.events': { page: 'first', default: DEFAULT_EVENTS, max: MAX_EVENTS },
     'UserWallet.auditTrail': { page: 'first', default: DEFAULT_EVENTS, max: MAX_TRAIL_PAGE },
     'UserWalletConnection.edges': { perPage: true },

@@ -201,6 +201,10 @@ export type WalletDefinitionFilter = {
 };
 
 export type WalletEventKind =
+  /** An owner granted an agent on this wallet (or changed its permissions or expiry). */
+  | 'AGENT_GRANTED'
+  /** An owner revoked an agent's grant on this wallet. */
+  | 'AGENT_REVOKED'
   | 'AI_STATE_CHANGED'
   | 'CREATED'
   | 'LIMITS_CHANGED'
