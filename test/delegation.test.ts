@@ -497,6 +497,14 @@ describe('a GRANTED_WALLETS agent', () => {
     );
     expect(shown.data!.userWallet.agentGrants).toEqual([]);
     expect(codes(await t.raw('{ myGrants { id } }', {}, agent.token))).toEqual(['UNAUTHENTICATED']);
+    for (const [name, { query }] of Object.entries(OPERATIONS)) {
+      const answer = await t.raw(query, { w: id }, agent.token);
+      expect({ name, codes: codes(answer) }).toEqual({ name, codes: ['UNAUTHENTICATED'] });
+    }
+    expect(codes(await t.raw(BATCH, { w: id }, agent.token))).toEqual(['UNAUTHENTICATED']);
+    expect(
+      codes(await t.raw('{ managedWallets { edges { node { id } } } }', {}, agent.token)),
+    ).toEqual(['UNAUTHENTICATED']);
 
     const doomed = await newWallet();
     await grant(alice, doomed, chosen.id);
@@ -627,14 +635,11 @@ describe('on a second instance', () => {
       const id = await newWallet();
       const marker = await newWallet();
       await grant(alice, id, chosen.id);
-      const onOther = async (walletId: string) => {
+      const onOther = async (walletId: string, query = OPERATIONS.managedWallet.query) => {
         const response = await fetch(`${other.url}/graphql`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${chosen.token}` },
-          body: JSON.stringify({
-            query: OPERATIONS.managedWallet.query,
-            variables: { w: walletId },
-          }),
+          body: JSON.stringify({ query, variables: { w: walletId } }),
         });
         return (await response.json()) as GqlResult<unknown>;
       };
@@ -658,8 +663,19 @@ describe('on a second instance', () => {
         // Granted here after it began: the other instance's refresh brings it.
         await grant(alice, marker, chosen.id);
         await revoke(alice, id, chosen.id);
-        // Reads go to the database: refused at once.
-        expect((await onOther(id)).errors?.[0]?.message).toBe(UNKNOWN);
+        // Queries and writes read the grant from the wallet: refused at once there too.
+        for (const [name, { query }] of Object.entries(OPERATIONS)) {
+          const answer = await onOther(id, query);
+          expect({ name, codes: codes(answer), message: answer.errors?.[0]?.message }).toEqual({
+            name,
+            codes: ['NOT_FOUND'],
+            message: UNKNOWN,
+          });
+        }
+        const batch = (await onOther(id, BATCH)) as GqlResult<{
+          updateAiManagedStates: Array<{ error: { code: string } | null }>;
+        }>;
+        expect(batch.data!.updateAiManagedStates[0].error?.code).toBe('NOT_FOUND');
         // The other instance's grant index follows within its refresh.
         await new Promise((resolve) => setTimeout(resolve, 2_500));
         await t.raw(
