@@ -4,6 +4,11 @@
 from enum import Enum
 
 
+class AgentPermission(str, Enum):
+    MANAGE_STATE = "MANAGE_STATE"
+    PAUSE_RESUME = "PAUSE_RESUME"
+
+
 class BoundRule(str, Enum):
     AT_LEAST = "AT_LEAST"
     AT_MOST = "AT_MOST"

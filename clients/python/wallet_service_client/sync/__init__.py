@@ -5,8 +5,16 @@ from .ai_resume_wallet import AiResumeWallet, AiResumeWalletAiResumeWallet
 from .base_client import WalletServiceBaseClient
 from .base_model import BaseModel
 from .client import Client
-from .enums import BoundRule, MarketSentiment, Role, TradingMode, WalletStatus
+from .enums import (
+    AgentPermission,
+    BoundRule,
+    MarketSentiment,
+    Role,
+    TradingMode,
+    WalletStatus,
+)
 from .fragments import (
+    AgentGrantFields,
     ManagedWalletFields,
     ManagedWalletFieldsAiBounds,
     ManagedWalletFieldsAiBoundsLeverage,
@@ -32,6 +40,7 @@ from .managed_wallets import (
     ManagedWalletsManagedWalletsPageInfo,
 )
 from .me import Me, MeMe
+from .my_grants import MyGrants, MyGrantsMyGrants
 from .update_ai_managed_state import (
     UpdateAiManagedState,
     UpdateAiManagedStateUpdateAiManagedState,
@@ -45,6 +54,8 @@ from .update_ai_managed_states import (
 )
 
 __all__ = [
+    "AgentGrantFields",
+    "AgentPermission",
     "AiManagedStateInput",
     "AiPauseWallet",
     "AiPauseWalletAiPauseWallet",
@@ -76,6 +87,8 @@ __all__ = [
     "MarketSentiment",
     "Me",
     "MeMe",
+    "MyGrants",
+    "MyGrantsMyGrants",
     "Role",
     "TradingMode",
     "UpdateAiManagedState",
