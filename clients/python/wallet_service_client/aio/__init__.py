@@ -7,11 +7,18 @@ from .base_model import BaseModel
 from .client import AsyncClient
 from .enums import (
     AgentPermission,
+    AgentScope,
+    AuthFieldType,
     BoundRule,
+    CcxtCredential,
+    ConnectionState,
+    Environment,
     MarketSentiment,
     Role,
     TradingMode,
+    WalletEventKind,
     WalletStatus,
+    WalletType,
 )
 from .fragments import (
     AgentGrantFields,
@@ -56,6 +63,7 @@ from .update_ai_managed_states import (
 __all__ = [
     "AgentGrantFields",
     "AgentPermission",
+    "AgentScope",
     "AiManagedStateInput",
     "AiPauseWallet",
     "AiPauseWalletAiPauseWallet",
@@ -64,8 +72,12 @@ __all__ = [
     "AiStateUpdateInput",
     "AsyncClient",
     "AsyncWalletServiceBaseClient",
+    "AuthFieldType",
     "BaseModel",
     "BoundRule",
+    "CcxtCredential",
+    "ConnectionState",
+    "Environment",
     "ManagedWallet",
     "ManagedWalletChanges",
     "ManagedWalletChangesManagedWalletChanges",
@@ -99,5 +111,7 @@ __all__ = [
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
     "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
+    "WalletEventKind",
     "WalletStatus",
+    "WalletType",
 ]

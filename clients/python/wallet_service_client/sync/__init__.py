@@ -7,11 +7,18 @@ from .base_model import BaseModel
 from .client import Client
 from .enums import (
     AgentPermission,
+    AgentScope,
+    AuthFieldType,
     BoundRule,
+    CcxtCredential,
+    ConnectionState,
+    Environment,
     MarketSentiment,
     Role,
     TradingMode,
+    WalletEventKind,
     WalletStatus,
+    WalletType,
 )
 from .fragments import (
     AgentGrantFields,
@@ -56,15 +63,20 @@ from .update_ai_managed_states import (
 __all__ = [
     "AgentGrantFields",
     "AgentPermission",
+    "AgentScope",
     "AiManagedStateInput",
     "AiPauseWallet",
     "AiPauseWalletAiPauseWallet",
     "AiResumeWallet",
     "AiResumeWalletAiResumeWallet",
     "AiStateUpdateInput",
+    "AuthFieldType",
     "BaseModel",
     "BoundRule",
+    "CcxtCredential",
     "Client",
+    "ConnectionState",
+    "Environment",
     "ManagedWallet",
     "ManagedWalletChanges",
     "ManagedWalletChangesManagedWalletChanges",
@@ -98,6 +110,8 @@ __all__ = [
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
     "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
+    "WalletEventKind",
     "WalletServiceBaseClient",
     "WalletStatus",
+    "WalletType",
 ]
