@@ -89,6 +89,15 @@ class Owner:
 
 
 @dataclass
+class Agent:
+    """An agent token as issueAgentToken answers it: id is what grantAgent takes."""
+
+    id: str
+    name: str
+    token: str
+
+
+@dataclass
 class Service:
     """One running service; `graphql` is its /graphql URL."""
 
@@ -126,6 +135,35 @@ class Service:
             {"n": self.agent_name},
             self.admin_token,
         )["issueAgentToken"]["token"]
+
+    def issue_agent_token(self, name: str, scope: str = "GRANTED_WALLETS") -> Agent:
+        """The admin issues an agent token of that scope: by default one that acts only where
+        owners grant it (an agent users may choose)."""
+        issued = self.gql(
+            "mutation($n: String!, $s: AgentScope!) { issueAgentToken(name: $n, expiresInDays: 1, scope: $s) { id name token } }",
+            {"n": name, "s": scope},
+            self.admin_token,
+        )["issueAgentToken"]
+        return Agent(id=issued["id"], name=issued["name"], token=issued["token"])
+
+    def grant_agent(
+        self, owner: Owner, wallet_id: str, agent: Agent, permissions: list[str], expires_at: Optional[str] = None
+    ) -> dict[str, Any]:
+        """The owner lets the agent act on their wallet; the grant as the service answers it."""
+        return self.gql(
+            "mutation($w: ObjectID!, $a: ObjectID!, $p: [AgentPermission!]!, $e: DateTimeISO) {"
+            " grantAgent(walletId: $w, agentId: $a, permissions: $p, expiresAt: $e) { id walletId agentId permissions } }",
+            {"w": wallet_id, "a": agent.id, "p": permissions, "e": expires_at},
+            owner.token,
+        )["grantAgent"]
+
+    def revoke_agent_grant(self, owner: Owner, wallet_id: str, agent: Agent) -> dict[str, Any]:
+        """The owner takes the agent's grant on their wallet back."""
+        return self.gql(
+            "mutation($w: ObjectID!, $a: ObjectID!) { revokeAgentGrant(walletId: $w, agentId: $a) { id revokedAt } }",
+            {"w": wallet_id, "a": agent.id},
+            owner.token,
+        )["revokeAgentGrant"]
 
     def register_owner(self) -> Owner:
         email = f"owner-{secrets.token_hex(4)}@agents.test"

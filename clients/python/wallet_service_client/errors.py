@@ -53,13 +53,16 @@ class UnauthenticatedError(WalletServiceError):
 
 
 class ForbiddenError(WalletServiceError):
-    """The token's role may not do this (an agent token is needed for agents' operations)."""
+    """The token's role may not do this (an agent token is needed for agents' operations), or a
+    GRANTED_WALLETS agent's grant on the wallet lacks the permission the operation needs
+    (MANAGE_STATE to write the AI state, PAUSE_RESUME to pause and resume)."""
 
     CODE = "FORBIDDEN"
 
 
 class NotFoundError(WalletServiceError):
-    """No such wallet (or other resource)."""
+    """No such wallet (or other resource). A GRANTED_WALLETS agent gets the same answer, word for
+    word, for a wallet it holds no grant in force on: it tells nothing of whether the wallet exists."""
 
     CODE = "NOT_FOUND"
 

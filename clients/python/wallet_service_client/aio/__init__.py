@@ -5,8 +5,23 @@ from .ai_resume_wallet import AiResumeWallet, AiResumeWalletAiResumeWallet
 from .async_base_client import AsyncWalletServiceBaseClient
 from .base_model import BaseModel
 from .client import AsyncClient
-from .enums import BoundRule, MarketSentiment, Role, TradingMode, WalletStatus
+from .enums import (
+    AgentPermission,
+    AgentScope,
+    AuthFieldType,
+    BoundRule,
+    CcxtCredential,
+    ConnectionState,
+    Environment,
+    MarketSentiment,
+    Role,
+    TradingMode,
+    WalletEventKind,
+    WalletStatus,
+    WalletType,
+)
 from .fragments import (
+    AgentGrantFields,
     ManagedWalletFields,
     ManagedWalletFieldsAiBounds,
     ManagedWalletFieldsAiBoundsLeverage,
@@ -32,6 +47,7 @@ from .managed_wallets import (
     ManagedWalletsManagedWalletsPageInfo,
 )
 from .me import Me, MeMe
+from .my_grants import MyGrants, MyGrantsMyGrants
 from .update_ai_managed_state import (
     UpdateAiManagedState,
     UpdateAiManagedStateUpdateAiManagedState,
@@ -45,6 +61,9 @@ from .update_ai_managed_states import (
 )
 
 __all__ = [
+    "AgentGrantFields",
+    "AgentPermission",
+    "AgentScope",
     "AiManagedStateInput",
     "AiPauseWallet",
     "AiPauseWalletAiPauseWallet",
@@ -53,8 +72,12 @@ __all__ = [
     "AiStateUpdateInput",
     "AsyncClient",
     "AsyncWalletServiceBaseClient",
+    "AuthFieldType",
     "BaseModel",
     "BoundRule",
+    "CcxtCredential",
+    "ConnectionState",
+    "Environment",
     "ManagedWallet",
     "ManagedWalletChanges",
     "ManagedWalletChangesManagedWalletChanges",
@@ -77,6 +100,8 @@ __all__ = [
     "MarketSentiment",
     "Me",
     "MeMe",
+    "MyGrants",
+    "MyGrantsMyGrants",
     "Role",
     "TradingMode",
     "UpdateAiManagedState",
@@ -86,5 +111,7 @@ __all__ = [
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
     "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
+    "WalletEventKind",
     "WalletStatus",
+    "WalletType",
 ]

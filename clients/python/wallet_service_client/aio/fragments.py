@@ -7,7 +7,18 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import MarketSentiment, TradingMode, WalletStatus
+from .enums import AgentPermission, MarketSentiment, TradingMode, WalletStatus
+
+
+class AgentGrantFields(BaseModel):
+    id: str
+    wallet_id: str = Field(alias="walletId")
+    agent_id: str = Field(alias="agentId")
+    agent_name: str = Field(alias="agentName")
+    permissions: list[AgentPermission]
+    created_at: datetime = Field(alias="createdAt")
+    expires_at: Optional[datetime] = Field(alias="expiresAt")
+    revoked_at: Optional[datetime] = Field(alias="revokedAt")
 
 
 class ManagedWalletFields(BaseModel):
@@ -66,4 +77,5 @@ class ManagedWalletFieldsDefinitionFeatures(BaseModel):
     supported_assets: list[str] = Field(alias="supportedAssets")
 
 
+AgentGrantFields.model_rebuild()
 ManagedWalletFields.model_rebuild()

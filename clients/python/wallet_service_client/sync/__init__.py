@@ -5,8 +5,23 @@ from .ai_resume_wallet import AiResumeWallet, AiResumeWalletAiResumeWallet
 from .base_client import WalletServiceBaseClient
 from .base_model import BaseModel
 from .client import Client
-from .enums import BoundRule, MarketSentiment, Role, TradingMode, WalletStatus
+from .enums import (
+    AgentPermission,
+    AgentScope,
+    AuthFieldType,
+    BoundRule,
+    CcxtCredential,
+    ConnectionState,
+    Environment,
+    MarketSentiment,
+    Role,
+    TradingMode,
+    WalletEventKind,
+    WalletStatus,
+    WalletType,
+)
 from .fragments import (
+    AgentGrantFields,
     ManagedWalletFields,
     ManagedWalletFieldsAiBounds,
     ManagedWalletFieldsAiBoundsLeverage,
@@ -32,6 +47,7 @@ from .managed_wallets import (
     ManagedWalletsManagedWalletsPageInfo,
 )
 from .me import Me, MeMe
+from .my_grants import MyGrants, MyGrantsMyGrants
 from .update_ai_managed_state import (
     UpdateAiManagedState,
     UpdateAiManagedStateUpdateAiManagedState,
@@ -45,15 +61,22 @@ from .update_ai_managed_states import (
 )
 
 __all__ = [
+    "AgentGrantFields",
+    "AgentPermission",
+    "AgentScope",
     "AiManagedStateInput",
     "AiPauseWallet",
     "AiPauseWalletAiPauseWallet",
     "AiResumeWallet",
     "AiResumeWalletAiResumeWallet",
     "AiStateUpdateInput",
+    "AuthFieldType",
     "BaseModel",
     "BoundRule",
+    "CcxtCredential",
     "Client",
+    "ConnectionState",
+    "Environment",
     "ManagedWallet",
     "ManagedWalletChanges",
     "ManagedWalletChangesManagedWalletChanges",
@@ -76,6 +99,8 @@ __all__ = [
     "MarketSentiment",
     "Me",
     "MeMe",
+    "MyGrants",
+    "MyGrantsMyGrants",
     "Role",
     "TradingMode",
     "UpdateAiManagedState",
@@ -85,6 +110,8 @@ __all__ = [
     "UpdateAiManagedStatesUpdateAiManagedStatesError",
     "UpdateAiManagedStatesUpdateAiManagedStatesErrorViolations",
     "UpdateAiManagedStatesUpdateAiManagedStatesWallet",
+    "WalletEventKind",
     "WalletServiceBaseClient",
     "WalletStatus",
+    "WalletType",
 ]

@@ -14,6 +14,7 @@ from .managed_wallet import ManagedWallet
 from .managed_wallet_changes import ManagedWalletChanges
 from .managed_wallets import ManagedWallets
 from .me import Me
+from .my_grants import MyGrants
 from .update_ai_managed_state import UpdateAiManagedState
 from .update_ai_managed_states import UpdateAiManagedStates
 
@@ -249,6 +250,32 @@ class Client(WalletServiceBaseClient):
         )
         data = self.get_data(response)
         return ManagedWalletChanges.model_validate(data)
+
+    def my_grants(self, **kwargs: Any) -> MyGrants:
+        query = gql("""
+            query MyGrants {
+              myGrants {
+                ...AgentGrantFields
+              }
+            }
+
+            fragment AgentGrantFields on AgentGrant {
+              id
+              walletId
+              agentId
+              agentName
+              permissions
+              createdAt
+              expiresAt
+              revokedAt
+            }
+            """)
+        variables: dict[str, object] = {}
+        response = self.execute(
+            query=query, operation_name="MyGrants", variables=variables, **kwargs
+        )
+        data = self.get_data(response)
+        return MyGrants.model_validate(data)
 
     def update_ai_managed_state(
         self,

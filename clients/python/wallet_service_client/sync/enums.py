@@ -4,9 +4,50 @@
 from enum import Enum
 
 
+class AgentPermission(str, Enum):
+    MANAGE_STATE = "MANAGE_STATE"
+    PAUSE_RESUME = "PAUSE_RESUME"
+
+
+class AgentScope(str, Enum):
+    ALL_WALLETS = "ALL_WALLETS"
+    GRANTED_WALLETS = "GRANTED_WALLETS"
+
+
+class AuthFieldType(str, Enum):
+    FILE = "FILE"
+    PASSWORD = "PASSWORD"
+    STRING = "STRING"
+
+
 class BoundRule(str, Enum):
     AT_LEAST = "AT_LEAST"
     AT_MOST = "AT_MOST"
+
+
+class CcxtCredential(str, Enum):
+    ACCOUNT_ID = "ACCOUNT_ID"
+    API_KEY = "API_KEY"
+    LOGIN = "LOGIN"
+    PASSWORD = "PASSWORD"
+    PRIVATE_KEY = "PRIVATE_KEY"
+    SECRET = "SECRET"
+    TOKEN = "TOKEN"
+    TWOFA = "TWOFA"
+    UID = "UID"
+    WALLET_ADDRESS = "WALLET_ADDRESS"
+
+
+class ConnectionState(str, Enum):
+    CONNECTED = "CONNECTED"
+    REJECTED = "REJECTED"
+    UNREACHABLE = "UNREACHABLE"
+    UNTESTED = "UNTESTED"
+
+
+class Environment(str, Enum):
+    MAINNET = "MAINNET"
+    TESTNET = "TESTNET"
 
 
 class MarketSentiment(str, Enum):
@@ -29,7 +70,22 @@ class TradingMode(str, Enum):
     MODERATE = "MODERATE"
 
 
+class WalletEventKind(str, Enum):
+    AGENT_GRANTED = "AGENT_GRANTED"
+    AGENT_REVOKED = "AGENT_REVOKED"
+    AI_STATE_CHANGED = "AI_STATE_CHANGED"
+    CREATED = "CREATED"
+    LIMITS_CHANGED = "LIMITS_CHANGED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+
+
 class WalletStatus(str, Enum):
     ACTIVE = "ACTIVE"
     AI_PAUSED = "AI_PAUSED"
     USER_PAUSED = "USER_PAUSED"
+
+
+class WalletType(str, Enum):
+    CEX = "CEX"
+    DEX = "DEX"
+    PERPETUALS = "PERPETUALS"
