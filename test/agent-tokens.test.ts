@@ -2,11 +2,14 @@ import jwt from 'jsonwebtoken';
 import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import {
+  AGENT_TOKEN_CHANGE_OVERLAP_MS,
+  AGENT_TOKEN_FULL_READ_MS,
   AGENT_TOKEN_REFRESH_MS,
   AgentTokenRegistry,
   BACKGROUND_COMMENT,
 } from '../src/modules/auth/agent-token-registry';
 import { AgentTokenModel } from '../src/modules/auth/agent-token.model';
+import { AgentScope, Role } from '../src/modules/auth/roles';
 import { createLogger } from '../src/core/logger';
 import { isBackgroundComment } from '../src/shared/background';
 import {
@@ -87,7 +90,7 @@ describe('agent tokens', () => {
     });
   });
 
-  it('lists newest first, revoked ones only when asked, to admins only', async () => {
+  it("lists newest first, revoked ones only when asked; a user sees none of an admin's", async () => {
     const older = await issue('older');
     const newer = await issue('newer');
     await t.gql(RevokeAgentTokenDocument, { id: older.id }, admin);
@@ -98,11 +101,12 @@ describe('agent tokens', () => {
       await t.gql(AgentTokensDocument, { includeRevoked: true }, admin)
     ).data!.agentTokens.map((r) => r.id);
     expect(all.indexOf(newer.id)).toBeLessThan(all.indexOf(older.id));
+    // A user lists and revokes only their own (test/agent-scopes.test.ts).
     const user = await registerUser(t);
-    expect(codes(await t.gql(AgentTokensDocument, {}, user.token))).toEqual(['FORBIDDEN']);
+    expect((await t.gql(AgentTokensDocument, {}, user.token)).data!.agentTokens).toEqual([]);
     expect(codes(await t.gql(AgentTokensDocument, {}, newer.token))).toEqual(['FORBIDDEN']);
     expect(codes(await t.gql(RevokeAgentTokenDocument, { id: newer.id }, user.token))).toEqual([
-      'FORBIDDEN',
+      'NOT_FOUND',
     ]);
     expect((await t.raw(ME, {}, newer.token)).errors).toBeUndefined();
   });
@@ -208,10 +212,10 @@ describe('agent tokens', () => {
       client.off('commandStarted', listener);
     }
     // Only the registry's own refreshes read the database: two queries per interval, whatever the
-    // traffic.
+    // traffic (and a third in the full read once a minute).
     const refreshes = Math.ceil((Date.now() - started) / AGENT_TOKEN_REFRESH_MS) + 1;
     expect(seen.filter((c) => c === 'find agent_tokens').length).toBeLessThanOrEqual(refreshes);
-    expect(seen.length).toBeLessThanOrEqual(2 * refreshes);
+    expect(seen.length).toBeLessThanOrEqual(2 * refreshes + 1);
     expect(background).toBe(seen.length);
   });
 });
@@ -222,7 +226,10 @@ describe('the agent token list of an instance', () => {
 
   /** What revokeAgentToken does on that instance: the record, then its list. */
   async function revokeHere(list: AgentTokenRegistry, id: string): Promise<void> {
-    await AgentTokenModel.updateOne({ _id: id }, { $set: { revoked_at: new Date() } });
+    await AgentTokenModel.updateOne(
+      { _id: id },
+      { $set: { revoked_at: new Date(), changed_at: new Date() } },
+    );
     list.revoked(new Types.ObjectId(id));
   }
 
@@ -230,7 +237,7 @@ describe('the agent token list of an instance', () => {
     const list = registry();
     const { id } = await issue('revoked-mid-refresh');
     const read = await list.read();
-    expect(read.honoured.has(id)).toBe(true);
+    expect(read.live.has(id)).toBe(true);
     await revokeHere(list, id);
     list.apply(read);
     expect(list.status(id)).toBe(false);
@@ -260,8 +267,11 @@ describe('the agent token list of an instance', () => {
       issued_by: (await mongoose.connection
         .db!.collection('users')
         .findOne({ email: ADMIN_EMAIL }))!._id,
+      scope: AgentScope.ALL_WALLETS,
+      issuer_role: Role.ADMIN as const,
       expires_at: new Date(Date.now() + 86_400_000),
       revoked_at: null,
+      changed_at: new Date(),
     };
     await AgentTokenModel.create(record);
     list.issued(record);
@@ -276,10 +286,101 @@ describe('the agent token list of an instance', () => {
     expect(list.status(id)).toBe(true);
     let changes = 0;
     const unsubscribe = list.onChange(() => changes++);
-    await AgentTokenModel.updateOne({ _id: id }, { $set: { revoked_at: new Date() } });
+    await AgentTokenModel.updateOne(
+      { _id: id },
+      { $set: { revoked_at: new Date(), changed_at: new Date() } },
+    );
     list.apply(await list.read());
     expect(list.status(id)).toBe(false);
     expect(changes).toBe(1);
     unsubscribe();
+  });
+
+  /** The commands `body` sends, as `find <collection> <filter>`. */
+  async function commandsOf(body: () => Promise<unknown>): Promise<string[]> {
+    const seen: string[] = [];
+    const listener = (event: CommandStartedEvent) => {
+      if (event.command.comment !== BACKGROUND_COMMENT) return;
+      const name = event.commandName;
+      seen.push(`${name} ${String(event.command[name])} ${JSON.stringify(event.command.filter)}`);
+    };
+    const client = mongoose.connection.getClient();
+    client.on('commandStarted', listener);
+    try {
+      await body();
+    } finally {
+      client.off('commandStarted', listener);
+    }
+    return seen;
+  }
+
+  it('reads all live tokens at first, then only those changed since its last read: a revocation on another instance among them', async () => {
+    const list = registry();
+    const old = await issue('changed-long-ago');
+    // As if issued long before this list's next read began (and beyond the clocks' overlap).
+    await AgentTokenModel.updateOne(
+      { _id: old.id },
+      { $set: { changed_at: new Date(Date.now() - 10 * AGENT_TOKEN_CHANGE_OVERLAP_MS) } },
+    );
+    const revokedElsewhere = await issue('revoked-elsewhere');
+    const first = await list.read();
+    expect(first.full).toBe(true);
+    expect([...first.live.keys()]).toEqual(expect.arrayContaining([old.id, revokedElsewhere.id]));
+    list.apply(first);
+
+    const fresh = await issue('issued-since');
+    // Revoked by the app's own instance: this list hears of it only from the database.
+    await t.gql(RevokeAgentTokenDocument, { id: revokedElsewhere.id }, admin);
+    let next: Awaited<ReturnType<AgentTokenRegistry['read']>> | undefined;
+    const commands = await commandsOf(async () => (next = await list.read()));
+    expect(next!.full).toBe(false);
+    // Two queries: the tokens changed since (less the overlap), and the admins.
+    expect(commands).toHaveLength(2);
+    expect(commands.find((c) => c.startsWith('find agent_tokens'))).toMatch(
+      /"changed_at":\{"\$gte"/,
+    );
+    expect(commands.filter((c) => c.startsWith('find users'))).toHaveLength(1);
+    expect(next!.live.has(old.id)).toBe(false);
+    expect(next!.live.has(fresh.id)).toBe(true);
+    expect(next!.ended.has(revokedElsewhere.id)).toBe(true);
+    list.apply(next!);
+    expect(list.status(revokedElsewhere.id)).toBe(false);
+    expect(list.status(fresh.id)).toBe(true);
+    // What an earlier read found and nothing changed since stays as it was.
+    expect(list.status(old.id)).toBe(true);
+    expect(await list.isHonoured(revokedElsewhere.id)).toBe(false);
+  });
+
+  it('reads every live token again once its last full read is a minute old, and then drops a personal token whose issuer is gone', async () => {
+    const list = registry();
+    const owner = await registerUser(t);
+    const personal = {
+      _id: new Types.ObjectId(),
+      name: 'personal-agent',
+      issued_by: new Types.ObjectId(owner.id),
+      scope: AgentScope.GRANTED_WALLETS,
+      issuer_role: Role.USER as const,
+      expires_at: new Date(Date.now() + 86_400_000),
+      revoked_at: null,
+      changed_at: new Date(),
+    };
+    await AgentTokenModel.create(personal);
+    const id = personal._id.toHexString();
+    list.apply(await list.read());
+    expect(list.status(id)).toBe(true);
+    // Removed from the database by hand: no API deletes an account.
+    await mongoose.connection
+      .db!.collection('users')
+      .deleteOne({ _id: new Types.ObjectId(owner.id) });
+    const incremental = await list.read();
+    expect(incremental.full).toBe(false);
+    list.apply(incremental);
+    expect(list.status(id)).toBe(true);
+    const aMinuteOn = await list.read({ now: new Date(Date.now() + AGENT_TOKEN_FULL_READ_MS) });
+    expect(aMinuteOn.full).toBe(true);
+    expect(aMinuteOn.goneIssuers).toEqual(new Set([owner.id]));
+    list.apply(aMinuteOn);
+    expect(list.status(id)).toBe(false);
+    expect(await list.isHonoured(id)).toBe(false);
   });
 });

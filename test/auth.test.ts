@@ -357,7 +357,7 @@ describe('admin and agents', () => {
     expect((await UserModel.findOne({ email }).lean())!.role).toBe('user');
   });
 
-  it('issues agent tokens to admins only', async () => {
+  it('issues ALL_WALLETS agent tokens (the default scope) to admins only', async () => {
     const user = await registerUser(t);
     const byUser = await t.gql(IssueAgentTokenDocument, { name: 'x' }, user.token);
     expect(codes(byUser)).toEqual(['FORBIDDEN']);

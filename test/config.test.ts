@@ -115,13 +115,24 @@ describe('configuration', () => {
     expect(parseConfig({ ...base, NODE_ENV: 'test' }, cwd).config.caps).toEqual({
       credentialsPerUser: 50,
       walletsPerUser: 50,
+      agentsPerUser: 10,
     });
     expect(
       parseConfig(
-        { ...base, NODE_ENV: 'test', MAX_CREDENTIALS_PER_USER: '3', MAX_WALLETS_PER_USER: '2' },
+        {
+          ...base,
+          NODE_ENV: 'test',
+          MAX_CREDENTIALS_PER_USER: '3',
+          MAX_WALLETS_PER_USER: '2',
+          MAX_AGENTS_PER_USER: '4',
+        },
         cwd,
       ).config.caps,
-    ).toEqual({ credentialsPerUser: 3, walletsPerUser: 2 });
+    ).toEqual({ credentialsPerUser: 3, walletsPerUser: 2, agentsPerUser: 4 });
+    for (const bad of ['0', '-1', '2.5', 'ten'])
+      expect(problemsOf({ ...base, NODE_ENV: 'test', MAX_AGENTS_PER_USER: bad }, cwd)).toEqual([
+        expect.stringMatching(/^MAX_AGENTS_PER_USER: /),
+      ]);
   });
 
   it('lets connection tests reach loopback outside production only, unless EXCHANGE_ALLOW_LOOPBACK says otherwise', () => {

@@ -61,8 +61,11 @@ describe('every list has a maximum', () => {
       Array.from({ length: MAX_LISTED_AGENT_TOKENS + 20 }, (_, i) => ({
         name: `agent-${i}`,
         issued_by: issuer,
+        scope: 'all_wallets',
+        issuer_role: 'admin',
         created_at: new Date(base - i * 1_000),
         expires_at: new Date(base + 86_400_000),
+        changed_at: new Date(base - i * 1_000),
       })),
     );
     const listed = await t.gql(AgentTokensDocument, { includeRevoked: true }, admin);

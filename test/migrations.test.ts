@@ -1,10 +1,11 @@
 import { expect } from '@jest/globals';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import mongoose, { type mongo } from 'mongoose';
+import mongoose, { Types, type mongo } from 'mongoose';
 import { systemCtx, type SystemContext } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
 import { MIGRATIONS } from '../src/migrations';
+import { backfillAgentTokenScopes } from '../src/migrations/005-agent-token-scopes';
 import {
   MigrationError,
   runMigrations,
@@ -239,5 +240,49 @@ describe('a failing migration', () => {
     ).toEqual(['001-user-changed-at']);
     expect(await db.collection('migration_locks').countDocuments()).toBe(0);
     await db.dropDatabase();
+  });
+});
+
+describe('005: agent tokens stored before scopes', () => {
+  it("become what they were, an admin's ALL_WALLETS tokens, changed when revoked or else created; twice at once, then again, changes nothing more", async () => {
+    const tokens = collection('agent_tokens');
+    const created = new Date('2026-01-02T03:04:05Z');
+    const revoked = new Date('2026-02-03T04:05:06Z');
+    const old = { issued_by: new Types.ObjectId(), expires_at: new Date('2027-01-01') };
+    const [live, gone, current] = [1, 2, 3].map(() => new Types.ObjectId());
+    const newer = {
+      _id: current,
+      ...old,
+      name: 'personal',
+      scope: 'granted_wallets',
+      issuer_role: 'user',
+      created_at: created,
+      revoked_at: null,
+      changed_at: revoked,
+    };
+    await tokens.insertMany([
+      { _id: live, ...old, name: 'old-live', created_at: created, revoked_at: null },
+      { _id: gone, ...old, name: 'old-revoked', created_at: created, revoked_at: revoked },
+      newer,
+    ]);
+    const { ctx, logs } = instance();
+    const [a, b] = await Promise.all([
+      backfillAgentTokenScopes(ctx),
+      backfillAgentTokenScopes(ctx),
+    ]);
+    expect(a + b).toBeGreaterThanOrEqual(2);
+    expect(await tokens.findOne({ _id: live })).toMatchObject({
+      scope: 'all_wallets',
+      issuer_role: 'admin',
+      changed_at: created,
+    });
+    expect(await tokens.findOne({ _id: gone })).toMatchObject({
+      scope: 'all_wallets',
+      issuer_role: 'admin',
+      changed_at: revoked,
+    });
+    expect(await tokens.findOne({ _id: current })).toEqual(newer);
+    expect(logs.join('\n')).toMatch(/"agentTokens":2,.*filled in for agent tokens/);
+    expect(await backfillAgentTokenScopes(ctx)).toBe(0);
   });
 });

@@ -22,6 +22,7 @@ describe('the emitted schema', () => {
     [['exchanges.graphql', 'health.graphql']],
     [['agents.graphql']],
     [['agents.graphql', 'live.graphql']],
+    [['security.graphql', 'agents.graphql', 'delegation.graphql']],
   ])('keeps the whole public contract, with additions %j', (additions: string[]) => {
     const files = additions.map((name) => join(CONTRACT, 'api', 'additions', name));
     const run = spawnSync(

@@ -16,6 +16,8 @@ import { CredentialCheckScheduler } from '../modules/credentials/credential-chec
 import { CredentialService } from '../modules/credentials/credential.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
+import { AgentGrantService } from '../modules/wallets/agent-grants';
+import { GrantIndex } from '../modules/wallets/grant-index';
 import { clampWalletsToDefinition } from '../modules/wallets/definition-changes';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
@@ -29,6 +31,8 @@ import type { TokenBudget } from '../shared/token-budget';
 export interface Core {
   services: Services;
   agentTokens: AgentTokenRegistry;
+  /** Which wallets the GRANTED_WALLETS agents subscribed here hold (the live events' filter). */
+  grantIndex: GrantIndex;
   tester: ConnectionTester;
 }
 
@@ -42,6 +46,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
     throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
   const agentTokens = new AgentTokenRegistry(logger);
+  const grantIndex = new GrantIndex(logger);
   const keyring = new Keyring(config.encryptionKeys);
   // The user's tests and the service's own record their outcomes alike. The credentials module
   // reaches the wallets on a credential only through what the wallets module hands it.
@@ -55,8 +60,9 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
   try {
     await ensureIndexes(STORED_MODELS);
     await ensureRetentionIndexes(systemCtx(logger, EXPIRY_JOB), config.retention);
+    const auth = new AuthService(config, agentTokens);
     const services: Services = {
-      auth: new AuthService(config, agentTokens),
+      auth,
       // The catalog imports nothing of the wallets: a change of features reaches them by this hook.
       definitions: new WalletDefinitionService({
         onFeaturesChanged: clampWalletsToDefinition,
@@ -69,13 +75,22 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
       ),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),
+      // The wallets module asks the tokens' questions through this, importing nothing of auth's
+      // services.
+      grants: new AgentGrantService(
+        {
+          grantableAgent: (ctx, agentId) => auth.grantableAgent(ctx, agentId),
+          isHonoured: (agentId) => agentTokens.isHonoured(agentId),
+        },
+        grantIndex,
+      ),
     };
     await services.auth.ensureAdmin(systemCtx(logger, 'admin account'));
     await services.definitions.seedIfEmpty(systemCtx(logger, 'catalog seed'));
     // Before anything is served: no resolver meets a document of an older shape.
     await runMigrations(systemCtx(logger, 'migrations'), config, MIGRATIONS);
     await agentTokens.start();
-    return { services, agentTokens, tester };
+    return { services, agentTokens, grantIndex, tester };
   } catch (error) {
     await disconnectDatabase();
     throw error;
@@ -130,6 +145,7 @@ export async function stopInOrder({ core, jobs, apollo, budget, feed }: Running)
   budget.stop();
   await feed.stop();
   await core.agentTokens.stop();
+  await core.grantIndex.stop();
   await jobs.eventSweep.stop(); // the audit outbox sweep
   await disconnectDatabase();
 }

@@ -37,7 +37,17 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   );
   const feed = new WalletEventFeed(logger);
   const { auth } = core.services;
-  const live = startWebSocket({ httpServer, schema, rules, auth, budget, feed, config, logger });
+  const live = startWebSocket({
+    httpServer,
+    schema,
+    rules,
+    auth,
+    budget,
+    feed,
+    grants: core.grantIndex,
+    config,
+    logger,
+  });
   const apollo = await startApollo({ schema, rules, httpServer, live, config, logger });
   mountRoutes(app, { apollo, auth, budget, config, logger });
   const url = await listen(httpServer, config, logger);

@@ -5,6 +5,7 @@ import type { Logger } from '../core/logger';
 import type { AuthService } from '../modules/auth/auth.service';
 import { LiveEventsService } from '../modules/live/live-events.service';
 import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
+import type { GrantIndex } from '../modules/wallets/grant-index';
 import { startLiveServer, type LiveServer } from '../modules/live/ws-server';
 import type { TokenBudget } from '../shared/token-budget';
 import type { OperationRules } from './apollo';
@@ -17,6 +18,7 @@ export interface WebSocketOptions {
   /** The same per-token budget as HTTP requests. */
   budget: TokenBudget;
   feed: WalletEventFeed;
+  grants: GrantIndex;
   config: Config;
   logger: Logger;
 }
@@ -29,7 +31,7 @@ export function startWebSocket(options: WebSocketOptions): LiveServer {
     schema: options.schema,
     auth: options.auth,
     budget: options.budget,
-    service: new LiveEventsService(options.feed),
+    service: new LiveEventsService(options.feed, options.grants),
     validationRules: rules.limits.validationRules,
     cost: rules.cost,
     formatError: rules.formatError,

@@ -67,8 +67,11 @@ export interface Config {
   metricsToken: string | undefined;
   /** Subscriptions over WebSocket: how often a connection's token is checked again. */
   subscriptions: { recheckSeconds: number };
-  /** Per-user caps on what a user can create. */
-  caps: { credentialsPerUser: number; walletsPerUser: number };
+  /**
+   * Per-user caps on what a user can create; agentsPerUser counts a user's own agent tokens that
+   * are unrevoked and unexpired.
+   */
+  caps: { credentialsPerUser: number; walletsPerUser: number; agentsPerUser: number };
   /**
    * The service's own connection tests of credentials that live wallets use: every intervalMs
    * (±10 %), at most `concurrency` in flight per instance.
@@ -237,6 +240,10 @@ const schema = z.object({
     emptyAsUndefined,
     z.coerce.number().int().min(1).max(10_000).default(50),
   ),
+  MAX_AGENTS_PER_USER: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(10_000).default(10),
+  ),
   GRAPHIQL: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   SHUTDOWN_GRACE_MS: z.preprocess(
     emptyAsUndefined,
@@ -394,6 +401,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       caps: {
         credentialsPerUser: e.MAX_CREDENTIALS_PER_USER,
         walletsPerUser: e.MAX_WALLETS_PER_USER,
+        agentsPerUser: e.MAX_AGENTS_PER_USER,
       },
       credentialChecks: {
         intervalMs: durationSeconds(e.CREDENTIAL_CHECK_INTERVAL) * 1000,

@@ -29,6 +29,8 @@ import { MAX_AUTH_FIELDS, MAX_SUPPORTED_ASSETS } from '../modules/catalog/wallet
 import { BUILT_IN_DEFINITIONS } from '../modules/catalog/wallet-definition.seed';
 import { MAX_ALLOWED_SYMBOLS } from '../modules/wallets/symbols';
 import { MAX_VIOLATIONS } from '../modules/wallets/ai-policy';
+import { MAX_GRANTS_PER_WALLET, MAX_LISTED_GRANTS } from '../modules/wallets/agent-grants';
+import { AgentPermission } from '../modules/wallets/user-wallet.model';
 import { DEFAULT_EVENTS, MAX_EVENTS } from '../modules/audit/trail.loader';
 import {
   DEFAULT_WALLET_PAGE,
@@ -40,7 +42,7 @@ import {
   MAX_DEFINITIONS,
   MAX_EXCHANGE_TEMPLATES,
 } from '../modules/catalog/wallet-definition.service';
-import { MAX_LISTED_AGENT_TOKENS } from '../modules/auth/auth.service';
+import { MAX_LISTED_AGENT_TOKENS, maxGrantableAgents } from '../modules/auth/auth.service';
 
 /**
  * The cost of an operation: about the number of values its answer can hold, computed with its
@@ -70,7 +72,7 @@ export type ListSize =
   | { perPage: true };
 
 export interface CostSettings {
-  caps: { credentialsPerUser: number; walletsPerUser: number };
+  caps: { credentialsPerUser: number; walletsPerUser: number; agentsPerUser: number };
 }
 
 /** Every list field of the schema (and the connection fields), with the most it can hold. */
@@ -82,11 +84,15 @@ export function listSizes(settings: CostSettings): Record<string, ListSize> {
     'Query.walletDefinitions': { max: MAX_DEFINITIONS },
     'Query.exchangeTemplates': { max: MAX_EXCHANGE_TEMPLATES },
     'Query.agentTokens': { max: MAX_LISTED_AGENT_TOKENS },
+    'Query.grantableAgents': { max: maxGrantableAgents(settings.caps.agentsPerUser) },
     'Query.managedWallets': walletPage,
     'Query.managedWalletChanges': walletPage,
     'Mutation.seedWalletDefinitions': { max: BUILT_IN_DEFINITIONS.length },
     'Mutation.updateAiManagedStates': { lengthOf: 'updates', max: MAX_BATCH },
     'OperationError.violations': { max: MAX_VIOLATIONS },
+    'Query.myGrants': { max: MAX_LISTED_GRANTS },
+    'UserWallet.agentGrants': { max: MAX_GRANTS_PER_WALLET },
+    'AgentGrant.permissions': { max: Object.keys(AgentPermission).length },
     'UserWallet.events': { page: 'first', default: DEFAULT_EVENTS, max: MAX_EVENTS },
     'UserWallet.auditTrail': { page: 'first', default: DEFAULT_EVENTS, max: MAX_TRAIL_PAGE },
     'UserWalletConnection.edges': { perPage: true },

@@ -10,6 +10,8 @@ import type { AuthService } from '../modules/auth/auth.service';
 import { CredentialResolver } from '../modules/credentials/credential.resolver';
 import type { CredentialService } from '../modules/credentials/credential.service';
 import type { AiStateService } from '../modules/wallets/ai-state.service';
+import { AgentGrantResolver } from '../modules/wallets/agent-grant.resolver';
+import type { AgentGrantService } from '../modules/wallets/agent-grants';
 import { UserWalletResolver } from '../modules/wallets/user-wallet.resolver';
 import type { UserWalletService } from '../modules/wallets/user-wallet.service';
 import { WalletDefinitionResolver } from '../modules/catalog/wallet-definition.resolver';
@@ -24,6 +26,7 @@ export interface Services {
   credentials: CredentialService;
   wallets: UserWalletService;
   ai: AiStateService;
+  grants: AgentGrantService;
 }
 
 const RESOLVERS = [
@@ -31,6 +34,7 @@ const RESOLVERS = [
   WalletDefinitionResolver,
   CredentialResolver,
   UserWalletResolver,
+  AgentGrantResolver,
   UserWalletEventResolver,
   LiveEventsResolver,
 ] as const;
@@ -46,6 +50,7 @@ function containerFor(
           [WalletDefinitionResolver, new WalletDefinitionResolver(services.definitions)],
           [CredentialResolver, new CredentialResolver(services.credentials)],
           [UserWalletResolver, new UserWalletResolver(services.wallets, services.ai)],
+          [AgentGrantResolver, new AgentGrantResolver(services.grants)],
           [UserWalletEventResolver, new UserWalletEventResolver()],
           [LiveEventsResolver, new LiveEventsResolver()],
         ]

@@ -2,6 +2,7 @@ import { migration as userChangedAt } from './001-user-changed-at';
 import { migration as definitionCcxtIds } from './002-definition-ccxt-ids';
 import { migration as connectionStates } from './003-connection-states';
 import { migration as dropAiWriteIndex } from './004-drop-ai-write-index';
+import { migration as agentTokenScopes } from './005-agent-token-scopes';
 import type { Migration } from './runner';
 
 /**
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = [
   definitionCcxtIds,
   connectionStates,
   dropAiWriteIndex,
+  agentTokenScopes,
 ];

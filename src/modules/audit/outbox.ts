@@ -34,14 +34,15 @@ export type OutboxContext = Pick<RequestContext, 'logger' | 'comment'>;
  */
 export interface PendingEventStore {
   /**
-   * The wallet update `update` on `filter`, which also grows the version and puts `event` in the
-   * outbox. The document it replaced, or null when `filter` matched nothing.
+   * The wallet update `update` on `filter`, which also grows the version (unless `keepVersion`) and
+   * puts `event` in the outbox. The document it replaced, or null when `filter` matched nothing.
    */
   writeWith(
     ctx: OutboxContext,
     filter: Record<string, unknown>,
     update: Record<string, unknown>,
     event: WalletEventRecord,
+    keepVersion?: boolean,
   ): Promise<UserWallet | null>;
   /** Takes these events out of the wallet's outbox, leaving its updated_at. */
   pull(ctx: OutboxContext, walletId: Types.ObjectId, eventIds: Types.ObjectId[]): Promise<unknown>;
@@ -183,7 +184,8 @@ export class AuditOutbox {
    * `after`) and returns the document it replaced; `complete` turns that into the full event,
    * under the same id, which goes to the trail in the provisional one's place. Only if the process
    * stops in between does the trail keep the provisional event. Returns the replaced document, or
-   * null when `filter` matched nothing.
+   * null when `filter` matched nothing. With `keepVersion`, the write leaves the wallet's version
+   * (a grant: agents' expected versions stay good) and its event carries the version as it was.
    */
   async writeWithEvent(
     ctx: OutboxContext,
@@ -191,8 +193,9 @@ export class AuditOutbox {
     update: Record<string, unknown>,
     provisional: WalletEventRecord,
     complete: (replaced: UserWallet) => Omit<WalletEventRecord, '_id' | 'at'>,
+    keepVersion = false,
   ): Promise<UserWallet | null> {
-    const replaced = await this.store.writeWith(ctx, filter, update, provisional);
+    const replaced = await this.store.writeWith(ctx, filter, update, provisional, keepVersion);
     if (!replaced) return null;
     const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
     if (!(await this.deliverEvents(ctx, replaced._id, [event]))) {

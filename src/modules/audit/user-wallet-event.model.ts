@@ -9,8 +9,19 @@ export enum WalletEventKind {
   LIMITS_CHANGED = 'limits_changed',
   AI_STATE_CHANGED = 'ai_state_changed',
   STATUS_CHANGED = 'status_changed',
+  AGENT_GRANTED = 'agent_granted',
+  AGENT_REVOKED = 'agent_revoked',
 }
-registerEnumType(WalletEventKind, { name: 'WalletEventKind' });
+registerEnumType(WalletEventKind, {
+  name: 'WalletEventKind',
+  valuesConfig: {
+    AGENT_GRANTED: {
+      description:
+        'An owner granted an agent on this wallet (or changed its permissions or expiry).',
+    },
+    AGENT_REVOKED: { description: "An owner revoked an agent's grant on this wallet." },
+  },
+});
 
 /** Collection `user_wallet_events`: the audit trail, append-only. */
 @ObjectType('UserWalletEvent')

@@ -10,7 +10,7 @@ import {
 } from 'class-validator';
 import { Name, SafeText } from '../../shared/validators';
 import { ArgsType, Field, InputType, Int } from 'type-graphql';
-import { SYSTEM_ACTOR } from './roles';
+import { AgentScope, SYSTEM_ACTOR } from './roles';
 
 export const PASSWORD_MIN = 8;
 export const PASSWORD_MAX = 256;
@@ -113,4 +113,13 @@ export class IssueAgentTokenArgs {
   @Min(1, { message: 'must be at least 1' })
   @Max(365, { message: 'must be at most 365' })
   expiresInDays?: number | null;
+
+  @Field(() => AgentScope, {
+    nullable: true,
+    defaultValue: AgentScope.ALL_WALLETS,
+    description:
+      'ALL_WALLETS (an admin only) or GRANTED_WALLETS (a user: a personal agent, which only that user can grant).',
+  })
+  @IsOptional()
+  scope?: AgentScope | null;
 }

@@ -8,7 +8,7 @@ import { ChangePasswordArgs, IssueAgentTokenArgs, LoginArgs, RegisterInput } fro
 import type { AuthService } from './auth.service';
 import { AgentToken, AuthPayload } from './auth.types';
 import { CallerCtx, UserCtx } from './ctx-decorators';
-import { Role } from './roles';
+import { AgentScope, Role } from './roles';
 import { User } from './user.model';
 
 @UseMiddleware(Deadline)
@@ -50,21 +50,27 @@ export class AuthResolver {
     return this.auth.changePassword(ctx, currentPassword, newPassword);
   }
 
-  @Authorized(Role.ADMIN)
+  @Authorized(Role.USER)
   @Mutation(() => AgentToken, {
-    description: 'ADMIN: a token with role AGENT for an AI agent service.',
+    description:
+      'USER/ADMIN: a token with role AGENT for an AI agent service. An admin issues either scope; a user issues GRANTED_WALLETS tokens only, personal agents only that user can grant (FORBIDDEN for ALL_WALLETS), at most MAX_AGENTS_PER_USER of them unrevoked and unexpired (BAD_USER_INPUT past it).',
   })
   issueAgentToken(
     @Args(() => IssueAgentTokenArgs) args: IssueAgentTokenArgs,
     @UserCtx() ctx: UserContext,
   ): Promise<AgentToken> {
-    return this.auth.issueAgentToken(ctx, args.name, args.expiresInDays);
+    return this.auth.issueAgentToken(
+      ctx,
+      args.name,
+      args.expiresInDays,
+      args.scope ?? AgentScope.ALL_WALLETS,
+    );
   }
 
-  @Authorized(Role.ADMIN)
+  @Authorized(Role.USER)
   @Query(() => [AgentTokenRecord], {
     description:
-      'ADMIN: the agent tokens issued, newest first; revoked ones too when includeRevoked is true.',
+      "USER/ADMIN: the agent tokens issued, newest first (at most 500); revoked ones too when includeRevoked is true. An admin sees every token, users' own included; a user, their own.",
   })
   agentTokens(
     @UserCtx() ctx: UserContext,
@@ -73,9 +79,19 @@ export class AuthResolver {
     return this.auth.listAgentTokens(ctx, includeRevoked);
   }
 
-  @Authorized(Role.ADMIN)
+  @Authorized(Role.USER)
+  @Query(() => [AgentTokenRecord], {
+    description:
+      "USER/ADMIN: the agents the caller may grant: GRANTED_WALLETS tokens an admin issued, and the caller's own.",
+  })
+  grantableAgents(@UserCtx() ctx: UserContext): Promise<AgentTokenRecord[]> {
+    return this.auth.grantableAgents(ctx);
+  }
+
+  @Authorized(Role.USER)
   @Mutation(() => AgentTokenRecord, {
-    description: 'ADMIN: the token stops working everywhere within 5 s. Idempotent.',
+    description:
+      "USER/ADMIN: the token stops working everywhere within 5 s. Idempotent. An admin revokes any token; a user only their own (another's is NOT_FOUND, as an unknown id).",
   })
   revokeAgentToken(
     @Arg('id', () => ObjectIdScalar) id: string | Types.ObjectId,

@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { Types } from 'mongoose';
+import { Types, type QueryFilter } from 'mongoose';
 import type { Config } from '../../core/config';
 import {
   dbOptions,
@@ -18,8 +18,8 @@ import {
 } from '../../core/errors';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../../shared/rate-limit';
 import { cleanName } from '../../shared/validators';
-import type { AgentTokenRegistry } from './agent-token-registry';
-import { AgentTokenModel, type AgentTokenRecord } from './agent-token.model';
+import type { AgentTokenRegistry, StoredToken } from './agent-token-registry';
+import { AgentTokenModel, withScopeDefaults, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
 import { AgentScope, Role, type Principal, type UserPrincipal } from './roles';
@@ -33,10 +33,32 @@ const LOGIN_WINDOW_MS = 15 * 60_000;
 const HOUR_MS = 60 * 60_000;
 const DAY_MS = 86_400_000;
 /**
- * agentTokens answers the newest this many; and no more than this many unrevoked ones (expired or
- * not) may exist, so every token an admin may still revoke is listed.
+ * agentTokens answers the newest this many; and no more than this many admin-issued ones may be
+ * unrevoked (expired or not). Users' own tokens are capped apart (caps.agentsPerUser) and listed to
+ * an admin too, so an admin's list may leave out older tokens.
  */
 export const MAX_LISTED_AGENT_TOKENS = 500;
+
+/**
+ * The most grantableAgents answers: every admin-issued token may be one (MAX_LISTED_AGENT_TOKENS
+ * unrevoked at most), and the caller's own (agentsPerUser).
+ */
+export function maxGrantableAgents(agentsPerUser: number): number {
+  return MAX_LISTED_AGENT_TOKENS + agentsPerUser;
+}
+
+/**
+ * The agents `ctx`'s user may grant, as a filter: GRANTED_WALLETS, unrevoked, unexpired, issued by
+ * an admin or by the caller. Whether the issuer still keeps the token good is the registry's.
+ */
+function grantableBy(ctx: UserContext, now: Date): QueryFilter<AgentTokenRecord> {
+  return {
+    scope: AgentScope.GRANTED_WALLETS,
+    revoked_at: null,
+    expires_at: { $gt: now },
+    $or: [{ issuer_role: Role.ADMIN }, { issued_by: ctx.actor.userId }],
+  };
+}
 
 /**
  * A token as an open connection holds it (subscriptions): checked when the connection began, and
@@ -187,52 +209,99 @@ export class AuthService {
     return user;
   }
 
+  /**
+   * An admin issues either scope; a user issues GRANTED_WALLETS tokens only, as personal agents that
+   * only they can grant, at most caps.agentsPerUser of them unrevoked and unexpired.
+   */
   async issueAgentToken(
     ctx: UserContext,
     name: string,
     expiresInDays: number | null | undefined,
+    scope: AgentScope,
   ): Promise<AgentToken> {
-    const admin = ctx.actor;
-    if (admin.role !== Role.ADMIN) throw new ForbiddenError('issueAgentToken is for ADMIN only');
-    if ((await AgentTokenModel.countDocuments({ revoked_at: null })) >= MAX_LISTED_AGENT_TOKENS)
-      throw new UserInputError(
-        `at most ${MAX_LISTED_AGENT_TOKENS} agent tokens may be unrevoked (expired ones count until revoked): revoke one first`,
+    const issuer = ctx.actor;
+    const admin = issuer.role === Role.ADMIN;
+    if (!admin && scope === AgentScope.ALL_WALLETS)
+      throw new ForbiddenError(
+        'only an admin issues ALL_WALLETS agent tokens: ask for scope GRANTED_WALLETS, an agent of your own that acts only on the wallets you grant it',
       );
+    const now = new Date();
     const record = {
       _id: new Types.ObjectId(),
       name: cleanName(name),
-      issued_by: admin.userId,
-      expires_at: new Date(Date.now() + (expiresInDays ?? DEFAULT_AGENT_TOKEN_DAYS) * DAY_MS),
+      issued_by: issuer.userId,
+      scope,
+      issuer_role: admin ? (Role.ADMIN as const) : (Role.USER as const),
+      expires_at: new Date(now.getTime() + (expiresInDays ?? DEFAULT_AGENT_TOKEN_DAYS) * DAY_MS),
       revoked_at: null,
+      changed_at: now,
     };
     // The record first: a token without one is refused.
-    await AgentTokenModel.create(record);
+    if (admin)
+      await this.insertWithinCap(
+        record,
+        // Records from before issuer_role are admins' (see withScopeDefaults).
+        { issuer_role: { $ne: Role.USER }, revoked_at: null },
+        MAX_LISTED_AGENT_TOKENS,
+        `at most ${MAX_LISTED_AGENT_TOKENS} agent tokens may be unrevoked (expired ones count until revoked): revoke one first`,
+      );
+    else {
+      const cap = this.config.caps.agentsPerUser;
+      await this.insertWithinCap(
+        record,
+        {
+          issued_by: issuer.userId,
+          issuer_role: Role.USER,
+          revoked_at: null,
+          expires_at: { $gt: now },
+        },
+        cap,
+        `at most ${cap} agent tokens of your own may be unrevoked and unexpired: revoke one first`,
+      );
+    }
     const signed = signAgentToken(this.config.jwt, record._id, record.name, record.expires_at);
     this.agentTokens.issued(record);
     logSecurityEvent(ctx, 'agent token issued', {
       agentTokenId: record._id.toHexString(),
       agent: record.name,
+      scope: record.scope,
     });
-    return { id: record._id, token: signed.token, name: record.name, expiresAt: signed.expiresAt };
+    return {
+      id: record._id,
+      token: signed.token,
+      name: record.name,
+      expiresAt: signed.expiresAt,
+      scope: record.scope,
+    };
   }
 
-  /** Newest first, at most MAX_LISTED_AGENT_TOKENS; revoked ones only when asked for. */
-  listAgentTokens(
-    _ctx: UserContext,
+  /**
+   * Newest first, at most MAX_LISTED_AGENT_TOKENS; revoked ones only when asked for. An admin's
+   * list has every token, users' own included; a user's, the tokens they issued.
+   */
+  async listAgentTokens(
+    ctx: UserContext,
     includeRevoked: boolean | null | undefined,
   ): Promise<AgentTokenRecord[]> {
-    return AgentTokenModel.find(includeRevoked ? {} : { revoked_at: null })
+    const records = await AgentTokenModel.find({
+      ...this.visibleTo(ctx),
+      ...(includeRevoked ? {} : { revoked_at: null }),
+    })
       .sort({ created_at: -1, _id: -1 })
       .limit(MAX_LISTED_AGENT_TOKENS)
-      .lean<AgentTokenRecord[]>()
-      .exec();
+      .lean<AgentTokenRecord[]>();
+    return records.map(withScopeDefaults);
   }
 
-  /** Idempotent: revoking a revoked token answers it as it is. */
+  /**
+   * Idempotent: revoking a revoked token answers it as it is. To a user, another's token answers
+   * as an unknown id does, so the answer tells nothing of it.
+   */
   async revokeAgentToken(ctx: UserContext, id: Types.ObjectId): Promise<AgentTokenRecord> {
+    const now = new Date();
     const revoked = await AgentTokenModel.findOneAndUpdate(
-      { _id: id, revoked_at: null },
-      { $set: { revoked_at: new Date() } },
+      { _id: id, ...this.visibleTo(ctx), revoked_at: null },
+      { $set: { revoked_at: now, changed_at: now } },
       { returnDocument: 'after' },
     ).lean<AgentTokenRecord>();
     if (revoked) {
@@ -241,11 +310,44 @@ export class AuthService {
         agentTokenId: id.toHexString(),
         agent: revoked.name,
       });
-      return revoked;
+      return withScopeDefaults(revoked);
     }
-    const existing = await AgentTokenModel.findById(id).lean<AgentTokenRecord>();
+    const existing = await AgentTokenModel.findOne({
+      _id: id,
+      ...this.visibleTo(ctx),
+    }).lean<AgentTokenRecord>();
     if (!existing) throw new NotFoundError('no agent token with that id');
-    return existing;
+    return withScopeDefaults(existing);
+  }
+
+  /**
+   * The agents the caller may grant a wallet to, newest first: GRANTED_WALLETS tokens an admin
+   * issued, and the caller's own; unrevoked, unexpired and still honoured.
+   */
+  async grantableAgents(ctx: UserContext): Promise<AgentTokenRecord[]> {
+    const now = new Date();
+    const records = await AgentTokenModel.find(grantableBy(ctx, now))
+      .sort({ created_at: -1, _id: -1 })
+      .limit(maxGrantableAgents(this.config.caps.agentsPerUser))
+      .lean<AgentTokenRecord[]>();
+    return records.filter((r) => this.agentTokens.honours(r, now.getTime()));
+  }
+
+  /**
+   * One agent as grantableAgents would list it to the caller (one database command); null when
+   * the caller may not grant it.
+   */
+  async grantableAgent(
+    ctx: UserContext,
+    agentId: Types.ObjectId,
+  ): Promise<Pick<AgentTokenRecord, '_id' | 'name' | 'expires_at'> | null> {
+    const now = new Date();
+    const record = await AgentTokenModel.findOne(
+      { _id: agentId, ...grantableBy(ctx, now) },
+      { name: 1, issued_by: 1, expires_at: 1, revoked_at: 1, scope: 1, issuer_role: 1 },
+    ).lean<StoredToken & Pick<AgentTokenRecord, 'name'>>();
+    if (!record || !this.agentTokens.honours(record, now.getTime())) return null;
+    return { _id: record._id, name: record.name, expires_at: record.expires_at };
   }
 
   /**
@@ -262,7 +364,9 @@ export class AuthService {
     if (claims.typ === 'agent') {
       // Tokens from before agent_tokens existed carry no jti: they have no record, so they are
       // refused.
-      if (claims.jti === undefined || !(await this.agentTokens.isHonoured(claims.jti)))
+      const scope =
+        claims.jti === undefined ? null : await this.agentTokens.honouredScope(claims.jti);
+      if (scope === null)
         throw new UnauthenticatedError('this agent token was revoked or is unknown');
       return {
         kind: 'agent',
@@ -270,7 +374,7 @@ export class AuthService {
         role: Role.AGENT,
         name: claims.name,
         issuedAt: new Date(claims.iat * 1000),
-        scope: AgentScope.ALL_WALLETS,
+        scope,
       };
     }
     const user = await UserModel.findById(claims.sub, { role: 1, email: 1, token_version: 1 }).lean<
@@ -387,6 +491,31 @@ export class AuthService {
       // Another instance created it at the same moment: it exists, which is all we need.
       if (!isDuplicateKeyError(error)) throw error;
     }
+  }
+
+  /**
+   * Inserts a token's record unless `counted` (a filter its record matches) already has `cap`
+   * records. Counted again with it in: of several issued at once, each that finds the count over
+   * the cap takes its own back, so however they interleave no more than the cap are kept (all of
+   * them may be refused).
+   */
+  private async insertWithinCap(
+    record: Partial<AgentTokenRecord> & Pick<AgentTokenRecord, '_id'>,
+    counted: QueryFilter<AgentTokenRecord>,
+    cap: number,
+    message: string,
+  ): Promise<void> {
+    if ((await AgentTokenModel.countDocuments(counted)) >= cap) throw new UserInputError(message);
+    await AgentTokenModel.create(record);
+    if ((await AgentTokenModel.countDocuments(counted)) > cap) {
+      await AgentTokenModel.deleteOne({ _id: record._id });
+      throw new UserInputError(message);
+    }
+  }
+
+  /** The tokens the caller may see and revoke: every one for an admin, a user's own for a user. */
+  private visibleTo(ctx: UserContext): { issued_by?: Types.ObjectId } {
+    return ctx.actor.role === Role.ADMIN ? {} : { issued_by: ctx.actor.userId };
   }
 
   /**

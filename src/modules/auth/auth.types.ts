@@ -1,6 +1,7 @@
 import type { Types } from 'mongoose';
 import { Field, ObjectType } from 'type-graphql';
 import { ObjectIdScalar } from '../../shared/scalars';
+import { AgentScope } from './roles';
 import { User } from './user.model';
 
 @ObjectType()
@@ -28,4 +29,7 @@ export class AgentToken {
 
   @Field(() => Date)
   expiresAt!: Date;
+
+  @Field(() => AgentScope)
+  scope!: AgentScope;
 }

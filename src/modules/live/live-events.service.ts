@@ -7,10 +7,12 @@ import type {
   UserContext,
 } from '../../core/context';
 import { ForbiddenError, InternalError, NotFoundError } from '../../core/errors';
-import type { WalletEventKind } from '../audit/user-wallet-event.model';
+import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
+import { AgentScope } from '../auth/roles';
 import { ownerOf } from '../wallets/user-wallet.service';
 import { toObjectId } from '../../shared/scalars';
-import type { FeedSubscription, WalletEventFeed } from './wallet-event-feed';
+import type { GrantIndex } from '../wallets/grant-index';
+import type { EventFilter, FeedSubscription, WalletEventFeed } from './wallet-event-feed';
 
 declare module '../../core/context' {
   /** ws-server.ts puts the live events service in every subscription's context. */
@@ -30,7 +32,10 @@ export function liveOf(ctx: RequestContext): LiveChannel {
 
 /** The subscriptions' rules: who may follow which wallets' events. */
 export class LiveEventsService {
-  constructor(private readonly feed: WalletEventFeed) {}
+  constructor(
+    private readonly feed: WalletEventFeed,
+    private readonly grants: GrantIndex,
+  ) {}
 
   /** USER/ADMIN: their own wallets' events, or one wallet's (FORBIDDEN for another's). */
   async mine(
@@ -49,22 +54,42 @@ export class LiveEventsService {
     return this.follow(connection, (_event, owner) => owner !== null && owner.equals(user.userId));
   }
 
-  /** AGENT: every wallet's events, of the given kinds only when given. */
-  managed(ctx: AgentContext, kinds: WalletEventKind[] | null | undefined): FeedSubscription {
+  /**
+   * AGENT: the events of every wallet it may read, of the given kinds only when given. For a
+   * GRANTED_WALLETS agent, that is decided per event from this instance's grant index (no read per
+   * event): a revocation anywhere stops that wallet's events within the index's refresh.
+   */
+  async managed(
+    ctx: AgentContext,
+    kinds: WalletEventKind[] | null | undefined,
+  ): Promise<FeedSubscription> {
     const { connection } = liveOf(ctx);
     const wanted = kinds?.length ? new Set(kinds) : null;
-    return this.follow(connection, (event) => wanted === null || wanted.has(event.kind));
+    const ofKind = (event: UserWalletEvent) => wanted === null || wanted.has(event.kind);
+    const agent = ctx.actor;
+    if (agent.scope === AgentScope.ALL_WALLETS) return this.follow(connection, ofKind);
+    const untrack = await this.grants.track(ctx, agent.agentId);
+    return this.follow(
+      connection,
+      (event) => ofKind(event) && this.grants.allows(agent.agentId, event.wallet_id),
+      untrack,
+    );
   }
 
   private follow(
     connection: LiveConnection,
-    filter: Parameters<WalletEventFeed['subscribe']>[0],
+    filter: EventFilter,
+    onEnd?: () => void,
   ): FeedSubscription {
-    return this.feed.subscribe(filter, connection.maxWaiting, () =>
-      connection.close(
-        SLOW_CONSUMER_CLOSE,
-        `consumer too slow: more than ${connection.maxWaiting} events waiting`,
-      ),
+    return this.feed.subscribe(
+      filter,
+      connection.maxWaiting,
+      () =>
+        connection.close(
+          SLOW_CONSUMER_CLOSE,
+          `consumer too slow: more than ${connection.maxWaiting} events waiting`,
+        ),
+      onEnd,
     );
   }
 }

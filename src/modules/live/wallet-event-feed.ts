@@ -77,9 +77,15 @@ export class WalletEventFeed {
 
   /**
    * Events from now on that `filter` keeps. `maxWaiting` bounds what may wait for a slow consumer:
-   * past it, `onOverflow` is called (the connection is closed) and the subscription ends.
+   * past it, `onOverflow` is called (the connection is closed) and the subscription ends. `onEnd`
+   * is called once it has ended, however.
    */
-  subscribe(filter: EventFilter, maxWaiting: number, onOverflow: () => void): FeedSubscription {
+  subscribe(
+    filter: EventFilter,
+    maxWaiting: number,
+    onOverflow: () => void,
+    onEnd?: () => void,
+  ): FeedSubscription {
     return new Repeater<UserWalletEvent>(async (push, stop) => {
       let waiting = 0;
       const subscriber: Subscriber = {
@@ -99,8 +105,12 @@ export class WalletEventFeed {
         },
       };
       this.add(subscriber);
-      await stop;
-      this.subscribers.delete(subscriber);
+      try {
+        await stop;
+      } finally {
+        this.subscribers.delete(subscriber);
+        onEnd?.();
+      }
     }) as FeedSubscription;
   }
 
@@ -169,17 +179,13 @@ export class WalletEventFeed {
     const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
     const outboxes = await pendingEventsOf(ctx, walletIds);
     const readyIds = new Set(ready.map((e) => e._id.toHexString()));
-    // The versions each wallet still has on the way: in its outbox, not yet in the trail.
-    const onTheWay = new Map<string, Array<number | null>>();
+    // What each wallet still has on the way: in its outbox, not yet in the trail.
+    const onTheWay = new Map<string, UserWalletEvent[]>();
     for (const wallet of outboxes) {
       const waiting = wallet.pending_events.filter(
         (p) => !readyIds.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()),
       );
-      if (waiting.length > 0)
-        onTheWay.set(
-          wallet._id.toHexString(),
-          waiting.map((p) => p.version),
-        );
+      if (waiting.length > 0) onTheWay.set(wallet._id.toHexString(), waiting);
     }
     await this.learnOwners(ctx, walletIds);
 
@@ -188,9 +194,10 @@ export class WalletEventFeed {
       events.sort(byVersion);
       const earlier = onTheWay.get(wallet);
       for (const event of events) {
-        // An earlier version (or one whose version is not known yet) is still in the outbox: wait
+        // An earlier event (or one whose version is not known yet) is still in the outbox: wait
         // for it.
-        if (earlier?.some((v) => v === null || event.version === null || v < event.version)) break;
+        if (earlier?.some((p) => p.version === null || event.version === null || before(p, event)))
+          break;
         out.push(event);
       }
     }
@@ -217,6 +224,14 @@ export class WalletEventFeed {
       this.owners.set(id.toHexString(), found.get(id.toHexString()) ?? null);
     }
   }
+}
+
+/**
+ * Whether `a` comes before `b` in their wallet's order: by version, then by time. A grant leaves the
+ * version, so its event shares the version of the write before it and comes after that one.
+ */
+function before(a: UserWalletEvent, b: UserWalletEvent): boolean {
+  return a.version! < b.version! || (a.version === b.version && a.at.getTime() < b.at.getTime());
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Types } from 'mongoose';
-import type { Actor } from '../auth/roles';
+import type { AgentPrincipal } from '../auth/roles';
 import { dbOptions, type AgentContext } from '../../core/context';
 import {
   AppError,
@@ -35,6 +35,7 @@ import {
   type ManagedWalletsArgs,
 } from './user-wallet.inputs';
 import {
+  AgentPermission,
   userChanged,
   UserWalletModel,
   WalletStatus,
@@ -48,6 +49,7 @@ import {
   type UserWalletConnection,
 } from './user-wallet.types';
 import { transition, type TransitionGuard } from './wallet-status';
+import { assertGrant, mayRead, NO_WALLET, permittedTo, readableBy } from './agent-grants';
 import { pushEvents, walletOutbox } from './wallet-outbox';
 
 const WRITE_ATTEMPTS = 5;
@@ -66,13 +68,15 @@ const STORED: Record<keyof AiManagedStateInput, keyof AiManagedState> = {
 };
 
 /**
- * What AI agents do: read every wallet, and write the AI-managed state inside each user's limits.
+ * What AI agents do: read the wallets they may (every one for an ALL_WALLETS agent, those granted
+ * for a GRANTED_WALLETS one: see agent-grants.ts), and write the AI-managed state inside each
+ * user's limits.
  */
 export class AiStateService {
-  /** Every user's wallets, oldest first. The cursor is the last wallet's id. */
+  /** The wallets the agent may read, oldest first. The cursor is the last wallet's id. */
   async managedWallets(ctx: AgentContext, args: ManagedWalletsArgs): Promise<UserWalletConnection> {
     const first = args.first ?? DEFAULT_WALLET_PAGE;
-    const query: Record<string, unknown> = {};
+    const query: Record<string, unknown> = readableBy(ctx.actor);
     if (args.status) query.status = args.status;
     if (args.after != null) query._id = { $gt: decodeIdCursor(args.after) };
     const found = await UserWalletModel.find(query)
@@ -80,12 +84,15 @@ export class AiStateService {
       .limit(first + 1)
       .setOptions(dbOptions(ctx))
       .lean<UserWallet[]>();
-    return pageOf(found, first, args.after, (node) => encodeIdCursor(node._id));
+    return grantedPage(
+      ctx,
+      pageOf(found, first, args.after, (node) => encodeIdCursor(node._id)),
+    );
   }
 
-  /** One wallet, whoever owns it: what an agent re-reads after a CONFLICT. */
+  /** One wallet the agent may read: what an agent re-reads after a CONFLICT. */
   managedWallet(ctx: AgentContext, walletId: string): Promise<UserWallet> {
-    return this.load(ctx, walletId);
+    return this.load(ctx, walletId, null);
   }
 
   /**
@@ -100,13 +107,14 @@ export class AiStateService {
       args.since,
       args.after != null ? decodeTimeCursor(args.after) : null,
     );
-    const found = await UserWalletModel.find(query)
+    const found = await UserWalletModel.find({ ...query, ...readableBy(ctx.actor) })
       .sort({ user_changed_at: 1, _id: 1 })
       .limit(first + 1)
       .setOptions(dbOptions(ctx))
       .lean<UserWallet[]>();
-    return pageOf(found, first, args.after, (node) =>
-      encodeTimeCursor(node.user_changed_at, node._id),
+    return grantedPage(
+      ctx,
+      pageOf(found, first, args.after, (node) => encodeTimeCursor(node.user_changed_at, node._id)),
     );
   }
 
@@ -141,9 +149,13 @@ export class AiStateService {
     assertSomeField(input);
     const id = toObjectId(walletId);
     const tagged = dbOptions(ctx);
+    const mine = readableBy(ctx.actor);
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
-      const wallet = await UserWalletModel.findById(id).setOptions(tagged).lean<UserWallet>();
-      if (!wallet) throw new NotFoundError('no wallet with that id');
+      const wallet = await UserWalletModel.findOne({ _id: id, ...mine })
+        .setOptions(tagged)
+        .lean<UserWallet>();
+      if (!wallet) throw new NotFoundError(NO_WALLET);
+      assertGrant(ctx.actor, wallet, AgentPermission.MANAGE_STATE);
       assertVersion(wallet, expectedVersion);
       const definition = (await findDefinition<Pick<WalletDefinition, 'features'>>(
         ctx,
@@ -168,10 +180,10 @@ export class AiStateService {
       await walletOutbox.deliverEvents(ctx, updated._id, write.events);
       return updated;
     }
-    const now = await UserWalletModel.findById(id, { version: 1 })
+    const now = await UserWalletModel.findOne({ _id: id, ...mine }, { version: 1 })
       .setOptions(tagged)
       .lean<Pick<UserWallet, 'version'>>();
-    if (!now) throw new NotFoundError('no wallet with that id');
+    if (!now) throw new NotFoundError(NO_WALLET);
     throw new ConflictError(
       'the wallet kept changing while the agent wrote; try again',
       now.version,
@@ -208,9 +220,12 @@ export class AiStateService {
     });
     const walletKey = (i: number) => toObjectId(updates[i].walletId).toHexString();
     const tagged = dbOptions(ctx);
+    // The grant is in this query; a later read (of writes that may have landed) is not filtered,
+    // and assertGrant below refuses what it shows the agent may no longer write.
     let wallets = await readWallets(
       ctx,
       open.map((i) => updates[i].walletId),
+      readableBy(ctx.actor),
     );
     const events: WalletEventRecord[] = [];
     for (let attempt = 0; open.length > 0 && attempt < WRITE_ATTEMPTS; attempt++) {
@@ -230,7 +245,8 @@ export class AiStateService {
           continue;
         }
         try {
-          if (!wallet || !definition) throw new NotFoundError('no wallet with that id');
+          if (!wallet || !definition) throw new NotFoundError(NO_WALLET);
+          assertGrant(ctx.actor, wallet, AgentPermission.MANAGE_STATE);
           assertVersion(wallet, updates[i].expectedVersion);
           const write = prepareAiWrite(ctx.actor, wallet, definition, updates[i].input, now);
           if (updates[i].validateOnly) {
@@ -305,7 +321,7 @@ export class AiStateService {
               'the wallet kept changing while the agent wrote; try again',
               wallet.version,
             )
-          : new NotFoundError('no wallet with that id'),
+          : new NotFoundError(NO_WALLET),
       );
     }
     const delivered = await walletOutbox.deliverEventsOfMany(ctx, events);
@@ -322,10 +338,11 @@ export class AiStateService {
   async pause(ctx: AgentContext, walletId: string, reason: string): Promise<UserWallet> {
     return transition(
       ctx,
-      await this.load(ctx, walletId),
+      await this.load(ctx, walletId, AgentPermission.PAUSE_RESUME),
       [WalletStatus.ACTIVE],
       WalletStatus.AI_PAUSED,
       cleanName(reason),
+      grantGuard(ctx.actor),
     );
   }
 
@@ -336,21 +353,56 @@ export class AiStateService {
   async resume(ctx: AgentContext, walletId: string): Promise<UserWallet> {
     return transition(
       ctx,
-      await this.load(ctx, walletId),
+      await this.load(ctx, walletId, AgentPermission.PAUSE_RESUME),
       [WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
-      WITHIN_RISK_LIMIT,
+      grantGuard(ctx.actor, WITHIN_RISK_LIMIT),
     );
   }
 
-  private async load(ctx: AgentContext, walletId: string): Promise<UserWallet> {
-    const wallet = await UserWalletModel.findById(toObjectId(walletId))
+  /** A wallet the agent may read; with `permission`, one it may also do that on. */
+  private async load(
+    ctx: AgentContext,
+    walletId: string,
+    permission: AgentPermission | null,
+  ): Promise<UserWallet> {
+    const wallet = await UserWalletModel.findOne({
+      _id: toObjectId(walletId),
+      ...readableBy(ctx.actor),
+    })
       .setOptions(dbOptions(ctx))
       .lean<UserWallet>();
-    if (!wallet) throw new NotFoundError('no wallet with that id');
+    if (!wallet) throw new NotFoundError(NO_WALLET);
+    assertGrant(ctx.actor, wallet, permission);
     return wallet;
   }
+}
+
+/**
+ * A page of wallets the agent's query found, less those whose grant has expired (the query checks
+ * that a grant stands, the document says until when): such a page may hold fewer than asked, and
+ * its cursors and hasNextPage stay those of what the query read, so nothing is skipped or repeated.
+ */
+function grantedPage(ctx: AgentContext, page: UserWalletConnection): UserWalletConnection {
+  const now = Date.now();
+  return { ...page, edges: page.edges.filter((edge) => mayRead(ctx.actor, edge.node, now)) };
+}
+
+/**
+ * A GRANTED_WALLETS agent's pause and resume land only while it holds PAUSE_RESUME (in the
+ * update's filter); should the grant move meanwhile, the wallet is checked again as it is then.
+ */
+function grantGuard(agent: AgentPrincipal, also?: TransitionGuard): TransitionGuard | undefined {
+  const held = permittedTo(agent, AgentPermission.PAUSE_RESUME);
+  if (Object.keys(held).length === 0) return also;
+  return {
+    refusal: (wallet) => {
+      assertGrant(agent, wallet, AgentPermission.PAUSE_RESUME);
+      return also?.refusal(wallet) ?? null;
+    },
+    valuesRead: (wallet) => ({ ...also?.valuesRead(wallet), ...held }),
+  };
 }
 
 /**
@@ -413,8 +465,9 @@ const eventKey = (write: PreparedAiWrite) => write.events[0]._id.toHexString();
 async function readWallets(
   ctx: AgentContext,
   ids: ReadonlyArray<string | Types.ObjectId>,
+  also: Record<string, unknown> = {},
 ): Promise<Map<string, UserWallet>> {
-  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) } })
+  const found = await UserWalletModel.find({ _id: { $in: ids.map(toObjectId) }, ...also })
     .setOptions(dbOptions(ctx))
     .lean<UserWallet[]>();
   return new Map(found.map((w) => [w._id.toHexString(), w]));
@@ -433,8 +486,8 @@ async function definitionsOf(
 
 /**
  * The wallet as a write that landed left it, without reading it back: the update matched the
- * version read, and every change to a wallet but its outbox's grows the version, so the document
- * stored is the one read with this write's changes.
+ * version read, and every change to a wallet but its outbox's and its grants' grows the version, so
+ * the document stored is the one read with this write's changes (its grants aside).
  */
 function applied(wallet: UserWallet, write: PreparedAiWrite, now: Date): UserWallet {
   const paused =
@@ -542,7 +595,7 @@ export interface PreparedAiWrite extends AiWrite {
  * conditional on the one read.
  */
 function prepareAiWrite(
-  actor: Actor,
+  actor: AgentPrincipal,
   wallet: UserWallet,
   definition: Pick<WalletDefinition, 'features'>,
   input: AiManagedStateInput,
@@ -578,6 +631,8 @@ function prepareAiWrite(
   }
   return {
     ...plan,
+    // Lands only while the agent still holds MANAGE_STATE (nothing for an ALL_WALLETS agent).
+    filter: { ...plan.filter, ...permittedTo(actor, AgentPermission.MANAGE_STATE) },
     events,
     update: { $set: plan.set, $inc: { version: 1 }, ...pushEvents(events) },
   };

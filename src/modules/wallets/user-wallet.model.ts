@@ -121,6 +121,10 @@ export class AiManagedState {
 // The agents' change feed (managedWalletChanges): a range on user_changed_at, in (user_changed_at,
 // _id) order.
 @index({ user_changed_at: 1, _id: 1 })
+// A GRANTED_WALLETS agent's queries (agent-grants.ts): equality on an agent's id in the array.
+@index({ grant_agents: 1 })
+// The grant indexes' refresh (grant-index.ts): a range on when the grants last changed.
+@index({ grants_changed_at: 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -189,11 +193,63 @@ export class UserWallet {
   @prop({ type: Date })
   user_changed_at!: Date;
 
+  /**
+   * The owner's grants to agents (agent-grants.ts), by the agent token's id (hex), revoked ones
+   * kept so a revocation can be answered again. Wallets from before grants have none.
+   */
+  @prop({ type: () => Schema.Types.Mixed, allowMixed: Severity.ALLOW })
+  agent_grants?: Record<string, AgentGrantRecord>;
+
+  /**
+   * The agents holding an unrevoked grant, and those among them with each permission: what an
+   * agent's queries and conditional writes filter on by equality, so the grant check is part of
+   * the query (an expiry is checked on the document read).
+   */
+  @prop({ type: () => [Schema.Types.ObjectId], default: undefined })
+  grant_agents?: Types.ObjectId[];
+
+  @prop({ type: () => [Schema.Types.ObjectId], default: undefined })
+  grant_state_agents?: Types.ObjectId[];
+
+  @prop({ type: () => [Schema.Types.ObjectId], default: undefined })
+  grant_pause_agents?: Types.ObjectId[];
+
+  /** When a grant on this wallet last changed: what each instance's grant index re-reads by. */
+  @prop({ type: Date })
+  grants_changed_at?: Date;
+
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
 
   @Field(() => Date, { name: 'updatedAt' })
   updated_at!: Date;
+}
+
+/** What an agent may do on a wallet besides reading it (stored lowercase, shown as the enum). */
+export enum AgentPermission {
+  MANAGE_STATE = 'manage_state',
+  PAUSE_RESUME = 'pause_resume',
+}
+registerEnumType(AgentPermission, {
+  name: 'AgentPermission',
+  description:
+    'What a grant lets an agent do on one wallet. Any live grant lets the agent read the wallet, its bounds and events.',
+  valuesConfig: {
+    MANAGE_STATE: { description: 'Write its AI-managed state (updateAiManagedState(s)).' },
+    PAUSE_RESUME: { description: 'aiPauseWallet and aiResumeWallet.' },
+  },
+});
+
+/** One owner's grant to one agent, as user_wallets.agent_grants stores it. */
+export interface AgentGrantRecord {
+  _id: Types.ObjectId;
+  agent_id: Types.ObjectId;
+  /** The token's name when granted (names are not unique; the id is what counts). */
+  agent_name: string;
+  permissions: AgentPermission[];
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
 }
 
 export const UserWalletModel = getModelForClass(UserWallet);

@@ -16,10 +16,10 @@ export function pushEvents(events: WalletEventRecord[]): {
  * from app/lifecycle.ts.
  */
 export const walletPendingEvents: PendingEventStore = {
-  writeWith(ctx, filter, update, event) {
+  writeWith(ctx, filter, update, event, keepVersion = false) {
     return UserWalletModel.findOneAndUpdate(
       filter,
-      { ...update, $inc: { version: 1 }, ...pushEvents([event]) },
+      { ...update, ...(keepVersion ? {} : { $inc: { version: 1 } }), ...pushEvents([event]) },
       { returnDocument: 'before', ...dbOptions(ctx) },
     )
       .lean<UserWallet>()

@@ -1,0 +1,168 @@
+import type { Types } from 'mongoose';
+import { dbOptions, systemCtx, type RequestContext } from '../../core/context';
+import type { Logger } from '../../core/logger';
+import { UserWalletModel, type AgentGrantRecord, type UserWallet } from './user-wallet.model';
+
+/**
+ * How often each instance re-reads the grants that changed: a revocation elsewhere reaches this
+ * instance's subscriptions within this (plus a query), well inside the 5 s promised.
+ */
+export const GRANT_REFRESH_MS = 1_000;
+/**
+ * Each refresh reads again what changed this long before the last one began: the instances stamp
+ * grants_changed_at by their own clocks, which may differ by up to this much.
+ */
+export const CLOCK_OVERLAP_MS = 5_000;
+/** Every this often the tracked agents' grants are read whole, whatever the clocks did. */
+export const FULL_READ_MS = 60_000;
+const REFRESH_JOB = 'agent grants';
+
+type Grants = Pick<UserWallet, '_id' | 'agent_grants'>;
+
+interface Tracked {
+  /** Open subscriptions of this agent here. */
+  holders: number;
+  /** Wallet id (hex) -> when the grant expires (ms), null for never. */
+  wallets: Map<string, number | null>;
+  /** The first read of its grants. */
+  ready: Promise<void>;
+}
+
+/**
+ * Which wallets each GRANTED_WALLETS agent with an open subscription here holds a live grant on, in
+ * memory, so an event reaches such a subscription without a database read. An agent's grants are
+ * read whole when its first subscription here opens; from then on, every GRANT_REFRESH_MS, only
+ * the wallets whose grants changed since the last read (one query, whatever the number of agents),
+ * and every FULL_READ_MS the tracked agents' grants whole again (one query). A grant or revocation
+ * made on this instance counts here at once, whatever a read already under way says.
+ */
+export class GrantIndex {
+  private readonly agents = new Map<string, Tracked>();
+  private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | null = null;
+  /** When the last read of changes began (ms), by this instance's clock. */
+  private readFrom = 0;
+  private lastFullRead = 0;
+  /** Grants changed here while a read was under way: applied again over what it read. */
+  private changedHere: Array<[string, string, AgentGrantRecord | null]> | null = null;
+
+  constructor(private readonly logger: Logger) {}
+
+  /**
+   * Starts following the agent's grants (reading them once if no subscription here follows them
+   * yet); returns the call that stops, once every follower has stopped.
+   */
+  async track(ctx: Pick<RequestContext, 'comment'>, agentId: Types.ObjectId): Promise<() => void> {
+    const key = agentId.toHexString();
+    let tracked = this.agents.get(key);
+    if (!tracked) {
+      const wallets = new Map<string, number | null>();
+      if (this.agents.size === 0) this.readFrom = Date.now();
+      const ready = UserWalletModel.find({ grant_agents: agentId }, { [`agent_grants.${key}`]: 1 })
+        .setOptions(dbOptions(ctx))
+        .lean<Grants[]>()
+        .then((found) => {
+          for (const wallet of found) this.learn(wallets, key, wallet);
+        });
+      tracked = { holders: 0, wallets, ready };
+      this.agents.set(key, tracked);
+      this.schedule();
+    }
+    tracked.holders++;
+    try {
+      await tracked.ready;
+    } catch (error) {
+      if (--tracked.holders === 0 && this.agents.get(key) === tracked) this.agents.delete(key);
+      throw error;
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (--tracked.holders === 0 && this.agents.get(key) === tracked) this.agents.delete(key);
+    };
+  }
+
+  /** Whether the agent holds a grant in force on the wallet, as this instance knows. */
+  allows(agentId: Types.ObjectId, walletId: Types.ObjectId, now = Date.now()): boolean {
+    const expires = this.agents.get(agentId.toHexString())?.wallets.get(walletId.toHexString());
+    return expires !== undefined && (expires === null || expires > now);
+  }
+
+  /** A grant (or, with null, a revocation) made here: in force here at once. */
+  changed(walletId: Types.ObjectId, agentId: Types.ObjectId, grant: AgentGrantRecord | null): void {
+    const change: [string, string, AgentGrantRecord | null] = [
+      walletId.toHexString(),
+      agentId.toHexString(),
+      grant,
+    ];
+    this.changedHere?.push(change);
+    this.apply(change);
+  }
+
+  async stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.agents.clear();
+    await this.refreshing;
+  }
+
+  /** One refresh: what changed since the last (or everything tracked, now and then). */
+  async refresh(now = Date.now()): Promise<void> {
+    if (this.agents.size === 0) return;
+    const ctx = systemCtx(this.logger, REFRESH_JOB);
+    const full = now - this.lastFullRead >= FULL_READ_MS;
+    const ids = [...this.agents.keys()];
+    this.changedHere = [];
+    try {
+      const filter = full
+        ? { grant_agents: { $in: ids } }
+        : { grants_changed_at: { $gte: new Date(this.readFrom - CLOCK_OVERLAP_MS) } };
+      const wallets = await UserWalletModel.find(filter, { agent_grants: 1 })
+        .setOptions(dbOptions(ctx))
+        .lean<Grants[]>();
+      if (full) {
+        // Read whole: what is not there any more is gone.
+        for (const key of ids) this.agents.get(key)?.wallets.clear();
+        this.lastFullRead = now;
+      }
+      for (const wallet of wallets)
+        for (const [key, tracked] of this.agents) this.learn(tracked.wallets, key, wallet);
+      for (const change of this.changedHere) this.apply(change);
+      this.readFrom = now;
+    } finally {
+      this.changedHere = null;
+    }
+  }
+
+  private learn(wallets: Tracked['wallets'], agentKey: string, wallet: Grants): void {
+    set(wallets, wallet._id.toHexString(), wallet.agent_grants?.[agentKey] ?? null);
+  }
+
+  private apply([walletKey, agentKey, grant]: [string, string, AgentGrantRecord | null]): void {
+    const tracked = this.agents.get(agentKey);
+    if (tracked) set(tracked.wallets, walletKey, grant);
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.refreshing = this.refresh()
+        .catch((error: unknown) =>
+          this.logger.warn({ err: error }, 'agent grants could not be re-read; keeping the last'),
+        )
+        .finally(() => {
+          this.refreshing = null;
+          this.timer = undefined;
+          if (this.agents.size > 0) this.schedule();
+        });
+    }, GRANT_REFRESH_MS);
+    this.timer.unref();
+  }
+}
+
+function set(wallets: Tracked['wallets'], walletKey: string, grant: AgentGrantRecord | null): void {
+  if (grant && grant.revoked_at === null)
+    wallets.set(walletKey, grant.expires_at?.getTime() ?? null);
+  else wallets.delete(walletKey);
+}
