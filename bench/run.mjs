@@ -17,10 +17,14 @@
 //      then reads its idle RSS; starts the floor (floor/server.mjs) (lib/servers.mjs);
 //   5. checks every scenario's answers once on both: the same data from both, 100 wallets for the
 //      100-wallet user, each with its definition and credential, writes that land with the
-//      version they should and their audit event, a stale expectedVersion refused;
+//      version they should and their audit event, a stale expectedVersion refused; a
+//      GRANTED_WALLETS agent, issued by the admin through the API and granted 1,000 of the
+//      wallets in the database, seeing and writing only those;
 //   6. measures with autocannon from a child process (load.mjs), 16 connections, service and
 //      floor alternating ABBA (the first server's time split around the other's, the order
-//      flipping every scenario), a warm-up before each server's first run of a scenario;
+//      flipping every scenario), a warm-up before each server's first run of a scenario; the
+//      GRANTED_WALLETS agent's list and write on the service, each split around the ALL_WALLETS
+//      agent's;
 //      then live events, and the largest allowed request beside another user's `me`;
 //   7. 60 s of constant mixed load on the service for its RSS growth;
 //   8. counts database commands per request in sequential runs (1 connection) through the
@@ -57,6 +61,7 @@ import { printTable, writeResults } from './lib/report.mjs';
 import { parseOnly, select } from './lib/selection.mjs';
 import { SETTINGS, THRESHOLDS } from './lib/settings.mjs';
 import { newResults, setUp } from './lib/setup.mjs';
+import grantedAgent from './scenarios/grantedAgent.mjs';
 import largestRequest from './scenarios/largestRequest.mjs';
 import liveEvents from './scenarios/liveEvents.mjs';
 import managedWalletChanges from './scenarios/managedWalletChanges.mjs';
@@ -110,6 +115,7 @@ const SCENARIOS = Object.fromEntries(
     managedWallets,
     updateAiManagedStates,
     managedWalletChanges,
+    grantedAgent,
     liveEvents,
     largestRequest,
     rss,
@@ -129,14 +135,19 @@ const PLAN = {
     'managedWallets.verify',
     'updateAiManagedStates.verify',
     'managedWalletChanges.verify',
+    'grantedAgent.verify',
   ],
   // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS.
   measure: [
     'walletDefinitions.measure',
     'userWallets.measure100',
+    'grantedAgent.writeBefore',
     'updateAiManagedState.measure',
+    'grantedAgent.writeAfter',
     'userWallets.measure10',
+    'grantedAgent.listBefore',
     'managedWallets.measure',
+    'grantedAgent.listAfter',
     'updateAiManagedStates.measure',
     'managedWalletChanges.measure',
     'liveEvents.measure',
@@ -151,6 +162,7 @@ const PLAN = {
     'managedWallets.count',
     'updateAiManagedStates.count',
     'managedWalletChanges.count',
+    'grantedAgent.count',
     'run.commands',
   ],
   // 9. Last.
@@ -167,6 +179,9 @@ const TARGETS = [
   'updateAiManagedState.throughput',
   'updateAiManagedStates.writesPerSecond',
   'managedWalletChanges.throughput',
+  'grantedAgent.listThroughput',
+  'grantedAgent.writeThroughput',
+  'grantedAgent.commands',
   'userWallets.cpu',
   'liveEvents.delivery',
   'liveEvents.writeShare',

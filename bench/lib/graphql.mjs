@@ -10,6 +10,7 @@ export const Q = {
   heavy: `query Heavy($id: ObjectID!) { credential(id: $id) { id name balanceHistory(first: 500) { at balances { asset free used total } } } }`,
   me: `query Me { me { id } }`,
   batch: `mutation AgentWrites($updates: [AiStateUpdateInput!]!) { updateAiManagedStates(updates: $updates) { walletId wallet { id version status aiManagedState { currentRisk currentMaxPositionSize currentLeverage riskScore marketSentiment confidenceLevel lastAiDecision } } error { code message currentVersion } } }`,
+  issueAgentToken: `mutation Issue($name: String!, $expiresInDays: Int, $scope: AgentScope) { issueAgentToken(name: $name, expiresInDays: $expiresInDays, scope: $scope) { id name token expiresAt scope } }`,
   updateDefinition: `mutation Touch($slug: String!, $input: UpdateWalletDefinitionInput!) { updateWalletDefinition(slug: $slug, input: $input) { slug description } }`,
 };
 

@@ -142,9 +142,9 @@ function cpuProbe({ db, load, serverPids, cpuSeries }, target, series) {
 }
 
 // Write pools carry versions: read them from the database right before a run (after the last
-// run's in-flight writes have landed), so every expectedVersion is current.
-export async function currentPool(state) {
-  const writePoolIds = state.fixtures.writePool;
+// run's in-flight writes have landed), so every expectedVersion is current. `writePoolIds`: the
+// wallets a spec writes (its walletIds), the whole write pool unless told.
+export async function currentPool(state, writePoolIds = state.fixtures.writePool) {
   // Longer than a gap between two commands of a batch of writes on a busy machine.
   await settle(state, 1_000);
   const ids = writePoolIds.map((id) => new ObjectId(id));
@@ -157,7 +157,8 @@ export async function currentPool(state) {
 }
 
 export async function specFor(state, spec) {
-  if (spec.kind === 'write' || spec.kind === 'batch') return { pool: await currentPool(state) };
+  if (spec.kind === 'write' || spec.kind === 'batch')
+    return { pool: await currentPool(state, spec.walletIds) };
   if (spec.kind === 'mix' && spec.parts.some((p) => p.kind === 'write')) {
     const pool = await currentPool(state);
     return { parts: spec.parts.map((p) => (p.kind === 'write' ? { ...p, pool } : p)) };
@@ -192,6 +193,27 @@ export async function pair(state, label, seconds, order) {
   if (row.service && row.floor?.rps > 0)
     row.ratio = Math.round((row.service.rps / row.floor.rps) * 1000) / 1000;
   measured[label] = row;
+}
+
+/**
+ * Throughput and latency of a scenario on the service against another scenario of the service,
+ * ABBA on one server: half its time before the other's measurement (`half` 1, with a warm-up),
+ * half after it (`half` 2), so drift over the run weighs on both alike. The row is written after
+ * the second half. Skipped when the scenario's answers were wrong.
+ */
+export async function aroundOther(state, label, seconds, half, other) {
+  const { settings, specs, verified, service } = state;
+  if (!verified[label]) return;
+  const run = await phase(state, service, label, specs[label], seconds / 2, {
+    warmup: half === 1,
+  });
+  if (half === 1) return;
+  state.results.scenarios[label] = {
+    connections: settings.connections,
+    seconds,
+    order: `service ${seconds / 2} s, ${other} on the service, service ${seconds / 2} s`,
+    service: run,
+  };
 }
 
 /**

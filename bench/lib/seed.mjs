@@ -219,9 +219,13 @@ export async function seed({ db, uri, config }) {
     _id: new ObjectId(),
     name: 'bench-risk-agent',
     issued_by: admin._id,
+    // An admin's token on every wallet: the platform's own agent service.
+    scope: 'all_wallets',
+    issuer_role: 'admin',
     created_at: issued,
     expires_at: new Date(issued.getTime() + 86_400_000),
     revoked_at: null,
+    changed_at: issued,
   };
   await db.collection('agent_tokens').insertOne(agentToken);
 

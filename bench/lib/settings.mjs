@@ -13,6 +13,8 @@ export const SETTINGS = {
   /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
   changedWallets: 1_000,
   batchSize: 100,
+  /** The GRANTED_WALLETS agent's grants (issue 20), spread evenly over the wallets by id. */
+  grantedWallets: 1_000,
   /**
    * The live events scenario (issue 13): agents' subscriptions, and the paced writes they follow.
    */
@@ -42,4 +44,5 @@ export const THRESHOLDS = {
   liveP99Ms: 2_000,
   liveWriteShare: 0.9,
   meP99WithHeavyMs: 200,
+  grantedThroughputShare: 0.9,
 };
