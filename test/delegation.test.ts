@@ -621,6 +621,83 @@ describe('live events under a grant', () => {
   });
 });
 
+describe('who may grant, revoke and list grants', () => {
+  const GRANT =
+    'mutation ($w: ObjectID!, $a: ObjectID!) { grantAgent(walletId: $w, agentId: $a, permissions: [MANAGE_STATE]) { id } }';
+  const REVOKE =
+    'mutation ($w: ObjectID!, $a: ObjectID!) { revokeAgentGrant(walletId: $w, agentId: $a) { id } }';
+  const MINE = '{ myGrants { id } }';
+
+  it('answers each role as its rule says, and changes nothing for those refused', async () => {
+    const id = await newWallet();
+    await grant(alice, id, chosen.id);
+    const before = await wallets().findOne({ _id: new Types.ObjectId(id) });
+    // A token from before its user's password change.
+    const carol = await registerUser(t);
+    const changed = await t.raw(
+      'mutation ($c: String!, $n: String!) { changePassword(currentPassword: $c, newPassword: $n) { token } }',
+      { c: carol.password, n: 'another long passphrase' },
+      carol.token,
+    );
+    expect(changed.errors).toBeUndefined();
+    const vars = { w: id, a: chosen.id };
+    const cases: Array<[string, string, string | undefined, string]> = [
+      ['another user grants', GRANT, bob.token, 'FORBIDDEN'],
+      ['another user revokes', REVOKE, bob.token, 'FORBIDDEN'],
+      ["an admin grants on a user's wallet", GRANT, admin, 'FORBIDDEN'],
+      ["an admin revokes on a user's wallet", REVOKE, admin, 'FORBIDDEN'],
+      ['an agent grants', GRANT, chosen.token, 'FORBIDDEN'],
+      ['an agent revokes', REVOKE, platform.token, 'FORBIDDEN'],
+      ['nobody grants', GRANT, undefined, 'UNAUTHENTICATED'],
+      ['nobody revokes', REVOKE, undefined, 'UNAUTHENTICATED'],
+      ['a stale token grants', GRANT, carol.token, 'UNAUTHENTICATED'],
+      ['a stale token revokes', REVOKE, carol.token, 'UNAUTHENTICATED'],
+      ['a user asks myGrants', MINE, alice.token, 'FORBIDDEN'],
+      ['an admin asks myGrants', MINE, admin, 'FORBIDDEN'],
+      ['nobody asks myGrants', MINE, undefined, 'UNAUTHENTICATED'],
+    ];
+    for (const [what, query, token, code] of cases) {
+      const answer = await t.raw(query, vars, token);
+      expect({ what, codes: codes(answer) }).toEqual({ what, codes: [code] });
+    }
+    expect(await wallets().findOne({ _id: new Types.ObjectId(id) })).toEqual(before);
+  });
+
+  it("stops an expired grant's live events", async () => {
+    const id = await newWallet();
+    const marker = await newWallet();
+    await grant(alice, marker, chosen.id);
+    const expiresAt = new Date(Date.now() + 2_000).toISOString();
+    expect((await grant(alice, id, chosen.id, undefined, expiresAt)).errors).toBeUndefined();
+    const live = subscribe(
+      t.url,
+      chosen.token,
+      'subscription { managedWalletEvents { walletId kind } }',
+    );
+    await live.connected;
+    try {
+      const pause = (w: string) =>
+        t.raw('mutation ($w: ObjectID!) { pauseUserWallet(id: $w) { id } }', { w }, alice.token);
+      const resume = (w: string) =>
+        t.raw('mutation ($w: ObjectID!) { resumeUserWallet(id: $w) { id } }', { w }, alice.token);
+      await pause(id);
+      await until("the wallet's pause while granted", () =>
+        live.events.some((e) => e.walletId === id && e.kind === 'STATUS_CHANGED'),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2_100));
+      const seen = live.events.filter((e) => e.walletId === id).length;
+      await resume(id);
+      await pause(marker);
+      await until("the marker wallet's pause", () =>
+        live.events.some((e) => e.walletId === marker && e.kind === 'STATUS_CHANGED'),
+      );
+      expect(live.events.filter((e) => e.walletId === id)).toHaveLength(seen);
+    } finally {
+      await live.dispose();
+    }
+  });
+});
+
 describe('on a second instance', () => {
   it('honours a grant at once and refuses a revoked one within 5 s, subscriptions included', async () => {
     const other = await startInstance({
