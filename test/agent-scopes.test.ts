@@ -13,15 +13,7 @@ import {
   RevokeAgentTokenDocument,
   type AgentScope,
 } from './generated/graphql';
-import {
-  ADMIN_EMAIL,
-  ADMIN_PASSWORD,
-  codes,
-  startTestApp,
-  TEST_ENCRYPTION_KEY,
-  TEST_JWT_SECRET,
-  type TestApp,
-} from './helpers/app';
+import { codes, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { adminToken, registerUser, type TestUser } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
 
@@ -321,12 +313,7 @@ describe('what keeps a token good', () => {
 
   it('a revoked personal token is refused on another instance within 5 s', async () => {
     const other = await startInstance({
-      NODE_ENV: 'test',
-      MONGODB_URI: t.config.mongodbUri,
-      JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
+      ...sameDatabaseEnv(t),
     });
     try {
       const user = await registerUser(t);

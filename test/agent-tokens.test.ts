@@ -19,10 +19,9 @@ import {
 } from './generated/graphql';
 import {
   ADMIN_EMAIL,
-  ADMIN_PASSWORD,
   codes,
+  sameDatabaseEnv,
   startTestApp,
-  TEST_ENCRYPTION_KEY,
   TEST_JWT_SECRET,
   type TestApp,
 } from './helpers/app';
@@ -130,12 +129,7 @@ describe('agent tokens', () => {
 
   it('refuses a token on every instance within 5 s of its revocation, and honours a new one on every instance at once', async () => {
     const other = await startInstance({
-      NODE_ENV: 'test',
-      MONGODB_URI: t.config.mongodbUri,
-      JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
+      ...sameDatabaseEnv(t),
     });
     try {
       const { id, token } = await issue('two-instances');

@@ -22,15 +22,7 @@ import {
   UserWalletEventsDocument,
 } from './generated/graphql';
 import { isBackgroundComment } from '../src/shared/background';
-import {
-  ADMIN_EMAIL,
-  ADMIN_PASSWORD,
-  codes,
-  startTestApp,
-  TEST_ENCRYPTION_KEY,
-  TEST_JWT_SECRET,
-  type TestApp,
-} from './helpers/app';
+import { codes, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,
   agentToken,
@@ -818,12 +810,7 @@ describe('two instances on one database', () => {
     const { simulator } = await exchange(accounts);
     const definitionId = await binanceAt(simulator.url);
     const other = await startInstance({
-      NODE_ENV: 'test',
-      MONGODB_URI: t.config.mongodbUri,
-      JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
+      ...sameDatabaseEnv(t),
       CREDENTIAL_CHECK_INTERVAL: `${INTERVAL_MS / 1000}s`,
       CREDENTIAL_CHECK_CONCURRENCY: String(CONCURRENCY),
       EXCHANGE_TIMEOUT_MS: '1000',

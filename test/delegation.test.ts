@@ -1,15 +1,6 @@
 import { expect } from '@jest/globals';
 import mongoose, { Types } from 'mongoose';
-import {
-  ADMIN_EMAIL,
-  ADMIN_PASSWORD,
-  codes,
-  startTestApp,
-  TEST_ENCRYPTION_KEY,
-  TEST_JWT_SECRET,
-  type GqlResult,
-  type TestApp,
-} from './helpers/app';
+import { codes, type GqlResult, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { commandsFor } from './helpers/commands';
 import {
   adminToken,
@@ -701,12 +692,7 @@ describe('who may grant, revoke and list grants', () => {
 describe('on a second instance', () => {
   it('honours a grant at once and refuses a revoked one within 5 s, subscriptions included', async () => {
     const other = await startInstance({
-      NODE_ENV: 'test',
-      MONGODB_URI: t.config.mongodbUri,
-      JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
+      ...sameDatabaseEnv(t),
     });
     try {
       const id = await newWallet();

@@ -9,14 +9,7 @@ import {
   ResumeUserWalletDocument,
   RevokeAgentTokenDocument,
 } from './generated/graphql';
-import {
-  ADMIN_EMAIL,
-  ADMIN_PASSWORD,
-  startTestApp,
-  TEST_ENCRYPTION_KEY,
-  TEST_JWT_SECRET,
-  type TestApp,
-} from './helpers/app';
+import { sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import {
   adminToken,
   binanceCredential,
@@ -37,12 +30,7 @@ beforeAll(async () => {
   // The default SUBSCRIPTION_AUTH_RECHECK (60 s): closing within seconds does not depend on it.
   t = await startTestApp();
   other = await startInstance({
-    NODE_ENV: 'test',
-    MONGODB_URI: t.config.mongodbUri,
-    JWT_SECRET: TEST_JWT_SECRET,
-    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-    ADMIN_EMAIL,
-    ADMIN_PASSWORD,
+    ...sameDatabaseEnv(t),
     JWT_EXPIRES_IN: `${SHORT_EXPIRY_S}s`,
   });
   admin = await adminToken(t);

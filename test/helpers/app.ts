@@ -45,6 +45,21 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/**
+ * What a second instance of the service needs to share this test app's database, secrets and admin
+ * (for startInstance).
+ */
+export function sameDatabaseEnv(t: TestApp): Record<string, string | undefined> {
+  return {
+    NODE_ENV: 'test',
+    MONGODB_URI: t.config.mongodbUri,
+    JWT_SECRET: TEST_JWT_SECRET,
+    ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+    ADMIN_EMAIL,
+    ADMIN_PASSWORD,
+  };
+}
+
 /** Unique database name per test file, so files never see each other's data. */
 export function testDatabaseUri(): string {
   const base = process.env.TEST_MONGODB_URI;
