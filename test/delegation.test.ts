@@ -1,4 +1,5 @@
 import { expect } from '@jest/globals';
+import jwt from 'jsonwebtoken';
 import mongoose, { Types } from 'mongoose';
 import { codes, type GqlResult, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { commandsFor } from './helpers/commands';
@@ -609,6 +610,22 @@ describe('live events under a grant', () => {
     } finally {
       await owner.dispose();
     }
+  });
+});
+
+describe('a GRANTED_WALLETS token on a service from before scopes', () => {
+  it('is typed so that such a service refuses it (it would honour it on every wallet)', async () => {
+    // Versions before scopes accept an agent token only as typ "agent" (src/modules/auth/jwt.ts
+    // then); checked once by hand against a build of the version before issue 20, which answered
+    // this token UNAUTHENTICATED and the ALL_WALLETS one with every wallet.
+    const typ = (token: string) => (jwt.decode(token) as { typ: string }).typ;
+    expect(typ(chosen.token)).toBe('scoped-agent');
+    expect(typ(platform.token)).toBe('agent');
+    const own = await issue('typed-own', 'GRANTED_WALLETS', alice.token);
+    expect(typ(own.token)).toBe('scoped-agent');
+    // And this version takes the scope from the record, whatever the token says.
+    const me = await t.raw<{ me: { id: string } }>('{ me { id } }', {}, chosen.token);
+    expect(me.data!.me.id).toBe(chosen.id);
   });
 });
 

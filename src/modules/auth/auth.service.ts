@@ -259,7 +259,13 @@ export class AuthService {
         `at most ${cap} agent tokens of your own may be unrevoked and unexpired: revoke one first`,
       );
     }
-    const signed = signAgentToken(this.config.jwt, record._id, record.name, record.expires_at);
+    const signed = signAgentToken(
+      this.config.jwt,
+      record._id,
+      record.name,
+      record.expires_at,
+      record.scope === AgentScope.GRANTED_WALLETS,
+    );
     this.agentTokens.issued(record);
     logSecurityEvent(ctx, 'agent token issued', {
       agentTokenId: record._id.toHexString(),
@@ -361,7 +367,7 @@ export class AuthService {
     if (!match)
       throw new UnauthenticatedError('malformed Authorization header: expected "Bearer <token>"');
     const claims = verifyToken(this.config.jwt, match[1]);
-    if (claims.typ === 'agent') {
+    if (claims.typ !== 'user') {
       // Tokens from before agent_tokens existed carry no jti: they have no record, so they are
       // refused.
       const scope =

@@ -20,9 +20,14 @@ export type TokenClaims =
       iat: number;
       exp: number;
     }
-  /** `jti`: the id of the token's record in agent_tokens (the same id as in its subject). */
+  /**
+   * `jti`: the id of the token's record in agent_tokens (the same id as in its subject). A
+   * GRANTED_WALLETS token is typed `scoped-agent`, which versions of the service from before scopes
+   * refuse as an invalid token: during a rolling deploy such a token fails closed on them instead
+   * of reaching every wallet. Its scope comes from its record all the same.
+   */
   | {
-      typ: 'agent';
+      typ: 'agent' | 'scoped-agent';
       sub: string;
       role: Role.AGENT;
       name: string;
@@ -70,10 +75,11 @@ export function signAgentToken(
   id: Types.ObjectId,
   name: string,
   expiresAt: Date,
+  scoped: boolean,
 ): SignedToken {
   return sign(
     jwtConfig,
-    { typ: 'agent', role: Role.AGENT, name, jti: id.toHexString() },
+    { typ: scoped ? 'scoped-agent' : 'agent', role: Role.AGENT, name, jti: id.toHexString() },
     `agent:${id.toHexString()}`,
     Math.floor(expiresAt.getTime() / 1000),
   );
@@ -126,7 +132,7 @@ export function verifyToken(jwtConfig: JwtConfig, token: string): TokenClaims {
     return claims as TokenClaims;
   }
   if (
-    claims.typ === 'agent' &&
+    (claims.typ === 'agent' || claims.typ === 'scoped-agent') &&
     claims.role === Role.AGENT &&
     typeof claims.name === 'string' &&
     AGENT_SUBJECT.test(decoded.sub) &&
