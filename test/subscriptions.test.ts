@@ -358,6 +358,38 @@ describe('the event feed', () => {
     await feed.stop();
   });
 
+  it("tells a subscription's end once, whether it ran or was ended before its first event", async () => {
+    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
+      pollMs: 20,
+      settleMs: 0,
+      overlapMs: 500,
+    });
+    let endedEarly = 0;
+    const early = feed.subscribe(
+      () => true,
+      10,
+      () => undefined,
+      () => endedEarly++,
+    );
+    await early.return();
+    await early.return();
+    expect(endedEarly).toBe(1);
+
+    let endedLater = 0;
+    const later = feed.subscribe(
+      () => true,
+      10,
+      () => undefined,
+      () => endedLater++,
+    );
+    const next = later.next();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await later.return();
+    await next;
+    expect(endedLater).toBe(1);
+    await feed.stop();
+  });
+
   it('delivers an event the sweep records late, whose write time is long past', async () => {
     const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
       pollMs: 20,

@@ -86,7 +86,13 @@ export class WalletEventFeed {
     onOverflow: () => void,
     onEnd?: () => void,
   ): FeedSubscription {
-    return new Repeater<UserWalletEvent>(async (push, stop) => {
+    let ended = false;
+    const end = () => {
+      if (ended) return;
+      ended = true;
+      onEnd?.();
+    };
+    const subscription = new Repeater<UserWalletEvent>(async (push, stop) => {
       let waiting = 0;
       const subscriber: Subscriber = {
         since: Date.now() - CLOCK_ALLOWANCE_MS,
@@ -109,9 +115,17 @@ export class WalletEventFeed {
         await stop;
       } finally {
         this.subscribers.delete(subscriber);
-        onEnd?.();
+        end();
       }
     }) as FeedSubscription;
+    // Ended before its first event was asked for (the client gone meanwhile), the repeater never
+    // runs its executor: onEnd must still run.
+    const close = subscription.return.bind(subscription);
+    subscription.return = () => {
+      end();
+      return close();
+    };
+    return subscription;
   }
 
   async stop(): Promise<void> {
