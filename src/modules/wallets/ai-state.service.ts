@@ -180,10 +180,15 @@ export class AiStateService {
       await walletOutbox.deliverEvents(ctx, updated._id, write.events);
       return updated;
     }
-    const now = await UserWalletModel.findOne({ _id: id, ...mine }, { version: 1 })
+    const now = await UserWalletModel.findOne(
+      { _id: id, ...mine },
+      { version: 1, agent_grants: 1, grant_agents: 1 },
+    )
       .setOptions(tagged)
-      .lean<Pick<UserWallet, 'version'>>();
+      .lean<Pick<UserWallet, 'version' | 'agent_grants' | 'grant_agents'>>();
     if (!now) throw new NotFoundError(NO_WALLET);
+    // The grant may have ended while the writes missed: that, not the version, is the answer then.
+    assertGrant(ctx.actor, now, AgentPermission.MANAGE_STATE);
     throw new ConflictError(
       'the wallet kept changing while the agent wrote; try again',
       now.version,
@@ -314,15 +319,24 @@ export class AiStateService {
     }
     for (const i of open) {
       const wallet = wallets.get(walletKey(i));
-      fail(
-        i,
-        wallet
-          ? new ConflictError(
-              'the wallet kept changing while the agent wrote; try again',
-              wallet.version,
-            )
-          : new NotFoundError(NO_WALLET),
-      );
+      if (!wallet) {
+        fail(i, new NotFoundError(NO_WALLET));
+        continue;
+      }
+      try {
+        // This read is not filtered by the grant, which may have ended while the writes missed.
+        assertGrant(ctx.actor, wallet, AgentPermission.MANAGE_STATE);
+        fail(
+          i,
+          new ConflictError(
+            'the wallet kept changing while the agent wrote; try again',
+            wallet.version,
+          ),
+        );
+      } catch (error) {
+        if (!(error instanceof AppError)) throw error;
+        fail(i, error);
+      }
     }
     const delivered = await walletOutbox.deliverEventsOfMany(ctx, events);
     for (const outcome of outcomes) {
@@ -402,6 +416,7 @@ function grantGuard(agent: AgentPrincipal, also?: TransitionGuard): TransitionGu
       return also?.refusal(wallet) ?? null;
     },
     valuesRead: (wallet) => ({ ...also?.valuesRead(wallet), ...held }),
+    admits: (wallet) => assertGrant(agent, wallet, AgentPermission.PAUSE_RESUME),
   };
 }
 

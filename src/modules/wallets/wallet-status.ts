@@ -50,6 +50,11 @@ export interface TransitionGuard {
   refusal(wallet: UserWallet): string | null;
   /** The stored values refusal() read, as an equality filter on their paths. */
   valuesRead(wallet: UserWallet): Record<string, unknown>;
+  /**
+   * Throws when the caller may no longer act on the wallet at all (a grant ended): checked on the
+   * wallet as read again after a write that missed, before anything is said of its status.
+   */
+  admits?(wallet: UserWallet): void;
 }
 
 /** How often a guarded transition is checked again when only what its guard read moved. */
@@ -84,6 +89,7 @@ export async function transition(
       metrics.statusChanges.inc({ to });
       return now;
     }
+    guard?.admits?.(now);
     if (!guard || !from.includes(now.status))
       throw new ConflictError(transitionRefusal(now.status, to));
     // The status still fits: only a value the guard read moved.
