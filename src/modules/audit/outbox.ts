@@ -197,7 +197,13 @@ export class AuditOutbox {
   ): Promise<UserWallet | null> {
     const replaced = await this.store.writeWith(ctx, filter, update, provisional, keepVersion);
     if (!replaced) return null;
-    const event = { ...complete(replaced), _id: provisional._id, at: provisional.at };
+    // A write that leaves the version is placed among the others by its time: the moment it landed,
+    // after any write whose version it carries.
+    const event = {
+      ...complete(replaced),
+      _id: provisional._id,
+      at: keepVersion ? new Date() : provisional.at,
+    };
     if (!(await this.deliverEvents(ctx, replaced._id, [event]))) {
       // Left to the sweep: let it find the complete event.
       await this.store
