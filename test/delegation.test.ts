@@ -285,6 +285,28 @@ describe('grantAgent and revokeAgentGrant', () => {
     expect(after).toEqual(before);
   });
 
+  it('holds at most 20 agents on a wallet, and names those no longer in force that hold a place', async () => {
+    const id = await newWallet();
+    const agents = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => issue(`capped-${n}`, 'GRANTED_WALLETS')),
+    );
+    for (const agent of agents) expect((await grant(alice, id, agent.id)).errors).toBeUndefined();
+    // One of them dies with its token: the owner no longer sees its grant, but it holds a place.
+    await t.raw(
+      'mutation ($id: ObjectID!) { revokeAgentToken(id: $id) { id } }',
+      { id: agents[0].id },
+      admin,
+    );
+    const one = await issue('one-too-many', 'GRANTED_WALLETS');
+    const refused = await grant(alice, id, one.id);
+    expect(codes(refused)).toEqual(['BAD_USER_INPUT']);
+    expect(refused.errors![0].message).toContain(`no longer in force: ${agents[0].id}`);
+    // Granting a holder again still works; revoking the dead one makes room.
+    expect((await grant(alice, id, agents[1].id, ['PAUSE_RESUME'])).errors).toBeUndefined();
+    expect((await revoke(alice, id, agents[0].id)).errors).toBeUndefined();
+    expect((await grant(alice, id, one.id)).errors).toBeUndefined();
+  });
+
   it("is the owner's alone: another user is FORBIDDEN, an agent too, an unknown wallet NOT_FOUND", async () => {
     const id = await newWallet();
     expect(codes(await grant(bob, id, chosen.id))).toEqual(['FORBIDDEN']);

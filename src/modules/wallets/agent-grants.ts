@@ -226,7 +226,7 @@ export class AgentGrantService {
       const holds = wallet.grant_agents?.some((id) => id.equals(agent._id)) ?? false;
       if (!holds && (wallet.grant_agents?.length ?? 0) >= MAX_GRANTS_PER_WALLET)
         throw new UserInputError(
-          `at most ${MAX_GRANTS_PER_WALLET} agents may hold a grant on a wallet (expired ones count until revoked): revoke one first`,
+          `at most ${MAX_GRANTS_PER_WALLET} agents may hold a grant on a wallet (expired ones count until revoked): revoke one first${await this.deadHolders(wallet)}`,
           'agentId',
         );
       const without = Object.values(AgentPermission).filter((p) => !wanted.includes(p));
@@ -314,6 +314,24 @@ export class AgentGrantService {
       wallet = await ownedWallet(ctx, wallet._id);
     }
     throw new ConflictError("the wallet's grants kept changing; try again");
+  }
+
+  /**
+   * The holders of a slot whose grant is no longer in force (expired, or its token dead), which
+   * agentGrants does not show: named so the owner can revoke them.
+   */
+  private async deadHolders(wallet: UserWallet): Promise<string> {
+    const now = Date.now();
+    const holders = wallet.grant_agents ?? [];
+    const live = await Promise.all(
+      holders.map(
+        async (id) =>
+          inForce(wallet.agent_grants?.[id.toHexString()], now) &&
+          (await this.agents.isHonoured(id.toHexString())),
+      ),
+    );
+    const dead = holders.filter((_, i) => !live[i]).map((id) => id.toHexString());
+    return dead.length > 0 ? ` (no longer in force: ${dead.join(', ')})` : '';
   }
 
   /**
