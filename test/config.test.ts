@@ -284,6 +284,67 @@ describe('configuration', () => {
     ]);
   });
 
+  it('reads EGRESS_IPS as distinct IPv4 and IPv6 addresses in canonical form, at most 50, naming a bad entry without quoting it', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    const egress = (value: string | undefined) =>
+      parseConfig({ ...base, EGRESS_IPS: value }, cwd).config.exchanges.egressIps;
+    for (const none of [undefined, '', ' ', ' , ']) expect(egress(none)).toEqual([]);
+    expect(egress(' 203.0.113.10 ,2001:DB8:0::10, ::ffff:198.51.100.7, 203.0.113.10')).toEqual([
+      '203.0.113.10',
+      '2001:db8::10',
+      '198.51.100.7',
+    ]);
+    const fifty = Array.from({ length: 50 }, (_, i) => `198.51.100.${i + 1}`);
+    expect(egress(fifty.join(','))).toEqual(fifty);
+    const problem = (value: string) => problemsOf({ ...base, EGRESS_IPS: value }, cwd);
+    expect(problem([...fifty, '198.51.100.200'].join(','))).toEqual([
+      'EGRESS_IPS: at most 50 addresses',
+    ]);
+    const forms = 'must be a comma-separated list of addresses such as 203.0.113.10,2001:db8::10';
+    for (const [value, entry] of [
+      ['egress.example.com', 1],
+      ['203.0.113.10,203.0.113.0/24', 2],
+      ['203.0.113.10,203.0.113.256', 2],
+      ['203.0.113.10:443', 1],
+      ['fe80::1%eth0', 1],
+    ] as const) {
+      const problems = problem(value);
+      expect(problems).toEqual([
+        `EGRESS_IPS: entry ${entry} is not an IPv4 or IPv6 address: ${forms}`,
+      ]);
+    }
+  });
+
+  it('reads REQUIRE_IP_RESTRICTED_KEYS as true or false (default false), and warns when it is on with no EGRESS_IPS to tell users', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    const load = (extra: Record<string, string | undefined>) =>
+      parseConfig({ ...base, ...extra }, cwd);
+    for (const off of [undefined, '', 'false'])
+      expect(
+        load({ REQUIRE_IP_RESTRICTED_KEYS: off }).config.exchanges.requireIpRestrictedKeys,
+      ).toBe(false);
+    expect(load({}).config.exchanges).toMatchObject({
+      allowWithdrawalKeys: false,
+      egressIps: [],
+      requireIpRestrictedKeys: false,
+    });
+    expect(load({}).warnings).toEqual([]);
+    const on = load({ REQUIRE_IP_RESTRICTED_KEYS: 'true' });
+    expect(on.config.exchanges.requireIpRestrictedKeys).toBe(true);
+    expect(on.warnings).toEqual([
+      expect.stringMatching(/^REQUIRE_IP_RESTRICTED_KEYS is true but EGRESS_IPS is empty/),
+    ]);
+    expect(
+      load({ REQUIRE_IP_RESTRICTED_KEYS: 'true', EGRESS_IPS: '203.0.113.10' }).warnings,
+    ).toEqual([]);
+    for (const bad of ['yes', '1', 'TRUE'])
+      expect(problemsOf({ ...base, REQUIRE_IP_RESTRICTED_KEYS: bad }, cwd)).toEqual([
+        expect.stringMatching(/^REQUIRE_IP_RESTRICTED_KEYS: /),
+      ]);
+  });
+
   it('reads token lifetimes as seconds, minutes, hours or days', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const lifetime = (value: string) =>

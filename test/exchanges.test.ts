@@ -70,6 +70,8 @@ function input(
     fields: Object.keys(values).map((key) => ({ key, ccxtCredential: defaultCcxtCredential(key) })),
     timeoutMs: 5_000,
     allowWithdrawalKeys: false,
+    requireIpRestrictedKeys: false,
+    egressAddresses: [],
     network: { allowLoopback: true },
     ...extra,
   };
@@ -1154,6 +1156,159 @@ describe('Hyperliquid', () => {
     expect(
       (await check(input('hyperliquid', await closedPortUrl(), { private_key: VECTOR_KEY }))).error,
     ).toBe('the exchange could not be reached');
+  });
+});
+
+describe('keys bound to no IP (EGRESS_IPS, REQUIRE_IP_RESTRICTED_KEYS)', () => {
+  const EGRESS = ['203.0.113.10', '2001:db8::10'];
+  const WHITELIST = 'whitelist 203.0.113.10, 2001:db8::10 on the key';
+  const REFUSED =
+    'this API key can trade and is not restricted to trusted IP addresses, which this service requires';
+  const required = { requireIpRestrictedKeys: true, egressAddresses: EGRESS };
+  const okx = {
+    api_key: fake('okx open demo key').slice(0, 36),
+    api_secret: fake('okx open demo secret').slice(0, 32),
+    passphrase: 'open demo passphrase',
+  };
+  const krakenReadOnly = {
+    api_key: Buffer.from(fake('kraken read-only open'), 'hex').toString('base64'),
+    api_secret: Buffer.from(fake('kraken ro 1') + fake('kraken ro 2'), 'hex').toString('base64'),
+  };
+  const bybitWithdrawing = {
+    api_key: fake('bybit open withdrawing key').slice(0, 18),
+    api_secret: fake('bybit open withdrawing secret').slice(0, 36),
+  };
+  let binance: BinanceSimulator;
+  let okxSimulator: Simulator;
+  let kraken: KrakenSimulator;
+  let bybit: BybitSimulator;
+  let hyperliquid: HyperliquidSimulator;
+  beforeAll(async () => {
+    binance = await startBinanceSimulator({
+      accounts: [
+        { apiKey: KEYS.good.api_key, secret: KEYS.good.api_secret, ipRestrict: true },
+        { apiKey: KEYS.open.api_key, secret: KEYS.open.api_secret, ipRestrict: false },
+      ],
+    });
+    // A demo-trading (testnet) key that can trade and is bound to no IP (ip '').
+    okxSimulator = await startOkxSimulator({
+      accounts: [
+        { apiKey: okx.api_key, secret: okx.api_secret, passphrase: okx.passphrase, demo: true },
+      ],
+    });
+    kraken = await startKrakenSimulator({
+      accounts: [
+        {
+          apiKey: krakenReadOnly.api_key,
+          secret: krakenReadOnly.api_secret,
+          permissions: ['query-funds'],
+        },
+      ],
+    });
+    bybit = await startBybitSimulator({
+      accounts: [
+        {
+          apiKey: bybitWithdrawing.api_key,
+          secret: bybitWithdrawing.api_secret,
+          permissions: { Wallet: ['Withdraw'], Spot: ['SpotTrade'] },
+        },
+      ],
+    });
+    hyperliquid = await startHyperliquidSimulator({
+      accounts: [{ address: OWNER, agents: [KEY_ONE_ADDRESS] }],
+    });
+  });
+  afterAll(async () => {
+    await Promise.all([binance, okxSimulator, kraken, bybit, hyperliquid].map((s) => s.close()));
+  });
+
+  it('names the addresses to whitelist in the warning for a key bound to no IP, and stays as before without them', async () => {
+    expect(
+      await check(input('binance', binance.url, KEYS.open, { egressAddresses: EGRESS })),
+    ).toMatchObject({
+      ok: true,
+      warnings: [`this API key is not restricted to trusted IP addresses: ${WHITELIST}`],
+    });
+    expect(await check(input('binance', binance.url, KEYS.open))).toMatchObject({
+      ok: true,
+      warnings: ['this API key is not restricted to trusted IP addresses'],
+    });
+    expect(
+      await check(input('binance', binance.url, KEYS.good, { egressAddresses: EGRESS })),
+    ).toMatchObject({ ok: true, warnings: [] });
+  });
+
+  it('with REQUIRE_IP_RESTRICTED_KEYS, refuses a mainnet key that can trade and is bound to no IP, saying what to whitelist', async () => {
+    expect(await check(input('binance', binance.url, KEYS.open, required))).toEqual({
+      ok: false,
+      kind: 'rejected',
+      error: `${REFUSED}: ${WHITELIST}`,
+      warnings: [],
+      balances: [],
+      permissions: { read: true, trade: true, withdraw: false, ipRestricted: false },
+    });
+    expect(
+      (await check(input('binance', binance.url, KEYS.open, { requireIpRestrictedKeys: true })))
+        .error,
+    ).toBe(`${REFUSED}: bind it to the addresses this service calls exchanges from`);
+  });
+
+  it('with REQUIRE_IP_RESTRICTED_KEYS, passes a key bound to IPs as before', async () => {
+    expect(await check(input('binance', binance.url, KEYS.good, required))).toMatchObject({
+      ok: true,
+      kind: 'ok',
+      warnings: [],
+      permissions: { trade: true, ipRestricted: true },
+    });
+  });
+
+  it('with REQUIRE_IP_RESTRICTED_KEYS, passes a key whose exchange does not tell, with a warning that this could not be checked', async () => {
+    const agentKey = { private_key: KEY_ONE, wallet_address: OWNER };
+    expect(await check(input('hyperliquid', hyperliquid.url, agentKey, required))).toMatchObject({
+      ok: true,
+      kind: 'ok',
+      warnings: [
+        'this exchange does not say whether the key is restricted to trusted IP addresses: IP binding could not be checked',
+      ],
+      permissions: { trade: true, ipRestricted: null },
+    });
+    expect(await check(input('hyperliquid', hyperliquid.url, agentKey))).toMatchObject({
+      ok: true,
+      warnings: [],
+    });
+  });
+
+  it('with REQUIRE_IP_RESTRICTED_KEYS, does not refuse a testnet key bound to no IP', async () => {
+    expect(
+      await check(input('okx', okxSimulator.url, okx, { ...required, environment: 'testnet' })),
+    ).toMatchObject({
+      ok: true,
+      kind: 'ok',
+      warnings: [],
+      permissions: { trade: true, ipRestricted: false },
+    });
+  });
+
+  it('with REQUIRE_IP_RESTRICTED_KEYS, only warns about a key that cannot trade', async () => {
+    expect(await check(input('kraken', kraken.url, krakenReadOnly, required))).toMatchObject({
+      ok: true,
+      warnings: [`this API key is not restricted to trusted IP addresses: ${WHITELIST}`],
+      permissions: { trade: false, withdraw: false, ipRestricted: false },
+    });
+  });
+
+  it('says both reasons for a key that can withdraw and is bound to no IP, so one new key mends both', async () => {
+    expect(await check(input('bybit', bybit.url, bybitWithdrawing, required))).toMatchObject({
+      ok: false,
+      kind: 'rejected',
+      error: `this API key can withdraw funds and must not: create a key with withdrawals disabled; ${REFUSED}: ${WHITELIST}`,
+      permissions: { trade: true, withdraw: true, ipRestricted: false },
+    });
+    expect(
+      await check(
+        input('bybit', bybit.url, bybitWithdrawing, { ...required, allowWithdrawalKeys: true }),
+      ),
+    ).toMatchObject({ ok: false, kind: 'rejected', error: `${REFUSED}: ${WHITELIST}` });
   });
 });
 

@@ -72,6 +72,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
         tester,
         config.caps.credentialsPerUser,
         credentialWallets,
+        config.exchanges.egressIps,
       ),
       wallets: new UserWalletService(config.caps.walletsPerUser),
       ai: new AiStateService(),

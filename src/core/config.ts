@@ -60,9 +60,17 @@ export interface Config {
   };
   /**
    * Connection tests against exchanges. allowLoopback: whether a test may reach 127.0.0.0/8 and
-   * ::1 (private, link-local and metadata addresses never).
+   * ::1 (private, link-local and metadata addresses never). egressIps: the addresses the service
+   * calls exchanges from, for users to whitelist on their keys (none when not configured).
+   * requireIpRestrictedKeys: a mainnet key that can trade and is bound to no IP fails its test.
    */
-  exchanges: { timeoutMs: number; allowWithdrawalKeys: boolean; allowLoopback: boolean };
+  exchanges: {
+    timeoutMs: number;
+    allowWithdrawalKeys: boolean;
+    allowLoopback: boolean;
+    egressIps: string[];
+    requireIpRestrictedKeys: boolean;
+  };
   /** The bearer token GET /metrics wants from anywhere but loopback; unset: loopback only. */
   metricsToken: string | undefined;
   /** Subscriptions over WebSocket: how often a connection's token is checked again. */
@@ -109,6 +117,8 @@ const MIN_JWT_SECRET_BYTES = 32;
 const MIN_JWT_SECRET_DISTINCT = 16;
 const MIN_PRODUCTION_ADMIN_PASSWORD = 12;
 const DEV_ADMIN_EMAIL = 'admin@example.com';
+/** EGRESS_IPS: more would be a list no user copies onto a key (and bounds egressAddresses). */
+export const MAX_EGRESS_IPS = 50;
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
@@ -158,6 +168,22 @@ const schema = z.object({
   ),
   ALLOW_WITHDRAWAL_KEYS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('false')),
   EXCHANGE_ALLOW_LOOPBACK: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+  EGRESS_IPS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        const ips = parseEgressIps(value);
+        if (typeof ips !== 'string') return ips;
+        ctx.addIssue({ code: 'custom', message: ips });
+        return z.NEVER;
+      }),
+  ),
+  REQUIRE_IP_RESTRICTED_KEYS: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['true', 'false']).default('false'),
+  ),
   REQUEST_TIMEOUT_MS: z.preprocess(
     emptyAsUndefined,
     z.coerce.number().int().min(100).max(300_000).default(15_000),
@@ -352,6 +378,10 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
+  if (e.REQUIRE_IP_RESTRICTED_KEYS === 'true' && e.EGRESS_IPS.length === 0)
+    warnings.push(
+      'REQUIRE_IP_RESTRICTED_KEYS is true but EGRESS_IPS is empty: keys bound to no IP are refused, and users are not told which addresses to bind them to',
+    );
 
   return {
     warnings,
@@ -395,6 +425,8 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         allowWithdrawalKeys: e.ALLOW_WITHDRAWAL_KEYS === 'true',
         // Outside production the exchange simulators and local gateways run on loopback.
         allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
+        egressIps: e.EGRESS_IPS,
+        requireIpRestrictedKeys: e.REQUIRE_IP_RESTRICTED_KEYS === 'true',
       },
       metricsToken: e.METRICS_TOKEN,
       subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
@@ -467,6 +499,27 @@ function parseTrustProxy(value: string): TrustProxy | string {
     proxies.push(`${address}/${prefix}`);
   }
   return { proxies };
+}
+
+/**
+ * EGRESS_IPS: IPv4 and IPv6 addresses, comma-separated, each written once in its canonical form
+ * (what users copy onto their keys). Ranges are refused: exchanges' allow-lists take addresses. A
+ * problem is returned as its message.
+ */
+function parseEgressIps(value: string): string[] | string {
+  const entries = value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+  const ips: string[] = [];
+  for (const [i, entry] of entries.entries()) {
+    const ip = canonicalIp(entry);
+    if (ip === null || ip.includes('%'))
+      return `entry ${i + 1} is not an IPv4 or IPv6 address: must be a comma-separated list of addresses such as 203.0.113.10,2001:db8::10`;
+    if (!ips.includes(ip)) ips.push(ip);
+  }
+  if (ips.length > MAX_EGRESS_IPS) return `at most ${MAX_EGRESS_IPS} addresses`;
+  return ips;
 }
 
 function splitKeys(value: string | undefined): string[] {

@@ -6,6 +6,8 @@ const ASSET = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$/;
 
 export const WITHDRAW_UNKNOWN = 'this exchange does not say whether the key can withdraw';
 export const NOT_IP_RESTRICTED = 'this API key is not restricted to trusted IP addresses';
+export const IP_RESTRICTION_UNKNOWN =
+  'this exchange does not say whether the key is restricted to trusted IP addresses: IP binding could not be checked';
 
 /**
  * The non-zero balances of a ccxt balance structure (`total`, `free`, `used` by currency code),
@@ -63,19 +65,54 @@ export interface PolicyOutcome {
 /**
  * The platform's policy, the same on every exchange: a key that can withdraw fails (only warns
  * with ALLOW_WITHDRAWAL_KEYS=true); where the exchange does not tell, the test passes with a
- * warning. Testnet funds are not real, so a testnet key is never held to it.
+ * warning. Testnet funds are not real, so a testnet key is never held to it. The IP rule
+ * (ipRestrictionPolicy) is held with it; when both refuse the key, the error says both, so one new
+ * key can mend them.
  */
 export function withdrawalPolicy(
   permissions: KeyPermissions | null,
-  input: Pick<ConnectionCheckInput, 'environment' | 'allowWithdrawalKeys'>,
+  input: Pick<
+    ConnectionCheckInput,
+    'environment' | 'allowWithdrawalKeys' | 'requireIpRestrictedKeys' | 'egressAddresses'
+  >,
   wording: { error: string; warning: string } = WITHDRAWING_API_KEY,
 ): PolicyOutcome {
-  const warnings: string[] = [];
-  if (input.environment === 'testnet') return { warnings };
-  if (permissions?.ipRestricted === false) warnings.push(NOT_IP_RESTRICTED);
+  if (input.environment === 'testnet') return { warnings: [] };
+  const ip = ipRestrictionPolicy(permissions, input);
+  const warnings = [...ip.warnings];
+  const refuse = (error: string): PolicyOutcome => ({
+    error: ip.error === undefined ? error : `${error}; ${ip.error}`,
+    warnings,
+  });
   const withdraw = permissions?.withdraw ?? null;
-  if (withdraw === null) return { warnings: [...warnings, WITHDRAW_UNKNOWN] };
-  if (!withdraw) return { warnings };
-  if (!input.allowWithdrawalKeys) return { error: wording.error, warnings };
-  return { warnings: [...warnings, wording.warning] };
+  if (withdraw === null) warnings.push(WITHDRAW_UNKNOWN);
+  else if (withdraw && !input.allowWithdrawalKeys) return refuse(wording.error);
+  else if (withdraw) warnings.push(wording.warning);
+  return ip.error === undefined ? { warnings } : { error: ip.error, warnings };
+}
+
+/**
+ * A mainnet key bound to no IP: a warning naming EGRESS_IPS to whitelist, or with
+ * REQUIRE_IP_RESTRICTED_KEYS=true a refusal of a key that can trade (Binance deletes such keys; an
+ * unknown trade permission counts as can, since nothing proves it can't). Where the exchange does
+ * not tell, the requirement can only warn.
+ */
+function ipRestrictionPolicy(
+  permissions: KeyPermissions | null,
+  input: Pick<ConnectionCheckInput, 'requireIpRestrictedKeys' | 'egressAddresses'>,
+): PolicyOutcome {
+  const whitelist =
+    input.egressAddresses.length > 0
+      ? `: whitelist ${input.egressAddresses.join(', ')} on the key`
+      : '';
+  const ipRestricted = permissions?.ipRestricted ?? null;
+  const trades = permissions?.trade !== false;
+  if (ipRestricted === true) return { warnings: [] };
+  if (!input.requireIpRestrictedKeys || !trades)
+    return { warnings: ipRestricted === false ? [NOT_IP_RESTRICTED + whitelist] : [] };
+  if (ipRestricted === null) return { warnings: [IP_RESTRICTION_UNKNOWN] };
+  return {
+    error: `this API key can trade and is not restricted to trusted IP addresses, which this service requires${whitelist || ': bind it to the addresses this service calls exchanges from'}`,
+    warnings: [],
+  };
 }

@@ -41,6 +41,10 @@ export interface ConnectionCheckInput {
   timeoutMs: number;
   /** Platform policy switch, default false at the caller. */
   allowWithdrawalKeys: boolean;
+  /** REQUIRE_IP_RESTRICTED_KEYS: a mainnet key that can trade must be bound to IPs. */
+  requireIpRestrictedKeys: boolean;
+  /** EGRESS_IPS: the addresses findings tell the user to whitelist on the key; may be empty. */
+  egressAddresses: readonly string[];
   network: OutboundPolicy;
 }
 

@@ -20,6 +20,7 @@ import {
 } from 'graphql';
 import { CCXT_CREDENTIALS } from '../exchanges/credentials';
 import { MAX_BALANCES } from '../exchanges/findings';
+import { MAX_EGRESS_IPS } from '../core/config';
 import { CostLimitError } from '../core/errors';
 import {
   DEFAULT_BALANCE_HISTORY,
@@ -81,6 +82,7 @@ export function listSizes(settings: CostSettings): Record<string, ListSize> {
   return {
     'Query.userWallets': { max: settings.caps.walletsPerUser },
     'Query.credentials': { max: settings.caps.credentialsPerUser },
+    'Query.egressAddresses': { max: MAX_EGRESS_IPS },
     'Query.walletDefinitions': { max: MAX_DEFINITIONS },
     'Query.exchangeTemplates': { max: MAX_EXCHANGE_TEMPLATES },
     'Query.agentTokens': { max: MAX_LISTED_AGENT_TOKENS },

@@ -105,6 +105,8 @@ export class ConnectionTester {
       })),
       timeoutMs: this.exchanges.timeoutMs,
       allowWithdrawalKeys: this.exchanges.allowWithdrawalKeys,
+      requireIpRestrictedKeys: this.exchanges.requireIpRestrictedKeys,
+      egressAddresses: this.exchanges.egressIps,
       network: { allowLoopback: this.exchanges.allowLoopback },
     });
     const latencyMs = Math.round(performance.now() - started);

@@ -35,6 +35,14 @@ import { ConnectionTestResult, CredentialField, DeletePayload } from './credenti
 export class CredentialResolver {
   constructor(private readonly service: CredentialService) {}
 
+  @Query(() => [String], {
+    description:
+      'Public: the addresses this service calls exchanges from (EGRESS_IPS), for users to whitelist on their keys; empty when not configured.',
+  })
+  egressAddresses(@Ctx() ctx: RequestContext): readonly string[] {
+    return this.service.egressAddresses(ctx);
+  }
+
   @Authorized(Role.USER)
   @Query(() => [Credential], { description: "USER/ADMIN: the caller's own credentials." })
   credentials(

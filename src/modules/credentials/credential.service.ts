@@ -43,7 +43,14 @@ export class CredentialService {
     /** MAX_CREDENTIALS_PER_USER */
     private readonly cap: number,
     private readonly wallets: CredentialWallets,
+    /** EGRESS_IPS */
+    private readonly egressIps: readonly string[],
   ) {}
+
+  /** Public: the same for every caller, so users know what to whitelist before they have a key. */
+  egressAddresses(_ctx: RequestContext): readonly string[] {
+    return this.egressIps;
+  }
 
   list(ctx: UserContext, query: CredentialQuery): Promise<Credential[]> {
     const filter: Record<string, unknown> = { user_id: ctx.actor.userId };
