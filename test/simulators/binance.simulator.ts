@@ -28,6 +28,11 @@ export interface BinanceAccount {
   enableWithdrawals?: boolean;
   /** Default true: a well-configured key passes without warnings. */
   ipRestrict?: boolean;
+  /**
+   * apiRestrictions' tradingAuthorityExpirationTime (ms), which Binance sends for keys whose trading
+   * rights end; default none.
+   */
+  tradingAuthorityExpirationTime?: number;
 }
 
 export interface BinanceSimulatorOptions {
@@ -209,5 +214,8 @@ function apiRestrictionsJson(account: BinanceAccount): unknown {
     enablePortfolioMarginTrading: false,
     enableFixApiSpotAndMarginTrading: false,
     enableFixReadOnly: false,
+    ...(account.tradingAuthorityExpirationTime === undefined
+      ? {}
+      : { tradingAuthorityExpirationTime: account.tradingAuthorityExpirationTime }),
   };
 }

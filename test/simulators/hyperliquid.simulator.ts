@@ -15,6 +15,11 @@ export interface HyperliquidAccount {
   /** Addresses of the account's approved agents (API wallets). */
   agents?: string[];
   /**
+   * Each agent's validUntil (ms), by address, as extraAgents tells it; default 90 days after the
+   * simulator started (Hyperliquid's default lifetime of an API wallet).
+   */
+  agentsValidUntil?: Record<string, number>;
+  /**
    * Default 'user'. A sub-account names its master, a vault its leader; neither signs for itself.
    */
   role?: 'user' | 'subAccount' | 'vault';
@@ -39,13 +44,16 @@ export interface HyperliquidSimulatorOptions {
 export interface HyperliquidSimulator extends Simulator {
   /** The signer recovered from each /exchange request, lower case ('' when none could be). */
   signers: string[];
+  /** When it started (ms): agents' default validUntil counts from it. */
+  startedAt: number;
 }
 
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 const DAY_MS = 86_400_000;
 
 /**
- * Hyperliquid's `POST /info` (clearinghouseState, spotClearinghouseState, userRole, vaultDetails)
+ * Hyperliquid's `POST /info` (clearinghouseState, spotClearinghouseState, userRole, vaultDetails,
+ * extraAgents)
  * and `POST /exchange` for the `noop` action. An action is checked as Hyperliquid does: its
  * hash is keccak256(msgpack(action) ‖ nonce (8 bytes, big-endian) ‖ vault flag [‖ vault
  * address]), signed as EIP-712 `Agent { source, connectionId }` in the domain
@@ -67,6 +75,7 @@ export async function startHyperliquidSimulator(
       owners.set(agent.toLowerCase(), account.address.toLowerCase());
   }
   const signers: string[] = [];
+  const started = Date.now();
   const usedNonces = new Set<string>();
 
   const simulator = await startRecordingServer(options, (request) => {
@@ -104,6 +113,21 @@ export async function startHyperliquidSimulator(
       return { status: 200, json: clearinghouseState(accounts.get(user)) };
     if (body.type === 'spotClearinghouseState')
       return { status: 200, json: { balances: accounts.get(user)?.spot ?? [] } };
+    if (body.type === 'extraAgents') {
+      // The account's approved agents: [{ address, name, validUntil }], empty for anyone else.
+      const account = accounts.get(user);
+      const validUntil = new Map(
+        Object.entries(account?.agentsValidUntil ?? {}).map(([a, t]) => [a.toLowerCase(), t]),
+      );
+      return {
+        status: 200,
+        json: (account?.agents ?? []).map((agent, i) => ({
+          address: agent.toLowerCase(),
+          name: `api wallet ${i + 1}`,
+          validUntil: validUntil.get(agent.toLowerCase()) ?? started + 90 * DAY_MS,
+        })),
+      };
+    }
     if (body.type === 'userRole') {
       const owner = owners.get(user);
       if (owner !== undefined)
@@ -162,7 +186,7 @@ export async function startHyperliquidSimulator(
     return { status: 200, json: { status: 'ok', response: { type: 'default' } } };
   }
 
-  return Object.assign(simulator, { signers });
+  return Object.assign(simulator, { signers, startedAt: started });
 }
 
 function err(response: string): SimulatorReply {
