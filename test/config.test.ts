@@ -345,6 +345,23 @@ describe('configuration', () => {
       ]);
   });
 
+  it('reads KEY_EXPIRY_WARNING_DAYS as a whole number of days from 1 to 365 (default 14), and refuses anything else', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    const days = (value: string | undefined) =>
+      parseConfig({ ...base, KEY_EXPIRY_WARNING_DAYS: value }, cwd).config.exchanges
+        .keyExpiryWarningDays;
+    expect(days(undefined)).toBe(14);
+    expect(days('')).toBe(14);
+    expect(days('1')).toBe(1);
+    expect(days('30')).toBe(30);
+    expect(days('365')).toBe(365);
+    for (const bad of ['0', '-3', '1.5', 'two weeks', '366'])
+      expect(problemsOf({ ...base, KEY_EXPIRY_WARNING_DAYS: bad }, cwd)).toEqual([
+        expect.stringMatching(/^KEY_EXPIRY_WARNING_DAYS: /),
+      ]);
+  });
+
   it('reads token lifetimes as seconds, minutes, hours or days', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
     const lifetime = (value: string) =>

@@ -63,6 +63,8 @@ export interface Config {
    * ::1 (private, link-local and metadata addresses never). egressIps: the addresses the service
    * calls exchanges from, for users to whitelist on their keys (none when not configured).
    * requireIpRestrictedKeys: a mainnet key that can trade and is bound to no IP fails its test.
+   * keyExpiryWarningDays: a key whose trading rights end within this many days passes its test
+   * with a warning (and counts as expiring soon in the metrics).
    */
   exchanges: {
     timeoutMs: number;
@@ -70,6 +72,7 @@ export interface Config {
     allowLoopback: boolean;
     egressIps: string[];
     requireIpRestrictedKeys: boolean;
+    keyExpiryWarningDays: number;
   };
   /** The bearer token GET /metrics wants from anywhere but loopback; unset: loopback only. */
   metricsToken: string | undefined;
@@ -183,6 +186,11 @@ const schema = z.object({
   REQUIRE_IP_RESTRICTED_KEYS: z.preprocess(
     emptyAsUndefined,
     z.enum(['true', 'false']).default('false'),
+  ),
+  // Hyperliquid's API wallets live 180 days at most: a longer window would warn of every one.
+  KEY_EXPIRY_WARNING_DAYS: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(365).default(14),
   ),
   REQUEST_TIMEOUT_MS: z.preprocess(
     emptyAsUndefined,
@@ -427,6 +435,7 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
         allowLoopback: (e.EXCHANGE_ALLOW_LOOPBACK ?? (production ? 'false' : 'true')) === 'true',
         egressIps: e.EGRESS_IPS,
         requireIpRestrictedKeys: e.REQUIRE_IP_RESTRICTED_KEYS === 'true',
+        keyExpiryWarningDays: e.KEY_EXPIRY_WARNING_DAYS,
       },
       metricsToken: e.METRICS_TOKEN,
       subscriptions: { recheckSeconds: durationSeconds(e.SUBSCRIPTION_AUTH_RECHECK) },
