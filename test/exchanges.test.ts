@@ -974,19 +974,28 @@ describe('Hyperliquid', () => {
       kind: 'ok',
       warnings: [],
       balances: [{ asset: 'USDC', free: 1000, used: 0, total: 1000 }],
-      permissions: { read: true, trade: true, withdraw: false, ipRestricted: null },
+      permissions: {
+        read: true,
+        trade: true,
+        withdraw: false,
+        ipRestricted: null,
+        // The simulator's default: the 90 days an API wallet lives unless its account says less.
+        tradingExpiresAt: new Date(simulator.startedAt + 90 * 86_400_000),
+      },
     });
     const bodies = bodiesSince(seen);
-    expect(bodies.slice(0, 2)).toEqual([
+    expect(bodies.slice(0, 3)).toEqual([
       { type: 'userRole', user: OWNER },
       { type: 'userRole', user: KEY_ONE_ADDRESS.toLowerCase() },
+      // When the agent's trading ends, from the account it signs for.
+      { type: 'extraAgents', user: OWNER },
     ]);
-    expect(bodies[2]).toMatchObject({
+    expect(bodies[3]).toMatchObject({
       action: { type: 'noop' },
       nonce: expect.any(Number),
       signature: { r: expect.any(String), s: expect.any(String), v: expect.any(Number) },
     });
-    expect(simulator.requests[seen + 2].path).toBe('/exchange');
+    expect(simulator.requests[seen + 3].path).toBe('/exchange');
     expect(simulator.signers.slice(seenSigners)).toEqual([KEY_ONE_ADDRESS.toLowerCase()]);
     expect(JSON.stringify(bodies)).not.toMatch(/approveBuilderFee|setReferrer|order/);
   });

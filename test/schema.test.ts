@@ -20,6 +20,7 @@ describe('the emitted schema', () => {
     [['security.graphql']],
     [['exchanges.graphql']],
     [['exchanges.graphql', 'health.graphql']],
+    [['exchanges.graphql', 'exchange-rules.graphql']],
     [['agents.graphql']],
     [['agents.graphql', 'live.graphql']],
     [['security.graphql', 'agents.graphql', 'delegation.graphql']],

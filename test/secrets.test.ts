@@ -409,6 +409,7 @@ describe('secrets', () => {
       'id',
       'isActive',
       'isConnected',
+      'keyExpiresAt',
       'lastCheckedAt',
       'lastVerifiedAt',
       'name',
@@ -417,7 +418,13 @@ describe('secrets', () => {
       'updatedAt',
     ]);
     expect(fields('AssetBalance')).toEqual(['asset', 'free', 'total', 'used']);
-    expect(fields('KeyPermissions')).toEqual(['ipRestricted', 'read', 'trade', 'withdraw']);
+    expect(fields('KeyPermissions')).toEqual([
+      'ipRestricted',
+      'read',
+      'trade',
+      'tradingExpiresAt',
+      'withdraw',
+    ]);
     expect(fields('CredentialField')).toEqual(['encrypted', 'hint', 'isSet', 'key', 'label']);
     expect(fields('User')).toEqual(['createdAt', 'email', 'id', 'name', 'role']);
     // Operations are named after what they return (Query.credentials is the list); every field of a

@@ -2,6 +2,7 @@ import type { ApolloServer } from '@apollo/server';
 import type { Config } from '../core/config';
 import { systemCtx, type RequestContext } from '../core/context';
 import type { Logger } from '../core/logger';
+import { watchKeyExpiry } from '../core/metrics';
 import { Keyring } from '../crypto/keyring';
 import { STORED_MODELS } from './stored-models';
 import { connectDatabase, disconnectDatabase, ensureIndexes } from '../db/connection';
@@ -45,6 +46,7 @@ export async function startCore(config: Config, logger: Logger): Promise<Core> {
   if (!config.mongodbUri)
     throw new Error('startApp needs a database URI (main.ts starts the embedded engine)');
   await connectDatabase(config.mongodbUri, logger, { monitorCommands: config.nodeEnv === 'test' });
+  watchKeyExpiry(config.exchanges.keyExpiryWarningDays);
   const agentTokens = new AgentTokenRegistry(logger);
   const grantIndex = new GrantIndex(logger);
   const keyring = new Keyring(config.encryptionKeys);

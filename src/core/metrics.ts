@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CredentialModel } from '../modules/credentials/credential.model';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 
 /**
@@ -88,6 +89,31 @@ new Gauge({
       { $group: { _id: null, n: { $sum: '$n' } } },
     ]).option({ comment: 'background: metrics' });
     this.set(total?.n ?? 0);
+  },
+});
+
+/** KEY_EXPIRY_WARNING_DAYS, in ms; set at start-up by watchKeyExpiry. */
+let keyExpiryWarningMs = 14 * 86_400_000;
+
+export function watchKeyExpiry(warningDays: number): void {
+  keyExpiryWarningMs = warningDays * 86_400_000;
+}
+
+/**
+ * Keys about to stop trading, counted when Prometheus scrapes: what operators alert on before
+ * users' wallets pause (keys already past their end are REJECTED, and counted no more).
+ */
+new Gauge({
+  name: 'wallet_credentials_expiring_soon',
+  help: 'Credentials whose key’s trading rights end within KEY_EXPIRY_WARNING_DAYS and have not ended yet, as their last tests told (keyExpiresAt).',
+  registers: [registry],
+  async collect() {
+    const now = Date.now();
+    this.set(
+      await CredentialModel.countDocuments({
+        key_expires_at: { $gt: new Date(now), $lte: new Date(now + keyExpiryWarningMs) },
+      }).setOptions({ comment: 'background: metrics' }),
+    );
   },
 });
 

@@ -55,7 +55,12 @@ export const binanceProfile: ExchangeProfile = {
       'enableVanillaOptions',
       'enablePortfolioMarginTrading',
     ];
+    // Binance sets it on keys whose trading rights it granted for a limited time; absent otherwise.
+    const expiry = restrictions.tradingAuthorityExpirationTime;
     return {
+      ...(typeof expiry === 'number' && Number.isSafeInteger(expiry) && expiry > 0
+        ? { tradingExpiresAt: new Date(expiry) }
+        : {}),
       read: typeof restrictions.enableReading === 'boolean' ? restrictions.enableReading : null,
       trade: trading.some((flag) => restrictions[flag] === true),
       withdraw: restrictions.enableWithdrawals,

@@ -1,5 +1,10 @@
 import { isRecord } from './hosts';
-import type { AssetBalance, ConnectionCheckInput, KeyPermissions } from './types';
+import type {
+  AssetBalance,
+  ConnectionCheckInput,
+  ConnectionCheckResult,
+  KeyPermissions,
+} from './types';
 
 export const MAX_BALANCES = 100;
 const ASSET = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,39}$/;
@@ -114,5 +119,37 @@ function ipRestrictionPolicy(
   return {
     error: `this API key can trade and is not restricted to trusted IP addresses, which this service requires${whitelist || ': bind it to the addresses this service calls exchanges from'}`,
     warnings: [],
+  };
+}
+
+const DAY_MS = 86_400_000;
+
+/** The refusal of a key whose trading rights have ended; the date lets the user find which. */
+export function keyExpired(expiresAt: Date): string {
+  return `key expired: the exchange ended its trading rights at ${expiresAt.toISOString()}; create a new key`;
+}
+
+/**
+ * A key's end of trading, which the exchange told (tradingExpiresAt): once passed, a test the
+ * exchange let through fails as REJECTED (an expired key cannot trade, so its live wallets must
+ * pause); within `warningDays` (KEY_EXPIRY_WARNING_DAYS) it passes with a warning naming the date,
+ * so the user replaces it before trading stops.
+ */
+export function expiryPolicy(
+  outcome: ConnectionCheckResult,
+  now: Date,
+  warningDays: number,
+): ConnectionCheckResult {
+  const expiresAt = outcome.permissions?.tradingExpiresAt;
+  if (!outcome.ok || expiresAt === undefined) return outcome;
+  if (expiresAt.getTime() <= now.getTime())
+    return { ...outcome, ok: false, kind: 'rejected', error: keyExpired(expiresAt), balances: [] };
+  if (expiresAt.getTime() - now.getTime() > warningDays * DAY_MS) return outcome;
+  return {
+    ...outcome,
+    warnings: [
+      ...outcome.warnings,
+      `this key's trading rights end at ${expiresAt.toISOString()}: replace it before then, or trading on it stops`,
+    ],
   };
 }

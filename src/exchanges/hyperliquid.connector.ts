@@ -1,8 +1,14 @@
 import type { hyperliquid } from 'ccxt';
 import { ccxtCredentials, explainFailure, prepareCheck } from './ccxt.connector';
 import { CcxtCredential } from './credentials';
-import { failure, KEY_UNKNOWN, UNEXPECTED_ANSWER, type ErrorMatcher } from './failures';
-import { nonZeroBalances, withdrawalPolicy } from './findings';
+import {
+  failure,
+  KEY_UNKNOWN,
+  UNEXPECTED_ANSWER,
+  UnexpectedAnswerError,
+  type ErrorMatcher,
+} from './failures';
+import { keyExpired, nonZeroBalances, withdrawalPolicy } from './findings';
 import { isRecord } from './hosts';
 import type { ConnectionCheckResult, ExchangeConnector } from './types';
 
@@ -97,6 +103,21 @@ export const hyperliquidConnector: ExchangeConnector = {
         if (keyRole.role !== 'agent' || keyRole.user !== signer)
           return failure('rejected', 'this key is not an approved agent of the account');
       }
+      // An API wallet trades until the validUntil its account gave it (90 days by default, 180 at
+      // most); the account's own key has no end.
+      const expiresAt = ownKey
+        ? undefined
+        : agentValidUntil(await info({ type: 'extraAgents', user: signer }), keyAddress);
+      const permissions = {
+        read: true,
+        trade: true,
+        withdraw: ownKey,
+        ipRestricted: null,
+        ...(expiresAt === undefined ? {} : { tradingExpiresAt: expiresAt }),
+      };
+      // Checked before signing: the exchange may no longer know an expired agent at all.
+      if (expiresAt !== undefined && expiresAt.getTime() <= Date.now())
+        return failure('rejected', keyExpired(expiresAt), { permissions });
 
       const nonce = exchange.milliseconds();
       // ccxt hashes the vault address without its 0x, and sends it so (as its own actions do).
@@ -113,7 +134,6 @@ export const hyperliquidConnector: ExchangeConnector = {
       if (!isRecord(answer) || answer.status !== 'ok')
         return failure('unreachable', UNEXPECTED_ANSWER);
 
-      const permissions = { read: true, trade: true, withdraw: ownKey, ipRestricted: null };
       const policy = withdrawalPolicy(permissions, input, {
         error:
           "this is the account's own private key, which can withdraw funds, and must not be used: use an API wallet's key instead, which can't withdraw",
@@ -160,6 +180,22 @@ function parseUserRole(value: unknown): UserRole | undefined {
   const lower = (field: unknown) =>
     typeof field === 'string' && ADDRESS.test(field) ? field.toLowerCase() : undefined;
   return { role: value.role, user: lower(data.user), master: lower(data.master) };
+}
+
+/**
+ * The agent's validUntil (ms) in the account's extraAgents answer (a list of { address, name,
+ * validUntil }); undefined when the agent is not listed or has none.
+ */
+function agentValidUntil(value: unknown, agent: string): Date | undefined {
+  if (!Array.isArray(value)) throw new UnexpectedAnswerError();
+  const entry: unknown = value.find(
+    (item) =>
+      isRecord(item) && typeof item.address === 'string' && item.address.toLowerCase() === agent,
+  );
+  const validUntil = isRecord(entry) ? entry.validUntil : undefined;
+  return typeof validUntil === 'number' && Number.isSafeInteger(validUntil) && validUntil > 0
+    ? new Date(validUntil)
+    : undefined;
 }
 
 function parseLeader(value: unknown): string | undefined {

@@ -73,6 +73,11 @@ export interface KeyPermissions {
   trade: boolean | null;
   withdraw: boolean | null;
   ipRestricted: boolean | null;
+  /**
+   * When the exchange ends the key's trading rights (Binance's tradingAuthorityExpirationTime, a
+   * Hyperliquid API wallet's validUntil); left out where the exchange tells no end.
+   */
+  tradingExpiresAt?: Date;
 }
 
 export interface ConnectionCheckResult {

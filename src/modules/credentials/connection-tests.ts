@@ -10,10 +10,16 @@ import type {
   ConnectionCheckResult,
   KeyPermissions as FoundPermissions,
 } from '../../exchanges/types';
+import { expiryPolicy } from '../../exchanges/findings';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
-import { rescheduleChecks, type CredentialWallets, checkDelayMs } from './credential-link';
+import {
+  checkDelayMs,
+  checkDueAt,
+  rescheduleChecks,
+  type CredentialWallets,
+} from './credential-link';
 import { plainValues } from './credential-values';
 import {
   ConnectionState,
@@ -91,7 +97,7 @@ export class ConnectionTester {
 
     const environment = credential.environment;
     const started = performance.now();
-    const outcome = await this.checkConnection({
+    const found = await this.checkConnection({
       ccxtId: definition.ccxt_id ?? null,
       environment,
       baseUrl:
@@ -109,6 +115,7 @@ export class ConnectionTester {
       egressAddresses: this.exchanges.egressIps,
       network: { allowLoopback: this.exchanges.allowLoopback },
     });
+    const outcome = expiryPolicy(found, new Date(), this.exchanges.keyExpiryWarningDays);
     const latencyMs = Math.round(performance.now() - started);
     // ccxt ids come from ccxt's own list: a label that can't hold what an admin typed.
     const exchange = definition.ccxt_id ?? 'none';
@@ -141,7 +148,8 @@ export class ConnectionTester {
    * tested; otherwise it describes nothing stored. A passing test keeps what it found
    * (permissions, balances, and a snapshot of the balances in credential_balances); a failing one
    * leaves the last passing test's, dated by balancesAt. Either moves the next test (see
-   * checkDelayMs), and a refused key pauses the credential's live wallets.
+   * checkDelayMs), to the key's expiry at the latest, so a live wallet on it pauses when it ends;
+   * a refused key pauses the credential's live wallets.
    */
   private async record(
     ctx: ActorContext,
@@ -155,8 +163,16 @@ export class ConnectionTester {
     const balances = outcome.ok ? outcome.balances : [];
     const error = outcome.ok ? null : (outcome.error ?? 'the connection test failed');
     const failures = outcome.kind === 'unreachable' ? (credential.check_failures ?? 0) + 1 : 0;
-    const due = new Date(
-      testedAt.getTime() + checkDelayMs(outcome.kind, failures, this.intervalMs),
+    // What the exchange said of the key's end, whenever it answered about the key (a refusal for
+    // expiry keeps its date); a test that heard nothing of the key leaves the last one's.
+    const expiresAt =
+      outcome.ok || outcome.permissions !== null
+        ? (outcome.permissions?.tradingExpiresAt ?? null)
+        : (credential.key_expires_at ?? null);
+    const due = checkDueAt(
+      testedAt,
+      checkDelayMs(outcome.kind, failures, this.intervalMs),
+      expiresAt,
     );
     const state = STATE_OF[outcome.kind];
     const common = {
@@ -165,6 +181,7 @@ export class ConnectionTester {
       last_checked_at: testedAt,
       check_failures: failures,
       check_due_at: due,
+      key_expires_at: expiresAt,
     };
     const set = outcome.ok
       ? {
@@ -221,5 +238,6 @@ function storedPermissions(found: FoundPermissions | null): KeyPermissions | nul
         trade: found.trade,
         withdraw: found.withdraw,
         ip_restricted: found.ipRestricted,
+        trading_expires_at: found.tradingExpiresAt ?? null,
       };
 }

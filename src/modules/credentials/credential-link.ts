@@ -187,7 +187,8 @@ export async function assertCredentialStays(
  * When the service tests a credential by itself (docs/api.md, "The re-test schedule"). Each test's
  * outcome sets `check_due_at`: the interval after a test that passed or was refused, a tenth of it
  * after an UNREACHABLE one, doubling with each further one up to the interval; ±10 % jitter on
- * all. The credential is in the queue (next_check_at) while a live wallet uses it.
+ * all, and never later than the key's expiry the exchange told (checkDueAt). The credential is in
+ * the queue (next_check_at) while a live wallet uses it.
  */
 const JITTER = 0.1;
 
@@ -203,4 +204,15 @@ export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: numb
       ? Math.min(intervalMs, (intervalMs / 10) * 2 ** Math.max(0, failures - 1))
       : intervalMs;
   return Math.round(base * (1 - JITTER + Math.random() * 2 * JITTER));
+}
+
+/**
+ * When the next test is due after one at `testedAt`: after `delayMs` (checkDelayMs), or at the
+ * key's expiry if that comes first, so the test that finds it expired, and pauses the live wallets
+ * on it, runs as trading on it stops.
+ */
+export function checkDueAt(testedAt: Date, delayMs: number, keyExpiresAt: Date | null): Date {
+  const due = testedAt.getTime() + delayMs;
+  const expiry = keyExpiresAt?.getTime() ?? Infinity;
+  return new Date(expiry > testedAt.getTime() && expiry < due ? expiry : due);
 }

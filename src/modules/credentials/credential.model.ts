@@ -65,6 +65,15 @@ export class KeyPermissions {
   })
   @prop({ type: Boolean, default: null })
   ip_restricted!: boolean | null;
+
+  @Field(() => Date, {
+    name: 'tradingExpiresAt',
+    nullable: true,
+    description:
+      "When the exchange ends this key's trading rights (Binance tradingAuthorityExpirationTime, a Hyperliquid API wallet's validUntil); null: no end, or not told.",
+  })
+  @prop({ type: Date, default: null })
+  trading_expires_at!: Date | null;
 }
 
 /** Not a secret, but private: only the credential's owner and agents see it, never the logs. */
@@ -104,6 +113,8 @@ export class AssetBalance {
 @index({ cap_slot: 1 }, { unique: true, sparse: true })
 // The service's own tests: which credentials are due (see credential-check-scheduler.ts).
 @index({ next_check_at: 1 })
+// The metrics' count of keys expiring soon (core/metrics.ts).
+@index({ key_expires_at: 1 })
 export class Credential {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -193,6 +204,20 @@ export class Credential {
   @Field(() => KeyPermissions, { nullable: true, description: 'What the last passing test found.' })
   @prop({ type: () => KeyPermissions, default: null })
   permissions!: KeyPermissions | null;
+
+  /**
+   * The end of the key's trading rights as the last test that heard from the exchange found it
+   * (kept by a refused test, so an expired key still shows its date); cleared by a passing test
+   * that reports none, and when the values change. The service's re-test is due by it at the
+   * latest (connection-tests.ts).
+   */
+  @Field(() => Date, {
+    name: 'keyExpiresAt',
+    nullable: true,
+    description: 'When the key stops trading, as the exchange last said; null: no end known.',
+  })
+  @prop({ type: Date, default: null })
+  key_expires_at!: Date | null;
 
   @Field(() => [AssetBalance], { nullable: true })
   @prop({ type: () => [AssetBalance], default: undefined })

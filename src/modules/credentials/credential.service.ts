@@ -121,6 +121,7 @@ export class CredentialService {
         last_checked_at: null,
         connection_error: null,
         permissions: null,
+        key_expires_at: null,
         balances: null,
         balances_at: null,
         check_due_at: null,
