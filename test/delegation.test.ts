@@ -447,6 +447,53 @@ describe('a GRANTED_WALLETS agent', () => {
       }).toEqual({ ids: [ids[0], ids[2]], more: false });
   });
 
+  it('loses an expired grant from its queries within the sweep, its page no longer holding it', async () => {
+    const agent = await issue('expiring-agent', 'GRANTED_WALLETS');
+    const expiring = await newWallet();
+    const lasting = await newWallet();
+    const expiresAt = new Date(Date.now() + 2_000).toISOString();
+    expect((await grant(alice, expiring, agent.id, undefined, expiresAt)).errors).toBeUndefined();
+    expect((await grant(alice, lasting, agent.id)).errors).toBeUndefined();
+    const stored = () => wallets().findOne({ _id: new Types.ObjectId(expiring) });
+    const holders = async () =>
+      ((await stored()) as unknown as { grant_agents?: Types.ObjectId[] }).grant_agents?.map(
+        String,
+      );
+    expect(await holders()).toContain(agent.id);
+    let swept = false;
+    await until(
+      'the sweep to take the expired grant out',
+      () => {
+        void holders().then((h) => (swept = !h?.includes(agent.id)));
+        return swept;
+      },
+      15_000,
+    );
+    const page = await t.raw<{
+      managedWallets: {
+        edges: Array<{ node: { id: string }; cursor: string }>;
+        pageInfo: { endCursor: string; hasNextPage: boolean };
+      };
+    }>(
+      '{ managedWallets(first: 1) { edges { node { id } cursor } pageInfo { endCursor hasNextPage } } }',
+      {},
+      agent.token,
+    );
+    expect(page.data!.managedWallets.edges.map((e) => e.node.id)).toEqual([lasting]);
+    expect(page.data!.managedWallets.pageInfo).toEqual({
+      endCursor: page.data!.managedWallets.edges[0].cursor,
+      hasNextPage: false,
+    });
+    // The grant stays recorded, expired, and the owner may still revoke it.
+    const after = (await stored()) as unknown as {
+      agent_grants: Record<string, { expires_at: Date; revoked_at: Date | null }>;
+      grants_expire_at?: Date;
+    };
+    expect(after.agent_grants[agent.id].revoked_at).toBeNull();
+    expect(after.grants_expire_at).toBeUndefined();
+    expect((await revoke(alice, expiring, agent.id)).errors).toBeUndefined();
+  });
+
   it('is FORBIDDEN what its grant lacks, and may still read', async () => {
     const readOnlyState = await newWallet();
     await grant(alice, readOnlyState, chosen.id, ['PAUSE_RESUME']);

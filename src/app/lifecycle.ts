@@ -19,6 +19,7 @@ import type { WalletEventFeed } from '../modules/live/wallet-event-feed';
 import { AiStateService } from '../modules/wallets/ai-state.service';
 import { AgentGrantService } from '../modules/wallets/agent-grants';
 import { GrantIndex } from '../modules/wallets/grant-index';
+import { GrantExpirySweep } from '../modules/wallets/grant-expiry-sweep';
 import { clampWalletsToDefinition } from '../modules/wallets/definition-changes';
 import { AuditOutboxSweep } from '../modules/audit/outbox-sweep';
 import { UserWalletService } from '../modules/wallets/user-wallet.service';
@@ -105,6 +106,7 @@ export interface BackgroundJobs {
   credentialChecks: CredentialCheckScheduler;
   stopExpirySweep: () => Promise<void>;
   eventSweep: AuditOutboxSweep;
+  grantSweep: GrantExpirySweep;
 }
 
 export function startBackgroundJobs(config: Config, logger: Logger, core: Core): BackgroundJobs {
@@ -122,7 +124,9 @@ export function startBackgroundJobs(config: Config, logger: Logger, core: Core):
     credentialWallets,
   );
   credentialChecks.start();
-  return { credentialChecks, stopExpirySweep, eventSweep };
+  const grantSweep = new GrantExpirySweep(logger);
+  grantSweep.start();
+  return { credentialChecks, stopExpirySweep, eventSweep, grantSweep };
 }
 
 /** What stop() takes down, in the order below. */
@@ -145,6 +149,7 @@ export async function stopInOrder({ core, jobs, apollo, budget, feed }: Running)
   await apollo.stop();
   await checksStopped;
   await jobs.stopExpirySweep();
+  await jobs.grantSweep.stop();
   budget.stop();
   await feed.stop();
   await core.agentTokens.stop();

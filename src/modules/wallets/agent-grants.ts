@@ -239,6 +239,8 @@ export class AgentGrantService {
       };
       if (without.length > 0)
         update.$pull = Object.fromEntries(without.map((p) => [HOLDERS[p], agent._id]));
+      // The expiry sweep's next look at this wallet: no later than this grant's end.
+      if (record.expires_at) update.$min = { grants_expire_at: record.expires_at };
       const provisional = grantEvent(ctx, wallet._id, WalletEventKind.AGENT_GRANTED, null, record);
       const replaced = await walletOutbox.writeWithEvent(
         ctx,

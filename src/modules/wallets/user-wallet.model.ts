@@ -125,6 +125,8 @@ export class AiManagedState {
 @index({ grant_agents: 1 })
 // The grant indexes' refresh (grant-index.ts): a range on when the grants last changed.
 @index({ grants_changed_at: 1 })
+// The expiry sweep (grant-expiry-sweep.ts): a range on the earliest expiry.
+@index({ grants_expire_at: 1 })
 export class UserWallet {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
@@ -217,6 +219,13 @@ export class UserWallet {
   /** When a grant on this wallet last changed: what each instance's grant index re-reads by. */
   @prop({ type: Date })
   grants_changed_at?: Date;
+
+  /**
+   * The earliest expiry among its unrevoked grants (or earlier: it is only ever lowered, by $min,
+   * and raised by the sweep that finds nothing due): when grant-expiry-sweep.ts looks at it again.
+   */
+  @prop({ type: Date })
+  grants_expire_at?: Date;
 
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
