@@ -14,6 +14,7 @@ import {
   type AgentGrantRecord,
   type UserWallet,
 } from './user-wallet.model';
+import { ownedWallet } from './user-wallet.service';
 import { walletOutbox } from './wallet-outbox';
 
 /*
@@ -323,17 +324,22 @@ export class AgentGrantService {
    * agentGrants does not show: named so the owner can revoke them.
    */
   private async deadHolders(wallet: UserWallet): Promise<string> {
-    const now = Date.now();
-    const holders = wallet.grant_agents ?? [];
-    const live = await Promise.all(
-      holders.map(
-        async (id) =>
-          inForce(wallet.agent_grants?.[id.toHexString()], now) &&
-          (await this.agents.isHonoured(id.toHexString())),
-      ),
+    const live = new Set(
+      (await this.grantsInForce(wallet, Date.now())).map((g) => g.agent_id.toHexString()),
     );
-    const dead = holders.filter((_, i) => !live[i]).map((id) => id.toHexString());
+    const dead = (wallet.grant_agents ?? [])
+      .map((id) => id.toHexString())
+      .filter((id) => !live.has(id));
     return dead.length > 0 ? ` (no longer in force: ${dead.join(', ')})` : '';
+  }
+
+  /** The wallet's grants in force whose token is honoured: a dead token's grants are dead too. */
+  private async grantsInForce(wallet: UserWallet, now: number): Promise<AgentGrantRecord[]> {
+    const live = Object.values(wallet.agent_grants ?? {}).filter((g) => inForce(g, now));
+    const honoured = await Promise.all(
+      live.map((g) => this.agents.isHonoured(g.agent_id.toHexString())),
+    );
+    return live.filter((_, i) => honoured[i]);
   }
 
   /**
@@ -372,11 +378,9 @@ export class AgentGrantService {
       return grant ? [shownGrant(wallet._id, grant)] : [];
     }
     if (!wallet.user_id.equals(ctx.actor.userId)) return [];
-    const live = Object.values(wallet.agent_grants ?? {}).filter((g) => inForce(g, now));
-    const honoured = await Promise.all(
-      live.map((g) => this.agents.isHonoured(g.agent_id.toHexString())),
+    return newestFirst(
+      (await this.grantsInForce(wallet, now)).map((g) => shownGrant(wallet._id, g)),
     );
-    return newestFirst(live.filter((_, i) => honoured[i]).map((g) => shownGrant(wallet._id, g)));
   }
 }
 
@@ -416,18 +420,4 @@ function grantEvent(
     before: before && grantInTrail(before),
     after: after && grantInTrail(after),
   });
-}
-
-/** The owner's wallet: NOT_FOUND for an unknown id, FORBIDDEN for another user's (as userWallet). */
-async function ownedWallet(
-  ctx: UserContext,
-  walletId: string | Types.ObjectId,
-): Promise<UserWallet> {
-  const wallet = await UserWalletModel.findById(toObjectId(walletId))
-    .setOptions(dbOptions(ctx))
-    .lean<UserWallet>();
-  if (!wallet) throw new NotFoundError(NO_WALLET);
-  if (!wallet.user_id.equals(ctx.actor.userId))
-    throw new ForbiddenError('this wallet belongs to another user');
-  return wallet;
 }

@@ -68,7 +68,7 @@ export class UserWalletService {
   }
 
   get(ctx: UserContext, id: string): Promise<UserWallet> {
-    return this.loadOwned(ctx, id);
+    return ownedWallet(ctx, id);
   }
 
   async create(ctx: UserContext, input: CreateUserWalletInput): Promise<UserWallet> {
@@ -150,7 +150,7 @@ export class UserWalletService {
   async update(ctx: UserContext, id: string, input: UpdateUserWalletInput): Promise<UserWallet> {
     const user = ctx.actor;
     const tagged = dbOptions(ctx);
-    const wallet = await this.loadOwned(ctx, id);
+    const wallet = await ownedWallet(ctx, id);
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = cleanName(input.name);
     if (input.userLimits == null) {
@@ -242,7 +242,7 @@ export class UserWalletService {
    * from which they are copied too.
    */
   async delete(ctx: UserContext, id: string): Promise<DeletePayload> {
-    const wallet = await this.loadOwned(ctx, id);
+    const wallet = await ownedWallet(ctx, id);
     const pending = wallet.pending_events ?? [];
     await walletOutbox.copyEvents(ctx, wallet._id, pending);
     const deleted = await UserWalletModel.findOneAndDelete({ _id: wallet._id })
@@ -268,7 +268,7 @@ export class UserWalletService {
   async pause(ctx: UserContext, id: string): Promise<UserWallet> {
     return transition(
       ctx,
-      await this.loadOwned(ctx, id),
+      await ownedWallet(ctx, id),
       [WalletStatus.ACTIVE, WalletStatus.AI_PAUSED],
       WalletStatus.USER_PAUSED,
       'paused by the user',
@@ -278,22 +278,26 @@ export class UserWalletService {
   async resume(ctx: UserContext, id: string): Promise<UserWallet> {
     return transition(
       ctx,
-      await this.loadOwned(ctx, id),
+      await ownedWallet(ctx, id),
       [WalletStatus.USER_PAUSED, WalletStatus.AI_PAUSED],
       WalletStatus.ACTIVE,
       null,
     );
   }
+}
 
-  private async loadOwned(ctx: UserContext, id: string): Promise<UserWallet> {
-    const wallet = await UserWalletModel.findById(toObjectId(id))
-      .setOptions(dbOptions(ctx))
-      .lean<UserWallet>();
-    if (!wallet) throw new NotFoundError('no wallet with that id');
-    if (!wallet.user_id.equals(ctx.actor.userId))
-      throw new ForbiddenError('this wallet belongs to another user');
-    return wallet;
-  }
+/** The caller's own wallet: NOT_FOUND for an unknown id, FORBIDDEN for another user's. */
+export async function ownedWallet(
+  ctx: UserContext,
+  id: string | Types.ObjectId,
+): Promise<UserWallet> {
+  const wallet = await UserWalletModel.findById(toObjectId(id))
+    .setOptions(dbOptions(ctx))
+    .lean<UserWallet>();
+  if (!wallet) throw new NotFoundError('no wallet with that id');
+  if (!wallet.user_id.equals(ctx.actor.userId))
+    throw new ForbiddenError('this wallet belongs to another user');
+  return wallet;
 }
 
 /*
