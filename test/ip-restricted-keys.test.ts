@@ -5,7 +5,6 @@ import { print } from 'graphql';
 import {
   CreateCredentialDocument,
   CreateUserWalletDocument,
-  CreateWalletDefinitionDocument,
   CredentialHealthDocument,
   DeleteUserWalletDocument,
   EgressAddressesDocument,
@@ -16,9 +15,9 @@ import {
 import { sameDatabaseEnv, startTestApp, TEST_ENCRYPTION_KEY, type TestApp } from './helpers/app';
 import {
   adminToken,
-  definitionInput,
   limits,
   registerUser,
+  simulatedDefinition,
   type TestUser,
 } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
@@ -127,32 +126,11 @@ afterAll(async () => {
   await Promise.all([binance.close(), hyperliquid.close(), okx.close()]);
 });
 
-type AuthFields = Parameters<typeof definitionInput>[0] extends infer O
-  ? O extends { authFields?: infer F }
-    ? F
-    : never
-  : never;
-
-/** A catalog entry tested as `ccxtId`, at `url` on both environments. */
-async function definition(ccxtId: string, url: string, authFields?: AuthFields): Promise<string> {
-  const slug = `${ccxtId}-${randomBytes(3).toString('hex')}`;
-  const result = await t.gql(
-    CreateWalletDefinitionDocument,
-    {
-      input: definitionInput({
-        name: `${ccxtId} ${slug}`,
-        slug,
-        ccxtId,
-        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit: 1200 },
-        ...(authFields ? { authFields } : {}),
-      }),
-    },
-    admin,
-  );
-  if (!result.data)
-    throw new Error(`createWalletDefinition failed: ${JSON.stringify(result.errors)}`);
-  return result.data.createWalletDefinition.id;
-}
+const definition = (
+  ccxtId: string,
+  url: string,
+  authFields?: Parameters<typeof simulatedDefinition>[4],
+) => simulatedDefinition(t, admin, ccxtId, url, authFields);
 
 async function credential(
   walletId: string,

@@ -4,7 +4,6 @@ import mongoose, { Types } from 'mongoose';
 import {
   CreateCredentialDocument,
   CreateUserWalletDocument,
-  CreateWalletDefinitionDocument,
   DeleteUserWalletDocument,
   KeyExpiryDocument,
   TestKeyExpiryDocument,
@@ -14,9 +13,9 @@ import {
 import { startTestApp, TEST_ENCRYPTION_KEY, type TestApp } from './helpers/app';
 import {
   adminToken,
-  definitionInput,
   limits,
   registerUser,
+  simulatedDefinition,
   type TestUser,
 } from './helpers/factories';
 import { waitFor } from './helpers/processes';
@@ -101,31 +100,11 @@ afterAll(async () => {
   await Promise.all([binance.close(), hyperliquid.close()]);
 });
 
-type AuthFields = Parameters<typeof definitionInput>[0] extends infer O
-  ? O extends { authFields?: infer F }
-    ? F
-    : never
-  : never;
-
-async function definition(ccxtId: string, url: string, authFields?: AuthFields): Promise<string> {
-  const slug = `${ccxtId}-${randomBytes(3).toString('hex')}`;
-  const result = await t.gql(
-    CreateWalletDefinitionDocument,
-    {
-      input: definitionInput({
-        name: `${ccxtId} ${slug}`,
-        slug,
-        ccxtId,
-        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit: 1200 },
-        ...(authFields ? { authFields } : {}),
-      }),
-    },
-    admin,
-  );
-  if (!result.data)
-    throw new Error(`createWalletDefinition failed: ${JSON.stringify(result.errors)}`);
-  return result.data.createWalletDefinition.id;
-}
+const definition = (
+  ccxtId: string,
+  url: string,
+  authFields?: Parameters<typeof simulatedDefinition>[4],
+) => simulatedDefinition(t, admin, ccxtId, url, authFields);
 
 async function credential(walletId: string, values: CredentialValueInput[]): Promise<string> {
   const result = await t.gql(

@@ -3,6 +3,7 @@ import {
   CreateCredentialDocument,
   CreateUserWalletDocument,
   IssueAgentTokenDocument,
+  CreateWalletDefinitionDocument,
   WalletDefinitionDocument,
   type UserLimitsInput,
   LoginDocument,
@@ -82,6 +83,36 @@ export function definitionInput(
     },
     ...overrides,
   };
+}
+
+/**
+ * A catalog entry (the admin's) tested as `ccxtId`, at `url` on both environments: an exchange
+ * simulator.
+ */
+export async function simulatedDefinition(
+  t: TestApp,
+  admin: string,
+  ccxtId: string,
+  url: string,
+  authFields?: CreateWalletDefinitionInput['authFields'],
+): Promise<string> {
+  const slug = `${ccxtId}-${randomBytes(3).toString('hex')}`;
+  const result = await t.gql(
+    CreateWalletDefinitionDocument,
+    {
+      input: definitionInput({
+        name: `${ccxtId} ${slug}`,
+        slug,
+        ccxtId,
+        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit: 1200 },
+        ...(authFields ? { authFields } : {}),
+      }),
+    },
+    admin,
+  );
+  if (!result.data)
+    throw new Error(`createWalletDefinition failed: ${JSON.stringify(result.errors)}`);
+  return result.data.createWalletDefinition.id;
 }
 
 /** A Binance credential of `user` (values that only need to pass validation). */
