@@ -173,6 +173,7 @@ export class ConnectionTester {
       testedAt,
       checkDelayMs(outcome.kind, failures, this.intervalMs),
       expiresAt,
+      outcome.ok,
     );
     const state = STATE_OF[outcome.kind];
     const common = {

@@ -207,12 +207,21 @@ export function checkDelayMs(kind: CheckKind, failures: number, intervalMs: numb
 }
 
 /**
- * When the next test is due after one at `testedAt`: after `delayMs` (checkDelayMs), or at the
- * key's expiry if that comes first, so the test that finds it expired, and pauses the live wallets
- * on it, runs as trading on it stops.
+ * When the next test is due after one recorded at `testedAt`: after `delayMs` (checkDelayMs), or at
+ * the key's expiry if that comes first, so the test that finds it expired, and pauses the live
+ * wallets on it, runs as trading on it stops. A test that `passed` heard the key live, so an expiry
+ * already past when it is recorded fell during the test: the next one is due at once.
  */
-export function checkDueAt(testedAt: Date, delayMs: number, keyExpiresAt: Date | null): Date {
-  const due = testedAt.getTime() + delayMs;
+export function checkDueAt(
+  testedAt: Date,
+  delayMs: number,
+  keyExpiresAt: Date | null,
+  passed: boolean,
+): Date {
+  const now = testedAt.getTime();
+  const due = now + delayMs;
   const expiry = keyExpiresAt?.getTime() ?? Infinity;
-  return new Date(expiry > testedAt.getTime() && expiry < due ? expiry : due);
+  if (expiry >= due) return new Date(due);
+  if (expiry > now) return new Date(expiry);
+  return new Date(passed ? now : due);
 }
