@@ -231,13 +231,13 @@ describe('a template', () => {
       user.token,
     );
     if (!created.data) throw new Error(JSON.stringify(created.errors));
-    return (
-      await t.gql(
-        TestCredentialConnectionDocument,
-        { id: created.data.createCredential.id },
-        user.token,
-      )
-    ).data!.testCredentialConnection;
+    const tested = await t.gql(
+      TestCredentialConnectionDocument,
+      { id: created.data.createCredential.id },
+      user.token,
+    );
+    if (!tested.data) throw new Error(JSON.stringify(tested.errors));
+    return tested.data.testCredentialConnection;
   };
 
   it.each([

@@ -145,3 +145,22 @@ export async function startTestApp(
 export function codes(result: GqlResult<unknown>): Array<string | undefined> {
   return (result.errors ?? []).map((e) => e.extensions?.code);
 }
+
+/** An operation against another instance of the service (startInstance), as TestApp.gql does. */
+export async function gqlAt<T, V>(
+  url: string,
+  document: TypedDocumentNode<T, V>,
+  variables?: V,
+  token?: string,
+): Promise<GqlResult<T>> {
+  const response = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify({ query: print(document), variables }),
+  });
+  const body = (await response.json()) as Pick<GqlResult<T>, 'data' | 'errors'>;
+  return { status: response.status, headers: response.headers, ...body };
+}

@@ -87,7 +87,7 @@ export function definitionInput(
 
 /**
  * A catalog entry (the admin's) tested as `ccxtId`, at `url` on both environments: an exchange
- * simulator.
+ * simulator; `rateLimit` requests a minute.
  */
 export async function simulatedDefinition(
   t: TestApp,
@@ -95,6 +95,7 @@ export async function simulatedDefinition(
   ccxtId: string,
   url: string,
   authFields?: CreateWalletDefinitionInput['authFields'],
+  rateLimit = 1200,
 ): Promise<string> {
   const slug = `${ccxtId}-${randomBytes(3).toString('hex')}`;
   const result = await t.gql(
@@ -104,7 +105,7 @@ export async function simulatedDefinition(
         name: `${ccxtId} ${slug}`,
         slug,
         ccxtId,
-        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit: 1200 },
+        apiConfig: { baseUrl: url, testnetUrl: url, rateLimit },
         ...(authFields ? { authFields } : {}),
       }),
     },

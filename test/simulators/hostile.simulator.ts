@@ -40,6 +40,7 @@ export async function startHostileSimulator(answer: HostileAnswer): Promise<Host
         path: req.url ?? '',
         headers: req.headers,
         body: '',
+        at: Date.now(),
       });
       const current = simulator.answer;
       if ('json' in current) {

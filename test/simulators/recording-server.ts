@@ -16,6 +16,8 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** Parsed JSON when the body is JSON, else the raw text ('' when empty). */
   body: unknown;
+  /** When it arrived (Date.now()). */
+  at: number;
 }
 
 export interface Simulator {
@@ -41,6 +43,7 @@ export async function startRecordingServer(
 ): Promise<Simulator> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const at = Date.now();
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -50,6 +53,7 @@ export async function startRecordingServer(
         path: req.url ?? '',
         headers: req.headers,
         body: parseBody(rawBody),
+        at,
       };
       requests.push(request);
       if (options.hang) return;
