@@ -696,14 +696,16 @@ describe('how many tests at once', () => {
     await pauseAll(wallets);
   });
 
-  it("starts at most a tenth of an exchange's rateLimit per minute from one instance", async () => {
-    const accounts = [newAccount(), newAccount(), newAccount()];
+  it("re-tests with at most half of an exchange's rateLimit, leaves the rest to users' tests, and keeps the ones held back due", async () => {
+    const accounts = Array.from({ length: 5 }, () => newAccount());
     const { simulator } = await exchange(accounts);
-    // 30 requests a minute: a tenth is 3, one test.
-    const definitionId = await binanceAt(simulator.url, 30);
+    // 4 requests a minute: re-tests get 2, one test of a mainnet key (its balance, then its
+    // restrictions), or two tests' first requests when they start together (the service learns a
+    // test's number of requests from the last one).
+    const definitionId = await binanceAt(simulator.url, 4);
     const credentials: string[] = [];
     const wallets: string[] = [];
-    for (const account of accounts) {
+    for (const account of accounts.slice(0, 3)) {
       credentials.push(await credentialOf(definitionId, account));
       wallets.push(await walletOn(credentials.at(-1)!));
     }
@@ -713,13 +715,30 @@ describe('how many tests at once', () => {
       SOON_MS,
     );
     await new Promise((resolve) => setTimeout(resolve, 3 * INTERVAL_MS));
-    expect(accounts.map((a) => balanceRequests(simulator, a.apiKey)).sort()).toEqual([0, 0, 1]);
-    // The others wait, due.
-    const waiting = (await Promise.all(credentials.map((id) => health(id)))).filter(
-      (c) => c.lastCheckedAt === null,
-    );
-    expect(waiting).toHaveLength(2);
-    for (const c of waiting) expect(ms(c.nextCheckAt)).toBeLessThan(Date.now());
+    expect(simulator.requests).toHaveLength(2);
+    // Held back, not dropped: each is due, or due again when the exchange has room, within the
+    // minute.
+    const now = Date.now();
+    for (const c of await Promise.all(credentials.map((id) => health(id))))
+      expect(ms(c.nextCheckAt)).toBeLessThan(now + 65_000);
+
+    // A user's test has the other half.
+    const own = await credentialOf(definitionId, accounts[3]);
+    const passed = await t.gql(TestCredentialConnectionDocument, { id: own }, user.token);
+    expect(passed.data?.testCredentialConnection.ok).toBe(true);
+    expect(simulator.requests).toHaveLength(4);
+    // Then none is left: refused after waiting at most 2 s, nothing sent, nothing recorded.
+    const last = await credentialOf(definitionId, accounts[4]);
+    const started = Date.now();
+    const refused = await t.gql(TestCredentialConnectionDocument, { id: last }, user.token);
+    expect(Date.now() - started).toBeLessThan(2_000 + 1_000);
+    expect(codes(refused)).toEqual(['RATE_LIMITED']);
+    const retryAfter = (refused.errors![0].extensions as { retryAfterSeconds: number })
+      .retryAfterSeconds;
+    expect(retryAfter).toBeGreaterThan(2);
+    expect(retryAfter).toBeLessThanOrEqual(64);
+    expect(simulator.requests).toHaveLength(4);
+    expect((await health(last)).lastCheckedAt).toBeNull();
     await pauseAll(wallets);
   });
 });

@@ -1,6 +1,7 @@
 import { AgentTokenModel } from '../modules/auth/agent-token.model';
 import { UserModel } from '../modules/auth/user.model';
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
+import { ExchangeBudgetSlotModel } from '../modules/catalog/exchange-budget';
 import { WalletDefinitionModel } from '../modules/catalog/wallet-definition.model';
 import { CredentialBalanceModel } from '../modules/credentials/credential-balance.model';
 import { CredentialModel } from '../modules/credentials/credential.model';
@@ -20,4 +21,5 @@ export const STORED_MODELS = [
   UserWalletEventModel,
   RateLimitModel,
   AgentTokenModel,
+  ExchangeBudgetSlotModel,
 ];

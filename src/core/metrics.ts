@@ -69,7 +69,7 @@ export const metrics = {
   }),
   rateLimitRefusals: new Counter({
     name: 'rate_limit_refusals_total',
-    help: 'Requests refused by a limit: login, register, connection-test, token_budget, password_checks, websocket.',
+    help: 'Requests refused by a limit: login, register, connection-test, token_budget, password_checks, websocket, exchange_budget.',
     labelNames: ['kind'] as const,
     registers: [registry],
   }),

@@ -1,4 +1,5 @@
 import type { Balances, Exchange } from 'ccxt';
+import type { RequestBudget } from './budget';
 import { CcxtCredential, describeCredential, isCcxtCredential } from './credentials';
 import {
   CREDENTIALS_REJECTED,
@@ -86,7 +87,8 @@ export function prepareCheck(
   const exchange = new Exchange({
     ...credentials,
     timeout: input.timeoutMs,
-    enableRateLimit: false,
+    // ccxt's own limiter is per object, so per test: the budget (input.budget) replaces it.
+    enableRateLimit: input.budget !== undefined,
   });
 
   for (const [name, required] of Object.entries(
@@ -118,8 +120,10 @@ export function prepareCheck(
   pointAtBaseUrl(exchange, base.url);
   exchange.setMarkets([]);
   const guard = createOutboundGuard(base.url.origin, input.network);
-  exchange.fetchImplementation = guard.fetch;
-  const deadline = Date.now() + input.timeoutMs;
+  const deadline = { at: Date.now() + input.timeoutMs };
+  exchange.fetchImplementation = input.budget
+    ? drawingOn(exchange, input.budget, guard.fetch, deadline)
+    : guard.fetch;
   return {
     ccxt,
     exchange,
@@ -130,21 +134,53 @@ export function prepareCheck(
 }
 
 /**
+ * Every request of the check takes its share of the exchange's budget first. ccxt's throttle hook
+ * runs before a request is signed (so a wait can't age a signed timestamp) and before ccxt's own
+ * timer starts; a request sent some other way draws in the fetch. Time spent waiting is added to
+ * the check's deadline: the exchange's time to answer stays EXCHANGE_TIMEOUT_MS.
+ */
+function drawingOn(
+  exchange: Exchange,
+  budget: RequestBudget,
+  fetch: OutboundGuard['fetch'],
+  deadline: { at: number },
+): OutboundGuard['fetch'] {
+  let drawn = 0;
+  const take = async () => {
+    const started = Date.now();
+    await budget.take();
+    deadline.at += Date.now() - started;
+  };
+  exchange.throttle = async () => {
+    await take();
+    drawn++;
+  };
+  return async (url, init) => {
+    if (drawn > 0) drawn--;
+    else await take();
+    return fetch(url, init);
+  };
+}
+
+/**
  * ccxt's own timer stops once response headers arrive; a body that never ends would then wait for
  * undici's five-minute body timeout. This bounds every call of a check by one deadline.
  */
 async function withinDeadline<T>(
   ccxt: Ccxt,
   work: Promise<T>,
-  deadline: number,
+  deadline: { at: number },
   timeoutMs: number,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`)),
-      Math.max(0, deadline - Date.now()),
-    );
+    // Re-armed while waits for the budget move the deadline.
+    const arm = () => {
+      const left = deadline.at - Date.now();
+      if (left > 0) timer = setTimeout(arm, left);
+      else reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`));
+    };
+    arm();
   });
   try {
     return await Promise.race([work, expired]);

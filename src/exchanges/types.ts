@@ -1,3 +1,4 @@
+import type { RequestBudget } from './budget';
 import type { CcxtCredential } from './credentials';
 
 export interface ConnectionCheckField {
@@ -46,6 +47,8 @@ export interface ConnectionCheckInput {
   /** EGRESS_IPS: the addresses findings tell the user to whitelist on the key; may be empty. */
   egressAddresses: readonly string[];
   network: OutboundPolicy;
+  /** Each request takes its share of the exchange's rate limit here first; none: no limit. */
+  budget?: RequestBudget;
 }
 
 /**

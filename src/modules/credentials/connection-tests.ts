@@ -12,6 +12,7 @@ import type {
 } from '../../exchanges/types';
 import { expiryPolicy } from '../../exchanges/findings';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
+import { TestBudget } from '../catalog/exchange-budget';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
 import {
@@ -52,6 +53,9 @@ const STATE_OF: Record<CheckKind, ConnectionState> = {
  * (record), so both kinds count the same.
  */
 export class ConnectionTester {
+  /** Requests the last test sent, by exchange (definition id) and environment. */
+  private readonly requestsPerTest = new Map<string, number>();
+
   constructor(
     private readonly keyring: Keyring,
     private readonly exchanges: Config['exchanges'],
@@ -63,7 +67,8 @@ export class ConnectionTester {
 
   /**
    * For its user (testCredentialConnection) or for the service's schedule (a system context, whose
-   * comment its commands carry).
+   * comment its commands carry). Throws ExchangeBudgetExhausted, having recorded nothing, when the
+   * exchange's rate limit had no room for one of its requests in time.
    */
   async test(
     ctx: ActorContext,
@@ -96,6 +101,14 @@ export class ConnectionTester {
     }
 
     const environment = credential.environment;
+    // As many slots of the exchange's budget as the last test there sent requests.
+    const shape = `${definition._id.toHexString()}:${environment}`;
+    const budget = new TestBudget(
+      ctx,
+      definition,
+      by === 'service' ? 'service' : 'user',
+      this.requestsPerTest.get(shape),
+    );
     const started = performance.now();
     const found = await this.checkConnection({
       ccxtId: definition.ccxt_id ?? null,
@@ -114,7 +127,20 @@ export class ConnectionTester {
       requireIpRestrictedKeys: this.exchanges.requireIpRestrictedKeys,
       egressAddresses: this.exchanges.egressIps,
       network: { allowLoopback: this.exchanges.allowLoopback },
+      budget,
+    }).finally(async () => {
+      await budget.release();
+      // Whatever the connector made of it: a request the budget held back was never sent, so the
+      // test says nothing of the key and records nothing. The next one asks for one more slot.
+      if (budget.refusal) {
+        const before = this.requestsPerTest.get(shape) ?? 1;
+        this.requestsPerTest.set(shape, Math.max(before, budget.sent + 1));
+        throw budget.refusal;
+      }
     });
+    // A passing test sent all a test of the exchange sends; a failing one may have stopped short.
+    if (found.ok || !this.requestsPerTest.has(shape))
+      this.requestsPerTest.set(shape, Math.max(1, budget.sent));
     const outcome = expiryPolicy(found, new Date(), this.exchanges.keyExpiryWarningDays);
     const latencyMs = Math.round(performance.now() - started);
     // ccxt ids come from ccxt's own list: a label that can't hold what an admin typed.

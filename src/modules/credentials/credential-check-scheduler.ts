@@ -1,6 +1,7 @@
 import { Types } from 'mongoose';
 import { dbOptions, systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
+import { ExchangeBudgetExhausted } from '../../exchanges/budget';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
@@ -10,11 +11,6 @@ import { CredentialModel, type Credential } from './credential.model';
 /** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
 const CHECKS_JOB = 'credential checks';
 
-/**
- * A test sends up to this many requests (the balance, the permissions, a clock retry): the
- * per-exchange budget counts tests by it.
- */
-const REQUESTS_PER_TEST = 3;
 const MINUTE_MS = 60_000;
 /**
  * Due credentials read per free slot, so a few of an exchange out of budget don't leave slots idle.
@@ -40,14 +36,20 @@ type Due = Pick<Credential, '_id' | 'wallet_id' | 'next_check_at'>;
  * claims each with one conditional update on the next_check_at it read, which moves it a lease
  * ahead: of any number of instances exactly one wins, and a claim whose instance died expires by
  * itself. The test then records its outcome like a user's (ConnectionTester), which moves
- * next_check_at to the next due time. At most `concurrency` tests in flight here, and per
- * exchange at most a tenth of its apiConfig.rateLimit (requests per minute) from this instance.
+ * next_check_at to the next due time. At most `concurrency` tests in flight here.
+ *
+ * A test's requests draw on the exchange's rate limit, shared by all instances, of which re-tests
+ * may use half (catalog/exchange-budget.ts). A test that finds no room for them within 2 s sends
+ * nothing, records nothing and gives its claim back, due again when the exchange has room: it is
+ * never dropped, and holds no slot here meanwhile. Until then this instance claims no other test of
+ * that exchange.
  */
 export class CredentialCheckScheduler {
   private readonly pollMs: number;
   private readonly leaseMs: number;
   private readonly running = new Set<Promise<void>>();
-  private readonly budgets = new ExchangeBudgets();
+  /** Exchanges (definition ids) whose budget had no room for a re-test, until when. */
+  private readonly heldBack = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> | null = null;
   /** The last poll left due credentials for want of a free slot. */
@@ -110,7 +112,7 @@ export class CredentialCheckScheduler {
   private async poll(ctx: SystemContext, now = new Date()): Promise<void> {
     const free = this.settings.concurrency - this.running.size;
     if (this.stopped || free <= 0) return;
-    const spent = this.budgets.spent(now.getTime());
+    const spent = this.spent(now.getTime());
     const due = await CredentialModel.find(
       { next_check_at: { $lte: now }, ...(spent.length > 0 ? { wallet_id: { $nin: spent } } : {}) },
       { _id: 1, wallet_id: 1, next_check_at: 1 },
@@ -132,7 +134,7 @@ export class CredentialCheckScheduler {
         return;
       }
       const definition = definitions.get(candidate.wallet_id.toHexString());
-      if (definition && !this.budgets.allows(definition, now.getTime())) continue;
+      if (this.heldBack.has(candidate.wallet_id.toHexString())) continue;
       const claimed = await CredentialModel.findOneAndUpdate(
         { _id: candidate._id, next_check_at: candidate.next_check_at },
         { $set: { next_check_at: new Date(now.getTime() + this.leaseMs) } },
@@ -148,7 +150,6 @@ export class CredentialCheckScheduler {
         );
         continue;
       }
-      this.budgets.take(definition, now.getTime());
       this.launch(ctx, claimed, definition);
     }
   }
@@ -178,46 +179,32 @@ export class CredentialCheckScheduler {
       await unscheduleChecks(ctx, this.wallets, credential._id);
       return;
     }
-    await this.tester.test(ctx, credential, definition);
-  }
-}
-
-/**
- * Tests per minute one instance may start against an exchange: a tenth of its rate limit (requests
- * per minute), REQUESTS_PER_TEST each.
- */
-export function testsPerMinute(definition: Pick<WalletDefinition, 'api_config'>): number {
-  return Math.max(1, Math.floor(definition.api_config.rate_limit / 10 / REQUESTS_PER_TEST));
-}
-
-/** This instance's tests of the last minute, per exchange (definition id). */
-class ExchangeBudgets {
-  private readonly byExchange = new Map<string, { limit: number; times: number[] }>();
-
-  allows(definition: WalletDefinition, now: number): boolean {
-    return this.recent(definition._id.toHexString(), now).length < testsPerMinute(definition);
-  }
-
-  take(definition: WalletDefinition, now: number): void {
-    const id = definition._id.toHexString();
-    this.byExchange.set(id, {
-      limit: testsPerMinute(definition),
-      times: [...this.recent(id, now), now],
-    });
+    try {
+      await this.tester.test(ctx, credential, definition);
+    } catch (error) {
+      if (!(error instanceof ExchangeBudgetExhausted)) throw error;
+      const until = Date.now() + error.retryAfterMs;
+      this.heldBack.set(definition._id.toHexString(), until);
+      // Still ours (the claim it was taken with): due again when the exchange has room.
+      await CredentialModel.updateOne(
+        { _id: credential._id, next_check_at: credential.next_check_at },
+        { $set: { next_check_at: new Date(until) } },
+        { timestamps: false, ...dbOptions(ctx) },
+      );
+      ctx.logger.info(
+        {
+          credentialId: credential._id.toHexString(),
+          exchange: definition.slug,
+          retryAfterMs: error.retryAfterMs,
+        },
+        "the exchange's rate limit has no room for a re-test now; it is due again when it has",
+      );
+    }
   }
 
-  /** Exchanges whose minute is used up. */
-  spent(now: number): Types.ObjectId[] {
-    return [...this.byExchange.keys()]
-      .filter((id) => this.recent(id, now).length >= this.byExchange.get(id)!.limit)
-      .map((id) => new Types.ObjectId(id));
-  }
-
-  private recent(id: string, now: number): number[] {
-    const budget = this.byExchange.get(id);
-    if (!budget) return [];
-    budget.times = budget.times.filter((t) => t > now - MINUTE_MS);
-    if (budget.times.length === 0) this.byExchange.delete(id);
-    return budget.times;
+  /** The exchanges held back now (see heldBack). */
+  private spent(now: number): Types.ObjectId[] {
+    for (const [id, until] of this.heldBack) if (until <= now) this.heldBack.delete(id);
+    return [...this.heldBack.keys()].map((id) => new Types.ObjectId(id));
   }
 }

@@ -1,6 +1,7 @@
 import type { Types } from 'mongoose';
 import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import type { Keyring } from '../../crypto/keyring';
+import { ExchangeBudgetExhausted } from '../../exchanges/budget';
 import {
   ConflictError,
   ForbiddenError,
@@ -8,7 +9,7 @@ import {
   RateLimitedError,
   UserInputError,
 } from '../../core/errors';
-import { take } from '../../shared/rate-limit';
+import { take, type Hit } from '../../shared/rate-limit';
 import { toObjectId } from '../../shared/scalars';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { findDefinition } from '../catalog/wallet-definition.service';
@@ -188,20 +189,34 @@ export class CredentialService {
     return { id, deleted: true };
   }
 
+  /**
+   * The user's test. When the exchange's rate limit has no room for it within 2 s, RATE_LIMITED
+   * with retryAfterSeconds, and the test was not made: its counts are given back.
+   */
   async testConnection(ctx: UserContext, id: string): Promise<ConnectionTestResult> {
     const current = await this.loadOwned(ctx, id);
-    await this.claimTestSlot(ctx, current);
-    return this.tester.test(ctx, current, await this.definitionOf(ctx, current));
+    const slot = await this.claimTestSlot(ctx, current);
+    try {
+      return await this.tester.test(ctx, current, await this.definitionOf(ctx, current));
+    } catch (error) {
+      if (!(error instanceof ExchangeBudgetExhausted)) throw error;
+      await slot.release();
+      throw new RateLimitedError(
+        `${error.exchange} has no room for another request now (the catalog's rate limit): try again in a moment`,
+        Math.ceil(error.retryAfterMs / 1000),
+      );
+    }
   }
 
   /**
    * At most 20 tests per user per minute, then one per credential per 10 s (a conditional
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
+   * Returns both, to give back when the test could not be made.
    */
-  private async claimTestSlot(ctx: UserContext, credential: Credential): Promise<void> {
+  private async claimTestSlot(ctx: UserContext, credential: Credential): Promise<Hit> {
     // Counted before the test, in a window that opens with the first: at most 20 a minute, however
     // many arrive at once.
-    await take({
+    const hit = await take({
       key: `connection-test:user:${ctx.actor.userId.toHexString()}`,
       limit: TESTS_PER_USER_PER_MINUTE,
       windowMs: 60_000,
@@ -225,6 +240,16 @@ export class CredentialService {
         TEST_INTERVAL_MS / 1000,
       );
     }
+    return {
+      release: async () => {
+        await CredentialModel.updateOne(
+          { _id: credential._id, last_test_at: now },
+          { $set: { last_test_at: credential.last_test_at ?? null } },
+          { timestamps: false },
+        );
+        await hit.release();
+      },
+    };
   }
 
   private async loadOwned(ctx: UserContext, id: string): Promise<Credential> {
