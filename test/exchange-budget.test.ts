@@ -6,7 +6,14 @@ import {
   TestCredentialConnectionDocument,
 } from './generated/graphql';
 import { commandsFor } from './helpers/commands';
-import { gqlAt, sameDatabaseEnv, startTestApp, type GqlResult, type TestApp } from './helpers/app';
+import {
+  codes,
+  gqlAt,
+  sameDatabaseEnv,
+  startTestApp,
+  type GqlResult,
+  type TestApp,
+} from './helpers/app';
 import {
   adminToken,
   limits,
@@ -27,11 +34,15 @@ import type { RecordedRequest } from './simulators/recording-server';
  * app and two processes) test keys on one exchange simulator, users' tests and the service's
  * re-tests together, for longer than a minute; the simulator records when each request arrived.
  * Every connection test of a mainnet Binance key sends two requests (its balance, its
- * restrictions).
+ * restrictions); for some keys the exchange takes 3 s over the balance, so the second request goes
+ * later than the test's slots were first held for.
  */
 
 const WINDOW_MS = 60_000;
 const INTERVAL = '2s';
+/** Keys whose balance the exchange takes this long to answer: their second request goes late. */
+const SLOW_MS = 3_000;
+const slowKeys = new Set<string>();
 
 let t: TestApp;
 let admin: string;
@@ -41,14 +52,21 @@ const others: Array<Awaited<ReturnType<typeof startInstance>>> = [];
 /** The three instances' URLs, this file's app first. */
 let urls: string[];
 
-function account(): BinanceAccount {
+function account(slow = false): BinanceAccount {
   const made = { apiKey: randomBytes(24).toString('hex'), secret: randomBytes(32).toString('hex') };
   accounts.push(made);
+  if (slow) slowKeys.add(made.apiKey);
   return made;
 }
 
 beforeAll(async () => {
-  binance = await startBinanceSimulator({ accounts });
+  binance = await startBinanceSimulator({
+    accounts,
+    delayMs: (request) =>
+      request.path.startsWith('/api/v3/account') && slowKeys.has(keyOf(request) as string)
+        ? SLOW_MS
+        : 0,
+  });
   t = await startTestApp({
     CREDENTIAL_CHECK_INTERVAL: INTERVAL,
     MAX_CREDENTIALS_PER_USER: '100',
@@ -115,8 +133,9 @@ describe("the catalog's rate limit across three instances", () => {
     const owner = await registerUser(t);
     const user = await registerUser(t);
 
-    // Four live wallets, re-tested every 2 s by whichever instance claims them first.
-    const retested = [account(), account(), account(), account()];
+    // Four live wallets, re-tested every 2 s by whichever instance claims them first; one of them
+    // answered slowly.
+    const retested = [account(true), account(), account(), account()];
     for (const key of retested) {
       const credentialId = await credentialOf(owner, definitionId, key);
       const wallet = await t.gql(
@@ -135,8 +154,8 @@ describe("the catalog's rate limit across three instances", () => {
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + at - Date.now())));
       const round = await Promise.all(
         urls.flatMap((url) =>
-          [0, 1].map(async () => {
-            const id = await credentialOf(user, definitionId, account());
+          [false, true].map(async (slow) => {
+            const id = await credentialOf(user, definitionId, account(slow));
             const sent = Date.now();
             const answer = await gqlAt(url, TestCredentialConnectionDocument, { id }, user.token);
             return { answer: answer, tookMs: Date.now() - sent };
@@ -168,9 +187,36 @@ describe("the catalog's rate limit across three instances", () => {
         .retryAfterSeconds;
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(64);
-      expect(tookMs).toBeLessThan(2_000 + 1_500);
+      // The 2 s wait, and a slow key's balance when its restrictions were held back.
+      expect(tookMs).toBeLessThan(2_000 + SLOW_MS + 1_500);
     }
   }, 150_000);
+
+  it("holds a slot anew when its request goes later than the test's wait (a slow answer before it)", async () => {
+    const definitionId = await exchangeWithLimit(4);
+    const user = await registerUser(t);
+    const test = async (key: BinanceAccount) => {
+      const id = await credentialOf(user, definitionId, key);
+      return t.gql(TestCredentialConnectionDocument, { id }, user.token);
+    };
+    const keys = [account(), account(true), account(), account()];
+    const started = Date.now();
+    // Two slots; the instance learns that a test sends two requests.
+    expect((await test(keys[0])).data?.testCredentialConnection.ok).toBe(true);
+    // The other two, taken before the test starts; its second request goes 3 s later.
+    expect((await test(keys[1])).data?.testCredentialConnection.ok).toBe(true);
+    // Just before the first two free: the four slots would carry four more requests by the time the
+    // first two are a minute old, and the slow test's second one is not.
+    await new Promise((resolve) => setTimeout(resolve, started + 61_500 - Date.now()));
+    const later = await Promise.all([test(keys[2]), test(keys[3])]);
+    expect(later.filter((answer) => answer.data?.testCredentialConnection.ok)).toHaveLength(1);
+    expect(codes(later.find((answer) => !answer.data)!)).toEqual(['RATE_LIMITED']);
+
+    const mine = new Set(keys.map((k) => k.apiKey));
+    const requests = binance.requests.filter((r) => mine.has(keyOf(r) as string));
+    expect(requests).toHaveLength(6);
+    expect(busiestWindow(requests.map((r) => r.at))).toBeLessThanOrEqual(4);
+  }, 120_000);
 
   it('costs one database command per request to the exchange', async () => {
     const definitionId = await exchangeWithLimit(600);

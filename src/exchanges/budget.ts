@@ -12,8 +12,10 @@ export class ExchangeBudgetExhausted extends Error {
   constructor(
     /** The catalog entry's slug. */
     readonly exchange: string,
-    /** When a slot is free again, from now. */
+    /** When enough slots are free again, from now. */
     readonly retryAfterMs: number,
+    /** Requests of the same check went before this one was held back. */
+    readonly afterSending: boolean,
   ) {
     super(`the request budget of ${exchange} is used up for now`);
     this.name = 'ExchangeBudgetExhausted';

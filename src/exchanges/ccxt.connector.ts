@@ -120,7 +120,7 @@ export function prepareCheck(
   pointAtBaseUrl(exchange, base.url);
   exchange.setMarkets([]);
   const guard = createOutboundGuard(base.url.origin, input.network);
-  const deadline = { at: Date.now() + input.timeoutMs };
+  const deadline: Deadline = { at: Date.now() + input.timeoutMs, waiting: 0, waitingSince: 0 };
   exchange.fetchImplementation = input.budget
     ? drawingOn(exchange, input.budget, guard.fetch, deadline)
     : guard.fetch;
@@ -134,22 +134,41 @@ export function prepareCheck(
 }
 
 /**
+ * The end of a check's time, which stands still while the check waits for the exchange's budget
+ * (`waiting` takes under way, since `waitingSince`): the exchange's time to answer stays
+ * EXCHANGE_TIMEOUT_MS.
+ */
+interface Deadline {
+  at: number;
+  waiting: number;
+  waitingSince: number;
+}
+
+function leftOf(deadline: Deadline): number {
+  const paused = deadline.waiting > 0 ? Date.now() - deadline.waitingSince : 0;
+  return deadline.at + paused - Date.now();
+}
+
+/**
  * Every request of the check takes its share of the exchange's budget first. ccxt's throttle hook
- * runs before a request is signed (so a wait can't age a signed timestamp) and before ccxt's own
- * timer starts; a request sent some other way draws in the fetch. Time spent waiting is added to
- * the check's deadline: the exchange's time to answer stays EXCHANGE_TIMEOUT_MS.
+ * runs before a request is signed (on the exchanges that sign there; Hyperliquid's action nonce is
+ * signed before, and allows far more than the wait) and before ccxt's own timer starts; a request
+ * sent some other way draws in the fetch.
  */
 function drawingOn(
   exchange: Exchange,
   budget: RequestBudget,
   fetch: OutboundGuard['fetch'],
-  deadline: { at: number },
+  deadline: Deadline,
 ): OutboundGuard['fetch'] {
   let drawn = 0;
   const take = async () => {
-    const started = Date.now();
-    await budget.take();
-    deadline.at += Date.now() - started;
+    if (deadline.waiting++ === 0) deadline.waitingSince = Date.now();
+    try {
+      await budget.take();
+    } finally {
+      if (--deadline.waiting === 0) deadline.at += Date.now() - deadline.waitingSince;
+    }
   };
   exchange.throttle = async () => {
     await take();
@@ -169,14 +188,14 @@ function drawingOn(
 async function withinDeadline<T>(
   ccxt: Ccxt,
   work: Promise<T>,
-  deadline: { at: number },
+  deadline: Deadline,
   timeoutMs: number,
 ): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     // Re-armed while waits for the budget move the deadline.
     const arm = () => {
-      const left = deadline.at - Date.now();
+      const left = leftOf(deadline);
       if (left > 0) timer = setTimeout(arm, left);
       else reject(new ccxt.RequestTimeout(`no answer within ${timeoutMs} ms`));
     };

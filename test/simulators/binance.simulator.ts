@@ -50,6 +50,8 @@ export interface BinanceSimulatorOptions {
    * window.
    */
   clockOffsetMs?: number;
+  /** How long to take over an answer, per request; default at once. */
+  delayMs?: (request: RecordedRequest) => number;
 }
 
 export type BinanceSimulator = Simulator;

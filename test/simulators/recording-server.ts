@@ -35,10 +35,11 @@ export interface SimulatorReply {
 
 /**
  * A node:http server on 127.0.0.1 and a free port that records every request and answers what
- * `answer` returns. With `hang`, it accepts connections and requests and never answers.
+ * `answer` returns, `delayMs` later if given. With `hang`, it accepts connections and requests and
+ * never answers.
  */
 export async function startRecordingServer(
-  options: { hang?: boolean },
+  options: { hang?: boolean; delayMs?: (request: RecordedRequest) => number },
   answer: (request: RecordedRequest, rawBody: string) => SimulatorReply,
 ): Promise<Simulator> {
   const requests: RecordedRequest[] = [];
@@ -61,11 +62,16 @@ export async function startRecordingServer(
       const body = reply.json === undefined ? (reply.text ?? '') : JSON.stringify(reply.json);
       const contentType =
         reply.json === undefined ? 'text/plain; charset=utf-8' : 'application/json;charset=UTF-8';
-      res.writeHead(reply.status, {
-        'Content-Type': contentType,
-        'Content-Length': Buffer.byteLength(body),
-      });
-      res.end(body);
+      const send = () => {
+        res.writeHead(reply.status, {
+          'Content-Type': contentType,
+          'Content-Length': Buffer.byteLength(body),
+        });
+        res.end(body);
+      };
+      const delay = options.delayMs?.(request) ?? 0;
+      if (delay > 0) setTimeout(send, delay);
+      else send();
     });
   });
   await new Promise<void>((resolve, reject) => {

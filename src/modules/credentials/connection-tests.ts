@@ -12,7 +12,7 @@ import type {
 } from '../../exchanges/types';
 import { expiryPolicy } from '../../exchanges/findings';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
-import { TestBudget } from '../catalog/exchange-budget';
+import { slotsFor, TestBudget } from '../catalog/exchange-budget';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel } from './credential-balance.model';
 import {
@@ -131,10 +131,20 @@ export class ConnectionTester {
     }).finally(async () => {
       await budget.release();
       // Whatever the connector made of it: a request the budget held back was never sent, so the
-      // test says nothing of the key and records nothing. The next one asks for one more slot.
+      // test says nothing of the key and records nothing. One held back after others went shows a
+      // test needs more: the next one takes that many before it starts.
       if (budget.refusal) {
-        const before = this.requestsPerTest.get(shape) ?? 1;
-        this.requestsPerTest.set(shape, Math.max(before, budget.sent + 1));
+        if (budget.sent > 0)
+          this.requestsPerTest.set(
+            shape,
+            Math.max(this.requestsPerTest.get(shape) ?? 1, budget.sent + 1),
+          );
+        const needs = this.requestsPerTest.get(shape) ?? 1;
+        if (by === 'service' && needs > slotsFor(definition.api_config.rate_limit, 'service'))
+          ctx.logger.error(
+            { exchange: definition.slug, requestsPerTest: needs },
+            "a re-test on this exchange needs more requests than half its rate limit allows: raise the definition's apiConfig.rateLimit",
+          );
         throw budget.refusal;
       }
     });

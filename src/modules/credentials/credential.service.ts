@@ -191,7 +191,8 @@ export class CredentialService {
 
   /**
    * The user's test. When the exchange's rate limit has no room for it within 2 s, RATE_LIMITED
-   * with retryAfterSeconds, and the test was not made: its counts are given back.
+   * with retryAfterSeconds and nothing recorded; if nothing was sent either, the credential's
+   * 10 s is given back (the user's 20 a minute counts it: refusals cost the database too).
    */
   async testConnection(ctx: UserContext, id: string): Promise<ConnectionTestResult> {
     const current = await this.loadOwned(ctx, id);
@@ -200,7 +201,7 @@ export class CredentialService {
       return await this.tester.test(ctx, current, await this.definitionOf(ctx, current));
     } catch (error) {
       if (!(error instanceof ExchangeBudgetExhausted)) throw error;
-      await slot.release();
+      if (!error.afterSending) await slot.release();
       throw new RateLimitedError(
         `${error.exchange} has no room for another request now (the catalog's rate limit): try again in a moment`,
         Math.ceil(error.retryAfterMs / 1000),
@@ -211,12 +212,12 @@ export class CredentialService {
   /**
    * At most 20 tests per user per minute, then one per credential per 10 s (a conditional
    * write). The user's budget comes first, so a refused request does not use the credential's slot.
-   * Returns both, to give back when the test could not be made.
+   * Returns the credential's, to give back when the test could not be made.
    */
   private async claimTestSlot(ctx: UserContext, credential: Credential): Promise<Hit> {
     // Counted before the test, in a window that opens with the first: at most 20 a minute, however
     // many arrive at once.
-    const hit = await take({
+    await take({
       key: `connection-test:user:${ctx.actor.userId.toHexString()}`,
       limit: TESTS_PER_USER_PER_MINUTE,
       windowMs: 60_000,
@@ -247,7 +248,6 @@ export class CredentialService {
           { $set: { last_test_at: credential.last_test_at ?? null } },
           { timestamps: false },
         );
-        await hit.release();
       },
     };
   }
