@@ -104,36 +104,14 @@ export async function startTestApp(
   const app = await startApp(config, createLogger(config, sink));
   const url = app.url;
 
-  async function post<T>(
-    body: unknown,
-    token?: string,
-    headers: Record<string, string> = {},
-  ): Promise<GqlResult<T>> {
-    const response = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(token ? { authorization: `Bearer ${token}` } : {}),
-        ...headers,
-      },
-      body: JSON.stringify(body),
-    });
-    const json = (await response.json()) as { data?: T | null; errors?: GqlResult<T>['errors'] };
-    return {
-      status: response.status,
-      data: json.data,
-      errors: json.errors,
-      headers: response.headers,
-    };
-  }
-
   return {
     app,
     config,
     url,
     logs,
-    gql: (document, variables, token) => post({ query: print(document), variables }, token),
-    raw: (query, variables, token, headers) => post({ query, variables }, token, headers),
+    gql: (document, variables, token) => gqlAt(url, document, variables, token),
+    raw: (query, variables, token, headers) =>
+      postGraphql(url, { query, variables }, token, headers),
     close: async () => {
       await mongoose.connection.db?.dropDatabase().catch(() => undefined);
       await app.stop();
@@ -147,20 +125,35 @@ export function codes(result: GqlResult<unknown>): Array<string | undefined> {
 }
 
 /** An operation against another instance of the service (startInstance), as TestApp.gql does. */
-export async function gqlAt<T, V>(
+export function gqlAt<T, V>(
   url: string,
   document: TypedDocumentNode<T, V>,
   variables?: V,
   token?: string,
+): Promise<GqlResult<T>> {
+  return postGraphql(url, { query: print(document), variables }, token);
+}
+
+async function postGraphql<T>(
+  url: string,
+  body: unknown,
+  token?: string,
+  headers: Record<string, string> = {},
 ): Promise<GqlResult<T>> {
   const response = await fetch(`${url}/graphql`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
       ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...headers,
     },
-    body: JSON.stringify({ query: print(document), variables }),
+    body: JSON.stringify(body),
   });
-  const body = (await response.json()) as Pick<GqlResult<T>, 'data' | 'errors'>;
-  return { status: response.status, headers: response.headers, ...body };
+  const json = (await response.json()) as { data?: T | null; errors?: GqlResult<T>['errors'] };
+  return {
+    status: response.status,
+    data: json.data,
+    errors: json.errors,
+    headers: response.headers,
+  };
 }
