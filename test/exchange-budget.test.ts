@@ -3,6 +3,7 @@ import { expect } from '@jest/globals';
 import {
   CreateCredentialDocument,
   CreateUserWalletDocument,
+  CredentialHealthDocument,
   TestCredentialConnectionDocument,
 } from './generated/graphql';
 import { commandsFor } from './helpers/commands';
@@ -21,7 +22,7 @@ import {
   simulatedDefinition,
   type TestUser,
 } from './helpers/factories';
-import { startInstance } from './helpers/processes';
+import { startInstance, waitFor } from './helpers/processes';
 import {
   startBinanceSimulator,
   type BinanceAccount,
@@ -216,6 +217,41 @@ describe("the catalog's rate limit across three instances", () => {
     const requests = binance.requests.filter((r) => mine.has(keyOf(r) as string));
     expect(requests).toHaveLength(6);
     expect(busiestWindow(requests.map((r) => r.at))).toBeLessThanOrEqual(4);
+  }, 120_000);
+
+  it('tests a re-test held back for want of budget once the exchange has room: none is dropped', async () => {
+    // 4 a minute: re-tests get 2, one test of a mainnet key; the second waits a minute.
+    const definitionId = await exchangeWithLimit(4);
+    const owner = await registerUser(t);
+    const keys = [account(), account()];
+    const credentialIds: string[] = [];
+    for (const key of keys) {
+      const credentialId = await credentialOf(owner, definitionId, key);
+      credentialIds.push(credentialId);
+      const wallet = await t.gql(
+        CreateUserWalletDocument,
+        { input: { credentialId, name: 'Live', userLimits: limits() } },
+        owner.token,
+      );
+      expect(wallet.errors).toBeUndefined();
+    }
+    const lastChecked = async (id: string) =>
+      (await t.gql(CredentialHealthDocument, { id }, owner.token)).data!.credential.lastCheckedAt;
+    const bothTested = await waitFor(
+      'both keys tested',
+      async () => {
+        const checked = await Promise.all(credentialIds.map(lastChecked));
+        return checked.every((at) => at !== null) ? checked : undefined;
+      },
+      90_000,
+      1_000,
+    );
+    // A minute apart, the most half the limit allows.
+    const [first, second] = bothTested.map((at) => Date.parse(at)).sort((a, b) => a - b);
+    expect(second - first).toBeGreaterThanOrEqual(WINDOW_MS - 2_000);
+    const mine = new Set(keys.map((k) => k.apiKey));
+    const requests = binance.requests.filter((r) => mine.has(keyOf(r) as string));
+    expect(busiestWindow(requests.map((r) => r.at))).toBeLessThanOrEqual(2);
   }, 120_000);
 
   it('costs one database command per request to the exchange', async () => {
