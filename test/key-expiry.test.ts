@@ -160,7 +160,7 @@ const iso = (at: number) => new Date(at).toISOString();
 /** The gauge as GET /metrics shows it (the test app is scraped from loopback). */
 async function expiringSoon(): Promise<number> {
   const text = await (await fetch(`${t.url}/metrics`)).text();
-  const line = /^wallet_credentials_expiring_soon (\d+)$/m.exec(text);
+  const line = /^wallet_credentials_expiring_soon\{environment="mainnet"\} (\d+)$/m.exec(text);
   if (!line) throw new Error('wallet_credentials_expiring_soon is not in /metrics');
   return Number(line[1]);
 }

@@ -102,11 +102,15 @@ describe('GET /metrics', () => {
       moved(
         before,
         after,
-        'exchange_connection_tests_total{exchange="binance",outcome="unreachable"}',
+        'exchange_connection_tests_total{exchange="binance",outcome="unreachable",environment="mainnet"}',
       ),
     ).toBe(1);
     expect(
-      moved(before, after, 'exchange_connection_test_duration_seconds_count{exchange="binance"}'),
+      moved(
+        before,
+        after,
+        'exchange_connection_test_duration_seconds_count{exchange="binance",environment="mainnet"}',
+      ),
     ).toBe(1);
     expect(after.get('mongodb_pool_connections{state="open"}')).toBeGreaterThan(0);
     expect(after.has('audit_outbox_pending')).toBe(true);

@@ -21,6 +21,7 @@ describe('the emitted schema', () => {
     [['exchanges.graphql']],
     [['exchanges.graphql', 'health.graphql']],
     [['exchanges.graphql', 'exchange-rules.graphql']],
+    [['exchanges.graphql', 'health.graphql', 'paper.graphql']],
     [['agents.graphql']],
     [['agents.graphql', 'live.graphql']],
     [['security.graphql', 'agents.graphql', 'delegation.graphql']],

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { CredentialModel } from '../modules/credentials/credential.model';
+import { CredentialModel, Environment } from '../modules/credentials/credential.model';
 import { UserWalletModel } from '../modules/wallets/user-wallet.model';
 
 /**
@@ -33,14 +33,14 @@ export const metrics = {
   }),
   connectionTests: new Counter({
     name: 'exchange_connection_tests_total',
-    help: 'Connection tests, by the ccxt id of the catalog entry (none without one) and outcome.',
-    labelNames: ['exchange', 'outcome'] as const,
+    help: 'Connection tests, by the ccxt id of the catalog entry (none without one), outcome and environment (mainnet, testnet, paper: a paper test contacts no exchange).',
+    labelNames: ['exchange', 'outcome', 'environment'] as const,
     registers: [registry],
   }),
   connectionTestDuration: new Histogram({
     name: 'exchange_connection_test_duration_seconds',
-    help: 'How long connection tests took, by the ccxt id of the catalog entry.',
-    labelNames: ['exchange'] as const,
+    help: 'How long connection tests that called the exchange took, by the ccxt id of the catalog entry and environment.',
+    labelNames: ['exchange', 'environment'] as const,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [registry],
   }),
@@ -105,15 +105,21 @@ export function watchKeyExpiry(warningDays: number): void {
  */
 new Gauge({
   name: 'wallet_credentials_expiring_soon',
-  help: 'Credentials whose key’s trading rights end within KEY_EXPIRY_WARNING_DAYS and have not ended yet, as their last tests told (keyExpiresAt).',
+  help: 'Credentials whose key’s trading rights end within KEY_EXPIRY_WARNING_DAYS and have not ended yet, as their last tests told (keyExpiresAt), by environment (a paper credential has no key).',
+  labelNames: ['environment'] as const,
   registers: [registry],
   async collect() {
     const now = Date.now();
-    this.set(
-      await CredentialModel.countDocuments({
-        key_expires_at: { $gt: new Date(now), $lte: new Date(now + keyExpiryWarningMs) },
-      }).setOptions({ comment: 'background: metrics' }),
-    );
+    const counts = await CredentialModel.aggregate<{ _id: Environment; n: number }>([
+      {
+        $match: {
+          key_expires_at: { $gt: new Date(now), $lte: new Date(now + keyExpiryWarningMs) },
+        },
+      },
+      { $group: { _id: '$environment', n: { $sum: 1 } } },
+    ]).option({ comment: 'background: metrics' });
+    for (const environment of Object.values(Environment))
+      this.set({ environment }, counts.find((c) => c._id === environment)?.n ?? 0);
   },
 });
 

@@ -3,6 +3,7 @@ import {
   GraphQLNonNegativeFloat,
   GraphQLNonNegativeInt,
   GraphQLObjectID,
+  GraphQLPositiveFloat,
 } from 'graphql-scalars';
 import { Types } from 'mongoose';
 
@@ -10,6 +11,7 @@ import { Types } from 'mongoose';
 export const ObjectIdScalar = GraphQLObjectID;
 export const NonNegativeFloatScalar = GraphQLNonNegativeFloat;
 export const NonNegativeIntScalar = GraphQLNonNegativeInt;
+export const PositiveFloatScalar = GraphQLPositiveFloat;
 export const JSONObjectScalar = GraphQLJSONObject;
 
 export const scalarsMap = [{ type: Types.ObjectId, scalar: GraphQLObjectID }];

@@ -180,20 +180,21 @@ class Service:
             )["walletDefinition"]
         return self._binance
 
-    def create_wallet(self, owner: Owner, max_total_risk: float = 1000, trading_mode: str = "MODERATE") -> str:
-        """A Binance credential of the owner (values that only need to pass validation) and a wallet on it."""
+    def create_wallet(
+        self, owner: Owner, max_total_risk: float = 1000, trading_mode: str = "MODERATE", paper: bool = False
+    ) -> str:
+        """A Binance credential of the owner (values that only need to pass validation, or a PAPER one) and a wallet on it."""
+        keys = {
+            "values": [
+                {"key": "api_key", "value": f"key-{secrets.token_hex(12)}"},
+                {"key": "api_secret", "value": f"secret-{secrets.token_hex(16)}"},
+            ]
+        }
+        if paper:
+            keys = {"environment": "PAPER", "values": [], "paperBalances": [{"asset": "USDT", "amount": 1000}]}
         credential = self.gql(
             "mutation($i: CreateCredentialInput!) { createCredential(input: $i) { id } }",
-            {
-                "i": {
-                    "walletId": self.binance()["id"],
-                    "name": f"Binance {len(self.wallets) + 1}",
-                    "values": [
-                        {"key": "api_key", "value": f"key-{secrets.token_hex(12)}"},
-                        {"key": "api_secret", "value": f"secret-{secrets.token_hex(16)}"},
-                    ],
-                }
-            },
+            {"i": {"walletId": self.binance()["id"], "name": f"Binance {len(self.wallets) + 1}", **keys}},
             owner.token,
         )["createCredential"]["id"]
         wallet = self.gql(

@@ -51,6 +51,13 @@ def test_me_describes_the_agents_token(client: Client, service: Service) -> None
     assert me.email == ""
 
 
+def test_tells_a_paper_wallet_from_a_real_one(client: Client, service: Service, owner: Owner) -> None:
+    real = service.create_wallet(owner)
+    paper = service.create_wallet(owner, paper=True)
+    seen = {wallet.id: wallet.is_paper for wallet in iter_managed_wallets(client)}
+    assert (seen[real], seen[paper]) == (False, True)
+
+
 def test_pages_every_wallet_once_oldest_first(client: Client, service: Service, owner: Owner) -> None:
     for _ in range(5):
         service.create_wallet(owner)

@@ -22,6 +22,7 @@ import {
   type CredentialWallets,
 } from './credential-link';
 import { plainValues } from './credential-values';
+import { PAPER_TEST_WARNING } from './paper';
 import {
   ConnectionState,
   CredentialModel,
@@ -78,13 +79,20 @@ export class ConnectionTester {
     const id = credential._id.toHexString();
     // As the logs have always named who started a test.
     const by = ctx.actor.kind === 'system' ? 'service' : 'user';
+    if (credential.environment === Environment.PAPER)
+      return this.testPaper(ctx, credential, definition, by);
+    const environment = credential.environment;
     let values: Record<string, string>;
     try {
       values = plainValues(definition, credential.credentials, this.keyring);
     } catch (error) {
       if (!(error instanceof InvalidToken)) throw error;
       ctx.logger.warn({ credentialId: id, by }, 'stored credential values could not be decrypted');
-      metrics.connectionTests.inc({ exchange: definition.ccxt_id ?? 'none', outcome: 'rejected' });
+      metrics.connectionTests.inc({
+        exchange: definition.ccxt_id ?? 'none',
+        outcome: 'rejected',
+        environment,
+      });
       return this.record(
         ctx,
         credential,
@@ -100,7 +108,6 @@ export class ConnectionTester {
       );
     }
 
-    const environment = credential.environment;
     // As many slots of the exchange's budget as the last test there sent requests.
     const shape = `${definition._id.toHexString()}:${environment}`;
     const budget = new TestBudget(
@@ -158,8 +165,9 @@ export class ConnectionTester {
     metrics.connectionTests.inc({
       exchange,
       outcome: outcome.kind === 'ok' || outcome.kind === 'rejected' ? outcome.kind : 'unreachable',
+      environment,
     });
-    metrics.connectionTestDuration.observe({ exchange }, latencyMs / 1000);
+    metrics.connectionTestDuration.observe({ exchange, environment }, latencyMs / 1000);
     // Never the balances: they are the owner's. Nothing of the exchange's answer either: an
     // unreadable one is named by its error's class and its HTTP status.
     const tested = {
@@ -177,6 +185,49 @@ export class ConnectionTester {
       );
     else ctx.logger.info(tested, 'connection tested');
     return this.record(ctx, credential, outcome, latencyMs);
+  }
+
+  /**
+   * A paper credential's test contacts no exchange and proves nothing: it passes, shows the paper
+   * balances, and warns so. It adds no balance snapshot (the owner's resets do) and moves no
+   * schedule (a paper credential is never in the service's queue).
+   */
+  private async testPaper(
+    ctx: ActorContext,
+    credential: Credential,
+    definition: WalletDefinition,
+    by: 'service' | 'user',
+  ): Promise<ConnectionTestResult> {
+    const testedAt = new Date();
+    const updated = await CredentialModel.findOneAndUpdate(
+      { _id: credential._id },
+      {
+        $set: {
+          connection_state: ConnectionState.CONNECTED,
+          is_connected: true,
+          connection_error: null,
+          last_checked_at: testedAt,
+          last_verified_at: testedAt,
+        },
+      },
+      { returnDocument: 'after', ...dbOptions(ctx) },
+    ).lean<Credential>();
+    const exchange = definition.ccxt_id ?? 'none';
+    metrics.connectionTests.inc({ exchange, outcome: 'ok', environment: Environment.PAPER });
+    ctx.logger.info(
+      { credentialId: credential._id.toHexString(), exchange: definition.slug, ok: true, by },
+      'connection tested: paper, no exchange contacted',
+    );
+    return {
+      ok: true,
+      credential: updated ?? credential,
+      latencyMs: 0,
+      error: null,
+      warnings: [PAPER_TEST_WARNING],
+      balances: (updated ?? credential).balances ?? [],
+      permissions: null,
+      testedAt,
+    };
   }
 
   /**

@@ -2,7 +2,7 @@ import { Types } from 'mongoose';
 import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import { ConflictError } from '../../core/errors';
 import type { CheckKind } from '../../exchanges/types';
-import { CredentialModel, type Credential } from './credential.model';
+import { CredentialModel, Environment, type Credential } from './credential.model';
 
 /*
  * The link between a credential and the user wallets on it, in one place. A wallet names its
@@ -76,10 +76,13 @@ export async function scheduleChecks(
   const credential = await CredentialModel.findById(credentialId, {
     check_due_at: 1,
     next_check_at: 1,
+    environment: 1,
   })
     .setOptions(tagged)
-    .lean<Pick<Credential, '_id' | 'check_due_at' | 'next_check_at'>>();
+    .lean<Pick<Credential, '_id' | 'check_due_at' | 'next_check_at' | 'environment'>>();
+  // A paper credential has nothing to re-test: it never joins the queue.
   if (!credential || credential.next_check_at != null) return;
+  if (credential.environment === Environment.PAPER) return;
   const now = Date.now();
   const due =
     credential.check_due_at && credential.check_due_at.getTime() > now

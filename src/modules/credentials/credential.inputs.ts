@@ -1,7 +1,7 @@
 import { ArrayMaxSize, IsOptional, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { Name } from '../../shared/validators';
 import { Field, InputType } from 'type-graphql';
-import { ObjectIdScalar } from '../../shared/scalars';
+import { ObjectIdScalar, PositiveFloatScalar } from '../../shared/scalars';
 import { Environment } from './credential.model';
 
 /**
@@ -21,6 +21,15 @@ export class CredentialValueInput {
 }
 
 @InputType()
+export class PaperBalanceInput {
+  @Field()
+  asset!: string;
+
+  @Field(() => PositiveFloatScalar)
+  amount!: number;
+}
+
+@InputType()
 export class CreateCredentialInput {
   @Field(() => ObjectIdScalar, { description: "The wallet definition's id." })
   walletId!: string;
@@ -36,6 +45,12 @@ export class CreateCredentialInput {
   @ArrayMaxSize(50, { message: 'must have at most 50 entries' })
   @ValidateNested({ each: true })
   values!: CredentialValueInput[];
+
+  @Field(() => [PaperBalanceInput], {
+    nullable: true,
+    description: 'PAPER only (and then required): the virtual balances to start from.',
+  })
+  paperBalances?: PaperBalanceInput[] | null;
 }
 
 @InputType()

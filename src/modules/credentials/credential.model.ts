@@ -12,8 +12,17 @@ import { ObjectIdScalar } from '../../shared/scalars';
 export enum Environment {
   MAINNET = 'mainnet',
   TESTNET = 'testnet',
+  /** No key, no exchange: virtual balances its owner sets (docs/api.md, "Paper credentials"). */
+  PAPER = 'paper',
 }
-registerEnumType(Environment, { name: 'Environment' });
+registerEnumType(Environment, {
+  name: 'Environment',
+  valuesConfig: {
+    PAPER: {
+      description: 'No keys, no exchange contacted: virtual balances the owner sets and resets.',
+    },
+  },
+});
 
 /**
  * What the last connection test said of the key (stored lowercase); see docs/api.md, "Connection

@@ -24,9 +24,10 @@ import { describeFields } from './credential-values';
 import {
   CreateCredentialInput,
   CredentialFilter,
+  PaperBalanceInput,
   UpdateCredentialInput,
 } from './credential.inputs';
-import { ConnectionState, Credential } from './credential.model';
+import { ConnectionState, Credential, Environment } from './credential.model';
 import type { CredentialService } from './credential.service';
 import { ConnectionTestResult, CredentialField, DeletePayload } from './credential.types';
 
@@ -94,6 +95,19 @@ export class CredentialResolver {
   }
 
   @Authorized(Role.USER)
+  @Mutation(() => Credential, {
+    description:
+      'Owner, PAPER credential only: set its virtual balances again; recorded in its balance history.',
+  })
+  resetPaperBalances(
+    @Arg('credentialId', () => ObjectIdScalar) credentialId: string,
+    @Arg('balances', () => [PaperBalanceInput]) balances: PaperBalanceInput[],
+    @UserCtx() ctx: UserContext,
+  ): Promise<Credential> {
+    return this.service.resetPaperBalances(ctx, credentialId, balances);
+  }
+
+  @Authorized(Role.USER)
   @Mutation(() => ConnectionTestResult, {
     description: 'Calls the exchange with the stored credential and records the outcome on it.',
   })
@@ -114,6 +128,13 @@ export class CredentialResolver {
       credential.wallet_id,
       `credential ${credential._id.toHexString()}`,
     );
+  }
+
+  @FieldResolver(() => Boolean, {
+    description: 'True for a PAPER credential: nothing it shows is real money.',
+  })
+  isPaper(@Root() credential: Credential): boolean {
+    return credential.environment === Environment.PAPER;
   }
 
   @FieldResolver(() => ConnectionState)

@@ -1,4 +1,4 @@
-import type { Types } from 'mongoose';
+import { Types } from 'mongoose';
 import { dbOptions, type RequestContext, type UserContext } from '../../core/context';
 import type { Keyring } from '../../crypto/keyring';
 import { ExchangeBudgetExhausted } from '../../exchanges/budget';
@@ -17,8 +17,19 @@ import type { ConnectionTester } from './connection-tests';
 import { CredentialBalanceModel } from './credential-balance.model';
 import { deleteUnlessUsed, type CredentialWallets } from './credential-link';
 import { storedValues } from './credential-values';
-import type { CreateCredentialInput, UpdateCredentialInput } from './credential.inputs';
-import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
+import type {
+  CreateCredentialInput,
+  PaperBalanceInput,
+  UpdateCredentialInput,
+} from './credential.inputs';
+import {
+  ConnectionState,
+  CredentialModel,
+  Environment,
+  type AssetBalance,
+  type Credential,
+} from './credential.model';
+import { paperBalances } from './paper';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
 import { insertWithinCap } from '../../shared/user-caps';
 import { cleanName } from '../../shared/validators';
@@ -74,20 +85,47 @@ export class CredentialService {
         `${definition.name} is not available for new credentials`,
         'walletId',
       );
+    const environment = input.environment ?? Environment.MAINNET;
+    const paper = environment === Environment.PAPER;
+    if (!paper && input.paperBalances != null)
+      throw new UserInputError('only a PAPER credential has paper balances', 'paperBalances');
+    if (paper && input.values.length > 0)
+      throw new UserInputError('a PAPER credential has no key values: send none', 'values');
+    const balances = paper ? paperBalances(input.paperBalances, 'paperBalances') : null;
+    const now = new Date();
+    const _id = new Types.ObjectId();
     const doc = {
+      _id,
       user_id: user.userId,
       wallet_id: definition._id,
       name: cleanName(input.name),
-      environment: input.environment ?? Environment.MAINNET,
-      credentials: storedValues(definition, input.values, this.keyring),
+      environment,
+      // A paper credential has nothing to prove and nothing secret: CONNECTED, with its balances.
+      ...(paper
+        ? {
+            credentials: {},
+            connection_state: ConnectionState.CONNECTED,
+            is_connected: true,
+            balances,
+            balances_at: now,
+          }
+        : { credentials: storedValues(definition, input.values, this.keyring) }),
     };
-    const created = await insertWithinCap(
-      CredentialModel,
-      user.userId,
-      this.cap,
-      'credentials',
-      (cap_slot) => CredentialModel.create({ ...doc, cap_slot }),
-    );
+    // Its first balances are a snapshot, made first and taken back if the credential is not.
+    if (balances) await recordPaperSnapshot(ctx, _id, balances, now);
+    let created;
+    try {
+      created = await insertWithinCap(
+        CredentialModel,
+        user.userId,
+        this.cap,
+        'credentials',
+        (cap_slot) => CredentialModel.create({ ...doc, cap_slot }),
+      );
+    } catch (error) {
+      if (balances) await CredentialBalanceModel.deleteMany({ credential_id: _id });
+      throw error;
+    }
     ctx.logger.info(
       { credentialId: created._id.toHexString(), exchange: definition.slug },
       'credential created',
@@ -101,11 +139,23 @@ export class CredentialService {
    */
   async update(ctx: UserContext, id: string, input: UpdateCredentialInput): Promise<Credential> {
     const current = await this.loadOwned(ctx, id);
+    const paper = current.environment === Environment.PAPER;
+    if (
+      input.environment != null &&
+      input.environment !== current.environment &&
+      (paper || input.environment === Environment.PAPER)
+    )
+      throw new UserInputError(
+        'a credential is PAPER from creation to deletion: create a new credential instead',
+        'environment',
+      );
+    if (paper && input.values != null && input.values.length > 0)
+      throw new UserInputError('a PAPER credential has no key values: send none', 'values');
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = cleanName(input.name);
     if (input.isActive != null) set.is_active = input.isActive;
     let reconnect = false;
-    if (input.values != null) {
+    if (input.values != null && !paper) {
       const definition = await this.definitionOf(ctx, current);
       set.credentials = storedValues(definition, input.values, this.keyring);
       reconnect = true;
@@ -149,6 +199,31 @@ export class CredentialService {
       'credential updated',
     );
     if (input.isActive === false) await this.pauseLiveWallet(ctx, updated);
+    return updated;
+  }
+
+  /** Sets a PAPER credential's virtual balances again, recorded in its balance history. */
+  async resetPaperBalances(
+    ctx: UserContext,
+    id: string,
+    input: readonly PaperBalanceInput[],
+  ): Promise<Credential> {
+    const current = await this.loadOwned(ctx, id);
+    if (current.environment !== Environment.PAPER)
+      throw new UserInputError('only a PAPER credential has paper balances', 'credentialId');
+    const balances = paperBalances(input, 'balances');
+    const now = new Date();
+    const snapshot = await recordPaperSnapshot(ctx, current._id, balances, now);
+    const updated = await CredentialModel.findOneAndUpdate(
+      { _id: current._id, user_id: current.user_id },
+      { $set: { balances, balances_at: now } },
+      { returnDocument: 'after' },
+    ).lean<Credential>();
+    if (!updated) {
+      await CredentialBalanceModel.deleteOne({ _id: snapshot });
+      throw new NotFoundError('no credential with that id');
+    }
+    ctx.logger.info({ credentialId: id }, 'paper balances reset');
     return updated;
   }
 
@@ -286,4 +361,19 @@ export function findCredential<T = Credential>(
   fields?: CredentialFields,
 ): Promise<T | null> {
   return CredentialModel.findById(id, fields).setOptions(dbOptions(ctx)).lean<T>().exec();
+}
+
+/** A paper credential's balances as a snapshot of its history, like a passing test's. */
+async function recordPaperSnapshot(
+  ctx: Pick<RequestContext, 'comment'>,
+  credentialId: Types.ObjectId,
+  balances: AssetBalance[],
+  at: Date,
+): Promise<Types.ObjectId> {
+  const _id = new Types.ObjectId();
+  await CredentialBalanceModel.collection.insertOne(
+    { _id, credential_id: credentialId, at, balances },
+    dbOptions(ctx),
+  );
+  return _id;
 }

@@ -227,6 +227,14 @@ export class UserWallet {
   @prop({ type: Date })
   grants_expire_at?: Date;
 
+  /**
+   * Its credential is PAPER (which a credential is from creation to deletion, so this is set once,
+   * at creation); absent on wallets older than paper credentials, which are real.
+   */
+  @Field({ name: 'isPaper', description: 'True when its credential is PAPER.' })
+  @prop({ type: Boolean })
+  is_paper?: boolean;
+
   @Field(() => Date, { name: 'createdAt' })
   created_at!: Date;
 

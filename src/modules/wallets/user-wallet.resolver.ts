@@ -207,6 +207,12 @@ export class UserWalletResolver {
     );
   }
 
+  @FieldResolver(() => Boolean, { description: 'True when its credential is PAPER.' })
+  isPaper(@Root() wallet: UserWallet): boolean {
+    // Wallets older than paper credentials have no is_paper: they are real.
+    return wallet.is_paper === true;
+  }
+
   @FieldResolver(() => Credential)
   async credential(@Root() wallet: UserWallet, @Ctx() ctx: RequestContext): Promise<Credential> {
     const credential = await ctx.loaders.credentialById.load(wallet.credential_id);

@@ -15,7 +15,7 @@ import {
   scheduleChecks,
   unscheduleChecks,
 } from '../credentials/credential-link';
-import { ConnectionState } from '../credentials/credential.model';
+import { ConnectionState, Environment } from '../credentials/credential.model';
 import { findCredential } from '../credentials/credential.service';
 import type { DeletePayload } from '../credentials/credential.types';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
@@ -117,6 +117,7 @@ export class UserWalletService {
       status: WalletStatus.ACTIVE,
       pause_reason: null,
       live_key: credential._id,
+      is_paper: credential.environment === Environment.PAPER,
       version: 0,
       pending_events: [created],
       ...userChanged(created.at),

@@ -47,6 +47,7 @@ class ConnectionState(str, Enum):
 
 class Environment(str, Enum):
     MAINNET = "MAINNET"
+    PAPER = "PAPER"
     TESTNET = "TESTNET"
 
 

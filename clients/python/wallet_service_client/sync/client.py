@@ -69,6 +69,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -130,6 +131,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -202,6 +204,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -300,6 +303,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -382,6 +386,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -444,6 +449,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version
@@ -501,6 +507,7 @@ class Client(WalletServiceBaseClient):
             fragment ManagedWalletFields on UserWallet {
               id
               name
+              isPaper
               status
               pauseReason
               version

@@ -24,6 +24,7 @@ class AgentGrantFields(BaseModel):
 class ManagedWalletFields(BaseModel):
     id: str
     name: str
+    is_paper: bool = Field(alias="isPaper")
     status: WalletStatus
     pause_reason: Optional[str] = Field(alias="pauseReason")
     version: int
