@@ -409,6 +409,7 @@ describe('secrets', () => {
       'id',
       'isActive',
       'isConnected',
+      'isPaper',
       'keyExpiresAt',
       'lastCheckedAt',
       'lastVerifiedAt',
