@@ -66,6 +66,11 @@ const userOperations = (): Array<[string, string, Record<string, unknown>]> => [
     { id: credentialId },
   ],
   [
+    'resetPaperBalances',
+    'mutation ($id: ObjectID!) { resetPaperBalances(credentialId: $id, balances: [{ asset: "USDT", amount: 1 }]) { id } }',
+    { id: credentialId },
+  ],
+  [
     'createUserWallet',
     'mutation ($c: ObjectID!, $l: UserLimitsInput!) { createUserWallet(input: { credentialId: $c, name: "x", userLimits: $l }) { id } }',
     { c: credentialId, l: limits() },

@@ -173,6 +173,30 @@ describe('a PAPER credential', () => {
     expect(await credentials().countDocuments()).toBe(before);
   });
 
+  it('takes 50 assets, symbols of 20 characters and symbols the catalog entry does not list', async () => {
+    const fifty = Array.from({ length: 50 }, (_, i) => ({ asset: `A${i}`, amount: i + 1 }));
+    const long = [
+      { asset: 'X'.repeat(20), amount: 1 },
+      { asset: 'XYZ123', amount: 0.000001 },
+    ];
+    for (const balances of [fifty, long]) {
+      const created = await create({ paperBalances: balances });
+      expect(created.errors).toBeUndefined();
+      expect(created.data!.createCredential.balances).toEqual(held(balances));
+    }
+  });
+
+  it("keeps no snapshot of a creation refused by the user's cap", async () => {
+    const user = await registerUser(t);
+    for (let i = 0; i < 50; i++) expect((await create({}, user)).errors).toBeUndefined();
+    const stored = await mongoose.connection.db!.collection('credential_balances').countDocuments();
+    const refused = await create({}, user);
+    expect(codes(refused)).toEqual(['BAD_USER_INPUT']);
+    expect(await mongoose.connection.db!.collection('credential_balances').countDocuments()).toBe(
+      stored,
+    );
+  });
+
   it.each([
     ['zero', 0],
     ['a negative amount', -5],
@@ -191,12 +215,19 @@ describe('a PAPER credential', () => {
     expect(tested.data!.testCredentialConnection).toMatchObject({
       ok: true,
       error: null,
+      latencyMs: null,
       permissions: null,
       balances: held(START),
       warnings: [
         'this is a paper credential: no exchange was contacted, and its balances are the ones its owner set',
       ],
-      credential: { connectionState: 'CONNECTED', isPaper: true, nextCheckAt: null },
+      // Checked, never verified: no key was proven.
+      credential: {
+        connectionState: 'CONNECTED',
+        isPaper: true,
+        nextCheckAt: null,
+        lastVerifiedAt: null,
+      },
     });
     expect(tested.data!.testCredentialConnection.credential.lastCheckedAt).not.toBeNull();
     expect(binance.requests.length).toBe(requests);
@@ -205,6 +236,9 @@ describe('a PAPER credential', () => {
     expect(metrics).toMatch(
       /^exchange_connection_tests_total\{exchange="binance",outcome="ok",environment="paper"\} [1-9]/m,
     );
+    // No exchange's time to measure, and no key to expire.
+    expect(metrics).not.toMatch(/^exchange_connection_test_duration_seconds_count\{[^}]*paper/m);
+    expect(metrics).toMatch(/^wallet_credentials_expiring_soon\{environment="paper"\} 0$/m);
   });
 
   it('stays PAPER: no environment change either way, no key values on update', async () => {
@@ -218,13 +252,15 @@ describe('a PAPER credential', () => {
       expect(codes(refused)).toEqual(['BAD_USER_INPUT']);
       expect(field(refused)).toBe('environment');
     }
-    const withValues = await t.gql(
-      UpdateCredentialDocument,
-      { id, input: { values: [{ key: 'api_key', value: 'x' }] } },
-      owner.token,
-    );
-    expect(codes(withValues)).toEqual(['BAD_USER_INPUT']);
-    expect(field(withValues)).toBe('values');
+    for (const values of [[{ key: 'api_key', value: 'x' }], []]) {
+      const withValues = await t.gql(
+        UpdateCredentialDocument,
+        { id, input: { values } },
+        owner.token,
+      );
+      expect(codes(withValues)).toEqual(['BAD_USER_INPUT']);
+      expect(field(withValues)).toBe('values');
+    }
     // A real credential never becomes PAPER.
     const real = await t.gql(
       CreatePaperCredentialDocument,
@@ -295,9 +331,24 @@ describe('resetPaperBalances', () => {
     expect(codes(await attempt(owner.token, new Types.ObjectId().toHexString()))).toEqual([
       'NOT_FOUND',
     ]);
-    const bad = await attempt(owner.token, id, [{ asset: 'eth', amount: 1 }]);
-    expect(codes(bad)).toEqual(['BAD_USER_INPUT']);
-    expect(field(bad)).toBe('balances');
+    for (const balances of [
+      [{ asset: 'eth', amount: 1 }],
+      [],
+      Array.from({ length: 51 }, (_, i) => ({ asset: `A${i}`, amount: 1 })),
+      [
+        { asset: 'ETH', amount: 1 },
+        { asset: 'ETH', amount: 2 },
+      ],
+      [{ asset: 'E'.repeat(21), amount: 1 }],
+    ]) {
+      const bad = await attempt(owner.token, id, balances);
+      expect(codes(bad)).toEqual(['BAD_USER_INPUT']);
+      expect(field(bad)).toBe('balances');
+    }
+    for (const amount of [0, -1])
+      expect(codes(await attempt(owner.token, id, [{ asset: 'ETH', amount }]))).toEqual([
+        'BAD_USER_INPUT',
+      ]);
 
     const real = await t.gql(
       CreatePaperCredentialDocument,
@@ -332,6 +383,13 @@ describe('a wallet on a PAPER credential', () => {
     );
     expect(created.errors).toBeUndefined();
     const walletId = created.data!.createUserWallet.id;
+    // One live wallet per credential, as on a real one.
+    const second = await t.gql(
+      CreateUserWalletDocument,
+      { input: { credentialId: id, name: 'Another', userLimits: limits() } },
+      owner.token,
+    );
+    expect(codes(second)).toEqual(['CONFLICT']);
     expect(
       (await t.gql(PaperWalletDocument, { id: walletId }, owner.token)).data!.userWallet,
     ).toEqual({

@@ -207,7 +207,6 @@ export class ConnectionTester {
           is_connected: true,
           connection_error: null,
           last_checked_at: testedAt,
-          last_verified_at: testedAt,
         },
       },
       { returnDocument: 'after', ...dbOptions(ctx) },
@@ -221,7 +220,7 @@ export class ConnectionTester {
     return {
       ok: true,
       credential: updated ?? credential,
-      latencyMs: 0,
+      latencyMs: null,
       error: null,
       warnings: [PAPER_TEST_WARNING],
       balances: (updated ?? credential).balances ?? [],

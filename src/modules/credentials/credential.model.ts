@@ -38,7 +38,9 @@ registerEnumType(ConnectionState, {
   name: 'ConnectionState',
   valuesConfig: {
     UNTESTED: { description: 'Not tested since its values or environment were set.' },
-    CONNECTED: { description: 'The last test passed.' },
+    CONNECTED: {
+      description: 'The last test passed; a PAPER credential is CONNECTED from creation.',
+    },
     UNREACHABLE: {
       description:
         'The last test could not reach the exchange, timed out or was rate limited: the key may still be good.',
@@ -178,7 +180,8 @@ export class Credential {
   @Field(() => Date, {
     name: 'nextCheckAt',
     nullable: true,
-    description: 'When the service will test it by itself next; null while no live wallet uses it.',
+    description:
+      'When the service will test it by itself next; null while no live wallet uses it, and always for a PAPER credential.',
   })
   @prop({ type: Date, default: null })
   next_check_at!: Date | null;

@@ -149,8 +149,8 @@ export class CredentialService {
         'a credential is PAPER from creation to deletion: create a new credential instead',
         'environment',
       );
-    if (paper && input.values != null && input.values.length > 0)
-      throw new UserInputError('a PAPER credential has no key values: send none', 'values');
+    if (paper && input.values != null)
+      throw new UserInputError('a PAPER credential has no key values: leave values out', 'values');
     const set: Record<string, unknown> = {};
     if (input.name != null) set.name = cleanName(input.name);
     if (input.isActive != null) set.is_active = input.isActive;
@@ -214,11 +214,25 @@ export class CredentialService {
     const balances = paperBalances(input, 'balances');
     const now = new Date();
     const snapshot = await recordPaperSnapshot(ctx, current._id, balances, now);
-    const updated = await CredentialModel.findOneAndUpdate(
-      { _id: current._id, user_id: current.user_id },
-      { $set: { balances, balances_at: now } },
-      { returnDocument: 'after' },
-    ).lean<Credential>();
+    let updated: Credential | null;
+    try {
+      // Unless a later reset got there first: its balances stay, and this one is history.
+      updated =
+        (await CredentialModel.findOneAndUpdate(
+          { _id: current._id, user_id: current.user_id, balances_at: { $lt: now } },
+          { $set: { balances, balances_at: now } },
+          { returnDocument: 'after' },
+        ).lean<Credential>()) ?? (await CredentialModel.findById(current._id).lean<Credential>());
+    } catch (error) {
+      // Nothing was reset: the snapshot must not say it was.
+      await CredentialBalanceModel.deleteOne({ _id: snapshot }).catch((cleanup: unknown) =>
+        ctx.logger.error(
+          { err: cleanup, credentialId: id },
+          "a failed reset's balance snapshot could not be deleted; it expires by itself",
+        ),
+      );
+      throw error;
+    }
     if (!updated) {
       await CredentialBalanceModel.deleteOne({ _id: snapshot });
       throw new NotFoundError('no credential with that id');
