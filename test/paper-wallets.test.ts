@@ -93,6 +93,20 @@ function create(
   );
 }
 
+/** A real credential of `user` (the simulator's key), for what paper must not be. */
+const realCredential = (environment: 'MAINNET' | 'TESTNET', user = owner) =>
+  create(
+    {
+      environment,
+      values: [
+        { key: 'api_key', value: key.apiKey },
+        { key: 'api_secret', value: key.secret },
+      ],
+      paperBalances: null,
+    },
+    user,
+  );
+
 async function paperCredential(balances = START): Promise<string> {
   const created = await create({ paperBalances: balances });
   if (!created.data) throw new Error(JSON.stringify(created.errors));
@@ -262,19 +276,7 @@ describe('a PAPER credential', () => {
       expect(field(withValues)).toBe('values');
     }
     // A real credential never becomes PAPER.
-    const real = await t.gql(
-      CreatePaperCredentialDocument,
-      {
-        walletId: definitionId,
-        environment: 'MAINNET',
-        values: [
-          { key: 'api_key', value: key.apiKey },
-          { key: 'api_secret', value: key.secret },
-        ],
-        paperBalances: null,
-      },
-      owner.token,
-    );
+    const real = await realCredential('MAINNET', owner);
     expect(real.data!.createCredential.isPaper).toBe(false);
     const toPaper = await t.gql(
       UpdateCredentialDocument,
@@ -350,18 +352,7 @@ describe('resetPaperBalances', () => {
         'BAD_USER_INPUT',
       ]);
 
-    const real = await t.gql(
-      CreatePaperCredentialDocument,
-      {
-        walletId: definitionId,
-        environment: 'TESTNET',
-        values: [
-          { key: 'api_key', value: key.apiKey },
-          { key: 'api_secret', value: key.secret },
-        ],
-      },
-      owner.token,
-    );
+    const real = await realCredential('TESTNET', owner);
     const notPaper = await attempt(owner.token, real.data!.createCredential.id);
     expect(codes(notPaper)).toEqual(['BAD_USER_INPUT']);
     expect(field(notPaper)).toBe('credentialId');
@@ -422,18 +413,7 @@ describe('a wallet on a PAPER credential', () => {
   });
 
   it('is not paper on a real credential', async () => {
-    const real = await t.gql(
-      CreatePaperCredentialDocument,
-      {
-        walletId: definitionId,
-        environment: 'MAINNET',
-        values: [
-          { key: 'api_key', value: key.apiKey },
-          { key: 'api_secret', value: key.secret },
-        ],
-      },
-      other.token,
-    );
+    const real = await realCredential('MAINNET', other);
     const created = await t.gql(
       CreateUserWalletDocument,
       {
