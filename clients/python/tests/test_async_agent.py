@@ -105,3 +105,15 @@ def test_pauses_resumes_writes_in_a_batch_and_follows_the_feed(service: Service,
             assert changed[0].user_limits.max_total_risk == 123
 
     asyncio.run(agent())
+
+
+def test_tells_a_paper_wallet_from_a_real_one(service: Service, owner: Owner) -> None:
+    real = service.create_wallet(owner)
+    paper = service.create_wallet(owner, paper=True)
+
+    async def agent() -> dict[str, bool]:
+        async with AsyncClient(service.graphql, token=service.agent_token) as client:
+            return {wallet.id: wallet.is_paper async for wallet in aiter_managed_wallets(client)}
+
+    seen = asyncio.run(agent())
+    assert (seen[real], seen[paper]) == (False, True)
