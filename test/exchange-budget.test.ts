@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { expect } from '@jest/globals';
 import {
   CreateCredentialDocument,
-  CreateUserWalletDocument,
   CredentialHealthDocument,
   PauseUserWalletDocument,
   TestCredentialConnectionDocument,
@@ -18,9 +17,9 @@ import {
 } from './helpers/app';
 import {
   adminToken,
-  limits,
   registerUser,
   simulatedDefinition,
+  userWallet,
   type TestUser,
 } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
@@ -113,6 +112,12 @@ async function credentialOf(user: TestUser, definitionId: string, key: BinanceAc
   return result.data.createCredential.id;
 }
 
+/** A key of `user`'s and a live wallet on it: the service re-tests it. */
+async function liveOn(user: TestUser, definitionId: string, key: BinanceAccount) {
+  const credentialId = await credentialOf(user, definitionId, key);
+  return { credentialId, walletId: (await userWallet(t, user, credentialId)).id };
+}
+
 const keyOf = (request: RecordedRequest) => request.headers['x-mbx-apikey'];
 
 /** The most requests any 60 s window holds (closed at both ends). */
@@ -138,15 +143,7 @@ describe("the catalog's rate limit across three instances", () => {
     // Four live wallets, re-tested every 2 s by whichever instance claims them first; one of them
     // answered slowly.
     const retested = [account(SLOW_MS), account(), account(), account()];
-    for (const key of retested) {
-      const credentialId = await credentialOf(owner, definitionId, key);
-      const wallet = await t.gql(
-        CreateUserWalletDocument,
-        { input: { credentialId, name: 'Live', userLimits: limits() } },
-        owner.token,
-      );
-      expect(wallet.errors).toBeUndefined();
-    }
+    for (const key of retested) await liveOn(owner, definitionId, key);
 
     // Users' tests through all three instances, in rounds across more than a minute and across the
     // point where a fixed window would open again.
@@ -229,16 +226,6 @@ describe("the catalog's rate limit across three instances", () => {
     const keys = [account(), account()];
     const lastChecked = async (id: string) =>
       (await t.gql(CredentialHealthDocument, { id }, owner.token)).data!.credential.lastCheckedAt;
-    const live = async (key: BinanceAccount) => {
-      const credentialId = await credentialOf(owner, definitionId, key);
-      const wallet = await t.gql(
-        CreateUserWalletDocument,
-        { input: { credentialId, name: 'Live', userLimits: limits() } },
-        owner.token,
-      );
-      expect(wallet.errors).toBeUndefined();
-      return { credentialId, walletId: wallet.data!.createUserWallet.id };
-    };
     const tested = (id: string, within: number) =>
       waitFor(
         'the key tested',
@@ -252,12 +239,12 @@ describe("the catalog's rate limit across three instances", () => {
     // The first key's test takes the re-tests' half, and its wallet is paused (out of the queue,
     // so it doesn't compete again); the second, due at once, is held back (it sends nothing), due
     // again when the half frees: a minute after the first.
-    const one = await live(keys[0]);
+    const one = await liveOn(owner, definitionId, keys[0]);
     const first = await tested(one.credentialId, 20_000);
     expect(
       (await t.gql(PauseUserWalletDocument, { id: one.walletId }, owner.token)).errors,
     ).toBeUndefined();
-    const second = await tested((await live(keys[1])).credentialId, 80_000);
+    const second = await tested((await liveOn(owner, definitionId, keys[1])).credentialId, 80_000);
     expect(second - first).toBeGreaterThanOrEqual(WINDOW_MS - 2_000);
     const mine = new Set(keys.map((k) => k.apiKey));
     const requests = binance.requests.filter((r) => mine.has(keyOf(r) as string));

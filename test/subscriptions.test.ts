@@ -9,15 +9,7 @@ import {
   UpdateUserWalletDocument,
   UserWalletEventsDocument,
 } from './generated/graphql';
-import {
-  ADMIN_EMAIL,
-  ADMIN_PASSWORD,
-  codes,
-  startTestApp,
-  TEST_ENCRYPTION_KEY,
-  TEST_JWT_SECRET,
-  type TestApp,
-} from './helpers/app';
+import { codes, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { startInstance } from './helpers/processes';
 import {
   adminToken,
@@ -261,14 +253,7 @@ describe('live wallet events over graphql-ws', () => {
 
 describe('two instances on one database', () => {
   it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
-    const other = await startInstance({
-      NODE_ENV: 'test',
-      MONGODB_URI: t.config.mongodbUri,
-      JWT_SECRET: TEST_JWT_SECRET,
-      ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-      ADMIN_EMAIL,
-      ADMIN_PASSWORD,
-    });
+    const other = await startInstance(sameDatabaseEnv(t));
     let stopped = false;
     try {
       const user = await registerUser(t);

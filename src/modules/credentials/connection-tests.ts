@@ -1,5 +1,4 @@
 import { performance } from 'node:perf_hooks';
-import { Types } from 'mongoose';
 import type { Config } from '../../core/config';
 import { dbOptions, type ActorContext } from '../../core/context';
 import { InvalidToken } from '../../crypto/fernet';
@@ -14,7 +13,7 @@ import { expiryPolicy } from '../../exchanges/findings';
 import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import { slotsFor, TestBudget } from '../catalog/exchange-budget';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
-import { CredentialBalanceModel } from './credential-balance.model';
+import { CredentialBalanceModel, insertBalanceSnapshot } from './credential-balance.model';
 import {
   checkDelayMs,
   checkDueAt,
@@ -283,12 +282,9 @@ export class ConnectionTester {
 
     // The snapshot goes first and is taken back if the outcome is not recorded: a delete of the
     // credential meanwhile removes it either way (CredentialService.delete), so none outlives it.
-    const snapshot = outcome.ok ? new Types.ObjectId() : null;
-    if (snapshot)
-      await CredentialBalanceModel.collection.insertOne(
-        { _id: snapshot, credential_id: credential._id, at: testedAt, balances },
-        tagged,
-      );
+    const snapshot = outcome.ok
+      ? await insertBalanceSnapshot(ctx, credential._id, balances, testedAt)
+      : null;
     const updated = await CredentialModel.findOneAndUpdate(
       { _id: credential._id, version: credential.version },
       { $set: set },

@@ -14,7 +14,7 @@ import { toObjectId } from '../../shared/scalars';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { findDefinition } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
-import { CredentialBalanceModel } from './credential-balance.model';
+import { CredentialBalanceModel, insertBalanceSnapshot } from './credential-balance.model';
 import { deleteUnlessUsed, type CredentialWallets } from './credential-link';
 import { storedValues } from './credential-values';
 import type {
@@ -22,13 +22,7 @@ import type {
   PaperBalanceInput,
   UpdateCredentialInput,
 } from './credential.inputs';
-import {
-  ConnectionState,
-  CredentialModel,
-  Environment,
-  type AssetBalance,
-  type Credential,
-} from './credential.model';
+import { ConnectionState, CredentialModel, Environment, type Credential } from './credential.model';
 import { paperBalances } from './paper';
 import type { ConnectionTestResult, DeletePayload } from './credential.types';
 import { insertWithinCap } from '../../shared/user-caps';
@@ -112,7 +106,7 @@ export class CredentialService {
         : { credentials: storedValues(definition, input.values, this.keyring) }),
     };
     // Its first balances are a snapshot, made first and taken back if the credential is not.
-    if (balances) await recordPaperSnapshot(ctx, _id, balances, now);
+    if (balances) await insertBalanceSnapshot(ctx, _id, balances, now);
     let created;
     try {
       created = await insertWithinCap(
@@ -213,7 +207,7 @@ export class CredentialService {
       throw new UserInputError('only a PAPER credential has paper balances', 'credentialId');
     const balances = paperBalances(input, 'balances');
     const now = new Date();
-    const snapshot = await recordPaperSnapshot(ctx, current._id, balances, now);
+    const snapshot = await insertBalanceSnapshot(ctx, current._id, balances, now);
     let updated: Credential | null;
     try {
       // Unless a later reset got there first: its balances stay, and this one is history.
@@ -375,19 +369,4 @@ export function findCredential<T = Credential>(
   fields?: CredentialFields,
 ): Promise<T | null> {
   return CredentialModel.findById(id, fields).setOptions(dbOptions(ctx)).lean<T>().exec();
-}
-
-/** A paper credential's balances as a snapshot of its history, like a passing test's. */
-async function recordPaperSnapshot(
-  ctx: Pick<RequestContext, 'comment'>,
-  credentialId: Types.ObjectId,
-  balances: AssetBalance[],
-  at: Date,
-): Promise<Types.ObjectId> {
-  const _id = new Types.ObjectId();
-  await CredentialBalanceModel.collection.insertOne(
-    { _id, credential_id: credentialId, at, balances },
-    dbOptions(ctx),
-  );
-  return _id;
 }

@@ -229,9 +229,9 @@ export class UserWallet {
 
   /**
    * Its credential is PAPER (which a credential is from creation to deletion, so this is set once,
-   * at creation); absent on wallets older than paper credentials, which are real.
+   * at creation); absent on wallets older than paper credentials, which are real. Shown as isPaper
+   * by UserWalletResolver.
    */
-  @Field({ name: 'isPaper', description: 'True when its credential is PAPER.' })
   @prop({ type: Boolean })
   is_paper?: boolean;
 
