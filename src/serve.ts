@@ -2,15 +2,24 @@ import type { LoadedConfig } from './core/config';
 import { resolveDatabase, type EmbeddedEngine } from './db/embedded';
 import { createLogger, logFormatFor } from './core/logger';
 import { startApp, type App } from './app/server';
+import type { Tracing } from './app/tracing';
 
 /** The service's process: config -> database -> HTTP server -> graceful shutdown. */
-export async function serve({ config, warnings }: LoadedConfig): Promise<void> {
+export async function serve({ config, warnings }: LoadedConfig, tracing?: Tracing): Promise<void> {
   const logger = createLogger(
     config,
     undefined,
     logFormatFor(config.nodeEnv, process.stdout.isTTY === true),
   );
   for (const warning of warnings) logger.warn(warning);
+  if (tracing && config.tracing) {
+    tracing.logTo(logger);
+    const { origin, pathname } = new URL(config.tracing.url);
+    logger.info(
+      { endpoint: `${origin}${pathname}`, protocol: config.tracing.protocol },
+      'tracing: spans go to the OTLP endpoint',
+    );
+  }
   // A promise a request left behind must not end the service for everyone (Node's default for an
   // unhandled rejection): it is a bug to fix, logged with its class and stack, and the process
   // goes on.
@@ -30,6 +39,7 @@ export async function serve({ config, warnings }: LoadedConfig): Promise<void> {
     app = await startApp(config, logger);
   } catch (error) {
     logger.fatal({ err: error }, 'start-up failed');
+    await tracing?.stop();
     await engine?.stop();
     process.exit(1);
   }
@@ -46,6 +56,8 @@ export async function serve({ config, warnings }: LoadedConfig): Promise<void> {
     }, config.shutdownGraceMs + 5_000).unref();
     try {
       await app.stop();
+      // What the last requests made is sent before the process goes.
+      await tracing?.stop();
       await engine?.stop();
       logger.info('stopped');
       process.exit(0);

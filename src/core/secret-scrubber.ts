@@ -7,7 +7,7 @@ import type { Config } from './config';
 
 /** The configuration's own secrets: what a log line or a start-up message must never carry. */
 export type ConfiguredSecrets = Partial<
-  Pick<Config, 'mongodbUri' | 'encryptionKeys' | 'jwt' | 'admin'>
+  Pick<Config, 'mongodbUri' | 'encryptionKeys' | 'jwt' | 'admin' | 'tracing'>
 >;
 
 /** Shorter values are not secrets worth the name, and hiding them would mangle every line. */
@@ -15,7 +15,7 @@ const MIN_SCRUBBED_LENGTH = 4;
 
 /**
  * A function that replaces every configured secret in a text with `[redacted]`: the encryption
- * keys, the JWT secret, the admin password and the password of MONGODB_URI, each as written, URL-
+ * keys, the JWT secret, the admin password, the password of MONGODB_URI and the OTLP headers' values, each as written, URL-
  * encoded, URL-decoded and JSON-escaped (a log line is JSON). Paths can only catch fields by name;
  * this catches the values wherever they land, such as inside a driver's error message.
  */
@@ -25,6 +25,7 @@ export function secretScrubber(config: ConfiguredSecrets): (text: string) => str
     config.jwt?.secret,
     config.admin?.password,
     ...uriPasswords(config.mongodbUri),
+    ...Object.values(config.tracing?.headers ?? {}),
   ];
   const forms = new Set<string>();
   for (const value of values) {
