@@ -21,10 +21,11 @@
 //      GRANTED_WALLETS agent, issued by the admin through the API and granted 1,000 of the
 //      wallets in the database, seeing and writing only those;
 //   6. measures with autocannon from a child process (load.mjs), 16 connections, service and
-//      floor alternating ABBA (the first server's time split around the other's, the order
-//      flipping every scenario), a warm-up before each server's first run of a scenario; the
-//      GRANTED_WALLETS agent's list and write on the service, each split around the ALL_WALLETS
-//      agent's;
+//      floor in three interleaved rounds (A B A B A B, the first server flipping every scenario;
+//      a ratio target is the median of the rounds' ratios), a warm-up before each server's first
+//      round of a scenario; the GRANTED_WALLETS agent's list and write on the service, each in
+//      rounds interleaved with the ALL_WALLETS agent's, and so managedWalletChanges with
+//      managedWallets;
 //      then live events, and the largest allowed request beside another user's `me`;
 //   7. 60 s of constant mixed load on the service for its RSS growth;
 //   8. counts database commands per request in sequential runs (1 connection) through the
@@ -141,13 +142,11 @@ const PLAN = {
   measure: [
     'walletDefinitions.measure',
     'userWallets.measure100',
-    'grantedAgent.writeBefore',
     'updateAiManagedState.measure',
-    'grantedAgent.writeAfter',
+    'grantedAgent.write',
     'userWallets.measure10',
-    'grantedAgent.listBefore',
     'managedWallets.measure',
-    'grantedAgent.listAfter',
+    'grantedAgent.list',
     'updateAiManagedStates.measure',
     'managedWalletChanges.measure',
     'liveEvents.measure',

@@ -2,8 +2,16 @@
 
 const env = process.env;
 
+const phaseSeconds = Number(env.BENCH_SECONDS ?? 10);
+
 export const SETTINGS = {
-  phaseSeconds: Number(env.BENCH_SECONDS ?? 10),
+  phaseSeconds,
+  /**
+   * A comparison's sides are measured in turn, this many rounds each (A B A B A B), a round half a
+   * phase unless a scenario says otherwise: a ratio target is the median of its rounds' ratios.
+   */
+  rounds: 3,
+  roundSeconds: phaseSeconds / 2,
   warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 3),
   connections: Number(env.BENCH_CONNECTIONS ?? 16),
   rssSeconds: Number(env.BENCH_RSS_SECONDS ?? 60),
