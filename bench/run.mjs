@@ -95,8 +95,9 @@ const RUN = {
       );
     },
     noErrors({ results }, { t }) {
+      // With the rows measured beside a scenario's own, in its rounds.
       const allRows = Object.values(results.scenarios)
-        .flatMap((r) => [r.service, r.floor])
+        .flatMap((r) => [r.service, r.floor, r.against?.service])
         .filter(Boolean);
       const totalErrors = allRows.reduce((s, r) => s + r.errors, 0);
       t(
@@ -176,7 +177,7 @@ const TARGETS = [
   'walletDefinitions.throughput',
   'walletDefinitions.noStaleRead',
   'updateAiManagedState.throughput',
-  'updateAiManagedStates.writesPerSecond',
+  'updateAiManagedStates.cpuPerWallet',
   'managedWalletChanges.throughput',
   'grantedAgent.listThroughput',
   'grantedAgent.writeThroughput',
