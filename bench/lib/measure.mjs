@@ -48,7 +48,9 @@ export async function settle({ counters }, ms = 300) {
  * One measured run of a scenario on one server, after a warm-up unless told otherwise. Runs with
  * the same series (scenario and server, unless told) add up: the answer describes all of them so
  * far, and `round` this run alone. `cpuTailMs`: the CPU is read that long after the load stops
- * (work a request leaves behind, such as its live events, counts for it).
+ * (work a request leaves behind, such as its live events, counts for it). `amount`: that many
+ * requests, all answered, in place of `seconds` (a request still under way when a timed run stops
+ * has cost CPU in it but is not counted, which weighs when requests take seconds).
  */
 export async function phase(
   state,
@@ -56,7 +58,7 @@ export async function phase(
   label,
   spec,
   seconds,
-  { warmup = true, series = `${label} @${target.name}`, cpuTailMs = 0 } = {},
+  { warmup = true, series = `${label} @${target.name}`, cpuTailMs = 0, amount } = {},
 ) {
   const { settings, load } = state;
   const base = {
@@ -77,7 +79,12 @@ export async function phase(
   const extra = await specFor(state, spec);
   await settle(state);
   const cpu = cpuProbe(state, target, series);
-  const run = await load.run({ ...base, ...extra, duration: seconds, series });
+  const run = await load.run({
+    ...base,
+    ...extra,
+    ...(amount ? { amount } : { duration: seconds }),
+    series,
+  });
   if (cpuTailMs > 0) await sleep(cpuTailMs);
   const round = run.rounds.at(-1);
   const used = cpu.done(round.requests);
@@ -205,8 +212,9 @@ export const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 1000) / 10
 /**
  * Sides measured in turn, in three rounds (A B A B A B): drift in the machine or the database over
  * the run weighs on every side alike, and a target's ratio is the median of its three rounds'
- * ratios, so one disturbed round can't decide it. A side: { target, label, spec, around? }
- * (around(measure): what each of its rounds runs inside, e.g. subscribers connected). `tag` keeps
+ * ratios, so one disturbed round can't decide it. A side: { target, label, spec, amount?,
+ * around? } (amount: requests a round, in place of roundSeconds; around(measure): what each of its
+ * rounds runs inside, e.g. subscribers connected). `tag` keeps
  * these rounds' series apart from other measurements of the same label. Returns, per side, its
  * row over all its rounds (the phase's answer) with `rounds`, each round's own figures.
  */
@@ -219,6 +227,7 @@ export async function interleaved(state, sides, roundSeconds, { tag, cpuTailMs =
           warmup: r === 0,
           series: `${side.label} @${side.target.name}${tag ? ` (${tag})` : ''}`,
           cpuTailMs,
+          amount: side.amount,
         });
       const run = side.around ? await side.around(measure) : await measure();
       rows[i] = { ...run, rounds: [...rows[i].rounds, run.round] };

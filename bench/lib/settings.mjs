@@ -3,6 +3,7 @@
 const env = process.env;
 
 const phaseSeconds = Number(env.BENCH_SECONDS ?? 10);
+const connections = Number(env.BENCH_CONNECTIONS ?? 16);
 
 export const SETTINGS = {
   phaseSeconds,
@@ -13,7 +14,7 @@ export const SETTINGS = {
   rounds: 3,
   roundSeconds: phaseSeconds / 2,
   warmupSeconds: Number(env.BENCH_WARMUP_SECONDS ?? 3),
-  connections: Number(env.BENCH_CONNECTIONS ?? 16),
+  connections,
   rssSeconds: Number(env.BENCH_RSS_SECONDS ?? 60),
   rssSettleSeconds: 5,
   totalWallets: 10_000,
@@ -21,6 +22,14 @@ export const SETTINGS = {
   /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
   changedWallets: 1_000,
   batchSize: 100,
+  /**
+   * Requests a round of the batch's comparison (all answered): single writes, batches (a round
+   * of each takes about half a phase here; autocannon wants at least one per connection).
+   */
+  batchRound: {
+    single: Math.max(connections, 120 * phaseSeconds),
+    batch: Math.max(connections, 5 * phaseSeconds),
+  },
   /** The GRANTED_WALLETS agent's grants (issue 20), spread evenly over the wallets by id. */
   grantedWallets: 1_000,
   /**
@@ -43,7 +52,7 @@ export const THRESHOLDS = {
   listTailFactor: 3,
   catalogThroughputShare: 1.0,
   writeThroughputShare: 0.6,
-  batchWriteFactor: 5,
+  batchCpuShare: 0.2,
   changesThroughputShare: 1.0,
   listCpuFactor: 1.25,
   idleRssMB: 150,
