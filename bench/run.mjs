@@ -184,7 +184,7 @@ const TARGETS = [
   'grantedAgent.commands',
   'userWallets.cpu',
   'liveEvents.delivery',
-  'liveEvents.writeShare',
+  'liveEvents.cpuPerWrite',
   'largestRequest.meP99',
   'startup.idleRss',
   'rss.growth',

@@ -59,7 +59,7 @@ export const THRESHOLDS = {
   rssGrowth: 0.1,
   startupMs: 3_000,
   liveP99Ms: 2_000,
-  liveWriteShare: 0.9,
+  liveCpuFactor: 1.3,
   meP99WithHeavyMs: 200,
   grantedThroughputShare: 0.9,
 };
