@@ -7,9 +7,10 @@
 //      temporary DATA_DIR);
 //   2. seeds it with the plain mongodb driver (lib/seed.mjs, lib/catalog.mjs): the service's
 //      built-in catalog and the bench's own definitions (4 active, 1 inactive); users with 10, 100
-//      and 1,000 wallets; 2,000 wallets for the agents' writes; more users' wallets up to 10,000
-//      in all; every wallet on its own credential; indexes, stored values and tokens come from
-//      the service's own code in dist/ (lib/service-code.mjs);
+//      and 1,000 wallets; 10,000 users of one wallet each, the first 2,000 of those wallets for
+//      the agents' writes; more users' wallets up to 12,000 in all; every wallet on its own
+//      credential; indexes, stored values and tokens come from the service's own code in dist/
+//      (lib/service-code.mjs);
 //   3. puts a counting TCP proxy (db-proxy.mjs) between each server and the database, so
 //      database commands per request are counted for both without touching either;
 //   4. starts the service (node dist/main.js, NODE_ENV=production, LOG_LEVEL=warn, per-token

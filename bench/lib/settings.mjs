@@ -17,9 +17,11 @@ export const SETTINGS = {
   connections,
   rssSeconds: Number(env.BENCH_RSS_SECONDS ?? 60),
   rssSettleSeconds: 5,
-  totalWallets: 10_000,
+  totalWallets: 12_000,
+  /** Users of one wallet each (the 10,000-subscriber scenario's); the write pool is among them. */
+  oneWalletUsers: 10_000,
   writePool: 2_000,
-  /** Wallets a user changed lately, for managedWalletChanges (every tenth). */
+  /** Wallets a user changed lately, for managedWalletChanges (every twelfth). */
   changedWallets: 1_000,
   batchSize: 100,
   /**

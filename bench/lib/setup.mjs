@@ -62,6 +62,7 @@ export async function setUp(state) {
     ...fixtures.counts,
     seconds: fixtures.seconds,
     listUsers: [10, 100, 1_000],
+    oneWalletUsers: SETTINGS.oneWalletUsers,
     writePool: SETTINGS.writePool,
   };
   log(`seeded ${JSON.stringify(fixtures.counts)} in ${fixtures.seconds} s`);

@@ -1,9 +1,9 @@
 // A GRANTED_WALLETS agent (issue 20), on the service only, against the ALL_WALLETS agent in the
 // same run. An admin issues it through the API; it holds 1,000 grants (MANAGE_STATE and
-// PAUSE_RESUME) among the 10,000 wallets, every tenth by id, 200 of them in the write pool, stored
-// directly in the shape the service keeps them. Its managedWallets (first: 100) pages through its
-// 1,000 wallets against managedWallets (first: 100) paging through all 10,000; its
-// updateAiManagedState writes its 200 write-pool wallets against updateAiManagedState's writes of
+// PAUSE_RESUME) among the 12,000 wallets, every twelfth by id, 167 of them in the write pool,
+// stored directly in the shape the service keeps them. Its managedWallets (first: 100) pages
+// through its 1,000 wallets against managedWallets (first: 100) paging through all 12,000; its
+// updateAiManagedState writes its 167 write-pool wallets against updateAiManagedState's writes of
 // all 2,000. Each is measured in three rounds interleaved with the one it is compared with (on the
 // service): at least 90 % of its throughput, with the same database commands per request.
 

@@ -1,5 +1,5 @@
 // managedWalletChanges (first: 100): an agent paging through the 1,000 wallets their users changed
-// of 10,000, on the service only: at least managedWallets (first: 100)'s throughput, in three
+// of 12,000, on the service only: at least managedWallets (first: 100)'s throughput, in three
 // rounds interleaved with it.
 
 import { check, gqlData, Q } from '../lib/graphql.mjs';
