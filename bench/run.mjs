@@ -28,7 +28,9 @@
 //      rounds interleaved with the ALL_WALLETS agent's, and so managedWalletChanges with
 //      managedWallets;
 //      then live events, and the largest allowed request beside another user's `me`;
-//   7. 60 s of constant mixed load on the service for its RSS growth;
+//   7. 60 s of constant mixed load on the service for its RSS growth; then 10,000 users'
+//      subscriptions on an instance of its own beside a second one (scenarios/userSubscriptions.mjs,
+//      from a child process, bench/subscribers.mjs), both stopped after it;
 //   8. counts database commands per request in sequential runs (1 connection) through the
 //      proxies, with the database's share of each request's time, and captures the agents'
 //      conditional update as each server sent it;
@@ -47,7 +49,8 @@
 // targets; written to bench/results/partial.json.
 //
 // Knobs (environment): MONGODB_URI; BENCH_SECONDS (a measured phase, default 10);
-// BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SERVICE_<NAME>
+// BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SUBSCRIBERS
+// (10,000 users' subscriptions; fewer for a quick check); BENCH_SERVICE_<NAME>
 // passes <NAME> to the service's environment; BENCH_NODE_ARGS, node flags for the service (for a
 // diagnosis only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a profiler skews the numbers).
 // Errors: a non-2xx answer, or a 200 whose body has GraphQL errors, or a sampled answer whose
@@ -72,6 +75,7 @@ import rss from './scenarios/rss.mjs';
 import startup from './scenarios/startup.mjs';
 import updateAiManagedState from './scenarios/updateAiManagedState.mjs';
 import updateAiManagedStates from './scenarios/updateAiManagedStates.mjs';
+import userSubscriptions from './scenarios/userSubscriptions.mjs';
 import userWallets from './scenarios/userWallets.mjs';
 import walletDefinitions from './scenarios/walletDefinitions.mjs';
 
@@ -120,6 +124,7 @@ const SCENARIOS = Object.fromEntries(
     managedWalletChanges,
     grantedAgent,
     liveEvents,
+    userSubscriptions,
     largestRequest,
     rss,
     startup,
@@ -139,8 +144,10 @@ const PLAN = {
     'updateAiManagedStates.verify',
     'managedWalletChanges.verify',
     'grantedAgent.verify',
+    'userSubscriptions.verify',
   ],
-  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS.
+  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS, and 10,000
+  // users' subscriptions.
   measure: [
     'walletDefinitions.measure',
     'userWallets.measure100',
@@ -154,6 +161,8 @@ const PLAN = {
     'liveEvents.measure',
     'largestRequest.measure',
     'rss.measure',
+    // Instances of its own, started and stopped in it: after the RSS phase all the same.
+    'userSubscriptions.measure',
   ],
   // 8. Commands per request, one request at a time, everything warm by now.
   count: [
@@ -186,6 +195,10 @@ const TARGETS = [
   'userWallets.cpu',
   'liveEvents.delivery',
   'liveEvents.cpuPerWrite',
+  'userSubscriptions.sameInstance',
+  'userSubscriptions.secondInstance',
+  'userSubscriptions.cpuPerWrite',
+  'userSubscriptions.rssPerSocket',
   'largestRequest.meP99',
   'startup.idleRss',
   'rss.growth',

@@ -40,6 +40,14 @@ export const SETTINGS = {
   liveSubscribers: 50,
   liveWritesPerSecond: 100,
   /**
+   * The 10,000-subscriber scenario (issue 23): users' subscriptions on one instance (fewer with
+   * BENCH_SUBSCRIBERS, for a quick check: the targets then say so), the agents' paced writes over
+   * their wallets, and the handshakes under way at a time while they connect.
+   */
+  userSubscribers: Math.min(10_000, Number(env.BENCH_SUBSCRIBERS ?? 10_000)),
+  userSubscriptionWritesPerSecond: 100,
+  userSubscriptionConnecting: 50,
+  /**
    * The largest allowed request (issue 17): one credential's balanceHistory(first: 500) of 100
    * assets each, looping on this many connections while another user asks for `me`.
    */
@@ -62,6 +70,10 @@ export const THRESHOLDS = {
   startupMs: 3_000,
   liveP99Ms: 2_000,
   liveCpuFactor: 1.3,
+  subscriptionsSameInstanceP99Ms: 250,
+  subscriptionsSecondInstanceP99Ms: 1_500,
+  subscriptionsCpuFactor: 1.3,
+  rssPerSocketKB: 64,
   meP99WithHeavyMs: 200,
   grantedThroughputShare: 0.9,
 };

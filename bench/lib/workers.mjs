@@ -9,7 +9,10 @@ import { track } from './processes.mjs';
 
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** { pid, run(spec) -> result }: `file` (in bench/) forked, stopped at cleanup like the others. */
+/**
+ * { pid, run(spec) -> result, stop() }: `file` (in bench/) forked, stopped at cleanup like the
+ * others unless stopped before (a child exits when its IPC channel closes).
+ */
 function startWorker(name, file) {
   const child = fork(join(BENCH, file), [], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -44,8 +47,17 @@ function startWorker(name, file) {
         child.send({ id, spec });
       });
     },
+    stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      return exited;
+    },
   };
 }
 
 /** The load generator (bench/load.mjs): one autocannon run per call (see there for specs). */
 export const startLoad = () => startWorker('load', 'load.mjs');
+
+/** The users' frontends of the 10,000-subscriber scenario (bench/subscribers.mjs). */
+export const startSubscribers = () => startWorker('subscribers', 'subscribers.mjs');
