@@ -7,7 +7,7 @@
 //   { cmd: 'connect', url, users: [{ token, walletId }], concurrency } -> how many connected
 //   { cmd: 'round', url, token, walletIds, perSecond, seconds, drainMs, delivered, tag } -> the round
 //   { cmd: 'late', drainMs } -> of the rounds' writes whose events had not come by their round's
-//     end, per tag: the latencies of those that came since, and how many never did
+//     end, per tag: the latencies of those that came since, and the keys of those that never did
 //   { cmd: 'close' } -> every connection closed by this side
 
 import http from 'node:http';
@@ -164,12 +164,12 @@ async function round({ url, token, walletIds, perSecond, seconds, drainMs, deliv
   if (delivered) while (!allIn() && performance.now() < deadline) await sleep(20);
 
   const latencies = [];
-  let undelivered = 0;
+  const undeliveredKeys = [];
   for (const [key, sentAt] of written) {
     const at = seen.get(key);
     if (at !== undefined) latencies.push(Math.round((at - sentAt) * 10) / 10);
     else if (delivered) {
-      undelivered++;
+      undeliveredKeys.push(key);
       outstanding.set(key, { sentAt, tag });
     }
   }
@@ -182,7 +182,8 @@ async function round({ url, token, walletIds, perSecond, seconds, drainMs, deliv
     writesPerSecond: Math.round((written.size / writeSeconds) * 10) / 10,
     latencies,
     // Not in by the round's end: `late` says which came after all.
-    undelivered: delivered ? undelivered : null,
+    undelivered: delivered ? undeliveredKeys.length : null,
+    undeliveredKeys: undeliveredKeys.slice(0, 100),
     open: connections.filter((c) => c.socket.readyState === WebSocket.OPEN).length,
     ...problems,
   };
@@ -195,9 +196,9 @@ async function late({ drainMs }) {
   while (!allIn() && performance.now() < deadline) await sleep(50);
   const byTag = {};
   for (const [key, { sentAt, tag }] of outstanding) {
-    byTag[tag] ??= { latencies: [], missing: 0 };
+    byTag[tag] ??= { latencies: [], missing: [] };
     const at = seen.get(key);
-    if (at === undefined) byTag[tag].missing++;
+    if (at === undefined) byTag[tag].missing.push(key);
     else byTag[tag].latencies.push(Math.round((at - sentAt) * 10) / 10);
   }
   outstanding.clear();

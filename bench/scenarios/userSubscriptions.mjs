@@ -39,12 +39,47 @@ const DRAIN_MS = 10_000;
 /** After connecting, before RSS is read: the last subscribes' work done. */
 const SETTLE_MS = 3_000;
 const IDLE_MS = 5_000;
+/** Events never delivered looked into, at most. */
+const PROBED = 10;
 
 const round2 = (v) => Math.round(v * 100) / 100;
 
 function percentile(sorted, q) {
   if (sorted.length === 0) return null;
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+/**
+ * Where some of the events never delivered are (a diagnosis, not a measurement): in the trail, with
+ * how long after the write its copy reached it, or still in the wallet's outbox, or nowhere; and
+ * whether a later write's event reached the wallet's subscriber (`probed`: wallet id -> whether),
+ * which tells a lost event from a subscription that was not there.
+ */
+async function whereMissed(state, keys, probed) {
+  const direct = state.db.direct;
+  const found = [];
+  for (const key of keys.slice(0, PROBED)) {
+    const [walletId, version] = key.split(':');
+    const later = probed.has(walletId)
+      ? `; a later write's event ${probed.get(walletId) ? 'reached' : 'did not reach'} its subscriber`
+      : '';
+    const wallet_id = new ObjectId(walletId);
+    const event = await direct
+      .collection('user_wallet_events')
+      .findOne({ wallet_id, version: Number(version) });
+    if (event) {
+      const lag = event.recorded_at ? event.recorded_at - event.at : null;
+      found.push(`${key} in the trail, recorded ${lag} ms after its write${later}`);
+      continue;
+    }
+    const wallet = await direct
+      .collection('user_wallets')
+      .findOne({ _id: wallet_id, 'pending_events.version': Number(version) });
+    found.push(
+      `${key} ${wallet ? "still in its wallet's outbox" : 'in neither the trail nor the outbox'}${later}`,
+    );
+  }
+  return found;
 }
 
 /** A one-wallet user's token answers its one wallet; an agent's write on a user-paused one lands. */
@@ -250,9 +285,29 @@ async function measure(state) {
     }
     // Events not in by their round's end: late (their latency counts), or never delivered.
     const late = await frontends.run({ cmd: 'late', drainMs: DRAIN_MS });
+    // A write on some of the wallets whose events never came, through `subscribed`: whether their
+    // subscribers still get events (a diagnosis; not counted).
+    const probed = new Map();
+    const missing = Object.values(late).flatMap((t) => t.missing);
+    if (missing.length) {
+      const walletIds = [...new Set(missing.map((key) => key.split(':')[0]))].slice(0, PROBED);
+      const probe = await frontends.run({
+        cmd: 'round',
+        url: subscribed.url,
+        token: tokens.agent,
+        walletIds,
+        perSecond: 10,
+        seconds: walletIds.length / 10,
+        drainMs: DRAIN_MS,
+        delivered: true,
+        tag: 'probe',
+      });
+      const lost = new Set(probe.undeliveredKeys.map((key) => key.split(':')[0]));
+      if (probe.writeErrors === 0) for (const id of walletIds) probed.set(id, !lost.has(id));
+    }
     const of = (name) => record.rounds.filter((run) => run.through === name);
     const delivered = [...record.warmup, ...record.rounds];
-    const pooled = (name) => {
+    const pooled = async (name) => {
       const sorted = [...latencies[name], ...(late[name]?.latencies ?? [])].sort((a, b) => a - b);
       const runs = delivered.filter((run) => run.through === name);
       const sum = (k) => runs.reduce((n, run) => n + run[k], 0);
@@ -263,15 +318,20 @@ async function measure(state) {
         writes: sum('writes'),
         writeErrors: sum('writeErrors'),
         late: tags.reduce((n, tag) => n + (late[tag]?.latencies.length ?? 0), 0),
-        missed: tags.reduce((n, tag) => n + (late[tag]?.missing ?? 0), 0),
+        missed: tags.reduce((n, tag) => n + (late[tag]?.missing.length ?? 0), 0),
+        missedWhere: await whereMissed(
+          state,
+          tags.flatMap((tag) => late[tag]?.missing ?? []),
+          probed,
+        ),
         slowestPace: Math.min(...of(name).map((run) => run.writesPerSecond)),
         p50Ms: percentile(sorted, 0.5),
         p99Ms: percentile(sorted, 0.99),
         maxMs: sorted.at(-1) ?? null,
       };
     };
-    record.sameInstance = pooled('subscribed');
-    record.secondInstance = pooled('second');
+    record.sameInstance = await pooled('subscribed');
+    record.secondInstance = await pooled('second');
     const cpuRounds = of('subscribed').map((run, i) => ({
       withThem: run.cpuMsPerWrite,
       without: of('second')[i].cpuMsPerWrite,
@@ -292,6 +352,12 @@ async function measure(state) {
     await stopChild(subscribed.child);
     await stopChild(second.child);
     await frontends.stop();
+    // LOG_LEVEL=warn: whatever the instances logged is worth a look.
+    record.logged = Object.fromEntries(
+      Object.values(instances).map(({ name, child }) => [name, tail(child.logFile, 5)]),
+    );
+    for (const [name, lines] of Object.entries(record.logged))
+      if (lines) log(`  ${name} logged (last lines): ${lines.slice(0, 1_000)}`);
     record.seconds = Math.round((performance.now() - started) / 1000);
   }
   log(
@@ -327,7 +393,7 @@ function deliveryTarget(state, t, kind, through, limitMs) {
       d.missed === 0 &&
       d.writeErrors === 0,
     d
-      ? `p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms (${d.timed} deliveries in ${state.settings.rounds} rounds, the slowest at ${d.slowestPace} writes/s); ${d.missed} of ${d.writes} writes missed (warm-up included), ${d.late} came after their round's ${DRAIN_MS / 1000} s drain, ${d.writeErrors} write errors; ${connections(record)}`
+      ? `p50 ${d.p50Ms} ms, p99 ${d.p99Ms} ms, max ${d.maxMs} ms (${d.timed} deliveries in ${state.settings.rounds} rounds, the slowest at ${d.slowestPace} writes/s); ${d.missed} of ${d.writes} writes missed (warm-up included${d.missed ? `: ${d.missedWhere.join('; ')}` : ''}), ${d.late} came after their round's ${DRAIN_MS / 1000} s drain, ${d.writeErrors} write errors; ${connections(record)}`
       : 'not measured',
   );
 }
