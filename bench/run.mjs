@@ -283,6 +283,15 @@ async function main(state) {
       .filter((n) => row[n]?.cpu?.otherCores > 0.2)
       .map((n) => `${scenario} @${n}: ${row[n].cpu.otherCores} cores`),
   );
+  // The phases measured outside the table: live events' and the 10,000 subscribers' rounds.
+  for (const [name, row] of Object.entries({
+    'live events without subscribers': results.live?.withoutSubscribers,
+    'live events with subscribers': results.live?.withSubscribers,
+  }))
+    if (row?.cpu.otherCores > 0.2) busy.push(`${name}: ${row.cpu.otherCores} cores`);
+  for (const run of results.userSubscriptions?.rounds ?? [])
+    if (run.cores.other > 0.2)
+      busy.push(`userSubscriptions through ${run.through}: ${run.cores.other} cores`);
   if (busy.length) {
     results.warnings.push(
       `other processes used CPU during measured phases (${busy.join('; ')}): this machine was not quiet, compare with care and run again`,
