@@ -39,7 +39,7 @@ const DRAIN_MS = 10_000;
 /** After connecting, before RSS is read: the last subscribes' work done. */
 const SETTLE_MS = 3_000;
 const IDLE_MS = 5_000;
-/** Events never delivered looked into, at most. */
+/** Events never delivered looked into, at most, per kind of round. */
 const PROBED = 10;
 
 const round2 = (v) => Math.round(v * 100) / 100;
@@ -58,7 +58,7 @@ function percentile(sorted, q) {
 async function whereMissed(state, keys, probed) {
   const direct = state.db.direct;
   const found = [];
-  for (const key of keys.slice(0, PROBED)) {
+  for (const key of keys) {
     const [walletId, version] = key.split(':');
     const later = probed.has(walletId)
       ? `; a later write's event ${probed.get(walletId) ? 'reached' : 'did not reach'} its subscriber`
@@ -285,12 +285,18 @@ async function measure(state) {
     }
     // Events not in by their round's end: late (their latency counts), or never delivered.
     const late = await frontends.run({ cmd: 'late', drainMs: DRAIN_MS });
-    // A write on some of the wallets whose events never came, through `subscribed`: whether their
-    // subscribers still get events (a diagnosis; not counted).
+    // Per kind of round (its warm-up's last), the events never delivered that are looked into.
+    const missing = (name) =>
+      [name, `${name} warm-up`].flatMap((tag) => late[tag]?.missing ?? []).slice(0, PROBED);
+    // A write on each of their wallets, through `subscribed`: whether their subscribers still get
+    // events (a diagnosis; not counted).
     const probed = new Map();
-    const missing = Object.values(late).flatMap((t) => t.missing);
-    if (missing.length) {
-      const walletIds = [...new Set(missing.map((key) => key.split(':')[0]))].slice(0, PROBED);
+    const walletIds = [
+      ...new Set(
+        ['subscribed', 'second'].flatMap((name) => missing(name).map((key) => key.split(':')[0])),
+      ),
+    ];
+    if (walletIds.length) {
       const probe = await frontends.run({
         cmd: 'round',
         url: subscribed.url,
@@ -319,11 +325,7 @@ async function measure(state) {
         writeErrors: sum('writeErrors'),
         late: tags.reduce((n, tag) => n + (late[tag]?.latencies.length ?? 0), 0),
         missed: tags.reduce((n, tag) => n + (late[tag]?.missing.length ?? 0), 0),
-        missedWhere: await whereMissed(
-          state,
-          tags.flatMap((tag) => late[tag]?.missing ?? []),
-          probed,
-        ),
+        missedWhere: await whereMissed(state, missing(name), probed),
         slowestPace: Math.min(...of(name).map((run) => run.writesPerSecond)),
         p50Ms: percentile(sorted, 0.5),
         p99Ms: percentile(sorted, 0.99),
