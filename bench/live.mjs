@@ -8,7 +8,8 @@ import WebSocket from 'ws';
 
 const SUBSCRIPTION =
   'subscription { managedWalletEvents(kinds: [AI_STATE_CHANGED]) { id walletId version } }';
-const WRITE =
+/** An agent's write that changes one number of a wallet's AI state: one event, nothing else. */
+export const WRITE =
   'mutation LiveWrite($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { id version } }';
 
 /** `count` agents' subscriptions, each on its own connection, all acknowledged. */
@@ -56,7 +57,8 @@ export async function disconnectSubscribers(subscribers) {
   await Promise.all(subscribers.map((s) => s.client.dispose()));
 }
 
-function post(agent, baseUrl, token, body) {
+/** POST /graphql of `baseUrl` on `agent`: { status, text }. */
+export function post(agent, baseUrl, token, body) {
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${baseUrl}/graphql`,
