@@ -60,14 +60,15 @@ export function serviceEnvironment({ baseEnv, tmpDir, keys }) {
 
 /**
  * An instance of the service (node dist/main.js) on a free port and the database at `databaseUri`,
- * once /ready answers 200: { name, url, child, readyMs }.
+ * once /ready answers 200: { name, url, child, readyMs }. `extraEnv`: added to the service's
+ * environment for this instance alone.
  */
-export async function spawnService({ serviceEnv, tmpDir }, name, databaseUri) {
+export async function spawnService({ serviceEnv, tmpDir }, name, databaseUri, extraEnv = {}) {
   const port = await freePort();
   const started = performance.now();
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const child = startChild(name, process.execPath, [...nodeArgs, join(ROOT, 'dist', 'main.js')], {
-    env: { ...serviceEnv, PORT: String(port), MONGODB_URI: databaseUri },
+    env: { ...serviceEnv, ...extraEnv, PORT: String(port), MONGODB_URI: databaseUri },
     // Not the repository: no .env of a developer's can reach the run.
     cwd: tmpDir,
     logFile: join(tmpDir, `${name}.log`),
