@@ -28,7 +28,9 @@
 //      rounds interleaved with the ALL_WALLETS agent's, and so managedWalletChanges with
 //      managedWallets;
 //      then live events, and the largest allowed request beside another user's `me`;
-//   7. 60 s of constant mixed load on the service for its RSS growth; then 10,000 users'
+//   7. 60 s of constant mixed load on the service for its RSS growth; then the single write on an
+//      instance of its own with tracing off and on another with every trace sampled and exported
+//      to a sink in this process (scenarios/tracing.mjs), both stopped after it; then 10,000 users'
 //      subscriptions on an instance of its own beside a second one (scenarios/userSubscriptions.mjs,
 //      from a child process, bench/subscribers.mjs), both stopped after it;
 //   8. counts database commands per request in sequential runs (1 connection) through the
@@ -73,6 +75,7 @@ import managedWalletChanges from './scenarios/managedWalletChanges.mjs';
 import managedWallets from './scenarios/managedWallets.mjs';
 import rss from './scenarios/rss.mjs';
 import startup from './scenarios/startup.mjs';
+import tracing from './scenarios/tracing.mjs';
 import updateAiManagedState from './scenarios/updateAiManagedState.mjs';
 import updateAiManagedStates from './scenarios/updateAiManagedStates.mjs';
 import userSubscriptions from './scenarios/userSubscriptions.mjs';
@@ -125,6 +128,7 @@ const SCENARIOS = Object.fromEntries(
     grantedAgent,
     liveEvents,
     userSubscriptions,
+    tracing,
     largestRequest,
     rss,
     startup,
@@ -146,8 +150,8 @@ const PLAN = {
     'grantedAgent.verify',
     'userSubscriptions.verify',
   ],
-  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS, and 10,000
-  // users' subscriptions.
+  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS, tracing's
+  // cost, and 10,000 users' subscriptions.
   measure: [
     'walletDefinitions.measure',
     'userWallets.measure100',
@@ -161,7 +165,8 @@ const PLAN = {
     'liveEvents.measure',
     'largestRequest.measure',
     'rss.measure',
-    // Instances of its own, started and stopped in it: after the RSS phase all the same.
+    // Instances of their own, started and stopped in them: after the RSS phase all the same.
+    'tracing.measure',
     'userSubscriptions.measure',
   ],
   // 8. Commands per request, one request at a time, everything warm by now.
@@ -199,6 +204,8 @@ const TARGETS = [
   'userSubscriptions.secondInstance',
   'userSubscriptions.cpuPerWrite',
   'userSubscriptions.rssPerSocket',
+  'tracing.cpu',
+  'tracing.exported',
   'largestRequest.meP99',
   'startup.idleRss',
   'rss.growth',
@@ -287,6 +294,8 @@ async function main(state) {
   for (const [name, row] of Object.entries({
     'live events without subscribers': results.live?.withoutSubscribers,
     'live events with subscribers': results.live?.withSubscribers,
+    'tracing, untraced instance': results.tracing?.untraced,
+    'tracing, traced instance': results.tracing?.traced,
   }))
     if (row?.cpu.otherCores > 0.2) busy.push(`${name}: ${row.cpu.otherCores} cores`);
   for (const run of results.userSubscriptions?.rounds ?? [])

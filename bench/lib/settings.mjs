@@ -74,6 +74,7 @@ export const THRESHOLDS = {
   subscriptionsSecondInstanceP99Ms: 1_500,
   subscriptionsCpuFactor: 1.3,
   rssPerSocketKB: 64,
+  tracingCpuFactor: 1.25,
   meP99WithHeavyMs: 200,
   grantedThroughputShare: 0.9,
 };
