@@ -3,10 +3,11 @@
 // scenario and stopped after it: `untraced`, with the service's environment as is (no OTLP
 // endpoint: tracing off, the SDK not even loaded), and `traced`, with every trace sampled and
 // exported over OTLP/HTTP in protobuf to a sink in the bench process. The service's CPU per write
-// on each, in three interleaved rounds (untraced, traced, ...), each round's CPU read once its last
-// spans are exported. Each instance reaches the run's database through a counting proxy of its
-// own, as the run's service does: settle() then waits for a round's last writes to land before the
-// next round's versions are read (without it, a round's first writes carried stale versions).
+// on each, in three interleaved rounds (untraced, traced, ...) after a phase's writes through each
+// to warm them up, each round's CPU read once its last spans are exported. Each instance reaches
+// the run's database through a counting proxy of its own, as the run's service does: settle() then
+// waits for a round's last writes to land before the next round's versions are read (without it, a
+// round's first writes carried stale versions).
 //
 // The sink answers every export at once with 200 and an empty body (an empty protobuf message is
 // an OTLP success), so the traced instance pays for its instrumentations, span processor, batching,
@@ -20,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { startDbProxy } from '../db-proxy.mjs';
 import { mongoUri } from '../lib/database.mjs';
 import { errorsIn } from '../lib/judge.mjs';
-import { interleaved, median, ratio } from '../lib/measure.mjs';
+import { interleaved, median, ratio, settle, specFor } from '../lib/measure.mjs';
 import { log, stopChild, tail } from '../lib/processes.mjs';
 import { tcpClientPid } from '../lib/procfs.mjs';
 import { spawnService } from '../lib/servers.mjs';
@@ -94,6 +95,25 @@ function droppedSpans(logFile) {
   return [...text.matchAll(/Dropped (\d+) spans/g)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
+/**
+ * A phase's length of writes through a fresh instance, not measured, before the rounds and their
+ * own warm-up: else the first round is still the instance's warm-up (1.4 to 2.3 times the CPU per
+ * write of the next two, on both instances, in the first three runs).
+ */
+async function warmUp(state, instance) {
+  const { settings, load } = state;
+  const spec = state.specs[WRITE];
+  await settle(state);
+  await load.run({
+    url: `${instance.url}/graphql`,
+    connections: settings.connections,
+    label: `${WRITE} @${instance.name} (${LABEL}) fresh warm-up`,
+    ...spec,
+    ...(await specFor(state, spec)),
+    duration: settings.phaseSeconds,
+  });
+}
+
 async function measure(state) {
   const { settings, specs, db, results } = state;
   if (!state.verified[WRITE]) return;
@@ -152,6 +172,7 @@ async function measure(state) {
       serverPids: [...state.serverPids, untraced.child.proc.pid, traced.child.proc.pid],
       counters: [...state.counters, ...proxies.map((proxy) => proxy.counter)],
     };
+    for (const instance of [untraced, traced]) await warmUp(measuring, instance);
     const [off, on] = await interleaved(
       measuring,
       [
