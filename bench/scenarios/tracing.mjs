@@ -239,7 +239,7 @@ function spansExported(record) {
       bySender.unknown.requests === 0 &&
       Object.keys(kinds).every((kind) => kind === EXPORT) &&
       record.droppedSpans === 0,
-    `the sink got ${during.traced.requests} exports, ${kb(during.traced.bytes)} KB in the traced instance's rounds (warm-up included), ${during.untraced.requests} (${kb(during.untraced.bytes)} KB, from the traced instance idle: its background jobs) in the untraced one's; by sender over the scenario: traced ${bySender.traced.requests}, untraced ${bySender.untraced.requests}, other processes ${bySender.unknown.requests}; ${sent}; spans dropped (queue full) ${record.droppedSpans}`,
+    `the sink got ${during.traced.requests} exports, ${kb(during.traced.bytes)} KB in the traced instance's rounds (warm-up included), ${during.untraced.requests} (${kb(during.untraced.bytes)} KB) in the untraced one's, from the traced instance not under test (its background jobs, the end of its warm-up); by sender over the scenario: traced ${bySender.traced.requests}, untraced ${bySender.untraced.requests}, other processes ${bySender.unknown.requests}; ${sent}; spans dropped (queue full) ${record.droppedSpans}`,
   ];
 }
 
