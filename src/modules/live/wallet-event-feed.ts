@@ -5,6 +5,7 @@ import type { Logger } from '../../core/logger';
 import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trail.service';
 import type { UserWalletEvent } from '../audit/user-wallet-event.model';
 import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
+import { asJob } from '../../core/tracing';
 
 /**
  * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
@@ -148,17 +149,18 @@ export class WalletEventFeed {
   private schedule(): void {
     this.timer = setTimeout(() => {
       const ctx = systemCtx(this.logger, FEED_JOB);
-      this.polling = this.poll(ctx)
-        .catch((error: unknown) =>
+      this.polling = asJob(
+        FEED_JOB,
+        () => this.poll(ctx),
+        (error) =>
           ctx.logger.warn(
             { err: error },
             'the live event feed could not read the trail; next try soon',
           ),
-        )
-        .finally(() => {
-          this.timer = undefined;
-          if (this.subscribers.size > 0 && !this.stopped) this.schedule();
-        });
+      ).finally(() => {
+        this.timer = undefined;
+        if (this.subscribers.size > 0 && !this.stopped) this.schedule();
+      });
     }, this.settings.pollMs);
     this.timer.unref();
   }
