@@ -6,13 +6,15 @@ import { print } from 'graphql';
 import {
   CreateCredentialDocument,
   CreateUserWalletDocument,
+  UpdateAiManagedStateDocument,
   LoginDocument,
   MeDocument,
   RegisterDocument,
   TestCredentialConnectionDocument,
 } from './generated/graphql';
 import { gqlAt, testEnv, type GqlResult, type TestApp } from './helpers/app';
-import { adminToken, limits, simulatedDefinition } from './helpers/factories';
+import { adminToken, agentToken, limits, simulatedDefinition } from './helpers/factories';
+import { subscribe, until } from './helpers/live';
 import { startInstance, waitFor } from './helpers/processes';
 import { startBinanceSimulator, type Simulator } from './simulators/binance.simulator';
 
@@ -179,6 +181,7 @@ afterAll(async () => {
 describe('traces', () => {
   let user: { token: string };
   let credentialId: string;
+  let walletId: string;
   let creation: ReturnType<typeof callerSpan>;
 
   it("continues the caller's traceparent: one span per operation, with its type and name, the database commands beneath", async () => {
@@ -284,7 +287,7 @@ describe('traces', () => {
       { input: { credentialId, name: marked('wallet'), userLimits: limits() } },
       user.token,
     );
-    expect(wallet.data?.createUserWallet.id).toBeDefined();
+    walletId = wallet.data!.createUserWallet.id;
     const retest = await waitFor(
       'a re-test span with its exchange calls',
       () => {
@@ -311,6 +314,67 @@ describe('traces', () => {
     const poll = retest.spans.find((s) => s.name === 'job credential checks');
     expect(poll).toBeDefined();
     expect(poll!.traceId).not.toBe(retest.job.traceId);
+  });
+
+  it('starts a span per subscribe, and links each delivery of an event to the span of the write that made it', async () => {
+    const agent = await agentToken(at, 'trace-agent');
+    const follower = subscribe(
+      traced.url,
+      user.token,
+      'subscription FollowWallet($walletId: ObjectID) { myWalletEvents(walletId: $walletId) { id kind version } }',
+      { walletId },
+    );
+    try {
+      await follower.connected;
+      const subscribed = await waitFor('the subscribe span', () =>
+        spansOf(receiver).find((s) => s.name === 'subscription FollowWallet'),
+      );
+      expect(subscribed.kind).toBe(SERVER);
+      expect(subscribed.attributes).toEqual({
+        'graphql.operation.type': 'subscription',
+        'graphql.operation.name': 'FollowWallet',
+      });
+      // The wallet's owner was looked up within it.
+      expect(
+        spansOf(receiver).filter(
+          (s) => s.parentSpanId === subscribed.spanId && s.scope.includes('mongodb'),
+        ).length,
+      ).toBeGreaterThan(0);
+
+      const write = callerSpan();
+      const written = await post(
+        UpdateAiManagedStateDocument,
+        { walletId, input: { riskScore: 42, confidenceLevel: 70 } },
+        agent,
+        { traceparent: write.header },
+      );
+      expect(written.errors).toBeUndefined();
+      await until('the event on the subscription', () =>
+        follower.events.some((e) => e.kind === 'AI_STATE_CHANGED'),
+      );
+      const writeSpans = await traceOf(write.traceId);
+      const delivery = await waitFor('a delivery linked to the write', () =>
+        spansOf(receiver).find((s) => (s.links ?? []).some((l) => l.traceId === write.traceId)),
+      );
+      expect(delivery.name).toBe('deliver subscription FollowWallet');
+      expect(delivery.traceId).not.toBe(write.traceId);
+      expect(delivery.parentSpanId ?? '').toBe('');
+      const operation = writeSpans.find((s) => s.name === 'mutation UpdateAiManagedState')!;
+      expect(delivery.links).toEqual([
+        expect.objectContaining({ traceId: write.traceId, spanId: operation.spanId }),
+      ]);
+      // The feed's polls and the open connections' token checks: root spans of their own.
+      const jobs = await waitFor('the live jobs', () => {
+        const roots = spansOf(receiver).filter((s) => !s.parentSpanId);
+        const names = new Set(roots.map((s) => s.name));
+        return names.has('job wallet event feed') && names.has('job subscription sessions')
+          ? roots
+          : undefined;
+      });
+      expect(jobs.length).toBeGreaterThan(0);
+    } finally {
+      await follower.dispose();
+    }
   });
 
   it('puts trace_id and span_id on the log lines of a request', async () => {

@@ -2,8 +2,10 @@ import {
   SpanKind,
   SpanStatusCode,
   TraceFlags,
+  context,
   isSpanContextValid,
   trace,
+  type Attributes,
   type Span,
   type SpanContext,
 } from '@opentelemetry/api';
@@ -64,9 +66,29 @@ export function activeTraceIds(): TraceIds | undefined {
  * A span of its own for work a request set off but does not wait for (a subscription's start, an
  * event's delivery): a new root, linked to what caused it when that is known.
  */
-export function startLinkedSpan(name: string, kind: SpanKind, cause?: TraceIds): Span {
+export function startLinkedSpan(
+  name: string,
+  kind: SpanKind,
+  cause?: TraceIds,
+  attributes?: Attributes,
+): Span {
   const links = cause ? [{ context: remoteContext(cause) }] : [];
-  return tracer.startSpan(name, { root: true, kind, links });
+  return tracer.startSpan(name, { root: true, kind, links, attributes });
+}
+
+/**
+ * Runs `work` with `span` active (its database commands and log lines beneath it), then ends the
+ * span; a failure marks it failed, without the error's message.
+ */
+export async function within<T>(span: Span, work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await context.with(trace.setSpan(context.active(), span), work);
+  } catch (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR });
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 function remoteContext(ids: TraceIds): SpanContext {
