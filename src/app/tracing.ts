@@ -7,6 +7,7 @@ import {
 } from '@opentelemetry/api';
 import type { Sampler, SamplingResult, Span, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { TracingConfig } from '../core/config';
+import { tracingStarted } from '../core/tracing';
 import type { Logger } from '../core/logger';
 
 /**
@@ -99,6 +100,7 @@ export async function startTracing(
   };
   provider.register({ propagator: readOnly });
   await instrument(provider);
+  tracingStarted();
 
   return {
     logTo(logger) {

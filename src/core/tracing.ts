@@ -21,6 +21,20 @@ import {
 
 const tracer = trace.getTracer('wallet-service');
 
+/**
+ * Whether app/tracing.ts started the SDK. Off, the hot paths (a delivery per event and
+ * subscription, a job's run) skip even the API's no-op spans.
+ */
+let started = false;
+
+export function tracingStarted(): void {
+  started = true;
+}
+
+export function isTracing(): boolean {
+  return started;
+}
+
 /** A span's ids as an event keeps them, to link a delivery to the write that made it. */
 export interface TraceIds {
   trace_id: string;
@@ -38,6 +52,7 @@ export function asJob(
   work: () => Promise<unknown>,
   failed: (error: unknown) => void,
 ): Promise<void> {
+  if (!started) return work().then(() => undefined, failed);
   return tracer.startActiveSpan(
     `job ${job}`,
     { root: true, kind: SpanKind.INTERNAL },

@@ -6,7 +6,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
-import { startLinkedSpan, within, type TraceIds } from '../../core/tracing';
+import { isTracing, startLinkedSpan, within, type TraceIds } from '../../core/tracing';
 
 /**
  * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
@@ -52,6 +52,7 @@ export function sharedSubscribe(
       if (!result) byKey.set(key, (result = run()));
       return result;
     };
+    if (!isTracing()) return mapEvents(stream[Symbol.asyncIterator](), resultOf);
     return mapEvents(stream[Symbol.asyncIterator](), (event: unknown) =>
       within(
         startLinkedSpan(
