@@ -14,7 +14,7 @@ import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { post, WRITE } from './live.mjs';
+import { writePaced } from './live.mjs';
 
 // A frontend's view of one wallet: only what the benchmark needs to match the event to its write.
 const SUBSCRIPTION =
@@ -134,30 +134,14 @@ async function connect({ url, users, concurrency }) {
  */
 async function round({ url, token, walletIds, perSecond, seconds, drainMs, delivered, tag }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
-  const written = new Map();
-  const failures = [];
-  const inFlight = new Set();
-  const started = performance.now();
-  const total = Math.round(perSecond * seconds);
-  for (let i = 0; i < total; i++) {
-    const wait = started + (i * 1000) / perSecond - performance.now();
-    if (wait > 0) await sleep(wait);
-    const walletId = walletIds[i % walletIds.length];
-    const body = JSON.stringify({ query: WRITE, variables: { w: walletId, r: i % 100 } });
-    const sentAt = performance.now();
-    const write = post(agent, url, token, body).then(
-      ({ status, text }) => {
-        const answer = JSON.parse(text);
-        if (status !== 200 || answer.errors) failures.push(text.slice(0, 200));
-        else written.set(`${walletId}:${answer.data.updateAiManagedState.version}`, sentAt);
-      },
-      (error) => failures.push(String(error)),
-    );
-    inFlight.add(write);
-    void write.finally(() => inFlight.delete(write));
-  }
-  await Promise.all(inFlight);
-  const writeSeconds = (performance.now() - started) / 1000;
+  const { written, failures, writeSeconds } = await writePaced({
+    agent,
+    url,
+    token,
+    walletIds,
+    perSecond,
+    seconds,
+  });
   agent.destroy();
   const deadline = performance.now() + drainMs;
   const allIn = () => [...written.keys()].every((key) => seen.has(key));
