@@ -71,6 +71,7 @@ export function asJob(
 
 /** The active span's ids when it is recorded and sampled (so a link to it leads somewhere). */
 export function activeTraceIds(): TraceIds | undefined {
+  if (!started) return undefined;
   const context = trace.getActiveSpan()?.spanContext();
   if (!context || !isSpanContextValid(context)) return undefined;
   if ((context.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
