@@ -20,6 +20,8 @@ import {
   type TestUser,
 } from './helpers/factories';
 import { subscribe, until } from './helpers/live';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
 import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
@@ -251,6 +253,115 @@ describe('live wallet events over graphql-ws', () => {
   });
 });
 
+/** A counter of the service's /metrics (0 while it has not moved). */
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+const offers = () => metric('live_event_offers_total');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longer than the feed's poll and settle time: whatever was recorded before has gone out. */
+const FEED_ROUND_MS = 1_000;
+
+/** `count` subscriptions on one connection, counting what they receive. */
+function crowd(token: string, query: string, variables: Record<string, unknown>, count: number) {
+  const client = createClient({
+    url: t.url.replace('http', 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+  });
+  const seen = { events: 0, errors: [] as unknown[] };
+  for (let i = 0; i < count; i++)
+    client.subscribe(
+      { query, variables },
+      {
+        next: () => seen.events++,
+        error: (e) => seen.errors.push(e),
+        complete: () => undefined,
+      },
+    );
+  return { seen, dispose: () => client.dispose() as Promise<void> };
+}
+
+async function writeAiState(walletId: string, agent: string, riskScore: number): Promise<void> {
+  const result = await t.gql(
+    UpdateAiManagedStateDocument,
+    { walletId, input: { riskScore } },
+    agent,
+  );
+  expect(result.errors).toBeUndefined();
+}
+
+describe('finding the subscriptions an event concerns', () => {
+  it("offers an event to the subscriptions it concerns only, not to the other connections'", async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('index-writer')).token;
+    const strangers = await Promise.all([registerUser(t), registerUser(t), registerUser(t)]);
+    const watcher = (await issueAgent('index-status-watcher')).token;
+    const unconcerned = [
+      ...strangers.map((s) => crowd(s.token, MINE, {}, 15)),
+      crowd(watcher, MANAGED, { k: ['STATUS_CHANGED'] }, 5),
+    ];
+    const all = subscribe(t.url, owner.token, MINE);
+    const one = subscribe(t.url, owner.token, MINE, { w: walletId });
+    await Promise.all([all.connected, one.connected]);
+    try {
+      // Every subscription taken, and the wallet's own CREATED gone out, before counting.
+      await sleep(FEED_ROUND_MS);
+      const before = await offers();
+      await writeAiState(walletId, writer, 31);
+      await until('the write on both', () =>
+        [all, one].every((s) => s.events.some((e) => e.kind === 'AI_STATE_CHANGED')),
+      );
+      await sleep(FEED_ROUND_MS);
+      // Two subscriptions concern it; the 50 others were never looked at.
+      expect((await offers()) - before).toBe(2);
+      expect(unconcerned.map((c) => c.seen)).toEqual(
+        unconcerned.map(() => ({ events: 0, errors: [] })),
+      );
+
+      // A subscription that ended is out of the index.
+      await one.dispose();
+      await sleep(FEED_ROUND_MS);
+      const afterEnd = await offers();
+      await writeAiState(walletId, writer, 32);
+      await until(
+        'the second write',
+        () => all.events.filter((e) => e.kind === 'AI_STATE_CHANGED').length === 2,
+      );
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - afterEnd).toBe(1);
+    } finally {
+      await all.dispose();
+      await Promise.all(unconcerned.map((c) => c.dispose()));
+    }
+  });
+
+  it('offers an agent of every wallet the kinds it asked for only', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('kinds-writer')).token;
+    const watcher = (await issueAgent('kinds-watcher')).token;
+    const statuses = subscribe(t.url, watcher, MANAGED, { k: ['STATUS_CHANGED'] });
+    const states = subscribe(t.url, watcher, MANAGED, { k: ['AI_STATE_CHANGED', 'CREATED'] });
+    await Promise.all([statuses.connected, states.connected]);
+    try {
+      await sleep(FEED_ROUND_MS);
+      const before = await offers();
+      await writeAiState(walletId, writer, 33);
+      await until('the write', () => states.events.some((e) => e.kind === 'AI_STATE_CHANGED'));
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - before).toBe(1);
+      expect(statuses.events).toEqual([]);
+    } finally {
+      await Promise.all([statuses.dispose(), states.dispose()]);
+    }
+  });
+});
+
 describe('two instances on one database', () => {
   it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
     const other = await startInstance(sameDatabaseEnv(t));
@@ -307,19 +418,21 @@ describe('two instances on one database', () => {
   });
 });
 
+/** A feed of its own, polling often and sending at once, with no agent holding grants. */
+function quickFeed(): WalletEventFeed {
+  return new WalletEventFeed(
+    createLogger({ logLevel: 'silent' }),
+    { holdersOf: () => [] },
+    { pollMs: 20, settleMs: 0, overlapMs: 500 },
+  );
+}
+const EVERY_WALLET = { everyWallet: true, kinds: null } as const;
+
 describe('the event feed', () => {
   it('stops a subscription whose consumer falls too far behind', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
+    const feed = quickFeed();
     let overflowed = false;
-    const subscription = feed.subscribe(
-      () => true,
-      3,
-      () => (overflowed = true),
-    );
+    const subscription = feed.subscribe(EVERY_WALLET, 3, () => (overflowed = true));
     // Nobody reads: the first event waits to be pulled, the next ones queue behind it.
     const pending = subscription.next();
     const walletId = new Types.ObjectId();
@@ -344,14 +457,10 @@ describe('the event feed', () => {
   });
 
   it("tells a subscription's end once, whether it ran or was ended before its first event", async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
+    const feed = quickFeed();
     let endedEarly = 0;
     const early = feed.subscribe(
-      () => true,
+      EVERY_WALLET,
       10,
       () => undefined,
       () => endedEarly++,
@@ -362,7 +471,7 @@ describe('the event feed', () => {
 
     let endedLater = 0;
     const later = feed.subscribe(
-      () => true,
+      EVERY_WALLET,
       10,
       () => undefined,
       () => endedLater++,
@@ -376,17 +485,9 @@ describe('the event feed', () => {
   });
 
   it('delivers an event the sweep records late, whose write time is long past', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
+    const feed = quickFeed();
     const seen: string[] = [];
-    const subscription = feed.subscribe(
-      () => true,
-      100,
-      () => undefined,
-    );
+    const subscription = feed.subscribe(EVERY_WALLET, 100, () => undefined);
     const reading = (async () => {
       for await (const event of subscription) seen.push(event._id.toHexString());
     })();

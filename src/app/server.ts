@@ -35,7 +35,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const budget = new TokenBudget((key) =>
     key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute,
   );
-  const feed = new WalletEventFeed(logger);
+  const feed = new WalletEventFeed(logger, core.grantIndex);
   const { auth } = core.services;
   const live = startWebSocket({
     httpServer,

@@ -67,6 +67,11 @@ export const metrics = {
     help: 'Audit events the outbox sweep delivered (a request could not).',
     registers: [registry],
   }),
+  liveEventOffers: new Counter({
+    name: 'live_event_offers_total',
+    help: 'Subscriptions live events were offered to, found through the feed’s index (by wallet, owner, agent scope or grant): the feed’s work per event, which grows with the subscriptions an event concerns, not with every connection.',
+    registers: [registry],
+  }),
   rateLimitRefusals: new Counter({
     name: 'rate_limit_refusals_total',
     help: 'Requests refused by a limit: login, register, connection-test, token_budget, password_checks, websocket, exchange_budget.',

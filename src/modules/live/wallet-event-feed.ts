@@ -2,8 +2,9 @@ import { Repeater } from '@repeaterjs/repeater';
 import type { Types } from 'mongoose';
 import { systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
+import { metrics } from '../../core/metrics';
 import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trail.service';
-import type { UserWalletEvent } from '../audit/user-wallet-event.model';
+import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
 import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
 
 /**
@@ -16,6 +17,9 @@ import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
  * Order per wallet: events become ready a moment (`settleMs`) after they are recorded, and go out
  * by version within a wallet; a wallet whose outbox still holds an earlier (or not yet known)
  * version waits for it, so a later event never overtakes an earlier one that is on its way.
+ *
+ * An event finds its subscriptions through an index (see Audience), never by a look at every
+ * subscription: its cost does not grow with the connections it does not concern.
  */
 
 export interface FeedSettings {
@@ -40,10 +44,20 @@ const CLOCK_ALLOWANCE_MS = 250;
 const OWNER_CACHE = 100_000;
 
 /**
- * What a subscriber sees of an event to choose it: the event, and its wallet's owner (null when the
- * wallet is gone).
+ * Which events a subscription gets, as the index files it: one wallet's; the wallets of one owner;
+ * every wallet (an ALL_WALLETS agent); or the wallets an agent holds a grant on (a GRANTED_WALLETS
+ * agent: the grant index names the holders of an event's wallet). With `kinds`, only those.
  */
-export type EventFilter = (event: UserWalletEvent, owner: Types.ObjectId | null) => boolean;
+export type Audience =
+  | { wallet: Types.ObjectId }
+  | { owner: Types.ObjectId }
+  | { everyWallet: true; kinds: readonly WalletEventKind[] | null }
+  | { grantsOf: Types.ObjectId; kinds: readonly WalletEventKind[] | null };
+
+/** Who holds a grant in force on a wallet, among the agents subscribed here (GrantIndex). */
+export interface GrantHolders {
+  holdersOf(walletId: Types.ObjectId): readonly string[];
+}
 
 export interface FeedSubscription extends AsyncIterableIterator<UserWalletEvent> {
   return(): Promise<IteratorResult<UserWalletEvent>>;
@@ -51,12 +65,36 @@ export interface FeedSubscription extends AsyncIterableIterator<UserWalletEvent>
 
 interface Subscriber {
   since: number;
-  filter: EventFilter;
+  /** Where it is filed in the index: every event filed under one of these reaches it. */
+  keys: readonly string[];
   push(event: UserWalletEvent): void;
 }
 
+/**
+ * The index's keys. A subscription is filed under those of its audience; an event is looked up
+ * under those it matches, each of which names subscriptions that want it, and no others.
+ */
+const key = {
+  wallet: (walletId: string) => `wallet:${walletId}`,
+  owner: (userId: string) => `owner:${userId}`,
+  every: (kind: string | null) => (kind === null ? 'every' : `every:${kind}`),
+  grants: (agentId: string, kind: string | null) =>
+    kind === null ? `grants:${agentId}` : `grants:${agentId}:${kind}`,
+};
+
+function keysOf(audience: Audience): string[] {
+  if ('wallet' in audience) return [key.wallet(audience.wallet.toHexString())];
+  if ('owner' in audience) return [key.owner(audience.owner.toHexString())];
+  // Filed once per kind it wants (an event has one kind, so it is found once).
+  const kinds = audience.kinds?.length ? [...new Set(audience.kinds)] : [null];
+  if ('everyWallet' in audience) return kinds.map(key.every);
+  const agent = audience.grantsOf.toHexString();
+  return kinds.map((kind) => key.grants(agent, kind));
+}
+
 export class WalletEventFeed {
-  private readonly subscribers = new Set<Subscriber>();
+  private readonly index = new Map<string, Set<Subscriber>>();
+  private subscriberCount = 0;
   private watermark = 0;
   /** Ids sent, with when they were recorded: kept while a poll's overlap can read them again. */
   private readonly sent = new Map<string, number>();
@@ -72,16 +110,17 @@ export class WalletEventFeed {
 
   constructor(
     private readonly logger: Logger,
+    private readonly grants: GrantHolders,
     private readonly settings: FeedSettings = FEED_SETTINGS,
   ) {}
 
   /**
-   * Events from now on that `filter` keeps. `maxWaiting` bounds what may wait for a slow consumer:
-   * past it, `onOverflow` is called (the connection is closed) and the subscription ends. `onEnd`
-   * is called once it has ended, however.
+   * Events from now on of `audience`. `maxWaiting` bounds what may wait for a slow consumer: past
+   * it, `onOverflow` is called (the connection is closed) and the subscription ends. `onEnd` is
+   * called once it has ended, however.
    */
   subscribe(
-    filter: EventFilter,
+    audience: Audience,
     maxWaiting: number,
     onOverflow: () => void,
     onEnd?: () => void,
@@ -96,7 +135,7 @@ export class WalletEventFeed {
       let waiting = 0;
       const subscriber: Subscriber = {
         since: Date.now() - CLOCK_ALLOWANCE_MS,
-        filter,
+        keys: keysOf(audience),
         push: (event) => {
           if (waiting >= maxWaiting) {
             onOverflow();
@@ -114,7 +153,7 @@ export class WalletEventFeed {
       try {
         await stop;
       } finally {
-        this.subscribers.delete(subscriber);
+        this.remove(subscriber);
         end();
       }
     }) as FeedSubscription;
@@ -135,14 +174,28 @@ export class WalletEventFeed {
   }
 
   private add(subscriber: Subscriber): void {
-    if (this.subscribers.size === 0) {
+    if (this.subscriberCount === 0) {
       // Nothing recorded before the first subscriber is owed to anyone.
       this.watermark = Date.now();
       this.sent.clear();
       this.held.clear();
     }
-    this.subscribers.add(subscriber);
+    this.subscriberCount++;
+    for (const k of subscriber.keys) {
+      let filed = this.index.get(k);
+      if (!filed) this.index.set(k, (filed = new Set()));
+      filed.add(subscriber);
+    }
     if (!this.timer && !this.stopped) this.schedule();
+  }
+
+  private remove(subscriber: Subscriber): void {
+    this.subscriberCount--;
+    for (const k of subscriber.keys) {
+      const filed = this.index.get(k);
+      if (!filed?.delete(subscriber)) continue;
+      if (filed.size === 0) this.index.delete(k);
+    }
   }
 
   private schedule(): void {
@@ -157,7 +210,7 @@ export class WalletEventFeed {
         )
         .finally(() => {
           this.timer = undefined;
-          if (this.subscribers.size > 0 && !this.stopped) this.schedule();
+          if (this.subscriberCount > 0 && !this.stopped) this.schedule();
         });
     }, this.settings.pollMs);
     this.timer.unref();
@@ -221,11 +274,33 @@ export class WalletEventFeed {
       this.held.delete(id);
       this.sent.set(id, event.recorded_at.getTime());
       const { recorded_at: _recorded, ...shown } = event;
-      const owner = this.owners.get(event.wallet_id.toHexString()) ?? null;
-      const recorded = event.recorded_at.getTime();
-      for (const subscriber of this.subscribers)
-        if (recorded >= subscriber.since && subscriber.filter(shown, owner)) subscriber.push(shown);
+      this.deliver(shown, event.recorded_at.getTime());
     }
+  }
+
+  /** To the subscriptions filed under the event's keys, those that began before it was recorded. */
+  private deliver(event: UserWalletEvent, recorded: number): void {
+    let offered = 0;
+    for (const k of this.keysFor(event)) {
+      const filed = this.index.get(k);
+      if (!filed) continue;
+      for (const subscriber of filed) {
+        offered++;
+        if (recorded >= subscriber.since) subscriber.push(event);
+      }
+    }
+    if (offered > 0) metrics.liveEventOffers.inc(offered);
+  }
+
+  /** The index's keys under which the subscriptions that want this event are filed. */
+  private keysFor(event: UserWalletEvent): string[] {
+    const wallet = event.wallet_id.toHexString();
+    const owner = this.owners.get(wallet) ?? null;
+    const keys = [key.wallet(wallet), key.every(null), key.every(event.kind)];
+    if (owner) keys.push(key.owner(owner.toHexString()));
+    for (const agent of this.grants.holdersOf(event.wallet_id))
+      keys.push(key.grants(agent, null), key.grants(agent, event.kind));
+    return keys;
   }
 
   private async learnOwners(ctx: SystemContext, walletIds: Types.ObjectId[]): Promise<void> {
