@@ -362,6 +362,110 @@ describe('finding the subscriptions an event concerns', () => {
   });
 });
 
+/** A graphql-ws connection spoken by hand, keeping every frame after the ack as it came. */
+async function rawConnection(token: string) {
+  const socket = new WebSocket(t.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
+  const frames: string[] = [];
+  let acknowledge!: () => void;
+  const acknowledged = new Promise<void>((resolve) => (acknowledge = resolve));
+  socket.on('message', (data: Buffer) => {
+    const text = data.toString('utf8');
+    if ((JSON.parse(text) as { type: string }).type === 'connection_ack') acknowledge();
+    else frames.push(text);
+  });
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(
+    JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+  );
+  await acknowledged;
+  const send = (message: object) => socket.send(JSON.stringify(message));
+  return {
+    frames,
+    subscribe: (id: string, query: string, variables: Record<string, unknown>) =>
+      send({ id, type: 'subscribe', payload: { query, variables } }),
+    complete: (id: string) => send({ id, type: 'complete' }),
+    close: () => socket.close(),
+  };
+}
+
+/** A next frame's payload, as it came: the frame must be graphql-ws's, byte for byte. */
+function payloadText(frame: string, id: string): string {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  expect(frame.startsWith(head) && frame.endsWith('}')).toBe(true);
+  return frame.slice(head.length, -1);
+}
+
+describe('next frames', () => {
+  it('carry each distinct result serialised once; each socket adds only its envelope', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('frames-writer')).token;
+    const [a, b] = [await rawConnection(owner.token), await rawConnection(owner.token)];
+    const SHARED = 'subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { id kind after } }';
+    const OWN = 'subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { id version } }';
+    const oddId = 'a "quoted" id \\ é';
+    try {
+      a.subscribe('1', SHARED, { w: walletId });
+      b.subscribe(oddId, SHARED, { w: walletId });
+      b.subscribe('own', OWN, { w: walletId });
+      await sleep(FEED_ROUND_MS);
+      const serialised = () => metric('live_results_serialised_total');
+      const sent = () => metric('live_frames_sent_total');
+      const before = { serialised: await serialised(), sent: await sent() };
+      // The wallet's CREATED may have come (recorded just before the subscriptions began).
+      a.frames.length = 0;
+      b.frames.length = 0;
+      await writeAiState(walletId, writer, 41);
+      await until('the three frames', () => a.frames.length === 1 && b.frames.length === 2);
+      await sleep(FEED_ROUND_MS);
+      // Two distinct results (two selections), three frames.
+      expect({ serialised: await serialised(), sent: await sent() }).toEqual({
+        serialised: before.serialised + 2,
+        sent: before.sent + 3,
+      });
+
+      const eventId = (await trail(owner, walletId)).at(-1)!.id;
+      const shared = payloadText(a.frames[0], '1');
+      const fromB = b.frames.find((f) => f.includes('"kind"'))!;
+      expect(payloadText(fromB, oddId)).toBe(shared);
+      expect(JSON.parse(fromB)).toEqual({
+        id: oddId,
+        type: 'next',
+        payload: {
+          data: {
+            myWalletEvents: {
+              id: eventId,
+              kind: 'AI_STATE_CHANGED',
+              after: expect.objectContaining({ riskScore: 41 }),
+            },
+          },
+        },
+      });
+      const own = b.frames.find((f) => f.startsWith('{"id":"own"'))!;
+      expect(JSON.parse(payloadText(own, 'own'))).toEqual({
+        data: { myWalletEvents: { id: eventId, version: expect.any(Number) } },
+      });
+
+      // The client's complete ends that subscription alone, and is not answered.
+      a.complete('1');
+      await sleep(100);
+      await writeAiState(walletId, writer, 42);
+      await until('the second write on b', () => b.frames.length === 4);
+      await sleep(FEED_ROUND_MS);
+      expect(a.frames).toHaveLength(1);
+      expect(b.frames.map((f) => (JSON.parse(f) as { type: string }).type)).toEqual([
+        'next',
+        'next',
+        'next',
+        'next',
+      ]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
+
 describe('two instances on one database', () => {
   it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
     const other = await startInstance(sameDatabaseEnv(t));

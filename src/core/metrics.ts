@@ -72,6 +72,16 @@ export const metrics = {
     help: 'Subscriptions live events were offered to, found through the feed’s index (by wallet, owner, agent scope or grant): the feed’s work per event, which grows with the subscriptions an event concerns, not with every connection.',
     registers: [registry],
   }),
+  liveResultsSerialised: new Counter({
+    name: 'live_results_serialised_total',
+    help: 'Distinct results of live events serialised: once per event for all the subscriptions that answer it alike.',
+    registers: [registry],
+  }),
+  liveFramesSent: new Counter({
+    name: 'live_frames_sent_total',
+    help: 'Live events sent to subscriptions (graphql-ws next frames).',
+    registers: [registry],
+  }),
   rateLimitRefusals: new Counter({
     name: 'rate_limit_refusals_total',
     help: 'Requests refused by a limit: login, register, connection-test, token_budget, password_checks, websocket, exchange_budget.',

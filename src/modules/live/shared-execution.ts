@@ -4,6 +4,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
+import { metrics } from '../../core/metrics';
 
 /**
  * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
@@ -11,7 +12,8 @@ import {
  * subscriptions that would answer alike share one: the same event object (the feed hands one to
  * every subscriber), the same operation text and variables, and the same caller (principal kind, id
  * and role: what a resolver may look at besides the event). The result is the one graphql-js would
- * give each, computed with the first subscriber's context.
+ * give each, computed with the first subscriber's context. Its payload is serialised once too
+ * (payloadOf), and each socket adds only its envelope (next-frames.ts).
  */
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -40,7 +42,27 @@ export function sharedSubscribe(
   };
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+/** Per result object, shared by the subscriptions that answer alike: gone with the result. */
+const payloads = new WeakMap<ExecutionResult, string>();
+
+/**
+ * The result's payload as JSON, serialised by `serialise` the first time it is asked for and
+ * reused for every other subscription that shares the result.
+ */
+export function payloadOf(
+  result: ExecutionResult,
+  serialise: (result: ExecutionResult) => string,
+): string {
+  let payload = payloads.get(result);
+  if (payload === undefined) {
+    payload = serialise(result);
+    payloads.set(result, payload);
+    metrics.liveResultsSerialised.inc();
+  }
+  return payload;
+}
+
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 

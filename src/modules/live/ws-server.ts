@@ -4,6 +4,7 @@ import {
   getVariableValues,
   GraphQLError,
   Kind,
+  type ExecutionResult,
   OperationTypeNode,
   parse,
   specifiedRules,
@@ -35,7 +36,8 @@ import type { TrustProxy } from '../../shared/client-address';
 import type { TokenBudget } from '../../shared/token-budget';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
-import { sharedSubscribe } from './shared-execution';
+import { sentAsFrames } from './next-frames';
+import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
@@ -102,6 +104,19 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     countErrors(formatted);
     return formatted;
   };
+  /** A result with its errors answered as HTTP's are (logged, counted, formatted). */
+  const answered = (ctx: RequestContext, result: ExecutionResult) => {
+    if (!result.errors) return result;
+    const errors = result.errors.map((error) =>
+      error instanceof GraphQLError ? error : new GraphQLError(String(error)),
+    );
+    return { ...result, errors: answer(ctx, errors) };
+  };
+  const tooSlow = (socket: { close(code: number, reason: string): void }) =>
+    socket.close(
+      SLOW_CONSUMER_CLOSE,
+      `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
+    );
   /** A request of the token's budget; the refusal when it has none left. */
   const spend = (live: LiveSession): RateLimitedError | null => {
     try {
@@ -267,20 +282,23 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           contextValue,
         };
       },
-      onNext: (ctx, _id, _payload, args, result) => {
-        const socket = ctx.extra.socket;
-        if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
-          socket.close(
-            SLOW_CONSUMER_CLOSE,
-            `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
-          );
-        }
-        if (!result.errors) return undefined;
-        const errors = result.errors.map((error) =>
-          error instanceof GraphQLError ? error : new GraphQLError(String(error)),
-        );
-        return { ...result, errors: answer(args.contextValue as RequestContext, errors) };
+      // A subscription's events go out as frames the service sends itself (next-frames.ts): each
+      // distinct result serialised once, whatever the number of sockets it goes to.
+      onOperation: (ctx, id, _payload, args, result) => {
+        if (!isAsyncIterable(result)) return undefined;
+        const context = args.contextValue as RequestContext;
+        return sentAsFrames((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), {
+          id,
+          socket: ctx.extra.socket,
+          payloadOf: (shared) => payloadOf(shared, (r) => JSON.stringify(answered(context, r))),
+          maxBuffered: LIVE_LIMITS.maxBuffered,
+          onSlow: tooSlow,
+        });
       },
+      // A subscription answered at once, without a stream (FORBIDDEN, NOT_FOUND): graphql-ws sends
+      // that one result itself.
+      onNext: (_ctx, _id, _payload, args, result) =>
+        result.errors ? answered(args.contextValue as RequestContext, result) : undefined,
       // Errors of onSubscribe (limits, syntax, validation, variables) and of a failed source.
       onError: (ctx, _id, _payload, errors) => {
         const live = ctx.extra.live!;
