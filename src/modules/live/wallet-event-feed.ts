@@ -105,7 +105,8 @@ export class WalletEventFeed {
   private held = new Map<string, RecordedEvent>();
   private readonly owners = new Map<string, Types.ObjectId | null>();
   private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> = Promise.resolve();
+  /** The round under way and those waiting for it: one at a time, so none sees another's half. */
+  private work: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
@@ -170,7 +171,7 @@ export class WalletEventFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.polling;
+    await this.work;
   }
 
   private add(subscriber: Subscriber): void {
@@ -201,7 +202,7 @@ export class WalletEventFeed {
   private schedule(): void {
     this.timer = setTimeout(() => {
       const ctx = systemCtx(this.logger, FEED_JOB);
-      this.polling = this.poll(ctx)
+      void this.poll(ctx)
         .catch((error: unknown) =>
           ctx.logger.warn(
             { err: error },
@@ -216,8 +217,19 @@ export class WalletEventFeed {
     this.timer.unref();
   }
 
-  /** One round: read what is new, send what is ready, in order. */
-  async poll(ctx: SystemContext, now = Date.now()): Promise<void> {
+  /** Runs `round` once the rounds before it are done. */
+  private exclusive(round: () => Promise<void>): Promise<void> {
+    const run = this.work.then(round);
+    this.work = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One round, after any under way: read what is new, send what is ready, in order. */
+  poll(ctx: SystemContext, now?: number): Promise<void> {
+    return this.exclusive(() => this.read(ctx, now ?? Date.now()));
+  }
+
+  private async read(ctx: SystemContext, now: number): Promise<void> {
     const ids = await recordedSince(ctx, new Date(this.watermark - this.settings.overlapMs));
     for (const { recorded_at } of ids)
       this.watermark = Math.max(this.watermark, recorded_at.getTime());
@@ -269,13 +281,16 @@ export class WalletEventFeed {
       }
     }
     out.sort((a, b) => a.recorded_at.getTime() - b.recorded_at.getTime() || byVersion(a, b));
-    for (const event of out) {
-      const id = event._id.toHexString();
-      this.held.delete(id);
-      this.sent.set(id, event.recorded_at.getTime());
-      const { recorded_at: _recorded, ...shown } = event;
-      this.deliver(shown, event.recorded_at.getTime());
-    }
+    for (const event of out) this.send(event);
+  }
+
+  /** Sent once: remembered (a later read drops it) and handed to its subscriptions. */
+  private send(event: RecordedEvent): void {
+    const id = event._id.toHexString();
+    this.held.delete(id);
+    this.sent.set(id, event.recorded_at.getTime());
+    const { recorded_at: _recorded, ...shown } = event;
+    this.deliver(shown, event.recorded_at.getTime());
   }
 
   /** To the subscriptions filed under the event's keys, those that began before it was recorded. */
