@@ -22,6 +22,33 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  */
 
 /**
+ * What a wallet keeps of each of its events that reached the trail, in `recent_trail` (its last
+ * few): the event's id, version and time, and when it left the outbox (`pulled_at`, by the clock of
+ * the instance that pulled it). The live feed checks this instance's own events against it, to
+ * send them at once (live/wallet-event-feed.ts), without reading the trail.
+ */
+export interface TrailEntry {
+  _id: Types.ObjectId;
+  version: number | null;
+  at: Date;
+  pulled_at: Date;
+}
+
+/** The events a pull takes out of the outboxes, as the wallets' recent_trail keeps them. */
+export function trailEntries(
+  events: readonly WalletEventRecord[],
+  now = new Date(),
+): Array<TrailEntry & { wallet_id: Types.ObjectId }> {
+  return events.map((e) => ({
+    _id: e._id,
+    wallet_id: e.wallet_id,
+    version: e.version,
+    at: e.at,
+    pulled_at: now,
+  }));
+}
+
+/**
  * What the outbox reads of a context: its logger and the comment of its commands. Any actor's
  * context will do, and the service's own work (a sweep, the pause of a refused credential's
  * wallets) tags its commands through it.
@@ -44,13 +71,20 @@ export interface PendingEventStore {
     event: WalletEventRecord,
     keepVersion?: boolean,
   ): Promise<UserWallet | null>;
-  /** Takes these events out of the wallet's outbox, leaving its updated_at. */
-  pull(ctx: OutboxContext, walletId: Types.ObjectId, eventIds: Types.ObjectId[]): Promise<unknown>;
-  /** The same for many wallets, in one command. */
+  /**
+   * Takes these events (now in the trail) out of the wallet's outbox and adds them to its
+   * recent_trail, leaving its updated_at: the two in one update, so an event of a wallet is always
+   * in one or the other (or gone from recent_trail, older than what it keeps).
+   */
+  pull(
+    ctx: OutboxContext,
+    walletId: Types.ObjectId,
+    events: readonly TrailEntry[],
+  ): Promise<unknown>;
+  /** The same for the events of many wallets, in one command. */
   pullMany(
     ctx: OutboxContext,
-    walletIds: Types.ObjectId[],
-    eventIds: Types.ObjectId[],
+    events: ReadonlyArray<TrailEntry & { wallet_id: Types.ObjectId }>,
   ): Promise<unknown>;
   /** Puts `event` in the wallet's outbox in the place of the pending event with its id. */
   replace(ctx: OutboxContext, walletId: Types.ObjectId, event: WalletEventRecord): Promise<unknown>;
@@ -107,7 +141,7 @@ export class AuditOutbox {
         )
           throw error;
       });
-    await this.store.pull(ctx, walletId, ids);
+    await this.store.pull(ctx, walletId, trailEntries(events));
   }
 
   /**
@@ -159,14 +193,10 @@ export class AuditOutbox {
         });
       if (delivered.length === 0) return new Set();
       const done = new Set(delivered.map((id) => id.toHexString()));
-      const walletIds = [
-        ...new Map(
-          events
-            .filter((e) => done.has(e._id.toHexString()))
-            .map((e) => [e.wallet_id.toHexString(), e.wallet_id]),
-        ).values(),
-      ];
-      await this.store.pullMany(ctx, walletIds, delivered);
+      await this.store.pullMany(
+        ctx,
+        trailEntries(events.filter((e) => done.has(e._id.toHexString()))),
+      );
       return done;
     } catch (error) {
       ctx.logger.warn(
