@@ -23,6 +23,7 @@ import { subscribe, until } from './helpers/live';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { systemCtx } from '../src/core/context';
 import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
 
@@ -585,6 +586,46 @@ describe('the event feed', () => {
     await later.return();
     await next;
     expect(endedLater).toBe(1);
+    await feed.stop();
+  });
+
+  it("sends a wallet's events by version when an earlier one reached the trail after a later one", async () => {
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      // Polled by the test alone.
+      { pollMs: 3_600_000, settleMs: 0, overlapMs: 500 },
+    );
+    const walletId = new Types.ObjectId();
+    const seen: Array<number | null> = [];
+    const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
+    const reading = (async () => {
+      for await (const event of subscription) seen.push(event.version);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = Date.now();
+    // Version 2 reached the trail first; version 1 came later, as the sweep delivers an event a
+    // request could not.
+    await UserWalletEventModel.collection.insertMany(
+      [2, 1].map((version, i) => ({
+        _id: new Types.ObjectId(),
+        wallet_id: walletId,
+        kind: 'ai_state_changed',
+        actor: 'a',
+        actor_id: walletId,
+        actor_role: 'agent',
+        before: null,
+        after: null,
+        version,
+        at: new Date(now - 10_000 + version),
+        recorded_at: new Date(now + i * 10),
+      })),
+    );
+    await feed.poll(systemCtx(createLogger({ logLevel: 'silent' }), 'test poll'), now + 1_000);
+    await until('both', () => seen.length === 2);
+    expect(seen).toEqual([1, 2]);
+    await subscription.return();
+    await reading;
     await feed.stop();
   });
 

@@ -268,20 +268,26 @@ export class WalletEventFeed {
     }
     await this.learnOwners(ctx, walletIds);
 
-    const out: RecordedEvent[] = [];
+    const out: RecordedEvent[][] = [];
     for (const [wallet, events] of byWallet) {
       events.sort(byVersion);
       const earlier = onTheWay.get(wallet);
+      const going: RecordedEvent[] = [];
       for (const event of events) {
         // An earlier event (or one whose version is not known yet) is still in the outbox: wait
         // for it.
         if (earlier?.some((p) => p.version === null || event.version === null || before(p, event)))
           break;
-        out.push(event);
+        going.push(event);
       }
+      if (going.length > 0) out.push(going);
     }
-    out.sort((a, b) => a.recorded_at.getTime() - b.recorded_at.getTime() || byVersion(a, b));
-    for (const event of out) this.send(event);
+    // Wallets in the order their events reached the trail; within one, by version, whatever the
+    // times (an event the sweep delivered late reached the trail after later ones of its wallet).
+    const firstRecorded = (events: RecordedEvent[]) =>
+      Math.min(...events.map((e) => e.recorded_at.getTime()));
+    out.sort((a, b) => firstRecorded(a) - firstRecorded(b));
+    for (const events of out) for (const event of events) this.send(event);
   }
 
   /** Sent once: remembered (a later read drops it) and handed to its subscriptions. */
