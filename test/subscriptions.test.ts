@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import {
   AiPauseWalletDocument,
   PauseUserWalletDocument,
@@ -9,7 +9,7 @@ import {
   UpdateUserWalletDocument,
   UserWalletEventsDocument,
 } from './generated/graphql';
-import { codes, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
+import { codes, gqlAt, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { startInstance } from './helpers/processes';
 import {
   adminToken,
@@ -22,8 +22,11 @@ import {
 import { subscribe, until } from './helpers/live';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
-import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { FEED_SETTINGS, WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { AuditOutboxSweep } from '../src/modules/audit/outbox-sweep';
+import { walletOutbox, walletPendingEvents } from '../src/modules/wallets/wallet-outbox';
 import { systemCtx } from '../src/core/context';
+import type { StoredWallet } from './helpers/stored';
 import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
 
@@ -464,6 +467,178 @@ describe('next frames', () => {
       a.close();
       b.close();
     }
+  });
+});
+
+const trailEvents = () => mongoose.connection.db!.collection('user_wallet_events');
+
+describe("this instance's own writes", () => {
+  it('go out at once, before the poll could send them, and once', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('own-writer')).token;
+    const live = subscribe(t.url, owner.token, MINE, { w: walletId });
+    await live.connected;
+    try {
+      await sleep(FEED_ROUND_MS);
+      const atOnce = () => metric('live_own_events_total{sent="at_once"}');
+      const before = await atOnce();
+      await writeAiState(walletId, writer, 51);
+      await writeAiState(walletId, writer, 52);
+      const written = (await trail(owner, walletId)).slice(-2).map((e) => e.id as string);
+      await until('both writes', () => written.every((id) => live.events.some((e) => e.id === id)));
+      for (const id of written) {
+        const recorded = (await trailEvents().findOne({ _id: new Types.ObjectId(id) }))!
+          .recorded_at as Date;
+        const arrived = live.arrivals[live.events.findIndex((e) => e.id === id)];
+        // The poll sends an event no sooner than the settle time after it reached the trail.
+        expect(arrived - recorded.getTime()).toBeLessThan(FEED_SETTINGS.settleMs);
+      }
+      expect((await atOnce()) - before).toBe(2);
+      // The poll reads them again and drops them: each came once, in order.
+      await sleep(FEED_ROUND_MS);
+      expect(live.events.filter((e) => written.includes(e.id as string)).map((e) => e.id)).toEqual(
+        written,
+      );
+    } finally {
+      await live.dispose();
+    }
+  });
+
+  describe('wait for an earlier event of their wallet from a second instance', () => {
+    let other: Awaited<ReturnType<typeof startInstance>>;
+    beforeAll(async () => {
+      other = await startInstance(sameDatabaseEnv(t));
+    });
+    afterAll(() => other.stop());
+
+    /**
+     * A feed of its own, told of this process's writes as the app's is, whose poll runs only when
+     * the test says: what it sends without one went out at once. The versions it sent, in order.
+     */
+    async function ownFeed(walletId: string) {
+      const feed = new WalletEventFeed(
+        createLogger({ logLevel: 'silent' }),
+        { holdersOf: () => [] },
+        { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
+      );
+      const stopHearing = walletOutbox.onRecorded((events) => feed.recordedHere(events));
+      const sent: Array<number | null> = [];
+      const subscription = feed.subscribe(
+        { wallet: new Types.ObjectId(walletId) },
+        100,
+        () => undefined,
+      );
+      const reading = (async () => {
+        for await (const event of subscription) sent.push(event.version);
+      })();
+      await sleep(50);
+      return {
+        sent,
+        poll: () => feed.poll(systemCtx(createLogger({ logLevel: 'silent' }), 'test poll')),
+        stop: async () => {
+          stopHearing();
+          await subscription.return();
+          await reading;
+          await feed.stop();
+        },
+      };
+    }
+
+    /** A wallet whose CREATED left its outbox longer ago than the feed's overlap. */
+    async function quietWallet(owner: TestUser): Promise<string> {
+      const walletId = await walletOf(owner);
+      await sleep(1_100);
+      return walletId;
+    }
+
+    async function writeThere(walletId: string, agent: string, riskScore: number) {
+      const result = await gqlAt(
+        other.url,
+        UpdateAiManagedStateDocument,
+        { walletId, input: { riskScore } },
+        agent,
+      );
+      expect(result.errors).toBeUndefined();
+    }
+
+    it('in the trail, not read here yet: they go after it, with the poll; once', async () => {
+      const owner = await registerUser(t);
+      const walletId = await quietWallet(owner);
+      const writer = (await issueAgent('two-instance-own-writer')).token;
+      const feed = await ownFeed(walletId);
+      try {
+        await writeThere(walletId, writer, 61);
+        await writeAiState(walletId, writer, 62);
+        await sleep(500);
+        expect(feed.sent).toEqual([]);
+        await feed.poll();
+        await until('both, in order', () => feed.sent.length === 2);
+        expect(feed.sent).toEqual([1, 2]);
+        await feed.poll();
+        // Known now: the next one goes at once (no poll), and nothing came twice.
+        await writeAiState(walletId, writer, 63);
+        await until('the third at once', () => feed.sent.length === 3);
+        await sleep(100);
+        expect(feed.sent).toEqual([1, 2, 3]);
+      } finally {
+        await feed.stop();
+      }
+    });
+
+    it("still in that instance's outbox: they go after it, once it reaches the trail", async () => {
+      const owner = await registerUser(t);
+      const walletId = await quietWallet(owner);
+      const wallet = new Types.ObjectId(walletId);
+      const writer = (await issueAgent('two-instance-outbox-writer')).token;
+      const feed = await ownFeed(walletId);
+      // The trail refuses the second instance's event for real: a unique index, and an event in
+      // its way.
+      await trailEvents().createIndex(
+        { wallet_id: 1, version: 1, kind: 1 },
+        { unique: true, name: 'test_blocker' },
+      );
+      const blocker = await trailEvents().insertOne({
+        wallet_id: wallet,
+        version: 1,
+        kind: 'ai_state_changed',
+        actor: 'blocker',
+        actor_role: 'agent',
+        actor_id: new Types.ObjectId(),
+        before: null,
+        after: null,
+        at: new Date(0),
+        recorded_at: new Date(0),
+      });
+      try {
+        await writeThere(walletId, writer, 71);
+        const stored = await mongoose.connection
+          .db!.collection<StoredWallet>('user_wallets')
+          .findOne({ _id: wallet });
+        expect(stored!.pending_events.map((e) => e.version)).toEqual([1]);
+        await writeAiState(walletId, writer, 72);
+        await sleep(500);
+        await feed.poll();
+        expect(feed.sent).toEqual([]);
+
+        await trailEvents().deleteOne({ _id: blocker.insertedId });
+        await trailEvents().dropIndex('test_blocker');
+        // Delivered late, as a sweep does.
+        await new AuditOutboxSweep(
+          createLogger({ logLevel: 'silent' }),
+          walletPendingEvents,
+        ).deliverPending(new Date(Date.now() + 60_000));
+        await feed.poll();
+        await until('both, in order', () => feed.sent.length === 2);
+        expect(feed.sent).toEqual([1, 2]);
+      } finally {
+        await trailEvents().deleteOne({ _id: blocker.insertedId });
+        await trailEvents()
+          .dropIndex('test_blocker')
+          .catch(() => undefined);
+        await feed.stop();
+      }
+    });
   });
 });
 

@@ -1,7 +1,7 @@
 import type { Types } from 'mongoose';
 import { dbOptions, type RequestContext } from '../../core/context';
 import type { UserWallet } from '../wallets/user-wallet.model';
-import { eventIdsInTrail } from './trail.service';
+import { eventIdsInTrail, type RecordedEvent } from './trail.service';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 
 /*
@@ -20,6 +20,9 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * wallets/wallet-outbox.ts) and builds its AuditOutbox on it, and app/lifecycle.ts hands the same
  * store to the sweep, so this module imports nothing of the wallets'.
  */
+
+/** Told of events this instance has just put in the trail (AuditOutbox.onRecorded). */
+export type RecordedListener = (events: readonly RecordedEvent[]) => void;
 
 /**
  * What a wallet keeps of each of its events that reached the trail, in `recent_trail` (its last
@@ -117,7 +120,30 @@ export function trailRecords(
  * (wallets/wallet-outbox.ts), the sweep its own on the same store.
  */
 export class AuditOutbox {
+  private readonly listeners = new Set<RecordedListener>();
+
   constructor(private readonly store: PendingEventStore) {}
+
+  /**
+   * Hears of the events this outbox puts in the trail, once they are out of their outboxes (the
+   * live feed: this instance's own writes go out at once). Only events this outbox inserted itself
+   * are told, with the time the trail holds for them. Returns the call that stops it.
+   */
+  onRecorded(listener: RecordedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private tell(ctx: OutboxContext, events: readonly RecordedEvent[]): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(events);
+      } catch (error) {
+        // The events are stored: a listener's failure is not the write's.
+        ctx.logger.warn({ err: error }, 'a listener of the audit trail failed');
+      }
+    }
+  }
 
   /**
    * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
@@ -133,15 +159,20 @@ export class AuditOutbox {
     const tagged = dbOptions(ctx);
     // The events are stored as they are (already typed). An id already in the trail was delivered
     // before (by the sweep, say); only an event still missing afterwards is a failure.
+    const records = trailRecords(events);
+    let inserted = true;
     await UserWalletEventModel.collection
-      .insertMany(trailRecords(events), { ordered: false, ...tagged })
+      .insertMany(records, { ordered: false, ...tagged })
       .catch(async (error: unknown) => {
+        inserted = false;
         if (
           (await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length
         )
           throw error;
       });
     await this.store.pull(ctx, walletId, trailEntries(events));
+    // Some were in the trail before, with another time: the feed's poll finds them as they are.
+    if (inserted) this.tell(ctx, records);
   }
 
   /**
@@ -179,9 +210,12 @@ export class AuditOutbox {
     const tagged = dbOptions(ctx);
     try {
       let delivered = ids;
+      const records = trailRecords(events);
+      let inserted = true;
       await UserWalletEventModel.collection
-        .insertMany(trailRecords(events), { ordered: false, ...tagged })
+        .insertMany(records, { ordered: false, ...tagged })
         .catch(async (error: unknown) => {
+          inserted = false;
           // As in copyEvents: an id already in the trail was delivered before; only the missing
           // ones failed.
           delivered = await eventIdsInTrail(ctx, ids);
@@ -197,6 +231,7 @@ export class AuditOutbox {
         ctx,
         trailEntries(events.filter((e) => done.has(e._id.toHexString()))),
       );
+      if (inserted) this.tell(ctx, records);
       return done;
     } catch (error) {
       ctx.logger.warn(

@@ -5,7 +5,13 @@ import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trail.service';
 import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
-import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
+import {
+  outboxesAndTrailsOf,
+  ownersOf,
+  pendingEventsOf,
+  type OutboxAndTrail,
+} from '../wallets/user-wallet.service';
+import { RECENT_TRAIL_KEPT } from '../wallets/wallet-outbox';
 
 /**
  * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
@@ -17,6 +23,10 @@ import { ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
  * Order per wallet: events become ready a moment (`settleMs`) after they are recorded, and go out
  * by version within a wallet; a wallet whose outbox still holds an earlier (or not yet known)
  * version waits for it, so a later event never overtakes an earlier one that is on its way.
+ *
+ * This instance's own events go out at once, without waiting for the poll or the settle time (see
+ * recordedHere): its outbox tells the feed as it puts them in the trail. One that an earlier event
+ * of its wallet may still come before waits, and goes with the poll, in order.
  *
  * An event finds its subscriptions through an index (see Audience), never by a look at every
  * subscription: its cost does not grow with the connections it does not concern.
@@ -103,6 +113,14 @@ export class WalletEventFeed {
    * outbox.
    */
   private held = new Map<string, RecordedEvent>();
+  /** This instance's own events, in the trail, waiting for their round (recordedHere). */
+  private ownToSend: RecordedEvent[] = [];
+  private ownRoundQueued = false;
+  /**
+   * When the last read of the trail began: what reached the trail well before it (overlapMs, as
+   * the reads' own overlap allows for clocks and inserts still landing) has been read.
+   */
+  private lastReadAt = 0;
   private readonly owners = new Map<string, Types.ObjectId | null>();
   private timer: NodeJS.Timeout | undefined;
   /** The round under way and those waiting for it: one at a time, so none sees another's half. */
@@ -178,8 +196,10 @@ export class WalletEventFeed {
     if (this.subscriberCount === 0) {
       // Nothing recorded before the first subscriber is owed to anyone.
       this.watermark = Date.now();
+      this.lastReadAt = this.watermark;
       this.sent.clear();
       this.held.clear();
+      this.ownToSend = [];
     }
     this.subscriberCount++;
     for (const k of subscriber.keys) {
@@ -230,6 +250,7 @@ export class WalletEventFeed {
   }
 
   private async read(ctx: SystemContext, now: number): Promise<void> {
+    const readAt = Date.now();
     const ids = await recordedSince(ctx, new Date(this.watermark - this.settings.overlapMs));
     for (const { recorded_at } of ids)
       this.watermark = Math.max(this.watermark, recorded_at.getTime());
@@ -240,6 +261,8 @@ export class WalletEventFeed {
       const events = await recordedEvents(ctx, fresh);
       for (const event of events) this.held.set(event._id.toHexString(), event);
     }
+    // Only now is what the read found held here (or sent before).
+    this.lastReadAt = readAt;
     const ready = [...this.held.values()].filter(
       (e) => e.recorded_at.getTime() <= now - this.settings.settleMs,
     );
@@ -250,11 +273,7 @@ export class WalletEventFeed {
   }
 
   private async release(ctx: SystemContext, ready: RecordedEvent[]): Promise<void> {
-    const byWallet = new Map<string, RecordedEvent[]>();
-    for (const event of ready) {
-      const key = event.wallet_id.toHexString();
-      byWallet.set(key, [...(byWallet.get(key) ?? []), event]);
-    }
+    const byWallet = groupByWallet(ready);
     const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
     const outboxes = await pendingEventsOf(ctx, walletIds);
     const readyIds = new Set(ready.map((e) => e._id.toHexString()));
@@ -276,8 +295,7 @@ export class WalletEventFeed {
       for (const event of events) {
         // An earlier event (or one whose version is not known yet) is still in the outbox: wait
         // for it.
-        if (earlier?.some((p) => p.version === null || event.version === null || before(p, event)))
-          break;
+        if (earlier?.some((p) => precedes(p, event))) break;
         going.push(event);
       }
       if (going.length > 0) out.push(going);
@@ -288,6 +306,88 @@ export class WalletEventFeed {
       Math.min(...events.map((e) => e.recorded_at.getTime()));
     out.sort((a, b) => firstRecorded(a) - firstRecorded(b));
     for (const events of out) for (const event of events) this.send(event);
+  }
+
+  /**
+   * Events this instance has just put in the trail (its outbox tells, app/server.ts): they go out
+   * in a round of their own, at once, rather than with the poll after the settle time, each unless
+   * something earlier of its wallet may still come (see mayStillCome); those wait, held, and the
+   * poll sends them in order.
+   */
+  recordedHere(events: readonly RecordedEvent[]): void {
+    if (this.subscriberCount === 0 || this.stopped) return;
+    // One that no subscription here wants needs no round: the poll reads it, and drops it.
+    const wanted = events.filter((e) => this.mayBeWanted(e));
+    if (wanted.length === 0) return;
+    this.ownToSend.push(...wanted);
+    if (this.ownRoundQueued) return;
+    this.ownRoundQueued = true;
+    const ctx = systemCtx(this.logger, FEED_JOB);
+    void this.exclusive(() => {
+      this.ownRoundQueued = false;
+      return this.sendOwn(ctx, this.ownToSend.splice(0));
+    }).catch((error: unknown) =>
+      // They are in the trail: the poll sends them.
+      ctx.logger.warn({ err: error }, "this instance's own events go with the next poll"),
+    );
+  }
+
+  private async sendOwn(ctx: SystemContext, events: RecordedEvent[]): Promise<void> {
+    const own = events.filter((e) => !this.sent.has(e._id.toHexString()));
+    if (own.length === 0 || this.subscriberCount === 0) return;
+    const byWallet = groupByWallet(own);
+    const walletIds = [...byWallet.values()].map((mine) => mine[0].wallet_id);
+    // Read after the events left their outboxes: an earlier event is then in its wallet's outbox or
+    // in its recent_trail (both are one update), which this one read by id shows.
+    const outboxes = new Map(
+      (await outboxesAndTrailsOf(ctx, walletIds)).map((w) => [w._id.toHexString(), w]),
+    );
+    await this.learnOwners(ctx, walletIds);
+    const ownIds = new Set(own.map((e) => e._id.toHexString()));
+    const horizon = this.lastReadAt - this.settings.overlapMs;
+    for (const [wallet, mine] of byWallet) {
+      mine.sort(byVersion);
+      const found = outboxes.get(wallet);
+      // A wallet gone meanwhile: nothing to check against, so the poll sends them.
+      const earlier = found ? this.mayStillCome(found, ownIds, horizon) : null;
+      let waiting = false;
+      for (const event of mine) {
+        // One that waits keeps the later ones of its wallet waiting too.
+        waiting ||= earlier === null || earlier.some((p) => precedes(p, event));
+        if (waiting) {
+          this.held.set(event._id.toHexString(), event);
+          metrics.liveOwnEvents.inc({ sent: 'with_the_poll' });
+        } else {
+          this.send(event);
+          metrics.liveOwnEvents.inc({ sent: 'at_once' });
+        }
+      }
+    }
+  }
+
+  /**
+   * What of this wallet may still reach the feed and is none of `own`: what its outbox holds, what
+   * the feed holds, and what its recent_trail shows left the outbox since shortly before the last
+   * read of the trail (which may have missed it) and was not sent. Null when the feed can't tell:
+   * recent_trail may have let such an event go (it is full, and its oldest is that recent).
+   */
+  private mayStillCome(
+    wallet: OutboxAndTrail,
+    own: ReadonlySet<string>,
+    horizon: number,
+  ): Array<Pick<UserWalletEvent, 'version' | 'at'>> | null {
+    const trail = wallet.recent_trail ?? [];
+    if (trail.length >= RECENT_TRAIL_KEPT && trail[0].pulled_at.getTime() >= horizon) return null;
+    const unsent = (id: Types.ObjectId) =>
+      !own.has(id.toHexString()) && !this.sent.has(id.toHexString());
+    const held = [...this.held.values()].filter(
+      (e) => e.wallet_id.equals(wallet._id) && !own.has(e._id.toHexString()),
+    );
+    return [
+      ...(wallet.pending_events ?? []).filter((p) => unsent(p._id)),
+      ...trail.filter((e) => e.pulled_at.getTime() >= horizon && unsent(e._id)),
+      ...held,
+    ];
   }
 
   /** Sent once: remembered (a later read drops it) and handed to its subscriptions. */
@@ -313,6 +413,12 @@ export class WalletEventFeed {
     if (offered > 0) metrics.liveEventOffers.inc(offered);
   }
 
+  /** Whether a subscription here may want it (its owner not known yet: it may). */
+  private mayBeWanted(event: UserWalletEvent): boolean {
+    if (!this.owners.has(event.wallet_id.toHexString())) return true;
+    return this.keysFor(event).some((k) => this.index.has(k));
+  }
+
   /** The index's keys under which the subscriptions that want this event are filed. */
   private keysFor(event: UserWalletEvent): string[] {
     const wallet = event.wallet_id.toHexString();
@@ -336,11 +442,30 @@ export class WalletEventFeed {
   }
 }
 
+function groupByWallet(events: readonly RecordedEvent[]): Map<string, RecordedEvent[]> {
+  const byWallet = new Map<string, RecordedEvent[]>();
+  for (const event of events) {
+    const key = event.wallet_id.toHexString();
+    const mine = byWallet.get(key);
+    if (mine) mine.push(event);
+    else byWallet.set(key, [event]);
+  }
+  return byWallet;
+}
+
+/**
+ * Whether `event` must wait for `p`, of the same wallet: `p` comes before it, or either's version
+ * is not known (a provisional event) and so may.
+ */
+function precedes(p: Pick<UserWalletEvent, 'version' | 'at'>, event: UserWalletEvent): boolean {
+  return p.version === null || event.version === null || before(p, event);
+}
+
 /**
  * Whether `a` comes before `b` in their wallet's order: by version, then by time. A grant leaves the
  * version, so its event shares the version of the write before it and comes after that one.
  */
-function before(a: UserWalletEvent, b: UserWalletEvent): boolean {
+function before(a: Pick<UserWalletEvent, 'version' | 'at'>, b: UserWalletEvent): boolean {
   return a.version! < b.version! || (a.version === b.version && a.at.getTime() < b.at.getTime());
 }
 
