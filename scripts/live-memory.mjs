@@ -5,7 +5,10 @@
 // embedded engine (or MONGODB_URI), with users inserted straight into its database and tokens
 // signed with its secret (no argon2 per user).
 //
-//   node scripts/live-memory.mjs [N=2000]
+//   node scripts/live-memory.mjs [N=2000] [--connections-only]
+//
+// --connections-only: acknowledged connections with no subscription, to tell what a connection
+// costs from what its subscription adds.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,7 +20,8 @@ import WebSocket from 'ws';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
-const N = Number(process.argv[2] ?? 2000);
+const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 2000);
+const SUBSCRIBE = !process.argv.includes('--connections-only');
 const SETTLE_MS = 3_000;
 const IDLE_MS = 10_000;
 const QUERY = 'subscription { myWalletEvents { id walletId version kind after } }';
@@ -30,7 +34,7 @@ const env = {
   NODE_ENV: 'production',
   PORT: '0',
   HOST: '127.0.0.1',
-  JWT_SECRET: randomBytes(32).toString('hex'),
+  JWT_SECRET: randomBytes(48).toString('base64'),
   // A Fernet key: 32 bytes in URL-safe base64.
   ENCRYPTION_KEY: randomBytes(32).toString('base64').replace(/\+/g, '-').replace(/\//g, '_'),
   ADMIN_EMAIL: 'admin@live-memory.test',
@@ -104,7 +108,8 @@ function connect(token) {
     socket.on('message', (data) => {
       const message = JSON.parse(String(data));
       if (message.type === 'connection_ack') {
-        socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY } }));
+        if (SUBSCRIBE)
+          socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: QUERY } }));
         resolve(socket);
       } else if (message.type === 'error') reject(new Error(JSON.stringify(message.payload)));
     });
@@ -131,7 +136,9 @@ try {
     `${((a.cpuMs - b.cpuMs) / (IDLE_MS / 1000)).toFixed(1)} (${((a.userMs - b.userMs) / (IDLE_MS / 1000)).toFixed(1)} + ${((a.systemMs - b.systemMs) / (IDLE_MS / 1000)).toFixed(1)})`;
   const perSocket = (a, b) => ((a - b) / N / 1024).toFixed(1);
   process.stdout.write(
-    `${N} idle subscriptions (one connection and one user each):\n` +
+    (SUBSCRIBE
+      ? `${N} idle subscriptions (one connection and one user each):\n`
+      : `${N} idle connections (one user each), no subscription:\n`) +
       `  RSS  ${(before.rss / 2 ** 20).toFixed(0)} -> ${(after.rss / 2 ** 20).toFixed(0)} MiB: ${perSocket(after.rss, before.rss)} KiB per connection\n` +
       `  heap ${(before.heap / 2 ** 20).toFixed(0)} -> ${(after.heap / 2 ** 20).toFixed(0)} MiB: ${perSocket(after.heap, before.heap)} KiB per connection\n` +
       `  CPU with no connection: ${rate(before, quiet)} ms a second\n` +

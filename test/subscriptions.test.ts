@@ -29,6 +29,12 @@ import { systemCtx } from '../src/core/context';
 import type { StoredWallet } from './helpers/stored';
 import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
+import { createLoaders } from '../src/core/loaders';
+import type { LiveChannel } from '../src/core/context';
+import { Role } from '../src/modules/auth/roles';
+import { subscriptionContext } from '../src/modules/live/subscription-context';
+import { CheckedDocuments } from '../src/modules/live/checked-documents';
+import { GraphQLError, parse } from 'graphql';
 
 let t: TestApp;
 let admin: string;
@@ -695,6 +701,58 @@ describe('two instances on one database', () => {
     } finally {
       if (!stopped) await other.stop();
     }
+  });
+});
+
+describe('what an idle subscription holds', () => {
+  it('builds its child logger and DataLoaders only when asked for, once', () => {
+    const root = createLogger({ logLevel: 'silent' });
+    let children = 0;
+    let loaderSets = 0;
+    const counting = Object.create(root, {
+      child: {
+        value: (...args: Parameters<typeof root.child>) => {
+          children++;
+          return root.child(...args);
+        },
+      },
+    }) as typeof root;
+    const ctx = subscriptionContext(
+      {
+        clientAddress: '127.0.0.1',
+        actor: { kind: 'user', userId: new Types.ObjectId(), role: Role.USER, email: 'a@b.c' },
+        live: { shareKey: 'k' } as LiveChannel,
+      },
+      counting,
+      () => {
+        loaderSets++;
+        return createLoaders();
+      },
+    );
+    expect({ children, loaderSets }).toEqual({ children: 0, loaderSets: 0 });
+    expect(ctx.logger).toBe(ctx.logger);
+    expect(ctx.loaders).toBe(ctx.loaders);
+    expect({ children, loaderSets }).toEqual({ children: 1, loaderSets: 1 });
+  });
+
+  it('shares one checked document among the subscriptions that send the same text', () => {
+    let checks = 0;
+    const documents = new CheckedDocuments((text) => {
+      checks++;
+      return text.includes('{') ? parse(text) : [new GraphQLError('not an operation')];
+    });
+    const query = 'subscription { myWalletEvents { id } }';
+    const first = documents.of(query);
+    const second = documents.of(`${query}`);
+    expect(second).toBe(first);
+    expect(checks).toBe(1);
+    expect('key' in first && first.key).not.toContain('myWalletEvents');
+    // Refused texts are checked each time (nothing kept for them), as are long ones.
+    expect(documents.of('nope')).toEqual([new GraphQLError('not an operation')]);
+    expect(documents.of('nope')).toHaveLength(1);
+    const long = `subscription { myWalletEvents { id } } ${'#'.repeat(5_000)}`;
+    expect(documents.of(long)).not.toBe(documents.of(long));
+    expect(checks).toBe(5);
   });
 });
 

@@ -19,7 +19,6 @@ import type { AuthService, Session } from '../auth/auth.service';
 import { principalKey } from '../auth/roles';
 import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
 import type { RequestContext } from '../../core/context';
-import { createLoaders } from '../../core/loaders';
 import { clientAddressOf } from '../../app/request-context';
 import {
   CostLimitError,
@@ -36,7 +35,9 @@ import type { TrustProxy } from '../../shared/client-address';
 import type { TokenBudget } from '../../shared/token-budget';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
+import { CheckedDocuments } from './checked-documents';
 import { sentAsFrames } from './next-frames';
+import { subscriptionContext } from './subscription-context';
 import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
 
 /**
@@ -135,6 +136,22 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     return false;
   };
 
+  const documents = new CheckedDocuments((text) => {
+    let document;
+    try {
+      document = parse(text, PARSE_OPTIONS);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
+      throw error;
+    }
+    const errors = validate(options.schema, document, [
+      ...specifiedRules,
+      ...options.validationRules,
+    ]);
+    if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    return document;
+  });
+
   const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
     {
       schema: options.schema,
@@ -168,11 +185,14 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         // give back, so nothing is taken for it.
         if (extra.socket.readyState !== WebSocket.OPEN) return false;
         const { principal } = session;
+        const close = (code: number, reason: string) => extra.socket.close(code, reason);
         const live: LiveSession = {
           session,
           key: principalKey(principal),
           clientAddress,
-          close: (code, reason) => extra.socket.close(code, reason),
+          close,
+          // One for all the connection's subscriptions.
+          connection: { maxWaiting: LIVE_LIMITS.maxWaiting, close },
         };
         const meta: RequestMeta = { logger, clientAddress, actor: principal };
         // The token's check cost what an HTTP request's does: so does the connection.
@@ -207,18 +227,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             ),
           ];
         }
-        let document;
-        try {
-          document = parse(payload.query, PARSE_OPTIONS);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
-          throw error;
-        }
-        const errors = validate(options.schema, document, [
-          ...specifiedRules,
-          ...options.validationRules,
-        ]);
-        if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        const checked = documents.of(payload.query);
+        if (!('document' in checked)) return [...checked];
+        const { document, key: operationKey } = checked;
         const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
         const operation = payload.operationName
           ? operations.find((o) => o.name?.value === payload.operationName)
@@ -246,34 +257,25 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           if (error instanceof CostLimitError) return [error];
           throw error;
         }
-        const requestId = randomUUID();
-        const contextValue: RequestContext = {
-          requestId,
-          clientAddress: live.clientAddress,
-          actor: principal,
-          comment: undefined,
-          logger: logger.child({ requestId, transport: 'websocket' }),
-          loaders: createLoaders(),
-          // A subscription lasts as long as its connection.
-          deadline: Number.MAX_SAFE_INTEGER,
-          // Each event is one object; the cost limit bounds what is selected of it.
-          itemsLeft: Number.POSITIVE_INFINITY,
-          live: {
-            service: options.service,
-            connection: {
-              maxWaiting: LIVE_LIMITS.maxWaiting,
-              close: (code, reason) => extra.socket.close(code, reason),
+        const contextValue = subscriptionContext(
+          {
+            clientAddress: live.clientAddress,
+            actor: principal,
+            live: {
+              service: options.service,
+              connection: live.connection,
+              // Everything the answer to an event may depend on besides the event itself.
+              shareKey: JSON.stringify([
+                live.key,
+                principal.role,
+                payload.operationName ?? null,
+                payload.variables ?? null,
+                operationKey,
+              ]),
             },
-            // Everything the answer to an event may depend on besides the event itself.
-            shareKey: JSON.stringify([
-              live.key,
-              principal.role,
-              payload.operationName ?? null,
-              payload.variables ?? null,
-              payload.query,
-            ]),
           },
-        };
+          logger,
+        );
         return {
           schema: options.schema,
           document,
