@@ -34,7 +34,10 @@ import type { LiveChannel } from '../src/core/context';
 import { Role } from '../src/modules/auth/roles';
 import { subscriptionContext } from '../src/modules/live/subscription-context';
 import { CheckedDocuments } from '../src/modules/live/checked-documents';
-import { GraphQLError, parse } from 'graphql';
+import { GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+import { serveGraphqlWs } from '../src/modules/live/ws-transport';
 
 let t: TestApp;
 let admin: string;
@@ -753,6 +756,60 @@ describe('what an idle subscription holds', () => {
     const long = `subscription { myWalletEvents { id } } ${'#'.repeat(5_000)}`;
     expect(documents.of(long)).not.toBe(documents.of(long));
     expect(checks).toBe(5);
+  });
+});
+
+describe('the WebSocket transport', () => {
+  it('keeps one keep-alive for every socket, ending one that stops answering; keeps no upgrade request', async () => {
+    const schema = new GraphQLSchema({
+      query: new GraphQLObjectType({
+        name: 'Query',
+        fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
+      }),
+    });
+    const httpServer = http.createServer();
+    const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+    const extras: object[] = [];
+    const transport = serveGraphqlWs(
+      {
+        schema,
+        onConnect: (ctx) => {
+          extras.push(ctx.extra);
+          return true;
+        },
+      },
+      wss,
+      (socket, request) => ({ socket, clientAddress: request.socket.remoteAddress ?? '' }),
+      createLogger({ logLevel: 'silent' }),
+      100,
+    );
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const { port } = httpServer.address() as { port: number };
+    const open = (autoPong: boolean) =>
+      new Promise<WebSocket>((resolve) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', {
+          autoPong,
+        });
+        socket.on('message', () => resolve(socket));
+        socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+      });
+    try {
+      const [answering, silent] = await Promise.all([open(true), open(false)]);
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', resolve));
+      // Pinged at the first round, ended at the second (or the third) for not answering.
+      expect(await silentClosed).toBe(1006);
+      await sleep(300);
+      expect(answering.readyState).toBe(WebSocket.OPEN);
+      expect(extras).toHaveLength(2);
+      for (const extra of extras) {
+        expect(Object.keys(extra).sort()).toEqual(['clientAddress', 'socket']);
+        expect(extra).toMatchObject({ clientAddress: '127.0.0.1' });
+      }
+      answering.close();
+    } finally {
+      await transport.dispose();
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
   });
 });
 

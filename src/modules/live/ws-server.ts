@@ -13,7 +13,6 @@ import {
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import { principalKey } from '../auth/roles';
@@ -38,6 +37,7 @@ import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-session
 import { CheckedDocuments } from './checked-documents';
 import { sentAsFrames } from './next-frames';
 import { subscriptionContext } from './subscription-context';
+import { serveGraphqlWs, type SocketExtra } from './ws-transport';
 import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
 
 /**
@@ -60,6 +60,12 @@ export const LIVE_LIMITS = {
 } as const;
 
 export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
+
+/** What the service keeps with each socket: its client's address, its session once admitted. */
+interface ConnectionExtra extends SocketExtra {
+  readonly clientAddress: string;
+  live?: LiveSession;
+}
 
 export interface LiveServerOptions {
   httpServer: http.Server;
@@ -152,7 +158,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     return document;
   });
 
-  const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
+  const transport = serveGraphqlWs<ConnectionExtra>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
@@ -161,7 +167,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       ),
       onConnect: async (ctx) => {
         const extra = ctx.extra;
-        const clientAddress = clientAddressOf(extra.request, options.trustProxy);
+        const { clientAddress } = extra;
         const header =
           typeof ctx.connectionParams?.authorization === 'string'
             ? ctx.connectionParams.authorization
@@ -313,16 +319,17 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           errors,
         );
       },
-      // Never an internal error's message in a close reason, in any environment.
-      isProd: true,
     },
     wss,
+    // The client's address, taken when the socket opens; the upgrade request is not kept.
+    (socket, request) => ({ socket, clientAddress: clientAddressOf(request, options.trustProxy) }),
+    logger,
   );
 
   return {
     dispose: async () => {
       sessions.stop();
-      await cleanup.dispose();
+      await transport.dispose();
     },
   };
 }
