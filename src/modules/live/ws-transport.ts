@@ -6,10 +6,10 @@ import type { Logger } from '../../core/logger';
 /**
  * graphql-ws on a `ws` server: what graphql-ws's own useServer (graphql-ws/use/ws) does, which it
  * offers to be copied and adjusted, with two changes for an instance holding 10,000 sockets that
- * mostly wait. One keep-alive timer serves every socket, where useServer starts an interval for
- * each (and a timeout and a listener at each ping). And nothing of the upgrade request is kept for
- * the connection's life: `describe` takes what the service needs of it (the client's address) when
- * the socket opens.
+ * mostly wait. One keep-alive timer serves every socket, a share of them at each tick, where
+ * useServer starts an interval for each (and a timeout and a listener at each ping). And nothing
+ * of the upgrade request is kept for the connection's life: `describe` takes what the service
+ * needs of it (the client's address) when the socket opens.
  */
 
 /**
@@ -17,6 +17,9 @@ import type { Logger } from '../../core/logger';
  * ended.
  */
 export const KEEP_ALIVE_MS = 12_000;
+
+/** Ticks per keep-alive round, each pinging its share of the sockets. */
+const KEEP_ALIVE_TICKS = 12;
 
 /** What graphql-ws's context carries for each socket (its `extra`). */
 export interface SocketExtra {
@@ -46,19 +49,35 @@ export function serveGraphqlWs<E extends SocketExtra>(
     for (const client of wss.clients) internalError(client);
   });
 
-  /** Pinged and not answered yet: ended at the next round if still here. */
+  /** Pinged and not answered yet: ended at its next turn if still here. */
   const unanswered = new Set<WebSocket>();
-  const keepAlive = setInterval(() => {
-    for (const socket of wss.clients) {
-      if (unanswered.has(socket)) {
-        socket.terminate();
-        continue;
-      }
-      if (socket.readyState !== WebSocket.OPEN) continue;
-      unanswered.add(socket);
-      socket.ping();
+  const keepAliveTurn = (socket: WebSocket) => {
+    if (unanswered.has(socket)) {
+      socket.terminate();
+      return;
     }
-  }, keepAliveMs);
+    if (socket.readyState !== WebSocket.OPEN) return;
+    unanswered.add(socket);
+    socket.ping();
+  };
+  // Every socket's turn comes once per keepAliveMs, a twelfth of them at each tick: all at once, a
+  // ping is a write each, and 10,000 of them would hold the event loop for a tenth of a second.
+  let turns: Iterator<WebSocket> | null = null;
+  const keepAlive = setInterval(
+    () => {
+      for (let due = Math.ceil(wss.clients.size / KEEP_ALIVE_TICKS); due > 0; due--) {
+        turns ??= wss.clients.values();
+        const next = turns.next();
+        if (next.done) {
+          // The round is over: the next one begins at the next tick.
+          turns = null;
+          return;
+        }
+        keepAliveTurn(next.value);
+      }
+    },
+    Math.max(1, Math.floor(keepAliveMs / KEEP_ALIVE_TICKS)),
+  );
   keepAlive.unref();
 
   wss.on('connection', (socket, request) => {
