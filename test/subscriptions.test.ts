@@ -919,6 +919,49 @@ describe('the event feed', () => {
     await feed.stop();
   });
 
+  it('holds a settled event back behind an earlier one of its wallet that is not settled yet', async () => {
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      { pollMs: 3_600_000, settleMs: 300, overlapMs: 5_000 },
+    );
+    const walletId = new Types.ObjectId();
+    const seen: Array<number | null> = [];
+    const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
+    const reading = (async () => {
+      for await (const event of subscription) seen.push(event.version);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = Date.now();
+    // Version 2 reached the trail first; version 1 (delivered late) 200 ms after.
+    await UserWalletEventModel.collection.insertMany(
+      [2, 1].map((version, i) => ({
+        _id: new Types.ObjectId(),
+        wallet_id: walletId,
+        kind: 'ai_state_changed',
+        actor: 'a',
+        actor_id: walletId,
+        actor_role: 'agent',
+        before: null,
+        after: null,
+        version,
+        at: new Date(now - 10_000 + version),
+        recorded_at: new Date(now + i * 200),
+      })),
+    );
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'test poll');
+    // Version 2 has settled, version 1 not yet: neither goes.
+    await feed.poll(ctx, now + 350);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual([]);
+    await feed.poll(ctx, now + 550);
+    await until('both', () => seen.length === 2);
+    expect(seen).toEqual([1, 2]);
+    await subscription.return();
+    await reading;
+    await feed.stop();
+  });
+
   it('delivers an event the sweep records late, whose write time is long past', async () => {
     const feed = quickFeed();
     const seen: string[] = [];

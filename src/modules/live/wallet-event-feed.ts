@@ -263,25 +263,31 @@ export class WalletEventFeed {
     }
     // Only now is what the read found held here (or sent before).
     this.lastReadAt = readAt;
-    const ready = [...this.held.values()].filter(
-      (e) => e.recorded_at.getTime() <= now - this.settings.settleMs,
-    );
-    if (ready.length > 0) await this.release(ctx, ready);
+    await this.release(ctx, now - this.settings.settleMs);
     for (const [id, recorded] of this.sent)
       if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs)
         this.sent.delete(id);
   }
 
-  private async release(ctx: SystemContext, ready: RecordedEvent[]): Promise<void> {
-    const byWallet = groupByWallet(ready);
+  /**
+   * Sends, wallet by wallet, the held events recorded by `settled`, in version order, up to the
+   * first that must wait: for an earlier event still in its wallet's outbox, or behind an earlier
+   * one held here that is not settled yet (an event delivered late reaches the trail after later
+   * ones of its wallet).
+   */
+  private async release(ctx: SystemContext, settled: number): Promise<void> {
+    const isSettled = (e: RecordedEvent) => e.recorded_at.getTime() <= settled;
+    const byWallet = new Map(
+      [...groupByWallet([...this.held.values()])].filter(([, events]) => events.some(isSettled)),
+    );
+    if (byWallet.size === 0) return;
     const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
     const outboxes = await pendingEventsOf(ctx, walletIds);
-    const readyIds = new Set(ready.map((e) => e._id.toHexString()));
     // What each wallet still has on the way: in its outbox, not yet in the trail.
     const onTheWay = new Map<string, UserWalletEvent[]>();
     for (const wallet of outboxes) {
       const waiting = wallet.pending_events.filter(
-        (p) => !readyIds.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()),
+        (p) => !this.held.has(p._id.toHexString()) && !this.sent.has(p._id.toHexString()),
       );
       if (waiting.length > 0) onTheWay.set(wallet._id.toHexString(), waiting);
     }
@@ -293,6 +299,7 @@ export class WalletEventFeed {
       const earlier = onTheWay.get(wallet);
       const going: RecordedEvent[] = [];
       for (const event of events) {
+        if (!isSettled(event)) break;
         // An earlier event (or one whose version is not known yet) is still in the outbox: wait
         // for it.
         if (earlier?.some((p) => precedes(p, event))) break;
