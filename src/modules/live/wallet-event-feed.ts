@@ -123,8 +123,14 @@ export class WalletEventFeed {
   private lastReadAt = 0;
   private readonly owners = new Map<string, Types.ObjectId | null>();
   private timer: NodeJS.Timeout | undefined;
-  /** The round under way and those waiting for it: one at a time, so none sees another's half. */
-  private work: Promise<void> = Promise.resolve();
+  /**
+   * The poll under way and the one waiting for it, and likewise this instance's own rounds: each
+   * kind one at a time. A poll and an own round may overlap, each waiting for the database, so an
+   * own event never waits for a poll's reads; neither changes what the feed holds or has sent but
+   * between its reads and its next, and each decides on what the feed holds and has sent then.
+   */
+  private polls: Promise<void> = Promise.resolve();
+  private ownRounds: Promise<void> = Promise.resolve();
   private stopped = false;
 
   constructor(
@@ -189,7 +195,7 @@ export class WalletEventFeed {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.work;
+    await Promise.all([this.polls, this.ownRounds]);
   }
 
   private add(subscriber: Subscriber): void {
@@ -237,16 +243,11 @@ export class WalletEventFeed {
     this.timer.unref();
   }
 
-  /** Runs `round` once the rounds before it are done. */
-  private exclusive(round: () => Promise<void>): Promise<void> {
-    const run = this.work.then(round);
-    this.work = run.catch(() => undefined);
-    return run;
-  }
-
-  /** One round, after any under way: read what is new, send what is ready, in order. */
+  /** One poll, after any under way: read what is new, send what is ready, in order. */
   poll(ctx: SystemContext, now?: number): Promise<void> {
-    return this.exclusive(() => this.read(ctx, now ?? Date.now()));
+    const run = this.polls.then(() => this.read(ctx, now ?? Date.now()));
+    this.polls = run.catch(() => undefined);
+    return run;
   }
 
   private async read(ctx: SystemContext, now: number): Promise<void> {
@@ -259,10 +260,12 @@ export class WalletEventFeed {
       .map(({ _id }) => _id);
     if (fresh.length > 0) {
       const events = await recordedEvents(ctx, fresh);
-      for (const event of events) this.held.set(event._id.toHexString(), event);
+      // An own round may have sent some meanwhile.
+      for (const event of events)
+        if (!this.sent.has(event._id.toHexString())) this.held.set(event._id.toHexString(), event);
     }
     // Only now is what the read found held here (or sent before).
-    this.lastReadAt = readAt;
+    this.lastReadAt = Math.max(this.lastReadAt, readAt);
     await this.release(ctx, now - this.settings.settleMs);
     for (const [id, recorded] of this.sent)
       if (recorded < this.watermark - this.settings.overlapMs - this.settings.settleMs)
@@ -277,11 +280,10 @@ export class WalletEventFeed {
    */
   private async release(ctx: SystemContext, settled: number): Promise<void> {
     const isSettled = (e: RecordedEvent) => e.recorded_at.getTime() <= settled;
-    const byWallet = new Map(
-      [...groupByWallet([...this.held.values()])].filter(([, events]) => events.some(isSettled)),
-    );
-    if (byWallet.size === 0) return;
-    const walletIds = [...byWallet.values()].map((events) => events[0].wallet_id);
+    const walletIds = [...groupByWallet([...this.held.values()]).values()]
+      .filter((events) => events.some(isSettled))
+      .map((events) => events[0].wallet_id);
+    if (walletIds.length === 0) return;
     const outboxes = await pendingEventsOf(ctx, walletIds);
     // What each wallet still has on the way: in its outbox, not yet in the trail.
     const onTheWay = new Map<string, UserWalletEvent[]>();
@@ -293,6 +295,9 @@ export class WalletEventFeed {
     }
     await this.learnOwners(ctx, walletIds);
 
+    // What is held now: an own round may have sent some, or held some, meanwhile.
+    const wanted = new Set(walletIds.map((id) => id.toHexString()));
+    const byWallet = [...groupByWallet([...this.held.values()])].filter(([w]) => wanted.has(w));
     const out: RecordedEvent[][] = [];
     for (const [wallet, events] of byWallet) {
       events.sort(byVersion);
@@ -330,13 +335,15 @@ export class WalletEventFeed {
     if (this.ownRoundQueued) return;
     this.ownRoundQueued = true;
     const ctx = systemCtx(this.logger, FEED_JOB);
-    void this.exclusive(() => {
-      this.ownRoundQueued = false;
-      return this.sendOwn(ctx, this.ownToSend.splice(0));
-    }).catch((error: unknown) =>
-      // They are in the trail: the poll sends them.
-      ctx.logger.warn({ err: error }, "this instance's own events go with the next poll"),
-    );
+    this.ownRounds = this.ownRounds
+      .then(() => {
+        this.ownRoundQueued = false;
+        return this.sendOwn(ctx, this.ownToSend.splice(0));
+      })
+      .catch((error: unknown) =>
+        // They are in the trail: the poll sends them.
+        ctx.logger.warn({ err: error }, "this instance's own events go with the next poll"),
+      );
   }
 
   private async sendOwn(ctx: SystemContext, events: RecordedEvent[]): Promise<void> {
@@ -349,6 +356,7 @@ export class WalletEventFeed {
     const outboxes = new Map(
       (await outboxesAndTrailsOf(ctx, walletIds)).map((w) => [w._id.toHexString(), w]),
     );
+    for (const [key, wallet] of outboxes) this.rememberOwner(key, wallet.user_id);
     await this.learnOwners(ctx, walletIds);
     const ownIds = new Set(own.map((e) => e._id.toHexString()));
     const horizon = this.lastReadAt - this.settings.overlapMs;
@@ -359,6 +367,8 @@ export class WalletEventFeed {
       const earlier = found ? this.mayStillCome(found, ownIds, horizon) : null;
       let waiting = false;
       for (const event of mine) {
+        // The poll sent it meanwhile (this round came late).
+        if (this.sent.has(event._id.toHexString())) continue;
         // One that waits keeps the later ones of its wallet waiting too.
         waiting ||= earlier === null || earlier.some((p) => precedes(p, event));
         if (waiting) {
@@ -442,10 +452,14 @@ export class WalletEventFeed {
     if (unknown.length === 0) return;
     const wallets = await ownersOf(ctx, unknown);
     const found = new Map(wallets.map((w) => [w._id.toHexString(), w.user_id]));
-    for (const id of unknown) {
-      if (this.owners.size >= OWNER_CACHE) this.owners.delete(this.owners.keys().next().value!);
-      this.owners.set(id.toHexString(), found.get(id.toHexString()) ?? null);
-    }
+    for (const id of unknown)
+      this.rememberOwner(id.toHexString(), found.get(id.toHexString()) ?? null);
+  }
+
+  private rememberOwner(walletKey: string, owner: Types.ObjectId | null): void {
+    if (this.owners.has(walletKey)) return;
+    if (this.owners.size >= OWNER_CACHE) this.owners.delete(this.owners.keys().next().value!);
+    this.owners.set(walletKey, owner);
   }
 }
 
