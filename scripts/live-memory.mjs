@@ -9,9 +9,10 @@
 //
 // --connections-only: acknowledged connections with no subscription, to tell what a connection
 // costs from what its subscription adds.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -43,9 +44,18 @@ const env = {
 };
 const { config } = parseConfig(env);
 
-const engine = process.env.MONGODB_URI
-  ? null
-  : await startEmbeddedEngine({ dataDir: null, searchPath: process.env.PATH });
+// On disk, as `npm start` and the benchmark run the embedded engine.
+const dataDir = process.env.MONGODB_URI ? null : mkdtempSync(join(tmpdir(), 'live-memory-'));
+const engine = dataDir
+  ? await startEmbeddedEngine({ dataDir, searchPath: process.env.PATH })
+  : null;
+/** The engine's process (a child of this one), when this script started it. */
+const enginePid = engine
+  ? execFileSync('ps', ['--ppid', String(process.pid), '-o', 'pid='], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .find((pid) => pid > 0)
+  : undefined;
 const base = new URL(process.env.MONGODB_URI ?? engine.uri);
 base.pathname = `/live_memory_${randomBytes(4).toString('hex')}`;
 env.MONGODB_URI = base.toString();
@@ -81,13 +91,22 @@ const url = await new Promise((resolve, reject) => {
   service.once('exit', (code) => reject(new Error(`the service exited with ${code}`)));
 });
 
-/** The service's resident set and CPU time (ms), from /proc. */
+/** CPU time (ms) of a process, from /proc. */
+function cpuOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const [user, system] = [Number(stat[11]), Number(stat[12])].map((ticks) => ticks * 10);
+  return { cpuMs: user + system, userMs: user, systemMs: system };
+}
+
+/** The service's resident set and CPU time (ms), and the engine's CPU time, from /proc. */
 function processStats() {
   const status = readFileSync(`/proc/${service.pid}/status`, 'utf8');
   const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
-  const stat = readFileSync(`/proc/${service.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const [user, system] = [Number(stat[11]), Number(stat[12])].map((ticks) => ticks * 10);
-  return { rss: rssKb * 1024, cpuMs: user + system, userMs: user, systemMs: system };
+  return {
+    rss: rssKb * 1024,
+    ...cpuOf(service.pid),
+    engineMs: enginePid ? cpuOf(enginePid).cpuMs : NaN,
+  };
 }
 
 async function heapUsed() {
@@ -134,6 +153,7 @@ try {
   const idle = processStats();
   const rate = (a, b) =>
     `${((a.cpuMs - b.cpuMs) / (IDLE_MS / 1000)).toFixed(1)} (${((a.userMs - b.userMs) / (IDLE_MS / 1000)).toFixed(1)} + ${((a.systemMs - b.systemMs) / (IDLE_MS / 1000)).toFixed(1)})`;
+  const engineRate = (a, b) => ((a.engineMs - b.engineMs) / (IDLE_MS / 1000)).toFixed(1);
   const perSocket = (a, b) => ((a - b) / N / 1024).toFixed(1);
   process.stdout.write(
     (SUBSCRIBE
@@ -142,7 +162,8 @@ try {
       `  RSS  ${(before.rss / 2 ** 20).toFixed(0)} -> ${(after.rss / 2 ** 20).toFixed(0)} MiB: ${perSocket(after.rss, before.rss)} KiB per connection\n` +
       `  heap ${(before.heap / 2 ** 20).toFixed(0)} -> ${(after.heap / 2 ** 20).toFixed(0)} MiB: ${perSocket(after.heap, before.heap)} KiB per connection\n` +
       `  CPU with no connection: ${rate(before, quiet)} ms a second\n` +
-      `  CPU while idle: ${rate(idle1, after)} then ${rate(idle, idle1)} ms a second (user + system)\n`,
+      `  CPU while idle: ${rate(idle1, after)} then ${rate(idle, idle1)} ms a second (user + system)\n` +
+      `  the engine's CPU: ${engineRate(before, quiet)} with no connection, ${engineRate(idle, idle1)} while they wait, ms a second\n`,
   );
 } finally {
   for (const socket of sockets) socket.terminate();
@@ -151,4 +172,5 @@ try {
   await mongo.db().dropDatabase();
   await mongo.close();
   await engine?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }
