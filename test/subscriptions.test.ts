@@ -531,7 +531,9 @@ describe("this instance's own writes", () => {
         { holdersOf: () => [] },
         { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
       );
-      const stopHearing = walletOutbox.onRecorded((events) => feed.recordedHere(events));
+      const stopHearing = walletOutbox.onRecorded((events, wallet) =>
+        feed.recordedHere(events, wallet),
+      );
       const sent: Array<number | null> = [];
       const subscription = feed.subscribe(
         { wallet: new Types.ObjectId(walletId) },
@@ -592,6 +594,35 @@ describe("this instance's own writes", () => {
         expect(feed.sent).toEqual([1, 2, 3]);
       } finally {
         await feed.stop();
+      }
+    });
+
+    it("a batch's: each wallet's at once, or after the earlier one of its own", async () => {
+      const owner = await registerUser(t);
+      const [quiet, written] = [await walletOf(owner), await walletOf(owner)];
+      await sleep(1_100);
+      const writer = (await issueAgent('two-instance-batch-writer')).token;
+      const [quietFeed, writtenFeed] = [await ownFeed(quiet), await ownFeed(written)];
+      try {
+        await writeThere(written, writer, 81);
+        const batch = await t.raw<{ updateAiManagedStates: Array<{ error: unknown }> }>(
+          'mutation ($a: ObjectID!, $b: ObjectID!) { updateAiManagedStates(updates: [{ walletId: $a, input: { riskScore: 82 } }, { walletId: $b, input: { riskScore: 83 } }]) { error { code } } }',
+          { a: quiet, b: written },
+          writer,
+        );
+        expect(batch.data!.updateAiManagedStates).toEqual([{ error: null }, { error: null }]);
+        await until("the quiet wallet's at once", () => quietFeed.sent.length === 1);
+        await sleep(300);
+        expect({ quiet: quietFeed.sent, written: writtenFeed.sent }).toEqual({
+          quiet: [1],
+          written: [],
+        });
+        await writtenFeed.poll();
+        await until('both, in order', () => writtenFeed.sent.length === 2);
+        expect(writtenFeed.sent).toEqual([1, 2]);
+      } finally {
+        await quietFeed.stop();
+        await writtenFeed.stop();
       }
     });
 

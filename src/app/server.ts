@@ -38,7 +38,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   );
   const feed = new WalletEventFeed(logger, core.grantIndex);
   // This instance's own writes reach its subscribers at once, not with the next poll.
-  const stopHearing = walletOutbox.onRecorded((events) => feed.recordedHere(events));
+  const stopHearing = walletOutbox.onRecorded((events, wallet) =>
+    feed.recordedHere(events, wallet),
+  );
   const { auth } = core.services;
   const live = startWebSocket({
     httpServer,

@@ -21,8 +21,26 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * store to the sweep, so this module imports nothing of the wallets'.
  */
 
-/** Told of events this instance has just put in the trail (AuditOutbox.onRecorded). */
-export type RecordedListener = (events: readonly RecordedEvent[]) => void;
+/**
+ * Told of events this instance has just put in the trail (AuditOutbox.onRecorded). For one
+ * wallet's, with what the update that took them out of its outbox left of it (null for many
+ * wallets' events at once).
+ */
+export type RecordedListener = (
+  events: readonly RecordedEvent[],
+  wallet: WalletAfterPull | null,
+) => void;
+
+/**
+ * What a wallet holds right after a pull took events out of its outbox: its owner, what its
+ * outbox still holds, and its recent_trail (which now ends with those events).
+ */
+export interface WalletAfterPull {
+  _id: Types.ObjectId;
+  user_id: Types.ObjectId;
+  pending_events?: WalletEventRecord[];
+  recent_trail?: TrailEntry[];
+}
 
 /**
  * What a wallet keeps of each of its events that reached the trail, in `recent_trail` (its last
@@ -77,13 +95,14 @@ export interface PendingEventStore {
   /**
    * Takes these events (now in the trail) out of the wallet's outbox and adds them to its
    * recent_trail, leaving its updated_at: the two in one update, so an event of a wallet is always
-   * in one or the other (or gone from recent_trail, older than what it keeps).
+   * in one or the other (or gone from recent_trail, older than what it keeps). Returns what the
+   * update left of the wallet (null when it is gone).
    */
   pull(
     ctx: OutboxContext,
     walletId: Types.ObjectId,
     events: readonly TrailEntry[],
-  ): Promise<unknown>;
+  ): Promise<WalletAfterPull | null>;
   /** The same for the events of many wallets, in one command. */
   pullMany(
     ctx: OutboxContext,
@@ -134,10 +153,14 @@ export class AuditOutbox {
     return () => this.listeners.delete(listener);
   }
 
-  private tell(ctx: OutboxContext, events: readonly RecordedEvent[]): void {
+  private tell(
+    ctx: OutboxContext,
+    events: readonly RecordedEvent[],
+    wallet: WalletAfterPull | null,
+  ): void {
     for (const listener of this.listeners) {
       try {
-        listener(events);
+        listener(events, wallet);
       } catch (error) {
         // The events are stored: a listener's failure is not the write's.
         ctx.logger.warn({ err: error }, 'a listener of the audit trail failed');
@@ -170,9 +193,9 @@ export class AuditOutbox {
         )
           throw error;
       });
-    await this.store.pull(ctx, walletId, trailEntries(events));
+    const after = await this.store.pull(ctx, walletId, trailEntries(events));
     // Some were in the trail before, with another time: the feed's poll finds them as they are.
-    if (inserted) this.tell(ctx, records);
+    if (inserted) this.tell(ctx, records, after);
   }
 
   /**
@@ -231,7 +254,7 @@ export class AuditOutbox {
         ctx,
         trailEntries(events.filter((e) => done.has(e._id.toHexString()))),
       );
-      if (inserted) this.tell(ctx, records);
+      if (inserted) this.tell(ctx, records, null);
       return done;
     } catch (error) {
       ctx.logger.warn(

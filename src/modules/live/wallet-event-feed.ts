@@ -3,14 +3,10 @@ import type { Types } from 'mongoose';
 import { systemCtx, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
+import type { WalletAfterPull } from '../audit/outbox';
 import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trail.service';
 import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
-import {
-  outboxesAndTrailsOf,
-  ownersOf,
-  pendingEventsOf,
-  type OutboxAndTrail,
-} from '../wallets/user-wallet.service';
+import { outboxesAndTrailsOf, ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
 import { RECENT_TRAIL_KEPT } from '../wallets/wallet-outbox';
 
 /**
@@ -322,15 +318,22 @@ export class WalletEventFeed {
 
   /**
    * Events this instance has just put in the trail (its outbox tells, app/server.ts): they go out
-   * in a round of their own, at once, rather than with the poll after the settle time, each unless
-   * something earlier of its wallet may still come (see mayStillCome); those wait, held, and the
-   * poll sends them in order.
+   * at once rather than with the poll after the settle time, each unless something earlier of its
+   * wallet may still come (see mayStillCome); those wait, held, and the poll sends them in order.
+   * One wallet's events come with what the update that took them out of its outbox left of it,
+   * which is all the check needs, so they are decided here; many wallets' (a batch) in a round of
+   * their own, after one read of those wallets.
    */
-  recordedHere(events: readonly RecordedEvent[]): void {
+  recordedHere(events: readonly RecordedEvent[], wallet: WalletAfterPull | null = null): void {
     if (this.subscriberCount === 0 || this.stopped) return;
+    if (wallet) this.rememberOwner(wallet._id.toHexString(), wallet.user_id);
     // One that no subscription here wants needs no round: the poll reads it, and drops it.
     const wanted = events.filter((e) => this.mayBeWanted(e));
     if (wanted.length === 0) return;
+    if (wallet) {
+      this.decideOwn(wanted, new Map([[wallet._id.toHexString(), wallet]]));
+      return;
+    }
     this.ownToSend.push(...wanted);
     if (this.ownRoundQueued) return;
     this.ownRoundQueued = true;
@@ -349,25 +352,35 @@ export class WalletEventFeed {
   private async sendOwn(ctx: SystemContext, events: RecordedEvent[]): Promise<void> {
     const own = events.filter((e) => !this.sent.has(e._id.toHexString()));
     if (own.length === 0 || this.subscriberCount === 0) return;
-    const byWallet = groupByWallet(own);
-    const walletIds = [...byWallet.values()].map((mine) => mine[0].wallet_id);
+    const walletIds = [...groupByWallet(own).values()].map((mine) => mine[0].wallet_id);
     // Read after the events left their outboxes: an earlier event is then in its wallet's outbox or
     // in its recent_trail (both are one update), which this one read by id shows.
-    const outboxes = new Map(
+    const wallets = new Map(
       (await outboxesAndTrailsOf(ctx, walletIds)).map((w) => [w._id.toHexString(), w]),
     );
-    for (const [key, wallet] of outboxes) this.rememberOwner(key, wallet.user_id);
+    for (const [key, wallet] of wallets) this.rememberOwner(key, wallet.user_id);
     await this.learnOwners(ctx, walletIds);
-    const ownIds = new Set(own.map((e) => e._id.toHexString()));
+    this.decideOwn(own, wallets);
+  }
+
+  /**
+   * Each of this instance's own events sent at once, or held for the poll, on what `wallets` show
+   * of their wallets (read after the events left their outboxes).
+   */
+  private decideOwn(
+    events: readonly RecordedEvent[],
+    wallets: ReadonlyMap<string, WalletAfterPull>,
+  ): void {
+    const ownIds = new Set(events.map((e) => e._id.toHexString()));
     const horizon = this.lastReadAt - this.settings.overlapMs;
-    for (const [wallet, mine] of byWallet) {
+    for (const [wallet, mine] of groupByWallet(events)) {
       mine.sort(byVersion);
-      const found = outboxes.get(wallet);
+      const found = wallets.get(wallet);
       // A wallet gone meanwhile: nothing to check against, so the poll sends them.
       const earlier = found ? this.mayStillCome(found, ownIds, horizon) : null;
       let waiting = false;
       for (const event of mine) {
-        // The poll sent it meanwhile (this round came late).
+        // The poll sent it meanwhile (its round came late).
         if (this.sent.has(event._id.toHexString())) continue;
         // One that waits keeps the later ones of its wallet waiting too.
         waiting ||= earlier === null || earlier.some((p) => precedes(p, event));
@@ -389,7 +402,7 @@ export class WalletEventFeed {
    * recent_trail may have let such an event go (it is full, and its oldest is that recent).
    */
   private mayStillCome(
-    wallet: OutboxAndTrail,
+    wallet: WalletAfterPull,
     own: ReadonlySet<string>,
     horizon: number,
   ): Array<Pick<UserWalletEvent, 'version' | 'at'>> | null {

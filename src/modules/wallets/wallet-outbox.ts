@@ -1,6 +1,11 @@
 import type { Types, UpdateQuery } from 'mongoose';
 import { dbOptions } from '../../core/context';
-import { AuditOutbox, type PendingEventStore, type TrailEntry } from '../audit/outbox';
+import {
+  AuditOutbox,
+  type PendingEventStore,
+  type TrailEntry,
+  type WalletAfterPull,
+} from '../audit/outbox';
 import type { WalletEventRecord } from '../audit/user-wallet-event.model';
 import { UserWalletModel, type UserWallet } from './user-wallet.model';
 
@@ -28,10 +33,14 @@ export const walletPendingEvents: PendingEventStore = {
 
   pull(ctx, walletId, events) {
     // No change to the wallet: updated_at stays.
-    return UserWalletModel.updateOne({ _id: walletId }, pulled(events), {
+    return UserWalletModel.findOneAndUpdate({ _id: walletId }, pulled(events), {
       timestamps: false,
+      returnDocument: 'after',
+      projection: { user_id: 1, pending_events: 1, recent_trail: 1 },
       ...dbOptions(ctx),
-    }).exec();
+    })
+      .lean<WalletAfterPull>()
+      .exec();
   },
 
   pullMany(ctx, events) {
