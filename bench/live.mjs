@@ -8,7 +8,8 @@ import WebSocket from 'ws';
 
 const SUBSCRIPTION =
   'subscription { managedWalletEvents(kinds: [AI_STATE_CHANGED]) { id walletId version } }';
-const WRITE =
+/** An agent's write that changes one number of a wallet's AI state: one event, nothing else. */
+export const WRITE =
   'mutation LiveWrite($w: ObjectID!, $r: Int!) { updateAiManagedState(walletId: $w, input: { riskScore: $r }) { id version } }';
 
 /** `count` agents' subscriptions, each on its own connection, all acknowledged. */
@@ -56,7 +57,8 @@ export async function disconnectSubscribers(subscribers) {
   await Promise.all(subscribers.map((s) => s.client.dispose()));
 }
 
-function post(agent, baseUrl, token, body) {
+/** POST /graphql of `baseUrl` on `agent`: { status, text }. */
+export function post(agent, baseUrl, token, body) {
   return new Promise((resolve, reject) => {
     const request = http.request(
       `${baseUrl}/graphql`,
@@ -83,29 +85,24 @@ function post(agent, baseUrl, token, body) {
  * the moment a write was sent to a subscriber's first sight of its event, over every (write,
  * subscriber).
  */
-export async function measureDelivery({
-  baseUrl,
-  token,
-  walletIds,
-  subscribers,
-  perSecond,
-  seconds,
-  drainMs = 10_000,
-}) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+/**
+ * Agents' writes at `perSecond`, paced, each on the next of `walletIds`, for `seconds` through
+ * `url`, all answered before it returns: `written` maps `walletId:version` to when each was sent
+ * (what its event is matched by), `failures` holds what was refused.
+ */
+export async function writePaced({ agent, url, token, walletIds, perSecond, seconds }) {
   const written = new Map();
   const failures = [];
   const inFlight = new Set();
   const started = performance.now();
   const total = Math.round(perSecond * seconds);
   for (let i = 0; i < total; i++) {
-    const due = started + (i * 1000) / perSecond;
-    const wait = due - performance.now();
+    const wait = started + (i * 1000) / perSecond - performance.now();
     if (wait > 0) await sleep(wait);
     const walletId = walletIds[i % walletIds.length];
     const body = JSON.stringify({ query: WRITE, variables: { w: walletId, r: i % 100 } });
     const sentAt = performance.now();
-    const write = post(agent, baseUrl, token, body).then(
+    const write = post(agent, url, token, body).then(
       ({ status, text }) => {
         const answer = JSON.parse(text);
         if (status !== 200 || answer.errors) failures.push(text.slice(0, 200));
@@ -117,7 +114,27 @@ export async function measureDelivery({
     void write.finally(() => inFlight.delete(write));
   }
   await Promise.all(inFlight);
-  const writeSeconds = (performance.now() - started) / 1000;
+  return { written, failures, writeSeconds: (performance.now() - started) / 1000 };
+}
+
+export async function measureDelivery({
+  baseUrl,
+  token,
+  walletIds,
+  subscribers,
+  perSecond,
+  seconds,
+  drainMs = 10_000,
+}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const { written, failures, writeSeconds } = await writePaced({
+    agent,
+    url: baseUrl,
+    token,
+    walletIds,
+    perSecond,
+    seconds,
+  });
   const deadline = performance.now() + drainMs;
   const allIn = () =>
     subscribers.every((s) => [...written.keys()].every((key) => s.received.has(key)));

@@ -4,7 +4,8 @@
 //
 // spec: { url, connections, duration (s) | amount, token, kind, ...kind options, label, series? }
 //   series: runs with the same series name are merged (pooled latencies, summed requests and time)
-//   and the answer describes all of them: one scenario on one server measured in several rounds.
+//   and the answer describes all of them: one scenario on one server measured in several rounds;
+//   its `rounds` keep each run's own throughput, latency and errors.
 //   kind 'static'  { body }                       the same request every time
 //   kind 'cycle'   { bodies }                     round robin over bodies (managedWallets pages)
 //   kind 'write'   { query, pool: [{id, version}] } updateAiManagedState: every request takes the
@@ -335,6 +336,8 @@ async function run(spec) {
         durationS: round3(elapsed),
         requests: stats.responses,
         rps: Math.round((stats.responses / elapsed) * 10) / 10,
+        ...roundLatency(latencies),
+        errors: stats.non2xx + stats.graphqlErrors + stats.invalid + result.errors,
       },
     ],
   };
@@ -406,6 +409,12 @@ function summarize(spec, raw) {
     errorSamples: raw.errorSamples,
     rounds: raw.rounds,
   };
+}
+
+/** A round's own latency (a series' answer pools its rounds'). */
+function roundLatency(latencies) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { p50: round3(percentile(sorted, 50)), p99: round3(percentile(sorted, 99)) };
 }
 
 function round3(v) {

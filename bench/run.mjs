@@ -7,9 +7,10 @@
 //      temporary DATA_DIR);
 //   2. seeds it with the plain mongodb driver (lib/seed.mjs, lib/catalog.mjs): the service's
 //      built-in catalog and the bench's own definitions (4 active, 1 inactive); users with 10, 100
-//      and 1,000 wallets; 2,000 wallets for the agents' writes; more users' wallets up to 10,000
-//      in all; every wallet on its own credential; indexes, stored values and tokens come from
-//      the service's own code in dist/ (lib/service-code.mjs);
+//      and 1,000 wallets; 10,000 users of one wallet each, the first 2,000 of those wallets for
+//      the agents' writes; more users' wallets up to 12,000 in all; every wallet on its own
+//      credential; indexes, stored values and tokens come from the service's own code in dist/
+//      (lib/service-code.mjs);
 //   3. puts a counting TCP proxy (db-proxy.mjs) between each server and the database, so
 //      database commands per request are counted for both without touching either;
 //   4. starts the service (node dist/main.js, NODE_ENV=production, LOG_LEVEL=warn, per-token
@@ -21,12 +22,17 @@
 //      GRANTED_WALLETS agent, issued by the admin through the API and granted 1,000 of the
 //      wallets in the database, seeing and writing only those;
 //   6. measures with autocannon from a child process (load.mjs), 16 connections, service and
-//      floor alternating ABBA (the first server's time split around the other's, the order
-//      flipping every scenario), a warm-up before each server's first run of a scenario; the
-//      GRANTED_WALLETS agent's list and write on the service, each split around the ALL_WALLETS
-//      agent's;
+//      floor in three interleaved rounds (A B A B A B, the first server flipping every scenario;
+//      a ratio target is the median of the rounds' ratios), a warm-up before each server's first
+//      round of a scenario; the GRANTED_WALLETS agent's list and write on the service, each in
+//      rounds interleaved with the ALL_WALLETS agent's, and so managedWalletChanges with
+//      managedWallets;
 //      then live events, and the largest allowed request beside another user's `me`;
-//   7. 60 s of constant mixed load on the service for its RSS growth;
+//   7. 60 s of constant mixed load on the service for its RSS growth; then the single write on an
+//      instance of its own with tracing off and on another with every trace sampled and exported
+//      to a sink in this process (scenarios/tracing.mjs), both stopped after it; then 10,000 users'
+//      subscriptions on an instance of its own beside a second one (scenarios/userSubscriptions.mjs,
+//      from a child process, bench/subscribers.mjs), both stopped after it;
 //   8. counts database commands per request in sequential runs (1 connection) through the
 //      proxies, with the database's share of each request's time, and captures the agents'
 //      conditional update as each server sent it;
@@ -45,7 +51,8 @@
 // targets; written to bench/results/partial.json.
 //
 // Knobs (environment): MONGODB_URI; BENCH_SECONDS (a measured phase, default 10);
-// BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SERVICE_<NAME>
+// BENCH_WARMUP_SECONDS (3); BENCH_CONNECTIONS (16); BENCH_RSS_SECONDS (60); BENCH_SUBSCRIBERS
+// (10,000 users' subscriptions; fewer for a quick check); BENCH_SERVICE_<NAME>
 // passes <NAME> to the service's environment; BENCH_NODE_ARGS, node flags for the service (for a
 // diagnosis only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a profiler skews the numbers).
 // Errors: a non-2xx answer, or a 200 whose body has GraphQL errors, or a sampled answer whose
@@ -68,8 +75,10 @@ import managedWalletChanges from './scenarios/managedWalletChanges.mjs';
 import managedWallets from './scenarios/managedWallets.mjs';
 import rss from './scenarios/rss.mjs';
 import startup from './scenarios/startup.mjs';
+import tracing from './scenarios/tracing.mjs';
 import updateAiManagedState from './scenarios/updateAiManagedState.mjs';
 import updateAiManagedStates from './scenarios/updateAiManagedStates.mjs';
+import userSubscriptions from './scenarios/userSubscriptions.mjs';
 import userWallets from './scenarios/userWallets.mjs';
 import walletDefinitions from './scenarios/walletDefinitions.mjs';
 
@@ -94,8 +103,9 @@ const RUN = {
       );
     },
     noErrors({ results }, { t }) {
+      // With the rows measured beside a scenario's own, in its rounds.
       const allRows = Object.values(results.scenarios)
-        .flatMap((r) => [r.service, r.floor])
+        .flatMap((r) => [r.service, r.floor, r.against?.service])
         .filter(Boolean);
       const totalErrors = allRows.reduce((s, r) => s + r.errors, 0);
       t(
@@ -117,6 +127,8 @@ const SCENARIOS = Object.fromEntries(
     managedWalletChanges,
     grantedAgent,
     liveEvents,
+    userSubscriptions,
+    tracing,
     largestRequest,
     rss,
     startup,
@@ -136,23 +148,26 @@ const PLAN = {
     'updateAiManagedStates.verify',
     'managedWalletChanges.verify',
     'grantedAgent.verify',
+    'userSubscriptions.verify',
   ],
-  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS.
+  // 6. Throughput and latency; 6b live events; 6c the largest allowed request; 7. RSS, tracing's
+  // cost, and 10,000 users' subscriptions.
   measure: [
     'walletDefinitions.measure',
     'userWallets.measure100',
-    'grantedAgent.writeBefore',
     'updateAiManagedState.measure',
-    'grantedAgent.writeAfter',
+    'grantedAgent.write',
     'userWallets.measure10',
-    'grantedAgent.listBefore',
     'managedWallets.measure',
-    'grantedAgent.listAfter',
+    'grantedAgent.list',
     'updateAiManagedStates.measure',
     'managedWalletChanges.measure',
     'liveEvents.measure',
     'largestRequest.measure',
     'rss.measure',
+    // Instances of their own, started and stopped in them: after the RSS phase all the same.
+    'tracing.measure',
+    'userSubscriptions.measure',
   ],
   // 8. Commands per request, one request at a time, everything warm by now.
   count: [
@@ -177,14 +192,20 @@ const TARGETS = [
   'walletDefinitions.throughput',
   'walletDefinitions.noStaleRead',
   'updateAiManagedState.throughput',
-  'updateAiManagedStates.writesPerSecond',
+  'updateAiManagedStates.cpuPerWallet',
   'managedWalletChanges.throughput',
   'grantedAgent.listThroughput',
   'grantedAgent.writeThroughput',
   'grantedAgent.commands',
   'userWallets.cpu',
   'liveEvents.delivery',
-  'liveEvents.writeShare',
+  'liveEvents.cpuPerWrite',
+  'userSubscriptions.sameInstance',
+  'userSubscriptions.secondInstance',
+  'userSubscriptions.cpuPerWrite',
+  'userSubscriptions.rssPerSocket',
+  'tracing.cpu',
+  'tracing.exported',
   'largestRequest.meP99',
   'startup.idleRss',
   'rss.growth',
@@ -269,6 +290,17 @@ async function main(state) {
       .filter((n) => row[n]?.cpu?.otherCores > 0.2)
       .map((n) => `${scenario} @${n}: ${row[n].cpu.otherCores} cores`),
   );
+  // The phases measured outside the table: live events' and the 10,000 subscribers' rounds.
+  for (const [name, row] of Object.entries({
+    'live events without subscribers': results.live?.withoutSubscribers,
+    'live events with subscribers': results.live?.withSubscribers,
+    'tracing, untraced instance': results.tracing?.untraced,
+    'tracing, traced instance': results.tracing?.traced,
+  }))
+    if (row?.cpu.otherCores > 0.2) busy.push(`${name}: ${row.cpu.otherCores} cores`);
+  for (const run of results.userSubscriptions?.rounds ?? [])
+    if (run.cores.other > 0.2)
+      busy.push(`userSubscriptions through ${run.through}: ${run.cores.other} cores`);
   if (busy.length) {
     results.warnings.push(
       `other processes used CPU during measured phases (${busy.join('; ')}): this machine was not quiet, compare with care and run again`,

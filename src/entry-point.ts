@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type LoadedConfig } from './core/config';
-import { secretScrubber } from './core/logger';
+import { secretScrubber } from './core/secret-scrubber';
 
 /**
  * The frame of every command-line entry point (the service, `db`, `seed`, `rotate-keys`): loads the

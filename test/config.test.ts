@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, parseConfig } from '../src/core/config';
+import { secretScrubber } from '../src/core/secret-scrubber';
 
 const GOOD_KEY = 'a2V5LWZvci10ZXN0cy1vbmx5LTMyLWJ5dGVzLWxvbmc=';
 const GOOD_SECRET = 'a-production-jwt-secret-of-at-least-32-bytes';
@@ -422,5 +423,88 @@ describe('configuration', () => {
         })[0],
       ).toMatch(new RegExp(`^${name}: `));
     }
+  });
+
+  it('turns tracing on only with an OTLP endpoint, reads the OTEL_* variables like every other setting, and names a bad one without quoting it', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'cfg-'));
+    const base = { NODE_ENV: 'test', JWT_SECRET: GOOD_SECRET, ENCRYPTION_KEY: GOOD_KEY };
+    const parse = (extra: Record<string, string> = {}) => parseConfig({ ...base, ...extra }, cwd);
+
+    // No endpoint: off, whatever else is set (never the specification's localhost default).
+    expect(parse().config.tracing).toBeUndefined();
+    expect(parse().warnings).toEqual([]);
+    const noEndpoint = parse({ OTEL_SERVICE_NAME: 'wallets-eu', OTEL_TRACES_SAMPLER: 'always_on' });
+    expect(noEndpoint.config.tracing).toBeUndefined();
+    expect(noEndpoint.warnings.join('\n')).toMatch(/no OTLP endpoint is: tracing is off/);
+
+    expect(parse({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).config.tracing).toEqual(
+      {
+        serviceName: 'wallet-service',
+        url: 'http://collector:4318/v1/traces',
+        protocol: 'http/protobuf',
+        headers: {},
+        sampler: 'parentbased_always_on',
+        samplerRatio: 1,
+        scheduleDelayMs: 5_000,
+      },
+    );
+    // The traces endpoint is used as written, before the general one.
+    const full = parse({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example/otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_HEADERS: 'X-Api-Key=abc%20def,x-team = blue',
+      OTEL_SERVICE_NAME: 'wallets-eu',
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.25',
+      OTEL_BSP_SCHEDULE_DELAY: '200',
+    }).config.tracing;
+    expect(full).toEqual({
+      serviceName: 'wallets-eu',
+      url: 'https://traces.example/otlp',
+      protocol: 'http/json',
+      headers: { 'x-api-key': 'abc def', 'x-team': 'blue' },
+      sampler: 'parentbased_traceidratio',
+      samplerRatio: 0.25,
+      scheduleDelayMs: 200,
+    });
+    // OTEL_SDK_DISABLED wins over an endpoint (case as the specification allows).
+    for (const disabled of ['true', 'TRUE', ' True '])
+      expect(
+        parse({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318', OTEL_SDK_DISABLED: disabled })
+          .config.tracing,
+      ).toBeUndefined();
+
+    for (const [name, value] of [
+      ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318'],
+      ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'file:///tmp/spans'],
+      ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc'],
+      ['OTEL_TRACES_SAMPLER', 'jaeger_remote'],
+      ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+      ['OTEL_TRACES_SAMPLER_ARG', 'half'],
+      ['OTEL_BSP_SCHEDULE_DELAY', '-1'],
+      ['OTEL_SDK_DISABLED', 'maybe'],
+      ['OTEL_EXPORTER_OTLP_HEADERS', '=secret-value-0123'],
+    ]) {
+      const problems = problemsOf({ ...base, [name]: value });
+      expect(problems[0]).toMatch(new RegExp(`^${name}: `));
+      expect(problems.join('\n')).not.toContain(value);
+    }
+  });
+
+  it("keeps the OTLP headers' values out of every log line", () => {
+    const { config } = parseConfig(
+      {
+        NODE_ENV: 'test',
+        JWT_SECRET: GOOD_SECRET,
+        ENCRYPTION_KEY: GOOD_KEY,
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_HEADERS: 'x-honeycomb-team=hc-key-0123456789abcdef',
+      },
+      mkdtempSync(join(tmpdir(), 'cfg-')),
+    );
+    expect(secretScrubber(config)('export failed with hc-key-0123456789abcdef')).toBe(
+      'export failed with [redacted]',
+    );
   });
 });

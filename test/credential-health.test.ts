@@ -166,6 +166,21 @@ async function health(id: string, first?: number) {
 
 type Health = Awaited<ReturnType<typeof health>>;
 
+/**
+ * The wallet once it is no longer ACTIVE: a re-test records the key's outcome, then pauses the
+ * key's live wallets, a moment later on a loaded machine. A service that never pauses it fails.
+ */
+function pausedWallet(walletId: string) {
+  return waitFor(
+    'the live wallet paused',
+    async () => {
+      const read = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+      return read.status === 'ACTIVE' ? undefined : read;
+    },
+    SOON_MS,
+  );
+}
+
 /** Polls the credential until `ready` holds. */
 function healthWhen(
   id: string,
@@ -480,7 +495,7 @@ describe('a key the exchange refuses', () => {
     expect(refused.lastVerifiedAt).not.toBe(refused.lastCheckedAt);
     await expectDelay(credentialId, INTERVAL_MS);
 
-    const wallet = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+    const wallet = await pausedWallet(walletId);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${refused.connectionError}`,
@@ -589,7 +604,7 @@ describe('a key the exchange refuses', () => {
       (c) => c.connectionState === 'REJECTED',
     );
     expect(refused.connectionError).toMatch(/can withdraw funds/);
-    const wallet = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+    const wallet = await pausedWallet(walletId);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${refused.connectionError}`,

@@ -186,8 +186,9 @@ describe("the catalog's rate limit across three instances", () => {
         .retryAfterSeconds;
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(64);
-      // The 2 s wait, and a slow key's balance when its restrictions were held back.
-      expect(tookMs).toBeLessThan(2_000 + SLOW_MS + 1_500);
+      // The 2 s wait, and a slow key's balance when its restrictions were held back, with room for
+      // a loaded machine: a refusal that waited for a slot to free would take up to a minute.
+      expect(tookMs).toBeLessThan(2_000 + SLOW_MS + 10_000);
     }
   }, 150_000);
 

@@ -1,7 +1,7 @@
 // Judging targets: each goes into results.targets as { target, pass, detail }. A target whose
 // scenario answered wrongly, or was not measured, fails.
 
-export const pct = (v) => `${Math.round(v * 1000) / 10} %`;
+export const pct = (v) => (v == null ? '-' : `${Math.round(v * 1000) / 10} %`);
 export const errorsIn = (...rows) => rows.reduce((sum, r) => sum + (r?.errors ?? 0), 0);
 
 export function judge({ results, verified }) {

@@ -2,6 +2,7 @@
 // CPU each process spent), service and floor alternating, and database commands per request.
 
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
 import { waitQuiet } from '../db-proxy.mjs';
 import { log, tail } from './processes.mjs';
@@ -45,11 +46,21 @@ export async function settle({ counters }, ms = 300) {
 
 /**
  * One measured run of a scenario on one server, after a warm-up unless told otherwise. Runs with
- * the same series (scenario and server) add up: the answer describes all of them so far.
+ * the same series (scenario and server, unless told) add up: the answer describes all of them so
+ * far, and `round` this run alone. `cpuTailMs`: the CPU is read that long after the load stops
+ * (work a request leaves behind, such as its live events, counts for it). `amount`: that many
+ * requests, all answered, in place of `seconds` (a request still under way when a timed run stops
+ * has cost CPU in it but is not counted, which weighs when requests take seconds).
  */
-export async function phase(state, target, label, spec, seconds, { warmup = true } = {}) {
+export async function phase(
+  state,
+  target,
+  label,
+  spec,
+  seconds,
+  { warmup = true, series = `${label} @${target.name}`, cpuTailMs = 0, amount } = {},
+) {
   const { settings, load } = state;
-  const series = `${label} @${target.name}`;
   const base = {
     url: `${target.url}/graphql`,
     connections: settings.connections,
@@ -68,8 +79,15 @@ export async function phase(state, target, label, spec, seconds, { warmup = true
   const extra = await specFor(state, spec);
   await settle(state);
   const cpu = cpuProbe(state, target, series);
-  const run = await load.run({ ...base, ...extra, duration: seconds, series });
-  const used = cpu.done(run.rounds.at(-1).requests);
+  const run = await load.run({
+    ...base,
+    ...extra,
+    ...(amount ? { amount } : { duration: seconds }),
+    series,
+  });
+  if (cpuTailMs > 0) await sleep(cpuTailMs);
+  const round = run.rounds.at(-1);
+  const used = cpu.done(round.requests);
   if (target.child.exited) {
     const hint =
       target.child.exitCode === 0
@@ -79,18 +97,29 @@ export async function phase(state, target, label, spec, seconds, { warmup = true
       `${target.name} exited (code ${target.child.exitCode}, signal ${target.child.exitSignal}) during ${label}${hint}:\n${tail(target.child.logFile)}`,
     );
   }
-  const round = run.rounds.at(-1);
   log(
-    `${label.padEnd(26)} ${target.name.padEnd(7)} ${String(round.rps).padStart(8)} req/s this round (${round.durationS} s)  all rounds: ${run.rps} req/s  p50 ${run.latencyMs.p50} ms  p99 ${run.latencyMs.p99} ms  ` +
+    `${label.padEnd(26)} ${target.name.padEnd(7)} ${String(round.rps).padStart(8)} req/s, ${used.round.serverMsPerRequest} CPU ms/req this round (${round.durationS} s)  all rounds: ${run.rps} req/s  p50 ${run.latencyMs.p50} ms  p99 ${run.latencyMs.p99} ms  ` +
       `errors ${run.errors}  CPU cores: ${target.name} ${used.serverCores}, database ${used.dbCores ?? '-'}, load ${used.loadCores}, proxies ${used.benchCores}, other ${used.otherCores}`,
   );
   if (run.errors) log(`  error samples: ${JSON.stringify(run.errorSamples).slice(0, 1_000)}`);
-  return { ...summary(run), rounds: run.rounds, cpu: used };
+  const { round: ownCpu, ...allCpu } = used;
+  return {
+    ...summary(run),
+    rounds: run.rounds,
+    cpu: allCpu,
+    round: {
+      ...round,
+      cpuMsPerRequest: ownCpu.serverMsPerRequest,
+      dbCpuMsPerRequest: ownCpu.dbMsPerRequest,
+      otherCores: ownCpu.otherCores,
+    },
+  };
 }
 
 // CPU time of the server under test, the database engine and the load generator over a run:
 // with 2 cores shared by all three, it tells which one was the bottleneck, and the server's CPU
-// per request is its cost independent of waiting. Summed over the rounds of a series.
+// per request is its cost independent of waiting. Summed over the rounds of a series; `round` is
+// the run's own.
 function cpuProbe({ db, load, serverPids, cpuSeries }, target, series) {
   const enginePids = db.enginePids;
   // `bench`: this process (the proxies) and the server not under test; `other`: everything else
@@ -106,6 +135,13 @@ function cpuProbe({ db, load, serverPids, cpuSeries }, target, series) {
   const started = performance.now();
   return {
     done(requests) {
+      const own = { seconds: (performance.now() - started) / 1000, requests, other: 0 };
+      let ours = 0;
+      for (const [k, pids] of Object.entries(groups)) {
+        own[k] = cpuOf(pids) - before[k];
+        ours += own[k];
+      }
+      own.other = Math.max(0, machineBusySeconds() - machineBefore - ours);
       const sum = cpuSeries.get(series) ?? {
         seconds: 0,
         requests: 0,
@@ -115,28 +151,23 @@ function cpuProbe({ db, load, serverPids, cpuSeries }, target, series) {
         bench: 0,
         other: 0,
       };
-      sum.seconds += (performance.now() - started) / 1000;
-      sum.requests += requests;
-      let ours = 0;
-      for (const [k, pids] of Object.entries(groups)) {
-        const used = cpuOf(pids) - before[k];
-        sum[k] += used;
-        ours += used;
-      }
-      sum.other += Math.max(0, machineBusySeconds() - machineBefore - ours);
+      for (const k of Object.keys(sum)) sum[k] += own[k];
       cpuSeries.set(series, sum);
-      const cores = (v) => Math.round((v / sum.seconds) * 100) / 100;
-      const perRequest = (v) =>
-        sum.requests ? Math.round(((v * 1000) / sum.requests) * 100) / 100 : null;
-      return {
-        serverCores: cores(sum.server),
-        dbCores: enginePids.length ? cores(sum.db) : null,
-        loadCores: cores(sum.load),
-        benchCores: cores(sum.bench),
-        otherCores: cores(sum.other),
-        serverMsPerRequest: perRequest(sum.server),
-        dbMsPerRequest: enginePids.length ? perRequest(sum.db) : null,
+      const figures = (of) => {
+        const cores = (v) => Math.round((v / of.seconds) * 100) / 100;
+        const perRequest = (v) =>
+          of.requests ? Math.round(((v * 1000) / of.requests) * 100) / 100 : null;
+        return {
+          serverCores: cores(of.server),
+          dbCores: enginePids.length ? cores(of.db) : null,
+          loadCores: cores(of.load),
+          benchCores: cores(of.bench),
+          otherCores: cores(of.other),
+          serverMsPerRequest: perRequest(of.server),
+          dbMsPerRequest: enginePids.length ? perRequest(of.db) : null,
+        };
       };
+      return { ...figures(sum), round: figures(own) };
     },
   };
 }
@@ -167,52 +198,109 @@ export async function specFor(state, spec) {
 }
 
 /**
- * Throughput and latency of a scenario: on one server, or on both ABBA: the first server runs
- * half its time before the other's whole run and half after it, so drift in the machine or the
- * database over the run weighs on both alike. Skipped when the scenario's answers were wrong.
+ * The median of the rounds' figures (the lower middle of an even number); null when a round has
+ * none (no requests answered in it), so a target on it fails rather than pass on fewer rounds.
  */
-export async function pair(state, label, seconds, order) {
-  const { settings, specs, verified } = state;
-  if (!verified[label]) return;
-  const measured = state.results.scenarios;
-  const row = {
-    connections: settings.connections,
-    seconds,
-    order: order.map((t) => t.name).join(' -> '),
-  };
-  if (order.length === 1) {
-    row[order[0].name] = await phase(state, order[0], label, specs[label], seconds);
-  } else {
-    const [a, b] = order;
-    const halfA = seconds / 2;
-    await phase(state, a, label, specs[label], halfA);
-    row[b.name] = await phase(state, b, label, specs[label], seconds);
-    row[a.name] = await phase(state, a, label, specs[label], halfA, { warmup: false });
-    row.order = `${a.name} ${halfA} s, ${b.name} ${seconds} s, ${a.name} ${halfA} s`;
+export function median(values) {
+  if (values.length === 0 || values.some((v) => v == null)) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+export const ratio = (a, b) => (a != null && b ? Math.round((a / b) * 1000) / 1000 : null);
+
+/**
+ * Sides measured in turn, in three rounds (A B A B A B): drift in the machine or the database over
+ * the run weighs on every side alike, and a target's ratio is the median of its three rounds'
+ * ratios, so one disturbed round can't decide it. A side: { target, label, spec, amount?,
+ * around? } (amount: requests a round, in place of roundSeconds; around(measure): what each of its
+ * rounds runs inside, e.g. subscribers connected). `tag` keeps
+ * these rounds' series apart from other measurements of the same label. Returns, per side, its
+ * row over all its rounds (the phase's answer) with `rounds`, each round's own figures.
+ */
+export async function interleaved(state, sides, roundSeconds, { tag, cpuTailMs = 0 } = {}) {
+  const rows = sides.map(() => ({ rounds: [] }));
+  for (let r = 0; r < state.settings.rounds; r++) {
+    for (const [i, side] of sides.entries()) {
+      const measure = () =>
+        phase(state, side.target, side.label, side.spec, roundSeconds, {
+          warmup: r === 0,
+          series: `${side.label} @${side.target.name}${tag ? ` (${tag})` : ''}`,
+          cpuTailMs,
+          amount: side.amount,
+        });
+      const run = side.around ? await side.around(measure) : await measure();
+      rows[i] = { ...run, rounds: [...rows[i].rounds, run.round] };
+    }
   }
-  if (row.service && row.floor?.rps > 0)
-    row.ratio = Math.round((row.service.rps / row.floor.rps) * 1000) / 1000;
-  measured[label] = row;
+  return rows;
 }
 
 /**
- * Throughput and latency of a scenario on the service against another scenario of the service,
- * ABBA on one server: half its time before the other's measurement (`half` 1, with a warm-up),
- * half after it (`half` 2), so drift over the run weighs on both alike. The row is written after
- * the second half. Skipped when the scenario's answers were wrong.
+ * Throughput and latency of a scenario on one server, or on both in three interleaved rounds
+ * (`order`'s first server first in each): row.ratio is the median of the rounds' service/floor
+ * throughput, row.cpuRatio of their service/floor CPU per request. Skipped when the scenario's
+ * answers were wrong.
  */
-export async function aroundOther(state, label, seconds, half, other) {
-  const { settings, specs, verified, service } = state;
+export async function pair(state, label, roundSeconds, order) {
+  const { settings, specs, verified } = state;
   if (!verified[label]) return;
-  const run = await phase(state, service, label, specs[label], seconds / 2, {
-    warmup: half === 1,
-  });
-  if (half === 1) return;
+  const row = {
+    connections: settings.connections,
+    roundSeconds,
+    order: order.map((t) => t.name).join(' -> '),
+  };
+  if (order.length === 1) {
+    row[order[0].name] = await phase(state, order[0], label, specs[label], roundSeconds);
+  } else {
+    const runs = await interleaved(
+      state,
+      order.map((target) => ({ target, label, spec: specs[label] })),
+      roundSeconds,
+    );
+    order.forEach((target, i) => (row[target.name] = runs[i]));
+    row.order = `${settings.rounds} rounds of ${roundSeconds} s: ${order.map((t) => t.name).join(', ')}, ...`;
+    row.rounds = row.service.rounds.map((s, i) => ({
+      ratio: ratio(s.rps, row.floor.rounds[i].rps),
+      cpuRatio: ratio(s.cpuMsPerRequest, row.floor.rounds[i].cpuMsPerRequest),
+    }));
+    row.ratio = median(row.rounds.map((r) => r.ratio));
+    row.cpuRatio = median(row.rounds.map((r) => r.cpuRatio));
+  }
+  state.results.scenarios[label] = row;
+}
+
+/**
+ * A scenario of the service against another scenario of the service, in three interleaved rounds
+ * (the other first in each): results.scenarios[label] holds the scenario's row as `service`, the
+ * other's as `against`, and each round's ratios (throughput, CPU per request) with their medians.
+ * Skipped when either's answers were wrong.
+ */
+export async function againstOther(state, label, other, roundSeconds) {
+  const { settings, specs, verified, service } = state;
+  if (!verified[label] || !verified[other]) return;
+  const [otherRow, row] = await interleaved(
+    state,
+    [
+      { target: service, label: other, spec: specs[other] },
+      { target: service, label, spec: specs[label] },
+    ],
+    roundSeconds,
+    { tag: `beside ${label}` },
+  );
+  const rounds = row.rounds.map((r, i) => ({
+    ratio: ratio(r.rps, otherRow.rounds[i].rps),
+    cpuRatio: ratio(r.cpuMsPerRequest, otherRow.rounds[i].cpuMsPerRequest),
+  }));
   state.results.scenarios[label] = {
     connections: settings.connections,
-    seconds,
-    order: `service ${seconds / 2} s, ${other} on the service, service ${seconds / 2} s`,
-    service: run,
+    roundSeconds,
+    order: `${settings.rounds} rounds of ${roundSeconds} s on the service: ${other}, ${label}, ...`,
+    service: row,
+    against: { label: other, service: otherRow },
+    rounds,
+    ratio: median(rounds.map((r) => r.ratio)),
+    cpuRatio: median(rounds.map((r) => r.cpuRatio)),
   };
 }
 

@@ -51,7 +51,8 @@ export function startChild(name, command, args, { env: childEnv, cwd, logFile })
   return child;
 }
 
-async function stopChild(child, graceMs = 8_000) {
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. */
+export async function stopChild(child, graceMs = 8_000) {
   if (child.exited || child.proc.exitCode !== null) return;
   const exited = new Promise((resolve) => child.proc.once('exit', resolve));
   child.proc.kill('SIGTERM');

@@ -1,6 +1,6 @@
 // What Linux's /proc says about the processes of the run: memory and CPU time.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 /** VmRSS of a process, in MB (Linux /proc). */
 export function rssMB(pid) {
@@ -50,4 +50,38 @@ export function machineBusySeconds() {
     .split(/\s+/)
     .map(Number);
   return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS;
+}
+
+/**
+ * Which of `pids` holds the client end of a TCP connection on 127.0.0.1 from `clientPort` to
+ * `serverPort` (its inode in /proc/net/tcp, then the process with that socket open), or null: who
+ * is at the other end of a connection a server in this process accepted.
+ */
+export function tcpClientPid(clientPort, serverPort, pids) {
+  const port = (p) => `:${p.toString(16).toUpperCase().padStart(4, '0')}`;
+  // sl, local_address, rem_address, st, tx_queue:rx_queue, tr:tm->when, retrnsmt, uid, timeout, inode
+  const fields = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .find((f) => f[1]?.endsWith(port(clientPort)) && f[2]?.endsWith(port(serverPort)));
+  if (!fields) return null;
+  const socket = `socket:[${fields[9]}]`;
+  for (const pid of pids) {
+    let fds;
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch (error) {
+      if (error.code === 'ENOENT') continue; // the process is gone
+      throw error;
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === socket) return pid;
+      } catch (error) {
+        if (error.code !== 'ENOENT') throw error; // closed meanwhile
+      }
+    }
+  }
+  return null;
 }

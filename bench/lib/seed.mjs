@@ -1,8 +1,8 @@
-// The benchmark's data, inserted with the plain mongodb driver (10,000 wallets in seconds): the
-// catalog (catalog.mjs); users with 10, 100 and 1,000 wallets; 2,000 wallets for the agents'
-// writes; more users' wallets up to 10,000 in all; every wallet on its own credential, encrypted
-// with the service's Keyring; the largest allowed request's balance history; an agent token's
-// record.
+// The benchmark's data, inserted with the plain mongodb driver (12,000 wallets in seconds): the
+// catalog (catalog.mjs); users with 10, 100 and 1,000 wallets; 10,000 users of one wallet each,
+// the first 2,000 of those wallets the agents' write pool; more users' wallets up to 12,000 in
+// all; every wallet on its own credential, encrypted with the service's Keyring; the largest
+// allowed request's balance history; an agent token's record.
 
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -52,12 +52,13 @@ export async function seed({ db, uri, config }) {
   const base = Date.now() - 30 * DAY;
   let clock = 0;
   const at = () => new Date(base + clock++ * 1_000);
-  // After every creation time (10,000 wallets' clock ticks are well under a day).
+  // After every creation time (12,000 wallets' and 10,100 users' clock ticks are well under a
+  // day).
   const changedSince = new Date(base + DAY);
 
   // The service's own indexes, made by its own start-up code, so it starts as on a database it
   // has run on before: its createIndexes finds them all and builds nothing (the start-up target is
-  // a restart's, not a first start's on 10,000 wallets).
+  // a restart's, not a first start's on 12,000 wallets).
   await createServiceIndexes(uri, config);
 
   const definitions = DEFINITIONS.map((d) => {
@@ -89,9 +90,11 @@ export async function seed({ db, uri, config }) {
   const credentials = [];
   const wallets = [];
   let n = 0;
-  const addWallets = (user, count, { definitionsFor, limitsFor }) => {
+  // `first`: the index its first wallet has among the wallets of its kind, so that users of one
+  // wallet each still get the kind's whole mix of exchanges, limits and credential states.
+  const addWallets = (user, count, { definitionsFor, limitsFor }, first = 0) => {
     const ids = [];
-    for (let i = 0; i < count; i++, n++) {
+    for (let i = first; i < first + count; i++, n++) {
       const definition = definitionsFor(i);
       const created = at();
       const credential = {
@@ -184,9 +187,20 @@ export async function seed({ db, uri, config }) {
     listUsers[size] = newUser(`wallets-${size}`);
     addWallets(listUsers[size], size, mixed);
   }
+  // Users of one wallet each, as most of a platform's are: each keeps a frontend subscribed to
+  // its wallet in the 10,000-subscriber scenario. The first ones' wallets are the agents' write
+  // pool.
   const writePool = [];
-  for (let u = 0; u < SETTINGS.writePool / 100; u++)
-    writePool.push(...addWallets(newUser(`agent-managed-${u}`), 100, writable));
+  const oneWalletUsers = [];
+  for (let u = 0; u < SETTINGS.oneWalletUsers; u++) {
+    const user = newUser(`one-wallet-${u}`);
+    const inPool = u < SETTINGS.writePool;
+    const [walletId] = inPool
+      ? addWallets(user, 1, writable, u)
+      : addWallets(user, 1, mixed, u - SETTINGS.writePool);
+    if (inPool) writePool.push(walletId);
+    oneWalletUsers.push({ user, walletId: walletId.toHexString() });
+  }
   for (let u = 0; n < SETTINGS.totalWallets; u++)
     addWallets(newUser(`other-${u}`), Math.min(100, SETTINGS.totalWallets - n), mixed);
 
@@ -247,6 +261,7 @@ export async function seed({ db, uri, config }) {
     heavyCredentialId: heavyCredential._id.toHexString(),
     agentToken,
     writePool: writePool.map((id) => id.toHexString()),
+    oneWalletUsers,
     changedSince,
   };
 }

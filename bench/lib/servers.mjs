@@ -58,32 +58,39 @@ export function serviceEnvironment({ baseEnv, tmpDir, keys }) {
   };
 }
 
-/** The service: spawn -> /ready 200 (results.startup.serviceMs), then its idle RSS. */
-export async function startService({ results, serviceEnv, tmpDir, db }, proxy) {
+/**
+ * An instance of the service (node dist/main.js) on a free port and the database at `databaseUri`,
+ * once /ready answers 200: { name, url, child, readyMs }. `extraEnv`: added to the service's
+ * environment for this instance alone.
+ */
+export async function spawnService({ serviceEnv, tmpDir }, name, databaseUri, extraEnv = {}) {
   const port = await freePort();
   const started = performance.now();
   const nodeArgs = (env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const child = startChild(
+  const child = startChild(name, process.execPath, [...nodeArgs, join(ROOT, 'dist', 'main.js')], {
+    env: { ...serviceEnv, ...extraEnv, PORT: String(port), MONGODB_URI: databaseUri },
+    // Not the repository: no .env of a developer's can reach the run.
+    cwd: tmpDir,
+    logFile: join(tmpDir, `${name}.log`),
+  });
+  const readyMs = Math.round(await waitReady(child, port, started));
+  return { name, url: `http://127.0.0.1:${port}`, child, readyMs };
+}
+
+/** The service: spawn -> /ready 200 (results.startup.serviceMs), then its idle RSS. */
+export async function startService(state, proxy) {
+  const { results, db } = state;
+  const { url, child, readyMs } = await spawnService(
+    state,
     'service',
-    process.execPath,
-    [...nodeArgs, join(ROOT, 'dist', 'main.js')],
-    {
-      env: {
-        ...serviceEnv,
-        PORT: String(port),
-        MONGODB_URI: mongoUri(db.target, '127.0.0.1', proxy.port, 'directConnection=true'),
-      },
-      // Not the repository: no .env of a developer's can reach the run.
-      cwd: tmpDir,
-      logFile: join(tmpDir, 'service.log'),
-    },
+    mongoUri(db.target, '127.0.0.1', proxy.port, 'directConnection=true'),
   );
-  results.startup.serviceMs = Math.round(await waitReady(child, port, started));
+  results.startup.serviceMs = readyMs;
   log(`service ready in ${results.startup.serviceMs} ms (pid ${child.proc.pid})`);
   await sleep(2_000);
   results.rss.idleMB = rssMB(child.proc.pid);
   log(`service idle RSS ${results.rss.idleMB} MB`);
-  return { name: 'service', url: `http://127.0.0.1:${port}`, proxy, child };
+  return { name: 'service', url, proxy, child };
 }
 
 /** The floor, once it answers /ready; its idle RSS, and both servers' database drivers. */

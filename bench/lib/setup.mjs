@@ -4,12 +4,12 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { startDatabase } from './database.mjs';
-import { startLoad } from './load-client.mjs';
 import { log, makeTmpDir } from './processes.mjs';
 import { seed } from './seed.mjs';
 import { serviceEnvironment, startFloor, startProxies, startService } from './servers.mjs';
 import { agentToken, configOf, userToken } from './service-code.mjs';
 import { SETTINGS, THRESHOLDS } from './settings.mjs';
+import { startLoad } from './workers.mjs';
 
 /** The record of a run (bench/results/*.json); `only`: the scenarios of a partial run. */
 export function newResults(only) {
@@ -62,6 +62,7 @@ export async function setUp(state) {
     ...fixtures.counts,
     seconds: fixtures.seconds,
     listUsers: [10, 100, 1_000],
+    oneWalletUsers: SETTINGS.oneWalletUsers,
     writePool: SETTINGS.writePool,
   };
   log(`seeded ${JSON.stringify(fixtures.counts)} in ${fixtures.seconds} s`);

@@ -1,17 +1,18 @@
 // managedWalletChanges (first: 100): an agent paging through the 1,000 wallets their users changed
-// of 10,000, on the service only: at least managedWallets (first: 100)'s throughput.
+// of 12,000, on the service only: at least managedWallets (first: 100)'s throughput, in three
+// rounds interleaved with it.
 
 import { check, gqlData, Q } from '../lib/graphql.mjs';
 import { errorsIn, pct } from '../lib/judge.mjs';
-import { countBoth, pair, verify } from '../lib/measure.mjs';
+import { againstOther, countBoth, verify } from '../lib/measure.mjs';
 
 const LABEL = 'managedWalletChanges (first: 100)';
 const MANAGED = 'managedWallets (first: 100)';
 
 export default {
   name: 'managedWalletChanges',
-  // Its target compares with managedWallets' throughput.
-  compares: ['managedWallets'],
+  // Its target compares with managedWallets' throughput, measured in its own rounds.
+  uses: ['managedWallets'],
   steps: {
     async verify(state) {
       const { service, tokens, settings, fixtures } = state;
@@ -57,22 +58,23 @@ export default {
         check: { type: 'changes', count: 100 },
       };
     },
-    measure: (state) => pair(state, LABEL, state.settings.phaseSeconds, [state.service]),
+    measure: (state) => againstOther(state, LABEL, MANAGED, state.settings.roundSeconds),
     count: (state) => countBoth(state, LABEL, 20, [state.service]),
   },
   targets: {
     throughput(state, { target }) {
       const { settings, results } = state;
       target(
-        "managedWalletChanges (first: 100): at least managedWallets (first: 100)'s throughput",
+        "managedWalletChanges (first: 100): at least managedWallets (first: 100)'s throughput (median of 3 rounds)",
         [LABEL, MANAGED],
         () => {
-          const changes = results.scenarios[LABEL].service;
-          const managed = results.scenarios[MANAGED].service;
+          const row = results.scenarios[LABEL];
+          const changes = row.service;
+          const managed = row.against.service;
           return [
-            changes.rps >= state.thresholds.changesThroughputShare * managed.rps &&
+            row.ratio >= state.thresholds.changesThroughputShare &&
               errorsIn(changes, managed) === 0,
-            `${changes.rps} vs ${managed.rps} req/s = ${pct(changes.rps / managed.rps)} (${settings.changedWallets} of ${settings.totalWallets} wallets changed); errors ${errorsIn(changes)}`,
+            `${pct(row.ratio)} (rounds ${row.rounds.map((r) => pct(r.ratio)).join(', ')}); all rounds ${changes.rps} vs ${managed.rps} req/s (${settings.changedWallets} of ${settings.totalWallets} wallets changed); errors ${errorsIn(changes)} / ${errorsIn(managed)}`,
           ];
         },
       );

@@ -1,4 +1,4 @@
-// managedWallets (first: 100): an agent paging through all 10,000 wallets, on the service only
+// managedWallets (first: 100): an agent paging through all 12,000 wallets, on the service only
 // (managedWalletChanges and the RSS phase compare with it).
 
 import { check, gqlData, Q } from '../lib/graphql.mjs';

@@ -39,7 +39,7 @@ export default {
       };
     },
     measure: (state) =>
-      pair(state, LABEL, state.settings.phaseSeconds, [state.service, state.floor]),
+      pair(state, LABEL, state.settings.roundSeconds, [state.service, state.floor]),
     count: (state) => countBoth(state, LABEL, 50),
     async afterAdminWrite(state) {
       const { service, tokens } = state;
@@ -72,13 +72,18 @@ export default {
   },
   targets: {
     throughput(state, { target }) {
-      target("walletDefinitions: at least the floor's throughput", [LABEL], () => {
-        const c = state.results.scenarios[LABEL];
-        return [
-          c.ratio >= state.thresholds.catalogThroughputShare && errorsIn(c.service, c.floor) === 0,
-          `${c.service.rps} vs ${c.floor.rps} req/s = ${pct(c.ratio)}; errors ${errorsIn(c.service)} / ${errorsIn(c.floor)}`,
-        ];
-      });
+      target(
+        "walletDefinitions: at least the floor's throughput (median of 3 rounds)",
+        [LABEL],
+        () => {
+          const c = state.results.scenarios[LABEL];
+          return [
+            c.ratio >= state.thresholds.catalogThroughputShare &&
+              errorsIn(c.service, c.floor) === 0,
+            `${pct(c.ratio)} (rounds ${c.rounds.map((r) => pct(r.ratio)).join(', ')}); all rounds ${c.service.rps} vs ${c.floor.rps} req/s; errors ${errorsIn(c.service)} / ${errorsIn(c.floor)}`,
+          ];
+        },
+      );
     },
     noStaleRead(state, { target }) {
       target('walletDefinitions: no stale read after an admin write', [LABEL, AFTER_WRITE], () => [

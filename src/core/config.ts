@@ -94,6 +94,40 @@ export interface Config {
   graphiql: boolean;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   shutdownGraceMs: number;
+  /** OpenTelemetry traces (app/tracing.ts); undefined: off, nothing is started or sent. */
+  tracing: TracingConfig | undefined;
+}
+
+/** OTEL_TRACES_SAMPLER's values, as the OpenTelemetry specification names them. */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+export type TraceSampler = (typeof TRACE_SAMPLERS)[number];
+
+/**
+ * The OTEL_* variables, read like every other setting (so .env works too) and handed to the SDK as
+ * explicit values: it reads no variable itself.
+ */
+export interface TracingConfig {
+  serviceName: string;
+  /**
+   * Where spans go: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as written, else OTEL_EXPORTER_OTLP_ENDPOINT
+   * with /v1/traces appended (as the specification says).
+   */
+  url: string;
+  protocol: 'http/protobuf' | 'http/json';
+  /** OTEL_EXPORTER_OTLP_HEADERS: sent with every export (a collector's API key: a secret). */
+  headers: Record<string, string>;
+  sampler: TraceSampler;
+  /** OTEL_TRACES_SAMPLER_ARG: the ratio of the traceidratio samplers (1 unless given). */
+  samplerRatio: number;
+  /** OTEL_BSP_SCHEDULE_DELAY: how long finished spans may wait to be sent, in ms. */
+  scheduleDelayMs: number;
 }
 
 export interface LoadedConfig {
@@ -125,6 +159,16 @@ export const MAX_EGRESS_IPS = 50;
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+
+/** An OTLP/HTTP endpoint: http or https, nothing else (no file:, no grpc). */
+const otlpUrl = z.string().refine((value) => {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === 'http:' || protocol === 'https:';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL');
 
 const schema = z.object({
   NODE_ENV: z.preprocess(
@@ -305,6 +349,46 @@ const schema = z.object({
     emptyAsUndefined,
     z.coerce.number().int().min(1).max(36_500).default(400),
   ),
+  OTEL_SDK_DISABLED: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() || undefined : v),
+    z.enum(['true', 'false']).default('false'),
+  ),
+  OTEL_SERVICE_NAME: z.preprocess(emptyAsUndefined, z.string().max(200).default('wallet-service')),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess(emptyAsUndefined, otlpUrl.optional()),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.preprocess(emptyAsUndefined, otlpUrl.optional()),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(
+        ['http/protobuf', 'http/json'],
+        'must be http/protobuf or http/json (the gRPC exporter is not built in)',
+      )
+      .default('http/protobuf'),
+  ),
+  OTEL_EXPORTER_OTLP_HEADERS: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .default('')
+      .transform((value, ctx) => {
+        const headers = parseOtlpHeaders(value);
+        if (typeof headers !== 'string') return headers;
+        ctx.addIssue({ code: 'custom', message: headers });
+        return z.NEVER;
+      }),
+  ),
+  OTEL_TRACES_SAMPLER: z.preprocess(
+    emptyAsUndefined,
+    z.enum(TRACE_SAMPLERS).default('parentbased_always_on'),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number('must be a number from 0 to 1').min(0).max(1).default(1),
+  ),
+  OTEL_BSP_SCHEDULE_DELAY: z.preprocess(
+    emptyAsUndefined,
+    z.coerce.number().int().min(1).max(300_000).default(5_000),
+  ),
 });
 
 /**
@@ -386,6 +470,11 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
+  const tracing = tracingConfig(e);
+  if (!tracing && e.OTEL_SDK_DISABLED === 'false' && Object.entries(env).some(isTracingSetting))
+    warnings.push(
+      'OTEL_* tracing settings are set but no OTLP endpoint is: tracing is off (set OTEL_EXPORTER_OTLP_ENDPOINT)',
+    );
   if (e.REQUIRE_IP_RESTRICTED_KEYS === 'true' && e.EGRESS_IPS.length === 0)
     warnings.push(
       'REQUIRE_IP_RESTRICTED_KEYS is true but EGRESS_IPS is empty: keys bound to no IP are refused, and users are not told which addresses to bind them to',
@@ -454,8 +543,64 @@ export function parseConfig(env: Env, cwd = process.cwd()): LoadedConfig {
       graphiql: e.GRAPHIQL ? e.GRAPHIQL === 'true' : !production,
       logLevel: e.LOG_LEVEL ?? (e.NODE_ENV === 'test' ? 'silent' : 'info'),
       shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+      tracing,
     },
   };
+}
+
+type ParsedEnv = z.infer<typeof schema>;
+
+/** On only when an endpoint is set (and the SDK not disabled): never the spec's localhost default. */
+function tracingConfig(e: ParsedEnv): TracingConfig | undefined {
+  if (e.OTEL_SDK_DISABLED === 'true') return undefined;
+  const url =
+    e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ??
+    (e.OTEL_EXPORTER_OTLP_ENDPOINT &&
+      `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`);
+  if (!url) return undefined;
+  return {
+    serviceName: e.OTEL_SERVICE_NAME,
+    url,
+    protocol: e.OTEL_EXPORTER_OTLP_PROTOCOL,
+    headers: e.OTEL_EXPORTER_OTLP_HEADERS,
+    sampler: e.OTEL_TRACES_SAMPLER,
+    samplerRatio: e.OTEL_TRACES_SAMPLER_ARG,
+    scheduleDelayMs: e.OTEL_BSP_SCHEDULE_DELAY,
+  };
+}
+
+const TRACING_SETTINGS = new Set([
+  'OTEL_SERVICE_NAME',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_BSP_SCHEDULE_DELAY',
+]);
+
+function isTracingSetting([name, value]: [string, string | undefined]): boolean {
+  return TRACING_SETTINGS.has(name) && value !== undefined && value.trim() !== '';
+}
+
+/**
+ * OTEL_EXPORTER_OTLP_HEADERS: `key1=value1,key2=value2`, values percent-encoded (the W3C baggage
+ * form the specification uses); the problem, never naming a value, when malformed.
+ */
+function parseOtlpHeaders(value: string): Record<string, string> | string {
+  const headers: Record<string, string> = {};
+  for (const entry of value.split(',')) {
+    if (entry.trim() === '') continue;
+    const equals = entry.indexOf('=');
+    const name = equals > 0 ? entry.slice(0, equals).trim().toLowerCase() : '';
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(name))
+      return 'each entry must be name=value, with a header name before the =';
+    try {
+      headers[name] = decodeURIComponent(entry.slice(equals + 1).trim());
+    } catch {
+      return `the value of ${name} is not valid percent-encoding`;
+    }
+  }
+  return headers;
 }
 
 /** process.env over .env (when present): the environment wins, as with dotenv. */

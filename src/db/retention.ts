@@ -4,6 +4,7 @@ import { CredentialBalanceModel } from '../modules/credentials/credential-balanc
 import { UserWalletEventModel } from '../modules/audit/user-wallet-event.model';
 import { RateLimitModel } from '../shared/rate-limit';
 import { dbOptions, systemCtx, type SystemContext } from '../core/context';
+import { asJob } from '../core/tracing';
 
 /**
  * Nothing is kept for ever: the audit trail (user_wallet_events, by `at`) AUDIT_RETENTION_DAYS,
@@ -122,12 +123,14 @@ export function startExpirySweep(settings: RetentionSettings, logger: Logger): (
   let running: Promise<void> = Promise.resolve();
   const sweep = () => {
     const ctx = systemCtx(logger, EXPIRY_JOB);
-    running = deleteExpired(ctx, settings).then(
-      (deleted) => {
+    running = asJob(
+      EXPIRY_JOB,
+      async () => {
+        const deleted = await deleteExpired(ctx, settings);
         if (Object.values(deleted).some((n) => n > 0))
           ctx.logger.info({ deleted }, 'expired documents deleted');
       },
-      (error: unknown) =>
+      (error) =>
         ctx.logger.warn({ err: error }, 'deleting expired documents failed; next try in an hour'),
     );
   };

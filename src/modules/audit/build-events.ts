@@ -1,4 +1,5 @@
 import { Types } from 'mongoose';
+import { activeTraceIds } from '../../core/tracing';
 import { actorName, type Actor } from '../auth/roles';
 import type { UserWallet, WalletStatus } from '../wallets/user-wallet.model';
 import { apiStatus } from './api-names';
@@ -40,6 +41,7 @@ export function walletEvent({
   before,
   after,
 }: WalletEventOptions): WalletEventRecord {
+  const trace = activeTraceIds();
   return {
     _id: new Types.ObjectId(),
     wallet_id: walletId,
@@ -49,6 +51,7 @@ export function walletEvent({
     after,
     version,
     at: new Date(),
+    ...(trace ? { trace } : {}),
   };
 }
 

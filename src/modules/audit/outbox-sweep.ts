@@ -3,6 +3,7 @@ import { systemCtx } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { AuditOutbox, type PendingEventStore } from './outbox';
+import { asJob } from '../../core/tracing';
 
 /** Pending events younger than this are left to the request that wrote them. */
 const SWEEP_AFTER_MS = 5_000;
@@ -63,9 +64,10 @@ export class AuditOutboxSweep {
   }
 
   private tick(): void {
-    this.running = this.deliverPending().then(
-      () => undefined,
-      (error: unknown) =>
+    this.running = asJob(
+      SWEEP_JOB,
+      () => this.deliverPending(),
+      (error) =>
         this.logger.warn(
           { err: error },
           `audit event sweep failed; next try in ${SWEEP_INTERVAL_MS / 1000} s`,

@@ -1,6 +1,7 @@
 import { getModelForClass, index, modelOptions, prop, Severity } from '@typegoose/typegoose';
 import { Schema, type Types } from 'mongoose';
 import { Field, Int, ObjectType, registerEnumType } from 'type-graphql';
+import type { TraceIds } from '../../core/tracing';
 import { Role } from '../auth/roles';
 import { JSONObjectScalar, ObjectIdScalar } from '../../shared/scalars';
 
@@ -87,6 +88,13 @@ export class UserWalletEvent {
   /** When the event reached the trail (see trailRecords); missing on events older than the feed. */
   @prop({ type: Date })
   recorded_at?: Date;
+
+  /**
+   * The span of the request or job that made the change, when it was traced: each live delivery of
+   * the event links to it (core/tracing.ts). Never in the API.
+   */
+  @prop({ type: Schema.Types.Mixed })
+  trace?: TraceIds;
 }
 
 export const UserWalletEventModel = getModelForClass(UserWalletEvent);
@@ -107,4 +115,5 @@ export type WalletEventRecord = Pick<
   | 'after'
   | 'version'
   | 'at'
+  | 'trace'
 >;

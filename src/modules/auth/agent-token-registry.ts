@@ -5,6 +5,7 @@ import { backgroundComment } from '../../shared/background';
 import { AgentTokenModel, withScopeDefaults, type AgentTokenRecord } from './agent-token.model';
 import { Role, type AgentScope } from './roles';
 import { UserModel } from './user.model';
+import { asJob } from '../../core/tracing';
 
 /**
  * How often each instance reads what changed in agent tokens: revocations reach it within this
@@ -124,14 +125,15 @@ export class AgentTokenRegistry {
     this.timer = setInterval(() => {
       // One at a time: an older read applied after a newer one would bring back what it dropped.
       if (this.refreshing) return;
-      this.refreshing = this.refresh()
-        .catch((error: unknown) =>
+      this.refreshing = asJob(
+        REFRESH_JOB,
+        () => this.refresh(),
+        (error) =>
           this.logger.warn(
             { err: error },
             'agent tokens could not be re-read; keeping the last list',
           ),
-        )
-        .finally(() => (this.refreshing = null));
+      ).finally(() => (this.refreshing = null));
     }, AGENT_TOKEN_REFRESH_MS);
     this.timer.unref();
   }

@@ -7,9 +7,12 @@ import { definitionsByIds } from '../catalog/wallet-definition.service';
 import type { ConnectionTester } from './connection-tests';
 import { unscheduleChecks, type CredentialWallets } from './credential-link';
 import { CredentialModel, type Credential } from './credential.model';
+import { asJob } from '../../core/tracing';
 
 /** The scheduler's work, as the service's own (core/context.ts systemCtx) and in its comments. */
 const CHECKS_JOB = 'credential checks';
+/** One re-test, a trace of its own. */
+const RETEST_JOB = 'credential re-test';
 
 const MINUTE_MS = 60_000;
 /**
@@ -96,17 +99,18 @@ export class CredentialCheckScheduler {
   private tick(): void {
     // One context per poll, for its queries and the tests it launches.
     const ctx = systemCtx(this.logger, CHECKS_JOB);
-    this.polling = this.poll(ctx)
-      .catch((error: unknown) =>
+    this.polling = asJob(
+      CHECKS_JOB,
+      () => this.poll(ctx),
+      (error) =>
         ctx.logger.warn(
           { err: error },
           `looking for credentials to test failed; next try in ${this.pollMs} ms`,
         ),
-      )
-      .finally(() => {
-        this.polling = null;
-        this.next(this.pollMs);
-      });
+    ).finally(() => {
+      this.polling = null;
+      this.next(this.pollMs);
+    });
   }
 
   private async poll(ctx: SystemContext, now = new Date()): Promise<void> {
@@ -155,17 +159,19 @@ export class CredentialCheckScheduler {
   }
 
   private launch(ctx: SystemContext, credential: Credential, definition: WalletDefinition): void {
-    const task: Promise<void> = this.check(ctx, credential, definition)
-      .catch((error: unknown) =>
+    // Each re-test its own trace, apart from the poll that found it.
+    const task: Promise<void> = asJob(
+      RETEST_JOB,
+      () => this.check(ctx, credential, definition),
+      (error) =>
         ctx.logger.error(
           { err: error, credentialId: credential._id.toHexString() },
           "the service's connection test failed; it is tried again when its claim expires",
         ),
-      )
-      .finally(() => {
-        this.running.delete(task);
-        if (this.backlog && !this.polling) this.next(0);
-      });
+    ).finally(() => {
+      this.running.delete(task);
+      if (this.backlog && !this.polling) this.next(0);
+    });
     this.running.add(task);
   }
 

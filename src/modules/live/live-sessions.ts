@@ -5,6 +5,7 @@ import { systemCtx, type LiveConnection, type SystemContext } from '../../core/c
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { backgroundComment } from '../../shared/background';
+import { asJob } from '../../core/tracing';
 
 /** How often open connections' user tokens and expiries are checked again, at most. */
 export const SESSION_CHECK_MS = 2_000;
@@ -87,8 +88,10 @@ export class LiveSessions {
   /** The database away: the connections stay, and the next check tries again. */
   private checked(lives: LiveSession[]): Promise<void> {
     const ctx = systemCtx(this.logger, CHECK_JOB);
-    return this.check(ctx, lives).catch((error: unknown) =>
-      ctx.logger.warn({ err: error }, "open connections' tokens could not be checked"),
+    return asJob(
+      CHECK_JOB,
+      () => this.check(ctx, lives),
+      (error) => ctx.logger.warn({ err: error }, "open connections' tokens could not be checked"),
     );
   }
 

@@ -1,10 +1,13 @@
+import { SpanKind } from '@opentelemetry/api';
 import {
+  Kind,
   createSourceEventStream,
   execute,
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
 import { metrics } from '../../core/metrics';
+import { isTracing, startLinkedSpan, within, type TraceIds } from '../../core/tracing';
 
 /**
  * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
@@ -27,10 +30,22 @@ export function sharedSubscribe(
   // Per event object: gone with the event once every subscriber has had it.
   const results = new WeakMap<object, Map<string, Result>>();
   return async (args) => {
-    const stream = await createSourceEventStream(args);
+    // A span per subscribe (a trace of its own: a socket's messages carry no traceparent), with the
+    // checks of its source beneath it; one per delivery, linked to the span of the write that made
+    // the event (core/tracing.ts).
+    const operation = operationOf(args);
+    const stream = await within(
+      startLinkedSpan(
+        `subscription${operation.suffix}`,
+        SpanKind.SERVER,
+        undefined,
+        operation.attributes,
+      ),
+      () => createSourceEventStream(args),
+    );
     if (!isAsyncIterable(stream)) return stream;
     const key = shareKeyOf(args);
-    return mapEvents(stream[Symbol.asyncIterator](), (event: unknown) => {
+    const resultOf = (event: unknown): Result => {
       const run = () => execute({ ...args, rootValue: event });
       if (key === null || typeof event !== 'object' || event === null) return run();
       let byKey = results.get(event);
@@ -38,7 +53,19 @@ export function sharedSubscribe(
       let result = byKey.get(key);
       if (!result) byKey.set(key, (result = run()));
       return result;
-    });
+    };
+    if (!isTracing()) return mapEvents(stream[Symbol.asyncIterator](), resultOf);
+    return mapEvents(stream[Symbol.asyncIterator](), (event: unknown) =>
+      within(
+        startLinkedSpan(
+          `deliver subscription${operation.suffix}`,
+          SpanKind.PRODUCER,
+          writeOf(event),
+          operation.attributes,
+        ),
+        () => resultOf(event),
+      ),
+    );
   };
 }
 
@@ -60,6 +87,31 @@ export function payloadOf(
     metrics.liveResultsSerialised.inc();
   }
   return payload;
+}
+
+/** The subscription's name in its spans: the operation's GraphQL name, when it has one. */
+function operationOf(args: ExecutionArgs): {
+  suffix: string;
+  attributes: Record<string, string>;
+} {
+  const operations = args.document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  const operation = args.operationName
+    ? operations.find((o) => o.name?.value === args.operationName)
+    : operations[0];
+  const name = operation?.name?.value;
+  return name
+    ? {
+        suffix: ` ${name}`,
+        attributes: { 'graphql.operation.type': 'subscription', 'graphql.operation.name': name },
+      }
+    : { suffix: '', attributes: { 'graphql.operation.type': 'subscription' } };
+}
+
+/** The span of the write that made an event, when it was traced (build-events.ts records it). */
+function writeOf(event: unknown): TraceIds | undefined {
+  return typeof event === 'object' && event !== null
+    ? (event as { trace?: TraceIds }).trace
+    : undefined;
 }
 
 export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {

@@ -8,6 +8,7 @@ import { recordedEvents, recordedSince, type RecordedEvent } from '../audit/trai
 import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
 import { outboxesAndTrailsOf, ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
 import { RECENT_TRAIL_KEPT } from '../wallets/wallet-outbox';
+import { asJob } from '../../core/tracing';
 
 /**
  * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
@@ -224,17 +225,18 @@ export class WalletEventFeed {
   private schedule(): void {
     this.timer = setTimeout(() => {
       const ctx = systemCtx(this.logger, FEED_JOB);
-      void this.poll(ctx)
-        .catch((error: unknown) =>
+      void asJob(
+        FEED_JOB,
+        () => this.poll(ctx),
+        (error) =>
           ctx.logger.warn(
             { err: error },
             'the live event feed could not read the trail; next try soon',
           ),
-        )
-        .finally(() => {
-          this.timer = undefined;
-          if (this.subscriberCount > 0 && !this.stopped) this.schedule();
-        });
+      ).finally(() => {
+        this.timer = undefined;
+        if (this.subscriberCount > 0 && !this.stopped) this.schedule();
+      });
     }, this.settings.pollMs);
     this.timer.unref();
   }
@@ -338,15 +340,17 @@ export class WalletEventFeed {
     if (this.ownRoundQueued) return;
     this.ownRoundQueued = true;
     const ctx = systemCtx(this.logger, FEED_JOB);
-    this.ownRounds = this.ownRounds
-      .then(() => {
-        this.ownRoundQueued = false;
-        return this.sendOwn(ctx, this.ownToSend.splice(0));
-      })
-      .catch((error: unknown) =>
-        // They are in the trail: the poll sends them.
-        ctx.logger.warn({ err: error }, "this instance's own events go with the next poll"),
+    this.ownRounds = this.ownRounds.then(() => {
+      this.ownRoundQueued = false;
+      const events = this.ownToSend.splice(0);
+      return asJob(
+        FEED_JOB,
+        () => this.sendOwn(ctx, events),
+        (error) =>
+          // They are in the trail: the poll sends them.
+          ctx.logger.warn({ err: error }, "this instance's own events go with the next poll"),
       );
+    });
   }
 
   private async sendOwn(ctx: SystemContext, events: RecordedEvent[]): Promise<void> {

@@ -2,6 +2,7 @@ import { dbOptions, systemCtx } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { inForce } from './agent-grants';
 import { UserWalletModel, type UserWallet } from './user-wallet.model';
+import { asJob } from '../../core/tracing';
 
 /** How often expired grants are taken out of the arrays the agents' queries match on. */
 export const GRANT_EXPIRY_SWEEP_MS = 5_000;
@@ -31,8 +32,11 @@ export class GrantExpirySweep {
 
   start(): void {
     this.timer = setInterval(() => {
-      this.running = this.sweep().catch((error: unknown) =>
-        this.logger.warn({ err: error }, 'expired grants could not be swept; next try soon'),
+      this.running = asJob(
+        SWEEP_JOB,
+        () => this.sweep(),
+        (error) =>
+          this.logger.warn({ err: error }, 'expired grants could not be swept; next try soon'),
       );
     }, GRANT_EXPIRY_SWEEP_MS).unref();
   }

@@ -2,6 +2,7 @@ import type { Types } from 'mongoose';
 import { dbOptions, systemCtx, type RequestContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { UserWalletModel, type AgentGrantRecord, type UserWallet } from './user-wallet.model';
+import { asJob } from '../../core/tracing';
 
 /**
  * How often each instance re-reads the grants that changed: a revocation elsewhere reaches this
@@ -207,15 +208,16 @@ export class GrantIndex {
   private schedule(): void {
     if (this.timer) return;
     this.timer = setTimeout(() => {
-      this.refreshing = this.refresh()
-        .catch((error: unknown) =>
+      this.refreshing = asJob(
+        REFRESH_JOB,
+        () => this.refresh(),
+        (error) =>
           this.logger.warn({ err: error }, 'agent grants could not be re-read; keeping the last'),
-        )
-        .finally(() => {
-          this.refreshing = null;
-          this.timer = undefined;
-          if (this.agents.size > 0) this.schedule();
-        });
+      ).finally(() => {
+        this.refreshing = null;
+        this.timer = undefined;
+        if (this.agents.size > 0) this.schedule();
+      });
     }, GRANT_REFRESH_MS);
     this.timer.unref();
   }
