@@ -11,6 +11,9 @@ import {
 } from './generated/graphql';
 import { codes, startTestApp, type TestApp } from './helpers/app';
 import { commandsFor } from './helpers/commands';
+import { createLogger } from '../src/core/logger';
+import { walletPendingEvents } from '../src/modules/wallets/wallet-outbox';
+import type { StoredWallet, StoredWalletEvent } from './helpers/stored';
 import {
   agentToken,
   binanceCredential,
@@ -20,11 +23,13 @@ import {
   type TestUser,
 } from './helpers/factories';
 
+const silent = createLogger({ logLevel: 'silent' });
 let t: TestApp;
 let alice: TestUser;
 let agent: string;
 
 const events = () => mongoose.connection.db!.collection('user_wallet_events');
+const wallets = () => mongoose.connection.db!.collection<StoredWallet>('user_wallets');
 const wallet = async () =>
   userWallet(t, alice, await binanceCredential(t, alice), { tradingMode: 'AGGRESSIVE' });
 const trailPage = async (
@@ -132,6 +137,65 @@ describe('auditTrail', () => {
     expect((await trailPage(id, { first: 3 })).edges.map((e) => e.node.version)).toEqual([
       28, 27, 26,
     ]);
+  });
+
+  it("keeps on each wallet its last 8 events that reached the trail (the live feed's check), not touching updated_at", async () => {
+    const { id } = await wallet();
+    const walletId = new Types.ObjectId(id);
+    const stored = () => wallets().findOne({ _id: walletId });
+    for (let i = 0; i < 9; i++)
+      await t.gql(UpdateAiManagedStateDocument, { walletId: id, input: { riskScore: i } }, agent);
+    const before = await stored();
+    const trail = await events()
+      .find<StoredWalletEvent>({ wallet_id: walletId })
+      .sort({ version: 1 })
+      .toArray();
+    expect(trail).toHaveLength(10);
+    expect(before!.pending_events).toEqual([]);
+    const kept = (w: StoredWallet | null) => w?.recent_trail ?? [];
+    expect(
+      kept(before).map(({ _id, version, at, pulled_at }) => ({
+        _id,
+        version,
+        at,
+        pulled: pulled_at instanceof Date,
+      })),
+    ).toEqual(
+      trail.slice(-8).map((e) => ({ _id: e._id, version: e.version, at: e.at, pulled: true })),
+    );
+
+    // A batch's events too, each wallet its own.
+    const other = new Types.ObjectId((await wallet()).id);
+    const batch = await t.raw<{ updateAiManagedStates: Array<{ error: unknown }> }>(
+      'mutation ($a: ObjectID!, $b: ObjectID!) { updateAiManagedStates(updates: [{ walletId: $a, input: { riskScore: 77 } }, { walletId: $b, input: { riskScore: 78 } }]) { error { code } } }',
+      { a: id, b: other.toHexString() },
+      agent,
+    );
+    expect(batch.data!.updateAiManagedStates).toEqual([{ error: null }, { error: null }]);
+    const [after, otherAfter] = [await stored(), await wallets().findOne({ _id: other })];
+    const lastOf = async (w: Types.ObjectId) =>
+      (await events().find({ wallet_id: w }).sort({ version: -1 }).limit(1).toArray())[0]._id;
+    expect(kept(after)).toHaveLength(8);
+    expect(kept(after).at(-1)!._id).toEqual(await lastOf(walletId));
+    expect(kept(after).slice(0, 7)).toEqual(kept(before).slice(1));
+    expect(kept(otherAfter).map((e) => e._id)).toEqual([
+      (await events().findOne({ wallet_id: other, version: 0 }))!._id,
+      await lastOf(other),
+    ]);
+    // The pulls leave updated_at (a wallet's change is the write's, not its events' delivery).
+    const entry = { _id: new Types.ObjectId(), version: 99, at: new Date(), pulled_at: new Date() };
+    await walletPendingEvents.pullMany({ logger: silent, comment: undefined }, [
+      { ...entry, wallet_id: walletId },
+    ]);
+    await walletPendingEvents.pull({ logger: silent, comment: undefined }, other, [entry]);
+    for (const [was, w] of [
+      [after!, walletId],
+      [otherAfter!, other],
+    ] as const) {
+      const now = await wallets().findOne({ _id: w });
+      expect(now!.updated_at).toEqual(was.updated_at);
+      expect(kept(now).at(-1)).toEqual(entry);
+    }
   });
 
   it('shows events still in the outbox in their place, once', async () => {

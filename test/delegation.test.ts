@@ -13,6 +13,9 @@ import {
 import { subscribe, until } from './helpers/live';
 import { startInstance } from './helpers/processes';
 import type { StoredWallet } from './helpers/stored';
+import { createLogger } from '../src/core/logger';
+import { GrantIndex } from '../src/modules/wallets/grant-index';
+import type { AgentGrantRecord } from '../src/modules/wallets/user-wallet.model';
 
 /*
  * Agents act only where an owner let them: a GRANTED_WALLETS agent reads a wallet while it holds a
@@ -103,6 +106,16 @@ function revoke(
     owner.token,
   );
 }
+
+/** live_event_offers_total: subscriptions the feed offered events to (0 while it has not moved). */
+async function offers(): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('live_event_offers_total '));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longer than the feed's poll and settle time: whatever was recorded before has gone out. */
+const FEED_ROUND_MS = 1_000;
 
 const newWallet = async (owner: TestUser = alice) =>
   (await userWallet(t, owner, await binanceCredential(t, owner), { maxTotalRisk: 1000 })).id;
@@ -678,6 +691,99 @@ describe('live events under a grant', () => {
       ]);
     } finally {
       await owner.dispose();
+    }
+  });
+});
+
+describe('the grant index the live events look holders up in', () => {
+  const silent = createLogger({ logLevel: 'silent' });
+  const holders = (index: GrantIndex, walletId: string, now?: number) =>
+    index.holdersOf(new Types.ObjectId(walletId), now);
+
+  it("names a wallet's holders among the agents followed, and forgets an agent once its last follower stops", async () => {
+    const granted = await newWallet();
+    const other = await newWallet();
+    const expiring = await newWallet();
+    await grant(alice, granted, chosen.id);
+    const expiresAt = Date.now() + 3_600_000;
+    await grant(alice, expiring, chosen.id, undefined, new Date(expiresAt).toISOString());
+    const index = new GrantIndex(silent);
+    try {
+      const agentId = new Types.ObjectId(chosen.id);
+      expect(holders(index, granted)).toEqual([]);
+      const first = await index.track({ comment: undefined }, agentId);
+      const second = await index.track({ comment: undefined }, agentId);
+      expect(holders(index, granted)).toEqual([chosen.id]);
+      expect(holders(index, other)).toEqual([]);
+      expect(holders(index, expiring)).toEqual([chosen.id]);
+      expect(holders(index, expiring, expiresAt + 1)).toEqual([]);
+
+      // A revocation made elsewhere (here: through the app, not this index) comes with a refresh.
+      await revoke(alice, granted, chosen.id);
+      await index.refresh();
+      expect(holders(index, granted)).toEqual([]);
+      expect(holders(index, expiring)).toEqual([chosen.id]);
+
+      first();
+      expect(holders(index, expiring)).toEqual([chosen.id]);
+      second();
+      expect(holders(index, expiring)).toEqual([]);
+      // No longer followed: a grant made here is not held for it.
+      const record: AgentGrantRecord = {
+        _id: new Types.ObjectId(),
+        agent_id: agentId,
+        agent_name: 'chosen-agent',
+        permissions: [],
+        created_at: new Date(),
+        expires_at: null,
+        revoked_at: null,
+      };
+      index.changed(new Types.ObjectId(other), agentId, record);
+      expect(holders(index, other)).toEqual([]);
+    } finally {
+      await index.stop();
+    }
+  });
+
+  it("offers a GRANTED_WALLETS agent's subscription the events of its granted wallets only", async () => {
+    const granted = await newWallet();
+    const other = await newWallet();
+    const marker = await newWallet();
+    await grant(alice, granted, chosen.id);
+    await grant(alice, marker, chosen.id);
+    const live = subscribe(
+      t.url,
+      chosen.token,
+      'subscription { managedWalletEvents { walletId kind } }',
+    );
+    await live.connected;
+    const write = async (w: string) =>
+      expect(
+        (await t.raw(OPERATIONS.updateAiManagedState.query, { w }, platform.token)).errors,
+      ).toBeUndefined();
+    const wroteOn = (w: string) =>
+      live.events.filter((e) => e.walletId === w && e.kind === 'AI_STATE_CHANGED').length;
+    try {
+      await sleep(FEED_ROUND_MS);
+      let before = await offers();
+      await write(other);
+      await write(granted);
+      await until("the granted wallet's write", () => wroteOn(granted) === 1);
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - before).toBe(1);
+
+      await revoke(alice, granted, chosen.id);
+      await sleep(FEED_ROUND_MS);
+      before = await offers();
+      await write(granted);
+      await write(marker);
+      await until("the marker wallet's write", () => wroteOn(marker) === 1);
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - before).toBe(1);
+      expect(wroteOn(granted)).toBe(1);
+      expect(live.events.filter((e) => e.walletId === other)).toEqual([]);
+    } finally {
+      await live.dispose();
     }
   });
 });

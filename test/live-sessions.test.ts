@@ -2,6 +2,10 @@ import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import WebSocket from 'ws';
 import { SESSION_CHECK_MS, SESSIONS_COMMENT } from '../src/modules/live/live-sessions';
+import { systemCtx } from '../src/core/context';
+import { createLogger } from '../src/core/logger';
+import { Role } from '../src/modules/auth/roles';
+import type { Session } from '../src/modules/auth/auth.service';
 import {
   ChangePasswordDocument,
   IssueAgentTokenDocument,
@@ -262,15 +266,81 @@ describe("re-checking open connections' tokens", () => {
     await new Promise((resolve) => setTimeout(resolve, 3 * SESSION_CHECK_MS + 500));
     client.off('commandStarted', listener);
     const elapsed = Date.now() - started;
-    expect(checks.length).toBeGreaterThanOrEqual(2);
-    expect(checks.length).toBeLessThanOrEqual(Math.ceil(elapsed / SESSION_CHECK_MS) + 1);
-    for (const check of checks) {
+    // Each check counts the accounts (from the collection's metadata: what it chooses its read
+    // by), then reads.
+    const counts = checks.filter((c) => c.count === 'users');
+    const finds = checks.filter((c) => !counts.includes(c));
+    expect(counts.length).toBe(finds.length);
+    expect(finds.length).toBeGreaterThanOrEqual(2);
+    expect(finds.length).toBeLessThanOrEqual(Math.ceil(elapsed / SESSION_CHECK_MS) + 1);
+    for (const check of finds) {
       expect(check.find).toBe('users');
-      const ids = (check.filter as { _id: { $in: Types.ObjectId[] } })._id.$in.map(String);
-      expect(ids.sort()).toEqual(users.map((u) => u.id).sort());
+      // Their accounts by id, or every account when they are a quarter of them or more (the few
+      // accounts of this test's database may be).
+      const filter = check.filter as { _id?: { $in: Types.ObjectId[] } };
+      if (filter._id)
+        expect(filter._id.$in.map(String).sort()).toEqual(users.map((u) => u.id).sort());
+      else expect(filter).toEqual({});
     }
     // No connection reads anything by itself.
     expect(requests).toBe(0);
     await Promise.all(subscribers.map((s) => s.dispose()));
+  });
+
+  it('reads every account in one query once the users connected are a quarter of them or more', async () => {
+    const users = mongoose.connection.db!.collection<{
+      _id: Types.ObjectId;
+      role: 'user' | 'admin';
+      token_version?: number;
+    }>('users');
+    const changed = await registerUser(t);
+    const deleted = await registerUser(t);
+    const accounts = await users.find({}).toArray();
+    const sessionOf = (account: (typeof accounts)[number]): Session => ({
+      principal: {
+        kind: 'user',
+        userId: account._id,
+        role: account.role === 'admin' ? Role.ADMIN : Role.USER,
+        email: 'shown@nowhere',
+      },
+      expiresAt: Date.now() + 60_000,
+      tokenVersion: account.token_version ?? 0,
+    });
+    const sessionsById = new Map(accounts.map((a) => [a._id.toHexString(), sessionOf(a)]));
+    const sessions = [...sessionsById.values()];
+    const byId = (id: string) => sessionsById.get(id)!;
+    await users.updateOne({ _id: new Types.ObjectId(changed.id) }, { $inc: { token_version: 1 } });
+    await users.deleteOne({ _id: new Types.ObjectId(deleted.id) });
+    const sent: Array<Record<string, unknown>> = [];
+    const listener = (event: CommandStartedEvent) => {
+      if (event.command.comment === SESSIONS_COMMENT && event.command.find)
+        sent.push(event.command);
+    };
+    const client = mongoose.connection.getClient();
+    client.on('commandStarted', listener);
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'subscription sessions');
+    try {
+      // All of them: one read of the whole collection.
+      const refused = await t.app.services.auth.refusedSessions(ctx, sessions);
+      expect(refused).toEqual(
+        new Map([
+          [byId(changed.id), 'this token was issued before a password change: sign in again'],
+          [byId(deleted.id), 'invalid token'],
+        ]),
+      );
+      expect(sent).toEqual([expect.objectContaining({ find: 'users', filter: {} })]);
+      // One of them: by id.
+      sent.length = 0;
+      const one = byId(deleted.id);
+      expect([...(await t.app.services.auth.refusedSessions(ctx, [one])).keys()]).toEqual([one]);
+      expect(sent).toEqual([
+        expect.objectContaining({
+          find: 'users',
+          filter: { _id: { $in: [new Types.ObjectId(deleted.id)] } },
+        }),
+      ]);
+    } finally {
+      client.off('commandStarted', listener);
+    }
   });
 });

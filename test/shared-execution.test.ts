@@ -8,7 +8,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
-import { sharedSubscribe } from '../src/modules/live/shared-execution';
+import { payloadOf, sharedSubscribe } from '../src/modules/live/shared-execution';
 
 /**
  * Subscriptions that answer alike share each event's execution: counted on a schema whose field
@@ -106,6 +106,27 @@ describe('shared subscription execution', () => {
       [1, 2, 3].map(() => ({ events: { n: 8, label: '8' } })),
     );
     expect(calls).toBe(2);
+    await Promise.all(subscriptions.map(end));
+  });
+
+  it('serialises a shared result once, whatever the number of subscriptions sending it', async () => {
+    const query = 'subscription { events { n label } }';
+    const subscriptions = await Promise.all([open(query, 'agent:3'), open(query, 'agent:3')]);
+    const nexts = subscriptions.map((s) => s.next());
+    await settle();
+    push({ n: 9 });
+    const results = (await Promise.all(nexts)).map((r) => r.value as ExecutionResult);
+    let serialised = 0;
+    const serialise = (result: ExecutionResult) => {
+      serialised++;
+      return JSON.stringify(result);
+    };
+    const payloads = results.map((result) => payloadOf(result, serialise));
+    expect(payloads).toEqual(['{"data":{"events":{"n":9,"label":"9"}}}', payloads[0]]);
+    expect(serialised).toBe(1);
+    // Another result (another event) is serialised anew.
+    expect(payloadOf({ data: { events: { n: 9, label: '9' } } }, serialise)).toBe(payloads[0]);
+    expect(serialised).toBe(2);
     await Promise.all(subscriptions.map(end));
   });
 

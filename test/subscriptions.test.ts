@@ -1,5 +1,5 @@
 import { expect } from '@jest/globals';
-import { Types } from 'mongoose';
+import mongoose, { Types } from 'mongoose';
 import {
   AiPauseWalletDocument,
   PauseUserWalletDocument,
@@ -9,7 +9,7 @@ import {
   UpdateUserWalletDocument,
   UserWalletEventsDocument,
 } from './generated/graphql';
-import { codes, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
+import { codes, gqlAt, sameDatabaseEnv, startTestApp, type TestApp } from './helpers/app';
 import { startInstance } from './helpers/processes';
 import {
   adminToken,
@@ -20,9 +20,24 @@ import {
   type TestUser,
 } from './helpers/factories';
 import { subscribe, until } from './helpers/live';
-import { WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { FEED_SETTINGS, WalletEventFeed } from '../src/modules/live/wallet-event-feed';
+import { AuditOutboxSweep } from '../src/modules/audit/outbox-sweep';
+import { walletOutbox, walletPendingEvents } from '../src/modules/wallets/wallet-outbox';
+import { systemCtx } from '../src/core/context';
+import type { StoredWallet } from './helpers/stored';
 import { UserWalletEventModel } from '../src/modules/audit/user-wallet-event.model';
 import { createLogger } from '../src/core/logger';
+import { createLoaders } from '../src/core/loaders';
+import type { LiveChannel } from '../src/core/context';
+import { Role } from '../src/modules/auth/roles';
+import { subscriptionContext } from '../src/modules/live/subscription-context';
+import { CheckedDocuments } from '../src/modules/live/checked-documents';
+import { GraphQLError, GraphQLObjectType, GraphQLSchema, GraphQLString, parse } from 'graphql';
+import http from 'node:http';
+import { WebSocketServer } from 'ws';
+import { serveGraphqlWs } from '../src/modules/live/ws-transport';
 
 let t: TestApp;
 let admin: string;
@@ -251,6 +266,422 @@ describe('live wallet events over graphql-ws', () => {
   });
 });
 
+/** A counter of the service's /metrics (0 while it has not moved). */
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`${t.url}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : 0;
+}
+const offers = () => metric('live_event_offers_total');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Longer than the feed's poll and settle time: whatever was recorded before has gone out. */
+const FEED_ROUND_MS = 1_000;
+
+/** `count` subscriptions on one connection, counting what they receive. */
+function crowd(token: string, query: string, variables: Record<string, unknown>, count: number) {
+  const client = createClient({
+    url: t.url.replace('http', 'ws') + '/graphql',
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    retryAttempts: 0,
+  });
+  const seen = { events: 0, errors: [] as unknown[] };
+  for (let i = 0; i < count; i++)
+    client.subscribe(
+      { query, variables },
+      {
+        next: () => seen.events++,
+        error: (e) => seen.errors.push(e),
+        complete: () => undefined,
+      },
+    );
+  return { seen, dispose: () => client.dispose() as Promise<void> };
+}
+
+async function writeAiState(walletId: string, agent: string, riskScore: number): Promise<void> {
+  const result = await t.gql(
+    UpdateAiManagedStateDocument,
+    { walletId, input: { riskScore } },
+    agent,
+  );
+  expect(result.errors).toBeUndefined();
+}
+
+describe('finding the subscriptions an event concerns', () => {
+  it("offers an event to the subscriptions it concerns only, not to the other connections'", async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('index-writer')).token;
+    const strangers = await Promise.all([registerUser(t), registerUser(t), registerUser(t)]);
+    const watcher = (await issueAgent('index-status-watcher')).token;
+    const unconcerned = [
+      ...strangers.map((s) => crowd(s.token, MINE, {}, 15)),
+      crowd(watcher, MANAGED, { k: ['STATUS_CHANGED'] }, 5),
+    ];
+    const all = subscribe(t.url, owner.token, MINE);
+    const one = subscribe(t.url, owner.token, MINE, { w: walletId });
+    await Promise.all([all.connected, one.connected]);
+    try {
+      // Every subscription taken, and the wallet's own CREATED gone out, before counting.
+      await sleep(FEED_ROUND_MS);
+      const before = await offers();
+      await writeAiState(walletId, writer, 31);
+      await until('the write on both', () =>
+        [all, one].every((s) => s.events.some((e) => e.kind === 'AI_STATE_CHANGED')),
+      );
+      await sleep(FEED_ROUND_MS);
+      // Two subscriptions concern it; the 50 others were never looked at.
+      expect((await offers()) - before).toBe(2);
+      expect(unconcerned.map((c) => c.seen)).toEqual(
+        unconcerned.map(() => ({ events: 0, errors: [] })),
+      );
+
+      // A subscription that ended is out of the index.
+      await one.dispose();
+      await sleep(FEED_ROUND_MS);
+      const afterEnd = await offers();
+      await writeAiState(walletId, writer, 32);
+      await until(
+        'the second write',
+        () => all.events.filter((e) => e.kind === 'AI_STATE_CHANGED').length === 2,
+      );
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - afterEnd).toBe(1);
+    } finally {
+      await all.dispose();
+      await Promise.all(unconcerned.map((c) => c.dispose()));
+    }
+  });
+
+  it('offers an agent of every wallet the kinds it asked for only', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('kinds-writer')).token;
+    const watcher = (await issueAgent('kinds-watcher')).token;
+    const statuses = subscribe(t.url, watcher, MANAGED, { k: ['STATUS_CHANGED'] });
+    const states = subscribe(t.url, watcher, MANAGED, { k: ['AI_STATE_CHANGED', 'CREATED'] });
+    await Promise.all([statuses.connected, states.connected]);
+    try {
+      await sleep(FEED_ROUND_MS);
+      const before = await offers();
+      await writeAiState(walletId, writer, 33);
+      await until('the write', () => states.events.some((e) => e.kind === 'AI_STATE_CHANGED'));
+      await sleep(FEED_ROUND_MS);
+      expect((await offers()) - before).toBe(1);
+      expect(statuses.events).toEqual([]);
+    } finally {
+      await Promise.all([statuses.dispose(), states.dispose()]);
+    }
+  });
+});
+
+/** A graphql-ws connection spoken by hand, keeping every frame after the ack as it came. */
+async function rawConnection(token: string) {
+  const socket = new WebSocket(t.url.replace('http', 'ws') + '/graphql', 'graphql-transport-ws');
+  const frames: string[] = [];
+  let acknowledge!: () => void;
+  const acknowledged = new Promise<void>((resolve) => (acknowledge = resolve));
+  socket.on('message', (data: Buffer) => {
+    const text = data.toString('utf8');
+    if ((JSON.parse(text) as { type: string }).type === 'connection_ack') acknowledge();
+    else frames.push(text);
+  });
+  await new Promise((resolve) => socket.once('open', resolve));
+  socket.send(
+    JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }),
+  );
+  await acknowledged;
+  const send = (message: object) => socket.send(JSON.stringify(message));
+  return {
+    frames,
+    subscribe: (id: string, query: string, variables: Record<string, unknown>) =>
+      send({ id, type: 'subscribe', payload: { query, variables } }),
+    complete: (id: string) => send({ id, type: 'complete' }),
+    close: () => socket.close(),
+  };
+}
+
+/** A next frame's payload, as it came: the frame must be graphql-ws's, byte for byte. */
+function payloadText(frame: string, id: string): string {
+  const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+  expect(frame.startsWith(head) && frame.endsWith('}')).toBe(true);
+  return frame.slice(head.length, -1);
+}
+
+describe('next frames', () => {
+  it('carry each distinct result serialised once; each socket adds only its envelope', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('frames-writer')).token;
+    const [a, b] = [await rawConnection(owner.token), await rawConnection(owner.token)];
+    const SHARED = 'subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { id kind after } }';
+    const OWN = 'subscription ($w: ObjectID) { myWalletEvents(walletId: $w) { id version } }';
+    const oddId = 'a "quoted" id \\ é';
+    try {
+      a.subscribe('1', SHARED, { w: walletId });
+      b.subscribe(oddId, SHARED, { w: walletId });
+      b.subscribe('own', OWN, { w: walletId });
+      await sleep(FEED_ROUND_MS);
+      const serialised = () => metric('live_results_serialised_total');
+      const sent = () => metric('live_frames_sent_total');
+      const before = { serialised: await serialised(), sent: await sent() };
+      // The wallet's CREATED may have come (recorded just before the subscriptions began).
+      a.frames.length = 0;
+      b.frames.length = 0;
+      await writeAiState(walletId, writer, 41);
+      await until('the three frames', () => a.frames.length === 1 && b.frames.length === 2);
+      await sleep(FEED_ROUND_MS);
+      // Two distinct results (two selections), three frames.
+      expect({ serialised: await serialised(), sent: await sent() }).toEqual({
+        serialised: before.serialised + 2,
+        sent: before.sent + 3,
+      });
+
+      const eventId = (await trail(owner, walletId)).at(-1)!.id;
+      const shared = payloadText(a.frames[0], '1');
+      const fromB = b.frames.find((f) => f.includes('"kind"'))!;
+      expect(payloadText(fromB, oddId)).toBe(shared);
+      expect(JSON.parse(fromB)).toEqual({
+        id: oddId,
+        type: 'next',
+        payload: {
+          data: {
+            myWalletEvents: {
+              id: eventId,
+              kind: 'AI_STATE_CHANGED',
+              after: expect.objectContaining({ riskScore: 41 }),
+            },
+          },
+        },
+      });
+      const own = b.frames.find((f) => f.startsWith('{"id":"own"'))!;
+      expect(JSON.parse(payloadText(own, 'own'))).toEqual({
+        data: { myWalletEvents: { id: eventId, version: expect.any(Number) } },
+      });
+
+      // The client's complete ends that subscription alone, and is not answered.
+      a.complete('1');
+      await sleep(100);
+      await writeAiState(walletId, writer, 42);
+      await until('the second write on b', () => b.frames.length === 4);
+      await sleep(FEED_ROUND_MS);
+      expect(a.frames).toHaveLength(1);
+      expect(b.frames.map((f) => (JSON.parse(f) as { type: string }).type)).toEqual([
+        'next',
+        'next',
+        'next',
+        'next',
+      ]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
+
+const trailEvents = () => mongoose.connection.db!.collection('user_wallet_events');
+
+describe("this instance's own writes", () => {
+  it('go out at once, before the poll could send them, and once', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('own-writer')).token;
+    const live = subscribe(t.url, owner.token, MINE, { w: walletId });
+    await live.connected;
+    try {
+      await sleep(FEED_ROUND_MS);
+      const atOnce = () => metric('live_own_events_total{sent="at_once"}');
+      const before = await atOnce();
+      await writeAiState(walletId, writer, 51);
+      await writeAiState(walletId, writer, 52);
+      const written = (await trail(owner, walletId)).slice(-2).map((e) => e.id as string);
+      await until('both writes', () => written.every((id) => live.events.some((e) => e.id === id)));
+      for (const id of written) {
+        const recorded = (await trailEvents().findOne({ _id: new Types.ObjectId(id) }))!
+          .recorded_at as Date;
+        const arrived = live.arrivals[live.events.findIndex((e) => e.id === id)];
+        // The poll sends an event no sooner than the settle time after it reached the trail.
+        expect(arrived - recorded.getTime()).toBeLessThan(FEED_SETTINGS.settleMs);
+      }
+      expect((await atOnce()) - before).toBe(2);
+      // The poll reads them again and drops them: each came once, in order.
+      await sleep(FEED_ROUND_MS);
+      expect(live.events.filter((e) => written.includes(e.id as string)).map((e) => e.id)).toEqual(
+        written,
+      );
+    } finally {
+      await live.dispose();
+    }
+  });
+
+  describe('wait for an earlier event of their wallet from a second instance', () => {
+    let other: Awaited<ReturnType<typeof startInstance>>;
+    beforeAll(async () => {
+      other = await startInstance(sameDatabaseEnv(t));
+    });
+    afterAll(() => other.stop());
+
+    /**
+     * A feed of its own, told of this process's writes as the app's is, whose poll runs only when
+     * the test says: what it sends without one went out at once. The versions it sent, in order.
+     */
+    async function ownFeed(walletId: string) {
+      const feed = new WalletEventFeed(
+        createLogger({ logLevel: 'silent' }),
+        { holdersOf: () => [] },
+        { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
+      );
+      const stopHearing = walletOutbox.onRecorded((events, wallet) =>
+        feed.recordedHere(events, wallet),
+      );
+      const sent: Array<number | null> = [];
+      const subscription = feed.subscribe(
+        { wallet: new Types.ObjectId(walletId) },
+        100,
+        () => undefined,
+      );
+      const reading = (async () => {
+        for await (const event of subscription) sent.push(event.version);
+      })();
+      await sleep(50);
+      return {
+        sent,
+        poll: () => feed.poll(systemCtx(createLogger({ logLevel: 'silent' }), 'test poll')),
+        stop: async () => {
+          stopHearing();
+          await subscription.return();
+          await reading;
+          await feed.stop();
+        },
+      };
+    }
+
+    /** A wallet whose CREATED left its outbox longer ago than the feed's overlap. */
+    async function quietWallet(owner: TestUser): Promise<string> {
+      const walletId = await walletOf(owner);
+      await sleep(1_100);
+      return walletId;
+    }
+
+    async function writeThere(walletId: string, agent: string, riskScore: number) {
+      const result = await gqlAt(
+        other.url,
+        UpdateAiManagedStateDocument,
+        { walletId, input: { riskScore } },
+        agent,
+      );
+      expect(result.errors).toBeUndefined();
+    }
+
+    it('in the trail, not read here yet: they go after it, with the poll; once', async () => {
+      const owner = await registerUser(t);
+      const walletId = await quietWallet(owner);
+      const writer = (await issueAgent('two-instance-own-writer')).token;
+      const feed = await ownFeed(walletId);
+      try {
+        await writeThere(walletId, writer, 61);
+        await writeAiState(walletId, writer, 62);
+        await sleep(500);
+        expect(feed.sent).toEqual([]);
+        await feed.poll();
+        await until('both, in order', () => feed.sent.length === 2);
+        expect(feed.sent).toEqual([1, 2]);
+        await feed.poll();
+        // Known now: the next one goes at once (no poll), and nothing came twice.
+        await writeAiState(walletId, writer, 63);
+        await until('the third at once', () => feed.sent.length === 3);
+        await sleep(100);
+        expect(feed.sent).toEqual([1, 2, 3]);
+      } finally {
+        await feed.stop();
+      }
+    });
+
+    it("a batch's: each wallet's at once, or after the earlier one of its own", async () => {
+      const owner = await registerUser(t);
+      const [quiet, written] = [await walletOf(owner), await walletOf(owner)];
+      await sleep(1_100);
+      const writer = (await issueAgent('two-instance-batch-writer')).token;
+      const [quietFeed, writtenFeed] = [await ownFeed(quiet), await ownFeed(written)];
+      try {
+        await writeThere(written, writer, 81);
+        const batch = await t.raw<{ updateAiManagedStates: Array<{ error: unknown }> }>(
+          'mutation ($a: ObjectID!, $b: ObjectID!) { updateAiManagedStates(updates: [{ walletId: $a, input: { riskScore: 82 } }, { walletId: $b, input: { riskScore: 83 } }]) { error { code } } }',
+          { a: quiet, b: written },
+          writer,
+        );
+        expect(batch.data!.updateAiManagedStates).toEqual([{ error: null }, { error: null }]);
+        await until("the quiet wallet's at once", () => quietFeed.sent.length === 1);
+        await sleep(300);
+        expect({ quiet: quietFeed.sent, written: writtenFeed.sent }).toEqual({
+          quiet: [1],
+          written: [],
+        });
+        await writtenFeed.poll();
+        await until('both, in order', () => writtenFeed.sent.length === 2);
+        expect(writtenFeed.sent).toEqual([1, 2]);
+      } finally {
+        await quietFeed.stop();
+        await writtenFeed.stop();
+      }
+    });
+
+    it("still in that instance's outbox: they go after it, once it reaches the trail", async () => {
+      const owner = await registerUser(t);
+      const walletId = await quietWallet(owner);
+      const wallet = new Types.ObjectId(walletId);
+      const writer = (await issueAgent('two-instance-outbox-writer')).token;
+      const feed = await ownFeed(walletId);
+      // The trail refuses the second instance's event for real: a unique index, and an event in
+      // its way.
+      await trailEvents().createIndex(
+        { wallet_id: 1, version: 1, kind: 1 },
+        { unique: true, name: 'test_blocker' },
+      );
+      const blocker = await trailEvents().insertOne({
+        wallet_id: wallet,
+        version: 1,
+        kind: 'ai_state_changed',
+        actor: 'blocker',
+        actor_role: 'agent',
+        actor_id: new Types.ObjectId(),
+        before: null,
+        after: null,
+        at: new Date(0),
+        recorded_at: new Date(0),
+      });
+      try {
+        await writeThere(walletId, writer, 71);
+        const stored = await mongoose.connection
+          .db!.collection<StoredWallet>('user_wallets')
+          .findOne({ _id: wallet });
+        expect(stored!.pending_events.map((e) => e.version)).toEqual([1]);
+        await writeAiState(walletId, writer, 72);
+        await sleep(500);
+        await feed.poll();
+        expect(feed.sent).toEqual([]);
+
+        await trailEvents().deleteOne({ _id: blocker.insertedId });
+        await trailEvents().dropIndex('test_blocker');
+        // Delivered late, as a sweep does.
+        await new AuditOutboxSweep(
+          createLogger({ logLevel: 'silent' }),
+          walletPendingEvents,
+        ).deliverPending(new Date(Date.now() + 60_000));
+        await feed.poll();
+        await until('both, in order', () => feed.sent.length === 2);
+        expect(feed.sent).toEqual([1, 2]);
+      } finally {
+        await trailEvents().deleteOne({ _id: blocker.insertedId });
+        await trailEvents()
+          .dropIndex('test_blocker')
+          .catch(() => undefined);
+        await feed.stop();
+      }
+    });
+  });
+});
+
 describe('two instances on one database', () => {
   it('deliver every event to subscribers on either, at least once and in order per wallet; SIGTERM closes the sockets and exits 0', async () => {
     const other = await startInstance(sameDatabaseEnv(t));
@@ -307,19 +738,127 @@ describe('two instances on one database', () => {
   });
 });
 
+describe('what an idle subscription holds', () => {
+  it('builds its child logger and DataLoaders only when asked for, once', () => {
+    const root = createLogger({ logLevel: 'silent' });
+    let children = 0;
+    let loaderSets = 0;
+    const counting = Object.create(root, {
+      child: {
+        value: (...args: Parameters<typeof root.child>) => {
+          children++;
+          return root.child(...args);
+        },
+      },
+    }) as typeof root;
+    const ctx = subscriptionContext(
+      {
+        clientAddress: '127.0.0.1',
+        actor: { kind: 'user', userId: new Types.ObjectId(), role: Role.USER, email: 'a@b.c' },
+        live: { shareKey: 'k' } as LiveChannel,
+      },
+      counting,
+      () => {
+        loaderSets++;
+        return createLoaders();
+      },
+    );
+    expect({ children, loaderSets }).toEqual({ children: 0, loaderSets: 0 });
+    expect(ctx.logger).toBe(ctx.logger);
+    expect(ctx.loaders).toBe(ctx.loaders);
+    expect({ children, loaderSets }).toEqual({ children: 1, loaderSets: 1 });
+  });
+
+  it('shares one checked document among the subscriptions that send the same text', () => {
+    let checks = 0;
+    const documents = new CheckedDocuments((text) => {
+      checks++;
+      return text.includes('{') ? parse(text) : [new GraphQLError('not an operation')];
+    });
+    const query = 'subscription { myWalletEvents { id } }';
+    const first = documents.of(query);
+    const second = documents.of(`${query}`);
+    expect(second).toBe(first);
+    expect(checks).toBe(1);
+    expect('key' in first && first.key).not.toContain('myWalletEvents');
+    // Refused texts are checked each time (nothing kept for them), as are long ones.
+    expect(documents.of('nope')).toEqual([new GraphQLError('not an operation')]);
+    expect(documents.of('nope')).toHaveLength(1);
+    const long = `subscription { myWalletEvents { id } } ${'#'.repeat(5_000)}`;
+    expect(documents.of(long)).not.toBe(documents.of(long));
+    expect(checks).toBe(5);
+  });
+});
+
+describe('the WebSocket transport', () => {
+  it('keeps one keep-alive for every socket, ending one that stops answering; keeps no upgrade request', async () => {
+    const schema = new GraphQLSchema({
+      query: new GraphQLObjectType({
+        name: 'Query',
+        fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
+      }),
+    });
+    const httpServer = http.createServer();
+    const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+    const extras: object[] = [];
+    const transport = serveGraphqlWs(
+      {
+        schema,
+        onConnect: (ctx) => {
+          extras.push(ctx.extra);
+          return true;
+        },
+      },
+      wss,
+      (socket, request) => ({ socket, clientAddress: request.socket.remoteAddress ?? '' }),
+      createLogger({ logLevel: 'silent' }),
+      100,
+    );
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const { port } = httpServer.address() as { port: number };
+    const open = (autoPong: boolean) =>
+      new Promise<WebSocket>((resolve) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', {
+          autoPong,
+        });
+        socket.on('message', () => resolve(socket));
+        socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+      });
+    try {
+      const [answering, silent] = await Promise.all([open(true), open(false)]);
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', resolve));
+      // Pinged at the first round, ended at the second (or the third) for not answering.
+      expect(await silentClosed).toBe(1006);
+      await sleep(300);
+      expect(answering.readyState).toBe(WebSocket.OPEN);
+      expect(extras).toHaveLength(2);
+      for (const extra of extras) {
+        expect(Object.keys(extra).sort()).toEqual(['clientAddress', 'socket']);
+        expect(extra).toMatchObject({ clientAddress: '127.0.0.1' });
+      }
+      answering.close();
+    } finally {
+      await transport.dispose();
+      await new Promise((resolve) => httpServer.close(resolve));
+    }
+  });
+});
+
+/** A feed of its own, polling often and sending at once, with no agent holding grants. */
+function quickFeed(): WalletEventFeed {
+  return new WalletEventFeed(
+    createLogger({ logLevel: 'silent' }),
+    { holdersOf: () => [] },
+    { pollMs: 20, settleMs: 0, overlapMs: 500 },
+  );
+}
+const EVERY_WALLET = { everyWallet: true, kinds: null } as const;
+
 describe('the event feed', () => {
   it('stops a subscription whose consumer falls too far behind', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
+    const feed = quickFeed();
     let overflowed = false;
-    const subscription = feed.subscribe(
-      () => true,
-      3,
-      () => (overflowed = true),
-    );
+    const subscription = feed.subscribe(EVERY_WALLET, 3, () => (overflowed = true));
     // Nobody reads: the first event waits to be pulled, the next ones queue behind it.
     const pending = subscription.next();
     const walletId = new Types.ObjectId();
@@ -344,14 +883,10 @@ describe('the event feed', () => {
   });
 
   it("tells a subscription's end once, whether it ran or was ended before its first event", async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
+    const feed = quickFeed();
     let endedEarly = 0;
     const early = feed.subscribe(
-      () => true,
+      EVERY_WALLET,
       10,
       () => undefined,
       () => endedEarly++,
@@ -362,7 +897,7 @@ describe('the event feed', () => {
 
     let endedLater = 0;
     const later = feed.subscribe(
-      () => true,
+      EVERY_WALLET,
       10,
       () => undefined,
       () => endedLater++,
@@ -375,18 +910,93 @@ describe('the event feed', () => {
     await feed.stop();
   });
 
-  it('delivers an event the sweep records late, whose write time is long past', async () => {
-    const feed = new WalletEventFeed(createLogger({ logLevel: 'silent' }), {
-      pollMs: 20,
-      settleMs: 0,
-      overlapMs: 500,
-    });
-    const seen: string[] = [];
-    const subscription = feed.subscribe(
-      () => true,
-      100,
-      () => undefined,
+  it("sends a wallet's events by version when an earlier one reached the trail after a later one", async () => {
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      // Polled by the test alone.
+      { pollMs: 3_600_000, settleMs: 0, overlapMs: 500 },
     );
+    const walletId = new Types.ObjectId();
+    const seen: Array<number | null> = [];
+    const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
+    const reading = (async () => {
+      for await (const event of subscription) seen.push(event.version);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = Date.now();
+    // Version 2 reached the trail first; version 1 came later, as the sweep delivers an event a
+    // request could not.
+    await UserWalletEventModel.collection.insertMany(
+      [2, 1].map((version, i) => ({
+        _id: new Types.ObjectId(),
+        wallet_id: walletId,
+        kind: 'ai_state_changed',
+        actor: 'a',
+        actor_id: walletId,
+        actor_role: 'agent',
+        before: null,
+        after: null,
+        version,
+        at: new Date(now - 10_000 + version),
+        recorded_at: new Date(now + i * 10),
+      })),
+    );
+    await feed.poll(systemCtx(createLogger({ logLevel: 'silent' }), 'test poll'), now + 1_000);
+    await until('both', () => seen.length === 2);
+    expect(seen).toEqual([1, 2]);
+    await subscription.return();
+    await reading;
+    await feed.stop();
+  });
+
+  it('holds a settled event back behind an earlier one of its wallet that is not settled yet', async () => {
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      { pollMs: 3_600_000, settleMs: 300, overlapMs: 5_000 },
+    );
+    const walletId = new Types.ObjectId();
+    const seen: Array<number | null> = [];
+    const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
+    const reading = (async () => {
+      for await (const event of subscription) seen.push(event.version);
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = Date.now();
+    // Version 2 reached the trail first; version 1 (delivered late) 200 ms after.
+    await UserWalletEventModel.collection.insertMany(
+      [2, 1].map((version, i) => ({
+        _id: new Types.ObjectId(),
+        wallet_id: walletId,
+        kind: 'ai_state_changed',
+        actor: 'a',
+        actor_id: walletId,
+        actor_role: 'agent',
+        before: null,
+        after: null,
+        version,
+        at: new Date(now - 10_000 + version),
+        recorded_at: new Date(now + i * 200),
+      })),
+    );
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'test poll');
+    // Version 2 has settled, version 1 not yet: neither goes.
+    await feed.poll(ctx, now + 350);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual([]);
+    await feed.poll(ctx, now + 550);
+    await until('both', () => seen.length === 2);
+    expect(seen).toEqual([1, 2]);
+    await subscription.return();
+    await reading;
+    await feed.stop();
+  });
+
+  it('delivers an event the sweep records late, whose write time is long past', async () => {
+    const feed = quickFeed();
+    const seen: string[] = [];
+    const subscription = feed.subscribe(EVERY_WALLET, 100, () => undefined);
     const reading = (async () => {
       for await (const event of subscription) seen.push(event._id.toHexString());
     })();

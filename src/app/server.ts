@@ -3,6 +3,7 @@ import type { Config } from '../core/config';
 import type { Logger } from '../core/logger';
 import { buildAppSchema, type Services } from '../graphql/schema';
 import { WalletEventFeed } from '../modules/live/wallet-event-feed';
+import { walletOutbox } from '../modules/wallets/wallet-outbox';
 import { TokenBudget } from '../shared/token-budget';
 import { operationRules, startApollo } from './apollo';
 import { createHttpServer, listen, mountRoutes } from './http';
@@ -35,7 +36,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const budget = new TokenBudget((key) =>
     key.startsWith('agent:') ? config.rateLimits.agentPerMinute : config.rateLimits.userPerMinute,
   );
-  const feed = new WalletEventFeed(logger);
+  const feed = new WalletEventFeed(logger, core.grantIndex);
+  // This instance's own writes reach its subscribers at once, not with the next poll.
+  const stopHearing = walletOutbox.onRecorded((events, wallet) =>
+    feed.recordedHere(events, wallet),
+  );
   const { auth } = core.services;
   const live = startWebSocket({
     httpServer,
@@ -57,6 +62,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     url,
     httpServer,
     services: core.services,
-    stop: () => (stopping ??= stopInOrder({ core, jobs, apollo, budget, feed })),
+    stop: () => {
+      stopHearing();
+      return (stopping ??= stopInOrder({ core, jobs, apollo, budget, feed }));
+    },
   };
 }

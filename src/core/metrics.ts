@@ -67,6 +67,27 @@ export const metrics = {
     help: 'Audit events the outbox sweep delivered (a request could not).',
     registers: [registry],
   }),
+  liveEventOffers: new Counter({
+    name: 'live_event_offers_total',
+    help: 'Subscriptions live events were offered to, found through the feed’s index (by wallet, owner, agent scope or grant): the feed’s work per event, which grows with the subscriptions an event concerns, not with every connection.',
+    registers: [registry],
+  }),
+  liveOwnEvents: new Counter({
+    name: 'live_own_events_total',
+    help: 'Live events of this instance’s own writes, by how they went out: at_once, or with_the_poll (an earlier event of their wallet might still come).',
+    labelNames: ['sent'] as const,
+    registers: [registry],
+  }),
+  liveResultsSerialised: new Counter({
+    name: 'live_results_serialised_total',
+    help: 'Distinct results of live events serialised: once per event for all the subscriptions that answer it alike.',
+    registers: [registry],
+  }),
+  liveFramesSent: new Counter({
+    name: 'live_frames_sent_total',
+    help: 'Live events sent to subscriptions (graphql-ws next frames).',
+    registers: [registry],
+  }),
   rateLimitRefusals: new Counter({
     name: 'rate_limit_refusals_total',
     help: 'Requests refused by a limit: login, register, connection-test, token_budget, password_checks, websocket, exchange_budget.',

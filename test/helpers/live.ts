@@ -4,6 +4,8 @@ import WebSocket from 'ws';
 /** A graphql-ws subscriber, as a frontend or an agent runs one, with everything it received. */
 export interface Subscriber {
   events: Array<Record<string, unknown>>;
+  /** When each event arrived (ms since the epoch), in the order of `events`. */
+  arrivals: number[];
   errors: unknown[];
   /** Resolves once the server acknowledged the connection (rejects if it closed first). */
   connected: Promise<void>;
@@ -20,6 +22,7 @@ export function subscribe(
   variables: Record<string, unknown> = {},
 ): Subscriber {
   const events: Array<Record<string, unknown>> = [];
+  const arrivals: number[] = [];
   const errors: unknown[] = [];
   let onConnected!: () => void;
   let onClosed!: (value: { code: number; reason: string }) => void;
@@ -54,7 +57,10 @@ export function subscribe(
       next: (value) => {
         if (value.errors) errors.push(...value.errors);
         const data = value.data as Record<string, Record<string, unknown>> | null | undefined;
-        if (data) events.push(...Object.values(data));
+        if (data) {
+          events.push(...Object.values(data));
+          arrivals.push(...Object.values(data).map(() => Date.now()));
+        }
       },
       error: (error) => {
         errors.push(...(Array.isArray(error) ? (error as unknown[]) : [error]));
@@ -65,6 +71,7 @@ export function subscribe(
   );
   return {
     events,
+    arrivals,
     errors,
     connected,
     closed,

@@ -49,6 +49,13 @@ export type StoredWallet = {
   };
   /** The audit outbox: events not yet moved to user_wallet_events. */
   pending_events: StoredWalletEvent[];
+  /** The last events moved from the outbox to user_wallet_events. */
+  recent_trail?: Array<{
+    _id: Types.ObjectId;
+    version: number | null;
+    at: Date;
+    pulled_at: Date;
+  }>;
   updated_at: Date;
   user_changed_at?: Date;
 };

@@ -1,7 +1,7 @@
 import type { Types } from 'mongoose';
 import { dbOptions, type RequestContext } from '../../core/context';
 import type { UserWallet } from '../wallets/user-wallet.model';
-import { eventIdsInTrail } from './trail.service';
+import { eventIdsInTrail, type RecordedEvent } from './trail.service';
 import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-event.model';
 
 /*
@@ -20,6 +20,54 @@ import { UserWalletEventModel, type WalletEventRecord } from './user-wallet-even
  * wallets/wallet-outbox.ts) and builds its AuditOutbox on it, and app/lifecycle.ts hands the same
  * store to the sweep, so this module imports nothing of the wallets'.
  */
+
+/**
+ * Told of events this instance has just put in the trail (AuditOutbox.onRecorded). For one
+ * wallet's, with what the update that took them out of its outbox left of it (null for many
+ * wallets' events at once).
+ */
+export type RecordedListener = (
+  events: readonly RecordedEvent[],
+  wallet: WalletAfterPull | null,
+) => void;
+
+/**
+ * What a wallet holds right after a pull took events out of its outbox: its owner, what its
+ * outbox still holds, and its recent_trail (which now ends with those events).
+ */
+export interface WalletAfterPull {
+  _id: Types.ObjectId;
+  user_id: Types.ObjectId;
+  pending_events?: WalletEventRecord[];
+  recent_trail?: TrailEntry[];
+}
+
+/**
+ * What a wallet keeps of each of its events that reached the trail, in `recent_trail` (its last
+ * few): the event's id, version and time, and when it left the outbox (`pulled_at`, by the clock of
+ * the instance that pulled it). The live feed checks this instance's own events against it, to
+ * send them at once (live/wallet-event-feed.ts), without reading the trail.
+ */
+export interface TrailEntry {
+  _id: Types.ObjectId;
+  version: number | null;
+  at: Date;
+  pulled_at: Date;
+}
+
+/** The events a pull takes out of the outboxes, as the wallets' recent_trail keeps them. */
+export function trailEntries(
+  events: readonly WalletEventRecord[],
+  now = new Date(),
+): Array<TrailEntry & { wallet_id: Types.ObjectId }> {
+  return events.map((e) => ({
+    _id: e._id,
+    wallet_id: e.wallet_id,
+    version: e.version,
+    at: e.at,
+    pulled_at: now,
+  }));
+}
 
 /**
  * What the outbox reads of a context: its logger and the comment of its commands. Any actor's
@@ -44,13 +92,21 @@ export interface PendingEventStore {
     event: WalletEventRecord,
     keepVersion?: boolean,
   ): Promise<UserWallet | null>;
-  /** Takes these events out of the wallet's outbox, leaving its updated_at. */
-  pull(ctx: OutboxContext, walletId: Types.ObjectId, eventIds: Types.ObjectId[]): Promise<unknown>;
-  /** The same for many wallets, in one command. */
+  /**
+   * Takes these events (now in the trail) out of the wallet's outbox and adds them to its
+   * recent_trail, leaving its updated_at: the two in one update, so an event of a wallet is always
+   * in one or the other (or gone from recent_trail, older than what it keeps). Returns what the
+   * update left of the wallet (null when it is gone).
+   */
+  pull(
+    ctx: OutboxContext,
+    walletId: Types.ObjectId,
+    events: readonly TrailEntry[],
+  ): Promise<WalletAfterPull | null>;
+  /** The same for the events of many wallets, in one command. */
   pullMany(
     ctx: OutboxContext,
-    walletIds: Types.ObjectId[],
-    eventIds: Types.ObjectId[],
+    events: ReadonlyArray<TrailEntry & { wallet_id: Types.ObjectId }>,
   ): Promise<unknown>;
   /** Puts `event` in the wallet's outbox in the place of the pending event with its id. */
   replace(ctx: OutboxContext, walletId: Types.ObjectId, event: WalletEventRecord): Promise<unknown>;
@@ -83,7 +139,34 @@ export function trailRecords(
  * (wallets/wallet-outbox.ts), the sweep its own on the same store.
  */
 export class AuditOutbox {
+  private readonly listeners = new Set<RecordedListener>();
+
   constructor(private readonly store: PendingEventStore) {}
+
+  /**
+   * Hears of the events this outbox puts in the trail, once they are out of their outboxes (the
+   * live feed: this instance's own writes go out at once). Only events this outbox inserted itself
+   * are told, with the time the trail holds for them. Returns the call that stops it.
+   */
+  onRecorded(listener: RecordedListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private tell(
+    ctx: OutboxContext,
+    events: readonly RecordedEvent[],
+    wallet: WalletAfterPull | null,
+  ): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(events, wallet);
+      } catch (error) {
+        // The events are stored: a listener's failure is not the write's.
+        ctx.logger.warn({ err: error }, 'a listener of the audit trail failed');
+      }
+    }
+  }
 
   /**
    * Copies a wallet's pending events into the trail and pulls them from the wallet; throws on
@@ -99,15 +182,20 @@ export class AuditOutbox {
     const tagged = dbOptions(ctx);
     // The events are stored as they are (already typed). An id already in the trail was delivered
     // before (by the sweep, say); only an event still missing afterwards is a failure.
+    const records = trailRecords(events);
+    let inserted = true;
     await UserWalletEventModel.collection
-      .insertMany(trailRecords(events), { ordered: false, ...tagged })
+      .insertMany(records, { ordered: false, ...tagged })
       .catch(async (error: unknown) => {
+        inserted = false;
         if (
           (await UserWalletEventModel.countDocuments({ _id: { $in: ids } }, tagged)) !== ids.length
         )
           throw error;
       });
-    await this.store.pull(ctx, walletId, ids);
+    const after = await this.store.pull(ctx, walletId, trailEntries(events));
+    // Some were in the trail before, with another time: the feed's poll finds them as they are.
+    if (inserted) this.tell(ctx, records, after);
   }
 
   /**
@@ -145,9 +233,12 @@ export class AuditOutbox {
     const tagged = dbOptions(ctx);
     try {
       let delivered = ids;
+      const records = trailRecords(events);
+      let inserted = true;
       await UserWalletEventModel.collection
-        .insertMany(trailRecords(events), { ordered: false, ...tagged })
+        .insertMany(records, { ordered: false, ...tagged })
         .catch(async (error: unknown) => {
+          inserted = false;
           // As in copyEvents: an id already in the trail was delivered before; only the missing
           // ones failed.
           delivered = await eventIdsInTrail(ctx, ids);
@@ -159,14 +250,11 @@ export class AuditOutbox {
         });
       if (delivered.length === 0) return new Set();
       const done = new Set(delivered.map((id) => id.toHexString()));
-      const walletIds = [
-        ...new Map(
-          events
-            .filter((e) => done.has(e._id.toHexString()))
-            .map((e) => [e.wallet_id.toHexString(), e.wallet_id]),
-        ).values(),
-      ];
-      await this.store.pullMany(ctx, walletIds, delivered);
+      await this.store.pullMany(
+        ctx,
+        trailEntries(events.filter((e) => done.has(e._id.toHexString()))),
+      );
+      if (inserted) this.tell(ctx, records, null);
       return done;
     } catch (error) {
       ctx.logger.warn(

@@ -38,6 +38,10 @@ const DAY_MS = 86_400_000;
  * an admin too, so an admin's list may leave out older tokens.
  */
 export const MAX_LISTED_AGENT_TOKENS = 500;
+/** The most account ids the sessions' re-check puts in one query (accountsOf). */
+const ACCOUNT_IDS_PER_QUERY = 500;
+
+type Account = Pick<User, '_id' | 'role' | 'token_version'>;
 
 /**
  * The most grantableAgents answers: every admin-issued token may be one (MAX_LISTED_AGENT_TOKENS
@@ -411,7 +415,8 @@ export class AuthService {
   /**
    * The sessions whose token stopped being good, each with the reason, in authenticate's words:
    * expired, an agent token the registry no longer honours (its list: no query), a user account
-   * gone, its password or its role changed since the session began (one query for all of them).
+   * gone, its password or its role changed since the session began (one read for all of them:
+   * see accountsOf).
    * The service's own check (live/live-sessions.ts): its query carries the job's comment.
    */
   async refusedSessions(
@@ -429,10 +434,8 @@ export class AuthService {
         refused.set(session, 'this agent token was revoked or is unknown');
     }
     if (users.length === 0) return refused;
-    const ids = new Set(users.map(([, principal]) => principal.userId.toHexString()));
-    const accounts = await UserModel.find({ _id: { $in: [...ids] } }, { role: 1, token_version: 1 })
-      .setOptions(dbOptions(ctx))
-      .lean<Array<Pick<User, '_id' | 'role' | 'token_version'>>>();
+    const ids = new Map(users.map(([, p]) => [p.userId.toHexString(), p.userId]));
+    const accounts = await this.accountsOf(ctx, [...ids.values()]);
     const byId = new Map(accounts.map((a) => [a._id.toHexString(), a]));
     for (const [session, principal] of users) {
       const account = byId.get(principal.userId.toHexString());
@@ -443,6 +446,33 @@ export class AuthService {
         refused.set(session, "the account's role changed: connect again");
     }
     return refused;
+  }
+
+  /**
+   * These accounts' role and token version, for refusedSessions: one read, of these ids while they
+   * are few of all the accounts (as the collection's metadata counts them, in one more command that
+   * reads no document), else of every account. Once the connected users are a quarter of the
+   * accounts or more, reading the whole collection costs an engine less than looking each one up
+   * by id: the embedded engine took 4.6 s for 10,000 ids in one $in (about 1.4 s in lists of 500)
+   * against 45 ms for a read of its 10,000 accounts, and a check every 2 s held it. Ids go in lists
+   * of at most ACCOUNT_IDS_PER_QUERY: some engines look through the whole list for each account
+   * they find.
+   */
+  private async accountsOf(ctx: SystemContext, ids: readonly Types.ObjectId[]): Promise<Account[]> {
+    const projection = { role: 1, token_version: 1 };
+    const accounts = await UserModel.estimatedDocumentCount().setOptions(dbOptions(ctx));
+    if (ids.length * 4 >= accounts)
+      return UserModel.find({}, projection).setOptions(dbOptions(ctx)).lean<Account[]>();
+    const found: Account[] = [];
+    for (let i = 0; i < ids.length; i += ACCOUNT_IDS_PER_QUERY) {
+      const some = ids.slice(i, i + ACCOUNT_IDS_PER_QUERY);
+      found.push(
+        ...(await UserModel.find({ _id: { $in: some } }, projection)
+          .setOptions(dbOptions(ctx))
+          .lean<Account[]>()),
+      );
+    }
+    return found;
   }
 
   /** Called whenever agent tokens may have stopped being good here; returns the unsubscribe. */

@@ -7,12 +7,12 @@ import type {
   UserContext,
 } from '../../core/context';
 import { ForbiddenError, InternalError, NotFoundError } from '../../core/errors';
-import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-event.model';
+import type { WalletEventKind } from '../audit/user-wallet-event.model';
 import { AgentScope } from '../auth/roles';
 import { ownerOf } from '../wallets/user-wallet.service';
 import { toObjectId } from '../../shared/scalars';
 import type { GrantIndex } from '../wallets/grant-index';
-import type { EventFilter, FeedSubscription, WalletEventFeed } from './wallet-event-feed';
+import type { Audience, FeedSubscription, WalletEventFeed } from './wallet-event-feed';
 
 declare module '../../core/context' {
   /** ws-server.ts puts the live events service in every subscription's context. */
@@ -49,40 +49,36 @@ export class LiveEventsService {
       if (!wallet) throw new NotFoundError('no wallet with that id');
       if (!wallet.user_id.equals(user.userId))
         throw new ForbiddenError('this wallet belongs to another user');
-      return this.follow(connection, (event) => event.wallet_id.equals(wallet._id));
+      return this.follow(connection, { wallet: wallet._id });
     }
-    return this.follow(connection, (_event, owner) => owner !== null && owner.equals(user.userId));
+    return this.follow(connection, { owner: user.userId });
   }
 
   /**
    * AGENT: the events of every wallet it may read, of the given kinds only when given. For a
-   * GRANTED_WALLETS agent, that is decided per event from this instance's grant index (no read per
-   * event): a revocation anywhere stops that wallet's events within the index's refresh.
+   * GRANTED_WALLETS agent, the feed asks this instance's grant index who holds a grant on each
+   * event's wallet (no read per event): a revocation anywhere stops that wallet's events within
+   * the index's refresh.
    */
   async managed(
     ctx: AgentContext,
     kinds: WalletEventKind[] | null | undefined,
   ): Promise<FeedSubscription> {
     const { connection } = liveOf(ctx);
-    const wanted = kinds?.length ? new Set(kinds) : null;
-    const ofKind = (event: UserWalletEvent) => wanted === null || wanted.has(event.kind);
     const agent = ctx.actor;
-    if (agent.scope === AgentScope.ALL_WALLETS) return this.follow(connection, ofKind);
+    if (agent.scope === AgentScope.ALL_WALLETS)
+      return this.follow(connection, { everyWallet: true, kinds: kinds ?? null });
     const untrack = await this.grants.track(ctx, agent.agentId);
-    return this.follow(
-      connection,
-      (event) => ofKind(event) && this.grants.allows(agent.agentId, event.wallet_id),
-      untrack,
-    );
+    return this.follow(connection, { grantsOf: agent.agentId, kinds: kinds ?? null }, untrack);
   }
 
   private follow(
     connection: LiveConnection,
-    filter: EventFilter,
+    audience: Audience,
     onEnd?: () => void,
   ): FeedSubscription {
     return this.feed.subscribe(
-      filter,
+      audience,
       connection.maxWaiting,
       () =>
         connection.close(

@@ -1,7 +1,7 @@
 import { CloseCode } from 'graphql-ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import { logSecurityEvent } from '../auth/security-log';
-import { systemCtx, type SystemContext } from '../../core/context';
+import { systemCtx, type LiveConnection, type SystemContext } from '../../core/context';
 import type { Logger } from '../../core/logger';
 import { metrics } from '../../core/metrics';
 import { backgroundComment } from '../../shared/background';
@@ -22,6 +22,8 @@ export interface LiveSession {
   key: string;
   clientAddress: string;
   close(code: number, reason: string): void;
+  /** What its subscriptions know of it (shared by all of them). */
+  connection: LiveConnection;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   type ExecutionArgs,
   type ExecutionResult,
 } from 'graphql';
+import { metrics } from '../../core/metrics';
 import { isTracing, startLinkedSpan, within, type TraceIds } from '../../core/tracing';
 
 /**
@@ -14,7 +15,8 @@ import { isTracing, startLinkedSpan, within, type TraceIds } from '../../core/tr
  * subscriptions that would answer alike share one: the same event object (the feed hands one to
  * every subscriber), the same operation text and variables, and the same caller (principal kind, id
  * and role: what a resolver may look at besides the event). The result is the one graphql-js would
- * give each, computed with the first subscriber's context.
+ * give each, computed with the first subscriber's context. Its payload is serialised once too
+ * (payloadOf), and each socket adds only its envelope (next-frames.ts).
  */
 
 type Result = ExecutionResult | Promise<ExecutionResult>;
@@ -67,6 +69,26 @@ export function sharedSubscribe(
   };
 }
 
+/** Per result object, shared by the subscriptions that answer alike: gone with the result. */
+const payloads = new WeakMap<ExecutionResult, string>();
+
+/**
+ * The result's payload as JSON, serialised by `serialise` the first time it is asked for and
+ * reused for every other subscription that shares the result.
+ */
+export function payloadOf(
+  result: ExecutionResult,
+  serialise: (result: ExecutionResult) => string,
+): string {
+  let payload = payloads.get(result);
+  if (payload === undefined) {
+    payload = serialise(result);
+    payloads.set(result, payload);
+    metrics.liveResultsSerialised.inc();
+  }
+  return payload;
+}
+
 /** The subscription's name in its spans: the operation's GraphQL name, when it has one. */
 function operationOf(args: ExecutionArgs): {
   suffix: string;
@@ -92,7 +114,7 @@ function writeOf(event: unknown): TraceIds | undefined {
     : undefined;
 }
 
-function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 }
 

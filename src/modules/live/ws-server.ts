@@ -4,6 +4,7 @@ import {
   getVariableValues,
   GraphQLError,
   Kind,
+  type ExecutionResult,
   OperationTypeNode,
   parse,
   specifiedRules,
@@ -12,13 +13,11 @@ import {
   type GraphQLSchema,
   type ValidationRule,
 } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { AuthService, Session } from '../auth/auth.service';
 import { principalKey } from '../auth/roles';
 import { logSecurityEvent, type RequestMeta } from '../auth/security-log';
 import type { RequestContext } from '../../core/context';
-import { createLoaders } from '../../core/loaders';
 import { clientAddressOf } from '../../app/request-context';
 import {
   CostLimitError,
@@ -35,7 +34,11 @@ import type { TrustProxy } from '../../shared/client-address';
 import type { TokenBudget } from '../../shared/token-budget';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
-import { sharedSubscribe } from './shared-execution';
+import { CheckedDocuments } from './checked-documents';
+import { sentAsFrames } from './next-frames';
+import { subscriptionContext } from './subscription-context';
+import { serveGraphqlWs, type SocketExtra } from './ws-transport';
+import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
@@ -57,6 +60,12 @@ export const LIVE_LIMITS = {
 } as const;
 
 export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
+
+/** What the service keeps with each socket: its client's address, its session once admitted. */
+interface ConnectionExtra extends SocketExtra {
+  readonly clientAddress: string;
+  live?: LiveSession;
+}
 
 export interface LiveServerOptions {
   httpServer: http.Server;
@@ -102,6 +111,19 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     countErrors(formatted);
     return formatted;
   };
+  /** A result with its errors answered as HTTP's are (logged, counted, formatted). */
+  const answered = (ctx: RequestContext, result: ExecutionResult) => {
+    if (!result.errors) return result;
+    const errors = result.errors.map((error) =>
+      error instanceof GraphQLError ? error : new GraphQLError(String(error)),
+    );
+    return { ...result, errors: answer(ctx, errors) };
+  };
+  const tooSlow = (socket: { close(code: number, reason: string): void }) =>
+    socket.close(
+      SLOW_CONSUMER_CLOSE,
+      `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
+    );
   /** A request of the token's budget; the refusal when it has none left. */
   const spend = (live: LiveSession): RateLimitedError | null => {
     try {
@@ -120,7 +142,23 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     return false;
   };
 
-  const cleanup = useServer<Record<string, unknown>, { live?: LiveSession }>(
+  const documents = new CheckedDocuments((text) => {
+    let document;
+    try {
+      document = parse(text, PARSE_OPTIONS);
+    } catch (error) {
+      if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
+      throw error;
+    }
+    const errors = validate(options.schema, document, [
+      ...specifiedRules,
+      ...options.validationRules,
+    ]);
+    if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    return document;
+  });
+
+  const transport = serveGraphqlWs<ConnectionExtra>(
     {
       schema: options.schema,
       connectionInitWaitTimeout: 5_000,
@@ -129,7 +167,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       ),
       onConnect: async (ctx) => {
         const extra = ctx.extra;
-        const clientAddress = clientAddressOf(extra.request, options.trustProxy);
+        const { clientAddress } = extra;
         const header =
           typeof ctx.connectionParams?.authorization === 'string'
             ? ctx.connectionParams.authorization
@@ -153,11 +191,14 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         // give back, so nothing is taken for it.
         if (extra.socket.readyState !== WebSocket.OPEN) return false;
         const { principal } = session;
+        const close = (code: number, reason: string) => extra.socket.close(code, reason);
         const live: LiveSession = {
           session,
           key: principalKey(principal),
           clientAddress,
-          close: (code, reason) => extra.socket.close(code, reason),
+          close,
+          // One for all the connection's subscriptions.
+          connection: { maxWaiting: LIVE_LIMITS.maxWaiting, close },
         };
         const meta: RequestMeta = { logger, clientAddress, actor: principal };
         // The token's check cost what an HTTP request's does: so does the connection.
@@ -192,18 +233,9 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
             ),
           ];
         }
-        let document;
-        try {
-          document = parse(payload.query, PARSE_OPTIONS);
-        } catch (error) {
-          if (error instanceof GraphQLError) return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
-          throw error;
-        }
-        const errors = validate(options.schema, document, [
-          ...specifiedRules,
-          ...options.validationRules,
-        ]);
-        if (errors.length > 0) return errors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+        const checked = documents.of(payload.query);
+        if (!('document' in checked)) return [...checked];
+        const { document, key: operationKey } = checked;
         const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
         const operation = payload.operationName
           ? operations.find((o) => o.name?.value === payload.operationName)
@@ -231,34 +263,25 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           if (error instanceof CostLimitError) return [error];
           throw error;
         }
-        const requestId = randomUUID();
-        const contextValue: RequestContext = {
-          requestId,
-          clientAddress: live.clientAddress,
-          actor: principal,
-          comment: undefined,
-          logger: logger.child({ requestId, transport: 'websocket' }),
-          loaders: createLoaders(),
-          // A subscription lasts as long as its connection.
-          deadline: Number.MAX_SAFE_INTEGER,
-          // Each event is one object; the cost limit bounds what is selected of it.
-          itemsLeft: Number.POSITIVE_INFINITY,
-          live: {
-            service: options.service,
-            connection: {
-              maxWaiting: LIVE_LIMITS.maxWaiting,
-              close: (code, reason) => extra.socket.close(code, reason),
+        const contextValue = subscriptionContext(
+          {
+            clientAddress: live.clientAddress,
+            actor: principal,
+            live: {
+              service: options.service,
+              connection: live.connection,
+              // Everything the answer to an event may depend on besides the event itself.
+              shareKey: JSON.stringify([
+                live.key,
+                principal.role,
+                payload.operationName ?? null,
+                payload.variables ?? null,
+                operationKey,
+              ]),
             },
-            // Everything the answer to an event may depend on besides the event itself.
-            shareKey: JSON.stringify([
-              live.key,
-              principal.role,
-              payload.operationName ?? null,
-              payload.variables ?? null,
-              payload.query,
-            ]),
           },
-        };
+          logger,
+        );
         return {
           schema: options.schema,
           document,
@@ -267,20 +290,23 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           contextValue,
         };
       },
-      onNext: (ctx, _id, _payload, args, result) => {
-        const socket = ctx.extra.socket;
-        if (socket.bufferedAmount > LIVE_LIMITS.maxBuffered) {
-          socket.close(
-            SLOW_CONSUMER_CLOSE,
-            `consumer too slow: more than ${LIVE_LIMITS.maxBuffered} bytes waiting`,
-          );
-        }
-        if (!result.errors) return undefined;
-        const errors = result.errors.map((error) =>
-          error instanceof GraphQLError ? error : new GraphQLError(String(error)),
-        );
-        return { ...result, errors: answer(args.contextValue as RequestContext, errors) };
+      // A subscription's events go out as frames the service sends itself (next-frames.ts): each
+      // distinct result serialised once, whatever the number of sockets it goes to.
+      onOperation: (ctx, id, _payload, args, result) => {
+        if (!isAsyncIterable(result)) return undefined;
+        const context = args.contextValue as RequestContext;
+        return sentAsFrames((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), {
+          id,
+          socket: ctx.extra.socket,
+          payloadOf: (shared) => payloadOf(shared, (r) => JSON.stringify(answered(context, r))),
+          maxBuffered: LIVE_LIMITS.maxBuffered,
+          onSlow: tooSlow,
+        });
       },
+      // A subscription answered at once, without a stream (FORBIDDEN, NOT_FOUND): graphql-ws sends
+      // that one result itself.
+      onNext: (_ctx, _id, _payload, args, result) =>
+        result.errors ? answered(args.contextValue as RequestContext, result) : undefined,
       // Errors of onSubscribe (limits, syntax, validation, variables) and of a failed source.
       onError: (ctx, _id, _payload, errors) => {
         const live = ctx.extra.live!;
@@ -293,16 +319,17 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
           errors,
         );
       },
-      // Never an internal error's message in a close reason, in any environment.
-      isProd: true,
     },
     wss,
+    // The client's address, taken when the socket opens; the upgrade request is not kept.
+    (socket, request) => ({ socket, clientAddress: clientAddressOf(request, options.trustProxy) }),
+    logger,
   );
 
   return {
     dispose: async () => {
       sessions.stop();
-      await cleanup.dispose();
+      await transport.dispose();
     },
   };
 }

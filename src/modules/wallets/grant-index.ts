@@ -31,14 +31,18 @@ interface Tracked {
 
 /**
  * Which wallets each GRANTED_WALLETS agent with an open subscription here holds a live grant on, in
- * memory, so an event reaches such a subscription without a database read. An agent's grants are
- * read whole when its first subscription here opens; from then on, every GRANT_REFRESH_MS, only
- * the wallets whose grants changed since the last read (one query, whatever the number of agents),
- * and every FULL_READ_MS the tracked agents' grants whole again (one query). A grant or revocation
- * made on this instance counts here at once, whatever a read already under way says.
+ * memory, and the other way round (which of those agents hold one on a wallet), so an event finds
+ * such subscriptions without a database read and without looking at the others. An agent's
+ * grants are read whole when its first subscription here opens; from then on, every
+ * GRANT_REFRESH_MS, only the wallets whose grants changed since the last read (one query, whatever
+ * the number of agents), and every FULL_READ_MS the tracked agents' grants whole again (one query).
+ * A grant or revocation made on this instance counts here at once, whatever a read already under
+ * way says.
  */
 export class GrantIndex {
   private readonly agents = new Map<string, Tracked>();
+  /** Wallet id (hex) -> the tracked agents (hex) holding a grant on it, each with its expiry. */
+  private readonly holders = new Map<string, Map<string, number | null>>();
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | null = null;
   /** When the last read of changes began (ms), by this instance's clock. */
@@ -57,37 +61,47 @@ export class GrantIndex {
     const key = agentId.toHexString();
     let tracked = this.agents.get(key);
     if (!tracked) {
-      const wallets = new Map<string, number | null>();
       if (this.agents.size === 0) this.readFrom = Date.now();
-      const ready = UserWalletModel.find({ grant_agents: agentId }, { [`agent_grants.${key}`]: 1 })
+      const created: Tracked = { holders: 0, wallets: new Map(), ready: Promise.resolve() };
+      created.ready = UserWalletModel.find(
+        { grant_agents: agentId },
+        { [`agent_grants.${key}`]: 1 },
+      )
         .setOptions(dbOptions(ctx))
         .lean<Grants[]>()
         .then((found) => {
-          for (const wallet of found) this.learn(wallets, key, wallet);
+          for (const wallet of found) this.learn(key, created, wallet);
         });
-      tracked = { holders: 0, wallets, ready };
-      this.agents.set(key, tracked);
+      tracked = created;
+      this.agents.set(key, created);
       this.schedule();
     }
-    tracked.holders++;
+    const held = tracked;
+    held.holders++;
     try {
-      await tracked.ready;
+      await held.ready;
     } catch (error) {
-      if (--tracked.holders === 0 && this.agents.get(key) === tracked) this.agents.delete(key);
+      if (--held.holders === 0) this.untrack(key, held);
       throw error;
     }
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      if (--tracked.holders === 0 && this.agents.get(key) === tracked) this.agents.delete(key);
+      if (--held.holders === 0) this.untrack(key, held);
     };
   }
 
-  /** Whether the agent holds a grant in force on the wallet, as this instance knows. */
-  allows(agentId: Types.ObjectId, walletId: Types.ObjectId, now = Date.now()): boolean {
-    const expires = this.agents.get(agentId.toHexString())?.wallets.get(walletId.toHexString());
-    return expires !== undefined && (expires === null || expires > now);
+  /**
+   * The agents (ids, hex) followed here that hold a grant in force on the wallet, as this instance
+   * knows: none of the others is looked at.
+   */
+  holdersOf(walletId: Types.ObjectId, now = Date.now()): string[] {
+    const agents = this.holders.get(walletId.toHexString());
+    if (!agents) return [];
+    const found: string[] = [];
+    for (const [agent, expires] of agents) if (expires === null || expires > now) found.push(agent);
+    return found;
   }
 
   /** A grant (or, with null, a revocation) made here: in force here at once. */
@@ -105,6 +119,7 @@ export class GrantIndex {
     clearTimeout(this.timer);
     this.timer = undefined;
     this.agents.clear();
+    this.holders.clear();
     await this.refreshing;
   }
 
@@ -124,11 +139,14 @@ export class GrantIndex {
         .lean<Grants[]>();
       if (full) {
         // Read whole: what is not there any more is gone.
-        for (const key of ids) this.agents.get(key)?.wallets.clear();
+        for (const key of ids) {
+          const tracked = this.agents.get(key);
+          if (tracked) this.forget(key, tracked);
+        }
         this.lastFullRead = now;
       }
       for (const wallet of wallets)
-        for (const [key, tracked] of this.agents) this.learn(tracked.wallets, key, wallet);
+        for (const [key, tracked] of this.agents) this.learn(key, tracked, wallet);
       for (const change of this.changedHere) this.apply(change);
       this.readFrom = now;
     } finally {
@@ -136,13 +154,55 @@ export class GrantIndex {
     }
   }
 
-  private learn(wallets: Tracked['wallets'], agentKey: string, wallet: Grants): void {
-    set(wallets, wallet._id.toHexString(), wallet.agent_grants?.[agentKey] ?? null);
+  private learn(agentKey: string, tracked: Tracked, wallet: Grants): void {
+    this.set(agentKey, tracked, wallet._id.toHexString(), wallet.agent_grants?.[agentKey] ?? null);
   }
 
   private apply([walletKey, agentKey, grant]: [string, string, AgentGrantRecord | null]): void {
     const tracked = this.agents.get(agentKey);
-    if (tracked) set(tracked.wallets, walletKey, grant);
+    if (tracked) this.set(agentKey, tracked, walletKey, grant);
+  }
+
+  /**
+   * The agent's grant on the wallet, in both directions. An agent no longer followed (its first
+   * read came back after its last subscription ended) leaves no holder behind.
+   */
+  private set(
+    agentKey: string,
+    tracked: Tracked,
+    walletKey: string,
+    grant: AgentGrantRecord | null,
+  ): void {
+    const followed = this.agents.get(agentKey) === tracked;
+    if (grant && grant.revoked_at === null) {
+      const expires = grant.expires_at?.getTime() ?? null;
+      tracked.wallets.set(walletKey, expires);
+      if (!followed) return;
+      let agents = this.holders.get(walletKey);
+      if (!agents) this.holders.set(walletKey, (agents = new Map<string, number | null>()));
+      agents.set(agentKey, expires);
+    } else {
+      tracked.wallets.delete(walletKey);
+      if (followed) this.dropHolder(walletKey, agentKey);
+    }
+  }
+
+  /** The agent's grants, forgotten in both directions (read whole again, or no longer followed). */
+  private forget(agentKey: string, tracked: Tracked): void {
+    for (const walletKey of tracked.wallets.keys()) this.dropHolder(walletKey, agentKey);
+    tracked.wallets.clear();
+  }
+
+  private untrack(agentKey: string, tracked: Tracked): void {
+    if (this.agents.get(agentKey) !== tracked) return;
+    this.forget(agentKey, tracked);
+    this.agents.delete(agentKey);
+  }
+
+  private dropHolder(walletKey: string, agentKey: string): void {
+    const agents = this.holders.get(walletKey);
+    if (!agents?.delete(agentKey)) return;
+    if (agents.size === 0) this.holders.delete(walletKey);
   }
 
   private schedule(): void {
@@ -161,10 +221,4 @@ export class GrantIndex {
     }, GRANT_REFRESH_MS);
     this.timer.unref();
   }
-}
-
-function set(wallets: Tracked['wallets'], walletKey: string, grant: AgentGrantRecord | null): void {
-  if (grant && grant.revoked_at === null)
-    wallets.set(walletKey, grant.expires_at?.getTime() ?? null);
-  else wallets.delete(walletKey);
 }

@@ -3,6 +3,7 @@ import { Schema, type Types } from 'mongoose';
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
 import { NonNegativeFloatScalar, NonNegativeIntScalar, ObjectIdScalar } from '../../shared/scalars';
 import type { WalletEventRecord } from '../audit/user-wallet-event.model';
+import type { TrailEntry } from '../audit/outbox';
 
 /**
  * Collection `user_wallets` (spec §3), stored under the spec's snake_case names, shown under the
@@ -185,6 +186,14 @@ export class UserWallet {
    */
   @prop({ type: () => [Schema.Types.Mixed], default: [], allowMixed: Severity.ALLOW })
   pending_events?: WalletEventRecord[];
+
+  /**
+   * The last events of this wallet that left the outbox for the trail, oldest first (see
+   * TrailEntry in audit/outbox.ts): what the live feed checks an event of its own instance against
+   * to send it at once, without reading the trail.
+   */
+  @prop({ type: () => [Schema.Types.Mixed], default: undefined, allowMixed: Severity.ALLOW })
+  recent_trail?: TrailEntry[];
 
   /**
    * When a user (or the service, pausing it) last changed the limits or the status: what agents

@@ -1,6 +1,11 @@
-import type { Types } from 'mongoose';
+import type { Types, UpdateQuery } from 'mongoose';
 import { dbOptions } from '../../core/context';
-import { AuditOutbox, type PendingEventStore } from '../audit/outbox';
+import {
+  AuditOutbox,
+  type PendingEventStore,
+  type TrailEntry,
+  type WalletAfterPull,
+} from '../audit/outbox';
 import type { WalletEventRecord } from '../audit/user-wallet-event.model';
 import { UserWalletModel, type UserWallet } from './user-wallet.model';
 
@@ -26,21 +31,33 @@ export const walletPendingEvents: PendingEventStore = {
       .exec();
   },
 
-  pull(ctx, walletId, eventIds) {
+  pull(ctx, walletId, events) {
     // No change to the wallet: updated_at stays.
-    return UserWalletModel.updateOne(
-      { _id: walletId },
-      { $pull: { pending_events: { _id: { $in: eventIds } } } },
-      { timestamps: false, ...dbOptions(ctx) },
-    ).exec();
+    return UserWalletModel.findOneAndUpdate({ _id: walletId }, pulled(events), {
+      timestamps: false,
+      returnDocument: 'after',
+      projection: { user_id: 1, pending_events: 1, recent_trail: 1 },
+      ...dbOptions(ctx),
+    })
+      .lean<WalletAfterPull>()
+      .exec();
   },
 
-  pullMany(ctx, walletIds, eventIds) {
-    return UserWalletModel.updateMany(
-      { _id: { $in: walletIds } },
-      { $pull: { pending_events: { _id: { $in: eventIds } } } },
-      { timestamps: false, ...dbOptions(ctx) },
-    ).exec();
+  pullMany(ctx, events) {
+    const byWallet = new Map<string, { walletId: Types.ObjectId; entries: TrailEntry[] }>();
+    for (const { wallet_id, ...entry } of events) {
+      const key = wallet_id.toHexString();
+      const wallet = byWallet.get(key);
+      if (wallet) wallet.entries.push(entry);
+      else byWallet.set(key, { walletId: wallet_id, entries: [entry] });
+    }
+    // One command, each wallet's update by its _id (which every engine finds by index).
+    return UserWalletModel.bulkWrite(
+      [...byWallet.values()].map(({ walletId, entries }) => ({
+        updateOne: { filter: { _id: walletId }, update: pulled(entries), timestamps: false },
+      })),
+      { ordered: false, ...dbOptions(ctx) },
+    );
   },
 
   replace(ctx, walletId, event) {
@@ -63,6 +80,17 @@ export const walletPendingEvents: PendingEventStore = {
       .exec();
   },
 };
+
+/** How many of its last events in the trail a wallet keeps in recent_trail. */
+export const RECENT_TRAIL_KEPT = 8;
+
+/** Out of the outbox, into recent_trail (its last RECENT_TRAIL_KEPT). */
+function pulled(entries: readonly TrailEntry[]): UpdateQuery<UserWallet> {
+  return {
+    $pull: { pending_events: { _id: { $in: entries.map((e) => e._id) } } },
+    $push: { recent_trail: { $each: [...entries], $slice: -RECENT_TRAIL_KEPT } },
+  };
+}
 
 /** The outbox every wallet write's events go through. */
 export const walletOutbox = new AuditOutbox(walletPendingEvents);
