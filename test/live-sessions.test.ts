@@ -2,10 +2,10 @@ import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import WebSocket from 'ws';
 import { SESSION_CHECK_MS, SESSIONS_COMMENT } from '../src/modules/live/live-sessions';
+import { ACCOUNTS_REREAD_PER_CHECK, AccountWatch } from '../src/modules/auth/account-watch';
 import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
 import { Role } from '../src/modules/auth/roles';
-import type { Session } from '../src/modules/auth/auth.service';
 import {
   ChangePasswordDocument,
   IssueAgentTokenDocument,
@@ -266,81 +266,139 @@ describe("re-checking open connections' tokens", () => {
     await new Promise((resolve) => setTimeout(resolve, 3 * SESSION_CHECK_MS + 500));
     client.off('commandStarted', listener);
     const elapsed = Date.now() - started;
-    // Each check counts the accounts (from the collection's metadata: what it chooses its read
-    // by), then reads.
-    const counts = checks.filter((c) => c.count === 'users');
-    const finds = checks.filter((c) => !counts.includes(c));
-    expect(counts.length).toBe(finds.length);
-    expect(finds.length).toBeGreaterThanOrEqual(2);
-    expect(finds.length).toBeLessThanOrEqual(Math.ceil(elapsed / SESSION_CHECK_MS) + 1);
-    for (const check of finds) {
-      expect(check.find).toBe('users');
-      // Their accounts by id, or every account when they are a quarter of them or more (the few
-      // accounts of this test's database may be).
-      const filter = check.filter as { _id?: { $in: Types.ObjectId[] } };
-      if (filter._id)
-        expect(filter._id.$in.map(String).sort()).toEqual(users.map((u) => u.id).sort());
-      else expect(filter).toEqual({});
+    // Each check reads the accounts changed since the last (by updated_at) and, in turn, the
+    // watched accounts by id: all three of them here, far fewer than ACCOUNTS_REREAD_PER_CHECK.
+    const changed = checks.filter((c) => 'updated_at' in (c.filter as object));
+    const turns = checks.filter((c) => !changed.includes(c));
+    expect(changed.length).toBe(turns.length);
+    expect(changed.length).toBeGreaterThanOrEqual(2);
+    expect(changed.length).toBeLessThanOrEqual(Math.ceil(elapsed / SESSION_CHECK_MS) + 1);
+    for (const check of checks) expect(check.find).toBe('users');
+    for (const check of turns) {
+      const filter = check.filter as { _id: { $in: Types.ObjectId[] } };
+      expect(filter._id.$in.map(String).sort()).toEqual(users.map((u) => u.id).sort());
     }
     // No connection reads anything by itself.
     expect(requests).toBe(0);
     await Promise.all(subscribers.map((s) => s.dispose()));
   });
 
-  it('reads every account in one query once the users connected are a quarter of them or more', async () => {
-    const users = mongoose.connection.db!.collection<{
-      _id: Types.ObjectId;
-      role: 'user' | 'admin';
-      token_version?: number;
-    }>('users');
-    const changed = await registerUser(t);
-    const deleted = await registerUser(t);
-    const accounts = await users.find({}).toArray();
-    const sessionOf = (account: (typeof accounts)[number]): Session => ({
-      principal: {
-        kind: 'user',
-        userId: account._id,
-        role: account.role === 'admin' ? Role.ADMIN : Role.USER,
-        email: 'shown@nowhere',
-      },
-      expiresAt: Date.now() + 60_000,
-      tokenVersion: account.token_version ?? 0,
-    });
-    const sessionsById = new Map(accounts.map((a) => [a._id.toHexString(), sessionOf(a)]));
-    const sessions = [...sessionsById.values()];
-    const byId = (id: string) => sessionsById.get(id)!;
-    await users.updateOne({ _id: new Types.ObjectId(changed.id) }, { $inc: { token_version: 1 } });
-    await users.deleteOne({ _id: new Types.ObjectId(deleted.id) });
-    const sent: Array<Record<string, unknown>> = [];
+  it('reads what changed since the last check and a turn of accounts by id, never every account', async () => {
+    type Account = { _id: Types.ObjectId; role: 'user'; token_version: number; updated_at: Date };
+    const users = mongoose.connection.db!.collection<Account>('users');
+    // More accounts than one turn reads again (ACCOUNTS_REREAD_PER_CHECK): stored as they are,
+    // unchanged for an hour.
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    const accounts = Array.from({ length: 2 * ACCOUNTS_REREAD_PER_CHECK + 100 }, (_, i) => ({
+      _id: new Types.ObjectId(),
+      email: `watched-${i}-${Date.now()}@example.com`,
+      role: 'user' as const,
+      password_hash: 'not a hash',
+      token_version: 0,
+      created_at: hourAgo,
+      updated_at: hourAgo,
+    }));
+    await users.insertMany(accounts);
+    const watched = accounts.map((account) => ({
+      userId: account._id,
+      role: Role.USER,
+      tokenVersion: 0,
+      checkedAt: Date.now(),
+    }));
+    const ids = (from: number, to: number) => accounts.slice(from, to).map((a) => String(a._id));
+    const turn = ACCOUNTS_REREAD_PER_CHECK;
+    const sent: Array<{ filter: Record<string, unknown> }> = [];
     const listener = (event: CommandStartedEvent) => {
       if (event.command.comment === SESSIONS_COMMENT && event.command.find)
-        sent.push(event.command);
+        sent.push(event.command as unknown as { filter: Record<string, unknown> });
+    };
+    /** The ids the last check read again by id, and that it read nothing else but what changed. */
+    const reread = () => {
+      const byId = sent.filter((c) => '_id' in c.filter);
+      const rest = sent.filter((c) => !byId.includes(c));
+      expect(rest.map((c) => Object.keys(c.filter))).toEqual([['updated_at']]);
+      sent.length = 0;
+      return byId.flatMap((c) =>
+        (c.filter as { _id: { $in: Types.ObjectId[] } })._id.$in.map(String),
+      );
     };
     const client = mongoose.connection.getClient();
     client.on('commandStarted', listener);
     const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'subscription sessions');
+    const watch = new AccountWatch();
+    const good = { role: Role.USER, tokenVersion: 0 };
     try {
-      // All of them: one read of the whole collection.
-      const refused = await t.app.services.auth.refusedSessions(ctx, sessions);
-      expect(refused).toEqual(
-        new Map([
-          [byId(changed.id), 'this token was issued before a password change: sign in again'],
-          [byId(deleted.id), 'invalid token'],
-        ]),
+      // The first check: the first turn by id, and what changed since the sessions began.
+      let facts = await watch.check(ctx, watched);
+      expect(new Set([...facts.values()].map((f) => JSON.stringify(f)))).toEqual(
+        new Set([JSON.stringify(good)]),
       );
-      expect(sent).toEqual([expect.objectContaining({ find: 'users', filter: {} })]);
-      // One of them: by id.
-      sent.length = 0;
-      const one = byId(deleted.id);
-      expect([...(await t.app.services.auth.refusedSessions(ctx, [one])).keys()]).toEqual([one]);
-      expect(sent).toEqual([
-        expect.objectContaining({
-          find: 'users',
-          filter: { _id: { $in: [new Types.ObjectId(deleted.id)] } },
-        }),
-      ]);
+      expect(facts.size).toBe(accounts.length);
+      expect(reread()).toEqual(ids(0, turn));
+
+      // Changed with updated_at (as the service's own writes stamp it), outside the next turn: seen
+      // at once, by the read of what changed. Deleted by hand (no updated_at) in the next turn:
+      // seen by its read by id. Deleted by hand in a later turn: seen when its turn comes.
+      const stamped = String(accounts[2 * turn + 10]._id);
+      const deletedNow = String(accounts[turn + 5]._id);
+      const deletedLater = String(accounts[2 * turn + 20]._id);
+      await users.updateOne(
+        { _id: new Types.ObjectId(stamped) },
+        { $inc: { token_version: 1 }, $set: { updated_at: new Date() } },
+      );
+      await users.deleteMany({
+        _id: { $in: [deletedNow, deletedLater].map((id) => new Types.ObjectId(id)) },
+      });
+      facts = await watch.check(ctx, watched);
+      expect(reread()).toEqual(ids(turn, 2 * turn));
+      expect(facts.get(stamped)).toEqual({ role: Role.USER, tokenVersion: 1 });
+      expect(facts.get(deletedNow)).toBeNull();
+      expect(facts.get(deletedLater)).toEqual(good);
+
+      facts = await watch.check(ctx, watched);
+      // The turn's last ids, then from the start again.
+      expect(reread()).toEqual([...ids(2 * turn, accounts.length), ...ids(0, turn - 100)]);
+      expect(facts.get(deletedLater)).toBeNull();
+      expect(facts.get(stamped)).toEqual({ role: Role.USER, tokenVersion: 1 });
+      expect(facts.get(deletedNow)).toBeNull();
+      // Every other account as it was.
+      expect([...facts.values()].filter((f) => f?.tokenVersion === 0)).toHaveLength(
+        accounts.length - 3,
+      );
     } finally {
       client.off('commandStarted', listener);
+      await users.deleteMany({ _id: { $in: accounts.map((a) => a._id) } });
     }
+  });
+
+  it("does not take a read begun before a session's authentication over what it read", async () => {
+    const users = mongoose.connection.db!.collection('users');
+    const [first, second] = await Promise.all([registerUser(t), registerUser(t)]);
+    // Both accounts now have token version 1.
+    for (const user of [first, second])
+      await users.updateOne(
+        { _id: new Types.ObjectId(user.id) },
+        { $set: { token_version: 1, updated_at: new Date() } },
+      );
+    const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'subscription sessions');
+    const watch = new AccountWatch();
+    const facts = await watch.check(ctx, [
+      // Authenticated (as it says) after the check's read began: what it read stands.
+      {
+        userId: new Types.ObjectId(first.id),
+        role: Role.USER,
+        tokenVersion: 0,
+        checkedAt: Date.now() + 60_000,
+      },
+      // Authenticated before: the read tells.
+      {
+        userId: new Types.ObjectId(second.id),
+        role: Role.USER,
+        tokenVersion: 0,
+        checkedAt: Date.now() - 1_000,
+      },
+    ]);
+    expect(facts.get(first.id)).toEqual({ role: Role.USER, tokenVersion: 0 });
+    expect(facts.get(second.id)).toEqual({ role: Role.USER, tokenVersion: 1 });
   });
 });

@@ -18,6 +18,7 @@ import {
 } from '../../core/errors';
 import { counterKey, take, takeAll, type Hit, type Limit } from '../../shared/rate-limit';
 import { cleanName } from '../../shared/validators';
+import { AccountWatch } from './account-watch';
 import type { AgentTokenRegistry, StoredToken } from './agent-token-registry';
 import { AgentTokenModel, withScopeDefaults, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
@@ -38,10 +39,6 @@ const DAY_MS = 86_400_000;
  * an admin too, so an admin's list may leave out older tokens.
  */
 export const MAX_LISTED_AGENT_TOKENS = 500;
-/** The most account ids the sessions' re-check puts in one query (accountsOf). */
-const ACCOUNT_IDS_PER_QUERY = 500;
-
-type Account = Pick<User, '_id' | 'role' | 'token_version'>;
 
 /**
  * The most grantableAgents answers: every admin-issued token may be one (MAX_LISTED_AGENT_TOKENS
@@ -74,6 +71,8 @@ export interface Session {
   expiresAt: number;
   /** A user token's tv (0 for an agent's). */
   tokenVersion: number;
+  /** When authenticating it had read the account (ms): what the re-check knows it from. */
+  checkedAt: number;
 }
 
 export function normalizeEmail(email: string): string {
@@ -95,6 +94,8 @@ export class AuthService {
    * Keys the rate-limit counters' HMACs: derived from the JWT secret, so every instance shares it.
    */
   private readonly counterSecret: string;
+  /** The accounts of the users with a connection open here (refusedSessions). */
+  private readonly accounts = new AccountWatch();
 
   constructor(
     private readonly config: Config,
@@ -409,14 +410,15 @@ export class AuthService {
       principal,
       expiresAt: claims.exp * 1000,
       tokenVersion: claims.typ === 'user' ? (claims.tv ?? 0) : 0,
+      checkedAt: Date.now(),
     };
   }
 
   /**
    * The sessions whose token stopped being good, each with the reason, in authenticate's words:
    * expired, an agent token the registry no longer honours (its list: no query), a user account
-   * gone, its password or its role changed since the session began (one read for all of them:
-   * see accountsOf).
+   * gone, its password or its role changed since the session began (what changed since the last
+   * check, and a turn of accounts by id: see AccountWatch).
    * The service's own check (live/live-sessions.ts): its query carries the job's comment.
    */
   async refusedSessions(
@@ -434,45 +436,24 @@ export class AuthService {
         refused.set(session, 'this agent token was revoked or is unknown');
     }
     if (users.length === 0) return refused;
-    const ids = new Map(users.map(([, p]) => [p.userId.toHexString(), p.userId]));
-    const accounts = await this.accountsOf(ctx, [...ids.values()]);
-    const byId = new Map(accounts.map((a) => [a._id.toHexString(), a]));
+    const accounts = await this.accounts.check(
+      ctx,
+      users.map(([session, principal]) => ({
+        userId: principal.userId,
+        role: principal.role,
+        tokenVersion: session.tokenVersion,
+        checkedAt: session.checkedAt,
+      })),
+    );
     for (const [session, principal] of users) {
-      const account = byId.get(principal.userId.toHexString());
+      const account = accounts.get(principal.userId.toHexString());
       if (!account) refused.set(session, 'invalid token');
-      else if ((account.token_version ?? 0) !== session.tokenVersion)
+      else if (account.tokenVersion !== session.tokenVersion)
         refused.set(session, 'this token was issued before a password change: sign in again');
       else if (account.role !== principal.role)
         refused.set(session, "the account's role changed: connect again");
     }
     return refused;
-  }
-
-  /**
-   * These accounts' role and token version, for refusedSessions: one read, of these ids while they
-   * are few of all the accounts (as the collection's metadata counts them, in one more command that
-   * reads no document), else of every account. Once the connected users are a quarter of the
-   * accounts or more, reading the whole collection costs an engine less than looking each one up
-   * by id: the embedded engine took 4.6 s for 10,000 ids in one $in (about 1.4 s in lists of 500)
-   * against 45 ms for a read of its 10,000 accounts, and a check every 2 s held it. Ids go in lists
-   * of at most ACCOUNT_IDS_PER_QUERY: some engines look through the whole list for each account
-   * they find.
-   */
-  private async accountsOf(ctx: SystemContext, ids: readonly Types.ObjectId[]): Promise<Account[]> {
-    const projection = { role: 1, token_version: 1 };
-    const accounts = await UserModel.estimatedDocumentCount().setOptions(dbOptions(ctx));
-    if (ids.length * 4 >= accounts)
-      return UserModel.find({}, projection).setOptions(dbOptions(ctx)).lean<Account[]>();
-    const found: Account[] = [];
-    for (let i = 0; i < ids.length; i += ACCOUNT_IDS_PER_QUERY) {
-      const some = ids.slice(i, i + ACCOUNT_IDS_PER_QUERY);
-      found.push(
-        ...(await UserModel.find({ _id: { $in: some } }, projection)
-          .setOptions(dbOptions(ctx))
-          .lean<Account[]>()),
-      );
-    }
-    return found;
   }
 
   /** Called whenever agent tokens may have stopped being good here; returns the unsubscribe. */

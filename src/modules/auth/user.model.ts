@@ -23,6 +23,8 @@ export class Quota {
 })
 // Emails are stored trimmed and lower-cased, so this index is case-insensitive in effect.
 @index({ email: 1 }, { unique: true })
+// The sessions' re-check reads the accounts changed since its last read (auth/account-watch.ts).
+@index({ updated_at: 1 })
 export class User {
   @Field(() => ObjectIdScalar, { name: 'id' })
   readonly _id!: Types.ObjectId;
