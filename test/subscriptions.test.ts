@@ -514,6 +514,60 @@ describe("this instance's own writes", () => {
     }
   });
 
+  it('reach a subscription that began just after they went out, recorded from its start on', async () => {
+    const owner = await registerUser(t);
+    const walletId = await walletOf(owner);
+    const writer = (await issueAgent('own-writer-before-subscribe')).token;
+    // Its CREATED left the outbox longer ago than the feed's overlap: nothing earlier may come.
+    await sleep(1_100);
+    // A feed whose poll never runs: whatever reaches its subscriptions came at once, or with them.
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
+    );
+    const stopHearing = walletOutbox.onRecorded((events, wallet) =>
+      feed.recordedHere(events, wallet),
+    );
+    const follow = () => {
+      const versions: Array<number | null> = [];
+      const subscription = feed.subscribe(
+        { wallet: new Types.ObjectId(walletId) },
+        100,
+        () => undefined,
+      );
+      const reading = (async () => {
+        for await (const event of subscription) versions.push(event.version);
+      })();
+      return { versions, end: () => subscription.return().then(() => reading) };
+    };
+    const first = follow();
+    const later: Array<ReturnType<typeof follow>> = [];
+    try {
+      await sleep(50);
+      await writeAiState(walletId, writer, 71);
+      await until('the write at once', () => first.versions.length === 1);
+      // Begun right after it went out (the allowance for clocks is a quarter second): it has it too.
+      later.push(follow());
+      await until(
+        'the write, on the subscription begun after it',
+        () => later[0].versions.length === 1,
+      );
+      // Begun well after: what was recorded before its start is not its.
+      await sleep(600);
+      later.push(follow());
+      await writeAiState(walletId, writer, 72);
+      await until('the next write on all three', () =>
+        [first, ...later].every((f) => f.versions.includes(2)),
+      );
+      expect([first, ...later].map((f) => f.versions)).toEqual([[1, 2], [1, 2], [2]]);
+    } finally {
+      stopHearing();
+      await Promise.all([first, ...later].map((f) => f.end()));
+      await feed.stop();
+    }
+  });
+
   describe('wait for an earlier event of their wallet from a second instance', () => {
     let other: Awaited<ReturnType<typeof startInstance>>;
     beforeAll(async () => {

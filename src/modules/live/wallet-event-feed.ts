@@ -110,6 +110,13 @@ export class WalletEventFeed {
    * outbox.
    */
   private held = new Map<string, RecordedEvent>();
+  /**
+   * Events sent in the last CLOCK_ALLOWANCE_MS, oldest first: a subscription that begins meanwhile
+   * gets those recorded from its start on, as it would have from the poll had they not gone out
+   * already (this instance's own go out at once, maybe before a subscription sent with its write
+   * is in the index).
+   */
+  private recentlySent: Array<{ event: UserWalletEvent; recorded: number; sentAt: number }> = [];
   /** This instance's own events, in the trail, waiting for their round (recordedHere). */
   private ownToSend: RecordedEvent[] = [];
   private ownRoundQueued = false;
@@ -203,6 +210,7 @@ export class WalletEventFeed {
       this.sent.clear();
       this.held.clear();
       this.ownToSend = [];
+      this.recentlySent = [];
     }
     this.subscriberCount++;
     for (const k of subscriber.keys) {
@@ -210,6 +218,13 @@ export class WalletEventFeed {
       if (!filed) this.index.set(k, (filed = new Set()));
       filed.add(subscriber);
     }
+    this.forgetSentBefore(Date.now() - CLOCK_ALLOWANCE_MS);
+    for (const { event, recorded } of this.recentlySent)
+      if (
+        recorded >= subscriber.since &&
+        this.keysFor(event).some((k) => subscriber.keys.includes(k))
+      )
+        subscriber.push(event);
     if (!this.timer && !this.stopped) this.schedule();
   }
 
@@ -431,6 +446,15 @@ export class WalletEventFeed {
     this.sent.set(id, event.recorded_at.getTime());
     const { recorded_at: _recorded, ...shown } = event;
     this.deliver(shown, event.recorded_at.getTime());
+    const now = Date.now();
+    this.forgetSentBefore(now - CLOCK_ALLOWANCE_MS);
+    this.recentlySent.push({ event: shown, recorded: event.recorded_at.getTime(), sentAt: now });
+  }
+
+  private forgetSentBefore(moment: number): void {
+    let gone = 0;
+    while (gone < this.recentlySent.length && this.recentlySent[gone].sentAt < moment) gone++;
+    if (gone > 0) this.recentlySent.splice(0, gone);
   }
 
   /** To the subscriptions filed under the event's keys, those that began before it was recorded. */
