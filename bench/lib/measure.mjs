@@ -364,23 +364,30 @@ export async function countBoth(state, label, amount, targets = [state.service, 
     );
 }
 
-/** results.commands from the counts: per server and scenario, and the agents' conditional update. */
+/**
+ * results.commands from the counts: per server and scenario, and the agents' conditional update
+ * with the share of the wallet writes that are the outbox's pulls (each write's second write of the
+ * wallet, which takes its events out of the outbox once they are in the trail), both as each
+ * process sent them in the commands kept of its first writes.
+ */
 export function recordCommands({ results, counted, service, floor }) {
-  // The agents' conditional update, as each process sent it.
   const updates = {};
   for (const target of [service, floor]) {
-    const fam = counted[target.name].updateAiManagedState?.captured.find(
-      (c) => c.findAndModify || c.findandmodify,
+    const captured = counted[target.name].updateAiManagedState?.captured ?? [];
+    const walletWrites = captured.filter(
+      (c) => (c.findAndModify ?? c.findandmodify ?? c.update) === 'user_wallets',
     );
+    const changeOf = (c) => (typeof c.update === 'string' ? c.updates?.[0]?.u : c.update) ?? {};
+    const filterOf = (c) => (typeof c.update === 'string' ? c.updates?.[0]?.q : c.query) ?? {};
+    const isPull = (c) => Object.keys(changeOf(c).$pull ?? {}).includes('pending_events');
+    const fam = walletWrites.find((c) => !isPull(c));
     updates[target.name] = fam
       ? {
-          query: Object.keys(fam.query ?? fam.updates?.[0]?.q ?? {}),
+          query: Object.keys(filterOf(fam)),
           update: Object.fromEntries(
-            Object.entries(fam.update ?? fam.updates?.[0]?.u ?? {}).map(([op, v]) => [
-              op,
-              Object.keys(v),
-            ]),
+            Object.entries(changeOf(fam)).map(([op, v]) => [op, Object.keys(v)]),
           ),
+          pullShare: walletWrites.filter(isPull).length / walletWrites.length,
         }
       : null;
   }

@@ -124,10 +124,15 @@ export default {
             'user_limits.trading_mode',
           ];
           const byCommand = results.commands.service[LABEL].byCommand;
-          // The state's one conditional update; the audit outbox's pull (an `update` that changes no
-          // state: the events are already stored with the change) is counted apart.
-          const updatesPerWrite = byCommand['findAndModify user_wallets'] ?? 0;
-          const pullsPerWrite = byCommand['update user_wallets'] ?? 0;
+          // The state's one conditional update; the audit outbox's pull (a write of the wallet that
+          // changes no state: the events are already stored with the change) is counted apart, by
+          // its share of the wallet writes kept whole (lib/measure.mjs recordCommands).
+          const walletWrites =
+            (byCommand['findAndModify user_wallets'] ?? 0) +
+            (byCommand['update user_wallets'] ?? 0);
+          const pullsPerWrite =
+            Math.round(walletWrites * (updates.service?.pullShare ?? 0) * 100) / 100;
+          const updatesPerWrite = Math.round((walletWrites - pullsPerWrite) * 100) / 100;
           const onFilter = updates.service?.query ?? [];
           const pushesEvents = (updates.service?.update.$push ?? []).includes('pending_events');
           return [
