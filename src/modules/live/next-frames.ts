@@ -22,10 +22,20 @@ export interface FrameSocket {
   close(code: number, reason: string): void;
 }
 
+/** The connection's TCP socket, under the WebSocket: what gathers frames into one write. */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
 export interface FrameOptions {
   /** The client's id of the subscription. */
   id: string;
   socket: FrameSocket;
+  /** Its TCP socket: frames that follow one another closely go out in one write (see send). */
+  tcp?: Corkable;
+  /** How close (ms) frames gather: GATHER_MS unless a test says. */
+  gatherMs?: number;
   /** The payload of a result, as JSON: made once per result (shared-execution.ts's payloadOf). */
   payloadOf(result: ExecutionResult): string;
   /** Bytes the socket may hold unsent: past them, `onSlow` (the socket is closed). */
@@ -51,7 +61,12 @@ export function sentAsFrames(
         if (socket.bufferedAmount > options.maxBuffered) options.onSlow(socket);
         // Each frame waits for the one before to be written, as graphql-ws's sends do: a consumer
         // that reads slowly leaves the events waiting in the feed, which bounds them.
-        await send(socket, nextFrame(id, options.payloadOf(step.value)));
+        await send(
+          socket,
+          options.tcp,
+          options.gatherMs ?? GATHER_MS,
+          nextFrame(id, options.payloadOf(step.value)),
+        );
       }
     },
     async return() {
@@ -64,11 +79,54 @@ export function sentAsFrames(
   };
 }
 
-function send(socket: FrameSocket, frame: string): Promise<void> {
+/**
+ * Frames that follow the connection's last write within this are held until it is over and go out
+ * together, in one write: a connection with a frame per event of a busy feed (an agent following
+ * every wallet) makes one system call for several, and one that gets a frame now and then is not
+ * held at all.
+ */
+export const GATHER_MS = 20;
+
+/** Per connection (its WebSocket): when it last wrote, and whether frames are being gathered. */
+const gathering = new WeakMap<FrameSocket, { lastWriteAt: number; corked: boolean }>();
+
+/**
+ * Sends the frame: at once, and resolved once written, when the connection has not written for
+ * GATHER_MS; otherwise gathered (its TCP socket corked) and resolved at once, the frames going out
+ * together when the GATHER_MS since its last write are over. Gathered frames count in the
+ * socket's bufferedAmount, so a slow consumer is still closed at the limit.
+ */
+function send(
+  socket: FrameSocket,
+  tcp: Corkable | undefined,
+  gatherMs: number,
+  frame: string,
+): Promise<void> {
+  // Closing or closed: nothing more goes out (as graphql-ws's own sends do).
+  if (socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+  metrics.liveFramesSent.inc();
+  let state = gathering.get(socket);
+  if (!state) gathering.set(socket, (state = { lastWriteAt: -Infinity, corked: false }));
+  const now = performance.now();
+  if (tcp && (state.corked || now - state.lastWriteAt < gatherMs)) {
+    if (!state.corked) {
+      const gathered = state;
+      gathered.corked = true;
+      tcp.cork();
+      setTimeout(
+        () => {
+          gathered.corked = false;
+          gathered.lastWriteAt = performance.now();
+          tcp.uncork();
+        },
+        gatherMs - (now - state.lastWriteAt),
+      ).unref();
+    }
+    socket.send(frame, () => undefined);
+    return Promise.resolve();
+  }
+  state.lastWriteAt = now;
   return new Promise((resolve, reject) => {
-    // Closing or closed: nothing more goes out (as graphql-ws's own sends do).
-    if (socket.readyState !== WebSocket.OPEN) return resolve();
-    metrics.liveFramesSent.inc();
     socket.send(frame, (error) => (error ? reject(error) : resolve()));
   });
 }

@@ -35,7 +35,7 @@ import type { TokenBudget } from '../../shared/token-budget';
 import { SLOW_CONSUMER_CLOSE, type LiveEventsService } from './live-events.service';
 import { LiveSessions, SESSION_CHECK_MS, type LiveSession } from './live-sessions';
 import { CheckedDocuments } from './checked-documents';
-import { sentAsFrames } from './next-frames';
+import { sentAsFrames, type Corkable } from './next-frames';
 import { subscriptionContext } from './subscription-context';
 import { serveGraphqlWs, type SocketExtra } from './ws-transport';
 import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
@@ -61,9 +61,14 @@ export const LIVE_LIMITS = {
 
 export const TOO_MANY_CONNECTIONS_CLOSE = 4429;
 
-/** What the service keeps with each socket: its client's address, its session once admitted. */
+/**
+ * What the service keeps with each socket: its client's address, its TCP socket, its session once
+ * admitted.
+ */
 interface ConnectionExtra extends SocketExtra {
   readonly clientAddress: string;
+  /** The TCP socket under the WebSocket: its frames are gathered into fewer writes on it. */
+  readonly tcp: Corkable;
   live?: LiveSession;
 }
 
@@ -298,6 +303,7 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
         return sentAsFrames((result as AsyncIterable<ExecutionResult>)[Symbol.asyncIterator](), {
           id,
           socket: ctx.extra.socket,
+          tcp: ctx.extra.tcp,
           payloadOf: (shared) => payloadOf(shared, (r) => JSON.stringify(answered(context, r))),
           maxBuffered: LIVE_LIMITS.maxBuffered,
           onSlow: tooSlow,
@@ -322,7 +328,11 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     },
     wss,
     // The client's address, taken when the socket opens; the upgrade request is not kept.
-    (socket, request) => ({ socket, clientAddress: clientAddressOf(request, options.trustProxy) }),
+    (socket, request) => ({
+      socket,
+      tcp: request.socket,
+      clientAddress: clientAddressOf(request, options.trustProxy),
+    }),
     logger,
   );
 
