@@ -44,21 +44,26 @@ function results() {
   return { iterator, push };
 }
 
+/** A subscription's frames on the connection, its results pushed by the test. */
+function framesOn({ calls, socket, tcp }: ReturnType<typeof connection>) {
+  const { iterator, push } = results();
+  const frames = sentAsFrames(iterator, {
+    id: '1',
+    socket,
+    tcp,
+    payloadOf: (result) => JSON.stringify(result.data),
+    maxBuffered: 1_000_000,
+    onSlow: () => undefined,
+    gatherMs: GATHER,
+  });
+  return { calls, push, frames };
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a connection's frames", () => {
   it('go out at once after a quiet spell, and together when they follow closely', async () => {
-    const { calls, socket, tcp } = connection();
-    const { iterator, push } = results();
-    const frames = sentAsFrames(iterator, {
-      id: '1',
-      socket,
-      tcp,
-      payloadOf: (result) => JSON.stringify(result.data),
-      maxBuffered: 1_000_000,
-      onSlow: () => undefined,
-      gatherMs: GATHER,
-    });
+    const { calls, push, frames } = framesOn(connection());
     const running = frames.next();
     push(1);
     await sleep(5);
@@ -82,17 +87,7 @@ describe("a connection's frames", () => {
   });
 
   it('hold none while the connection writes one now and then', async () => {
-    const { calls, socket, tcp } = connection();
-    const { iterator, push } = results();
-    const frames = sentAsFrames(iterator, {
-      id: '1',
-      socket,
-      tcp,
-      payloadOf: (result) => JSON.stringify(result.data),
-      maxBuffered: 1_000_000,
-      onSlow: () => undefined,
-      gatherMs: GATHER,
-    });
+    const { calls, push, frames } = framesOn(connection());
     void frames.next();
     for (const n of [1, 2, 3]) {
       push(n);

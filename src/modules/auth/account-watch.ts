@@ -25,6 +25,14 @@ interface Known {
   asOf: number;
 }
 
+/** A connected user, as its session knows the account (`checkedAt`: when it read it, ms). */
+export interface WatchedUser {
+  userId: Types.ObjectId;
+  role: Role;
+  tokenVersion: number;
+  checkedAt: number;
+}
+
 type Stored = Pick<User, '_id' | 'role' | 'token_version'>;
 const STORED = { role: 1, token_version: 1 };
 
@@ -55,12 +63,7 @@ export class AccountWatch {
    */
   check(
     ctx: SystemContext,
-    users: ReadonlyArray<{
-      userId: Types.ObjectId;
-      role: Role;
-      tokenVersion: number;
-      checkedAt: number;
-    }>,
+    users: readonly WatchedUser[],
   ): Promise<ReadonlyMap<string, Known['facts']>> {
     const run = this.checking.then(() => this.read(ctx, users));
     this.checking = run.catch(() => undefined);
@@ -69,12 +72,7 @@ export class AccountWatch {
 
   private async read(
     ctx: SystemContext,
-    users: ReadonlyArray<{
-      userId: Types.ObjectId;
-      role: Role;
-      tokenVersion: number;
-      checkedAt: number;
-    }>,
+    users: readonly WatchedUser[],
   ): Promise<ReadonlyMap<string, Known['facts']>> {
     const watched = new Map<string, Types.ObjectId>();
     for (const user of users) {
