@@ -964,13 +964,8 @@ describe('the event feed', () => {
     await feed.stop();
   });
 
-  it("sends a wallet's events by version when an earlier one reached the trail after a later one", async () => {
-    const feed = new WalletEventFeed(
-      createLogger({ logLevel: 'silent' }),
-      { holdersOf: () => [] },
-      // Polled by the test alone.
-      { pollMs: 3_600_000, settleMs: 0, overlapMs: 500 },
-    );
+  /** A subscription to a wallet of no one's on `feed`, and the versions it gets, in order. */
+  async function followNewWallet(feed: WalletEventFeed) {
     const walletId = new Types.ObjectId();
     const seen: Array<number | null> = [];
     const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
@@ -978,9 +973,14 @@ describe('the event feed', () => {
       for await (const event of subscription) seen.push(event.version);
     })();
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const now = Date.now();
-    // Version 2 reached the trail first; version 1 came later, as the sweep delivers an event a
-    // request could not.
+    return { walletId, seen, subscription, reading };
+  }
+
+  /**
+   * The wallet's versions 2 and 1 put in the trail in that order, `apartMs` apart from `now`: as
+   * the sweep delivers an event a request could not, after a later one.
+   */
+  async function versionTwoThenOne(walletId: Types.ObjectId, now: number, apartMs: number) {
     await UserWalletEventModel.collection.insertMany(
       [2, 1].map((version, i) => ({
         _id: new Types.ObjectId(),
@@ -993,9 +993,23 @@ describe('the event feed', () => {
         after: null,
         version,
         at: new Date(now - 10_000 + version),
-        recorded_at: new Date(now + i * 10),
+        recorded_at: new Date(now + i * apartMs),
       })),
     );
+  }
+
+  it("sends a wallet's events by version when an earlier one reached the trail after a later one", async () => {
+    const feed = new WalletEventFeed(
+      createLogger({ logLevel: 'silent' }),
+      { holdersOf: () => [] },
+      // Polled by the test alone.
+      { pollMs: 3_600_000, settleMs: 0, overlapMs: 500 },
+    );
+    const { walletId, seen, subscription, reading } = await followNewWallet(feed);
+    const now = Date.now();
+    // Version 2 reached the trail first; version 1 came later, as the sweep delivers an event a
+    // request could not.
+    await versionTwoThenOne(walletId, now, 10);
     await feed.poll(systemCtx(createLogger({ logLevel: 'silent' }), 'test poll'), now + 1_000);
     await until('both', () => seen.length === 2);
     expect(seen).toEqual([1, 2]);
@@ -1010,30 +1024,10 @@ describe('the event feed', () => {
       { holdersOf: () => [] },
       { pollMs: 3_600_000, settleMs: 300, overlapMs: 5_000 },
     );
-    const walletId = new Types.ObjectId();
-    const seen: Array<number | null> = [];
-    const subscription = feed.subscribe({ wallet: walletId }, 100, () => undefined);
-    const reading = (async () => {
-      for await (const event of subscription) seen.push(event.version);
-    })();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { walletId, seen, subscription, reading } = await followNewWallet(feed);
     const now = Date.now();
     // Version 2 reached the trail first; version 1 (delivered late) 200 ms after.
-    await UserWalletEventModel.collection.insertMany(
-      [2, 1].map((version, i) => ({
-        _id: new Types.ObjectId(),
-        wallet_id: walletId,
-        kind: 'ai_state_changed',
-        actor: 'a',
-        actor_id: walletId,
-        actor_role: 'agent',
-        before: null,
-        after: null,
-        version,
-        at: new Date(now - 10_000 + version),
-        recorded_at: new Date(now + i * 200),
-      })),
-    );
+    await versionTwoThenOne(walletId, now, 200);
     const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'test poll');
     // Version 2 has settled, version 1 not yet: neither goes.
     await feed.poll(ctx, now + 350);
