@@ -327,7 +327,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
       },
     },
     wss,
-    // The client's address, taken when the socket opens; the upgrade request is not kept.
+    // The client's address, taken when the socket opens, and the TCP socket under it (which the
+    // WebSocket holds anyway); nothing else of the upgrade request is kept.
     (socket, request) => ({
       socket,
       tcp: request.socket,
