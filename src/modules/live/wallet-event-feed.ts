@@ -381,8 +381,11 @@ export class WalletEventFeed {
     const wallets = new Map(
       (await outboxesAndTrailsOf(ctx, walletIds)).map((w) => [w._id.toHexString(), w]),
     );
-    for (const [key, wallet] of wallets) this.rememberOwner(key, wallet.user_id);
-    await this.learnOwners(ctx, walletIds);
+    // The read names every owner; a wallet it did not find is gone (no owner), so no other read.
+    for (const id of walletIds) {
+      const key = id.toHexString();
+      this.rememberOwner(key, wallets.get(key)?.user_id ?? null);
+    }
     this.decideOwn(own, wallets);
   }
 
