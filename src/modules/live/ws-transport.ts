@@ -18,8 +18,12 @@ import type { Logger } from '../../core/logger';
  */
 export const KEEP_ALIVE_MS = 12_000;
 
-/** Ticks per keep-alive round, each pinging its share of the sockets. */
-const KEEP_ALIVE_TICKS = 12;
+/**
+ * Between keep-alive ticks, each pinging its share of the sockets: 120 ticks a round at the
+ * default, so 10,000 sockets make 84 pings a tick (a few milliseconds), never a burst that holds the
+ * event loop while writes wait.
+ */
+const KEEP_ALIVE_TICK_MS = 100;
 
 /** What graphql-ws's context carries for each socket (its `extra`). */
 export interface SocketExtra {
@@ -60,12 +64,14 @@ export function serveGraphqlWs<E extends SocketExtra>(
     unanswered.add(socket);
     socket.ping();
   };
-  // Every socket's turn comes once per keepAliveMs, a twelfth of them at each tick: all at once, a
+  // Every socket's turn comes once per keepAliveMs, a share of them at each tick: all at once, a
   // ping is a write each, and 10,000 of them would hold the event loop for a tenth of a second.
+  const tickMs = Math.min(KEEP_ALIVE_TICK_MS, keepAliveMs);
+  const ticks = Math.max(1, Math.round(keepAliveMs / tickMs));
   let turns: Iterator<WebSocket> | null = null;
   const keepAlive = setInterval(
     () => {
-      for (let due = Math.ceil(wss.clients.size / KEEP_ALIVE_TICKS); due > 0; due--) {
+      for (let due = Math.ceil(wss.clients.size / ticks); due > 0; due--) {
         turns ??= wss.clients.values();
         const next = turns.next();
         if (next.done) {
@@ -76,7 +82,7 @@ export function serveGraphqlWs<E extends SocketExtra>(
         keepAliveTurn(next.value);
       }
     },
-    Math.max(1, Math.floor(keepAliveMs / KEEP_ALIVE_TICKS)),
+    Math.max(1, tickMs),
   );
   keepAlive.unref();
 
