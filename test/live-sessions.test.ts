@@ -326,14 +326,17 @@ describe("re-checking open connections' tokens", () => {
     client.on('commandStarted', listener);
     const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'subscription sessions');
     const watch = new AccountWatch();
+    for (const user of watched) expect(watch.watch(user)).toBe(String(user.userId));
+    const factsNow = () => new Map(ids(0, accounts.length).map((id) => [id, watch.facts(id)]));
     const good = { role: Role.USER, tokenVersion: 0 };
     try {
       // The first check: the first turn by id, and what changed since the sessions began.
-      let facts = await watch.check(ctx, watched);
+      let changed = await watch.check(ctx);
+      expect(changed.size).toBe(0);
+      let facts = factsNow();
       expect(new Set([...facts.values()].map((f) => JSON.stringify(f)))).toEqual(
         new Set([JSON.stringify(good)]),
       );
-      expect(facts.size).toBe(accounts.length);
       expect(reread()).toEqual(ids(0, turn));
 
       // Changed with updated_at (as the service's own writes stamp it), outside the next turn: seen
@@ -349,15 +352,19 @@ describe("re-checking open connections' tokens", () => {
       await users.deleteMany({
         _id: { $in: [deletedNow, deletedLater].map((id) => new Types.ObjectId(id)) },
       });
-      facts = await watch.check(ctx, watched);
+      changed = await watch.check(ctx);
       expect(reread()).toEqual(ids(turn, 2 * turn));
+      expect([...changed].sort()).toEqual([stamped, deletedNow].sort());
+      facts = factsNow();
       expect(facts.get(stamped)).toEqual({ role: Role.USER, tokenVersion: 1 });
       expect(facts.get(deletedNow)).toBeNull();
       expect(facts.get(deletedLater)).toEqual(good);
 
-      facts = await watch.check(ctx, watched);
+      changed = await watch.check(ctx);
       // The turn's last ids, then from the start again.
       expect(reread()).toEqual([...ids(2 * turn, accounts.length), ...ids(0, turn - 100)]);
+      expect([...changed]).toEqual([deletedLater]);
+      facts = factsNow();
       expect(facts.get(deletedLater)).toBeNull();
       expect(facts.get(stamped)).toEqual({ role: Role.USER, tokenVersion: 1 });
       expect(facts.get(deletedNow)).toBeNull();
@@ -365,6 +372,18 @@ describe("re-checking open connections' tokens", () => {
       expect([...facts.values()].filter((f) => f?.tokenVersion === 0)).toHaveLength(
         accounts.length - 3,
       );
+
+      // The last session of an account gone: it is no longer read, in its turn or otherwise.
+      const [leaving, staying] = [ids(turn - 100, turn - 99)[0], ids(turn - 99, turn - 98)[0]];
+      watch.watch({ ...watched[turn - 99], checkedAt: Date.now() });
+      watch.unwatch(leaving);
+      watch.unwatch(staying);
+      expect(watch.facts(leaving)).toBeUndefined();
+      expect(watch.facts(staying)).toEqual(good);
+      await watch.check(ctx);
+      const next = reread();
+      expect(next).not.toContain(leaving);
+      expect(next[0]).toBe(staying);
     } finally {
       client.off('commandStarted', listener);
       await users.deleteMany({ _id: { $in: accounts.map((a) => a._id) } });
@@ -382,23 +401,26 @@ describe("re-checking open connections' tokens", () => {
       );
     const ctx = systemCtx(createLogger({ logLevel: 'silent' }), 'subscription sessions');
     const watch = new AccountWatch();
-    const facts = await watch.check(ctx, [
-      // Authenticated (as it says) after the check's read began: what it read stands.
-      {
-        userId: new Types.ObjectId(first.id),
-        role: Role.USER,
-        tokenVersion: 0,
-        checkedAt: Date.now() + 60_000,
-      },
-      // Authenticated before: the read tells.
-      {
-        userId: new Types.ObjectId(second.id),
-        role: Role.USER,
-        tokenVersion: 0,
-        checkedAt: Date.now() - 1_000,
-      },
-    ]);
-    expect(facts.get(first.id)).toEqual({ role: Role.USER, tokenVersion: 0 });
-    expect(facts.get(second.id)).toEqual({ role: Role.USER, tokenVersion: 1 });
+    const session = (id: string, tokenVersion: number, checkedAt: number) => ({
+      userId: new Types.ObjectId(id),
+      role: Role.USER,
+      tokenVersion,
+      checkedAt,
+    });
+    // Authenticated (as it says) after the check's read began: what it read stands.
+    watch.watch(session(first.id, 0, Date.now() + 60_000));
+    // Authenticated before: the read tells.
+    watch.watch(session(second.id, 0, Date.now() - 1_000));
+    expect([...(await watch.check(ctx))]).toEqual([second.id]);
+    expect(watch.facts(first.id)).toEqual({ role: Role.USER, tokenVersion: 0 });
+    expect(watch.facts(second.id)).toEqual({ role: Role.USER, tokenVersion: 1 });
+
+    // A later session of the second account, authenticated after any read to come, knows it as
+    // something else again: the next check says so (its older sessions are to be looked at), and
+    // its read does not take that over.
+    watch.watch(session(second.id, 2, Date.now() + 120_000));
+    expect([...(await watch.check(ctx))]).toEqual([second.id]);
+    expect(watch.facts(second.id)).toEqual({ role: Role.USER, tokenVersion: 2 });
+    expect((await watch.check(ctx)).size).toBe(0);
   });
 });

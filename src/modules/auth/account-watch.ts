@@ -18,11 +18,20 @@ export const ACCOUNT_CHANGE_OVERLAP_MS = 5_000;
  */
 export const ACCOUNTS_REREAD_PER_CHECK = 250;
 
-/** What a watched account was last known to be, and as of when (ms, this instance's clock). */
-interface Known {
+/** A watched account: what it was last known to be, as of when (ms, this instance's clock). */
+interface Watched {
+  userId: Types.ObjectId;
   /** Null: no longer in the database. */
-  facts: { role: Role; tokenVersion: number } | null;
+  facts: AccountFacts | null;
   asOf: number;
+  /** Its sessions open here. */
+  sessions: number;
+}
+
+/** What the sessions' re-check compares with what a session's token says. */
+export interface AccountFacts {
+  role: Role;
+  tokenVersion: number;
 }
 
 /** A connected user, as its session knows the account (`checkedAt`: when it read it, ms). */
@@ -36,18 +45,24 @@ export interface WatchedUser {
 type Stored = Pick<User, '_id' | 'role' | 'token_version'>;
 const STORED = { role: 1, token_version: 1 };
 
+const sameFacts = (a: AccountFacts | null, b: AccountFacts | null) =>
+  a === b || (!!a && !!b && a.role === b.role && a.tokenVersion === b.tokenVersion);
+
 /**
  * The accounts of the users with a connection open, as the sessions' re-check needs them (their
  * role and token version, or gone), at a cost that does not grow with how many there are. An
- * account is first known from its session: what authenticating it read. Then each check reads the
- * accounts changed since the last one (by `updated_at`, on its index: usually none) and a turn of
- * ids (ACCOUNTS_REREAD_PER_CHECK); no check reads every account.
+ * account is watched from its first session's opening to its last one's end, first known from that
+ * session: what authenticating it read. Then each check reads the accounts changed since the last
+ * one (by `updated_at`, on its index: usually none) and a turn of ids (ACCOUNTS_REREAD_PER_CHECK),
+ * and says which accounts it found changed; no check reads every account, nor goes through every
+ * watched one.
  *
  * A read applies to an account only if it began after what was known of it: a session
  * authenticated while a read was on its way knows better than that read.
  */
 export class AccountWatch {
-  private readonly known = new Map<string, Known>();
+  /** By user id (hex). */
+  private readonly watched = new Map<string, Watched>();
   /** Changes from this moment on have not been read yet (undefined: nothing is watched). */
   private unreadSince: number | undefined;
   /** The ids of this turn of re-reads, and how far it has gone. */
@@ -55,95 +70,119 @@ export class AccountWatch {
   private turnAt = 0;
   /** One check at a time: an older read applied after a newer one would bring back the past. */
   private checking: Promise<unknown> = Promise.resolve();
+  /** Known differently since the last check by a newer session's authentication. */
+  private changedByWatch = new Set<string>();
+
+  /** A session of this user opened: returns the account's key, for `facts` and `unwatch`. */
+  watch(user: WatchedUser): string {
+    const key = user.userId.toHexString();
+    const facts = { role: user.role, tokenVersion: user.tokenVersion };
+    const known = this.watched.get(key);
+    if (!known)
+      this.watched.set(key, { userId: user.userId, facts, asOf: user.checkedAt, sessions: 1 });
+    else {
+      known.sessions++;
+      if (known.asOf >= user.checkedAt) return key;
+      // Its older sessions may hold what this one's authentication found changed.
+      if (!sameFacts(known.facts, facts)) this.changedByWatch.add(key);
+      known.facts = facts;
+      known.asOf = user.checkedAt;
+    }
+    // What changed since its authentication is still to be read.
+    this.unreadSince = Math.min(this.unreadSince ?? user.checkedAt, user.checkedAt);
+    return key;
+  }
+
+  /** One of the account's sessions ended: forgotten with its last one. */
+  unwatch(key: string): void {
+    const known = this.watched.get(key);
+    if (known && --known.sessions <= 0) this.watched.delete(key);
+  }
+
+  /** What is known of a watched account now: null when gone; undefined when not watched. */
+  facts(key: string): AccountFacts | null | undefined {
+    return this.watched.get(key)?.facts;
+  }
 
   /**
-   * The accounts of these users as the database has them now, give or take the last changes' way
-   * in: `checkedAt` is when each session's authentication had read its account. Accounts no longer
-   * asked for are forgotten.
+   * Reads what changed of the watched accounts, give or take the last changes' way in, and returns
+   * the keys of those found changed (or gone) since they were last known.
    */
-  check(
-    ctx: SystemContext,
-    users: readonly WatchedUser[],
-  ): Promise<ReadonlyMap<string, Known['facts']>> {
-    const run = this.checking.then(() => this.read(ctx, users));
+  check(ctx: SystemContext): Promise<ReadonlySet<string>> {
+    const run = this.checking.then(() => this.read(ctx));
     this.checking = run.catch(() => undefined);
     return run;
   }
 
-  private async read(
-    ctx: SystemContext,
-    users: readonly WatchedUser[],
-  ): Promise<ReadonlyMap<string, Known['facts']>> {
-    const watched = new Map<string, Types.ObjectId>();
-    for (const user of users) {
-      const id = user.userId.toHexString();
-      watched.set(id, user.userId);
-      const known = this.known.get(id);
-      if (known && known.asOf >= user.checkedAt) continue;
-      this.known.set(id, {
-        facts: { role: user.role, tokenVersion: user.tokenVersion },
-        asOf: user.checkedAt,
-      });
-      // What changed since its authentication is still to be read.
-      this.unreadSince = Math.min(this.unreadSince ?? user.checkedAt, user.checkedAt);
-    }
-    for (const id of this.known.keys()) if (!watched.has(id)) this.known.delete(id);
-    if (watched.size === 0) {
+  private async read(ctx: SystemContext): Promise<ReadonlySet<string>> {
+    const changedKeys = this.changedByWatch;
+    this.changedByWatch = new Set();
+    if (this.watched.size === 0) {
       this.unreadSince = undefined;
-      return new Map();
+      return changedKeys;
     }
-
-    const again = this.nextTurn(watched);
+    const again = this.nextTurn();
     const startedAt = Date.now();
     const options = dbOptions(ctx);
-    const [changed, reread] = await Promise.all([
-      UserModel.find(
-        { updated_at: { $gte: new Date(this.unreadSince! - ACCOUNT_CHANGE_OVERLAP_MS) } },
-        STORED,
-      )
-        .setOptions(options)
-        .lean<Stored[]>(),
-      again.length === 0
-        ? Promise.resolve([])
-        : UserModel.find({ _id: { $in: again } }, STORED)
-            .setOptions(options)
-            .lean<Stored[]>(),
-    ]);
-    const learn = (id: string, facts: Known['facts']) => {
-      const known = this.known.get(id);
-      if (known && startedAt > known.asOf) this.known.set(id, { facts, asOf: startedAt });
+    let changed: Stored[];
+    let reread: Stored[];
+    try {
+      [changed, reread] = await Promise.all([
+        UserModel.find(
+          { updated_at: { $gte: new Date(this.unreadSince! - ACCOUNT_CHANGE_OVERLAP_MS) } },
+          STORED,
+        )
+          .setOptions(options)
+          .lean<Stored[]>(),
+        again.length === 0
+          ? Promise.resolve([])
+          : UserModel.find({ _id: { $in: again.map((known) => known.userId) } }, STORED)
+              .setOptions(options)
+              .lean<Stored[]>(),
+      ]);
+    } catch (error) {
+      // What the sessions' authentication changed is still to be looked at, by the next check.
+      for (const key of changedKeys) this.changedByWatch.add(key);
+      throw error;
+    }
+    const learn = (key: string, facts: AccountFacts | null) => {
+      const known = this.watched.get(key);
+      if (!known || startedAt <= known.asOf) return;
+      if (!sameFacts(known.facts, facts)) changedKeys.add(key);
+      known.facts = facts;
+      known.asOf = startedAt;
     };
     const found = new Set<string>();
     for (const account of [...changed, ...reread]) {
-      const id = account._id.toHexString();
-      found.add(id);
-      learn(id, { role: account.role, tokenVersion: account.token_version ?? 0 });
+      const key = account._id.toHexString();
+      found.add(key);
+      learn(key, { role: account.role, tokenVersion: account.token_version ?? 0 });
     }
-    for (const id of again) if (!found.has(id.toHexString())) learn(id.toHexString(), null);
+    for (const known of again) {
+      const key = known.userId.toHexString();
+      if (!found.has(key)) learn(key, null);
+    }
     this.unreadSince = startedAt;
-
-    const facts = new Map<string, Known['facts']>();
-    for (const id of watched.keys()) facts.set(id, this.known.get(id)!.facts);
-    return facts;
+    return changedKeys;
   }
 
-  /** The next ids to read again, in turn through the watched ones. */
-  private nextTurn(watched: ReadonlyMap<string, Types.ObjectId>): Types.ObjectId[] {
-    const again = new Map<string, Types.ObjectId>();
-    const wanted = Math.min(ACCOUNTS_REREAD_PER_CHECK, watched.size);
+  /** The next accounts to read again, in turn through the watched ones. */
+  private nextTurn(): Watched[] {
+    const again = new Map<string, Watched>();
+    const wanted = Math.min(ACCOUNTS_REREAD_PER_CHECK, this.watched.size);
     let fresh = false;
     while (again.size < wanted) {
       if (this.turnAt >= this.turn.length) {
         // A turn begun in this call has gone through every watched id.
         if (fresh) break;
-        this.turn = [...watched.keys()];
+        this.turn = [...this.watched.keys()];
         this.turnAt = 0;
         fresh = true;
       }
-      const id = this.turn[this.turnAt++];
-      const objectId = watched.get(id);
-      // Gone from the watch since this turn began: its place goes to the next.
-      if (objectId) again.set(id, objectId);
+      const key = this.turn[this.turnAt++];
+      const known = this.watched.get(key);
+      // No longer watched since this turn began: its place goes to the next.
+      if (known) again.set(key, known);
     }
     return [...again.values()];
   }

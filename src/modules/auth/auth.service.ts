@@ -23,7 +23,7 @@ import type { AgentTokenRegistry, StoredToken } from './agent-token-registry';
 import { AgentTokenModel, withScopeDefaults, type AgentTokenRecord } from './agent-token.model';
 import { agentIdOf, signAgentToken, signUserToken, verifyToken } from './jwt';
 import { burnPasswordCheck, hashPassword, verifyPassword } from './password';
-import { AgentScope, Role, type Principal, type UserPrincipal } from './roles';
+import { AgentScope, Role, type Principal } from './roles';
 import { logSecurityEvent, type RequestMeta } from './security-log';
 import type { AgentToken, AuthPayload } from './auth.types';
 import type { RegisterInput } from './auth.inputs';
@@ -415,43 +415,59 @@ export class AuthService {
   }
 
   /**
+   * A session opened here: its account is watched (see AccountWatch) until `unwatchAccount` with
+   * the key this returns; null for an agent's, which the registry's list answers for.
+   */
+  watchAccount(session: Session): string | null {
+    const { principal } = session;
+    if (principal.kind !== 'user') return null;
+    return this.accounts.watch({
+      userId: principal.userId,
+      role: principal.role,
+      tokenVersion: session.tokenVersion,
+      checkedAt: session.checkedAt,
+    });
+  }
+
+  unwatchAccount(key: string): void {
+    this.accounts.unwatch(key);
+  }
+
+  /**
+   * Reads what changed of the watched accounts (what changed since the last check, and a turn of
+   * accounts by id: see AccountWatch) and returns the keys of those found changed or gone: their
+   * sessions are the ones to look at again. The service's own check (live/live-sessions.ts): its
+   * queries carry the job's comment.
+   */
+  changedAccounts(ctx: SystemContext): Promise<ReadonlySet<string>> {
+    return this.accounts.check(ctx);
+  }
+
+  /**
    * The sessions whose token stopped being good, each with the reason, in authenticate's words:
    * expired, an agent token the registry no longer honours (its list: no query), a user account
-   * gone, its password or its role changed since the session began (what changed since the last
-   * check, and a turn of accounts by id: see AccountWatch).
-   * The service's own check (live/live-sessions.ts): its query carries the job's comment.
+   * gone, its password or its role changed since the session began (as the watch of its account,
+   * `account`, knows it: no query).
    */
   async refusedSessions(
-    ctx: SystemContext,
-    sessions: readonly Session[],
+    sessions: ReadonlyArray<{ session: Session; account: string | null }>,
     now = Date.now(),
   ): Promise<Map<Session, string>> {
     const refused = new Map<Session, string>();
-    const users: Array<[Session, UserPrincipal]> = [];
-    for (const session of sessions) {
+    for (const { session, account: key } of sessions) {
       const { principal } = session;
       if (session.expiresAt <= now) refused.set(session, 'token expired');
-      else if (principal.kind === 'user') users.push([session, principal]);
-      else if (!(await this.agentTokens.isHonoured(principal.agentId.toHexString(), now)))
-        refused.set(session, 'this agent token was revoked or is unknown');
-    }
-    if (users.length === 0) return refused;
-    const accounts = await this.accounts.check(
-      ctx,
-      users.map(([session, principal]) => ({
-        userId: principal.userId,
-        role: principal.role,
-        tokenVersion: session.tokenVersion,
-        checkedAt: session.checkedAt,
-      })),
-    );
-    for (const [session, principal] of users) {
-      const account = accounts.get(principal.userId.toHexString());
-      if (!account) refused.set(session, 'invalid token');
-      else if (account.tokenVersion !== session.tokenVersion)
-        refused.set(session, 'this token was issued before a password change: sign in again');
-      else if (account.role !== principal.role)
-        refused.set(session, "the account's role changed: connect again");
+      else if (principal.kind === 'agent') {
+        if (!(await this.agentTokens.isHonoured(principal.agentId.toHexString(), now)))
+          refused.set(session, 'this agent token was revoked or is unknown');
+      } else {
+        const account = key === null ? null : this.accounts.facts(key);
+        if (!account) refused.set(session, 'invalid token');
+        else if (account.tokenVersion !== session.tokenVersion)
+          refused.set(session, 'this token was issued before a password change: sign in again');
+        else if (account.role !== principal.role)
+          refused.set(session, "the account's role changed: connect again");
+      }
     }
     return refused;
   }
