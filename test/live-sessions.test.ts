@@ -1,7 +1,13 @@
 import mongoose, { Types } from 'mongoose';
 import type { CommandStartedEvent } from 'mongodb';
 import WebSocket from 'ws';
-import { SESSION_CHECK_MS, SESSIONS_COMMENT } from '../src/modules/live/live-sessions';
+import {
+  LiveSessions,
+  SESSION_CHECK_MS,
+  SESSIONS_COMMENT,
+  type LiveSession,
+} from '../src/modules/live/live-sessions';
+import type { Session } from '../src/modules/auth/auth.service';
 import { ACCOUNTS_REREAD_PER_CHECK, AccountWatch } from '../src/modules/auth/account-watch';
 import { systemCtx } from '../src/core/context';
 import { createLogger } from '../src/core/logger';
@@ -387,6 +393,39 @@ describe("re-checking open connections' tokens", () => {
     } finally {
       client.off('commandStarted', listener);
       await users.deleteMany({ _id: { $in: accounts.map((a) => a._id) } });
+    }
+  });
+
+  it('looks again at a connection opened since the last check, whose account is known newer', async () => {
+    const user = await registerUser(t);
+    const auth = t.app.services.auth;
+    const closed: string[] = [];
+    const live = (name: string, session: Session): LiveSession => ({
+      session,
+      key: `user:${user.id}`,
+      clientAddress: '127.0.0.1',
+      close: (code, reason) => closed.push(`${name} ${code} ${reason}`),
+      connection: { maxWaiting: 10, close: () => undefined },
+    });
+    const sessions = new LiveSessions(auth, createLogger({ logLevel: 'silent' }), 10, 100);
+    try {
+      const read = (await auth.authenticateSession(`Bearer ${user.token}`))!;
+      // A later session of the account knows it with another token version, as of after any read
+      // to come (a password change this read had not seen, as it were).
+      const newer = live('newer', { ...read, tokenVersion: 1, checkedAt: Date.now() + 60_000 });
+      const older = live('older', read);
+      expect(sessions.admit(newer)).toBe(true);
+      // Opened after it: its account does not change by it, and no read will tell it apart.
+      expect(sessions.admit(older)).toBe(true);
+      await until('the older connection closed', () => closed.length > 0, 3_000);
+      await sleep(300);
+      expect(closed).toEqual([
+        'older 4403 Forbidden: this token was issued before a password change: sign in again',
+      ]);
+      sessions.release(newer);
+      sessions.release(older);
+    } finally {
+      sessions.stop();
     }
   });
 
