@@ -53,21 +53,30 @@ export function sentAsFrames(
   options: FrameOptions,
 ): AsyncIterableIterator<ExecutionResult> {
   const { id, socket } = options;
+  /**
+   * Waits for the next result and sends it; false once the results are over. A call of its own
+   * for each result: a subscription mostly waits, and a loop waiting in one frame would keep its
+   * last result (and frame) until the next one came, long enough to reach the old generation and
+   * be garbage there, for every delivery.
+   */
+  const sendNext = async (): Promise<boolean> => {
+    const step = await results.next();
+    if (step.done) return false;
+    if (socket.bufferedAmount > options.maxBuffered) options.onSlow(socket);
+    // Each frame waits for the one before to be written, as graphql-ws's sends do: a consumer
+    // that reads slowly leaves the events waiting in the feed, which bounds them.
+    await send(
+      socket,
+      options.tcp,
+      options.gatherMs ?? GATHER_MS,
+      nextFrame(id, options.payloadOf(step.value)),
+    );
+    return true;
+  };
   return {
     async next() {
-      for (;;) {
-        const step = await results.next();
-        if (step.done) return { done: true, value: undefined };
-        if (socket.bufferedAmount > options.maxBuffered) options.onSlow(socket);
-        // Each frame waits for the one before to be written, as graphql-ws's sends do: a consumer
-        // that reads slowly leaves the events waiting in the feed, which bounds them.
-        await send(
-          socket,
-          options.tcp,
-          options.gatherMs ?? GATHER_MS,
-          nextFrame(id, options.payloadOf(step.value)),
-        );
-      }
+      while (await sendNext());
+      return { done: true, value: undefined };
     },
     async return() {
       await results.return?.();
