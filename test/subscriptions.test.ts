@@ -521,11 +521,7 @@ describe("this instance's own writes", () => {
     // Its CREATED left the outbox longer ago than the feed's overlap: nothing earlier may come.
     await sleep(1_100);
     // A feed whose poll never runs: whatever reaches its subscriptions came at once, or with them.
-    const feed = new WalletEventFeed(
-      createLogger({ logLevel: 'silent' }),
-      { holdersOf: () => [] },
-      { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
-    );
+    const feed = feedPolledByTest(0, 1_000);
     const stopHearing = walletOutbox.onRecorded((events, wallet) =>
       feed.recordedHere(events, wallet),
     );
@@ -580,11 +576,7 @@ describe("this instance's own writes", () => {
      * the test says: what it sends without one went out at once. The versions it sent, in order.
      */
     async function ownFeed(walletId: string) {
-      const feed = new WalletEventFeed(
-        createLogger({ logLevel: 'silent' }),
-        { holdersOf: () => [] },
-        { pollMs: 3_600_000, settleMs: 0, overlapMs: 1_000 },
-      );
+      const feed = feedPolledByTest(0, 1_000);
       const stopHearing = walletOutbox.onRecorded((events, wallet) =>
         feed.recordedHere(events, wallet),
       );
@@ -898,6 +890,18 @@ describe('the WebSocket transport', () => {
   });
 });
 
+/**
+ * A feed of its own whose poll never runs by itself (the test polls it, or nothing does), with no
+ * agent holding grants.
+ */
+function feedPolledByTest(settleMs: number, overlapMs: number): WalletEventFeed {
+  return new WalletEventFeed(
+    createLogger({ logLevel: 'silent' }),
+    { holdersOf: () => [] },
+    { pollMs: 3_600_000, settleMs, overlapMs },
+  );
+}
+
 /** A feed of its own, polling often and sending at once, with no agent holding grants. */
 function quickFeed(): WalletEventFeed {
   return new WalletEventFeed(
@@ -999,12 +1003,7 @@ describe('the event feed', () => {
   }
 
   it("sends a wallet's events by version when an earlier one reached the trail after a later one", async () => {
-    const feed = new WalletEventFeed(
-      createLogger({ logLevel: 'silent' }),
-      { holdersOf: () => [] },
-      // Polled by the test alone.
-      { pollMs: 3_600_000, settleMs: 0, overlapMs: 500 },
-    );
+    const feed = feedPolledByTest(0, 500);
     const { walletId, seen, subscription, reading } = await followNewWallet(feed);
     const now = Date.now();
     // Version 2 reached the trail first; version 1 came later, as the sweep delivers an event a
@@ -1019,11 +1018,7 @@ describe('the event feed', () => {
   });
 
   it('holds a settled event back behind an earlier one of its wallet that is not settled yet', async () => {
-    const feed = new WalletEventFeed(
-      createLogger({ logLevel: 'silent' }),
-      { holdersOf: () => [] },
-      { pollMs: 3_600_000, settleMs: 300, overlapMs: 5_000 },
-    );
+    const feed = feedPolledByTest(300, 5_000);
     const { walletId, seen, subscription, reading } = await followNewWallet(feed);
     const now = Date.now();
     // Version 2 reached the trail first; version 1 (delivered late) 200 ms after.
