@@ -838,57 +838,73 @@ describe('what an idle subscription holds', () => {
 
 describe('the WebSocket transport', () => {
   it('keeps one keep-alive for every socket, ending one that stops answering; keeps no upgrade request', async () => {
-    const schema = new GraphQLSchema({
-      query: new GraphQLObjectType({
-        name: 'Query',
-        fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
-      }),
-    });
-    const httpServer = http.createServer();
-    const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
-    const extras: object[] = [];
-    const transport = serveGraphqlWs(
-      {
-        schema,
-        onConnect: (ctx) => {
-          extras.push(ctx.extra);
-          return true;
-        },
-      },
-      wss,
-      (socket, request) => ({ socket, clientAddress: request.socket.remoteAddress ?? '' }),
-      createLogger({ logLevel: 'silent' }),
-      100,
-    );
-    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
-    const { port } = httpServer.address() as { port: number };
-    const open = (autoPong: boolean) =>
-      new Promise<WebSocket>((resolve) => {
-        const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', {
-          autoPong,
-        });
-        socket.on('message', () => resolve(socket));
-        socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
-      });
+    const server = await transportWithKeepAlive(100);
     try {
-      const [answering, silent] = await Promise.all([open(true), open(false)]);
+      const [answering, silent] = await Promise.all([server.open(true), server.open(false)]);
       const silentClosed = new Promise<number>((resolve) => silent.once('close', resolve));
       // Pinged at the first round, ended at the second (or the third) for not answering.
       expect(await silentClosed).toBe(1006);
       await sleep(300);
       expect(answering.readyState).toBe(WebSocket.OPEN);
-      expect(extras).toHaveLength(2);
-      for (const extra of extras) {
+      expect(server.extras).toHaveLength(2);
+      for (const extra of server.extras) {
         expect(Object.keys(extra).sort()).toEqual(['clientAddress', 'socket']);
         expect(extra).toMatchObject({ clientAddress: '127.0.0.1' });
       }
       answering.close();
     } finally {
-      await transport.dispose();
-      await new Promise((resolve) => httpServer.close(resolve));
+      await server.close();
     }
   });
 });
+
+/**
+ * graphql-ws on the service's transport with a keep-alive of `keepAliveMs`, on a port of its own,
+ * with the connections' extras as the transport made them. `open(autoPong)` connects a client
+ * (answering pings itself, or not) once it is acknowledged.
+ */
+async function transportWithKeepAlive(keepAliveMs: number) {
+  const schema = new GraphQLSchema({
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: { ok: { type: GraphQLString, resolve: () => 'ok' } },
+    }),
+  });
+  const httpServer = http.createServer();
+  const wss = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  const extras: object[] = [];
+  const transport = serveGraphqlWs(
+    {
+      schema,
+      onConnect: (ctx) => {
+        extras.push(ctx.extra);
+        return true;
+      },
+    },
+    wss,
+    (socket, request) => ({ socket, clientAddress: request.socket.remoteAddress ?? '' }),
+    createLogger({ logLevel: 'silent' }),
+    keepAliveMs,
+  );
+  await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const { port } = httpServer.address() as { port: number };
+  const open = (autoPong: boolean) =>
+    new Promise<WebSocket>((resolve) => {
+      const socket = new WebSocket(`ws://127.0.0.1:${port}/graphql`, 'graphql-transport-ws', {
+        autoPong,
+      });
+      socket.on('message', () => resolve(socket));
+      socket.once('open', () => socket.send(JSON.stringify({ type: 'connection_init' })));
+    });
+  return {
+    extras,
+    open,
+    close: async () => {
+      await transport.dispose();
+      await new Promise((resolve) => httpServer.close(resolve));
+    },
+  };
+}
 
 /**
  * A feed of its own whose poll never runs by itself (the test polls it, or nothing does), with no
