@@ -856,6 +856,30 @@ describe('the WebSocket transport', () => {
       await server.close();
     }
   });
+
+  it('gives every socket the whole keep-alive interval to answer its ping, however few the sockets', async () => {
+    // 1 s between pings, ticks of 100 ms: two sockets go through a round in two or three ticks.
+    const server = await transportWithKeepAlive(1_000);
+    try {
+      const [late, silent] = await Promise.all([server.open(false), server.open(false)]);
+      // Answers every ping 600 ms late: within the interval, so it stays.
+      let pings = 0;
+      late.on('ping', () => {
+        pings++;
+        setTimeout(() => late.pong(), 600);
+      });
+      const silentClosed = new Promise<number>((resolve) => silent.once('close', resolve));
+      expect(await silentClosed).toBe(1006);
+      await sleep(2_500);
+      expect(late.readyState).toBe(WebSocket.OPEN);
+      // Pinged once a round, not at every pass of a quick round.
+      expect(pings).toBeGreaterThanOrEqual(2);
+      expect(pings).toBeLessThanOrEqual(5);
+      late.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 /**

@@ -66,16 +66,24 @@ export function serveGraphqlWs<E extends SocketExtra>(
   };
   // Every socket's turn comes once per keepAliveMs, a share of them at each tick: all at once, a
   // ping is a write each, and 10,000 of them would hold the event loop for a tenth of a second.
+  // A round begins keepAliveMs after the one before began, however quickly that one went through
+  // the sockets (a few sockets take a tick or two): each has keepAliveMs to answer its ping.
   const tickMs = Math.min(KEEP_ALIVE_TICK_MS, keepAliveMs);
   const ticks = Math.max(1, Math.round(keepAliveMs / tickMs));
   let turns: Iterator<WebSocket> | null = null;
+  let roundBegan = -Infinity;
   const keepAlive = setInterval(
     () => {
+      if (!turns) {
+        const now = performance.now();
+        if (now - roundBegan < keepAliveMs) return;
+        roundBegan = now;
+        turns = wss.clients.values();
+      }
       for (let due = Math.ceil(wss.clients.size / ticks); due > 0; due--) {
-        turns ??= wss.clients.values();
         const next = turns.next();
         if (next.done) {
-          // The round is over: the next one begins at the next tick.
+          // The round is over: the next one begins keepAliveMs after this one began.
           turns = null;
           return;
         }
