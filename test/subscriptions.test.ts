@@ -861,6 +861,8 @@ describe('the WebSocket transport', () => {
     // 1 s between pings, ticks of 100 ms: two sockets go through a round in two or three ticks.
     const server = await transportWithKeepAlive(1_000);
     try {
+      // A round with no socket at all first: the sockets come after it.
+      await sleep(1_200);
       const [late, silent] = await Promise.all([server.open(false), server.open(false)]);
       // Answers every ping 600 ms late: within the interval, so it stays.
       let pings = 0;

@@ -80,7 +80,9 @@ export function serveGraphqlWs<E extends SocketExtra>(
         roundBegan = now;
         turns = wss.clients.values();
       }
-      for (let due = Math.ceil(wss.clients.size / ticks); due > 0; due--) {
+      // At least one step, so a round with no socket is over at once (it would otherwise stay
+      // open, and a socket that came later would be pinged at its end and again as the next began).
+      for (let due = Math.max(1, Math.ceil(wss.clients.size / ticks)); due > 0; due--) {
         const next = turns.next();
         if (next.done) {
           // The round is over: the next one begins keepAliveMs after this one began.
