@@ -882,6 +882,32 @@ describe('the WebSocket transport', () => {
       await server.close();
     }
   });
+
+  it('gives a socket the whole interval even when the sockets before it leave', async () => {
+    // 2 s between pings, ticks of 100 ms: one socket a tick, the tenth pinged 900 ms into a round.
+    const server = await transportWithKeepAlive(2_000);
+    const others: WebSocket[] = [];
+    try {
+      for (let i = 0; i < 9; i++) others.push(await server.open(true));
+      const late = await server.open(false);
+      // Answers every ping 1.5 s late: within the interval, so it stays.
+      const firstPing = new Promise<void>((resolve) =>
+        late.on('ping', () => {
+          resolve();
+          setTimeout(() => late.pong(), 1_500);
+        }),
+      );
+      await firstPing;
+      // Alone from now on: the next round comes to it first, 1.1 s after its ping, before its
+      // answer.
+      for (const other of others) other.close();
+      await sleep(4_500);
+      expect(late.readyState).toBe(WebSocket.OPEN);
+      late.close();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 /**

@@ -53,15 +53,19 @@ export function serveGraphqlWs<E extends SocketExtra>(
     for (const client of wss.clients) internalError(client);
   });
 
-  /** Pinged and not answered yet: ended at its next turn if still here. */
-  const unanswered = new Set<WebSocket>();
-  const keepAliveTurn = (socket: WebSocket) => {
-    if (unanswered.has(socket)) {
-      socket.terminate();
+  /**
+   * Pinged and not answered yet, with when: ended at a turn of its own once keepAliveMs have
+   * passed since (its place among the sockets may move up between rounds as others leave).
+   */
+  const unanswered = new Map<WebSocket, number>();
+  const keepAliveTurn = (socket: WebSocket, now: number) => {
+    const pingedAt = unanswered.get(socket);
+    if (pingedAt !== undefined) {
+      if (now - pingedAt >= keepAliveMs) socket.terminate();
       return;
     }
     if (socket.readyState !== WebSocket.OPEN) return;
-    unanswered.add(socket);
+    unanswered.set(socket, now);
     socket.ping();
   };
   // Every socket's turn comes once per keepAliveMs, a share of them at each tick: all at once, a
@@ -74,8 +78,8 @@ export function serveGraphqlWs<E extends SocketExtra>(
   let roundBegan = -Infinity;
   const keepAlive = setInterval(
     () => {
+      const now = performance.now();
       if (!turns) {
-        const now = performance.now();
         if (now - roundBegan < keepAliveMs) return;
         roundBegan = now;
         turns = wss.clients.values();
@@ -89,7 +93,7 @@ export function serveGraphqlWs<E extends SocketExtra>(
           turns = null;
           return;
         }
-        keepAliveTurn(next.value);
+        keepAliveTurn(next.value, now);
       }
     },
     Math.max(1, tickMs),
