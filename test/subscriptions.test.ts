@@ -1036,6 +1036,68 @@ describe('the event feed', () => {
     await feed.stop();
   });
 
+  it('hands events to a sink as they come; what it cannot take yet waits, in order, bounded', async () => {
+    const feed = quickFeed();
+    const walletId = new Types.ObjectId();
+    const taken: Array<number | null> = [];
+    let ready = false;
+    let ends = 0;
+    let overflowed = false;
+    const subscription = feed.subscribe({ wallet: walletId }, 3, () => (overflowed = true));
+    const record = (versions: number[]) =>
+      UserWalletEventModel.collection.insertMany(
+        versions.map((version) => ({
+          _id: new Types.ObjectId(),
+          wallet_id: walletId,
+          kind: 'ai_state_changed',
+          actor: 'a',
+          actor_id: walletId,
+          actor_role: 'agent',
+          before: null,
+          after: null,
+          version,
+          at: new Date(),
+          recorded_at: new Date(),
+        })),
+      );
+    // Before the sink: it waits, and goes to the sink once there is one.
+    await record([1]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const resume = subscription.pushTo({
+      take: (event) => {
+        taken.push(event.version);
+        return ready;
+      },
+      end: () => ends++,
+      fail: () => undefined,
+    });
+    expect(taken).toEqual([1]);
+    // The sink took 1 and can take no more: 2 and 3 wait.
+    await record([2, 3]);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(taken).toEqual([1]);
+    ready = true;
+    resume();
+    expect(taken).toEqual([1, 2, 3]);
+    // Ready: each goes to it as it comes.
+    await record([4]);
+    await until('the fourth', () => taken.length === 4);
+    // Not ready again: three may wait for it, the fourth is one too many.
+    ready = false;
+    await record([5]);
+    await until('the fifth', () => taken.length === 5);
+    await record([6, 7, 8, 9]);
+    await until('the overflow', () => overflowed);
+    expect(taken).toEqual([1, 2, 3, 4, 5]);
+    expect(ends).toBe(1);
+    // Over: resume hands nothing more, and the end is told once.
+    resume();
+    await subscription.return();
+    expect(taken).toEqual([1, 2, 3, 4, 5]);
+    expect(ends).toBe(1);
+    await feed.stop();
+  });
+
   /** A subscription to a wallet of no one's on `feed`, and the versions it gets, in order. */
   async function followNewWallet(feed: WalletEventFeed) {
     const walletId = new Types.ObjectId();

@@ -8,6 +8,7 @@ import type { UserWalletEvent, WalletEventKind } from '../audit/user-wallet-even
 import { outboxesAndTrailsOf, ownersOf, pendingEventsOf } from '../wallets/user-wallet.service';
 import { RECENT_TRAIL_KEPT } from '../wallets/wallet-outbox';
 import { asJob } from '../../core/tracing';
+import type { EventSink, PushSource } from './push-source';
 
 /**
  * Live wallet events, from the audit trail: the one source every instance shares, on any engine.
@@ -65,7 +66,7 @@ export interface GrantHolders {
   holdersOf(walletId: Types.ObjectId): readonly string[];
 }
 
-export interface FeedSubscription extends AsyncIterableIterator<UserWalletEvent> {
+export interface FeedSubscription extends PushSource<UserWalletEvent> {
   return(): Promise<IteratorResult<UserWalletEvent>>;
 }
 
@@ -159,6 +160,12 @@ export class WalletEventFeed {
     // added to a write's CPU.
     const waiting: UserWalletEvent[] = [];
     const asks: Array<(step: IteratorResult<UserWalletEvent>) => void> = [];
+    // Or a sink they are handed to as they come (pushTo), while it can take them.
+    let sink: EventSink<UserWalletEvent> | null = null;
+    let sinkReady = false;
+    const handOver = () => {
+      while (sinkReady && !ended && waiting.length > 0) sinkReady = sink!.take(waiting.shift()!);
+    };
     let ended = false;
     const done = (): IteratorResult<UserWalletEvent> => ({ value: undefined, done: true });
     const end = () => {
@@ -167,6 +174,7 @@ export class WalletEventFeed {
       waiting.length = 0;
       this.remove(subscriber);
       for (const ask of asks.splice(0)) ask(done());
+      sink?.end();
       onEnd?.();
     };
     const subscriber: Subscriber = {
@@ -174,6 +182,10 @@ export class WalletEventFeed {
       keys: keysOf(audience),
       push: (event) => {
         if (ended) return;
+        if (sinkReady && waiting.length === 0) {
+          sinkReady = sink!.take(event);
+          return;
+        }
         const ask = asks.shift();
         if (ask) ask({ value: event, done: false });
         else if (waiting.length < maxWaiting) waiting.push(event);
@@ -193,6 +205,21 @@ export class WalletEventFeed {
       return: () => {
         end();
         return Promise.resolve(done());
+      },
+      // What waits for a sink that can't take it is bounded as for a consumer that does not ask:
+      // past maxWaiting, onOverflow.
+      pushTo: (to) => {
+        sink = to;
+        if (ended) {
+          to.end();
+          return () => undefined;
+        }
+        sinkReady = true;
+        handOver();
+        return () => {
+          sinkReady = true;
+          handOver();
+        };
       },
       [Symbol.asyncIterator]() {
         return this;
