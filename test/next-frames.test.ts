@@ -1,6 +1,7 @@
 import type { ExecutionResult } from 'graphql';
 import { WebSocket } from 'ws';
 import { sentAsFrames, type FrameSocket } from '../src/modules/live/next-frames';
+import { testPushSource } from './helpers/push-source';
 
 /** A wider window than the service's (GATHER_MS), so a loaded machine's pauses do not decide the test. */
 const GATHER = 400;
@@ -95,5 +96,88 @@ describe("a connection's frames", () => {
     }
     expect(calls).toEqual(['send 1', 'send 2', 'send 3']);
     await frames.return!();
+  });
+});
+
+/**
+ * A connection whose writes the test completes: each frame's write is over when the test says
+ * (written), as a consumer reading slowly leaves them.
+ */
+function slowConnection() {
+  const calls: string[] = [];
+  const pending: Array<() => void> = [];
+  const socket: FrameSocket = {
+    readyState: WebSocket.OPEN,
+    bufferedAmount: 0,
+    send: (data, callback) => {
+      calls.push(`send ${(JSON.parse(data) as { payload: { n: number } }).payload.n}`);
+      pending.push(() => callback());
+    },
+    close: () => calls.push('close'),
+  };
+  return { calls, socket, written: () => pending.shift()!() };
+}
+
+const result = (n: number) => ({ data: { n } }) as unknown as ExecutionResult;
+
+describe("a connection's frames, of results that push", () => {
+  const frames = (socket: FrameSocket, gather?: { tcp: { cork(): void; uncork(): void } }) => {
+    const pushed = testPushSource<ExecutionResult>();
+    const sent = sentAsFrames(pushed.source, {
+      id: '1',
+      socket,
+      tcp: gather?.tcp,
+      payloadOf: (r) => JSON.stringify(r.data),
+      maxBuffered: 1_000_000,
+      onSlow: () => undefined,
+      gatherMs: GATHER,
+    });
+    return { pushed, running: sent.next() };
+  };
+
+  it('go out as they are handed over, each after the one before is written; the rest wait at the source', async () => {
+    const { calls, socket, written } = slowConnection();
+    const { pushed, running } = frames(socket);
+    pushed.push(result(1));
+    // Handed over and sent in the same turn: nothing between the source and the socket.
+    expect(calls).toEqual(['send 1']);
+    pushed.push(result(2));
+    pushed.push(result(3));
+    expect(calls).toEqual(['send 1']);
+    expect(pushed.waiting()).toBe(2);
+    written();
+    await sleep(5);
+    expect(calls).toEqual(['send 1', 'send 2']);
+    expect(pushed.waiting()).toBe(1);
+    written();
+    await sleep(5);
+    expect(calls).toEqual(['send 1', 'send 2', 'send 3']);
+    written();
+    pushed.end();
+    expect(await running).toEqual({ done: true, value: undefined });
+  });
+
+  it('are gathered when they follow closely, as pulled ones are', async () => {
+    const { calls, socket, tcp } = connection();
+    const { pushed, running } = frames(socket, { tcp });
+    pushed.push(result(1));
+    await sleep(5);
+    pushed.push(result(2));
+    pushed.push(result(3));
+    // Within the window of the last write: gathered, taken at once, in order.
+    expect(calls).toEqual(['send 1', 'cork', 'send 2', 'send 3']);
+    expect(pushed.waiting()).toBe(0);
+    await sleep(GATHER + 50);
+    expect(calls.at(-1)).toBe('uncork');
+    pushed.end();
+    await running;
+  });
+
+  it("end with the source: its failure reaches graphql-ws as the results' error", async () => {
+    const { socket } = connection();
+    const { pushed, running } = frames(socket);
+    pushed.push(result(1));
+    pushed.fail(new Error('execution failed'));
+    await expect(running).rejects.toThrow('execution failed');
   });
 });

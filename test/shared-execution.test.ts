@@ -9,6 +9,8 @@ import {
   type ExecutionResult,
 } from 'graphql';
 import { payloadOf, sharedSubscribe } from '../src/modules/live/shared-execution';
+import { isPushSource } from '../src/modules/live/push-source';
+import { testPushSource } from './helpers/push-source';
 
 /**
  * Subscriptions that answer alike share each event's execution: counted on a schema whose field
@@ -20,11 +22,20 @@ describe('shared subscription execution', () => {
   let stopped = 0;
   const listeners = new Set<(event: { n: number }) => void>();
   const push = (event: { n: number }) => listeners.forEach((l) => l(event));
+  let pushed: ReturnType<typeof testPushSource<{ n: number; delay?: number }>> | undefined;
 
   const Event = new GraphQLObjectType({
     name: 'Event',
     fields: {
       n: { type: GraphQLInt },
+      // Resolved after the event's `delay` ms: its result is a promise.
+      late: {
+        type: GraphQLInt,
+        resolve: async (event: { n: number; delay?: number }) => {
+          await new Promise((resolve) => setTimeout(resolve, event.delay ?? 0));
+          return event.n;
+        },
+      },
       label: {
         type: GraphQLString,
         args: { prefix: { type: GraphQLString } },
@@ -54,6 +65,12 @@ describe('shared subscription execution', () => {
               listeners.delete(listener);
               stopped++;
             }),
+          resolve: (event: { n: number }) => event,
+        },
+        // From a source that pushes, as the feed's subscriptions are: the test's latest.
+        pushed: {
+          type: Event,
+          subscribe: () => (pushed = testPushSource<{ n: number; delay?: number }>()).source,
           resolve: (event: { n: number }) => event,
         },
       },
@@ -158,6 +175,37 @@ describe('shared subscription execution', () => {
     await end(subscription);
     expect(stopped).toBe(before.stopped + 1);
     expect(await waiting).toEqual({ done: true, value: undefined });
+  });
+
+  it('pushes results as their events are pushed: at once when execution is synchronous, in order when it is not', async () => {
+    const taken: unknown[] = [];
+    let ends = 0;
+    const sink = {
+      take: (result: ExecutionResult) => taken.push(result.data) > 0,
+      end: () => ends++,
+      fail: () => undefined,
+    };
+    const sync = await open('subscription { pushed { n } }', 'agent:4');
+    if (!isPushSource(sync)) throw new Error('the results of a source that pushes push too');
+    sync.pushTo(sink);
+    pushed!.push({ n: 1 });
+    // Taken in the same turn as the event came: no promise between.
+    expect(taken).toEqual([{ pushed: { n: 1 } }]);
+    await end(sync);
+    expect(ends).toBe(1);
+
+    taken.length = 0;
+    const async = await open('subscription { pushed { n late } }', 'agent:4');
+    if (!isPushSource(async)) throw new Error('the results of a source that pushes push too');
+    async.pushTo(sink);
+    // The first's result comes after the second's would: the second waits at the source.
+    pushed!.push({ n: 1, delay: 60 });
+    pushed!.push({ n: 2 });
+    expect(pushed!.waiting()).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(taken).toEqual([{ pushed: { n: 1, late: 1 } }, { pushed: { n: 2, late: 2 } }]);
+    await end(async);
+    expect(ends).toBe(2);
   });
 
   it('answers errors of the subscription itself as graphql-js does (no stream)', async () => {

@@ -1,6 +1,7 @@
 import type { ExecutionResult } from 'graphql';
 import { WebSocket } from 'ws';
 import { metrics } from '../../core/metrics';
+import { isPushSource, type PushSource } from './push-source';
 
 /**
  * A subscription's results, sent by the service as graphql-ws `next` frames. graphql-ws would
@@ -54,6 +55,21 @@ export function sentAsFrames(
 ): AsyncIterableIterator<ExecutionResult> {
   const { id, socket } = options;
   /**
+   * Sends the result's frame: a promise when the frame after it must wait for it to be written,
+   * nothing when the next may go at once.
+   */
+  const sendOne = (result: ExecutionResult): Promise<void> | undefined => {
+    if (socket.bufferedAmount > options.maxBuffered) options.onSlow(socket);
+    // Each frame waits for the one before to be written, as graphql-ws's sends do: a consumer
+    // that reads slowly leaves the events waiting in the feed, which bounds them.
+    return send(
+      socket,
+      options.tcp,
+      options.gatherMs ?? GATHER_MS,
+      nextFrame(id, options.payloadOf(result)),
+    );
+  };
+  /**
    * Waits for the next result and sends it; false once the results are over. A call of its own
    * for each result: a subscription mostly waits, and a loop waiting in one frame would keep its
    * last result (and frame) until the next one came, long enough to reach the old generation and
@@ -62,20 +78,48 @@ export function sentAsFrames(
   const sendNext = async (): Promise<boolean> => {
     const step = await results.next();
     if (step.done) return false;
-    if (socket.bufferedAmount > options.maxBuffered) options.onSlow(socket);
-    // Each frame waits for the one before to be written, as graphql-ws's sends do: a consumer
-    // that reads slowly leaves the events waiting in the feed, which bounds them.
-    await send(
-      socket,
-      options.tcp,
-      options.gatherMs ?? GATHER_MS,
-      nextFrame(id, options.payloadOf(step.value)),
-    );
+    await sendOne(step.value);
     return true;
   };
+  /**
+   * Results that push (the feed's, push-source.ts) are sent as they are handed over, the source
+   * holding the next ones only while a frame waits to be written.
+   */
+  const pushed = (source: PushSource<ExecutionResult>) =>
+    new Promise<void>((resolve, reject) => {
+      let over = false;
+      const end = () => {
+        if (over) return;
+        over = true;
+        resolve();
+      };
+      const fail = (error: unknown) => {
+        if (over) return;
+        over = true;
+        reject(error instanceof Error ? error : new Error('the subscription failed'));
+      };
+      const resume = source.pushTo({
+        take: (result) => {
+          if (over) return false;
+          let written: Promise<void> | undefined;
+          try {
+            written = sendOne(result);
+          } catch (error) {
+            fail(error);
+            return false;
+          }
+          if (!written) return true;
+          written.then(() => resume(), fail);
+          return false;
+        },
+        end,
+        fail,
+      });
+    });
   return {
     async next() {
-      while (await sendNext());
+      if (isPushSource(results)) await pushed(results);
+      else while (await sendNext());
       return { done: true, value: undefined };
     },
     async return() {
@@ -100,19 +144,19 @@ export const GATHER_MS = 20;
 const gathering = new WeakMap<FrameSocket, { lastWriteAt: number; corked: boolean }>();
 
 /**
- * Sends the frame: at once, and resolved once written, when the connection has not written for
- * GATHER_MS; otherwise gathered (its TCP socket corked) and resolved at once, the frames going out
- * together when the GATHER_MS since its last write are over. Gathered frames count in the
- * socket's bufferedAmount, so a slow consumer is still closed at the limit.
+ * Sends the frame: at once, with a promise resolved once written, when the connection has not
+ * written for GATHER_MS; otherwise gathered (its TCP socket corked), with nothing to wait for, the
+ * frames going out together when the GATHER_MS since its last write are over. Gathered frames
+ * count in the socket's bufferedAmount, so a slow consumer is still closed at the limit.
  */
 function send(
   socket: FrameSocket,
   tcp: Corkable | undefined,
   gatherMs: number,
   frame: string,
-): Promise<void> {
+): Promise<void> | undefined {
   // Closing or closed: nothing more goes out (as graphql-ws's own sends do).
-  if (socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+  if (socket.readyState !== WebSocket.OPEN) return undefined;
   metrics.liveFramesSent.inc();
   let state = gathering.get(socket);
   if (!state) gathering.set(socket, (state = { lastWriteAt: -Infinity, corked: false }));
@@ -132,7 +176,7 @@ function send(
       ).unref();
     }
     socket.send(frame, () => undefined);
-    return Promise.resolve();
+    return undefined;
   }
   state.lastWriteAt = now;
   return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import {
 } from 'graphql';
 import { metrics } from '../../core/metrics';
 import { isTracing, startLinkedSpan, within, type TraceIds } from '../../core/tracing';
+import { isPushSource, type EventSink, type PushSource } from './push-source';
 
 /**
  * graphql-js runs a subscription's selection once per event and subscriber: with 50 agents on the
@@ -121,13 +122,14 @@ export function isAsyncIterable(value: unknown): value is AsyncIterable<unknown>
 /**
  * The source's events mapped to results. `return` goes straight to the source (an async generator
  * would wait for the next event first, and a quiet feed would never let a finished subscription
- * go).
+ * go). A source that pushes (the feed's) gives results that push too: each event mapped as it is
+ * handed over, with no promise between unless the result is one.
  */
 function mapEvents(
   source: AsyncIterator<unknown>,
   map: (event: unknown) => Result,
 ): AsyncIterableIterator<ExecutionResult> {
-  return {
+  const results: AsyncIterableIterator<ExecutionResult> = {
     async next() {
       const step = await source.next();
       if (step.done) return { done: true, value: undefined };
@@ -147,4 +149,43 @@ function mapEvents(
       return this;
     },
   };
+  if (!isPushSource(source)) return results;
+  const pushTo = (sink: EventSink<ExecutionResult>): (() => void) => {
+    let failed = false;
+    const fail = (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      sink.fail(error);
+      void source.return?.();
+    };
+    // The sink's resume is the source's: a result still being made holds the source until it is
+    // taken, so results go in the events' order.
+    const resume = source.pushTo({
+      take: (event) => {
+        if (failed) return false;
+        let result: Result;
+        try {
+          result = map(event);
+        } catch (error) {
+          fail(error);
+          return false;
+        }
+        if (!isPromiseLike(result)) return sink.take(result);
+        result.then((value) => {
+          if (!failed && sink.take(value)) resume();
+        }, fail);
+        return false;
+      },
+      end: () => {
+        if (!failed) sink.end();
+      },
+      fail,
+    });
+    return resume;
+  };
+  return Object.assign(results, { pushTo }) satisfies PushSource<ExecutionResult>;
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as Partial<Promise<T>>).then === 'function';
 }
