@@ -29,12 +29,16 @@ function connection() {
 function results() {
   const queue: ExecutionResult[] = [];
   const asks: Array<(step: IteratorResult<ExecutionResult>) => void> = [];
+  let returns = 0;
   const iterator: AsyncIterator<ExecutionResult> = {
     next: () =>
       queue.length > 0
         ? Promise.resolve({ value: queue.shift()!, done: false })
         : new Promise((resolve) => asks.push(resolve)),
-    return: () => Promise.resolve({ value: undefined, done: true }),
+    return: () => {
+      returns++;
+      return Promise.resolve({ value: undefined, done: true });
+    },
   };
   const push = (n: number) => {
     const result = { data: { n } } as unknown as ExecutionResult;
@@ -42,7 +46,7 @@ function results() {
     if (ask) ask({ value: result, done: false });
     else queue.push(result);
   };
-  return { iterator, push };
+  return { iterator, push, returns: () => returns };
 }
 
 /** A subscription's frames on the connection, its results pushed by the test. */
@@ -87,6 +91,21 @@ describe("a connection's frames", () => {
     await Promise.race([running, sleep(10)]);
   });
 
+  it('end their results when a write fails, as graphql-ws forgets the subscription without ending it', async () => {
+    const { iterator, push, returns } = results();
+    const frames = sentAsFrames(iterator, {
+      id: '1',
+      socket: brokenConnection(),
+      payloadOf: (result) => JSON.stringify(result.data),
+      maxBuffered: 1_000_000,
+      onSlow: () => undefined,
+    });
+    const running = frames.next();
+    push(1);
+    await expect(running).rejects.toThrow('connection reset');
+    expect(returns()).toBe(1);
+  });
+
   it('hold none while the connection writes one now and then', async () => {
     const { calls, push, frames } = framesOn(connection());
     void frames.next();
@@ -118,6 +137,16 @@ function slowConnection() {
   return { calls, socket, written: () => pending.shift()!() };
 }
 
+/** A connection whose every write fails, as one the peer has reset. */
+function brokenConnection(): FrameSocket {
+  return {
+    readyState: WebSocket.OPEN,
+    bufferedAmount: 0,
+    send: (_data, callback) => setImmediate(() => callback(new Error('connection reset'))),
+    close: () => undefined,
+  };
+}
+
 const result = (n: number) => ({ data: { n } }) as unknown as ExecutionResult;
 
 describe("a connection's frames, of results that push", () => {
@@ -132,7 +161,7 @@ describe("a connection's frames, of results that push", () => {
       onSlow: () => undefined,
       gatherMs: GATHER,
     });
-    return { pushed, running: sent.next() };
+    return { pushed, sent, running: sent.next() };
   };
 
   it('go out as they are handed over, each after the one before is written; the rest wait at the source', async () => {
@@ -171,6 +200,22 @@ describe("a connection's frames, of results that push", () => {
     expect(calls.at(-1)).toBe('uncork');
     pushed.end();
     await running;
+  });
+
+  it('end when graphql-ws ends them (complete, close): the waiting next() is done, the source ended once', async () => {
+    const { socket } = connection();
+    const { pushed, sent, running } = frames(socket);
+    pushed.push(result(1));
+    await sent.return!();
+    expect(await running).toEqual({ done: true, value: undefined });
+    expect(pushed.returns()).toBe(1);
+  });
+
+  it('end their source when a write fails, as graphql-ws forgets the subscription without ending it', async () => {
+    const { pushed, running } = frames(brokenConnection());
+    pushed.push(result(1));
+    await expect(running).rejects.toThrow('connection reset');
+    expect(pushed.returns()).toBe(1);
   });
 
   it("end with the source: its failure reaches graphql-ws as the results' error", async () => {

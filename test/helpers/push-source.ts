@@ -7,6 +7,7 @@ import type { EventSink, PushSource } from '../../src/modules/live/push-source';
 export function testPushSource<T>() {
   let sink: EventSink<T> | null = null;
   let ready = false;
+  let returns = 0;
   const waiting: T[] = [];
   const handOver = () => {
     while (ready && waiting.length > 0) ready = sink!.take(waiting.shift()!);
@@ -14,7 +15,7 @@ export function testPushSource<T>() {
   const source: PushSource<T> = {
     next: () => Promise.reject(new Error('a source that pushes is not asked')),
     return: () => {
-      sink?.end();
+      if (returns++ === 0) sink?.end();
       return Promise.resolve({ done: true, value: undefined });
     },
     pushTo(to) {
@@ -38,6 +39,8 @@ export function testPushSource<T>() {
     },
     /** How many wait for the sink. */
     waiting: () => waiting.length,
+    /** How many times it was ended by its consumer (return()). */
+    returns: () => returns,
     fail: (error: Error) => sink!.fail(error),
     end: () => sink!.end(),
   };

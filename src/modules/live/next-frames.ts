@@ -96,6 +96,7 @@ export function sentAsFrames(
       const fail = (error: unknown) => {
         if (over) return;
         over = true;
+        endResults();
         reject(error instanceof Error ? error : new Error('the subscription failed'));
       };
       const resume = source.pushTo({
@@ -116,10 +117,23 @@ export function sentAsFrames(
         fail,
       });
     });
+  /**
+   * graphql-ws answers a failure of next() with an `error` message and forgets the subscription,
+   * without ending what it iterates: the results are ended here, so the feed lets the subscription
+   * go rather than keep its events until the connection closes or overflows.
+   */
+  const endResults = () => void results.return?.()?.catch(() => undefined);
   return {
     async next() {
       if (isPushSource(results)) await pushed(results);
-      else while (await sendNext());
+      else {
+        try {
+          while (await sendNext());
+        } catch (error) {
+          endResults();
+          throw error;
+        }
+      }
       return { done: true, value: undefined };
     },
     async return() {
