@@ -11,10 +11,12 @@ export interface EventSink<T> {
   /**
    * One event, in order. Returns whether the sink can take the next one at once: after false, the
    * source keeps what comes (bounded, as for a consumer that does not ask) until `resume` is
-   * called. A sink may be handed an event after it has ended (one on its way): it drops it.
+   * called, later and not from within take. A sink may be handed an event after it has ended (a
+   * result that was still being made): it drops it. Take never throws: a sink turns its own
+   * failure into its consumer's (the source hands the same event to other subscriptions).
    */
   take(event: T): boolean;
-  /** The source is over. Called once, or `fail` is; nothing is handed over after. */
+  /** The source is over. Called once, or `fail` is; the source itself hands nothing after. */
   end(): void;
   /** The source failed with `error`: it is over too. */
   fail(error: unknown): void;
