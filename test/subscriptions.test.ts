@@ -980,6 +980,31 @@ function quickFeed(): WalletEventFeed {
 }
 const EVERY_WALLET = { everyWallet: true, kinds: null } as const;
 
+/**
+ * An agent's event of the wallet, at `version`, as the trail stores it: made at `at`, recorded at
+ * `recordedAt` (both now unless given).
+ */
+function trailEvent(
+  walletId: Types.ObjectId,
+  version: number,
+  at = new Date(),
+  recordedAt = new Date(),
+) {
+  return {
+    _id: new Types.ObjectId(),
+    wallet_id: walletId,
+    kind: 'ai_state_changed',
+    actor: 'a',
+    actor_id: walletId,
+    actor_role: 'agent',
+    before: null,
+    after: null,
+    version,
+    at,
+    recorded_at: recordedAt,
+  };
+}
+
 describe('the event feed', () => {
   it('stops a subscription whose consumer falls too far behind', async () => {
     const feed = quickFeed();
@@ -989,19 +1014,7 @@ describe('the event feed', () => {
     const pending = subscription.next();
     const walletId = new Types.ObjectId();
     await UserWalletEventModel.collection.insertMany(
-      Array.from({ length: 10 }, (_, i) => ({
-        _id: new Types.ObjectId(),
-        wallet_id: walletId,
-        kind: 'ai_state_changed',
-        actor: 'a',
-        actor_id: walletId,
-        actor_role: 'agent',
-        before: null,
-        after: null,
-        version: i + 1,
-        at: new Date(),
-        recorded_at: new Date(),
-      })),
+      Array.from({ length: 10 }, (_, i) => trailEvent(walletId, i + 1)),
     );
     await until('the overflow', () => overflowed);
     await pending;
@@ -1048,19 +1061,7 @@ describe('the event feed', () => {
     const subscription = feed.subscribe({ wallet: walletId }, 3, () => (overflowed = true));
     const record = (versions: number[]) =>
       UserWalletEventModel.collection.insertMany(
-        versions.map((version) => ({
-          _id: new Types.ObjectId(),
-          wallet_id: walletId,
-          kind: 'ai_state_changed',
-          actor: 'a',
-          actor_id: walletId,
-          actor_role: 'agent',
-          before: null,
-          after: null,
-          version,
-          at: new Date(),
-          recorded_at: new Date(),
-        })),
+        versions.map((version) => trailEvent(walletId, version)),
       );
     // Before the sink: it waits, and goes to the sink once there is one.
     await record([1]);
@@ -1122,19 +1123,14 @@ describe('the event feed', () => {
    */
   async function versionTwoThenOne(walletId: Types.ObjectId, now: number, apartMs: number) {
     await UserWalletEventModel.collection.insertMany(
-      [2, 1].map((version, i) => ({
-        _id: new Types.ObjectId(),
-        wallet_id: walletId,
-        kind: 'ai_state_changed',
-        actor: 'a',
-        actor_id: walletId,
-        actor_role: 'agent',
-        before: null,
-        after: null,
-        version,
-        at: new Date(now - 10_000 + version),
-        recorded_at: new Date(now + i * apartMs),
-      })),
+      [2, 1].map((version, i) =>
+        trailEvent(
+          walletId,
+          version,
+          new Date(now - 10_000 + version),
+          new Date(now + i * apartMs),
+        ),
+      ),
     );
   }
 
