@@ -324,7 +324,17 @@ describe('the re-test schedule', () => {
     expect(refused.connectionError).toBe(expired(at));
     // The interval's own test would have come 27 s or more after the first.
     expect(Date.parse(refused.lastCheckedAt!)).toBeLessThan(firstAt + INTERVAL_MS * 0.9);
-    const wallet = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+    // The test's result is stored first, then its live wallets are paused: a moment apart.
+    const wallet = await waitFor(
+      'the wallet paused',
+      async () => {
+        const current = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!
+          .userWallet;
+        return current.status === 'ACTIVE' ? undefined : current;
+      },
+      SOON_MS,
+      50,
+    );
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${expired(at)}`,
