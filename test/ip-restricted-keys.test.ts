@@ -300,7 +300,17 @@ describe('REQUIRE_IP_RESTRICTED_KEYS', () => {
       50,
     );
     expect(refused.connectionError).toBe(REFUSED);
-    const wallet = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+    // The test's result is stored first, then its live wallets are paused: a moment apart.
+    const wallet = await waitFor(
+      'the wallet paused',
+      async () => {
+        const current = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!
+          .userWallet;
+        return current.status === 'ACTIVE' ? undefined : current;
+      },
+      SOON_MS,
+      50,
+    );
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${REFUSED}`,
