@@ -30,6 +30,7 @@ import {
   limits,
   registerUser,
   type TestUser,
+  pausedWallet,
 } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
 import type { StoredWallet } from './helpers/stored';
@@ -165,21 +166,6 @@ async function health(id: string, first?: number) {
 }
 
 type Health = Awaited<ReturnType<typeof health>>;
-
-/**
- * The wallet once it is no longer ACTIVE: a re-test records the key's outcome, then pauses the
- * key's live wallets, a moment later on a loaded machine. A service that never pauses it fails.
- */
-function pausedWallet(walletId: string) {
-  return waitFor(
-    'the live wallet paused',
-    async () => {
-      const read = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
-      return read.status === 'ACTIVE' ? undefined : read;
-    },
-    SOON_MS,
-  );
-}
 
 /** Polls the credential until `ready` holds. */
 function healthWhen(
@@ -495,7 +481,7 @@ describe('a key the exchange refuses', () => {
     expect(refused.lastVerifiedAt).not.toBe(refused.lastCheckedAt);
     await expectDelay(credentialId, INTERVAL_MS);
 
-    const wallet = await pausedWallet(walletId);
+    const wallet = await pausedWallet(t, user, walletId, SOON_MS);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${refused.connectionError}`,
@@ -604,7 +590,7 @@ describe('a key the exchange refuses', () => {
       (c) => c.connectionState === 'REJECTED',
     );
     expect(refused.connectionError).toMatch(/can withdraw funds/);
-    const wallet = await pausedWallet(walletId);
+    const wallet = await pausedWallet(t, user, walletId, SOON_MS);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${refused.connectionError}`,

@@ -7,7 +7,6 @@ import {
   DeleteUserWalletDocument,
   EgressAddressesDocument,
   TestCredentialConnectionDocument,
-  UserWalletDocument,
   type CredentialValueInput,
 } from './generated/graphql';
 import {
@@ -23,6 +22,7 @@ import {
   registerUser,
   simulatedDefinition,
   type TestUser,
+  pausedWallet,
 } from './helpers/factories';
 import { startInstance, waitFor } from './helpers/processes';
 import {
@@ -300,17 +300,7 @@ describe('REQUIRE_IP_RESTRICTED_KEYS', () => {
       50,
     );
     expect(refused.connectionError).toBe(REFUSED);
-    // The test's result is stored first, then its live wallets are paused: a moment apart.
-    const wallet = await waitFor(
-      'the wallet paused',
-      async () => {
-        const current = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!
-          .userWallet;
-        return current.status === 'ACTIVE' ? undefined : current;
-      },
-      SOON_MS,
-      50,
-    );
+    const wallet = await pausedWallet(t, user, walletId, SOON_MS);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${REFUSED}`,

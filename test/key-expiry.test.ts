@@ -7,7 +7,6 @@ import {
   DeleteUserWalletDocument,
   KeyExpiryDocument,
   TestKeyExpiryDocument,
-  UserWalletDocument,
   type CredentialValueInput,
 } from './generated/graphql';
 import { checkDueAt } from '../src/modules/credentials/credential-link';
@@ -18,6 +17,7 @@ import {
   registerUser,
   simulatedDefinition,
   type TestUser,
+  pausedWallet,
 } from './helpers/factories';
 import { waitFor } from './helpers/processes';
 import {
@@ -324,17 +324,7 @@ describe('the re-test schedule', () => {
     expect(refused.connectionError).toBe(expired(at));
     // The interval's own test would have come 27 s or more after the first.
     expect(Date.parse(refused.lastCheckedAt!)).toBeLessThan(firstAt + INTERVAL_MS * 0.9);
-    // The test's result is stored first, then its live wallets are paused: a moment apart.
-    const wallet = await waitFor(
-      'the wallet paused',
-      async () => {
-        const current = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!
-          .userWallet;
-        return current.status === 'ACTIVE' ? undefined : current;
-      },
-      SOON_MS,
-      50,
-    );
+    const wallet = await pausedWallet(t, user, walletId, SOON_MS);
     expect(wallet).toMatchObject({
       status: 'AI_PAUSED',
       pauseReason: `the exchange refused this wallet's credential: ${expired(at)}`,

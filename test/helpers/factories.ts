@@ -9,8 +9,10 @@ import {
   LoginDocument,
   RegisterDocument,
   type CreateWalletDefinitionInput,
+  UserWalletDocument,
 } from '../generated/graphql';
 import { ADMIN_EMAIL, ADMIN_PASSWORD, type TestApp } from './app';
+import { waitFor } from './processes';
 
 export interface TestUser {
   id: string;
@@ -158,4 +160,19 @@ export async function userWallet(
   );
   if (!result.data) throw new Error(`createUserWallet failed: ${JSON.stringify(result.errors)}`);
   return { id: result.data.createUserWallet.id, version: result.data.createUserWallet.version };
+}
+
+/**
+ * The user's wallet once it is no longer ACTIVE: a re-test records the key's outcome, then pauses
+ * the key's live wallets, a moment later on a loaded machine. A service that never pauses it fails.
+ */
+export function pausedWallet(t: TestApp, user: TestUser, walletId: string, ms = 20_000) {
+  return waitFor(
+    'the live wallet paused',
+    async () => {
+      const read = (await t.gql(UserWalletDocument, { id: walletId }, user.token)).data!.userWallet;
+      return read.status === 'ACTIVE' ? undefined : read;
+    },
+    ms,
+  );
 }
