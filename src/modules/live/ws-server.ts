@@ -39,6 +39,7 @@ import { sentAsFrames, type Corkable } from './next-frames';
 import { subscriptionContext } from './subscription-context';
 import { serveGraphqlWs, type SocketExtra } from './ws-transport';
 import { isAsyncIterable, payloadOf, sharedSubscribe } from './shared-execution';
+import { HEAP_GROWTH_CHECK_MS, heapGrowthFollowing } from './heap-growth';
 
 /**
  * Subscriptions over graphql-ws, on the HTTP server's own port and path (/graphql). The token goes
@@ -101,6 +102,10 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
     path: '/graphql',
     maxPayload: LIVE_LIMITS.maxPayloadBytes,
   });
+  // The heap's growth follows the connections held (heap-growth.ts).
+  const followHeap = heapGrowthFollowing();
+  const heapCheck = setInterval(() => followHeap(wss.clients.size), HEAP_GROWTH_CHECK_MS);
+  heapCheck.unref();
   const sessions = new LiveSessions(
     auth,
     logger,
@@ -339,6 +344,8 @@ export function startLiveServer(options: LiveServerOptions): LiveServer {
 
   return {
     dispose: async () => {
+      clearInterval(heapCheck);
+      followHeap(0);
       sessions.stop();
       await transport.dispose();
     },
