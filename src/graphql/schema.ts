@@ -82,6 +82,8 @@ const validated = (value: unknown): value is object => value !== null && typeof 
  * list's items each), with class-validator loaded once here: left to itself, type-graphql
  * require()s class-validator again for every argument it validates, a module lookup per argument
  * (and, with tracing on, require-in-the-middle's resolution of the module's path besides).
+ * Being the schema's validateFn, it stands in for an argument's own `validate` option too: an
+ * argument that must differ needs a `validateFn` of its own.
  */
 export async function validateArgument(value: unknown): Promise<void> {
   if (!validated(value)) return;
