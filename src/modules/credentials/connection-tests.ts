@@ -14,12 +14,7 @@ import { ccxtCredentialOf } from '../catalog/ccxt-mapping';
 import { slotsFor, TestBudget } from '../catalog/exchange-budget';
 import type { WalletDefinition } from '../catalog/wallet-definition.model';
 import { CredentialBalanceModel, insertBalanceSnapshot } from './credential-balance.model';
-import {
-  checkDelayMs,
-  checkDueAt,
-  rescheduleChecks,
-  type CredentialWallets,
-} from './credential-link';
+import { checkDelayMs, checkDueAt, recordOutcome, type CredentialWallets } from './credential-link';
 import { plainValues } from './credential-values';
 import { PAPER_TEST_WARNING } from './paper';
 import {
@@ -285,13 +280,8 @@ export class ConnectionTester {
     const snapshot = outcome.ok
       ? await insertBalanceSnapshot(ctx, credential._id, balances, testedAt)
       : null;
-    const updated = await CredentialModel.findOneAndUpdate(
-      { _id: credential._id, version: credential.version },
-      { $set: set },
-      { returnDocument: 'after', ...tagged },
-    ).lean<Credential>();
+    const updated = await recordOutcome(ctx, credential, set, due);
     if (updated) {
-      if (await rescheduleChecks(ctx, credential._id, due)) updated.next_check_at = due;
       if (state === ConnectionState.REJECTED)
         await this.wallets.pauseRefused(ctx, credential, error!);
     } else if (snapshot) {

@@ -17,8 +17,8 @@ import { CredentialModel, Environment, type Credential } from './credential.mode
  * scheduleChecks after its own write, and the one that ends its liveness (a pause by its user, a
  * delete) unscheduleChecks after its own write: that clears first and then asks whether a live
  * wallet remains, so a wallet going live meanwhile is never left out of the queue. A test's outcome
- * moves the credential's place in the queue (rescheduleChecks); the scheduler drops one that no
- * live wallet uses any more.
+ * moves the credential's place in the queue in the write that records it (recordOutcome); the
+ * scheduler drops one that no live wallet uses any more.
  *
  * Deletion, without a transaction. The credential's delete (deleteUnlessUsed) marks it first
  * (`deleting_at`, with a token of its own), then asks whether a wallet uses it, then deletes it by
@@ -115,20 +115,36 @@ export async function unscheduleChecks(
 }
 
 /**
- * A test moved the credential's due time: so does its place in the queue, if it has one. True when
- * it had.
+ * A test's outcome (`set`) recorded on the credential at the version tested, and its place in the
+ * queue, if it has one, moved to the outcome's due time in the same write: no reader sees the one
+ * without the other (a passing test beside the end of its lease). Whether it has a place is each
+ * write's own filter; one that changes between the two (a wallet going live or ending) is tried
+ * again. Null when the credential is no longer at that version.
  */
-export async function rescheduleChecks(
+export async function recordOutcome(
   ctx: LinkContext,
-  credentialId: Types.ObjectId,
+  credential: Pick<Credential, '_id' | 'version'>,
+  set: Partial<Credential>,
   due: Date,
-): Promise<boolean> {
-  const moved = await CredentialModel.updateOne(
-    { _id: credentialId, next_check_at: { $ne: null } },
-    { $set: { next_check_at: due } },
-    { timestamps: false, ...dbOptions(ctx) },
-  );
-  return moved.matchedCount > 0;
+): Promise<Credential | null> {
+  const tagged = dbOptions(ctx);
+  const tested = { _id: credential._id, version: credential.version };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const queued = await CredentialModel.findOneAndUpdate(
+      { ...tested, next_check_at: { $ne: null } },
+      { $set: { ...set, next_check_at: due } },
+      { returnDocument: 'after', ...tagged },
+    ).lean<Credential>();
+    if (queued) return queued;
+    const unqueued = await CredentialModel.findOneAndUpdate(
+      { ...tested, next_check_at: null },
+      { $set: set },
+      { returnDocument: 'after', ...tagged },
+    ).lean<Credential>();
+    if (unqueued) return unqueued;
+    if (!(await CredentialModel.exists(tested).setOptions(tagged))) return null;
+  }
+  return null;
 }
 
 /**
