@@ -127,6 +127,23 @@ describe('the request cost, with its variables', () => {
     expect(codes(defaults)).toEqual([]);
   });
 
+  it("costs the same document anew with each request's variables, and one without the same each time", async () => {
+    const query =
+      'query ($p: Int, $n: Int) { managedWallets(first: $p) { edges { node { id events(first: $n) { id kind actor actorRole before after at } } } } }';
+    const small = { p: 2, n: 2 };
+    expect(codes(await t.raw(query, small, agent))).toEqual([]);
+    expectRefusedByCost(await t.raw(query, { p: 500, n: 100 }, agent));
+    expect(codes(await t.raw(query, small, agent))).toEqual([]);
+
+    const over =
+      '{ managedWallets(first: 500) { edges { node { id events(first: 100) { id kind actor actorRole before after at } } } } }';
+    const refusals = [await t.raw(over, undefined, agent), await t.raw(over, undefined, agent)];
+    for (const refused of refusals) expectRefusedByCost(refused);
+    expect(refusals[1].errors![0].extensions).toEqual(refusals[0].errors![0].extensions);
+    const under = '{ managedWallets(first: 2) { edges { node { id } } } }';
+    for (let i = 0; i < 2; i++) expect(codes(await t.raw(under, undefined, agent))).toEqual([]);
+  });
+
   it('runs nothing of a refused mutation', async () => {
     const heavy = `credential { balanceHistory(first: $m) { at balances { asset free used total } } }`;
     const result = await t.raw(

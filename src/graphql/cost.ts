@@ -166,8 +166,19 @@ export function createCostLimit(
 ): CostLimit {
   const sizes = listSizes(settings);
   assertEveryListSized(schema, sizes);
-  const costOf: CostLimit['costOf'] = (document, operation, variables) =>
-    new CostWalk(schema, sizes, document, operation, variables ?? {}).total();
+  // An operation without variables costs the same each time it comes: Apollo keeps a parsed
+  // document per query text, so its operation's cost is walked once, then remembered with it.
+  const fixedCosts = new WeakMap<OperationDefinitionNode, number>();
+  const costOf: CostLimit['costOf'] = (document, operation, variables) => {
+    const fixed = !operation.variableDefinitions?.length;
+    if (fixed) {
+      const known = fixedCosts.get(operation);
+      if (known !== undefined) return known;
+    }
+    const cost = new CostWalk(schema, sizes, document, operation, variables ?? {}).total();
+    if (fixed) fixedCosts.set(operation, cost);
+    return cost;
+  };
   return {
     limit: settings.maxCost,
     costOf,
