@@ -44,33 +44,25 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-it('moves a queued credential from its lease to the due time in the write that records the outcome', async () => {
-  const before = await credential(LEASE);
+it.each([
+  {
+    name: 'moves a queued credential from its lease to the due time in the write that records the outcome',
+    queued: LEASE,
+  },
+  { name: 'records the outcome of a credential out of the queue and leaves it out', queued: null },
+])('$name', async ({ queued }) => {
+  const before = await credential(queued);
   const due = new Date(Date.now() + 5_000);
+  const nextCheckAt = queued === null ? null : due;
   const recorded = await recordOutcome(ctx, before, outcome(due), due);
   expect(recorded).toMatchObject({
     connection_state: ConnectionState.CONNECTED,
-    next_check_at: due,
+    next_check_at: nextCheckAt,
     check_due_at: due,
   });
   expect(await load(before._id)).toMatchObject({
     connection_state: ConnectionState.CONNECTED,
-    next_check_at: due,
-  });
-});
-
-it('records the outcome of a credential out of the queue and leaves it out', async () => {
-  const before = await credential(null);
-  const due = new Date(Date.now() + 5_000);
-  const recorded = await recordOutcome(ctx, before, outcome(due), due);
-  expect(recorded).toMatchObject({
-    connection_state: ConnectionState.CONNECTED,
-    next_check_at: null,
-    check_due_at: due,
-  });
-  expect(await load(before._id)).toMatchObject({
-    connection_state: ConnectionState.CONNECTED,
-    next_check_at: null,
+    next_check_at: nextCheckAt,
   });
 });
 
