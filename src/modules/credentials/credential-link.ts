@@ -119,7 +119,8 @@ export async function unscheduleChecks(
  * queue, if it has one, moved to the outcome's due time in the same write: no reader sees the one
  * without the other (a passing test beside the end of its lease). Whether it has a place is each
  * write's own filter; one that changes between the two (a wallet going live or ending) is tried
- * again. Null when the credential is no longer at that version.
+ * again, three times at most. Null when the credential is no longer at that version, or when its
+ * place kept changing that long: the outcome is then not recorded, as for another version.
  */
 export async function recordOutcome(
   ctx: LinkContext,
